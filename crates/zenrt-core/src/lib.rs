@@ -1,0 +1,22 @@
+//! zenrt-core: the shared heart of zenrt.
+//!
+//! `Tensor`/`DType` (data), `Graph` (the one IR), `ops` (one file per operator: attributes,
+//! shape rule, reference implementation), `plan` (execution order, lifetimes, executor).
+
+pub mod dtype;
+pub mod error;
+pub mod graph;
+pub mod infer;
+pub mod ops;
+pub mod plan;
+pub mod tensor;
+
+pub use dtype::{DType, Elem};
+pub use error::{Error, MissingOp, Result};
+pub use graph::{Attr, Attrs, Dim, Graph, Model, Node, ValueInfo};
+pub use ops::{BuildCtx, ExecCtx, InferInput, Op, Registry};
+pub use plan::{Backend, Plan, ReferenceBackend};
+pub use tensor::{checked_numel, strides_of, Tensor, TensorData, MAX_TENSOR_BYTES};
+
+/// Re-exported so the dispatch macros work in downstream crates.
+pub use half;

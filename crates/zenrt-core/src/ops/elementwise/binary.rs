@@ -1,0 +1,101 @@
+//! Add, Sub, Mul, Div: numpy-broadcast arithmetic. Integers wrap, integer Div truncates
+//! toward zero (as in C and ONNX Runtime); division by zero on integers is an error.
+
+use crate::ops::util::{binary_map, broadcast_dims};
+use crate::ops::{input, BuildCtx, ExecCtx, InferInput, Op};
+use crate::{dispatch_numeric, Elem, Error, Result, Tensor, ValueInfo};
+use std::sync::Arc;
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Arith {
+    Add,
+    Sub,
+    Mul,
+    Div,
+}
+
+#[derive(Debug)]
+pub struct Binary {
+    pub kind: Arith,
+    /// Opset < 7 `broadcast`/`axis` attributes (legacy limited broadcasting).
+    pub legacy_axis: Option<i64>,
+}
+
+pub fn build_add(cx: &BuildCtx) -> Result<Arc<dyn Op>> {
+    build(cx, Arith::Add)
+}
+pub fn build_sub(cx: &BuildCtx) -> Result<Arc<dyn Op>> {
+    build(cx, Arith::Sub)
+}
+pub fn build_mul(cx: &BuildCtx) -> Result<Arc<dyn Op>> {
+    build(cx, Arith::Mul)
+}
+pub fn build_div(cx: &BuildCtx) -> Result<Arc<dyn Op>> {
+    build(cx, Arith::Div)
+}
+
+fn build(cx: &BuildCtx, kind: Arith) -> Result<Arc<dyn Op>> {
+    let legacy_axis = if cx.opset < 7 && cx.int("broadcast", 0)? == 1 { cx.int_opt("axis")? } else { None };
+    Ok(Arc::new(Binary { kind, legacy_axis }))
+}
+
+/// Opset<7 broadcasting: `b` is aligned to `a` starting at `axis`; reshape `b` so numpy rules apply.
+pub fn legacy_align(a: &Tensor, b: &Tensor, axis: Option<i64>) -> Result<Tensor> {
+    let Some(axis) = axis else { return Ok(b.clone()) };
+    let axis = crate::ops::util::norm_axis(axis, a.rank())?;
+    let mut shape = b.shape().to_vec();
+    let trailing = a.rank().saturating_sub(axis + b.rank());
+    shape.extend(std::iter::repeat_n(1, trailing));
+    b.clone().reshape(shape)
+}
+
+/// The scalar function for `kind` on element type `T` (floats in f64, integers exact and wrapping).
+fn arith<T: Elem>(kind: Arith) -> impl Fn(T, T) -> T {
+    let is_float = T::DTYPE.is_float();
+    move |x: T, y: T| {
+        if is_float {
+            let (a, b) = (x.to_f64(), y.to_f64());
+            T::from_f64(match kind {
+                Arith::Add => a + b,
+                Arith::Sub => a - b,
+                Arith::Mul => a * b,
+                Arith::Div => a / b,
+            })
+        } else {
+            let (a, b) = (x.to_i64(), y.to_i64());
+            T::from_i64(match kind {
+                Arith::Add => a.wrapping_add(b),
+                Arith::Sub => a.wrapping_sub(b),
+                Arith::Mul => a.wrapping_mul(b),
+                Arith::Div => a.checked_div(b).unwrap_or(0),
+            })
+        }
+    }
+}
+
+impl Op for Binary {
+    fn run(&self, _: &dyn ExecCtx, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>> {
+        let a = input(inputs, 0, "binary")?;
+        let b = input(inputs, 1, "binary")?;
+        if a.dtype() != b.dtype() {
+            return Err(Error::Invalid(format!("input dtypes differ: {} and {}", a.dtype(), b.dtype())));
+        }
+        let b = legacy_align(a, b, self.legacy_axis)?;
+        if self.kind == Arith::Div && b.dtype().is_int() && b.to_i64_vec().contains(&0) {
+            return Err(Error::Invalid("integer division by zero".into()));
+        }
+        let out = dispatch_numeric!(a.dtype(), T => binary_map::<T, T>(a, &b, arith::<T>(self.kind)))?;
+        Ok(vec![out])
+    }
+
+    fn infer(&self, inputs: &[InferInput]) -> Result<Vec<ValueInfo>> {
+        let (Some(a), Some(b)) = (inputs.first().and_then(|i| i.info), inputs.get(1).and_then(|i| i.info)) else {
+            return Ok(vec![]);
+        };
+        let shape = match (&a.shape, &b.shape) {
+            (Some(x), Some(y)) if self.legacy_axis.is_none() => Some(broadcast_dims(x, y)),
+            _ => None,
+        };
+        Ok(vec![ValueInfo::new("", a.dtype.or(b.dtype), shape)])
+    }
+}

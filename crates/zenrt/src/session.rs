@@ -1,0 +1,92 @@
+//! [`Session`]: a model imported, planned and ready to run.
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::sync::Arc;
+use zenrt_core::{Error, Model, Plan, ReferenceBackend, Result, Tensor, ValueInfo};
+
+/// Options for creating a [`Session`].
+#[derive(Clone, Debug, Default)]
+pub struct SessionOptions {}
+
+/// A loaded model, ready to run many times (`run` takes `&self`; a session can be shared across threads).
+pub struct Session {
+    model: Model,
+    plan: Plan,
+    inputs: Vec<ValueInfo>,
+}
+
+/// Named outputs of one run, in the graph's output order.
+#[derive(Debug, Clone)]
+pub struct Outputs {
+    pub names: Vec<String>,
+    pub tensors: Vec<Tensor>,
+}
+
+impl Outputs {
+    /// The output called `name`.
+    pub fn get(&self, name: &str) -> Option<&Tensor> {
+        self.names.iter().position(|n| n == name).map(|i| &self.tensors[i])
+    }
+    /// (name, tensor) pairs in graph order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Tensor)> {
+        self.names.iter().map(|s| s.as_str()).zip(&self.tensors)
+    }
+    pub fn len(&self) -> usize {
+        self.tensors.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.tensors.is_empty()
+    }
+}
+
+impl Session {
+    /// Opens an ONNX model file (external data is read from the file's folder).
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Session> {
+        Session::from_model(zenrt_onnx::load_model(path.as_ref())?, &SessionOptions::default())
+            .map_err(|e| match e {
+                e @ (Error::Io { .. } | Error::Decode { .. } | Error::Context { .. }) => e,
+                e => e.context(path.as_ref().display().to_string()),
+            })
+    }
+
+    /// Opens an ONNX model held in memory.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Session> {
+        Session::from_model(zenrt_onnx::load_model_bytes(bytes, &Default::default())?, &SessionOptions::default())
+    }
+
+    /// Plans an already imported model.
+    pub fn from_model(model: Model, _opts: &SessionOptions) -> Result<Session> {
+        let graph = Arc::new(model.graph.clone());
+        let plan = Plan::compile(graph, &ReferenceBackend, &HashSet::new())?;
+        let inputs = model.graph.real_inputs().cloned().collect();
+        Ok(Session { model, plan, inputs })
+    }
+
+    /// The model's inputs (initializers excluded), with symbolic dims.
+    pub fn inputs(&self) -> &[ValueInfo] {
+        &self.inputs
+    }
+
+    /// The model's outputs.
+    pub fn outputs(&self) -> &[ValueInfo] {
+        &self.model.graph.outputs
+    }
+
+    /// The imported model.
+    pub fn model(&self) -> &Model {
+        &self.model
+    }
+
+    /// The execution plan.
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    /// Runs the model on named inputs.
+    pub fn run<S: Into<String>>(&self, inputs: impl IntoIterator<Item = (S, Tensor)>) -> Result<Outputs> {
+        let inputs: Vec<(String, Tensor)> = inputs.into_iter().map(|(n, t)| (n.into(), t)).collect();
+        let tensors = self.plan.run(inputs)?;
+        Ok(Outputs { names: self.model.graph.outputs.iter().map(|o| o.name.clone()).collect(), tensors })
+    }
+}

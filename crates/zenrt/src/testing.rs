@@ -1,0 +1,48 @@
+//! Tiny hand-built models for doc tests and examples.
+
+use zenrt_onnx::onnx_proto as pb;
+use prost::Message;
+
+fn vi(name: &str, elem: i32, dims: &[i64]) -> pb::ValueInfoProto {
+    use pb::tensor_shape_proto::{dimension::Value, Dimension};
+    pb::ValueInfoProto {
+        name: Some(name.into()),
+        r#type: Some(pb::TypeProto {
+            value: Some(pb::type_proto::Value::TensorType(pb::type_proto::Tensor {
+                elem_type: Some(elem),
+                shape: Some(pb::TensorShapeProto {
+                    dim: dims
+                        .iter()
+                        .map(|&d| Dimension { value: Some(if d < 0 { Value::DimParam("n".into()) } else { Value::DimValue(d) }), ..Default::default() })
+                        .collect(),
+                }),
+            })),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// Bytes of an ONNX model `y = x + x` with `x: float32[n]`.
+pub fn tiny_add_model() -> Vec<u8> {
+    let node = pb::NodeProto {
+        input: vec!["x".into(), "x".into()],
+        output: vec!["y".into()],
+        op_type: Some("Add".into()),
+        name: Some("add".into()),
+        ..Default::default()
+    };
+    let m = pb::ModelProto {
+        ir_version: Some(8),
+        opset_import: vec![pb::OperatorSetIdProto { domain: Some(String::new()), version: Some(17) }],
+        graph: Some(pb::GraphProto {
+            name: Some("tiny".into()),
+            node: vec![node],
+            input: vec![vi("x", 1, &[-1])],
+            output: vec![vi("y", 1, &[-1])],
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    m.encode_to_vec()
+}
