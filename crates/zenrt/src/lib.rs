@@ -13,6 +13,7 @@
 //! # }
 //! ```
 
+pub mod conformance;
 pub mod npy;
 mod session;
 #[doc(hidden)]
