@@ -48,7 +48,8 @@ fn import(bytes: &[u8], base: Option<&Path>, what: &str) -> Result<Model> {
         opsets.insert(String::new(), 1);
     }
     let gp = mp.graph.as_ref().ok_or_else(|| Error::InvalidModel("model has no graph".into()))?;
-    let mut cx = ImportCx { opsets: &opsets, base, missing: vec![], registry: Registry::builtin() };
+    let functions = crate::functions::index(&mp.functions);
+    let mut cx = ImportCx { opsets: &opsets, base, missing: vec![], registry: Registry::builtin(), functions, inlined: 0 };
     let graph = cx.graph(gp)?;
     if !cx.missing.is_empty() {
         return Err(Error::UnsupportedOps(cx.missing));
@@ -61,6 +62,8 @@ struct ImportCx<'a> {
     base: Option<&'a Path>,
     missing: Vec<MissingOp>,
     registry: &'static Registry,
+    functions: crate::functions::Functions,
+    inlined: usize,
 }
 
 /// dtype and shape from a TypeProto (non-tensor types give unknowns).
@@ -146,7 +149,8 @@ impl ImportCx<'_> {
             let vi = value_info(v);
             g.value_info.insert(vi.name.clone(), vi);
         }
-        for (i, np) in gp.node.iter().enumerate() {
+        let nodes = crate::functions::inline(&gp.node, &self.functions, &mut self.inlined, 0)?;
+        for (i, np) in nodes.iter().enumerate() {
             let op_type = np.op_type.clone().unwrap_or_default();
             let domain = np.domain.clone().unwrap_or_default();
             let domain = if domain == "ai.onnx" { String::new() } else { domain };
