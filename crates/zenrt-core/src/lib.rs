@@ -8,6 +8,7 @@ pub mod error;
 pub mod graph;
 pub mod infer;
 pub mod ops;
+pub mod passes;
 pub mod plan;
 pub mod tensor;
 

@@ -3,11 +3,15 @@
 use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Arc;
+use zenrt_core::passes::PassOptions;
 use zenrt_core::{Error, Model, Plan, ReferenceBackend, Result, Tensor, ValueInfo};
 
 /// Options for creating a [`Session`].
 #[derive(Clone, Debug, Default)]
-pub struct SessionOptions {}
+pub struct SessionOptions {
+    /// Which graph optimization passes run (all by default).
+    pub passes: PassOptions,
+}
 
 /// A loaded model, ready to run many times (`run` takes `&self`; a session can be shared across threads).
 pub struct Session {
@@ -43,7 +47,12 @@ impl Outputs {
 impl Session {
     /// Opens an ONNX model file (external data is read from the file's folder).
     pub fn from_file(path: impl AsRef<Path>) -> Result<Session> {
-        Session::from_model(zenrt_onnx::load_model(path.as_ref())?, &SessionOptions::default())
+        Session::from_file_with(path, &SessionOptions::default())
+    }
+
+    /// Opens an ONNX model file with options.
+    pub fn from_file_with(path: impl AsRef<Path>, opts: &SessionOptions) -> Result<Session> {
+        Session::from_model(zenrt_onnx::load_model(path.as_ref())?, opts)
             .map_err(|e| match e {
                 e @ (Error::Io { .. } | Error::Decode { .. } | Error::Context { .. }) => e,
                 e => e.context(path.as_ref().display().to_string()),
@@ -56,8 +65,10 @@ impl Session {
     }
 
     /// Plans an already imported model.
-    pub fn from_model(model: Model, _opts: &SessionOptions) -> Result<Session> {
-        let graph = Arc::new(model.graph.clone());
+    pub fn from_model(model: Model, opts: &SessionOptions) -> Result<Session> {
+        let mut optimized = model.graph.clone();
+        zenrt_core::passes::optimize(&mut optimized, &opts.passes)?;
+        let graph = Arc::new(optimized);
         let plan = Plan::compile(graph, &ReferenceBackend, &HashSet::new())?;
         let inputs = model.graph.real_inputs().cloned().collect();
         Ok(Session { model, plan, inputs })
@@ -78,7 +89,7 @@ impl Session {
         &self.model
     }
 
-    /// The execution plan.
+    /// The execution plan (of the optimized graph).
     pub fn plan(&self) -> &Plan {
         &self.plan
     }
