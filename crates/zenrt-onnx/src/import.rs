@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use zenrt_core::{
     checked_numel, dispatch_all, Attr, Attrs, BuildCtx, DType, Dim, Elem, Error, Graph, MissingOp, Model, Node, Registry, Result, Tensor,
-    ValueInfo,
+    ValueInfo, ValueKind,
 };
 
 /// Options for [`load_model`].
@@ -87,9 +87,24 @@ pub(crate) fn type_info(tp: Option<&TypeProto>) -> (Option<DType>, Option<Vec<Di
     }
 }
 
+/// Tensor, sequence or optional, and the element type info inside.
+pub(crate) fn value_kind(tp: Option<&TypeProto>) -> (ValueKind, Option<&TypeProto>) {
+    match tp.and_then(|t| t.value.as_ref()) {
+        Some(type_proto::Value::SequenceType(s)) => (ValueKind::Sequence, s.elem_type.as_deref()),
+        Some(type_proto::Value::OptionalType(o)) => match o.elem_type.as_deref().and_then(|e| e.value.as_ref()) {
+            Some(type_proto::Value::SequenceType(s)) => (ValueKind::OptionalSequence, s.elem_type.as_deref()),
+            _ => (ValueKind::Optional, o.elem_type.as_deref()),
+        },
+        _ => (ValueKind::Tensor, tp),
+    }
+}
+
 fn value_info(v: &ValueInfoProto) -> ValueInfo {
-    let (dtype, shape) = type_info(v.r#type.as_ref());
-    ValueInfo::new(v.name.clone().unwrap_or_default(), dtype, shape)
+    let (kind, elem) = value_kind(v.r#type.as_ref());
+    let (dtype, shape) = type_info(elem);
+    let mut vi = ValueInfo::new(v.name.clone().unwrap_or_default(), dtype, shape);
+    vi.kind = kind;
+    vi
 }
 
 /// Densifies a SparseTensorProto.

@@ -133,7 +133,7 @@ fn run_case_inner(dir: &Path) -> Outcome {
                 Ok((_, t)) => t,
                 Err(e) => return classify(&e),
             };
-            let Some(got) = outs.tensors.get(k) else {
+            let Some(got) = outs.tensor(k) else {
                 return Outcome::Fail(format!("output #{k} missing"));
             };
             if let Err(m) = compare(got, &want, RTOL, ATOL) {

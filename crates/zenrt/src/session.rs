@@ -4,7 +4,7 @@ use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Arc;
 use zenrt_core::passes::PassOptions;
-use zenrt_core::{Error, Model, Plan, ReferenceBackend, Result, Tensor, ValueInfo};
+use zenrt_core::{Error, Model, Plan, ReferenceBackend, Result, Tensor, Value, ValueInfo};
 
 /// Options for creating a [`Session`].
 #[derive(Clone, Debug, Default)]
@@ -24,23 +24,32 @@ pub struct Session {
 #[derive(Debug, Clone)]
 pub struct Outputs {
     pub names: Vec<String>,
-    pub tensors: Vec<Tensor>,
+    /// One value per output; almost always a tensor (see [`Outputs::get`]).
+    pub values: Vec<Value>,
 }
 
 impl Outputs {
-    /// The output called `name`.
+    /// The output called `name`, if it is a tensor.
     pub fn get(&self, name: &str) -> Option<&Tensor> {
-        self.names.iter().position(|n| n == name).map(|i| &self.tensors[i])
+        self.get_value(name).and_then(|v| v.as_tensor().ok())
     }
-    /// (name, tensor) pairs in graph order.
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &Tensor)> {
-        self.names.iter().map(|s| s.as_str()).zip(&self.tensors)
+    /// The output called `name`, whatever its kind (tensor, sequence, optional).
+    pub fn get_value(&self, name: &str) -> Option<&Value> {
+        self.names.iter().position(|n| n == name).map(|i| &self.values[i])
+    }
+    /// Output `i` (graph order) if it is a tensor.
+    pub fn tensor(&self, i: usize) -> Option<&Tensor> {
+        self.values.get(i).and_then(|v| v.as_tensor().ok())
+    }
+    /// (name, value) pairs in graph order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Value)> {
+        self.names.iter().map(|s| s.as_str()).zip(&self.values)
     }
     pub fn len(&self) -> usize {
-        self.tensors.len()
+        self.values.len()
     }
     pub fn is_empty(&self) -> bool {
-        self.tensors.is_empty()
+        self.values.is_empty()
     }
 }
 
@@ -96,8 +105,13 @@ impl Session {
 
     /// Runs the model on named inputs.
     pub fn run<S: Into<String>>(&self, inputs: impl IntoIterator<Item = (S, Tensor)>) -> Result<Outputs> {
-        let inputs: Vec<(String, Tensor)> = inputs.into_iter().map(|(n, t)| (n.into(), t)).collect();
-        let tensors = self.plan.run(inputs)?;
-        Ok(Outputs { names: self.model.graph.outputs.iter().map(|o| o.name.clone()).collect(), tensors })
+        self.run_values(inputs.into_iter().map(|(n, t)| (n, Value::from(t))))
+    }
+
+    /// Runs the model on named values (for models taking sequences or optionals).
+    pub fn run_values<S: Into<String>>(&self, inputs: impl IntoIterator<Item = (S, Value)>) -> Result<Outputs> {
+        let inputs: Vec<(String, Value)> = inputs.into_iter().map(|(n, t)| (n.into(), t)).collect();
+        let values = self.plan.run_values(inputs)?;
+        Ok(Outputs { names: self.model.graph.outputs.iter().map(|o| o.name.clone()).collect(), values })
     }
 }

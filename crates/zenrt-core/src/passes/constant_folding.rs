@@ -25,7 +25,7 @@ impl Default for ConstantFolding {
 
 struct NoSubgraphs;
 impl ExecCtx for NoSubgraphs {
-    fn run_subgraph(&self, _: &Arc<Graph>, _: Vec<Tensor>) -> Result<Vec<Tensor>> {
+    fn run_subgraph_values(&self, _: &Arc<Graph>, _: Vec<crate::Value>) -> Result<Vec<crate::Value>> {
         Err(crate::Error::Unsupported("subgraphs in constant folding".into()))
     }
 }
