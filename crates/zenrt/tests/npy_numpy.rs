@@ -7,13 +7,19 @@ use zenrt::npy::{read_npy, read_npz, write_npy, write_npz_with};
 use zenrt::{DType, Tensor};
 
 fn data(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name)
 }
 
 fn expect_arange(t: &Tensor, dtype: DType) {
     assert_eq!(t.dtype(), dtype);
     assert_eq!(t.shape(), &[2, 3]);
-    assert_eq!(t.to_f64_vec(), vec![0.0, 1.0, 2.0, 3.0, 4.0, 5.0], "{dtype}");
+    assert_eq!(
+        t.to_f64_vec(),
+        vec![0.0, 1.0, 2.0, 3.0, 4.0, 5.0],
+        "{dtype}"
+    );
 }
 
 #[test]
@@ -38,7 +44,10 @@ fn reads_numpy_files_of_every_dtype_and_byte_order() {
         }
     }
     let b = read_npy(data("b1.npy")).unwrap();
-    assert_eq!(b.as_slice::<bool>().unwrap(), &[false, true, false, true, false, true]);
+    assert_eq!(
+        b.as_slice::<bool>().unwrap(),
+        &[false, true, false, true, false, true]
+    );
     expect_arange(&read_npy(data("v2_f4.npy")).unwrap(), DType::F32);
     expect_arange(&read_npy(data("v3_f4.npy")).unwrap(), DType::F32);
     expect_arange(&read_npy(data("fortran_f4.npy")).unwrap(), DType::F32);
@@ -46,7 +55,10 @@ fn reads_numpy_files_of_every_dtype_and_byte_order() {
     assert_eq!(f3.shape(), &[2, 3, 4]);
     assert_eq!(f3.to_i64_vec(), (0..24).collect::<Vec<i64>>());
     let s = read_npy(data("scalar_f8.npy")).unwrap();
-    assert_eq!((s.shape(), s.as_slice::<f64>().unwrap()), (&[][..], &[2.5][..]));
+    assert_eq!(
+        (s.shape(), s.as_slice::<f64>().unwrap()),
+        (&[][..], &[2.5][..])
+    );
     let e = read_npy(data("empty_i4.npy")).unwrap();
     assert_eq!((e.shape(), e.dtype()), (&[0, 3][..], DType::I32));
 }
@@ -71,8 +83,16 @@ fn truncated_numpy_files_are_typed_errors() {
         for cut in [0, 5, bytes.len() / 2, bytes.len() - 1] {
             let p = dir.path().join(f);
             std::fs::write(&p, &bytes[..cut]).unwrap();
-            let e = if f.ends_with(".npz") { read_npz(&p).map(|_| ()) } else { read_npy(&p).map(|_| ()) }.unwrap_err();
-            assert!(matches!(e.root(), zenrt::Error::InvalidTensor { .. }), "{f} cut at {cut}: {e}");
+            let e = if f.ends_with(".npz") {
+                read_npz(&p).map(|_| ())
+            } else {
+                read_npy(&p).map(|_| ())
+            }
+            .unwrap_err();
+            assert!(
+                matches!(e.root(), zenrt::Error::InvalidTensor { .. }),
+                "{f} cut at {cut}: {e}"
+            );
             assert!(e.to_string().contains(f), "error must name the file: {e}");
         }
     }
@@ -80,7 +100,11 @@ fn truncated_numpy_files_are_typed_errors() {
 
 #[test]
 fn numpy_reads_what_zenrt_writes() {
-    let ok = std::process::Command::new("python3").args(["-c", "import numpy"]).output().map(|o| o.status.success()).unwrap_or(false);
+    let ok = std::process::Command::new("python3")
+        .args(["-c", "import numpy"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
     if !ok {
         eprintln!("SKIP numpy_reads_what_zenrt_writes: python3 with numpy is not available");
         return;
@@ -92,7 +116,12 @@ fn numpy_reads_what_zenrt_writes() {
     let h = Tensor::from_vec(vec![1], vec![half::f16::from_f32(0.5)]).unwrap();
     write_npy(dir.path().join("a.npy"), &a).unwrap();
     for compress in [false, true] {
-        write_npz_with(dir.path().join(format!("m{}.npz", compress as u8)), &[("a", &a), ("b:0", &b), ("c", &c), ("h", &h)], compress).unwrap();
+        write_npz_with(
+            dir.path().join(format!("m{}.npz", compress as u8)),
+            &[("a", &a), ("b:0", &b), ("c", &c), ("h", &h)],
+            compress,
+        )
+        .unwrap();
     }
     let script = r#"
 import numpy as np, sys
@@ -108,6 +137,13 @@ for f in ('m0.npz', 'm1.npz'):
     assert m['h'].dtype == np.float16 and m['h'][0] == 0.5
 print('ok')
 "#;
-    let out = std::process::Command::new("python3").args(["-c", script, dir.path().to_str().unwrap()]).output().unwrap();
-    assert!(out.status.success(), "numpy failed: {}", String::from_utf8_lossy(&out.stderr));
+    let out = std::process::Command::new("python3")
+        .args(["-c", script, dir.path().to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "numpy failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
