@@ -15,11 +15,7 @@ pub struct Cumulative {
 }
 
 fn build(cx: &BuildCtx, prod: bool) -> Result<Arc<dyn Op>> {
-    Ok(Arc::new(Cumulative {
-        prod,
-        exclusive: cx.int("exclusive", 0)? != 0,
-        reverse: cx.int("reverse", 0)? != 0,
-    }))
+    Ok(Arc::new(Cumulative { prod, exclusive: cx.int("exclusive", 0)? != 0, reverse: cx.int("reverse", 0)? != 0 }))
 }
 
 pub fn build_cumsum(cx: &BuildCtx) -> Result<Arc<dyn Op>> {

@@ -35,7 +35,10 @@ fn build(cx: &BuildCtx, softmax: bool) -> Result<Arc<dyn Op>> {
         "sum" => Reduction::Sum,
         "mean" => Reduction::Mean,
         other => {
-            return Err(Error::Attr { attr: "reduction".into(), msg: format!("must be none, sum or mean, got {other:?}") })
+            return Err(Error::Attr {
+                attr: "reduction".into(),
+                msg: format!("must be none, sum or mean, got {other:?}"),
+            })
         }
     };
     Ok(Arc::new(Loss {
@@ -80,7 +83,14 @@ impl Loss {
     }
 
     /// Losses per target element and the weights used, from log-probabilities `logp` `(n, c, d)`.
-    fn losses(&self, logp: &[f64], c: usize, d: usize, target: &[i64], weight: Option<&[f64]>) -> Result<(Vec<f64>, Vec<f64>)> {
+    fn losses(
+        &self,
+        logp: &[f64],
+        c: usize,
+        d: usize,
+        target: &[i64],
+        weight: Option<&[f64]>,
+    ) -> Result<(Vec<f64>, Vec<f64>)> {
         let mut loss = Vec::with_capacity(target.len());
         let mut wts = Vec::with_capacity(target.len());
         for (pos, &t) in target.iter().enumerate() {

@@ -323,4 +323,19 @@ mod tests {
         let x = Tensor::from_vec(vec![3], vec![1f32, f32::NAN, 3.]).unwrap();
         assert!(red(Kind::Max, &x, None, false, false).to_f64_vec()[0].is_nan());
     }
+
+    #[test]
+    fn infer_symbolic() {
+        let info =
+            ValueInfo::new("x", Some(DType::F32), Some(vec![Dim::Sym("N".into()), Dim::Known(3), Dim::Known(4)]));
+        let axes = Tensor::from_vec(vec![1], vec![-1i64]).unwrap();
+        let op = Reduce { kind: Kind::Sum, axes: Axes::Input, keepdims: false, noop_with_empty_axes: false };
+        let ins = [InferInput { info: Some(&info), value: None }, InferInput { info: None, value: Some(&axes) }];
+        let out = op.infer(&ins).unwrap();
+        assert_eq!(out[0].shape, Some(vec![Dim::Sym("N".into()), Dim::Known(3)]));
+        assert_eq!(out[0].dtype, Some(DType::F32));
+        let op = Reduce { kind: Kind::Max, axes: Axes::Attr(None), keepdims: true, noop_with_empty_axes: false };
+        let out = op.infer(&ins[..1]).unwrap();
+        assert_eq!(out[0].shape, Some(vec![Dim::Known(1); 3]));
+    }
 }

@@ -102,11 +102,12 @@ impl Op for TopK {
         let mut out_shape = x.shape().to_vec();
         out_shape[axis] = k;
         checked_numel(&out_shape, DType::I64, "TopK output")?;
-        let (v, i) = dispatch_numeric!(x.dtype(), T => topk_typed::<T>(x, axis, k, self.largest, out_shape))
-            .map_err(|e| match e {
+        let (v, i) = dispatch_numeric!(x.dtype(), T => topk_typed::<T>(x, axis, k, self.largest, out_shape)).map_err(
+            |e| match e {
                 Error::UnsupportedDType { dtype, .. } => Error::UnsupportedDType { op: "TopK".into(), dtype },
                 e => e,
-            })?;
+            },
+        )?;
         Ok(vec![v, i])
     }
 
