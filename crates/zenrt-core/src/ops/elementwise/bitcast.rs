@@ -70,11 +70,7 @@ impl Op for BitCast {
     fn run(&self, _: &dyn ExecCtx, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>> {
         let x = input(inputs, 0, "BitCast")?;
         if x.dtype().size() != self.to.size() {
-            return Err(Error::Invalid(format!(
-                "BitCast: {} and {} have different bit widths",
-                x.dtype(),
-                self.to
-            )));
+            return Err(Error::Invalid(format!("BitCast: {} and {} have different bit widths", x.dtype(), self.to)));
         }
         let to = self.to;
         let out = dispatch_all!(x.dtype(), S => dispatch_all!(to, D => bitcast::<S, D>(x)))?;

@@ -54,18 +54,17 @@ pub fn dtype_of_code(code: i64, op: &str) -> Result<DType> {
 
 /// Reads the `to` attribute: an int code, or (opset < 6) a type name.
 pub fn parse_to(cx: &BuildCtx, op: &str) -> Result<DType> {
-    if let Some(code) = cx.int_opt("to")? {
-        return dtype_of_code(code, op);
+    match cx.get("to") {
+        Some(crate::Attr::String(_)) => {
+            let name = cx.string("to", "")?;
+            let upper = name.to_ascii_uppercase();
+            let code = (1..=26)
+                .find(|&c| onnx_type_name(c) == upper)
+                .ok_or_else(|| Error::Attr { attr: "to".into(), msg: format!("unknown type name '{name}'") })?;
+            dtype_of_code(code, op)
+        }
+        _ => dtype_of_code(cx.req_int("to")?, op),
     }
-    if let Some(name) = cx.string_opt("to")? {
-        let upper = name.to_ascii_uppercase();
-        let code = (1..=26).find(|&c| onnx_type_name(c) == upper).ok_or_else(|| Error::Attr {
-            attr: "to".into(),
-            msg: format!("unknown type name '{name}'"),
-        })?;
-        return dtype_of_code(code, op);
-    }
-    Err(Error::Attr { attr: "to".into(), msg: "required attribute is missing".into() })
 }
 
 #[derive(Debug)]
@@ -123,5 +122,22 @@ mod tests {
         assert!(matches!(dtype_of_code(17, "Cast"), Err(Error::Unsupported(_))));
         assert!(matches!(dtype_of_code(8, "Cast"), Err(Error::Unsupported(_))));
         assert!(matches!(dtype_of_code(1 << 40, "Cast"), Err(Error::Unsupported(_))));
+    }
+
+    fn ctx_with(attrs: &crate::Attrs, opset: i64) -> BuildCtx<'_> {
+        BuildCtx { node_name: "n", op_type: "Cast", attrs, opset, n_inputs: 1, n_outputs: 1 }
+    }
+
+    #[test]
+    fn to_attribute_forms() {
+        let mut attrs = crate::Attrs::new();
+        attrs.insert("to".into(), crate::Attr::String(b"INT64".to_vec()));
+        assert_eq!(parse_to(&ctx_with(&attrs, 1), "Cast").unwrap(), DType::I64);
+        attrs.insert("to".into(), crate::Attr::Int(10));
+        assert_eq!(parse_to(&ctx_with(&attrs, 13), "Cast").unwrap(), DType::F16);
+        attrs.insert("to".into(), crate::Attr::String(b"NOPE".to_vec()));
+        assert!(parse_to(&ctx_with(&attrs, 1), "Cast").is_err());
+        attrs.clear();
+        assert!(parse_to(&ctx_with(&attrs, 13), "Cast").is_err());
     }
 }

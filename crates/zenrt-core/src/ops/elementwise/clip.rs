@@ -26,7 +26,9 @@ pub fn build(cx: &BuildCtx) -> Result<Arc<dyn Op>> {
 /// A bound input as a single value of type `T`.
 fn bound<T: Elem>(t: Option<&Tensor>, which: &str) -> Result<Option<T>> {
     // An empty tensor stands for an absent bound (some exporters write it that way).
-    let Some(t) = t.filter(|t| !t.is_empty()) else { return Ok(None) };
+    let Some(t) = t.filter(|t| !t.is_empty()) else {
+        return Ok(None);
+    };
     if t.len() != 1 {
         bail!("Clip: '{which}' must be a scalar, got shape {:?}", t.shape());
     }
@@ -54,7 +56,9 @@ impl Op for Clip {
     fn run(&self, _: &dyn ExecCtx, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>> {
         let x = input(inputs, 0, "Clip")?;
         let out = match self.attr_bounds {
-            Some((lo, hi)) => dispatch_numeric!(x.dtype(), T => clip::<T>(x, lo.map(T::from_f64), hi.map(T::from_f64))),
+            Some((lo, hi)) => {
+                dispatch_numeric!(x.dtype(), T => clip::<T>(x, lo.map(T::from_f64), hi.map(T::from_f64)))
+            }
             None => {
                 let (lo_t, hi_t) = (opt_input(inputs, 1), opt_input(inputs, 2));
                 for t in [lo_t, hi_t].into_iter().flatten() {

@@ -122,14 +122,38 @@ macro_rules! dispatch_int {
     ($dt:expr, $T:ident => $body:expr) => {{
         use $crate::DType as __D;
         match $dt {
-            __D::I8 => { type $T = i8; $body }
-            __D::I16 => { type $T = i16; $body }
-            __D::I32 => { type $T = i32; $body }
-            __D::I64 => { type $T = i64; $body }
-            __D::U8 => { type $T = u8; $body }
-            __D::U16 => { type $T = u16; $body }
-            __D::U32 => { type $T = u32; $body }
-            __D::U64 => { type $T = u64; $body }
+            __D::I8 => {
+                type $T = i8;
+                $body
+            }
+            __D::I16 => {
+                type $T = i16;
+                $body
+            }
+            __D::I32 => {
+                type $T = i32;
+                $body
+            }
+            __D::I64 => {
+                type $T = i64;
+                $body
+            }
+            __D::U8 => {
+                type $T = u8;
+                $body
+            }
+            __D::U16 => {
+                type $T = u16;
+                $body
+            }
+            __D::U32 => {
+                type $T = u32;
+                $body
+            }
+            __D::U64 => {
+                type $T = u64;
+                $body
+            }
             other => Err($crate::Error::UnsupportedDType { op: String::new(), dtype: other }),
         }
     }};
@@ -298,7 +322,7 @@ mod tests {
             (0.5, 0.5204998778130465),
             (1.0, 0.8427007929497149),
             (2.0, 0.9953222650189527),
-            (2.4, 0.9993114861033550),
+            (2.4, 0.999311486103355),
             (2.6, 0.9997639655834707),
             (3.0, 0.9999779095030014),
             (4.0, 0.9999999845827421),
@@ -311,6 +335,28 @@ mod tests {
         assert!(erf(f64::NAN).is_nan());
         assert_eq!(erf(f64::INFINITY), 1.0);
         assert_eq!(erf(f64::NEG_INFINITY), -1.0);
+    }
+
+    #[test]
+    fn broadcast_inference() {
+        let a = ValueInfo::new("a", Some(DType::F32), Some(vec![Dim::Sym("N".into()), Dim::Known(1), Dim::Known(4)]));
+        let b = ValueInfo::new("b", Some(DType::F32), Some(vec![Dim::Known(3), Dim::Known(1)]));
+        let ins = [InferInput { info: Some(&a), value: None }, InferInput { info: Some(&b), value: None }];
+        let out = infer_broadcast(&ins, Some(DType::Bool));
+        assert_eq!(out[0].dtype, Some(DType::Bool));
+        assert_eq!(out[0].shape, Some(vec![Dim::Sym("N".into()), Dim::Known(3), Dim::Known(4)]));
+        let unknown = [ins[0], InferInput { info: None, value: None }];
+        assert_eq!(infer_broadcast(&unknown, None)[0].shape, None);
+    }
+
+    #[test]
+    fn where_like_ternary() {
+        let c = Tensor::from_vec(vec![2, 1], vec![true, false]).unwrap();
+        let x = Tensor::from_vec(vec![3], vec![1i32, 2, 3]).unwrap();
+        let y = Tensor::scalar(0i32);
+        let r = ternary_map::<bool, i32, i32, i32>(&c, &x, &y, |k, a, b| if k { a } else { b }).unwrap();
+        assert_eq!(r.shape(), &[2, 3]);
+        assert_eq!(r.as_slice::<i32>().unwrap(), &[1, 2, 3, 0, 0, 0]);
     }
 
     #[test]
