@@ -1,6 +1,39 @@
-//! Operator family: nn.
+//! Operator family: nn (convolution, pooling, normalization, resize).
 
 use crate::ops::Registry;
 
+pub mod batch_norm;
+pub mod common;
+pub mod conv;
+pub mod conv_transpose;
+pub mod global_pool;
+pub mod group_norm;
+pub mod instance_norm;
+pub mod layer_norm;
+pub mod lp_norm;
+pub mod lrn;
+pub mod max_unpool;
+pub mod mvn;
+pub mod pool;
+pub mod rms_norm;
+
 /// Registers this family's operators.
-pub fn register(_r: &mut Registry) {}
+pub fn register(r: &mut Registry) {
+    r.add("Conv", 1, conv::build);
+    r.add("ConvTranspose", 1, conv_transpose::build);
+    r.add("MaxPool", 1, pool::build_max);
+    r.add("AveragePool", 1, pool::build_average);
+    r.add("LpPool", 1, pool::build_lp);
+    r.add("GlobalAveragePool", 1, global_pool::build_average);
+    r.add("GlobalMaxPool", 1, global_pool::build_max);
+    r.add("GlobalLpPool", 1, global_pool::build_lp);
+    r.add("MaxUnpool", 9, max_unpool::build);
+    r.add("BatchNormalization", 1, batch_norm::build);
+    r.add("LayerNormalization", 17, layer_norm::build);
+    r.add("InstanceNormalization", 1, instance_norm::build);
+    r.add("GroupNormalization", 18, group_norm::build);
+    r.add("RMSNormalization", 23, rms_norm::build);
+    r.add("LpNormalization", 1, lp_norm::build);
+    r.add("MeanVarianceNormalization", 9, mvn::build);
+    r.add("LRN", 1, lrn::build);
+}

@@ -1,0 +1,212 @@
+//! MaxPool (with Indices), AveragePool and LpPool: sliding-window pooling over the spatial
+//! axes of `[N, C, D1, ...]` with strides, dilations, pads, auto_pad and ceil_mode.
+
+use super::common::{float_vec, from_f64_vec, nc_spatial, unravel, Geometry, Window};
+use crate::ops::{input, BuildCtx, ExecCtx, InferInput, Op};
+use crate::{checked_numel, dispatch_numeric, strides_of, DType, Dim, Elem, Error, Result, Tensor, ValueInfo};
+use std::sync::Arc;
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum PoolKind {
+    Max { storage_order: i64 },
+    Average { count_include_pad: bool },
+    Lp { p: f64 },
+}
+
+#[derive(Debug)]
+pub struct Pool {
+    pub kind: PoolKind,
+    pub win: Window,
+}
+
+pub fn build_max(cx: &BuildCtx) -> Result<Arc<dyn Op>> {
+    let storage_order = cx.int("storage_order", 0)?;
+    if !(0..=1).contains(&storage_order) {
+        return Err(Error::Attr { attr: "storage_order".into(), msg: format!("must be 0 or 1, got {storage_order}") });
+    }
+    Ok(Arc::new(Pool { kind: PoolKind::Max { storage_order }, win: Window::parse(cx, true)? }))
+}
+
+pub fn build_average(cx: &BuildCtx) -> Result<Arc<dyn Op>> {
+    let count_include_pad = cx.int("count_include_pad", 0)? != 0;
+    Ok(Arc::new(Pool { kind: PoolKind::Average { count_include_pad }, win: Window::parse(cx, true)? }))
+}
+
+pub fn build_lp(cx: &BuildCtx) -> Result<Arc<dyn Op>> {
+    let p = cx.float("p", 2.0)? as f64;
+    Ok(Arc::new(Pool { kind: PoolKind::Lp { p }, win: Window::parse(cx, true)? }))
+}
+
+/// One window position along one axis: the valid input coordinates it covers and how many
+/// kernel taps fall inside the padded input (for `count_include_pad`).
+struct AxisWindows {
+    taps: Vec<Vec<usize>>,
+    padded_count: Vec<usize>,
+}
+
+fn axis_windows(geo: &Geometry, d: usize, in_len: usize) -> AxisWindows {
+    let (k, s, dl) = (geo.kernel[d], geo.strides[d] as i64, geo.dilations[d] as i64);
+    let (pb, pe) = (geo.pads_begin[d], geo.pads_end[d]);
+    let mut taps = Vec::with_capacity(geo.out[d]);
+    let mut padded_count = Vec::with_capacity(geo.out[d]);
+    for o in 0..geo.out[d] as i64 {
+        let start = o * s - pb;
+        let pos = (0..k as i64).map(|t| start + t * dl);
+        taps.push(pos.clone().filter(|&p| p >= 0 && p < in_len as i64).map(|p| p as usize).collect());
+        padded_count.push(pos.filter(|&p| p < in_len as i64 + pe).count());
+    }
+    AxisWindows { taps, padded_count }
+}
+
+/// Visits the window of output position `o`: calls `f(coords)` for each valid input coordinate tuple.
+fn for_each_tap(axes: &[AxisWindows], o: &[usize], cur: &mut [usize], f: &mut impl FnMut(&[usize])) {
+    let r = axes.len();
+    let lists: Vec<&[usize]> = (0..r).map(|d| axes[d].taps[o[d]].as_slice()).collect();
+    if lists.iter().any(|l| l.is_empty()) {
+        return;
+    }
+    let mut pos = vec![0usize; r];
+    loop {
+        for d in 0..r {
+            cur[d] = lists[d][pos[d]];
+        }
+        f(cur);
+        let mut d = r;
+        loop {
+            if d == 0 {
+                return;
+            }
+            d -= 1;
+            pos[d] += 1;
+            if pos[d] < lists[d].len() {
+                break;
+            }
+            pos[d] = 0;
+        }
+    }
+}
+
+impl Pool {
+    fn geometry(&self, x: &Tensor) -> Result<(usize, usize, Vec<usize>, Geometry)> {
+        let (n, c, sp) = nc_spatial(x.shape(), "pool", 3)?;
+        let geo = self.win.resolve(&sp, None)?;
+        Ok((n, c, sp, geo))
+    }
+
+    fn max_pool<T: Elem>(&self, x: &Tensor, storage_order: i64) -> Result<(Tensor, Tensor)> {
+        let (n, c, sp, geo) = self.geometry(x)?;
+        let xv = x.as_slice::<T>()?;
+        let mut out_shape = vec![n, c];
+        out_shape.extend(&geo.out);
+        let total = checked_numel(&out_shape, T::DTYPE, "MaxPool output")?;
+        let axes: Vec<AxisWindows> = (0..sp.len()).map(|d| axis_windows(&geo, d, sp[d])).collect();
+        let plane: usize = sp.iter().product();
+        let out_plane: usize = geo.out.iter().product();
+        let row = strides_of(&sp);
+        // Column-major strides for storage_order = 1.
+        let mut colm = vec![1usize; sp.len()];
+        for d in 1..sp.len() {
+            colm[d] = colm[d - 1] * sp[d - 1];
+        }
+        let mut y = Vec::with_capacity(total);
+        let mut idx = Vec::with_capacity(total);
+        let (mut o, mut cur) = (vec![0; sp.len()], vec![0; sp.len()]);
+        let lowest = T::from_f64(f64::NEG_INFINITY);
+        for nc in 0..n * c {
+            let src = &xv[nc * plane..(nc + 1) * plane];
+            for of in 0..out_plane {
+                unravel(of, &geo.out, &mut o);
+                let mut best: Option<(T, usize)> = None;
+                for_each_tap(&axes, &o, &mut cur, &mut |p| {
+                    let off: usize = p.iter().zip(&row).map(|(a, b)| a * b).sum();
+                    let v = src[off];
+                    if best.is_none_or(|(b, _)| v > b) {
+                        let so = if storage_order == 1 { p.iter().zip(&colm).map(|(a, b)| a * b).sum() } else { off };
+                        best = Some((v, so));
+                    }
+                });
+                let (v, i) = best.unwrap_or((lowest, 0));
+                y.push(v);
+                idx.push((nc * plane + i) as i64);
+            }
+        }
+        Ok((Tensor::from_vec(out_shape.clone(), y)?, Tensor::from_vec(out_shape, idx)?))
+    }
+
+    fn avg_lp(&self, x: &Tensor) -> Result<Tensor> {
+        let (n, c, sp, geo) = self.geometry(x)?;
+        let xv = float_vec(x, "pool")?;
+        let mut out_shape = vec![n, c];
+        out_shape.extend(&geo.out);
+        let total = checked_numel(&out_shape, DType::F64, "pool output")?;
+        let axes: Vec<AxisWindows> = (0..sp.len()).map(|d| axis_windows(&geo, d, sp[d])).collect();
+        let plane: usize = sp.iter().product();
+        let out_plane: usize = geo.out.iter().product();
+        let row = strides_of(&sp);
+        let mut y = Vec::with_capacity(total);
+        let (mut o, mut cur) = (vec![0; sp.len()], vec![0; sp.len()]);
+        for nc in 0..n * c {
+            let src = &xv[nc * plane..(nc + 1) * plane];
+            for of in 0..out_plane {
+                unravel(of, &geo.out, &mut o);
+                let (mut acc, mut cnt) = (0.0f64, 0usize);
+                let kind = self.kind;
+                for_each_tap(&axes, &o, &mut cur, &mut |p| {
+                    let v = src[p.iter().zip(&row).map(|(a, b)| a * b).sum::<usize>()];
+                    acc += match kind {
+                        PoolKind::Lp { p } => v.abs().powf(p),
+                        _ => v,
+                    };
+                    cnt += 1;
+                });
+                y.push(match kind {
+                    PoolKind::Average { count_include_pad: true } => {
+                        let div: usize = (0..sp.len()).map(|d| axes[d].padded_count[o[d]]).product();
+                        acc / div as f64
+                    }
+                    PoolKind::Lp { p } => acc.powf(1.0 / p),
+                    _ => acc / cnt as f64,
+                });
+            }
+        }
+        from_f64_vec(x.dtype(), out_shape, y)
+    }
+}
+
+impl Op for Pool {
+    fn run(&self, _: &dyn ExecCtx, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>> {
+        let x = input(inputs, 0, "pool")?;
+        match self.kind {
+            PoolKind::Max { storage_order } => {
+                let (y, i) = dispatch_numeric!(x.dtype(), T => self.max_pool::<T>(x, storage_order))?;
+                Ok(vec![y, i])
+            }
+            _ => Ok(vec![self.avg_lp(x)?]),
+        }
+    }
+
+    fn infer(&self, inputs: &[InferInput]) -> Result<Vec<ValueInfo>> {
+        let Some(x) = inputs.first().and_then(|i| i.info) else { return Ok(vec![]) };
+        let shape = x.shape.as_ref().filter(|s| s.len() >= 3).map(|s| {
+            let mut out = s[..2].to_vec();
+            out.extend(self.win.infer_dims(&s[2..], None));
+            out
+        });
+        let mut v = vec![ValueInfo::new("", x.dtype, shape.clone())];
+        if matches!(self.kind, PoolKind::Max { .. }) {
+            v.push(ValueInfo::new("", Some(DType::I64), shape));
+        }
+        Ok(v)
+    }
+}
+
+/// Symbolic `[N, C, 1, ...]` for global pools.
+pub fn infer_global(inputs: &[InferInput]) -> Vec<ValueInfo> {
+    let Some(x) = inputs.first().and_then(|i| i.info) else { return vec![] };
+    let shape = x.shape.as_ref().filter(|s| s.len() >= 2).map(|s| {
+        let mut out = s[..2].to_vec();
+        out.extend(std::iter::repeat_n(Dim::Known(1), s.len() - 2));
+        out
+    });
+    vec![ValueInfo::new("", x.dtype, shape)]
+}
