@@ -1,6 +1,20 @@
-//! Operator family: linalg.
+//! Operator family: linalg (matrix products, einsum, softmax-like normalizations, attention,
+//! rotary embeddings, (de)quantization and integer matmuls, determinant).
 
 use crate::ops::Registry;
 
+pub mod common;
+pub mod einsum;
+pub mod gemm;
+pub mod matmul;
+pub mod softmax;
+
 /// Registers this family's operators.
-pub fn register(_r: &mut Registry) {}
+pub fn register(r: &mut Registry) {
+    r.add("MatMul", 1, matmul::build);
+    r.add("Gemm", 1, gemm::build);
+    r.add("Einsum", 12, einsum::build);
+    r.add("Softmax", 1, softmax::build_softmax);
+    r.add("LogSoftmax", 1, softmax::build_log_softmax);
+    r.add("Hardmax", 1, softmax::build_hardmax);
+}
