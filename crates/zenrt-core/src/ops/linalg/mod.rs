@@ -3,10 +3,12 @@
 
 use crate::ops::Registry;
 
+pub mod attention;
 pub mod common;
 pub mod einsum;
 pub mod gemm;
 pub mod matmul;
+pub mod rotary;
 pub mod softmax;
 
 /// Registers this family's operators.
@@ -17,4 +19,6 @@ pub fn register(r: &mut Registry) {
     r.add("Softmax", 1, softmax::build_softmax);
     r.add("LogSoftmax", 1, softmax::build_log_softmax);
     r.add("Hardmax", 1, softmax::build_hardmax);
+    r.add("Attention", 23, attention::build);
+    r.add("RotaryEmbedding", 23, rotary::build);
 }
