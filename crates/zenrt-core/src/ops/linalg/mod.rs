@@ -10,6 +10,7 @@ pub mod det;
 pub mod dynamic_quantize_linear;
 pub mod einsum;
 pub mod gemm;
+pub mod linear_attention;
 pub mod matmul;
 pub mod matmul_integer;
 pub mod qlinear_matmul;
@@ -17,6 +18,7 @@ pub mod quant_common;
 pub mod quantize_linear;
 pub mod rotary;
 pub mod softmax;
+pub mod swiglu;
 
 /// Registers this family's operators.
 pub fn register(r: &mut Registry) {
@@ -34,4 +36,6 @@ pub fn register(r: &mut Registry) {
     r.add("MatMulInteger", 10, matmul_integer::build);
     r.add("QLinearMatMul", 10, qlinear_matmul::build);
     r.add("Det", 11, det::build);
+    r.add("SwiGLU", 28, swiglu::build);
+    r.add("LinearAttention", 27, linear_attention::build);
 }
