@@ -1,0 +1,300 @@
+//! Helpers shared by the linalg family: strided GEMM kernels (f32/f64 through
+//! `matrixmultiply`, exact wrapping i64 otherwise), numpy-style batched matmul,
+//! float rounding to a dtype, and small tensor layout helpers.
+
+use crate::ops::util::broadcast_shapes;
+use crate::{bail, checked_numel, strides_of, DType, Elem, Error, Result, Tensor};
+
+/// A strided view of an `m × k` (or `k × n`) matrix inside a flat buffer.
+#[derive(Clone, Copy, Debug)]
+pub struct MatView {
+    pub off: usize,
+    /// Row stride.
+    pub rs: usize,
+    /// Column stride.
+    pub cs: usize,
+}
+
+impl MatView {
+    /// A contiguous row-major matrix with `cols` columns at offset `off`.
+    pub fn row_major(off: usize, cols: usize) -> MatView {
+        MatView { off, rs: cols, cs: 1 }
+    }
+    /// The transpose of a contiguous row-major matrix with `cols` columns at offset `off`.
+    pub fn transposed(off: usize, cols: usize) -> MatView {
+        MatView { off, rs: 1, cs: cols }
+    }
+    /// Largest flat index touched by a `rows × cols` matrix (None when empty).
+    fn last(&self, rows: usize, cols: usize) -> Option<usize> {
+        if rows == 0 || cols == 0 {
+            return None;
+        }
+        Some(self.off + (rows - 1) * self.rs + (cols - 1) * self.cs)
+    }
+}
+
+/// Element types with a GEMM kernel: `C (m×n, row-major, contiguous) = A (m×k) · B (k×n)`.
+pub trait GemmElem: Copy + Default + Send + Sync + 'static {
+    /// Computes `c = alpha·A·B` (c is overwritten). Views are bounds-checked.
+    #[allow(clippy::too_many_arguments)]
+    fn gemm(m: usize, n: usize, k: usize, a: &[Self], av: MatView, b: &[Self], bv: MatView, c: &mut [Self]) -> Result<()>;
+}
+
+fn check_views<T>(m: usize, n: usize, k: usize, a: &[T], av: MatView, b: &[T], bv: MatView, c: &[T]) -> Result<()> {
+    if c.len() < m * n {
+        bail!("gemm: output buffer too small");
+    }
+    if av.last(m, k).is_some_and(|l| l >= a.len()) || bv.last(k, n).is_some_and(|l| l >= b.len()) {
+        bail!("gemm: operand view out of bounds");
+    }
+    Ok(())
+}
+
+impl GemmElem for f32 {
+    fn gemm(m: usize, n: usize, k: usize, a: &[f32], av: MatView, b: &[f32], bv: MatView, c: &mut [f32]) -> Result<()> {
+        check_views(m, n, k, a, av, b, bv, c)?;
+        if m == 0 || n == 0 {
+            return Ok(());
+        }
+        if k == 0 {
+            c[..m * n].fill(0.0);
+            return Ok(());
+        }
+        // SAFETY: every index touched (off + i*rs + p*cs for i<m, p<k, and likewise for B
+        // and C) was checked above to lie inside the slices; C does not alias A or B.
+        unsafe {
+            matrixmultiply::sgemm(
+                m,
+                k,
+                n,
+                1.0,
+                a.as_ptr().add(av.off),
+                av.rs as isize,
+                av.cs as isize,
+                b.as_ptr().add(bv.off),
+                bv.rs as isize,
+                bv.cs as isize,
+                0.0,
+                c.as_mut_ptr(),
+                n as isize,
+                1,
+            );
+        }
+        Ok(())
+    }
+}
+
+impl GemmElem for f64 {
+    fn gemm(m: usize, n: usize, k: usize, a: &[f64], av: MatView, b: &[f64], bv: MatView, c: &mut [f64]) -> Result<()> {
+        check_views(m, n, k, a, av, b, bv, c)?;
+        if m == 0 || n == 0 {
+            return Ok(());
+        }
+        if k == 0 {
+            c[..m * n].fill(0.0);
+            return Ok(());
+        }
+        // SAFETY: as for f32 above.
+        unsafe {
+            matrixmultiply::dgemm(
+                m,
+                k,
+                n,
+                1.0,
+                a.as_ptr().add(av.off),
+                av.rs as isize,
+                av.cs as isize,
+                b.as_ptr().add(bv.off),
+                bv.rs as isize,
+                bv.cs as isize,
+                0.0,
+                c.as_mut_ptr(),
+                n as isize,
+                1,
+            );
+        }
+        Ok(())
+    }
+}
+
+impl GemmElem for i64 {
+    /// Exact integer product with wrapping (two's complement) arithmetic.
+    fn gemm(m: usize, n: usize, k: usize, a: &[i64], av: MatView, b: &[i64], bv: MatView, c: &mut [i64]) -> Result<()> {
+        check_views(m, n, k, a, av, b, bv, c)?;
+        for i in 0..m {
+            let row = &mut c[i * n..(i + 1) * n];
+            row.fill(0);
+            for p in 0..k {
+                let x = a[av.off + i * av.rs + p * av.cs];
+                if x == 0 {
+                    continue;
+                }
+                let boff = bv.off + p * bv.rs;
+                for (j, r) in row.iter_mut().enumerate() {
+                    *r = r.wrapping_add(x.wrapping_mul(b[boff + j * bv.cs]));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Numpy `matmul` on flat row-major buffers: 1-D promotion and batch broadcasting.
+/// Returns the output shape and data.
+pub fn batched_matmul<G: GemmElem>(a: &[G], ashape: &[usize], b: &[G], bshape: &[usize]) -> Result<(Vec<usize>, Vec<G>)> {
+    if ashape.is_empty() || bshape.is_empty() {
+        bail!("MatMul: inputs must have rank >= 1, got shapes {ashape:?} and {bshape:?}");
+    }
+    let a2: Vec<usize> = if ashape.len() == 1 { vec![1, ashape[0]] } else { ashape.to_vec() };
+    let b2: Vec<usize> = if bshape.len() == 1 { vec![bshape[0], 1] } else { bshape.to_vec() };
+    let (m, ka) = (a2[a2.len() - 2], a2[a2.len() - 1]);
+    let (kb, n) = (b2[b2.len() - 2], b2[b2.len() - 1]);
+    if ka != kb {
+        return Err(Error::Shape(format!("MatMul: inner dimensions differ for shapes {ashape:?} and {bshape:?}")));
+    }
+    let k = ka;
+    let abatch = &a2[..a2.len() - 2];
+    let bbatch = &b2[..b2.len() - 2];
+    let batch = broadcast_shapes(abatch, bbatch)?;
+    let mut out_shape = batch.clone();
+    if ashape.len() > 1 {
+        out_shape.push(m);
+    }
+    if bshape.len() > 1 {
+        out_shape.push(n);
+    }
+    let total = checked_numel(&out_shape, DType::F64, "MatMul output")?;
+    let mut out = vec![G::default(); total];
+    if total == 0 {
+        return Ok((out_shape, out));
+    }
+    // Fast path: B is a single matrix shared by every batch of A: fold A's batch into M.
+    if bbatch.iter().product::<usize>() == 1 && batch.as_slice() == abatch {
+        let rows = abatch.iter().product::<usize>() * m;
+        G::gemm(rows, n, k, a, MatView::row_major(0, k), b, MatView::row_major(0, n), &mut out)?;
+        return Ok((out_shape, out));
+    }
+    let nb: usize = batch.iter().product();
+    let amap = batch_offsets(abatch, &batch);
+    let bmap = batch_offsets(bbatch, &batch);
+    for (bi, chunk) in out.chunks_mut(m * n).enumerate().take(nb) {
+        let ao = amap[bi] * m * k;
+        let bo = bmap[bi] * k * n;
+        G::gemm(m, n, k, a, MatView::row_major(ao, k), b, MatView::row_major(bo, n), chunk)?;
+    }
+    Ok((out_shape, out))
+}
+
+/// For each batch index of `out` (row-major), the index of the matching matrix of `src` (broadcast).
+pub fn batch_offsets(src: &[usize], out: &[usize]) -> Vec<usize> {
+    crate::ops::util::broadcast_index_map(src, out)
+}
+
+/// Rounds an f64 value to the precision of a float dtype (identity for f64 and non-floats).
+#[inline]
+pub fn round_to(dtype: DType, x: f64) -> f64 {
+    match dtype {
+        DType::F32 => x as f32 as f64,
+        DType::F16 => half::f16::from_f64(x).to_f64(),
+        DType::BF16 => half::bf16::from_f64(x).to_f64(),
+        _ => x,
+    }
+}
+
+/// Builds a tensor of `dtype` from f64 values (rounding / converting each).
+pub fn tensor_from_f64(dtype: DType, shape: Vec<usize>, v: Vec<f64>) -> Result<Tensor> {
+    if dtype == DType::F64 {
+        return Tensor::from_vec(shape, v);
+    }
+    crate::dispatch_all!(dtype, T => Tensor::from_vec(shape, v.iter().map(|&x| T::from_f64(x)).collect::<Vec<T>>()))
+}
+
+/// Builds a tensor of integer `dtype` from i64 values (wrapping to the width).
+pub fn tensor_from_i64(dtype: DType, shape: Vec<usize>, v: Vec<i64>) -> Result<Tensor> {
+    crate::dispatch_all!(dtype, T => Tensor::from_vec(shape, v.iter().map(|&x| T::from_i64(x)).collect::<Vec<T>>()))
+}
+
+/// Transposes a tensor's flat data by `perm` (out axis i = in axis perm[i]).
+pub fn permute<T: Copy>(data: &[T], shape: &[usize], perm: &[usize]) -> (Vec<usize>, Vec<T>) {
+    let rank = shape.len();
+    let in_strides = strides_of(shape);
+    let out_shape: Vec<usize> = perm.iter().map(|&p| shape[p]).collect();
+    let eff: Vec<usize> = perm.iter().map(|&p| in_strides[p]).collect();
+    let n: usize = out_shape.iter().product();
+    let mut out = Vec::with_capacity(n);
+    if n == 0 {
+        return (out_shape, out);
+    }
+    let mut idx = vec![0usize; rank];
+    let mut cur = 0usize;
+    for _ in 0..n {
+        out.push(data[cur]);
+        for ax in (0..rank).rev() {
+            idx[ax] += 1;
+            cur += eff[ax];
+            if idx[ax] < out_shape[ax] {
+                break;
+            }
+            cur -= eff[ax] * idx[ax];
+            idx[ax] = 0;
+        }
+    }
+    (out_shape, out)
+}
+
+/// Splits `shape` around `axis` into (outer, len, inner) element counts.
+pub fn split_at_axis(shape: &[usize], axis: usize) -> (usize, usize, usize) {
+    let outer = shape[..axis].iter().product();
+    let len = shape.get(axis).copied().unwrap_or(1);
+    let inner = shape.get(axis + 1..).map(|s| s.iter().product()).unwrap_or(1);
+    (outer, len, inner)
+}
+
+/// Reads any numeric tensor as f64 values.
+pub fn f64s(t: &Tensor) -> Vec<f64> {
+    t.to_f64_vec()
+}
+
+/// Reads a tensor as `T` after checking its dtype.
+pub fn typed<T: Elem>(t: &Tensor, what: &str) -> Result<Vec<T>> {
+    if t.dtype() != T::DTYPE {
+        bail!("{what}: expected {} but got {}", T::DTYPE, t.dtype());
+    }
+    Ok(t.as_slice::<T>()?.to_vec())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matmul_broadcast_and_1d() {
+        // [2,2,3] x [3] -> [2,2]
+        let a: Vec<f32> = (0..12).map(|x| x as f32).collect();
+        let b = vec![1.0f32, 0.0, -1.0];
+        let (s, o) = batched_matmul(&a, &[2, 2, 3], &b, &[3]).unwrap();
+        assert_eq!(s, vec![2, 2]);
+        assert_eq!(o, vec![-2.0, -2.0, -2.0, -2.0]);
+        // [3] x [2,3,2] -> [2,2]
+        let b: Vec<i64> = (0..12).collect();
+        let (s, o) = batched_matmul(&[1i64, 1, 1], &[3], &b, &[2, 3, 2]).unwrap();
+        assert_eq!(s, vec![2, 2]);
+        assert_eq!(o, vec![6, 9, 24, 27]);
+        // batch broadcast [2,1,2,2] x [3,2,2]
+        let a: Vec<f64> = vec![1., 0., 0., 1., 2., 0., 0., 2.];
+        let b: Vec<f64> = (0..12).map(|x| x as f64).collect();
+        let (s, o) = batched_matmul(&a, &[2, 1, 2, 2], &b, &[3, 2, 2]).unwrap();
+        assert_eq!(s, vec![2, 3, 2, 2]);
+        assert_eq!(&o[..12], &b[..]);
+        assert_eq!(o[12..].to_vec(), b.iter().map(|x| x * 2.0).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn permute_3d() {
+        let d: Vec<i32> = (0..24).collect();
+        let (s, o) = permute(&d, &[2, 3, 4], &[2, 0, 1]);
+        assert_eq!(s, vec![4, 2, 3]);
+        assert_eq!(o[1], 4); // out[0,0,1] = in[0,1,0]
+        assert_eq!(o[6], 1); // out[1,0,0] = in[0,0,1]
+    }
+}
