@@ -23,10 +23,24 @@ impl fmt::Display for Dim {
     }
 }
 
+/// What kind of value flows on an edge.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum ValueKind {
+    #[default]
+    Tensor,
+    /// A sequence of tensors (`dtype`/`shape` describe the elements).
+    Sequence,
+    /// An optional tensor or sequence.
+    Optional,
+    /// An optional sequence.
+    OptionalSequence,
+}
+
 /// Static knowledge about a value: dtype and (possibly symbolic) shape, either may be unknown.
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct ValueInfo {
     pub name: String,
+    pub kind: ValueKind,
     pub dtype: Option<DType>,
     /// `None` when even the rank is unknown.
     pub shape: Option<Vec<Dim>>,
@@ -34,7 +48,7 @@ pub struct ValueInfo {
 
 impl ValueInfo {
     pub fn new(name: impl Into<String>, dtype: Option<DType>, shape: Option<Vec<Dim>>) -> ValueInfo {
-        ValueInfo { name: name.into(), dtype, shape }
+        ValueInfo { name: name.into(), kind: ValueKind::Tensor, dtype, shape }
     }
 
     /// `float32[batch,3,224,224]`, `int64[?]`, `float32[*]` (unknown rank).

@@ -66,7 +66,7 @@ pub fn infer_graph(graph: &Graph) -> HashMap<String, ValueInfo> {
 
 struct NoSub;
 impl crate::ExecCtx for NoSub {
-    fn run_subgraph(&self, _: &std::sync::Arc<Graph>, _: Vec<crate::Tensor>) -> crate::Result<Vec<crate::Tensor>> {
+    fn run_subgraph_values(&self, _: &std::sync::Arc<Graph>, _: Vec<crate::Value>) -> crate::Result<Vec<crate::Value>> {
         Err(crate::Error::Unsupported("subgraphs during inference".into()))
     }
 }

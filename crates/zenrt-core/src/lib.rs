@@ -8,14 +8,17 @@ pub mod error;
 pub mod graph;
 pub mod infer;
 pub mod ops;
+pub mod passes;
 pub mod plan;
 pub mod tensor;
+pub mod value;
 
 pub use dtype::{DType, Elem};
 pub use error::{Error, MissingOp, Result};
-pub use graph::{Attr, Attrs, Dim, Graph, Model, Node, ValueInfo};
+pub use graph::{Attr, Attrs, Dim, Graph, Model, Node, ValueInfo, ValueKind};
 pub use ops::{BuildCtx, ExecCtx, InferInput, Op, Registry};
 pub use plan::{Backend, Plan, ReferenceBackend};
+pub use value::Value;
 pub use tensor::{checked_numel, strides_of, Tensor, TensorData, MAX_TENSOR_BYTES};
 
 /// Re-exported so the dispatch macros work in downstream crates.

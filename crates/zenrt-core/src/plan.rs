@@ -2,7 +2,7 @@
 //! value slots, last uses, kernels chosen by the backend), then run any number of times.
 
 use crate::ops::{ExecCtx, Op};
-use crate::{Attr, Dim, Error, Graph, Node, Result, Tensor, ValueInfo};
+use crate::{Attr, Dim, Error, Graph, Node, Result, Tensor, Value, ValueInfo};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
@@ -266,17 +266,24 @@ impl Plan {
         self.steps.iter().map(|s| &s.node)
     }
 
-    /// Runs the plan with named inputs; returns the graph outputs in order.
+    /// Runs the plan with named tensor inputs; returns the graph outputs in order
+    /// (an error if an output is a sequence or optional: use [`Plan::run_values`]).
     pub fn run(&self, inputs: Vec<(String, Tensor)>) -> Result<Vec<Tensor>> {
-        let mut values: Vec<Option<Arc<Tensor>>> = vec![None; self.slot_names.len()];
+        let outs = self.run_values(inputs.into_iter().map(|(n, t)| (n, Value::from(t))).collect())?;
+        outs.into_iter().map(Value::into_tensor).collect()
+    }
+
+    /// Runs the plan with named values (tensors, sequences, optionals).
+    pub fn run_values(&self, inputs: Vec<(String, Value)>) -> Result<Vec<Value>> {
+        let mut values: Vec<Option<Value>> = vec![None; self.slot_names.len()];
         for (s, t) in &self.consts {
-            values[*s] = Some(t.clone());
+            values[*s] = Some(Value::Tensor(t.clone()));
         }
         self.bind_inputs(&mut values, inputs)?;
         self.execute(values, None)
     }
 
-    fn bind_inputs(&self, values: &mut [Option<Arc<Tensor>>], inputs: Vec<(String, Tensor)>) -> Result<()> {
+    fn bind_inputs(&self, values: &mut [Option<Value>], inputs: Vec<(String, Value)>) -> Result<()> {
         let mut fed = HashSet::new();
         let mut sym: HashMap<String, usize> = HashMap::new();
         for (name, t) in inputs {
@@ -286,9 +293,11 @@ impl Plan {
                     expected: self.input_slots.iter().filter(|(_, s)| matches!(self.sources[*s], Source::Input)).map(|(v, _)| v.name.clone()).collect(),
                 });
             };
-            check_input(vi, &t, &mut sym)?;
+            if let Value::Tensor(t) = &t {
+                check_input(vi, t, &mut sym)?;
+            }
             fed.insert(*slot);
-            values[*slot] = Some(Arc::new(t));
+            values[*slot] = Some(t);
         }
         for (vi, slot) in &self.input_slots {
             if matches!(self.sources[*slot], Source::Input) && !fed.contains(slot) {
@@ -298,7 +307,7 @@ impl Plan {
         Ok(())
     }
 
-    fn execute(&self, mut values: Vec<Option<Arc<Tensor>>>, outer: Option<&Scope>) -> Result<Vec<Tensor>> {
+    fn execute(&self, mut values: Vec<Option<Value>>, outer: Option<&Scope>) -> Result<Vec<Value>> {
         // Outer-scope reads are resolved once per run.
         if let Some(sc) = outer {
             for (slot, src) in self.sources.iter().enumerate() {
@@ -308,11 +317,7 @@ impl Plan {
             }
         }
         for step in &self.steps {
-            let args: Vec<Option<&Tensor>> = step
-                .inputs
-                .iter()
-                .map(|s| s.and_then(|s| values[s].as_deref()))
-                .collect();
+            let args: Vec<Option<&Value>> = step.inputs.iter().map(|s| s.and_then(|s| values[s].as_ref())).collect();
             for (k, s) in step.inputs.iter().enumerate() {
                 if let Some(s) = s {
                     if values[*s].is_none() {
@@ -323,7 +328,7 @@ impl Plan {
             let scope = Scope { plan: self, values: &values, parent: outer };
             let outs = step
                 .kernel
-                .run(&scope, &args)
+                .run_values(&scope, &args)
                 .map_err(|e| e.in_node(&display_name(&step.node), &step.node.op_type))?;
             drop(args);
             if outs.len() < step.outputs.iter().filter(|o| o.is_some()).count() {
@@ -332,7 +337,7 @@ impl Plan {
             }
             for (slot, t) in step.outputs.iter().zip(outs) {
                 if let Some(slot) = slot {
-                    values[*slot] = Some(Arc::new(t));
+                    values[*slot] = Some(t);
                 }
             }
             for &s in &step.free_after {
@@ -342,8 +347,7 @@ impl Plan {
         self.output_slots
             .iter()
             .map(|&s| {
-                let v = values[s].clone().ok_or_else(|| Error::MissingOutput(self.slot_names[s].clone()))?;
-                Ok(Arc::try_unwrap(v).unwrap_or_else(|a| (*a).clone()))
+                values[s].clone().ok_or_else(|| Error::MissingOutput(self.slot_names[s].clone()))
             })
             .collect()
     }
@@ -352,12 +356,12 @@ impl Plan {
 /// The values visible while a step runs; subgraphs resolve outer names through it.
 struct Scope<'a> {
     plan: &'a Plan,
-    values: &'a [Option<Arc<Tensor>>],
+    values: &'a [Option<Value>],
     parent: Option<&'a Scope<'a>>,
 }
 
 impl Scope<'_> {
-    fn lookup(&self, name: &str) -> Option<Arc<Tensor>> {
+    fn lookup(&self, name: &str) -> Option<Value> {
         if let Some(&s) = self.plan.slot_of.get(name) {
             if let Some(v) = &self.values[s] {
                 return Some(v.clone());
@@ -368,7 +372,7 @@ impl Scope<'_> {
 }
 
 impl ExecCtx for Scope<'_> {
-    fn run_subgraph(&self, graph: &Arc<Graph>, inputs: Vec<Tensor>) -> Result<Vec<Tensor>> {
+    fn run_subgraph_values(&self, graph: &Arc<Graph>, inputs: Vec<Value>) -> Result<Vec<Value>> {
         let compiled;
         let plan = match self.plan.subplans.get(&graph_key(graph)) {
             Some(p) => p.as_ref(),
@@ -387,13 +391,13 @@ impl ExecCtx for Scope<'_> {
         if formal.len() != inputs.len() {
             return Err(Error::Invalid(format!("subgraph '{}' takes {} inputs, got {}", graph.name, formal.len(), inputs.len())));
         }
-        let mut values: Vec<Option<Arc<Tensor>>> = vec![None; plan.slot_names.len()];
+        let mut values: Vec<Option<Value>> = vec![None; plan.slot_names.len()];
         for (s, t) in &plan.consts {
-            values[*s] = Some(t.clone());
+            values[*s] = Some(Value::Tensor(t.clone()));
         }
         for (vi, t) in formal.iter().zip(inputs) {
             let slot = plan.slot_of[&vi.name];
-            values[slot] = Some(Arc::new(t));
+            values[slot] = Some(t);
         }
         plan.execute(values, Some(self))
     }

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use zenrt_core::{
     checked_numel, dispatch_all, Attr, Attrs, BuildCtx, DType, Dim, Elem, Error, Graph, MissingOp, Model, Node, Registry, Result, Tensor,
-    ValueInfo,
+    ValueInfo, ValueKind,
 };
 
 /// Options for [`load_model`].
@@ -48,7 +48,8 @@ fn import(bytes: &[u8], base: Option<&Path>, what: &str) -> Result<Model> {
         opsets.insert(String::new(), 1);
     }
     let gp = mp.graph.as_ref().ok_or_else(|| Error::InvalidModel("model has no graph".into()))?;
-    let mut cx = ImportCx { opsets: &opsets, base, missing: vec![], registry: Registry::builtin() };
+    let functions = crate::functions::index(&mp.functions);
+    let mut cx = ImportCx { opsets: &opsets, base, missing: vec![], registry: Registry::builtin(), functions, inlined: 0 };
     let graph = cx.graph(gp)?;
     if !cx.missing.is_empty() {
         return Err(Error::UnsupportedOps(cx.missing));
@@ -61,6 +62,8 @@ struct ImportCx<'a> {
     base: Option<&'a Path>,
     missing: Vec<MissingOp>,
     registry: &'static Registry,
+    functions: crate::functions::Functions,
+    inlined: usize,
 }
 
 /// dtype and shape from a TypeProto (non-tensor types give unknowns).
@@ -84,9 +87,24 @@ pub(crate) fn type_info(tp: Option<&TypeProto>) -> (Option<DType>, Option<Vec<Di
     }
 }
 
+/// Tensor, sequence or optional, and the element type info inside.
+pub(crate) fn value_kind(tp: Option<&TypeProto>) -> (ValueKind, Option<&TypeProto>) {
+    match tp.and_then(|t| t.value.as_ref()) {
+        Some(type_proto::Value::SequenceType(s)) => (ValueKind::Sequence, s.elem_type.as_deref()),
+        Some(type_proto::Value::OptionalType(o)) => match o.elem_type.as_deref().and_then(|e| e.value.as_ref()) {
+            Some(type_proto::Value::SequenceType(s)) => (ValueKind::OptionalSequence, s.elem_type.as_deref()),
+            _ => (ValueKind::Optional, o.elem_type.as_deref()),
+        },
+        _ => (ValueKind::Tensor, tp),
+    }
+}
+
 fn value_info(v: &ValueInfoProto) -> ValueInfo {
-    let (dtype, shape) = type_info(v.r#type.as_ref());
-    ValueInfo::new(v.name.clone().unwrap_or_default(), dtype, shape)
+    let (kind, elem) = value_kind(v.r#type.as_ref());
+    let (dtype, shape) = type_info(elem);
+    let mut vi = ValueInfo::new(v.name.clone().unwrap_or_default(), dtype, shape);
+    vi.kind = kind;
+    vi
 }
 
 /// Densifies a SparseTensorProto.
@@ -146,7 +164,8 @@ impl ImportCx<'_> {
             let vi = value_info(v);
             g.value_info.insert(vi.name.clone(), vi);
         }
-        for (i, np) in gp.node.iter().enumerate() {
+        let nodes = crate::functions::inline(&gp.node, &self.functions, &mut self.inlined, 0)?;
+        for (i, np) in nodes.iter().enumerate() {
             let op_type = np.op_type.clone().unwrap_or_default();
             let domain = np.domain.clone().unwrap_or_default();
             let domain = if domain == "ai.onnx" { String::new() } else { domain };

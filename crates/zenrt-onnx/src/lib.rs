@@ -5,6 +5,7 @@
 #[rustfmt::skip]
 pub mod onnx_proto;
 
+mod functions;
 mod import;
 mod tensor;
 

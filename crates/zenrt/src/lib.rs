@@ -20,7 +20,8 @@ mod session;
 pub mod testing;
 
 pub use session::{Outputs, Session, SessionOptions};
-pub use zenrt_core::{DType, Dim, Error, Graph, Model, Result, Tensor, TensorData, ValueInfo};
+pub use zenrt_core::passes::PassOptions;
+pub use zenrt_core::{DType, Dim, Error, Graph, Model, Result, Tensor, TensorData, Value, ValueInfo, ValueKind};
 /// Lower-level building blocks (IR, operators, planner) for tools and backends.
 pub use zenrt_core as core;
 /// ONNX protobuf import/export.

@@ -3,11 +3,15 @@
 use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Arc;
-use zenrt_core::{Error, Model, Plan, ReferenceBackend, Result, Tensor, ValueInfo};
+use zenrt_core::passes::PassOptions;
+use zenrt_core::{Error, Model, Plan, ReferenceBackend, Result, Tensor, Value, ValueInfo};
 
 /// Options for creating a [`Session`].
 #[derive(Clone, Debug, Default)]
-pub struct SessionOptions {}
+pub struct SessionOptions {
+    /// Which graph optimization passes run (all by default).
+    pub passes: PassOptions,
+}
 
 /// A loaded model, ready to run many times (`run` takes `&self`; a session can be shared across threads).
 pub struct Session {
@@ -20,30 +24,44 @@ pub struct Session {
 #[derive(Debug, Clone)]
 pub struct Outputs {
     pub names: Vec<String>,
-    pub tensors: Vec<Tensor>,
+    /// One value per output; almost always a tensor (see [`Outputs::get`]).
+    pub values: Vec<Value>,
 }
 
 impl Outputs {
-    /// The output called `name`.
+    /// The output called `name`, if it is a tensor.
     pub fn get(&self, name: &str) -> Option<&Tensor> {
-        self.names.iter().position(|n| n == name).map(|i| &self.tensors[i])
+        self.get_value(name).and_then(|v| v.as_tensor().ok())
     }
-    /// (name, tensor) pairs in graph order.
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &Tensor)> {
-        self.names.iter().map(|s| s.as_str()).zip(&self.tensors)
+    /// The output called `name`, whatever its kind (tensor, sequence, optional).
+    pub fn get_value(&self, name: &str) -> Option<&Value> {
+        self.names.iter().position(|n| n == name).map(|i| &self.values[i])
+    }
+    /// Output `i` (graph order) if it is a tensor.
+    pub fn tensor(&self, i: usize) -> Option<&Tensor> {
+        self.values.get(i).and_then(|v| v.as_tensor().ok())
+    }
+    /// (name, value) pairs in graph order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Value)> {
+        self.names.iter().map(|s| s.as_str()).zip(&self.values)
     }
     pub fn len(&self) -> usize {
-        self.tensors.len()
+        self.values.len()
     }
     pub fn is_empty(&self) -> bool {
-        self.tensors.is_empty()
+        self.values.is_empty()
     }
 }
 
 impl Session {
     /// Opens an ONNX model file (external data is read from the file's folder).
     pub fn from_file(path: impl AsRef<Path>) -> Result<Session> {
-        Session::from_model(zenrt_onnx::load_model(path.as_ref())?, &SessionOptions::default())
+        Session::from_file_with(path, &SessionOptions::default())
+    }
+
+    /// Opens an ONNX model file with options.
+    pub fn from_file_with(path: impl AsRef<Path>, opts: &SessionOptions) -> Result<Session> {
+        Session::from_model(zenrt_onnx::load_model(path.as_ref())?, opts)
             .map_err(|e| match e {
                 e @ (Error::Io { .. } | Error::Decode { .. } | Error::Context { .. }) => e,
                 e => e.context(path.as_ref().display().to_string()),
@@ -56,8 +74,10 @@ impl Session {
     }
 
     /// Plans an already imported model.
-    pub fn from_model(model: Model, _opts: &SessionOptions) -> Result<Session> {
-        let graph = Arc::new(model.graph.clone());
+    pub fn from_model(model: Model, opts: &SessionOptions) -> Result<Session> {
+        let mut optimized = model.graph.clone();
+        zenrt_core::passes::optimize(&mut optimized, &opts.passes)?;
+        let graph = Arc::new(optimized);
         let plan = Plan::compile(graph, &ReferenceBackend, &HashSet::new())?;
         let inputs = model.graph.real_inputs().cloned().collect();
         Ok(Session { model, plan, inputs })
@@ -78,15 +98,20 @@ impl Session {
         &self.model
     }
 
-    /// The execution plan.
+    /// The execution plan (of the optimized graph).
     pub fn plan(&self) -> &Plan {
         &self.plan
     }
 
     /// Runs the model on named inputs.
     pub fn run<S: Into<String>>(&self, inputs: impl IntoIterator<Item = (S, Tensor)>) -> Result<Outputs> {
-        let inputs: Vec<(String, Tensor)> = inputs.into_iter().map(|(n, t)| (n.into(), t)).collect();
-        let tensors = self.plan.run(inputs)?;
-        Ok(Outputs { names: self.model.graph.outputs.iter().map(|o| o.name.clone()).collect(), tensors })
+        self.run_values(inputs.into_iter().map(|(n, t)| (n, Value::from(t))))
+    }
+
+    /// Runs the model on named values (for models taking sequences or optionals).
+    pub fn run_values<S: Into<String>>(&self, inputs: impl IntoIterator<Item = (S, Value)>) -> Result<Outputs> {
+        let inputs: Vec<(String, Value)> = inputs.into_iter().map(|(n, t)| (n.into(), t)).collect();
+        let values = self.plan.run_values(inputs)?;
+        Ok(Outputs { names: self.model.graph.outputs.iter().map(|o| o.name.clone()).collect(), values })
     }
 }

@@ -5,7 +5,7 @@
 //! Adding an operator = one file + one `r.add(...)` line in its family's `register` function.
 //! See `docs/adding-an-op.md`.
 
-use crate::{Attr, Attrs, Error, Graph, Result, Tensor, ValueInfo};
+use crate::{Attr, Attrs, Error, Graph, Result, Tensor, Value, ValueInfo};
 use std::collections::HashMap;
 use std::fmt::Debug;
 use std::sync::Arc;
@@ -18,13 +18,20 @@ pub mod linalg;
 pub mod nn;
 pub mod reduce;
 pub mod rnn;
+pub mod sequence;
 pub mod tensor;
 
 /// What an operator needs from the executor while it runs.
 pub trait ExecCtx {
     /// Runs a subgraph (the body of If/Loop/Scan) on `inputs` (its formal inputs, in order);
     /// outer-scope values remain visible to it. Returns the subgraph's outputs in order.
-    fn run_subgraph(&self, graph: &Arc<Graph>, inputs: Vec<Tensor>) -> Result<Vec<Tensor>>;
+    fn run_subgraph(&self, graph: &Arc<Graph>, inputs: Vec<Tensor>) -> Result<Vec<Tensor>> {
+        let outs = self.run_subgraph_values(graph, inputs.into_iter().map(Value::from).collect())?;
+        outs.into_iter().map(Value::into_tensor).collect()
+    }
+
+    /// Like [`ExecCtx::run_subgraph`] for bodies that take or produce sequences/optionals.
+    fn run_subgraph_values(&self, graph: &Arc<Graph>, inputs: Vec<Value>) -> Result<Vec<Value>>;
 }
 
 /// A statically known input during shape inference: its type info and, if constant, its value.
@@ -45,6 +52,22 @@ pub trait Op: Send + Sync + Debug {
     /// none) means "unknown"; run time shapes are always exact whatever this returns.
     fn infer(&self, _inputs: &[InferInput]) -> Result<Vec<ValueInfo>> {
         Ok(vec![])
+    }
+
+    /// Runs on general values (sequences, optionals). Operators on tensors only implement
+    /// [`Op::run`]; this default unwraps tensor inputs and refuses anything else.
+    fn run_values(&self, ctx: &dyn ExecCtx, inputs: &[Option<&Value>]) -> Result<Vec<Value>> {
+        let mut ts = Vec::with_capacity(inputs.len());
+        for v in inputs {
+            ts.push(match v {
+                None => None,
+                Some(Value::Tensor(t)) => Some(t.as_ref()),
+                Some(Value::Optional(None)) => None,
+                Some(Value::Optional(Some(b))) => Some(b.as_tensor()?),
+                Some(other) => return Err(Error::Unsupported(format!("{} input to a tensor operator", other.kind_name()))),
+            });
+        }
+        Ok(self.run(ctx, &ts)?.into_iter().map(Value::from).collect())
     }
 }
 
@@ -198,6 +221,7 @@ impl Registry {
             rnn::register(&mut r);
             reduce::register(&mut r);
             control::register(&mut r);
+            sequence::register(&mut r);
             r
         })
     }

@@ -1,0 +1,55 @@
+//! Real architectures (randomly initialised, exported from PyTorch by scripts/export_models.py)
+//! run in zenrt and compared with ONNX Runtime's outputs on the same inputs, at batch 1 and 4.
+//!
+//! Error measure: for each output, max |zenrt − ORT| / max |ORT| (the error relative to the
+//! output's scale) must be ≤ 1e-4. The models live in $ZENRT_MODELS (default
+//! ~/.cache/zenrt/models); `scripts/test.sh` creates them before running the tests.
+
+use std::path::PathBuf;
+use zenrt::{Session, Tensor};
+
+const MAX_REL_ERR: f64 = 1e-4;
+
+fn models_dir() -> Option<PathBuf> {
+    let dir = std::env::var_os("ZENRT_MODELS")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/zenrt/models")))?;
+    dir.is_dir().then_some(dir)
+}
+
+fn rel_err(got: &Tensor, want: &Tensor) -> f64 {
+    let (g, w) = (got.to_f64_vec(), want.to_f64_vec());
+    let scale = w.iter().fold(0.0f64, |m, x| m.max(x.abs())).max(1e-30);
+    let diff = g.iter().zip(&w).fold(0.0f64, |m, (a, b)| m.max((a - b).abs()));
+    diff / scale
+}
+
+fn check(model: &str) {
+    let Some(root) = models_dir() else {
+        eprintln!("SKIP {model}: no exported models (run scripts/test.sh, or set ZENRT_MODELS)");
+        return;
+    };
+    let dir = root.join(model);
+    assert!(dir.join("model.onnx").is_file(), "{} is missing: run scripts/export_models.py", dir.display());
+    let session = Session::from_file(dir.join("model.onnx")).unwrap_or_else(|e| panic!("{model}: load failed: {e}"));
+    for batch in [1, 4] {
+        let inputs = zenrt::npy::read_npz(&dir.join(format!("b{batch}_inputs.npz"))).unwrap();
+        let expected = zenrt::npy::read_npz(&dir.join(format!("b{batch}_expected.npz"))).unwrap();
+        let outputs = session.run(inputs).unwrap_or_else(|e| panic!("{model} batch {batch}: run failed: {e}"));
+        assert!(!expected.is_empty());
+        for (name, want) in &expected {
+            let got = outputs.get(name).unwrap_or_else(|| panic!("{model}: no output named {name}"));
+            assert_eq!(got.shape(), want.shape(), "{model} batch {batch} output {name}: shape");
+            assert_eq!(got.dtype(), want.dtype(), "{model} batch {batch} output {name}: dtype");
+            let err = rel_err(got, want);
+            eprintln!("{model} batch {batch} {name} {:?}: max error relative to scale {err:.2e}", got.shape());
+            assert!(err <= MAX_REL_ERR, "{model} batch {batch} output {name}: relative error {err:.3e} > {MAX_REL_ERR:e}");
+        }
+    }
+}
+
+macro_rules! real_model_tests {
+    ($($name:ident),*) => { $( #[test] fn $name() { check(stringify!($name)); } )* };
+}
+
+real_model_tests!(resnet50, mobilenet_v2, efficientnet_b0, lstm, bigru, bert, dlrm, keras_cnn);

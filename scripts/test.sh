@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# The test command: installs the Python references (onnx, onnxruntime, torch...), materializes the
+# official ONNX backend test data and the real-model references, then runs every Rust test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export ZENRT_ONNX_TESTDATA="${ZENRT_ONNX_TESTDATA:-$HOME/.cache/zenrt/onnx-testdata-1.23.2}"
+export ZENRT_MODELS="${ZENRT_MODELS:-$HOME/.cache/zenrt/models}"
+bash scripts/setup_python.sh
+python3 scripts/gen_onnx_testdata.py "$ZENRT_ONNX_TESTDATA"
+python3 scripts/export_models.py "$ZENRT_MODELS"
+cargo test --release --workspace "$@"
