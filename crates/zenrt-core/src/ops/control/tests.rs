@@ -1,14 +1,15 @@
 //! Control-flow tests with a mock executor that runs a Rust closure in place of the body graph.
 
 use crate::ops::{BuildCtx, ExecCtx};
-use crate::{Attr, Attrs, Graph, Result, Tensor, ValueInfo};
+use crate::{Attr, Attrs, Graph, Result, Tensor, Value, ValueInfo};
 use std::sync::Arc;
 
 type Body = Box<dyn Fn(Vec<Tensor>) -> Result<Vec<Tensor>>>;
 struct Mock(Body);
 impl ExecCtx for Mock {
-    fn run_subgraph(&self, _: &Arc<Graph>, inputs: Vec<Tensor>) -> Result<Vec<Tensor>> {
-        (self.0)(inputs)
+    fn run_subgraph_values(&self, _: &Arc<Graph>, inputs: Vec<Value>) -> Result<Vec<Value>> {
+        let ts = inputs.into_iter().map(Value::into_tensor).collect::<Result<Vec<_>>>()?;
+        Ok((self.0)(ts)?.into_iter().map(Value::from).collect())
     }
 }
 

@@ -3,12 +3,12 @@
 //! per-batch sequence lengths, initial states, peepholes and both layouts.
 
 use crate::ops::{BuildCtx, ExecCtx, Op};
-use crate::{Attr, Attrs, Graph, Result, Tensor};
+use crate::{Attr, Attrs, Graph, Result, Tensor, Value};
 use std::sync::Arc;
 
 struct NoSub;
 impl ExecCtx for NoSub {
-    fn run_subgraph(&self, _: &Arc<Graph>, _: Vec<Tensor>) -> Result<Vec<Tensor>> {
+    fn run_subgraph_values(&self, _: &Arc<Graph>, _: Vec<Value>) -> Result<Vec<Value>> {
         unreachable!()
     }
 }
