@@ -1,0 +1,96 @@
+//! GRU (ONNX semantics: gate order z, r, h; B = [Wb_z, Wb_r, Wb_h, Rb_z, Rb_r, Rb_h];
+//! linear_before_reset; sequence_lens, layout, clip and custom activations f, g).
+
+use super::common::{gemm, state_output, with_float_type, y_output, RFloat, RnnAttrs, Unpacked};
+use crate::ops::{BuildCtx, ExecCtx, InferInput, Op};
+use crate::{Result, Tensor, ValueInfo};
+use std::sync::Arc;
+
+#[derive(Debug)]
+pub struct Gru {
+    attrs: RnnAttrs,
+    linear_before_reset: bool,
+}
+
+pub fn build(cx: &BuildCtx) -> Result<Arc<dyn Op>> {
+    let attrs = RnnAttrs::parse(cx, &["Sigmoid", "Tanh"])?;
+    let linear_before_reset = cx.int("linear_before_reset", 0)? != 0;
+    Ok(Arc::new(Gru { attrs, linear_before_reset }))
+}
+
+impl Gru {
+    fn compute<T: RFloat>(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>> {
+        let a = &self.attrs;
+        let u = Unpacked::<T>::new("GRU", a, inputs, 3)?;
+        let (seq, batch, hs, dirs) = (u.seq, u.batch, u.hidden, u.dirs);
+        let g3 = 3 * hs;
+        let lbr = self.linear_before_reset;
+        let mut y = vec![T::zero(); seq * dirs * batch * hs];
+        let mut yh = Vec::with_capacity(dirs * batch * hs);
+        for d in 0..dirs {
+            let rev = a.direction.is_reverse(d);
+            let (fa, ga) = (a.acts[d][0], a.acts[d][1]);
+            let bd = u.b_dir(d);
+            // Wb for all gates plus Rb for z and r; Rb_h is applied separately.
+            let bias: Vec<f64> = (0..g3).map(|j| bd[j] + if j < 2 * hs { bd[g3 + j] } else { 0.0 }).collect();
+            let rbh = &bd[g3 + 2 * hs..];
+            let xw = u.input_projection(d, g3, &bias)?;
+            let rd = u.r_dir(d);
+            let rh = &rd[2 * hs * hs..];
+            let mut h = u.h0_dir(d);
+            // H·Rᵀ: z and r always; the h block too when linear_before_reset.
+            let ncols = if lbr { g3 } else { 2 * hs };
+            let mut hr = vec![T::zero(); batch * ncols];
+            let mut z = vec![0f64; batch * hs];
+            let mut r_h = vec![T::zero(); batch * hs]; // r ⊙ H (for linear_before_reset = 0)
+            let mut rhr = vec![T::zero(); batch * hs]; // (r ⊙ H) · R_hᵀ
+            let mut rgate = vec![0f64; batch * hs];
+            for s in 0..u.steps() {
+                gemm(batch, hs, ncols, (&h, hs, 1), (rd, 1, hs), &mut hr, ncols, false)?;
+                for b in 0..batch {
+                    let Some(t) = u.time_index(s, b, rev) else { continue };
+                    let xrow = &xw[(t * batch + b) * g3..(t * batch + b + 1) * g3];
+                    let hrow = &hr[b * ncols..(b + 1) * ncols];
+                    for j in 0..hs {
+                        z[b * hs + j] = fa.apply(a.clip(xrow[j].to_f64() + hrow[j].to_f64()));
+                        let r = fa.apply(a.clip(xrow[hs + j].to_f64() + hrow[hs + j].to_f64()));
+                        rgate[b * hs + j] = r;
+                        r_h[b * hs + j] = T::from_f64(r * h[b * hs + j].to_f64());
+                    }
+                }
+                if !lbr {
+                    gemm(batch, hs, hs, (&r_h, hs, 1), (rh, 1, hs), &mut rhr, hs, false)?;
+                }
+                for b in 0..batch {
+                    let Some(t) = u.time_index(s, b, rev) else { continue };
+                    let xrow = &xw[(t * batch + b) * g3..(t * batch + b + 1) * g3];
+                    let yrow = ((t * dirs + d) * batch + b) * hs;
+                    for j in 0..hs {
+                        let xh = xrow[2 * hs + j].to_f64();
+                        let pre = if lbr {
+                            xh + rgate[b * hs + j] * (hr[b * ncols + 2 * hs + j].to_f64() + rbh[j])
+                        } else {
+                            xh + rhr[b * hs + j].to_f64() + rbh[j]
+                        };
+                        let ht = ga.apply(a.clip(pre));
+                        let zz = z[b * hs + j];
+                        let hn = T::from_f64((1.0 - zz) * ht + zz * h[b * hs + j].to_f64());
+                        h[b * hs + j] = hn;
+                        y[yrow + j] = hn;
+                    }
+                }
+            }
+            yh.extend_from_slice(&h);
+        }
+        Ok(vec![y_output(y, &u, a.layout)?, state_output(yh, &u, a.layout)?])
+    }
+}
+
+impl Op for Gru {
+    fn run(&self, _: &dyn ExecCtx, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>> {
+        with_float_type("GRU", inputs, |i| self.compute::<f32>(i), |i| self.compute::<f64>(i))
+    }
+    fn infer(&self, inputs: &[InferInput]) -> Result<Vec<ValueInfo>> {
+        Ok(self.attrs.infer(inputs, 1))
+    }
+}

@@ -1,0 +1,263 @@
+//! Checks LSTM/GRU/RNN against a naive float64 implementation written independently (one batch
+//! entry and one time step at a time, explicit dot products), with bidirectional processing,
+//! per-batch sequence lengths, initial states, peepholes and both layouts.
+
+use crate::ops::{BuildCtx, ExecCtx, Op};
+use crate::{Attr, Attrs, Graph, Result, Tensor, Value};
+use std::sync::Arc;
+
+struct NoSub;
+impl ExecCtx for NoSub {
+    fn run_subgraph_values(&self, _: &Arc<Graph>, _: Vec<Value>) -> Result<Vec<Value>> {
+        unreachable!()
+    }
+}
+
+struct Rng(u64);
+impl Rng {
+    fn vec(&mut self, n: usize) -> Vec<f64> {
+        (0..n)
+            .map(|_| {
+                self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                ((self.0 >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
+            })
+            .collect()
+    }
+}
+
+fn sig(x: f64) -> f64 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+fn dot(w: &[f64], row: usize, v: &[f64]) -> f64 {
+    let n = v.len();
+    (0..n).map(|k| w[row * n + k] * v[k]).sum()
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    Lstm,
+    Gru { lbr: bool },
+    Rnn,
+}
+
+/// Naive reference; returns (Y [seq,dirs,batch,h], Y_h [dirs,batch,h], Y_c [dirs,batch,h]) in layout 0.
+#[allow(clippy::too_many_arguments)]
+fn naive(
+    kind: Kind, dirs: usize, reverse_only: bool, seq: usize, batch: usize, inp: usize, hs: usize, x: &[f64], w: &[f64], r: &[f64], bias: &[f64],
+    lens: &[usize], h0: &[f64], c0: &[f64], p: &[f64],
+) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+    let g = match kind {
+        Kind::Lstm => 4,
+        Kind::Gru { .. } => 3,
+        Kind::Rnn => 1,
+    };
+    let mut y = vec![0.0; seq * dirs * batch * hs];
+    let mut yh = vec![0.0; dirs * batch * hs];
+    let mut yc = vec![0.0; dirs * batch * hs];
+    for d in 0..dirs {
+        let rev = reverse_only || d == 1;
+        let wd = &w[d * g * hs * inp..(d + 1) * g * hs * inp];
+        let rd = &r[d * g * hs * hs..(d + 1) * g * hs * hs];
+        let wb = &bias[d * 2 * g * hs..d * 2 * g * hs + g * hs];
+        let rb = &bias[d * 2 * g * hs + g * hs..(d + 1) * 2 * g * hs];
+        for b in 0..batch {
+            let mut h: Vec<f64> = h0[(d * batch + b) * hs..(d * batch + b + 1) * hs].to_vec();
+            let mut c: Vec<f64> = c0[(d * batch + b) * hs..(d * batch + b + 1) * hs].to_vec();
+            let order: Vec<usize> = if rev { (0..lens[b]).rev().collect() } else { (0..lens[b]).collect() };
+            for t in order {
+                let xt = &x[(t * batch + b) * inp..(t * batch + b + 1) * inp];
+                let pre = |k: usize, j: usize, hv: &[f64]| dot(wd, k * hs + j, xt) + wb[k * hs + j] + dot(rd, k * hs + j, hv) + rb[k * hs + j];
+                let mut hn = vec![0.0; hs];
+                match kind {
+                    Kind::Rnn => {
+                        for j in 0..hs {
+                            hn[j] = pre(0, j, &h).tanh();
+                        }
+                    }
+                    Kind::Lstm => {
+                        let pd = &p[d * 3 * hs..];
+                        let mut cn = vec![0.0; hs];
+                        for j in 0..hs {
+                            let i = sig(pre(0, j, &h) + pd[j] * c[j]);
+                            let f = sig(pre(2, j, &h) + pd[2 * hs + j] * c[j]);
+                            let cc = pre(3, j, &h).tanh();
+                            cn[j] = f * c[j] + i * cc;
+                            let o = sig(pre(1, j, &h) + pd[hs + j] * cn[j]);
+                            hn[j] = o * cn[j].tanh();
+                        }
+                        c = cn;
+                    }
+                    Kind::Gru { lbr } => {
+                        let z: Vec<f64> = (0..hs).map(|j| sig(pre(0, j, &h))).collect();
+                        let rr: Vec<f64> = (0..hs).map(|j| sig(pre(1, j, &h))).collect();
+                        let rh: Vec<f64> = (0..hs).map(|j| rr[j] * h[j]).collect();
+                        for j in 0..hs {
+                            let xpart = dot(wd, 2 * hs + j, xt) + wb[2 * hs + j];
+                            let ht = if lbr {
+                                (xpart + rr[j] * (dot(rd, 2 * hs + j, &h) + rb[2 * hs + j])).tanh()
+                            } else {
+                                (xpart + dot(rd, 2 * hs + j, &rh) + rb[2 * hs + j]).tanh()
+                            };
+                            hn[j] = (1.0 - z[j]) * ht + z[j] * h[j];
+                        }
+                    }
+                }
+                h = hn;
+                y[((t * dirs + d) * batch + b) * hs..((t * dirs + d) * batch + b + 1) * hs].copy_from_slice(&h);
+            }
+            yh[(d * batch + b) * hs..(d * batch + b + 1) * hs].copy_from_slice(&h);
+            yc[(d * batch + b) * hs..(d * batch + b + 1) * hs].copy_from_slice(&c);
+        }
+    }
+    (y, yh, yc)
+}
+
+fn transpose01(v: &[f64], a: usize, b: usize, c: usize) -> Vec<f64> {
+    super::common::swap01(v, a, b, c)
+}
+
+fn check(kind: Kind, direction: &str, layout: i64, dtype: crate::DType) {
+    let (seq, batch, inp, hs) = (5, 3, 4, 3);
+    let dirs = if direction == "bidirectional" { 2 } else { 1 };
+    let g = match kind {
+        Kind::Lstm => 4,
+        Kind::Gru { .. } => 3,
+        Kind::Rnn => 1,
+    };
+    let mut rng = Rng(42);
+    let x = rng.vec(seq * batch * inp);
+    let w = rng.vec(dirs * g * hs * inp);
+    let r = rng.vec(dirs * g * hs * hs);
+    let bias = rng.vec(dirs * 2 * g * hs);
+    let h0 = rng.vec(dirs * batch * hs);
+    let c0 = rng.vec(dirs * batch * hs);
+    let p = rng.vec(dirs * 3 * hs);
+    let lens = [5usize, 2, 4];
+    let (ey, eyh, eyc) = naive(kind, dirs, direction == "reverse", seq, batch, inp, hs, &x, &w, &r, &bias, &lens, &h0, &c0, &p);
+
+    let mut attrs = Attrs::new();
+    attrs.insert("hidden_size".into(), Attr::Int(hs as i64));
+    attrs.insert("direction".into(), Attr::String(direction.as_bytes().to_vec()));
+    attrs.insert("layout".into(), Attr::Int(layout));
+    if let Kind::Gru { lbr: true } = kind {
+        attrs.insert("linear_before_reset".into(), Attr::Int(1));
+    }
+    let cx = BuildCtx { node_name: "n", op_type: "", attrs: &attrs, opset: 14, n_inputs: 8, n_outputs: 3 };
+    let op: Arc<dyn Op> = match kind {
+        Kind::Lstm => super::lstm::build(&cx).unwrap(),
+        Kind::Gru { .. } => super::gru::build(&cx).unwrap(),
+        Kind::Rnn => super::simple_rnn::build(&cx).unwrap(),
+    };
+    let t = |shape: Vec<usize>, v: Vec<f64>| Tensor::from_vec(shape, v).unwrap().cast(dtype).unwrap();
+    let (xs, xv) = if layout == 0 { (vec![seq, batch, inp], x.clone()) } else { (vec![batch, seq, inp], transpose01(&x, seq, batch, inp)) };
+    let st = |v: &[f64]| {
+        if layout == 0 {
+            t(vec![dirs, batch, hs], v.to_vec())
+        } else {
+            t(vec![batch, dirs, hs], transpose01(v, dirs, batch, hs))
+        }
+    };
+    let inputs = vec![
+        Some(t(xs, xv)),
+        Some(t(vec![dirs, g * hs, inp], w)),
+        Some(t(vec![dirs, g * hs, hs], r)),
+        Some(t(vec![dirs, 2 * g * hs], bias)),
+        Some(Tensor::from_vec(vec![batch], lens.iter().map(|&l| l as i32).collect()).unwrap()),
+        Some(st(&h0)),
+        if kind == Kind::Lstm { Some(st(&c0)) } else { None },
+        if kind == Kind::Lstm { Some(t(vec![dirs, 3 * hs], p)) } else { None },
+    ];
+    let refs: Vec<Option<&Tensor>> = inputs.iter().map(|t| t.as_ref()).collect();
+    let out = op.run(&NoSub, &refs).unwrap();
+    let tol = if dtype == crate::DType::F64 { 1e-12 } else { 1e-5 };
+    let cmp = |got: &Tensor, want: &[f64], what: &str| {
+        assert_eq!(got.dtype(), dtype);
+        let g = got.to_f64_vec();
+        assert_eq!(g.len(), want.len(), "{what} length");
+        for (i, (a, b)) in g.iter().zip(want).enumerate() {
+            assert!((a - b).abs() <= tol, "{direction} layout {layout} {what}[{i}]: got {a}, want {b}");
+        }
+    };
+    if layout == 0 {
+        assert_eq!(out[0].shape(), [seq, dirs, batch, hs]);
+        cmp(&out[0], &ey, "Y");
+        cmp(&out[1], &eyh, "Y_h");
+        if kind == Kind::Lstm {
+            cmp(&out[2], &eyc, "Y_c");
+        }
+    } else {
+        // Y: [seq, dirs, batch, h] → [batch, seq, dirs, h]
+        let mut yb = vec![];
+        for b in 0..batch {
+            for s in 0..seq {
+                for d in 0..dirs {
+                    let o = ((s * dirs + d) * batch + b) * hs;
+                    yb.extend_from_slice(&ey[o..o + hs]);
+                }
+            }
+        }
+        assert_eq!(out[0].shape(), [batch, seq, dirs, hs]);
+        cmp(&out[0], &yb, "Y");
+        cmp(&out[1], &transpose01(&eyh, dirs, batch, hs), "Y_h");
+        if kind == Kind::Lstm {
+            cmp(&out[2], &transpose01(&eyc, dirs, batch, hs), "Y_c");
+        }
+    }
+    // Outputs beyond a sequence's length are zero (batch entry 1 has length 2).
+    if layout == 0 {
+        let y = out[0].to_f64_vec();
+        for s in 2..seq {
+            for d in 0..dirs {
+                let o = ((s * dirs + d) * batch + 1) * hs;
+                assert!(y[o..o + hs].iter().all(|&v| v == 0.0));
+            }
+        }
+    }
+}
+
+#[test]
+fn matches_naive_reference() {
+    use crate::DType::*;
+    for kind in [Kind::Lstm, Kind::Gru { lbr: false }, Kind::Gru { lbr: true }, Kind::Rnn] {
+        for dir in ["forward", "reverse", "bidirectional"] {
+            for layout in [0, 1] {
+                for dt in [F64, F32] {
+                    check(kind, dir, layout, dt);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn activations_and_alpha_consumption() {
+    use super::common::{Act, RnnAttrs};
+    let mut attrs = Attrs::new();
+    attrs.insert("direction".into(), Attr::String(b"bidirectional".to_vec()));
+    attrs.insert(
+        "activations".into(),
+        Attr::Strings(["LeakyRelu", "Tanh", "HardSigmoid", "ScaledTanh"].iter().map(|s| s.as_bytes().to_vec()).collect()),
+    );
+    attrs.insert("activation_alpha".into(), Attr::Floats(vec![0.5, 0.3, 2.0]));
+    attrs.insert("activation_beta".into(), Attr::Floats(vec![0.6]));
+    let cx = BuildCtx { node_name: "n", op_type: "GRU", attrs: &attrs, opset: 14, n_inputs: 3, n_outputs: 1 };
+    let a = RnnAttrs::parse(&cx, &["Sigmoid", "Tanh"]).unwrap();
+    assert_eq!(a.acts, vec![vec![Act::LeakyRelu(0.5), Act::Tanh], vec![Act::HardSigmoid(0.3f32 as f64, 0.6f32 as f64), Act::ScaledTanh(2.0, 1.0)]]);
+    assert!((Act::Softplus.apply(1000.0) - 1000.0).abs() < 1e-9);
+    assert!((Act::Softplus.apply(0.0) - 2f64.ln()).abs() < 1e-12);
+    assert_eq!(Act::ThresholdedRelu(1.0).apply(0.5), 0.0);
+}
+
+#[test]
+fn bad_sequence_lens_is_an_error() {
+    let mut attrs = Attrs::new();
+    attrs.insert("hidden_size".into(), Attr::Int(1));
+    let cx = BuildCtx { node_name: "n", op_type: "RNN", attrs: &attrs, opset: 14, n_inputs: 5, n_outputs: 2 };
+    let op = super::simple_rnn::build(&cx).unwrap();
+    let x = Tensor::from_vec(vec![2, 1, 1], vec![1f32, 2.]).unwrap();
+    let w = Tensor::from_vec(vec![1, 1, 1], vec![1f32]).unwrap();
+    let r = Tensor::from_vec(vec![1, 1, 1], vec![1f32]).unwrap();
+    let l = Tensor::from_vec(vec![1], vec![3i32]).unwrap();
+    assert!(op.run(&NoSub, &[Some(&x), Some(&w), Some(&r), None, Some(&l)]).is_err());
+}
