@@ -56,11 +56,21 @@ pub fn norm_index(i: i64, dim: usize, what: &str) -> Result<usize> {
     Ok(j as usize)
 }
 
+/// Normalizes an axis in `[-rank, rank)`; unlike `util::norm_axis`, a rank-0 tensor has no axis.
+pub fn axis_of(axis: i64, rank: usize) -> Result<usize> {
+    let r = rank as i64;
+    let a = if axis < 0 { axis + r } else { axis };
+    if a < 0 || a >= r {
+        bail!("axis {axis} is out of range for rank {rank}");
+    }
+    Ok(a as usize)
+}
+
 /// Normalizes a list of axes against `rank`, refusing duplicates.
 pub fn norm_axes(axes: &[i64], rank: usize) -> Result<Vec<usize>> {
     let mut out = Vec::with_capacity(axes.len());
     for &a in axes {
-        let n = crate::ops::util::norm_axis(a, rank)?;
+        let n = axis_of(a, rank)?;
         if out.contains(&n) {
             bail!("axis {a} is repeated in {axes:?}");
         }
@@ -189,6 +199,12 @@ pub fn next_index(idx: &mut [usize], shape: &[usize]) -> bool {
     false
 }
 
+/// True for a NaN float (the only value not equal to itself).
+#[allow(clippy::eq_op)]
+pub fn is_nan<T: Elem>(x: T) -> bool {
+    x != x
+}
+
 /// Reduction used by the scatter operators.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Reduction {
@@ -207,7 +223,12 @@ impl Reduction {
             "mul" => Reduction::Mul,
             "max" => Reduction::Max,
             "min" => Reduction::Min,
-            other => return Err(crate::Error::Attr { attr: "reduction".into(), msg: format!("unknown reduction '{other}'") }),
+            other => {
+                return Err(crate::Error::Attr {
+                    attr: "reduction".into(),
+                    msg: format!("unknown reduction '{other}'"),
+                })
+            }
         })
     }
 
@@ -216,14 +237,14 @@ impl Reduction {
         match self {
             Reduction::None => b,
             Reduction::Max => {
-                if b > a || b != b {
+                if b > a || is_nan(b) {
                     b
                 } else {
                     a
                 }
             }
             Reduction::Min => {
-                if b < a || b != b {
+                if b < a || is_nan(b) {
                     b
                 } else {
                     a
@@ -274,5 +295,16 @@ mod tests {
         assert_eq!(Reduction::Mul.apply(3i64, -4i64), -12);
         assert_eq!(Reduction::Max.apply(1.5f32, -2.0), 1.5);
         assert_eq!(Reduction::Min.apply(1.5f32, -2.0), -2.0);
+    }
+}
+
+/// A do-nothing execution context for unit tests of this family.
+#[cfg(test)]
+pub struct NoCtx;
+
+#[cfg(test)]
+impl crate::ExecCtx for NoCtx {
+    fn run_subgraph(&self, _: &std::sync::Arc<crate::Graph>, _: Vec<Tensor>) -> Result<Vec<Tensor>> {
+        Err(crate::Error::Unsupported("no subgraphs in unit tests".into()))
     }
 }

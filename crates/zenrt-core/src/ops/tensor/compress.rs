@@ -1,8 +1,7 @@
 //! Compress: keeps the slices along `axis` (or elements of the flattened input when no axis)
 //! whose `condition` entry is true; entries past the condition's length are dropped.
 
-use super::common::{dtype_of, out, prod, take};
-use crate::ops::util::norm_axis;
+use super::common::{axis_of, dtype_of, out, prod, take};
 use crate::ops::{input, BuildCtx, ExecCtx, InferInput, Op};
 use crate::{bail, Result, Tensor, ValueInfo};
 use std::sync::Arc;
@@ -25,7 +24,7 @@ impl Op for Compress {
         }
         let (outer, dim, inner, axis) = match self.axis {
             Some(a) => {
-                let a = norm_axis(a, x.rank())?;
+                let a = axis_of(a, x.rank())?;
                 (prod(&x.shape()[..a]), x.shape()[a], prod(&x.shape()[a + 1..]), Some(a))
             }
             None => (1, x.len(), 1, None),

@@ -1,7 +1,6 @@
 //! Concat: joins inputs along `axis` (default 1 before opset 4).
 
-use super::common::{dtype_of, out, prod, shape_of};
-use crate::ops::util::norm_axis;
+use super::common::{axis_of, dtype_of, out, prod, shape_of};
 use crate::ops::{BuildCtx, ExecCtx, InferInput, Op};
 use crate::{bail, checked_numel, dispatch_all, Dim, Elem, Result, Tensor, ValueInfo};
 use std::sync::Arc;
@@ -37,14 +36,16 @@ impl Op for Concat {
         if rank == 0 {
             bail!("Concat: inputs must have rank >= 1");
         }
-        let axis = norm_axis(self.axis, rank)?;
+        let axis = axis_of(self.axis, rank)?;
         let mut shape = first.shape().to_vec();
         shape[axis] = 0;
         for x in &xs {
             if x.dtype() != first.dtype() {
                 bail!("Concat: mixed dtypes {} and {}", first.dtype(), x.dtype());
             }
-            if x.rank() != rank || x.shape().iter().zip(first.shape()).enumerate().any(|(i, (a, b))| i != axis && a != b) {
+            if x.rank() != rank
+                || x.shape().iter().zip(first.shape()).enumerate().any(|(i, (a, b))| i != axis && a != b)
+            {
                 bail!("Concat: shape {:?} does not match {:?} off axis {axis}", x.shape(), first.shape());
             }
             shape[axis] += x.shape()[axis];
@@ -58,7 +59,7 @@ impl Op for Concat {
         let shapes: Option<Vec<Vec<Dim>>> = (0..inputs.len()).map(|i| shape_of(inputs, i)).collect();
         let shape = shapes.and_then(|ss| {
             let first = ss.first()?.clone();
-            let axis = norm_axis(self.axis, first.len()).ok()?;
+            let axis = axis_of(self.axis, first.len()).ok()?;
             let mut res = first.clone();
             let mut sum = Some(0usize);
             for s in &ss {

@@ -34,6 +34,10 @@ impl Op for Constant {
         Ok(vec![self.value.clone()])
     }
     fn infer(&self, _: &[InferInput]) -> Result<Vec<ValueInfo>> {
-        Ok(vec![ValueInfo::new("", Some(self.value.dtype()), Some(self.value.shape().iter().map(|&d| Dim::Known(d)).collect()))])
+        Ok(vec![ValueInfo::new(
+            "",
+            Some(self.value.dtype()),
+            Some(self.value.shape().iter().map(|&d| Dim::Known(d)).collect()),
+        )])
     }
 }

@@ -16,7 +16,10 @@ pub fn build(cx: &BuildCtx) -> Result<Arc<dyn Op>> {
     let value = match cx.tensor_opt("value")? {
         Some(t) => {
             if t.len() != 1 {
-                return Err(crate::Error::Attr { attr: "value".into(), msg: format!("must have one element, has {}", t.len()) });
+                return Err(crate::Error::Attr {
+                    attr: "value".into(),
+                    msg: format!("must have one element, has {}", t.len()),
+                });
             }
             t.clone()
         }
@@ -43,15 +46,13 @@ impl Op for ConstantOfShape {
 
     fn infer(&self, inputs: &[InferInput]) -> Result<Vec<ValueInfo>> {
         let shape = match const_ints(inputs, 0) {
-            Some(v) if v.iter().all(|&d| d >= 0) => Some(known_dims(&v.iter().map(|&d| d as usize).collect::<Vec<_>>())),
-            _ => inputs
-                .first()
-                .and_then(|i| i.info)
-                .and_then(|i| i.shape.as_ref())
-                .and_then(|s| match s.first() {
-                    Some(Dim::Known(n)) => Some(vec![Dim::Unknown; *n]),
-                    _ => None,
-                }),
+            Some(v) if v.iter().all(|&d| d >= 0) => {
+                Some(known_dims(&v.iter().map(|&d| d as usize).collect::<Vec<_>>()))
+            }
+            _ => inputs.first().and_then(|i| i.info).and_then(|i| i.shape.as_ref()).and_then(|s| match s.first() {
+                Some(Dim::Known(n)) if *n <= 64 => Some(vec![Dim::Unknown; *n]),
+                _ => None,
+            }),
         };
         Ok(out(Some(self.value.dtype()), shape))
     }

@@ -14,7 +14,9 @@ pub struct EyeLike {
 
 pub fn build(cx: &BuildCtx) -> Result<Arc<dyn Op>> {
     let dtype = match cx.int_opt("dtype")? {
-        Some(c) => Some(DType::from_onnx_code(c as i32).ok_or_else(|| Error::Unsupported(format!("EyeLike dtype code {c}")))?),
+        Some(c) => {
+            Some(DType::from_onnx_code(c as i32).ok_or_else(|| Error::Unsupported(format!("EyeLike dtype code {c}")))?)
+        }
         None => None,
     };
     Ok(Arc::new(EyeLike { dtype, k: cx.int("k", 0)? }))

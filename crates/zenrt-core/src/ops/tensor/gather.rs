@@ -1,7 +1,7 @@
 //! Gather: picks slices along `axis` by (possibly negative) indices.
 
-use super::common::{dtype_of, norm_index, out, prod, shape_of, take};
-use crate::ops::util::{ints_of, norm_axis};
+use super::common::{axis_of, dtype_of, norm_index, out, prod, shape_of, take};
+use crate::ops::util::ints_of;
 use crate::ops::{input, BuildCtx, ExecCtx, InferInput, Op};
 use crate::{bail, checked_numel, Result, Tensor, ValueInfo};
 use std::sync::Arc;
@@ -22,7 +22,7 @@ impl Op for Gather {
         if x.rank() == 0 {
             bail!("Gather: data must have rank >= 1");
         }
-        let axis = norm_axis(self.axis, x.rank())?;
+        let axis = axis_of(self.axis, x.rank())?;
         let dim = x.shape()[axis];
         let ids: Vec<usize> = ints_of(ind)?.into_iter().map(|i| norm_index(i, dim, "Gather")).collect::<Result<_>>()?;
         let outer = prod(&x.shape()[..axis]);
@@ -43,7 +43,7 @@ impl Op for Gather {
 
     fn infer(&self, inputs: &[InferInput]) -> Result<Vec<ValueInfo>> {
         let shape = match (shape_of(inputs, 0), shape_of(inputs, 1)) {
-            (Some(d), Some(i)) => norm_axis(self.axis, d.len()).ok().map(|axis| {
+            (Some(d), Some(i)) => axis_of(self.axis, d.len()).ok().map(|axis| {
                 let mut s = d[..axis].to_vec();
                 s.extend(i);
                 s.extend_from_slice(&d[axis + 1..]);
@@ -52,5 +52,34 @@ impl Op for Gather {
             _ => None,
         };
         Ok(out(dtype_of(inputs, 0), shape))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::tensor::common::NoCtx;
+
+    #[test]
+    fn negative_and_out_of_range() {
+        let x = Tensor::from_vec(vec![3, 2], vec![0i64, 1, 2, 3, 4, 5]).unwrap();
+        let ok = Tensor::from_vec(vec![2], vec![-1i64, 0]).unwrap();
+        let g = Gather { axis: 0 };
+        let y = g.run(&NoCtx, &[Some(&x), Some(&ok)]).unwrap().remove(0);
+        assert_eq!(y.shape(), &[2, 2]);
+        assert_eq!(y.as_slice::<i64>().unwrap(), &[4, 5, 0, 1]);
+        let g1 = Gather { axis: 1 };
+        let y = g1.run(&NoCtx, &[Some(&x), Some(&Tensor::scalar(1i32))]).unwrap().remove(0);
+        assert_eq!(y.as_slice::<i64>().unwrap(), &[1, 3, 5]);
+        let bad = Tensor::from_vec(vec![1], vec![3i64]).unwrap();
+        assert!(g.run(&NoCtx, &[Some(&x), Some(&bad)]).is_err());
+        let bad = Tensor::from_vec(vec![1], vec![-4i64]).unwrap();
+        assert!(g.run(&NoCtx, &[Some(&x), Some(&bad)]).is_err());
+        // Rank-0 data has no axis: error, not panic.
+        assert!(g.run(&NoCtx, &[Some(&Tensor::scalar(1f32)), Some(&ok)]).is_err());
+        // Inference on a scalar must not panic either.
+        let vi = crate::ValueInfo::new("", Some(crate::DType::F32), Some(vec![]));
+        let inp = [InferInput { info: Some(&vi), value: None }, InferInput { info: Some(&vi), value: None }];
+        assert!(g.infer(&inp).is_ok());
     }
 }

@@ -1,7 +1,7 @@
 //! GatherElements: `out[i][j][k] = data[index[i][j][k]][j][k]` (for axis 0), indices may be negative.
 
-use super::common::{dtype_of, next_index, norm_index, offset, out, shape_of, take};
-use crate::ops::util::{ints_of, norm_axis};
+use super::common::{axis_of, dtype_of, next_index, norm_index, offset, out, shape_of, take};
+use crate::ops::util::ints_of;
 use crate::ops::{input, BuildCtx, ExecCtx, InferInput, Op};
 use crate::{bail, Result, Tensor, ValueInfo};
 use std::sync::Arc;
@@ -23,7 +23,7 @@ impl Op for GatherElements {
         if r == 0 || ind.rank() != r {
             bail!("GatherElements: data {:?} and indices {:?} must have the same rank >= 1", x.shape(), ind.shape());
         }
-        let axis = norm_axis(self.axis, r)?;
+        let axis = axis_of(self.axis, r)?;
         for d in 0..r {
             if d != axis && ind.shape()[d] > x.shape()[d] {
                 bail!("GatherElements: indices {:?} larger than data {:?} off the axis", ind.shape(), x.shape());

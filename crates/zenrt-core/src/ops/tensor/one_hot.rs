@@ -15,7 +15,14 @@ pub fn build(cx: &BuildCtx) -> Result<Arc<dyn Op>> {
     Ok(Arc::new(OneHot { axis: cx.int("axis", -1)? }))
 }
 
-fn one_hot_typed<T: Elem>(ind: &[i64], vals: &Tensor, outer: usize, depth: usize, inner: usize, shape: Vec<usize>) -> Result<Tensor> {
+fn one_hot_typed<T: Elem>(
+    ind: &[i64],
+    vals: &Tensor,
+    outer: usize,
+    depth: usize,
+    inner: usize,
+    shape: Vec<usize>,
+) -> Result<Tensor> {
     let v = vals.as_slice::<T>()?;
     let (off, on) = (v[0], v[1]);
     let mut out = vec![off; outer * depth * inner];
@@ -42,7 +49,7 @@ impl Op for OneHot {
             bail!("OneHot: depth must have one element and values two");
         }
         let d = depth.to_f64_vec()[0];
-        if !(d >= 1.0) || d > 1e12 {
+        if !(1.0..=1e12).contains(&d) {
             bail!("OneHot: invalid depth {d}");
         }
         let depth = d as usize;

@@ -72,7 +72,10 @@ mod tests {
     #[test]
     fn counts() {
         let t = |a: i32, b: i32, c: i32| {
-            range_typed::<i32>(&Tensor::scalar(a), &Tensor::scalar(b), &Tensor::scalar(c)).unwrap().into_vec::<i32>().unwrap()
+            range_typed::<i32>(&Tensor::scalar(a), &Tensor::scalar(b), &Tensor::scalar(c))
+                .unwrap()
+                .into_vec::<i32>()
+                .unwrap()
         };
         assert_eq!(t(10, 6, -3), vec![10, 7]);
         assert_eq!(t(0, 5, 2), vec![0, 2, 4]);

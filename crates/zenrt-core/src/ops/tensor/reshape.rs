@@ -45,7 +45,7 @@ pub fn compute_shape(ins: &[usize], spec: &[i64], allowzero: bool) -> Result<Vec
     let known = out.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
     let Some(known) = known else { bail!("Reshape: shape {spec:?} overflows") };
     if let Some(i) = infer_at {
-        if known == 0 || total % known != 0 {
+        if known == 0 || !total.is_multiple_of(known) {
             bail!("Reshape: cannot infer -1 reshaping {ins:?} to {spec:?}");
         }
         out[i] = total / known;
@@ -74,7 +74,9 @@ impl Op for Reshape {
         };
         let Some(spec) = spec else { return Ok(out(dt, None)) };
         let ins = shape_of(inputs, 0);
-        if let Some(conc) = ins.as_ref().and_then(|s| s.iter().map(|d| if let Dim::Known(n) = d { Some(*n) } else { None }).collect::<Option<Vec<_>>>()) {
+        if let Some(conc) = ins.as_ref().and_then(|s| {
+            s.iter().map(|d| if let Dim::Known(n) = d { Some(*n) } else { None }).collect::<Option<Vec<_>>>()
+        }) {
             return Ok(out(dt, compute_shape(&conc, &spec, self.allowzero).ok().map(|s| known_dims(&s))));
         }
         let dims = spec

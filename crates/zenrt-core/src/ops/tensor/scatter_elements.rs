@@ -1,8 +1,8 @@
 //! ScatterElements (and the deprecated Scatter): `out[index[i][j]][j] = updates[i][j]` (axis 0),
 //! combining with `reduction` (opset 16+); negative indices count from the end.
 
-use super::common::{dtype_of, next_index, norm_index, offset, out, shape_of, Reduction};
-use crate::ops::util::{ints_of, norm_axis};
+use super::common::{axis_of, dtype_of, next_index, norm_index, offset, out, shape_of, Reduction};
+use crate::ops::util::ints_of;
 use crate::ops::{input, BuildCtx, ExecCtx, InferInput, Op};
 use crate::{bail, dispatch_all, Elem, Result, Tensor, ValueInfo};
 use std::sync::Arc;
@@ -14,7 +14,8 @@ pub struct ScatterElements {
 }
 
 pub fn build(cx: &BuildCtx) -> Result<Arc<dyn Op>> {
-    let reduction = if cx.op_type == "Scatter" { Reduction::None } else { Reduction::parse(&cx.string("reduction", "none")?)? };
+    let reduction =
+        if cx.op_type == "Scatter" { Reduction::None } else { Reduction::parse(&cx.string("reduction", "none")?)? };
     Ok(Arc::new(ScatterElements { axis: cx.int("axis", 0)?, reduction }))
 }
 
@@ -43,7 +44,7 @@ impl Op for ScatterElements {
                 upd.dtype()
             );
         }
-        let axis = norm_axis(self.axis, r)?;
+        let axis = axis_of(self.axis, r)?;
         for d in 0..r {
             if d != axis && ind.shape()[d] > x.shape()[d] {
                 bail!("ScatterElements: indices {:?} larger than data {:?} off the axis", ind.shape(), x.shape());

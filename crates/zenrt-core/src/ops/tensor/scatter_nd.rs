@@ -61,3 +61,21 @@ impl Op for ScatterND {
         Ok(vec![dispatch_all!(x.dtype(), T => scatter_typed::<T>(x, &offsets, slice, upd, self.reduction))?])
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::tensor::common::NoCtx;
+
+    #[test]
+    fn add_duplicates_and_bounds() {
+        let x = Tensor::from_vec(vec![4], vec![1f32, 2., 3., 4.]).unwrap();
+        let ind = Tensor::from_vec(vec![3, 1], vec![0i64, 0, -1]).unwrap();
+        let upd = Tensor::from_vec(vec![3], vec![10f32, 20., 5.]).unwrap();
+        let op = ScatterND { reduction: Reduction::Add };
+        let y = op.run(&NoCtx, &[Some(&x), Some(&ind), Some(&upd)]).unwrap().remove(0);
+        assert_eq!(y.as_slice::<f32>().unwrap(), &[31., 2., 3., 9.]);
+        let bad = Tensor::from_vec(vec![3, 1], vec![0i64, 4, 1]).unwrap();
+        assert!(op.run(&NoCtx, &[Some(&x), Some(&bad), Some(&upd)]).is_err());
+    }
+}

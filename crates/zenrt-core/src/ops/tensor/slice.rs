@@ -7,15 +7,22 @@ use crate::ops::{input, opt_input, BuildCtx, ExecCtx, InferInput, Op};
 use crate::{bail, Dim, Result, Tensor, ValueInfo};
 use std::sync::Arc;
 
+/// Opset < 10 attributes: starts, ends, optional axes.
+type SliceAttrs = (Vec<i64>, Vec<i64>, Option<Vec<i64>>);
+
 #[derive(Debug)]
 pub struct Slice {
     /// Opset < 10: (starts, ends, axes) attributes.
-    pub attrs: Option<(Vec<i64>, Vec<i64>, Option<Vec<i64>>)>,
+    pub attrs: Option<SliceAttrs>,
 }
 
 pub fn build(cx: &BuildCtx) -> Result<Arc<dyn Op>> {
     let attrs = if cx.opset < 10 {
-        Some((cx.ints_opt("starts")?.unwrap_or_default(), cx.ints_opt("ends")?.unwrap_or_default(), cx.ints_opt("axes")?))
+        Some((
+            cx.ints_opt("starts")?.unwrap_or_default(),
+            cx.ints_opt("ends")?.unwrap_or_default(),
+            cx.ints_opt("axes")?,
+        ))
     } else {
         None
     };
@@ -48,7 +55,13 @@ pub fn slice_range(dim: usize, start: i64, end: i64, step: i64) -> Result<(i64, 
 }
 
 /// Per-axis (start, step, count) for every axis of `shape`.
-pub fn plan(shape: &[usize], starts: &[i64], ends: &[i64], axes: Option<&[i64]>, steps: Option<&[i64]>) -> Result<Vec<(i64, i64, usize)>> {
+pub fn plan(
+    shape: &[usize],
+    starts: &[i64],
+    ends: &[i64],
+    axes: Option<&[i64]>,
+    steps: Option<&[i64]>,
+) -> Result<Vec<(i64, i64, usize)>> {
     let rank = shape.len();
     if starts.len() != ends.len() {
         bail!("Slice: {} starts but {} ends", starts.len(), ends.len());
@@ -108,7 +121,10 @@ impl Op for Slice {
             None => (const_ints(inputs, 1), const_ints(inputs, 2), const_ints(inputs, 3), const_ints(inputs, 4)),
         };
         let (Some(s), Some(e)) = (s, e) else { return Ok(out(dt, Some(vec![Dim::Unknown; ins.len()]))) };
-        if self.attrs.is_none() && ((inputs.len() > 3 && a.is_none() && inputs[3].info.is_some()) || (inputs.len() > 4 && st.is_none() && inputs[4].info.is_some())) {
+        if self.attrs.is_none()
+            && ((inputs.len() > 3 && a.is_none() && inputs[3].info.is_some())
+                || (inputs.len() > 4 && st.is_none() && inputs[4].info.is_some()))
+        {
             return Ok(out(dt, Some(vec![Dim::Unknown; ins.len()])));
         }
         // Axes that are sliced need known dims; others keep theirs.

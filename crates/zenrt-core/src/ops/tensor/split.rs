@@ -1,8 +1,8 @@
 //! Split: cuts the input along `axis` into parts given by `split` (attribute before opset 13,
 //! input after), or equal parts (opset 18: `num_outputs`, last part may be smaller).
 
-use super::common::prod;
-use crate::ops::util::{ints_of, norm_axis};
+use super::common::{axis_of, prod};
+use crate::ops::util::ints_of;
 use crate::ops::{input, opt_input, BuildCtx, ExecCtx, Op};
 use crate::{bail, dispatch_all, Elem, Result, Tensor};
 use std::sync::Arc;
@@ -56,7 +56,7 @@ impl Split {
                 })
                 .collect())
         } else {
-            if dim % n != 0 {
+            if !dim.is_multiple_of(n) {
                 bail!("Split: axis size {dim} does not split into {n} equal parts");
             }
             Ok(vec![dim / n; n])
@@ -88,7 +88,7 @@ fn split_typed<T: Elem>(x: &Tensor, axis: usize, sizes: &[usize]) -> Result<Vec<
 impl Op for Split {
     fn run(&self, _: &dyn ExecCtx, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>> {
         let x = input(inputs, 0, "Split")?;
-        let axis = norm_axis(self.axis, x.rank())?;
+        let axis = axis_of(self.axis, x.rank())?;
         if x.rank() == 0 {
             bail!("Split: input must have rank >= 1");
         }

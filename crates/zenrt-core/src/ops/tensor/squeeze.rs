@@ -21,7 +21,8 @@ pub fn build(cx: &BuildCtx) -> Result<Arc<dyn Op>> {
 impl Op for Squeeze {
     fn run(&self, _: &dyn ExecCtx, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>> {
         let x = input(inputs, 0, "Squeeze")?;
-        let axes = if self.from_input { opt_input(inputs, 1).map(ints_of).transpose()? } else { self.attr_axes.clone() };
+        let axes =
+            if self.from_input { opt_input(inputs, 1).map(ints_of).transpose()? } else { self.attr_axes.clone() };
         let shape: Vec<usize> = match axes {
             Some(a) => {
                 let a = norm_axes(&a, x.rank())?;

@@ -1,8 +1,8 @@
 //! TensorScatter (opset 24): writes `update` into a copy of the cache `past_cache` along the
 //! sequence `axis`, starting at `write_indices[batch]` (0 if absent); `mode` linear or circular.
 
-use super::common::{dtype_of, out, prod, shape_of};
-use crate::ops::util::{ints_of, norm_axis};
+use super::common::{axis_of, dtype_of, out, prod, shape_of};
+use crate::ops::util::ints_of;
 use crate::ops::{input, opt_input, BuildCtx, ExecCtx, InferInput, Op};
 use crate::{bail, dispatch_all, Elem, Result, Tensor, ValueInfo};
 use std::sync::Arc;
@@ -32,7 +32,7 @@ fn run_typed<T: Elem>(past: &Tensor, upd: &Tensor, axis: usize, starts: &[usize]
     let outer = prod(&shape[..axis]);
     let per_batch = if shape.is_empty() { 1 } else { outer / shape[0].max(1) };
     for p in 0..outer {
-        let b = if per_batch == 0 { 0 } else { p / per_batch };
+        let b = p.checked_div(per_batch).unwrap_or(0);
         for s in 0..seq {
             let dst = (starts[b] + s) % max_len;
             let src = (p * seq + s) * inner;
@@ -49,9 +49,14 @@ impl Op for TensorScatter {
         let upd = input(inputs, 1, "TensorScatter")?;
         let r = past.rank();
         if r < 2 || upd.rank() != r || upd.dtype() != past.dtype() {
-            bail!("TensorScatter: cache {:?} and update {:?} ({}) do not match", past.shape(), upd.shape(), upd.dtype());
+            bail!(
+                "TensorScatter: cache {:?} and update {:?} ({}) do not match",
+                past.shape(),
+                upd.shape(),
+                upd.dtype()
+            );
         }
-        let axis = norm_axis(self.axis, r)?;
+        let axis = axis_of(self.axis, r)?;
         if axis == 0 {
             bail!("TensorScatter: axis must not be the batch axis");
         }

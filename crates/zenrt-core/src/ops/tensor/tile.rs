@@ -1,7 +1,7 @@
 //! Tile: repeats the input `repeats[i]` times along each axis (opset 1: one `tiles` count along `axis`).
 
-use super::common::{axis_map_index, dtype_of, out, take};
-use crate::ops::util::{ints_of, norm_axis};
+use super::common::{axis_map_index, axis_of, dtype_of, out, take};
+use crate::ops::util::ints_of;
 use crate::ops::{input, BuildCtx, ExecCtx, InferInput, Op};
 use crate::{bail, checked_numel, Result, Tensor, ValueInfo};
 use std::sync::Arc;
@@ -24,7 +24,7 @@ impl Op for Tile {
             let axis = ints_of(input(inputs, 2, "Tile")?)?;
             let (Some(&t), Some(&a)) = (tiles.first(), axis.first()) else { bail!("Tile: empty tiles/axis") };
             let mut v = vec![1; r];
-            v[norm_axis(a, r)?] = t;
+            v[axis_of(a, r)?] = t;
             v
         } else {
             ints_of(input(inputs, 1, "Tile")?)?
@@ -33,7 +33,9 @@ impl Op for Tile {
             bail!("Tile: repeats {reps:?} invalid for input of rank {r}");
         }
         let shape: Vec<usize> = x.shape().iter().zip(&reps).map(|(&d, &k)| d.saturating_mul(k as usize)).collect();
-        checked_numel(&shape, x.dtype(), "Tile output")?;
+        if checked_numel(&shape, x.dtype(), "Tile output")? == 0 {
+            return Ok(vec![Tensor::zeros(x.dtype(), shape)?]);
+        }
         let maps: Vec<Vec<Option<usize>>> =
             x.shape().iter().zip(&shape).map(|(&d, &n)| (0..n).map(|o| Some(o % d)).collect()).collect();
         let idx = axis_map_index(x.shape(), &shape, &maps);

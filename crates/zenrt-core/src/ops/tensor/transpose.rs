@@ -1,6 +1,6 @@
 //! Transpose: permutes axes by `perm` (default: reversed).
 
-use super::common::{dtype_of, out, shape_of, transpose_as};
+use super::common::{axis_of, dtype_of, out, shape_of, transpose_as};
 use crate::ops::{input, BuildCtx, ExecCtx, InferInput, Op};
 use crate::{bail, Result, Tensor, ValueInfo};
 use std::sync::Arc;
@@ -23,7 +23,7 @@ impl Transpose {
         let mut seen = vec![false; rank];
         let mut out = Vec::with_capacity(rank);
         for &a in p {
-            let n = crate::ops::util::norm_axis(a, rank)?;
+            let n = axis_of(a, rank)?;
             if seen[n] {
                 bail!("Transpose: perm {p:?} is not a permutation");
             }

@@ -2,8 +2,7 @@
 //! order of first occurrence; outputs Y, first-occurrence indices, inverse indices and counts.
 //! NaNs sort last and compare equal to each other.
 
-use super::common::{prod, take, transpose_as};
-use crate::ops::util::norm_axis;
+use super::common::{axis_of, is_nan, prod, take, transpose_as};
 use crate::ops::{input, BuildCtx, ExecCtx, Op};
 use crate::{dispatch_all, Elem, Result, Tensor};
 use std::cmp::Ordering;
@@ -20,8 +19,7 @@ pub fn build(cx: &BuildCtx) -> Result<Arc<dyn Op>> {
 }
 
 fn cmp_elem<T: Elem>(a: T, b: T) -> Ordering {
-    #[allow(clippy::eq_op)]
-    let (an, bn) = (a != a, b != b);
+    let (an, bn) = (is_nan(a), is_nan(b));
     match (an, bn) {
         (true, true) => Ordering::Equal,
         (true, false) => Ordering::Greater,
@@ -35,7 +33,12 @@ fn cmp_elem<T: Elem>(a: T, b: T) -> Ordering {
 fn group<T: Elem>(data: &[T], n: usize, len: usize, sorted: bool) -> (Vec<usize>, Vec<usize>, Vec<usize>) {
     let item = |i: usize| &data[i * len..(i + 1) * len];
     let cmp = |a: usize, b: usize| {
-        item(a).iter().zip(item(b)).map(|(&x, &y)| cmp_elem(x, y)).find(|o| *o != Ordering::Equal).unwrap_or(Ordering::Equal)
+        item(a)
+            .iter()
+            .zip(item(b))
+            .map(|(&x, &y)| cmp_elem(x, y))
+            .find(|o| *o != Ordering::Equal)
+            .unwrap_or(Ordering::Equal)
     };
     let mut order: Vec<usize> = (0..n).collect();
     order.sort_by(|&a, &b| cmp(a, b)); // stable: first occurrence first within a group
@@ -81,7 +84,7 @@ impl Op for Unique {
                 (f, g, c, y)
             }
             Some(a) => {
-                let a = norm_axis(a, x.rank())?;
+                let a = axis_of(a, x.rank())?;
                 let mut perm: Vec<usize> = vec![a];
                 perm.extend((0..x.rank()).filter(|&i| i != a));
                 let front = transpose_as(x, x.shape(), &perm)?;
