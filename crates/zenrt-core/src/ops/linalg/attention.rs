@@ -40,7 +40,12 @@ pub fn build(cx: &BuildCtx) -> Result<Arc<dyn Op>> {
         None => None,
         Some(code) => match DType::from_onnx_code(code as i32) {
             Some(d) if d.is_float() => Some(d),
-            _ => return Err(Error::Attr { attr: "softmax_precision".into(), msg: format!("type {code} is not supported") }),
+            _ => {
+                return Err(Error::Attr {
+                    attr: "softmax_precision".into(),
+                    msg: format!("type {code} is not supported"),
+                })
+            }
         },
     };
     let mode = cx.int("qk_matmul_output_mode", 0)?;
@@ -50,7 +55,10 @@ pub fn build(cx: &BuildCtx) -> Result<Arc<dyn Op>> {
     let left_window = cx.int("left_window_size", -1)?;
     let right_window = cx.int("right_window_size", -1)?;
     if left_window < -1 || right_window < -1 {
-        return Err(Error::Attr { attr: "left_window_size".into(), msg: "window sizes must be -1 or nonnegative".into() });
+        return Err(Error::Attr {
+            attr: "left_window_size".into(),
+            msg: "window sizes must be -1 or nonnegative".into(),
+        });
     }
     Ok(Arc::new(Attention {
         is_causal: cx.int("is_causal", 0)? != 0,
@@ -78,8 +86,11 @@ fn to_bhsd(t: &Tensor, heads: Option<usize>, what: &str) -> Result<Bhsd> {
         4 => Ok(Bhsd { shape: [s[0], s[1], s[2], s[3]], data: t.to_f64_vec() }),
         3 => {
             let Some(h) = heads else { bail!("Attention: 3-D {what} needs q_num_heads and kv_num_heads") };
-            if s[2] % h != 0 {
-                return Err(Error::Shape(format!("Attention: {what} hidden size {} is not divisible by {h} heads", s[2])));
+            if !s[2].is_multiple_of(h) {
+                return Err(Error::Shape(format!(
+                    "Attention: {what} hidden size {} is not divisible by {h} heads",
+                    s[2]
+                )));
             }
             let d = s[2] / h;
             let (_, data) = permute(&t.to_f64_vec(), &[s[0], s[1], h, d], &[0, 2, 1, 3]);
@@ -94,7 +105,10 @@ fn concat_seq(past: &Bhsd, cur: &Bhsd, what: &str) -> Result<Bhsd> {
     let [b, h, p, d] = past.shape;
     let [b2, h2, s, d2] = cur.shape;
     if b != b2 || h != h2 || d != d2 {
-        return Err(Error::Shape(format!("Attention: past_{what} {:?} does not match {what} {:?}", past.shape, cur.shape)));
+        return Err(Error::Shape(format!(
+            "Attention: past_{what} {:?} does not match {what} {:?}",
+            past.shape, cur.shape
+        )));
     }
     let mut data = Vec::with_capacity(b * h * (p + s) * d);
     for bh in 0..b * h {
@@ -107,7 +121,17 @@ fn concat_seq(past: &Bhsd, cur: &Bhsd, what: &str) -> Result<Bhsd> {
 impl Attention {
     /// The additive bias `[B, Hq, Sq, Skv]` (None when there is none).
     #[allow(clippy::too_many_arguments)]
-    fn bias(&self, t: DType, mask: Option<&Tensor>, nonpad: Option<&[i64]>, past_len: Option<usize>, b: usize, hq: usize, sq: usize, skv: usize) -> Result<Option<Vec<f64>>> {
+    fn bias(
+        &self,
+        t: DType,
+        mask: Option<&Tensor>,
+        nonpad: Option<&[i64]>,
+        past_len: Option<usize>,
+        b: usize,
+        hq: usize,
+        sq: usize,
+        skv: usize,
+    ) -> Result<Option<Vec<f64>>> {
         let window = self.left_window >= 0 || self.right_window >= 0;
         if mask.is_none() && !self.is_causal && nonpad.is_none() && !window {
             return Ok(None);
@@ -131,7 +155,13 @@ impl Attention {
             let mut padded = Vec::with_capacity(rows * skv);
             for r in 0..rows {
                 for j in 0..skv {
-                    let v = if j < mlast { raw[r * mlast + j] } else if is_bool { 0.0 } else { f64::NEG_INFINITY };
+                    let v = if j < mlast {
+                        raw[r * mlast + j]
+                    } else if is_bool {
+                        0.0
+                    } else {
+                        f64::NEG_INFINITY
+                    };
                     padded.push(if is_bool {
                         if v != 0.0 {
                             0.0
@@ -148,7 +178,9 @@ impl Attention {
             mshape[3] = skv;
             for (i, (&d, &f)) in mshape.iter().zip(&full).enumerate() {
                 if d != 1 && d != f {
-                    return Err(Error::Shape(format!("Attention: attn_mask {ms:?} cannot broadcast to {full:?} (axis {i})")));
+                    return Err(Error::Shape(format!(
+                        "Attention: attn_mask {ms:?} cannot broadcast to {full:?} (axis {i})"
+                    )));
                 }
             }
             if rows * skv > 0 {
@@ -159,7 +191,10 @@ impl Attention {
         }
         if let Some(np) = nonpad {
             if np.len() != b {
-                return Err(Error::Shape(format!("Attention: nonpad_kv_seqlen has {} entries for batch {b}", np.len())));
+                return Err(Error::Shape(format!(
+                    "Attention: nonpad_kv_seqlen has {} entries for batch {b}",
+                    np.len()
+                )));
             }
         }
         // Offset of the query block: past length, or nonpad - sq per batch, or 0.
@@ -258,7 +293,10 @@ impl Op for Attention {
         let [bk, hk, skv, dk] = k.shape;
         let [bv, hv, sv, dv] = v.shape;
         if bk != b || bv != b || dk != dq || sv != skv || hv != hk {
-            return Err(Error::Shape(format!("Attention: incompatible Q {:?}, K {:?}, V {:?}", q.shape, k.shape, v.shape)));
+            return Err(Error::Shape(format!(
+                "Attention: incompatible Q {:?}, K {:?}, V {:?}",
+                q.shape, k.shape, v.shape
+            )));
         }
         if hk == 0 || hq % hk != 0 {
             return Err(Error::Shape(format!("Attention: {hq} query heads are not a multiple of {hk} kv heads")));
@@ -282,7 +320,16 @@ impl Op for Attention {
                 let kh = h / group;
                 let qoff = (bi * hq + h) * sq * dq;
                 let koff = (bi * hk + kh) * skv * dk;
-                f64::gemm(sq, skv, dq, &qs, MatView::row_major(qoff, dq), &ks, MatView::transposed(koff, dk), &mut scores)?;
+                f64::gemm(
+                    sq,
+                    skv,
+                    dq,
+                    &qs,
+                    MatView::row_major(qoff, dq),
+                    &ks,
+                    MatView::transposed(koff, dk),
+                    &mut scores,
+                )?;
                 let soff = (bi * hq + h) * sq * skv;
                 for i in 0..sq {
                     let row = &mut scores[i * skv..(i + 1) * skv];
@@ -334,7 +381,16 @@ impl Op for Attention {
                 }
                 let voff = (bi * hk + kh) * skv * dv;
                 let yoff = (bi * hq + h) * sq * dv;
-                f64::gemm(sq, dv, skv, &probs, MatView::row_major(0, skv), &v.data, MatView::row_major(voff, dv), &mut y[yoff..yoff + sq * dv])?;
+                f64::gemm(
+                    sq,
+                    dv,
+                    skv,
+                    &probs,
+                    MatView::row_major(0, skv),
+                    &v.data,
+                    MatView::row_major(voff, dv),
+                    &mut y[yoff..yoff + sq * dv],
+                )?;
             }
         }
         let y: Vec<f64> = y.into_iter().map(|x| round_to(t, x)).collect();

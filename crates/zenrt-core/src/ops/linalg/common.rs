@@ -37,9 +37,19 @@ impl MatView {
 pub trait GemmElem: Copy + Default + Send + Sync + 'static {
     /// Computes `c = alpha·A·B` (c is overwritten). Views are bounds-checked.
     #[allow(clippy::too_many_arguments)]
-    fn gemm(m: usize, n: usize, k: usize, a: &[Self], av: MatView, b: &[Self], bv: MatView, c: &mut [Self]) -> Result<()>;
+    fn gemm(
+        m: usize,
+        n: usize,
+        k: usize,
+        a: &[Self],
+        av: MatView,
+        b: &[Self],
+        bv: MatView,
+        c: &mut [Self],
+    ) -> Result<()>;
 }
 
+#[allow(clippy::too_many_arguments)]
 fn check_views<T>(m: usize, n: usize, k: usize, a: &[T], av: MatView, b: &[T], bv: MatView, c: &[T]) -> Result<()> {
     if c.len() < m * n {
         bail!("gemm: output buffer too small");
@@ -141,7 +151,12 @@ impl GemmElem for i64 {
 
 /// Numpy `matmul` on flat row-major buffers: 1-D promotion and batch broadcasting.
 /// Returns the output shape and data.
-pub fn batched_matmul<G: GemmElem>(a: &[G], ashape: &[usize], b: &[G], bshape: &[usize]) -> Result<(Vec<usize>, Vec<G>)> {
+pub fn batched_matmul<G: GemmElem>(
+    a: &[G],
+    ashape: &[usize],
+    b: &[G],
+    bshape: &[usize],
+) -> Result<(Vec<usize>, Vec<G>)> {
     if ashape.is_empty() || bshape.is_empty() {
         bail!("MatMul: inputs must have rank >= 1, got shapes {ashape:?} and {bshape:?}");
     }

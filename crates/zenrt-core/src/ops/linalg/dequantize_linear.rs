@@ -17,7 +17,11 @@ pub struct DequantizeLinear {
 pub fn build(cx: &BuildCtx) -> Result<Arc<dyn Op>> {
     let output_dtype = match cx.int("output_dtype", 0)? {
         0 => None,
-        code => Some(DType::from_onnx_code(code as i32).filter(|d| d.is_float()).ok_or_else(|| Error::Unsupported(format!("DequantizeLinear: output_dtype {code}")))?),
+        code => Some(
+            DType::from_onnx_code(code as i32)
+                .filter(|d| d.is_float())
+                .ok_or_else(|| Error::Unsupported(format!("DequantizeLinear: output_dtype {code}")))?,
+        ),
     };
     Ok(Arc::new(DequantizeLinear { axis: cx.int("axis", 1)?, block_size: cx.int("block_size", 0)?, output_dtype }))
 }

@@ -23,7 +23,9 @@ pub struct Einsum {
 }
 
 pub fn build(cx: &BuildCtx) -> Result<Arc<dyn Op>> {
-    let equation = cx.string_opt("equation")?.ok_or_else(|| Error::Attr { attr: "equation".into(), msg: "required attribute is missing".into() })?;
+    let equation = cx
+        .string_opt("equation")?
+        .ok_or_else(|| Error::Attr { attr: "equation".into(), msg: "required attribute is missing".into() })?;
     Ok(Arc::new(Einsum { equation }))
 }
 
@@ -78,9 +80,16 @@ fn plan(equation: &str, ranks: &[usize]) -> Result<(Vec<Vec<Label>>, Vec<Label>)
     let mut ell_of = vec![0usize; terms.len()];
     for (i, (t, &r)) in terms.iter().zip(ranks).enumerate() {
         let e = match t.ellipsis_at {
-            Some(_) => r.checked_sub(t.letters.len()).ok_or_else(|| Error::Shape(format!("Einsum: operand {i} has rank {r}, fewer than its labels")))?,
+            Some(_) => r
+                .checked_sub(t.letters.len())
+                .ok_or_else(|| Error::Shape(format!("Einsum: operand {i} has rank {r}, fewer than its labels")))?,
             None if r == t.letters.len() => 0,
-            None => return Err(Error::Shape(format!("Einsum: operand {i} has rank {r} but term has {} labels", t.letters.len()))),
+            None => {
+                return Err(Error::Shape(format!(
+                    "Einsum: operand {i} has rank {r} but term has {} labels",
+                    t.letters.len()
+                )))
+            }
         };
         ell_of[i] = e;
         ell_rank = ell_rank.max(e);
@@ -167,7 +176,10 @@ impl<T: EinElem> Operand<T> {
         for (i, &l) in labels.iter().enumerate() {
             if let Some(p) = uniq.iter().position(|&u| u == l) {
                 if ushape[p] != shape[i] {
-                    return Err(Error::Shape(format!("Einsum: repeated label with sizes {} and {}", ushape[p], shape[i])));
+                    return Err(Error::Shape(format!(
+                        "Einsum: repeated label with sizes {} and {}",
+                        ushape[p], shape[i]
+                    )));
                 }
                 pos[i] = p;
             } else {
@@ -297,18 +309,37 @@ fn contract<T: EinElem>(mut a: Operand<T>, mut b: Operand<T>, keep: &[Label]) ->
     let mut data = vec![T::zero(); total];
     if total > 0 {
         for (bi, chunk) in data.chunks_mut(m * n).enumerate() {
-            T::gemm(m, n, k, &a.data, MatView::row_major(bi * m * k, k), &b.data, MatView::row_major(bi * k * n, n), chunk)?;
+            T::gemm(
+                m,
+                n,
+                k,
+                &a.data,
+                MatView::row_major(bi * m * k, k),
+                &b.data,
+                MatView::row_major(bi * k * n, n),
+                chunk,
+            )?;
         }
     }
     debug_assert_eq!(data.len(), nb * m * n);
     Ok(Operand { labels: [batch, a_only, b_only].concat(), shape, data })
 }
 
-fn einsum_typed<T: EinElem>(labels: &[Vec<Label>], out: &[Label], ops: Vec<(Vec<usize>, Vec<T>)>) -> Result<(Vec<usize>, Vec<T>)> {
+fn einsum_typed<T: EinElem>(
+    labels: &[Vec<Label>],
+    out: &[Label],
+    ops: Vec<(Vec<usize>, Vec<T>)>,
+) -> Result<(Vec<usize>, Vec<T>)> {
     let mut operands = vec![];
     for (i, (shape, data)) in ops.into_iter().enumerate() {
         let mut o = Operand::diagonal(&labels[i], &shape, data)?;
-        let elsewhere: Vec<Label> = labels.iter().enumerate().filter(|(j, _)| *j != i).flat_map(|(_, ls)| ls.iter().copied()).chain(out.iter().copied()).collect();
+        let elsewhere: Vec<Label> = labels
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| *j != i)
+            .flat_map(|(_, ls)| ls.iter().copied())
+            .chain(out.iter().copied())
+            .collect();
         o.sum_except(&elsewhere);
         operands.push(o);
     }
@@ -316,7 +347,8 @@ fn einsum_typed<T: EinElem>(labels: &[Vec<Label>], out: &[Label], ops: Vec<(Vec<
     let Some(mut acc) = it.next() else { bail!("Einsum: no inputs") };
     let rest: Vec<Operand<T>> = it.collect();
     for (i, op) in rest.iter().enumerate() {
-        let keep: Vec<Label> = out.iter().copied().chain(rest[i + 1..].iter().flat_map(|o| o.labels.iter().copied())).collect();
+        let keep: Vec<Label> =
+            out.iter().copied().chain(rest[i + 1..].iter().flat_map(|o| o.labels.iter().copied())).collect();
         acc = contract(acc, op.clone(), &keep)?;
     }
     acc.sum_except(out);
@@ -348,7 +380,11 @@ pub fn einsum(equation: &str, inputs: &[&Tensor]) -> Result<Tensor> {
 
 impl Op for Einsum {
     fn run(&self, _: &dyn ExecCtx, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>> {
-        let ts: Vec<&Tensor> = inputs.iter().enumerate().map(|(i, t)| t.ok_or_else(|| Error::Invalid(format!("Einsum: input #{i} is missing")))).collect::<Result<_>>()?;
+        let ts: Vec<&Tensor> = inputs
+            .iter()
+            .enumerate()
+            .map(|(i, t)| t.ok_or_else(|| Error::Invalid(format!("Einsum: input #{i} is missing"))))
+            .collect::<Result<_>>()?;
         Ok(vec![einsum(&self.equation, &ts)?])
     }
 }

@@ -33,8 +33,10 @@ impl Gemm {
         }
         let (ar, ac) = (a.shape()[0], a.shape()[1]);
         let (br, bc) = (b.shape()[0], b.shape()[1]);
-        let (m, k, av) = if self.trans_a { (ac, ar, MatView::transposed(0, ac)) } else { (ar, ac, MatView::row_major(0, ac)) };
-        let (kb, n, bv) = if self.trans_b { (bc, br, MatView::transposed(0, bc)) } else { (br, bc, MatView::row_major(0, bc)) };
+        let (m, k, av) =
+            if self.trans_a { (ac, ar, MatView::transposed(0, ac)) } else { (ar, ac, MatView::row_major(0, ac)) };
+        let (kb, n, bv) =
+            if self.trans_b { (bc, br, MatView::transposed(0, bc)) } else { (br, bc, MatView::row_major(0, bc)) };
         if k != kb {
             return Err(Error::Shape(format!(
                 "Gemm: inner dimensions differ (A {:?} transA={}, B {:?} transB={})",
@@ -132,7 +134,9 @@ impl Op for Gemm {
         let (Some(a), Some(b)) = (inputs.first().and_then(|i| i.info), inputs.get(1).and_then(|i| i.info)) else {
             return Ok(vec![]);
         };
-        let dim = |s: &Option<Vec<Dim>>, i: usize| -> Option<Dim> { s.as_ref().filter(|s| s.len() == 2).map(|s| s[i].clone()) };
+        let dim = |s: &Option<Vec<Dim>>, i: usize| -> Option<Dim> {
+            s.as_ref().filter(|s| s.len() == 2).map(|s| s[i].clone())
+        };
         let m = dim(&a.shape, if self.trans_a { 1 } else { 0 });
         let n = dim(&b.shape, if self.trans_b { 0 } else { 1 });
         let shape = Some(vec![m.unwrap_or(Dim::Unknown), n.unwrap_or(Dim::Unknown)]);

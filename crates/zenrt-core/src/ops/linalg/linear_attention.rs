@@ -28,9 +28,18 @@ pub fn build(cx: &BuildCtx) -> Result<Arc<dyn Op>> {
     let q = cx.req_int("q_num_heads")?;
     let kv = cx.req_int("kv_num_heads")?;
     if q <= 0 || kv <= 0 || q % kv != 0 {
-        return Err(Error::Attr { attr: "q_num_heads".into(), msg: format!("{q} must be a positive multiple of kv_num_heads {kv}") });
+        return Err(Error::Attr {
+            attr: "q_num_heads".into(),
+            msg: format!("{q} must be a positive multiple of kv_num_heads {kv}"),
+        });
     }
-    Ok(Arc::new(LinearAttention { q_heads: q as usize, kv_heads: kv as usize, scale: cx.float("scale", 0.0)?, gating, delta }))
+    Ok(Arc::new(LinearAttention {
+        q_heads: q as usize,
+        kv_heads: kv as usize,
+        scale: cx.float("scale", 0.0)?,
+        gating,
+        delta,
+    }))
 }
 
 impl Op for LinearAttention {
@@ -58,27 +67,39 @@ impl Op for LinearAttention {
         }
         let (dk, dv) = (q.shape()[2] / hq, v.shape()[2] / hk);
         if k.shape() != [b, t, hk * dk] || v.shape()[..2] != [b, t] {
-            return Err(Error::Shape(format!("LinearAttention: key {:?} / value {:?} do not match query {:?}", k.shape(), v.shape(), q.shape())));
+            return Err(Error::Shape(format!(
+                "LinearAttention: key {:?} / value {:?} do not match query {:?}",
+                k.shape(),
+                v.shape(),
+                q.shape()
+            )));
         }
         let group = hq / hk;
         let (qv, kv, vv) = (q.to_f64_vec(), k.to_f64_vec(), v.to_f64_vec());
         // decay: per head ([B,T,Hkv]) or per key dim ([B,T,Hkv*dk]).
         let dec = decay.map(|d| d.to_f64_vec());
         let dec_w = match decay {
-            Some(d) if d.rank() == 3 && d.shape()[..2] == [b, t] && (d.shape()[2] == hk || d.shape()[2] == hk * dk) => d.shape()[2],
+            Some(d) if d.rank() == 3 && d.shape()[..2] == [b, t] && (d.shape()[2] == hk || d.shape()[2] == hk * dk) => {
+                d.shape()[2]
+            }
             Some(d) => return Err(Error::Shape(format!("LinearAttention: bad decay shape {:?}", d.shape()))),
             None => 0,
         };
         let bet = beta.map(|x| x.to_f64_vec());
         let bet_w = match beta {
-            Some(x) if x.rank() == 3 && x.shape()[..2] == [b, t] && (x.shape()[2] == hk || x.shape()[2] == 1) => x.shape()[2],
+            Some(x) if x.rank() == 3 && x.shape()[..2] == [b, t] && (x.shape()[2] == hk || x.shape()[2] == 1) => {
+                x.shape()[2]
+            }
             Some(x) => return Err(Error::Shape(format!("LinearAttention: bad beta shape {:?}", x.shape()))),
             None => 0,
         };
         let mut state = match past {
             Some(p) => {
                 if p.shape() != [b, hk, dk, dv] {
-                    return Err(Error::Shape(format!("LinearAttention: past_state {:?} must be [{b}, {hk}, {dk}, {dv}]", p.shape())));
+                    return Err(Error::Shape(format!(
+                        "LinearAttention: past_state {:?} must be [{b}, {hk}, {dk}, {dv}]",
+                        p.shape()
+                    )));
                 }
                 p.to_f64_vec()
             }
@@ -94,7 +115,11 @@ impl Op for LinearAttention {
                     let s = &mut state[(bi * hk + h) * dk * dv..][..dk * dv];
                     if let Some(d) = &dec {
                         for i in 0..dk {
-                            let g = if dec_w == hk { d[(bi * t + ti) * hk + h] } else { d[(bi * t + ti) * hk * dk + h * dk + i] };
+                            let g = if dec_w == hk {
+                                d[(bi * t + ti) * hk + h]
+                            } else {
+                                d[(bi * t + ti) * hk * dk + h * dk + i]
+                            };
                             let e = g.exp();
                             s[i * dv..(i + 1) * dv].iter_mut().for_each(|x| *x *= e);
                         }

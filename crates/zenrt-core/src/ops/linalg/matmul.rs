@@ -4,7 +4,7 @@
 use super::common::batched_matmul;
 use crate::ops::util::broadcast_dims;
 use crate::ops::{input, BuildCtx, ExecCtx, InferInput, Op};
-use crate::{Dim, DType, Elem, Error, Result, Tensor, ValueInfo};
+use crate::{DType, Dim, Elem, Error, Result, Tensor, ValueInfo};
 use std::sync::Arc;
 
 #[derive(Debug)]

@@ -61,7 +61,11 @@ impl Op for QLinearMatMul {
             .enumerate()
             .map(|(i, &acc)| {
                 let (col, row) = (i % n.max(1), (i / n.max(1)) % m.max(1));
-                let f = round_to(st, round_to(st, pick(&asv, true, row, col) * pick(&bsv, false, row, col)) / pick(&ysv, false, row, col));
+                let f = round_to(
+                    st,
+                    round_to(st, pick(&asv, true, row, col) * pick(&bsv, false, row, col))
+                        / pick(&ysv, false, row, col),
+                );
                 let d = acc as f64 * f + pick(&yz, false, row, col);
                 (d.round_ties_even().clamp(lo as f64, hi as f64)) as i64
             })

@@ -30,15 +30,20 @@ pub fn param_index(xshape: &[usize], pshape: &[usize], axis: i64, block_size: i6
     let (outer, len, inner) = super::common::split_at_axis(xshape, axis);
     if block_size <= 0 {
         if pshape.len() != 1 || pshape[0] != len {
-            return Err(Error::Shape(format!("per-axis scale of shape {pshape:?} does not match axis {axis} of input {xshape:?}")));
+            return Err(Error::Shape(format!(
+                "per-axis scale of shape {pshape:?} does not match axis {axis} of input {xshape:?}"
+            )));
         }
         return Ok((0..n).map(|i| (i / inner) % len).collect());
     }
     let bs = block_size as usize;
     let plen = pshape.get(axis).copied().unwrap_or(0);
-    let same_elsewhere = pshape.len() == xshape.len() && pshape.iter().zip(xshape).enumerate().all(|(i, (p, x))| i == axis || p == x);
+    let same_elsewhere =
+        pshape.len() == xshape.len() && pshape.iter().zip(xshape).enumerate().all(|(i, (p, x))| i == axis || p == x);
     if !same_elsewhere || plen.saturating_mul(bs) < len || plen == 0 {
-        return Err(Error::Shape(format!("blocked scale of shape {pshape:?} does not match input {xshape:?} with block_size {bs} on axis {axis}")));
+        return Err(Error::Shape(format!(
+            "blocked scale of shape {pshape:?} does not match input {xshape:?} with block_size {bs} on axis {axis}"
+        )));
     }
     let mut out = Vec::with_capacity(n);
     for o in 0..outer {

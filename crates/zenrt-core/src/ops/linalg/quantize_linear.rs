@@ -40,7 +40,9 @@ impl Op for QuantizeLinear {
         let scale = input(inputs, 1, "QuantizeLinear")?;
         let zp = opt_input(inputs, 2);
         let out_dt = match (zp, self.output_dtype) {
-            (Some(z), Some(o)) if z.dtype() != o => bail!("QuantizeLinear: output_dtype {o} differs from zero point type {}", z.dtype()),
+            (Some(z), Some(o)) if z.dtype() != o => {
+                bail!("QuantizeLinear: output_dtype {o} differs from zero point type {}", z.dtype())
+            }
             (Some(z), _) => z.dtype(),
             (None, Some(o)) => o,
             (None, None) => DType::U8,

@@ -21,7 +21,11 @@ pub fn build(cx: &BuildCtx) -> Result<Arc<dyn Op>> {
         let v = cx.int(name, 0)?;
         usize::try_from(v).map_err(|_| Error::Attr { attr: name.into(), msg: format!("must be >= 0, got {v}") })
     };
-    Ok(Arc::new(RotaryEmbedding { interleaved: cx.int("interleaved", 0)? != 0, rotary_dim: nonneg("rotary_embedding_dim")?, num_heads: nonneg("num_heads")? }))
+    Ok(Arc::new(RotaryEmbedding {
+        interleaved: cx.int("interleaved", 0)? != 0,
+        rotary_dim: nonneg("rotary_embedding_dim")?,
+        num_heads: nonneg("num_heads")?,
+    }))
 }
 
 impl Op for RotaryEmbedding {
@@ -46,7 +50,13 @@ impl Op for RotaryEmbedding {
             }
             r => return Err(Error::Shape(format!("RotaryEmbedding: input must be 3-D or 4-D, got rank {r}"))),
         };
-        let offset = |bi: usize, si: usize, hi: usize| if four_d { ((bi * nh + hi) * sl + si) * hd } else { ((bi * sl + si) * nh + hi) * hd };
+        let offset = |bi: usize, si: usize, hi: usize| {
+            if four_d {
+                ((bi * nh + hi) * sl + si) * hd
+            } else {
+                ((bi * sl + si) * nh + hi) * hd
+            }
+        };
         let rd = if self.rotary_dim == 0 { hd } else { self.rotary_dim };
         if rd > hd || rd % 2 != 0 {
             bail!("RotaryEmbedding: rotary_embedding_dim {rd} must be even and <= head size {hd}");
@@ -54,7 +64,11 @@ impl Op for RotaryEmbedding {
         let half = rd / 2;
         let (cv, sv) = (cos.to_f64_vec(), sin.to_f64_vec());
         if cos.shape() != sin.shape() || cos.shape().last() != Some(&half) {
-            return Err(Error::Shape(format!("RotaryEmbedding: cos/sin caches {:?}/{:?} must end in rotary_dim/2 = {half}", cos.shape(), sin.shape())));
+            return Err(Error::Shape(format!(
+                "RotaryEmbedding: cos/sin caches {:?}/{:?} must end in rotary_dim/2 = {half}",
+                cos.shape(),
+                sin.shape()
+            )));
         }
         // Row of the caches for (b, s).
         let pos_ids = pos.map(|p| p.to_i64_vec());
@@ -62,7 +76,9 @@ impl Op for RotaryEmbedding {
         let row_of = |bi: usize, si: usize| -> Result<usize> {
             match &pos_ids {
                 Some(p) => {
-                    let Some(&id) = p.get(bi * sl + si) else { bail!("RotaryEmbedding: position_ids must be [batch, seq]") };
+                    let Some(&id) = p.get(bi * sl + si) else {
+                        bail!("RotaryEmbedding: position_ids must be [batch, seq]")
+                    };
                     if id < 0 || id as usize >= cache_rows {
                         bail!("RotaryEmbedding: position id {id} out of range [0, {cache_rows})");
                     }
@@ -78,7 +94,10 @@ impl Op for RotaryEmbedding {
         };
         if let Some(p) = pos {
             if p.len() != b * sl {
-                return Err(Error::Shape(format!("RotaryEmbedding: position_ids {:?} must be [batch, seq]", p.shape())));
+                return Err(Error::Shape(format!(
+                    "RotaryEmbedding: position_ids {:?} must be [batch, seq]",
+                    p.shape()
+                )));
             }
         }
         let xv = x.to_f64_vec();
@@ -90,7 +109,8 @@ impl Op for RotaryEmbedding {
                 for hi in 0..nh {
                     let o = offset(bi, si, hi);
                     for i in 0..half {
-                        let (i1, i2) = if self.interleaved { (o + 2 * i, o + 2 * i + 1) } else { (o + i, o + half + i) };
+                        let (i1, i2) =
+                            if self.interleaved { (o + 2 * i, o + 2 * i + 1) } else { (o + i, o + half + i) };
                         let (x1, x2) = (xv[i1], xv[i2]);
                         let (c, s) = (cv[row + i], sv[row + i]);
                         out[i1] = r(r(c * x1) - r(s * x2));

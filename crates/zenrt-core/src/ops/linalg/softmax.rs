@@ -119,16 +119,16 @@ mod tests {
 
     #[test]
     fn softmax_axis_and_coerce() {
-        let x = Tensor::from_vec(vec![2, 2], vec![0.0f64, 0.0, 1.0, 1.0f64.ln()]).unwrap();
+        let x = Tensor::from_vec(vec![2, 2], vec![0.0f64, 2.0, 1.0, 1.0]).unwrap();
         let y = softmax_like(Kind::Softmax, &x, 1, false).unwrap().to_f64_vec();
-        assert!((y[0] - 0.5).abs() < 1e-12 && (y[3] - 0.5).abs() < 1e-12);
+        let e2 = 2.0f64.exp();
+        assert!((y[0] - 1.0 / (1.0 + e2)).abs() < 1e-12 && (y[3] - 0.5).abs() < 1e-12);
         // axis 0: column-wise
         let y = softmax_like(Kind::Hardmax, &x, 0, false).unwrap().to_f64_vec();
         assert_eq!(y, vec![0.0, 1.0, 1.0, 0.0]);
         // coerce to 2-D at axis 0: one row of 4
         let y = softmax_like(Kind::LogSoftmax, &x, 0, true).unwrap().to_f64_vec();
-        let e = 1.0f64.exp();
-        let lse = (1.0 + 1.0 + e + 1.0f64).ln();
+        let lse = (1.0 + e2 + 2.0 * 1.0f64.exp()).ln();
         assert!((y[2] - (1.0 - lse)).abs() < 1e-12);
     }
 }

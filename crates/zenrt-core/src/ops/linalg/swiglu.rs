@@ -24,7 +24,12 @@ impl Op for SwiGlu {
             return Err(Error::UnsupportedDType { op: "SwiGLU".into(), dtype: t });
         }
         if a.shape() != b.shape() || b.dtype() != t {
-            return Err(Error::Shape(format!("SwiGLU: A {:?} ({t}) and B {:?} ({}) must match", a.shape(), b.shape(), b.dtype())));
+            return Err(Error::Shape(format!(
+                "SwiGLU: A {:?} ({t}) and B {:?} ({}) must match",
+                a.shape(),
+                b.shape(),
+                b.dtype()
+            )));
         }
         let alpha = self.alpha as f64;
         let out: Vec<f64> = a
