@@ -15,6 +15,7 @@ pub mod lrn;
 pub mod max_unpool;
 pub mod mvn;
 pub mod pool;
+pub mod resize;
 pub mod rms_norm;
 
 /// Registers this family's operators.
@@ -36,4 +37,6 @@ pub fn register(r: &mut Registry) {
     r.add("LpNormalization", 1, lp_norm::build);
     r.add("MeanVarianceNormalization", 9, mvn::build);
     r.add("LRN", 1, lrn::build);
+    r.add("Resize", 10, resize::build);
+    r.add("Upsample", 1, resize::build_upsample);
 }
