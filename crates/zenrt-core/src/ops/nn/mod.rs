@@ -3,8 +3,10 @@
 use crate::ops::Registry;
 
 pub mod batch_norm;
+pub mod col2im;
 pub mod common;
 pub mod conv;
+pub mod conv_integer;
 pub mod conv_transpose;
 pub mod global_pool;
 pub mod group_norm;
@@ -37,6 +39,9 @@ pub fn register(r: &mut Registry) {
     r.add("LpNormalization", 1, lp_norm::build);
     r.add("MeanVarianceNormalization", 9, mvn::build);
     r.add("LRN", 1, lrn::build);
+    r.add("ConvInteger", 10, conv_integer::build);
+    r.add("QLinearConv", 10, conv_integer::build_qlinear);
+    r.add("Col2Im", 18, col2im::build);
     r.add("Resize", 10, resize::build);
     r.add("Upsample", 1, resize::build_upsample);
 }
