@@ -2,6 +2,7 @@
 
 use crate::ops::Registry;
 
+pub mod affine_grid;
 pub mod batch_norm;
 pub mod col2im;
 pub mod common;
@@ -9,6 +10,7 @@ pub mod conv;
 pub mod conv_integer;
 pub mod conv_transpose;
 pub mod global_pool;
+pub mod grid_sample;
 pub mod group_norm;
 pub mod instance_norm;
 pub mod layer_norm;
@@ -42,6 +44,8 @@ pub fn register(r: &mut Registry) {
     r.add("ConvInteger", 10, conv_integer::build);
     r.add("QLinearConv", 10, conv_integer::build_qlinear);
     r.add("Col2Im", 18, col2im::build);
+    r.add("GridSample", 16, grid_sample::build);
+    r.add("AffineGrid", 20, affine_grid::build);
     r.add("Resize", 10, resize::build);
     r.add("Upsample", 1, resize::build_upsample);
 }
