@@ -21,6 +21,7 @@ pub mod mvn;
 pub mod pool;
 pub mod resize;
 pub mod rms_norm;
+pub mod roi_align;
 
 /// Registers this family's operators.
 pub fn register(r: &mut Registry) {
@@ -46,6 +47,7 @@ pub fn register(r: &mut Registry) {
     r.add("Col2Im", 18, col2im::build);
     r.add("GridSample", 16, grid_sample::build);
     r.add("AffineGrid", 20, affine_grid::build);
+    r.add("RoiAlign", 10, roi_align::build);
     r.add("Resize", 10, resize::build);
     r.add("Upsample", 1, resize::build_upsample);
 }
