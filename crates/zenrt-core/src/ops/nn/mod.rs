@@ -9,6 +9,7 @@ pub mod common;
 pub mod conv;
 pub mod conv_integer;
 pub mod conv_transpose;
+pub mod deform_conv;
 pub mod global_pool;
 pub mod grid_sample;
 pub mod group_norm;
@@ -48,6 +49,7 @@ pub fn register(r: &mut Registry) {
     r.add("GridSample", 16, grid_sample::build);
     r.add("AffineGrid", 20, affine_grid::build);
     r.add("RoiAlign", 10, roi_align::build);
+    r.add("DeformConv", 19, deform_conv::build);
     r.add("Resize", 10, resize::build);
     r.add("Upsample", 1, resize::build_upsample);
 }
