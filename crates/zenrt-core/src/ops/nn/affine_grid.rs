@@ -24,7 +24,12 @@ impl Op for AffineGrid {
         ensure!(size.iter().all(|&v| v >= 0), "AffineGrid: size must be non-negative");
         let r = size.len() - 2;
         let n = size[0] as usize;
-        ensure!(theta.shape() == [n, r, r + 1], "AffineGrid: theta shape {:?}, expected [{n}, {r}, {}]", theta.shape(), r + 1);
+        ensure!(
+            theta.shape() == [n, r, r + 1],
+            "AffineGrid: theta shape {:?}, expected [{n}, {r}, {}]",
+            theta.shape(),
+            r + 1
+        );
         let sp: Vec<usize> = size[2..].iter().map(|&v| v as usize).collect();
         let mut out_shape = vec![n];
         out_shape.extend(&sp);
@@ -51,9 +56,9 @@ impl Op for AffineGrid {
             let t = &th[ni * r * (r + 1)..(ni + 1) * r * (r + 1)];
             for p in 0..npts {
                 unravel(p, &sp, &mut pos);
-                for k in 0..r {
+                for (k, h) in hom.iter_mut().take(r).enumerate() {
                     let d = r - 1 - k;
-                    hom[k] = base(pos[d], sp[d]);
+                    *h = base(pos[d], sp[d]);
                 }
                 for row in 0..r {
                     y.push((0..=r).map(|j| t[row * (r + 1) + j] * hom[j]).sum());

@@ -15,7 +15,11 @@ pub struct Col2Im {
 }
 
 pub fn build(cx: &BuildCtx) -> Result<Arc<dyn Op>> {
-    Ok(Arc::new(Col2Im { strides: cx.ints_opt("strides")?, pads: cx.ints_opt("pads")?, dilations: cx.ints_opt("dilations")? }))
+    Ok(Arc::new(Col2Im {
+        strides: cx.ints_opt("strides")?,
+        pads: cx.ints_opt("pads")?,
+        dilations: cx.ints_opt("dilations")?,
+    }))
 }
 
 impl Op for Col2Im {

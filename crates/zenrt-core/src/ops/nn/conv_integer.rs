@@ -105,7 +105,9 @@ impl Op for ConvInteger {
     fn infer(&self, inputs: &[InferInput]) -> Result<Vec<ValueInfo>> {
         let (x_i, w_i) = if self.qlinear { (0, 3) } else { (0, 1) };
         let pick = [inputs.get(x_i).copied(), inputs.get(w_i).copied()];
-        let Some(first) = pick[0] else { return Ok(vec![]) };
+        let Some(first) = pick[0] else {
+            return Ok(vec![]);
+        };
         let two: Vec<InferInput> = pick.iter().flatten().copied().collect();
         let mut v = super::conv::infer_conv(&self.win, &two, None);
         let dt = if self.qlinear { first.info.and_then(|i| i.dtype) } else { Some(DType::I32) };

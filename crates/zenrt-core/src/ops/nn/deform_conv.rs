@@ -36,7 +36,8 @@ fn bilinear(src: &[f64], h: usize, w: usize, y: f64, x: f64) -> f64 {
             0.0
         }
     };
-    (1.0 - fy) * ((1.0 - fx) * at(y0, x0) + fx * at(y0, x0 + 1)) + fy * ((1.0 - fx) * at(y0 + 1, x0) + fx * at(y0 + 1, x0 + 1))
+    (1.0 - fy) * ((1.0 - fx) * at(y0, x0) + fx * at(y0, x0 + 1))
+        + fy * ((1.0 - fx) * at(y0 + 1, x0) + fx * at(y0 + 1, x0 + 1))
 }
 
 impl Op for DeformConv {
@@ -58,9 +59,19 @@ impl Op for DeformConv {
         let (kh, kw) = (geo.kernel[0], geo.kernel[1]);
         let (oh, ow) = (geo.out[0], geo.out[1]);
         let ks = kh * kw;
-        ensure!(off.shape() == [n, og * 2 * ks, oh, ow], "DeformConv: offset shape {:?}, expected {:?}", off.shape(), [n, og * 2 * ks, oh, ow]);
+        ensure!(
+            off.shape() == [n, og * 2 * ks, oh, ow],
+            "DeformConv: offset shape {:?}, expected {:?}",
+            off.shape(),
+            [n, og * 2 * ks, oh, ow]
+        );
         if let Some(mk) = mask {
-            ensure!(mk.shape() == [n, og * ks, oh, ow], "DeformConv: mask shape {:?}, expected {:?}", mk.shape(), [n, og * ks, oh, ow]);
+            ensure!(
+                mk.shape() == [n, og * ks, oh, ow],
+                "DeformConv: mask shape {:?}, expected {:?}",
+                mk.shape(),
+                [n, og * ks, oh, ow]
+            );
         }
         let out_shape = vec![n, m, oh, ow];
         let total = checked_numel(&out_shape, DType::F64, "DeformConv output")?;
@@ -95,8 +106,12 @@ impl Op for DeformConv {
                             for i in 0..oh {
                                 for j in 0..ow {
                                     let p = i * ow + j;
-                                    let yy = (i * geo.strides[0] + a * geo.dilations[0]) as f64 - geo.pads_begin[0] as f64 + oy[p];
-                                    let xx = (j * geo.strides[1] + bb * geo.dilations[1]) as f64 - geo.pads_begin[1] as f64 + ox[p];
+                                    let yy = (i * geo.strides[0] + a * geo.dilations[0]) as f64
+                                        - geo.pads_begin[0] as f64
+                                        + oy[p];
+                                    let xx = (j * geo.strides[1] + bb * geo.dilations[1]) as f64
+                                        - geo.pads_begin[1] as f64
+                                        + ox[p];
                                     let mval = mv.as_ref().map_or(1.0, |mv| mv[((ni * og + ogi) * ks + k) * opl + p]);
                                     row[p] = mval * bilinear(src, h, w, yy, xx);
                                 }

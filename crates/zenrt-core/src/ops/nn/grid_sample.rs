@@ -155,7 +155,11 @@ impl Op for GridSample {
                     .map(|d| {
                         let v = g[r - 1 - d];
                         let len = dims[d] as f64;
-                        let xs = if self.align_corners { (v + 1.0) / 2.0 * (len - 1.0) } else { ((v + 1.0) * len - 1.0) / 2.0 };
+                        let xs = if self.align_corners {
+                            (v + 1.0) / 2.0 * (len - 1.0)
+                        } else {
+                            ((v + 1.0) * len - 1.0) / 2.0
+                        };
                         self.taps(xs, dims[d])
                     })
                     .collect();

@@ -144,7 +144,8 @@ pub fn build_upsample(cx: &BuildCtx) -> Result<Arc<dyn Op>> {
         ScalesFrom::Attr(s)
     } else {
         // Upsample-1: height_scale / width_scale on a 4-D input.
-        let h = cx.float_opt("height_scale")?.ok_or_else(|| attr_err("scales", "required attribute is missing".into()))?;
+        let h =
+            cx.float_opt("height_scale")?.ok_or_else(|| attr_err("scales", "required attribute is missing".into()))?;
         let w = cx.float("width_scale", 1.0)?;
         ScalesFrom::Attr(vec![1.0, 1.0, h, w])
     };
@@ -264,7 +265,9 @@ impl Resize {
                     let s = p.scale;
                     let start = (-1.0 / s).floor() as i64 + 1;
                     let n = 2 - 2 * start;
-                    normalized((start..start + n).map(|i| (1.0 - ((i as f64 - ratio) * s).abs()).clamp(0.0, 1.0)).collect())
+                    normalized(
+                        (start..start + n).map(|i| (1.0 - ((i as f64 - ratio) * s).abs()).clamp(0.0, 1.0)).collect(),
+                    )
                 }
                 (_, true) => {
                     let (s, a) = (p.scale, self.cubic_a);
@@ -339,7 +342,9 @@ impl Resize {
                 for (i, &a) in axes.iter().enumerate() {
                     ensure!(sc[i] > 0.0 && sc[i].is_finite(), "Resize: scale {} must be positive", sc[i]);
                     let out = (sc[i] * shape[a] as f64).floor();
-                    ensure!(out < 1e15, "Resize: output size too large");
+                    if out >= 1e15 {
+                        bail!("Resize: output size too large");
+                    }
                     plans.push(AxisPlan { axis: a, scale: sc[i], out: out as usize, roi: roi_of(i)? });
                 }
             }
@@ -430,7 +435,9 @@ impl Op for Resize {
     }
 
     fn infer(&self, inputs: &[InferInput]) -> Result<Vec<ValueInfo>> {
-        let Some(x) = inputs.first().and_then(|i| i.info) else { return Ok(vec![]) };
+        let Some(x) = inputs.first().and_then(|i| i.info) else {
+            return Ok(vec![]);
+        };
         // The output shape depends on input values; only the dtype and rank are static.
         let shape = x.shape.as_ref().map(|s| vec![crate::Dim::Unknown; s.len()]);
         Ok(vec![ValueInfo::new("", x.dtype, shape)])

@@ -28,7 +28,10 @@ pub fn build(cx: &BuildCtx) -> Result<Arc<dyn Op>> {
         "half_pixel" => true,
         "output_half_pixel" => false,
         other => {
-            return Err(Error::Attr { attr: "coordinate_transformation_mode".into(), msg: format!("unknown value {other:?}") })
+            return Err(Error::Attr {
+                attr: "coordinate_transformation_mode".into(),
+                msg: format!("unknown value {other:?}"),
+            })
         }
     };
     let dim = |name: &str| -> Result<usize> {
