@@ -92,6 +92,7 @@ impl Window {
             (Some(k), _) => len_checked(Some(k), n, "kernel_shape", 1, 1),
             (None, Some(w)) => {
                 ensure!(w.len() == n, "weights have {} spatial dims, input has {n}", w.len());
+                ensure!(w.iter().all(|&k| k >= 1), "kernel dims must be >= 1, got {w:?}");
                 Ok(w.to_vec())
             }
             (None, None) => {

@@ -146,6 +146,9 @@ impl Op for GridSample {
         let out_plane: usize = out_sp.iter().product();
         let strides = crate::strides_of(dims);
         let mut y = vec![0.0; total];
+        if dims.contains(&0) {
+            return Ok(vec![from_f64_vec(x.dtype(), out_shape, y)?]);
+        }
         let mut pos = vec![0; r];
         for ni in 0..n {
             for o in 0..out_plane {
