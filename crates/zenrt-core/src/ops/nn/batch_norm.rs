@@ -56,7 +56,13 @@ impl Op for BatchNorm {
         let (mean_in, mean_t) = get(3, "mean")?;
         let (var_in, var_t) = get(4, "var")?;
         let xv = float_vec(x, "BatchNormalization")?;
-        let at = |v: &[f64], ch: usize, p: usize| if v.len() == c { v[ch] } else { v[ch * plane + p] };
+        let at = |v: &[f64], ch: usize, p: usize| {
+            if v.len() == c {
+                v[ch]
+            } else {
+                v[ch * plane + p]
+            }
+        };
         let (mean, var) = if self.training {
             let cnt = (n * plane) as f64;
             let mut m = vec![0.0; c];

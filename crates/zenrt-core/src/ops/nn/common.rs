@@ -92,9 +92,12 @@ impl Window {
             (Some(k), _) => len_checked(Some(k), n, "kernel_shape", 1, 1),
             (None, Some(w)) => {
                 ensure!(w.len() == n, "weights have {} spatial dims, input has {n}", w.len());
+                ensure!(w.iter().all(|&k| k >= 1), "kernel dims must be >= 1, got {w:?}");
                 Ok(w.to_vec())
             }
-            (None, None) => Err(Error::Attr { attr: "kernel_shape".into(), msg: "required attribute is missing".into() }),
+            (None, None) => {
+                Err(Error::Attr { attr: "kernel_shape".into(), msg: "required attribute is missing".into() })
+            }
         }
     }
 
@@ -115,7 +118,11 @@ impl Window {
                     let o = i.div_ceil(s);
                     let total = ((o.max(1) - 1) * s + dk).saturating_sub(i);
                     let small = total / 2;
-                    let (b, e) = if self.auto_pad == AutoPad::SameUpper { (small, total - small) } else { (total - small, small) };
+                    let (b, e) = if self.auto_pad == AutoPad::SameUpper {
+                        (small, total - small)
+                    } else {
+                        (total - small, small)
+                    };
                     pads_begin[d] = b;
                     pads_end[d] = e;
                     out[d] = o;
@@ -153,7 +160,8 @@ impl Window {
 
     /// Symbolic output spatial dims for shape inference.
     pub fn infer_dims(&self, input: &[Dim], from_weights: Option<&[Dim]>) -> Vec<Dim> {
-        let known: Option<Vec<usize>> = input.iter().map(|d| if let Dim::Known(n) = d { Some(*n) } else { None }).collect();
+        let known: Option<Vec<usize>> =
+            input.iter().map(|d| if let Dim::Known(n) = d { Some(*n) } else { None }).collect();
         let w: Option<Vec<usize>> =
             from_weights.and_then(|w| w.iter().map(|d| if let Dim::Known(n) = d { Some(*n) } else { None }).collect());
         if let Some(k) = known {
@@ -317,7 +325,18 @@ fn max_index(rows: usize, cols: usize, rs: usize, cs: usize) -> usize {
 }
 
 /// `C[m×n] = A[m×k]·B[k×n] + beta·C` with explicit strides; all extents are bounds-checked.
-pub fn gemm<T: GemmElem>(m: usize, k: usize, n: usize, a: Mat<T>, b: Mat<T>, beta: T, c: &mut [T], rsc: usize, csc: usize) {
+#[allow(clippy::too_many_arguments)]
+pub fn gemm<T: GemmElem>(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: Mat<T>,
+    b: Mat<T>,
+    beta: T,
+    c: &mut [T],
+    rsc: usize,
+    csc: usize,
+) {
     if m == 0 || n == 0 {
         return;
     }
@@ -392,8 +411,9 @@ mod tests {
             for s in 1..4 {
                 for off in -7i64..7 {
                     for in_len in 0..6 {
-                        let v: Vec<usize> =
-                            (0..out_len).filter(|&o| (0..in_len as i64).contains(&(o as i64 * s as i64 + off))).collect();
+                        let v: Vec<usize> = (0..out_len)
+                            .filter(|&o| (0..in_len as i64).contains(&(o as i64 * s as i64 + off)))
+                            .collect();
                         let (lo, hi) = valid_range(out_len, s, off, in_len);
                         assert_eq!((lo..hi).collect::<Vec<_>>(), v, "out {out_len} s {s} off {off} in {in_len}");
                     }

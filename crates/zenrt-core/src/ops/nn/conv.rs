@@ -2,7 +2,7 @@
 //! f32/f64 run as im2col + GEMM (`matrixmultiply`); 2-D depthwise convolutions use a direct
 //! loop; f16/bf16 are computed in f32 and rounded at the end.
 
-use super::common::{compute_dtype, gemm, unravel, valid_range, walk_lines, Geometry, GemmElem, Window};
+use super::common::{compute_dtype, gemm, unravel, valid_range, walk_lines, GemmElem, Geometry, Window};
 use crate::ops::{input, opt_input, BuildCtx, ExecCtx, InferInput, Op};
 use crate::{checked_numel, ensure, DType, Dim, Error, Result, Tensor, ValueInfo};
 use std::sync::Arc;
@@ -167,7 +167,11 @@ pub fn conv_typed<T: GemmElem>(x: &[T], w: &[T], b: Option<&[T]>, cs: &ConvShape
         && geo.strides.iter().all(|&s| s == 1)
         && geo.pads_begin.iter().chain(&geo.pads_end).all(|&p| p == 0);
     let kdim = cg * ksize;
-    let mut col = if pointwise { vec![] } else { vec![T::zero(); checked_numel(&[kdim, out_size], T::DTYPE, "Conv im2col buffer")?] };
+    let mut col = if pointwise {
+        vec![]
+    } else {
+        vec![T::zero(); checked_numel(&[kdim, out_size], T::DTYPE, "Conv im2col buffer")?]
+    };
     let beta = if b.is_some() { T::one() } else { T::zero() };
     for n in 0..cs.n {
         for gi in 0..g {
@@ -215,7 +219,9 @@ pub fn infer_conv(win: &Window, inputs: &[InferInput], out_channels: Option<Dim>
     let (Some(x), w) = (inputs.first().and_then(|i| i.info), inputs.get(1).and_then(|i| i.info)) else {
         return vec![];
     };
-    let Some(xs) = &x.shape else { return vec![ValueInfo::new("", x.dtype, None)] };
+    let Some(xs) = &x.shape else {
+        return vec![ValueInfo::new("", x.dtype, None)];
+    };
     if xs.len() < 3 {
         return vec![ValueInfo::new("", x.dtype, None)];
     }
@@ -262,7 +268,15 @@ pub(crate) mod tests {
 
     /// Naive direct-loop float64 convolution.
     #[allow(clippy::too_many_arguments)]
-    fn naive(x: &[f64], xs: &[usize], w: &[f64], ws: &[usize], b: Option<&[f64]>, g: usize, geo: &Geometry) -> Vec<f64> {
+    fn naive(
+        x: &[f64],
+        xs: &[usize],
+        w: &[f64],
+        ws: &[usize],
+        b: Option<&[f64]>,
+        g: usize,
+        geo: &Geometry,
+    ) -> Vec<f64> {
         let (n, c, m) = (xs[0], xs[1], ws[0]);
         let sp = &xs[2..];
         let (cg, mg) = (c / g, m / g);
@@ -324,7 +338,8 @@ pub(crate) mod tests {
             let strides: Vec<i64> = (0..r).map(|_| 1 + rng.below(3) as i64).collect();
             let dil: Vec<i64> = (0..r).map(|_| 1 + rng.below(2) as i64).collect();
             let pads: Vec<i64> = (0..2 * r).map(|_| rng.below(3) as i64).collect();
-            let auto_pad = [AutoPad::NotSet, AutoPad::NotSet, AutoPad::SameUpper, AutoPad::SameLower, AutoPad::Valid][rng.below(5)];
+            let auto_pad = [AutoPad::NotSet, AutoPad::NotSet, AutoPad::SameUpper, AutoPad::SameLower, AutoPad::Valid]
+                [rng.below(5)];
             let win = Window {
                 kernel_shape: None,
                 strides: Some(strides),
@@ -335,7 +350,9 @@ pub(crate) mod tests {
             };
             let mut ws = vec![m, cg];
             ws.extend(&ks);
-            let Ok(cs) = ConvShape::new(&xs, &ws, &win, g) else { continue };
+            let Ok(cs) = ConvShape::new(&xs, &ws, &win, g) else {
+                continue;
+            };
             let xv: Vec<f64> = (0..xs.iter().product::<usize>()).map(|_| rng.float()).collect();
             let wv: Vec<f64> = (0..ws.iter().product::<usize>()).map(|_| rng.float()).collect();
             let bv: Vec<f64> = (0..m).map(|_| rng.float()).collect();
@@ -355,6 +372,41 @@ pub(crate) mod tests {
             for (a, b) in want.iter().zip(&gotf) {
                 assert!((a - *b as f64).abs() < 1e-4, "f32 case {case}");
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod bench {
+    use super::*;
+
+    /// Rough timing of model-sized convolutions: `cargo test --release -p zenrt-core conv_timing -- --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn conv_timing() {
+        let cases: [(&str, [usize; 4], [usize; 4], usize, i64, i64); 4] = [
+            ("resnet 3x3 64->64 @56", [4, 64, 56, 56], [64, 64, 3, 3], 1, 1, 1),
+            ("resnet 1x1 256->64 @56", [4, 256, 56, 56], [64, 256, 1, 1], 1, 1, 0),
+            ("resnet stem 7x7/2", [4, 3, 224, 224], [64, 3, 7, 7], 1, 2, 3),
+            ("mobilenet dw 3x3 144 @56", [4, 144, 56, 56], [144, 1, 3, 3], 144, 1, 1),
+        ];
+        for (name, xs, ws, g, s, p) in cases {
+            let win = Window {
+                kernel_shape: None,
+                strides: Some(vec![s, s]),
+                dilations: None,
+                pads: Some(vec![p; 4]),
+                auto_pad: super::super::common::AutoPad::NotSet,
+                ceil_mode: false,
+            };
+            let cs = ConvShape::new(&xs, &ws, &win, g).unwrap();
+            let x = vec![0.5f32; xs.iter().product()];
+            let w = vec![0.25f32; ws.iter().product()];
+            let t = std::time::Instant::now();
+            let y = conv_typed::<f32>(&x, &w, None, &cs).unwrap();
+            let dt = t.elapsed().as_secs_f64();
+            let flops = 2.0 * y.len() as f64 * (ws[1] * ws[2] * ws[3]) as f64;
+            println!("{name}: {:.2} ms, {:.1} GFLOP/s", dt * 1e3, flops / dt / 1e9);
         }
     }
 }

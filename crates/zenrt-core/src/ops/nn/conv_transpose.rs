@@ -1,7 +1,7 @@
 //! ConvTranspose: GEMM (Wᵀ·X) followed by col2im scatter-add, with output_shape,
 //! output_padding, auto_pad, groups and dilations.
 
-use super::common::{compute_dtype, gemm, unravel, walk_lines, AutoPad, Geometry, GemmElem, Window};
+use super::common::{compute_dtype, gemm, unravel, walk_lines, AutoPad, GemmElem, Geometry, Window};
 use super::conv::parse_group;
 use crate::ops::{input, opt_input, BuildCtx, ExecCtx, InferInput, Op};
 use crate::{checked_numel, ensure, DType, Dim, Error, Result, Tensor, ValueInfo};
@@ -53,8 +53,9 @@ impl ConvTranspose {
         let mut pads_end = vec![0; r];
         let mut out = vec![0; r];
         // Full (unpadded) extent of the scatter.
-        let full: Vec<usize> =
-            (0..r).map(|d| strides[d] * (in_sp[d].max(1) - 1) + out_pad[d] + (kernel[d] - 1) * dilations[d] + 1).collect();
+        let full: Vec<usize> = (0..r)
+            .map(|d| strides[d] * (in_sp[d].max(1) - 1) + out_pad[d] + (kernel[d] - 1) * dilations[d] + 1)
+            .collect();
         let target: Option<Vec<usize>> = match &self.output_shape {
             Some(os) => {
                 let os = if os.len() == r + 2 { &os[2..] } else { &os[..] };
@@ -71,7 +72,11 @@ impl ConvTranspose {
                     // Negative totals extend the output past the scatter's extent.
                     let total = full[d] as i64 - t[d] as i64;
                     let half = total.div_euclid(2);
-                    let (b, e) = if self.win.auto_pad == AutoPad::SameUpper { (half, total - half) } else { (total - half, half) };
+                    let (b, e) = if self.win.auto_pad == AutoPad::SameUpper {
+                        (half, total - half)
+                    } else {
+                        (total - half, half)
+                    };
                     pads_begin[d] = b;
                     pads_end[d] = e;
                     out[d] = t[d];
@@ -97,7 +102,14 @@ impl ConvTranspose {
         Ok(Geometry { kernel, strides, dilations, pads_begin, pads_end, out })
     }
 
-    fn run_typed<T: GemmElem>(&self, x: &[T], xs: &[usize], w: &[T], ws: &[usize], b: Option<&[T]>) -> Result<(Vec<usize>, Vec<T>)> {
+    fn run_typed<T: GemmElem>(
+        &self,
+        x: &[T],
+        xs: &[usize],
+        w: &[T],
+        ws: &[usize],
+        b: Option<&[T]>,
+    ) -> Result<(Vec<usize>, Vec<T>)> {
         ensure!(xs.len() >= 3, "ConvTranspose: input must be [N, C, D1, ...], got {xs:?}");
         ensure!(ws.len() == xs.len(), "ConvTranspose: weight shape {ws:?} does not match input {xs:?}");
         let (n, c, g) = (xs[0], xs[1], self.group);
@@ -178,7 +190,9 @@ impl Op for ConvTranspose {
         let (Some(x), Some(w)) = (inputs.first().and_then(|i| i.info), inputs.get(1).and_then(|i| i.info)) else {
             return Ok(vec![]);
         };
-        let (Some(xs), Some(ws)) = (&x.shape, &w.shape) else { return Ok(vec![ValueInfo::new("", x.dtype, None)]) };
+        let (Some(xs), Some(ws)) = (&x.shape, &w.shape) else {
+            return Ok(vec![ValueInfo::new("", x.dtype, None)]);
+        };
         if xs.len() < 3 || ws.len() != xs.len() {
             return Ok(vec![ValueInfo::new("", x.dtype, None)]);
         }

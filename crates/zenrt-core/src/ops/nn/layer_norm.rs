@@ -79,7 +79,9 @@ impl Op for LayerNorm {
     }
 
     fn infer(&self, inputs: &[InferInput]) -> Result<Vec<ValueInfo>> {
-        let Some(x) = inputs.first().and_then(|i| i.info) else { return Ok(vec![]) };
+        let Some(x) = inputs.first().and_then(|i| i.info) else {
+            return Ok(vec![]);
+        };
         let mut out = vec![ValueInfo::new("", x.dtype, x.shape.clone())];
         if let Some(s) = &x.shape {
             if let Ok(axis) = norm_axis(self.axis, s.len()) {

@@ -14,7 +14,9 @@ pub struct MaxUnpool {
 }
 
 pub fn build(cx: &BuildCtx) -> Result<Arc<dyn Op>> {
-    let k = cx.ints_opt("kernel_shape")?.ok_or_else(|| Error::Attr { attr: "kernel_shape".into(), msg: "required".into() })?;
+    let k = cx
+        .ints_opt("kernel_shape")?
+        .ok_or_else(|| Error::Attr { attr: "kernel_shape".into(), msg: "required".into() })?;
     ensure!(k.iter().all(|&v| v >= 1), "MaxUnpool: kernel_shape must be positive");
     Ok(Arc::new(MaxUnpool {
         kernel: k.iter().map(|&v| v as usize).collect(),
@@ -83,7 +85,9 @@ impl Op for MaxUnpool {
         let shape = match opt_input(inputs, 2) {
             Some(s) => ints_of(s)?
                 .iter()
-                .map(|&v| usize::try_from(v).map_err(|_| Error::Invalid(format!("MaxUnpool: negative output_shape {v}"))))
+                .map(|&v| {
+                    usize::try_from(v).map_err(|_| Error::Invalid(format!("MaxUnpool: negative output_shape {v}")))
+                })
                 .collect::<Result<Vec<_>>>()?,
             None => self.inferred(x.shape())?,
         };

@@ -2,11 +2,16 @@
 
 use crate::ops::Registry;
 
+pub mod affine_grid;
 pub mod batch_norm;
+pub mod col2im;
 pub mod common;
 pub mod conv;
+pub mod conv_integer;
 pub mod conv_transpose;
+pub mod deform_conv;
 pub mod global_pool;
+pub mod grid_sample;
 pub mod group_norm;
 pub mod instance_norm;
 pub mod layer_norm;
@@ -15,7 +20,9 @@ pub mod lrn;
 pub mod max_unpool;
 pub mod mvn;
 pub mod pool;
+pub mod resize;
 pub mod rms_norm;
+pub mod roi_align;
 
 /// Registers this family's operators.
 pub fn register(r: &mut Registry) {
@@ -36,4 +43,13 @@ pub fn register(r: &mut Registry) {
     r.add("LpNormalization", 1, lp_norm::build);
     r.add("MeanVarianceNormalization", 9, mvn::build);
     r.add("LRN", 1, lrn::build);
+    r.add("ConvInteger", 10, conv_integer::build);
+    r.add("QLinearConv", 10, conv_integer::build_qlinear);
+    r.add("Col2Im", 18, col2im::build);
+    r.add("GridSample", 16, grid_sample::build);
+    r.add("AffineGrid", 20, affine_grid::build);
+    r.add("RoiAlign", 10, roi_align::build);
+    r.add("DeformConv", 19, deform_conv::build);
+    r.add("Resize", 10, resize::build);
+    r.add("Upsample", 1, resize::build_upsample);
 }

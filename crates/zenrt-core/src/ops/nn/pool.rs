@@ -186,7 +186,9 @@ impl Op for Pool {
     }
 
     fn infer(&self, inputs: &[InferInput]) -> Result<Vec<ValueInfo>> {
-        let Some(x) = inputs.first().and_then(|i| i.info) else { return Ok(vec![]) };
+        let Some(x) = inputs.first().and_then(|i| i.info) else {
+            return Ok(vec![]);
+        };
         let shape = x.shape.as_ref().filter(|s| s.len() >= 3).map(|s| {
             let mut out = s[..2].to_vec();
             out.extend(self.win.infer_dims(&s[2..], None));
@@ -202,7 +204,9 @@ impl Op for Pool {
 
 /// Symbolic `[N, C, 1, ...]` for global pools.
 pub fn infer_global(inputs: &[InferInput]) -> Vec<ValueInfo> {
-    let Some(x) = inputs.first().and_then(|i| i.info) else { return vec![] };
+    let Some(x) = inputs.first().and_then(|i| i.info) else {
+        return vec![];
+    };
     let shape = x.shape.as_ref().filter(|s| s.len() >= 2).map(|s| {
         let mut out = s[..2].to_vec();
         out.extend(std::iter::repeat_n(Dim::Known(1), s.len() - 2));
