@@ -1,5 +1,7 @@
 //! PRelu: `x < 0 ? slope * x : x`, with `slope` broadcast against `x` (numpy rules).
 //! Floats are computed in f64; integers exactly (wrapping).
+//! Opset < 7 models (e.g. PyTorch's old exporter) give a per-channel slope of shape `[C]` for
+//! an `[N, C, ...]` input; such a slope is aligned to axis 1, as ONNX Runtime does.
 
 use super::common::{infer_broadcast, named, same_dtypes};
 use crate::ops::util::binary_map;
@@ -29,6 +31,15 @@ impl Op for PRelu {
         let x = input(inputs, 0, "PRelu")?;
         let slope = input(inputs, 1, "PRelu")?;
         let dt = same_dtypes("PRelu", &[x, slope])?;
+        let channel_slope;
+        let slope = if slope.rank() == 1 && x.rank() > 2 && slope.len() == x.shape()[1] && slope.len() != x.shape()[x.rank() - 1] {
+            let mut shape = vec![slope.len()];
+            shape.extend(std::iter::repeat_n(1, x.rank() - 2));
+            channel_slope = slope.clone().reshape(shape)?;
+            &channel_slope
+        } else {
+            slope
+        };
         let out = dispatch_numeric!(dt, T => binary_map::<T, T>(x, slope, prelu::<T>));
         Ok(vec![named("PRelu", out)?])
     }
