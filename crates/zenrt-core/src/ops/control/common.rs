@@ -60,7 +60,10 @@ pub fn stack(items: &[Tensor], axis: usize, what: &str) -> Result<Tensor> {
 /// declared shape (unknown dims become 0), with its declared dtype.
 pub fn empty_stack(info: &ValueInfo, axis: i64, what: &str) -> Result<Tensor> {
     let Some(dtype) = info.dtype else {
-        return Err(crate::Error::Unsupported(format!("{what}: zero iterations and the body output '{}' has no declared type", info.name)));
+        return Err(crate::Error::Unsupported(format!(
+            "{what}: zero iterations and the body output '{}' has no declared type",
+            info.name
+        )));
     };
     let mut shape: Vec<usize> = match &info.shape {
         Some(s) => s.iter().map(|d| if let Dim::Known(n) = d { *n } else { 0 }).collect(),

@@ -25,11 +25,20 @@ impl Op for If {
     }
 
     fn run_values(&self, ctx: &dyn ExecCtx, inputs: &[Option<&Value>]) -> Result<Vec<Value>> {
-        let c = inputs.first().copied().flatten().ok_or_else(|| Error::Invalid("If: required input #0 (cond) is missing".into()))?;
+        let c = inputs
+            .first()
+            .copied()
+            .flatten()
+            .ok_or_else(|| Error::Invalid("If: required input #0 (cond) is missing".into()))?;
         let cond = truth(c.as_tensor()?, "If condition")?;
         let g = if cond { &self.then_branch } else { &self.else_branch };
         let outs = ctx.run_subgraph_values(g, vec![])?;
-        ensure!(outs.len() == g.outputs.len(), "If: branch returned {} outputs, declared {}", outs.len(), g.outputs.len());
+        ensure!(
+            outs.len() == g.outputs.len(),
+            "If: branch returned {} outputs, declared {}",
+            outs.len(),
+            g.outputs.len()
+        );
         Ok(outs)
     }
 

@@ -34,7 +34,12 @@ impl Op for Loop {
         };
         let max_trips = match tensor_in(0)? {
             Some(m) => {
-                ensure!(m.dtype().is_int() && m.len() == 1, "Loop: M must be a single integer, got {}{:?}", m.dtype(), m.shape());
+                ensure!(
+                    m.dtype().is_int() && m.len() == 1,
+                    "Loop: M must be a single integer, got {}{:?}",
+                    m.dtype(),
+                    m.shape()
+                );
                 Some(m.to_i64_vec()[0])
             }
             None => None,
@@ -52,7 +57,11 @@ impl Op for Loop {
             }
         }
         let body_inputs = self.body.real_inputs().count();
-        ensure!(body_inputs == 2 + n, "Loop: body takes {body_inputs} inputs, expected {} (iteration_num, cond and {n} carried values)", 2 + n);
+        ensure!(
+            body_inputs == 2 + n,
+            "Loop: body takes {body_inputs} inputs, expected {} (iteration_num, cond and {n} carried values)",
+            2 + n
+        );
         let n_out = self.body.outputs.len();
         ensure!(n_out > n, "Loop: body has {n_out} outputs, expected at least {}", 1 + n);
         let k = n_out - 1 - n;
@@ -71,7 +80,12 @@ impl Op for Loop {
             for (acc, v) in scans.iter_mut().zip(scan_outs) {
                 match v {
                     Value::Tensor(t) => acc.push(Arc::try_unwrap(t).unwrap_or_else(|a| (*a).clone())),
-                    other => return Err(Error::Unsupported(format!("Loop: scan output is a {} (only tensors can be stacked)", other.kind_name()))),
+                    other => {
+                        return Err(Error::Unsupported(format!(
+                            "Loop: scan output is a {} (only tensors can be stacked)",
+                            other.kind_name()
+                        )))
+                    }
                 }
             }
             it += 1;

@@ -31,7 +31,8 @@ pub fn build(cx: &BuildCtx) -> Result<Arc<dyn Op>> {
         return Err(Error::Attr { attr: "num_scan_inputs".into(), msg: format!("must be positive, got {m}") });
     }
     let v8 = cx.opset < 9;
-    let input_dirs = if v8 { cx.ints_opt("directions")? } else { cx.ints_opt("scan_input_directions")? }.unwrap_or_default();
+    let input_dirs =
+        if v8 { cx.ints_opt("directions")? } else { cx.ints_opt("scan_input_directions")? }.unwrap_or_default();
     let op = Scan {
         body: cx.graph("body")?,
         num_scan_inputs: m as usize,
@@ -61,7 +62,13 @@ struct Run {
 
 impl Scan {
     /// Runs the body `len` times; `slice(j, it)` gives scan input j's slice for iteration `it`.
-    fn iterate(&self, ctx: &dyn ExecCtx, mut states: Vec<Tensor>, len: usize, slice: impl Fn(usize, usize) -> Result<Tensor>) -> Result<Run> {
+    fn iterate(
+        &self,
+        ctx: &dyn ExecCtx,
+        mut states: Vec<Tensor>,
+        len: usize,
+        slice: impl Fn(usize, usize) -> Result<Tensor>,
+    ) -> Result<Run> {
         let n = states.len();
         let n_out = self.body.outputs.len();
         ensure!(n_out >= n, "Scan: body has {n_out} outputs, expected at least {n}");
@@ -91,7 +98,11 @@ impl Scan {
         let all: Vec<&Tensor> = inputs
             .iter()
             .enumerate()
-            .map(|(i, t)| t.ok_or_else(|| Error::Unsupported(format!("Scan: input #{i} is absent (optional-typed values are not supported)"))))
+            .map(|(i, t)| {
+                t.ok_or_else(|| {
+                    Error::Unsupported(format!("Scan: input #{i} is absent (optional-typed values are not supported)"))
+                })
+            })
             .collect::<Result<_>>()?;
         let n = all.len() - m;
         let body_inputs = self.body.real_inputs().count();
@@ -111,9 +122,14 @@ impl Scan {
             .collect::<Result<_>>()?;
         let len = scan_in[0].shape()[axes[0]];
         for (j, t) in scan_in.iter().enumerate() {
-            ensure!(t.shape()[axes[j]] == len, "Scan: scan inputs have different lengths ({} and {len})", t.shape()[axes[j]]);
+            ensure!(
+                t.shape()[axes[j]] == len,
+                "Scan: scan inputs have different lengths ({} and {len})",
+                t.shape()[axes[j]]
+            );
         }
-        let run = self.iterate(ctx, states.into_iter().cloned().collect(), len, |j, it| slice_axis(scan_in[j], axes[j], it))?;
+        let run =
+            self.iterate(ctx, states.into_iter().cloned().collect(), len, |j, it| slice_axis(scan_in[j], axes[j], it))?;
         let n = run.states.len();
         let mut out = run.states;
         for (k, mut acc) in run.scans.into_iter().enumerate() {
@@ -147,16 +163,28 @@ impl Scan {
             ensure!(t.shape()[0] == batch, "Scan: inputs have different batch sizes ({} and {batch})", t.shape()[0]);
         }
         for t in &scan_in {
-            ensure!(t.shape()[1] == seq, "Scan: scan inputs have different sequence lengths ({} and {seq})", t.shape()[1]);
+            ensure!(
+                t.shape()[1] == seq,
+                "Scan: scan inputs have different sequence lengths ({} and {seq})",
+                t.shape()[1]
+            );
         }
         let lens: Vec<usize> = match lens_t {
             None => vec![seq; batch],
             Some(l) => {
-                ensure!(l.dtype().is_int() && l.len() == batch, "Scan: sequence_lens must be {batch} integers, got {}{:?}", l.dtype(), l.shape());
+                ensure!(
+                    l.dtype().is_int() && l.len() == batch,
+                    "Scan: sequence_lens must be {batch} integers, got {}{:?}",
+                    l.dtype(),
+                    l.shape()
+                );
                 l.to_i64_vec()
                     .into_iter()
                     .map(|v| {
-                        ensure!(v >= 0 && v as u64 <= seq as u64, "Scan: sequence_lens value {v} is outside [0, {seq}]");
+                        ensure!(
+                            v >= 0 && v as u64 <= seq as u64,
+                            "Scan: sequence_lens value {v} is outside [0, {seq}]"
+                        );
                         Ok(v as usize)
                     })
                     .collect::<Result<_>>()?
@@ -166,10 +194,10 @@ impl Scan {
         let k = self.body.outputs.len().saturating_sub(n);
         let mut final_states: Vec<Vec<Tensor>> = vec![Vec::with_capacity(batch); n];
         let mut scan_out: Vec<Vec<Vec<Tensor>>> = vec![Vec::with_capacity(batch); k];
-        for b in 0..batch {
+        for (b, &len) in lens.iter().enumerate() {
             let st: Vec<Tensor> = states.iter().map(|t| slice_axis(t, 0, b)).collect::<Result<_>>()?;
             let sl: Vec<Tensor> = scan_in.iter().map(|t| slice_axis(t, 0, b)).collect::<Result<_>>()?;
-            let run = self.iterate(ctx, st, lens[b], |j, it| slice_axis(&sl[j], 0, it))?;
+            let run = self.iterate(ctx, st, len, |j, it| slice_axis(&sl[j], 0, it))?;
             for (acc, t) in final_states.iter_mut().zip(run.states) {
                 acc.push(t);
             }
@@ -179,7 +207,11 @@ impl Scan {
         }
         let mut out = Vec::with_capacity(n + k);
         for (i, acc) in final_states.iter().enumerate() {
-            out.push(if batch == 0 { slice_or_empty(states[i])? } else { stack(acc, 0, "Scan state")? });
+            out.push(if batch == 0 {
+                states[i].clone() /* empty batch: the initial state */
+            } else {
+                stack(acc, 0, "Scan state")?
+            });
         }
         for (j, per_batch) in scan_out.into_iter().enumerate() {
             // Per-iteration shape from any iteration that ran; entries shorter than `seq` are zero padded.
@@ -205,11 +237,6 @@ impl Scan {
         }
         Ok(out)
     }
-}
-
-/// The final state of a zero-sized batch: the (empty) initial state itself.
-fn slice_or_empty(t: &Tensor) -> Result<Tensor> {
-    Ok(t.clone())
 }
 
 impl Op for Scan {

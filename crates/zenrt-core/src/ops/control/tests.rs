@@ -14,8 +14,14 @@ impl ExecCtx for Mock {
 }
 
 fn graph(n_in: usize, n_out: usize) -> Arc<Graph> {
-    let vi = |p: &str, i: usize| ValueInfo::new(format!("{p}{i}"), Some(crate::DType::F32), Some(vec![crate::Dim::Known(2)]));
-    Arc::new(Graph { inputs: (0..n_in).map(|i| vi("i", i)).collect(), outputs: (0..n_out).map(|i| vi("o", i)).collect(), ..Default::default() })
+    let vi = |p: &str, i: usize| {
+        ValueInfo::new(format!("{p}{i}"), Some(crate::DType::F32), Some(vec![crate::Dim::Known(2)]))
+    };
+    Arc::new(Graph {
+        inputs: (0..n_in).map(|i| vi("i", i)).collect(),
+        outputs: (0..n_out).map(|i| vi("o", i)).collect(),
+        ..Default::default()
+    })
 }
 
 fn f32s(t: &Tensor) -> Vec<f32> {

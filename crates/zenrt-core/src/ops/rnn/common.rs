@@ -8,18 +8,64 @@ use crate::{bail, checked_numel, ensure, DType, Dim, Elem, Error, Result, Tensor
 /// Float types the recurrent kernels compute in (f16/bf16 are computed in f32).
 pub trait RFloat: Elem {
     /// `c[m×n] (+)= a[m×k] · b[k×n]` with explicit row/column strides.
+    ///
+    /// # Safety
+    /// Every element the strides address must lie inside the allocations behind `a`, `b` and
+    /// `c`, and `c` must not overlap `a` or `b` (use [`gemm`], which checks this).
     #[allow(clippy::too_many_arguments)]
-    unsafe fn gemm_raw(m: usize, k: usize, n: usize, a: *const Self, rsa: isize, csa: isize, b: *const Self, rsb: isize, csb: isize, beta: Self, c: *mut Self, rsc: isize, csc: isize);
+    unsafe fn gemm_raw(
+        m: usize,
+        k: usize,
+        n: usize,
+        a: *const Self,
+        rsa: isize,
+        csa: isize,
+        b: *const Self,
+        rsb: isize,
+        csb: isize,
+        beta: Self,
+        c: *mut Self,
+        rsc: isize,
+        csc: isize,
+    );
 }
 
 impl RFloat for f32 {
-    unsafe fn gemm_raw(m: usize, k: usize, n: usize, a: *const f32, rsa: isize, csa: isize, b: *const f32, rsb: isize, csb: isize, beta: f32, c: *mut f32, rsc: isize, csc: isize) {
+    unsafe fn gemm_raw(
+        m: usize,
+        k: usize,
+        n: usize,
+        a: *const f32,
+        rsa: isize,
+        csa: isize,
+        b: *const f32,
+        rsb: isize,
+        csb: isize,
+        beta: f32,
+        c: *mut f32,
+        rsc: isize,
+        csc: isize,
+    ) {
         matrixmultiply::sgemm(m, k, n, 1.0, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc)
     }
 }
 
 impl RFloat for f64 {
-    unsafe fn gemm_raw(m: usize, k: usize, n: usize, a: *const f64, rsa: isize, csa: isize, b: *const f64, rsb: isize, csb: isize, beta: f64, c: *mut f64, rsc: isize, csc: isize) {
+    unsafe fn gemm_raw(
+        m: usize,
+        k: usize,
+        n: usize,
+        a: *const f64,
+        rsa: isize,
+        csa: isize,
+        b: *const f64,
+        rsb: isize,
+        csb: isize,
+        beta: f64,
+        c: *mut f64,
+        rsc: isize,
+        csc: isize,
+    ) {
         matrixmultiply::dgemm(m, k, n, 1.0, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc)
     }
 }
@@ -40,7 +86,16 @@ pub type Mat<'a, T> = (&'a [T], usize, usize);
 /// stride `rsc` (column stride 1). Bounds are checked, so the unsafe call cannot read or write
 /// out of the slices.
 #[allow(clippy::too_many_arguments)]
-pub fn gemm<T: RFloat>(m: usize, k: usize, n: usize, a: Mat<T>, b: Mat<T>, c: &mut [T], rsc: usize, accumulate: bool) -> Result<()> {
+pub fn gemm<T: RFloat>(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: Mat<T>,
+    b: Mat<T>,
+    c: &mut [T],
+    rsc: usize,
+    accumulate: bool,
+) -> Result<()> {
     if m == 0 || n == 0 {
         return Ok(());
     }
@@ -62,7 +117,21 @@ pub fn gemm<T: RFloat>(m: usize, k: usize, n: usize, a: Mat<T>, b: Mat<T>, c: &m
     // SAFETY: every offset touched is within the slices (checked above); `c` does not alias
     // `a` or `b` (it is a distinct &mut borrow).
     unsafe {
-        T::gemm_raw(m, k, n, av.as_ptr(), rsa as isize, csa as isize, bv.as_ptr(), rsb as isize, csb as isize, beta, c.as_mut_ptr(), rsc as isize, 1);
+        T::gemm_raw(
+            m,
+            k,
+            n,
+            av.as_ptr(),
+            rsa as isize,
+            csa as isize,
+            bv.as_ptr(),
+            rsb as isize,
+            csb as isize,
+            beta,
+            c.as_mut_ptr(),
+            rsc as isize,
+            1,
+        );
     }
     Ok(())
 }
@@ -161,7 +230,12 @@ impl Act {
                     _ => Act::ScaledTanh(av, bv),
                 }
             }
-            _ => return Err(Error::Attr { attr: "activations".into(), msg: format!("unknown activation function '{name}'") }),
+            _ => {
+                return Err(Error::Attr {
+                    attr: "activations".into(),
+                    msg: format!("unknown activation function '{name}'"),
+                })
+            }
         })
     }
 }
@@ -335,16 +409,34 @@ impl<T: RFloat> Unpacked<T> {
         let xt = if attrs.layout == 0 { xv.to_vec() } else { swap01(xv, batch, seq, input) };
         let b = match crate::ops::opt_input(inputs, 3) {
             Some(b) => {
-                ensure!(b.shape() == [dirs, 2 * rows], "{op}: B must have shape [{dirs}, {}], got {:?}", 2 * rows, b.shape());
+                ensure!(
+                    b.shape() == [dirs, 2 * rows],
+                    "{op}: B must have shape [{dirs}, {}], got {:?}",
+                    2 * rows,
+                    b.shape()
+                );
                 b.as_slice::<T>()?.to_vec()
             }
             None => vec![T::zero(); dirs * 2 * rows],
         };
         let lens = seq_lens(crate::ops::opt_input(inputs, 4), batch, seq, op)?;
-        let h0 = state_input::<T>(crate::ops::opt_input(inputs, 5), attrs.layout, dirs, batch, hidden, "initial_h", op)?;
+        let h0 =
+            state_input::<T>(crate::ops::opt_input(inputs, 5), attrs.layout, dirs, batch, hidden, "initial_h", op)?;
         checked_numel(&[seq, dirs, batch, hidden], T::DTYPE, "Y")?;
         checked_numel(&[seq, batch, rows], T::DTYPE, "gate buffer")?;
-        Ok(Unpacked { seq, batch, input, hidden, dirs, x: xt, w: w.as_slice::<T>()?.to_vec(), r: r.as_slice::<T>()?.to_vec(), b, lens, h0 })
+        Ok(Unpacked {
+            seq,
+            batch,
+            input,
+            hidden,
+            dirs,
+            x: xt,
+            w: w.as_slice::<T>()?.to_vec(),
+            r: r.as_slice::<T>()?.to_vec(),
+            b,
+            lens,
+            h0,
+        })
     }
 
     /// Rows `[seq*batch, n]` = X · W[d]ᵀ + bias (bias of length n), for W[d] of `n` rows.
@@ -428,7 +520,15 @@ pub fn seq_lens(t: Option<&Tensor>, batch: usize, seq: usize, op: &str) -> Resul
 }
 
 /// Reads initial_h / initial_c into `[dirs, batch, hidden]` (zeros when absent).
-pub fn state_input<T: RFloat>(t: Option<&Tensor>, layout: i64, dirs: usize, batch: usize, hidden: usize, what: &str, op: &str) -> Result<Vec<T>> {
+pub fn state_input<T: RFloat>(
+    t: Option<&Tensor>,
+    layout: i64,
+    dirs: usize,
+    batch: usize,
+    hidden: usize,
+    what: &str,
+    op: &str,
+) -> Result<Vec<T>> {
     let Some(t) = t else { return Ok(vec![T::zero(); dirs * batch * hidden]) };
     let expect = if layout == 0 { [dirs, batch, hidden] } else { [batch, dirs, hidden] };
     ensure!(t.shape() == expect, "{op}: {what} must have shape {expect:?}, got {:?}", t.shape());
@@ -467,7 +567,12 @@ pub fn state_output<T: RFloat>(v: Vec<T>, u: &Unpacked<T>, layout: i64) -> Resul
 
 /// Runs `f` in the right float type for X's dtype: f32 and f64 natively, f16/bf16 through f32
 /// (float inputs are converted up and the outputs rounded back).
-pub fn with_float_type(op: &str, inputs: &[Option<&Tensor>], f32_fn: impl Fn(&[Option<&Tensor>]) -> Result<Vec<Tensor>>, f64_fn: impl Fn(&[Option<&Tensor>]) -> Result<Vec<Tensor>>) -> Result<Vec<Tensor>> {
+pub fn with_float_type(
+    op: &str,
+    inputs: &[Option<&Tensor>],
+    f32_fn: impl Fn(&[Option<&Tensor>]) -> Result<Vec<Tensor>>,
+    f64_fn: impl Fn(&[Option<&Tensor>]) -> Result<Vec<Tensor>>,
+) -> Result<Vec<Tensor>> {
     let x = crate::ops::input(inputs, 0, op)?;
     let dt = x.dtype();
     match dt {

@@ -1,7 +1,7 @@
 //! LSTM (ONNX semantics: gate order i, o, f, c; peepholes P = [p_i, p_o, p_f]; input_forget
 //! couples f = 1 - i; sequence_lens, layout, clip and custom activations f, g, h).
 
-use super::common::{state_input, state_output, with_float_type, y_output, RFloat, RnnAttrs, Unpacked, gemm};
+use super::common::{gemm, state_input, state_output, with_float_type, y_output, RFloat, RnnAttrs, Unpacked};
 use crate::ops::{opt_input, BuildCtx, ExecCtx, InferInput, Op};
 use crate::{ensure, Result, Tensor, ValueInfo};
 use std::sync::Arc;
@@ -26,7 +26,12 @@ impl Lstm {
         let c0 = state_input::<T>(opt_input(inputs, 6), a.layout, dirs, batch, hs, "initial_c", "LSTM")?;
         let p: Vec<f64> = match opt_input(inputs, 7) {
             Some(p) => {
-                ensure!(p.shape() == [dirs, 3 * hs], "LSTM: P must have shape [{dirs}, {}], got {:?}", 3 * hs, p.shape());
+                ensure!(
+                    p.shape() == [dirs, 3 * hs],
+                    "LSTM: P must have shape [{dirs}, {}], got {:?}",
+                    3 * hs,
+                    p.shape()
+                );
                 p.as_slice::<T>()?.iter().map(|v| v.to_f64()).collect()
             }
             None => vec![0.0; dirs * 3 * hs],

@@ -44,8 +44,21 @@ enum Kind {
 /// Naive reference; returns (Y [seq,dirs,batch,h], Y_h [dirs,batch,h], Y_c [dirs,batch,h]) in layout 0.
 #[allow(clippy::too_many_arguments)]
 fn naive(
-    kind: Kind, dirs: usize, reverse_only: bool, seq: usize, batch: usize, inp: usize, hs: usize, x: &[f64], w: &[f64], r: &[f64], bias: &[f64],
-    lens: &[usize], h0: &[f64], c0: &[f64], p: &[f64],
+    kind: Kind,
+    dirs: usize,
+    reverse_only: bool,
+    seq: usize,
+    batch: usize,
+    inp: usize,
+    hs: usize,
+    x: &[f64],
+    w: &[f64],
+    r: &[f64],
+    bias: &[f64],
+    lens: &[usize],
+    h0: &[f64],
+    c0: &[f64],
+    p: &[f64],
 ) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
     let g = match kind {
         Kind::Lstm => 4,
@@ -67,7 +80,9 @@ fn naive(
             let order: Vec<usize> = if rev { (0..lens[b]).rev().collect() } else { (0..lens[b]).collect() };
             for t in order {
                 let xt = &x[(t * batch + b) * inp..(t * batch + b + 1) * inp];
-                let pre = |k: usize, j: usize, hv: &[f64]| dot(wd, k * hs + j, xt) + wb[k * hs + j] + dot(rd, k * hs + j, hv) + rb[k * hs + j];
+                let pre = |k: usize, j: usize, hv: &[f64]| {
+                    dot(wd, k * hs + j, xt) + wb[k * hs + j] + dot(rd, k * hs + j, hv) + rb[k * hs + j]
+                };
                 let mut hn = vec![0.0; hs];
                 match kind {
                     Kind::Rnn => {
@@ -134,7 +149,8 @@ fn check(kind: Kind, direction: &str, layout: i64, dtype: crate::DType) {
     let c0 = rng.vec(dirs * batch * hs);
     let p = rng.vec(dirs * 3 * hs);
     let lens = [5usize, 2, 4];
-    let (ey, eyh, eyc) = naive(kind, dirs, direction == "reverse", seq, batch, inp, hs, &x, &w, &r, &bias, &lens, &h0, &c0, &p);
+    let (ey, eyh, eyc) =
+        naive(kind, dirs, direction == "reverse", seq, batch, inp, hs, &x, &w, &r, &bias, &lens, &h0, &c0, &p);
 
     let mut attrs = Attrs::new();
     attrs.insert("hidden_size".into(), Attr::Int(hs as i64));
@@ -150,7 +166,11 @@ fn check(kind: Kind, direction: &str, layout: i64, dtype: crate::DType) {
         Kind::Rnn => super::simple_rnn::build(&cx).unwrap(),
     };
     let t = |shape: Vec<usize>, v: Vec<f64>| Tensor::from_vec(shape, v).unwrap().cast(dtype).unwrap();
-    let (xs, xv) = if layout == 0 { (vec![seq, batch, inp], x.clone()) } else { (vec![batch, seq, inp], transpose01(&x, seq, batch, inp)) };
+    let (xs, xv) = if layout == 0 {
+        (vec![seq, batch, inp], x.clone())
+    } else {
+        (vec![batch, seq, inp], transpose01(&x, seq, batch, inp))
+    };
     let st = |v: &[f64]| {
         if layout == 0 {
             t(vec![dirs, batch, hs], v.to_vec())
@@ -237,13 +257,21 @@ fn activations_and_alpha_consumption() {
     attrs.insert("direction".into(), Attr::String(b"bidirectional".to_vec()));
     attrs.insert(
         "activations".into(),
-        Attr::Strings(["LeakyRelu", "Tanh", "HardSigmoid", "ScaledTanh"].iter().map(|s| s.as_bytes().to_vec()).collect()),
+        Attr::Strings(
+            ["LeakyRelu", "Tanh", "HardSigmoid", "ScaledTanh"].iter().map(|s| s.as_bytes().to_vec()).collect(),
+        ),
     );
     attrs.insert("activation_alpha".into(), Attr::Floats(vec![0.5, 0.3, 2.0]));
     attrs.insert("activation_beta".into(), Attr::Floats(vec![0.6]));
     let cx = BuildCtx { node_name: "n", op_type: "GRU", attrs: &attrs, opset: 14, n_inputs: 3, n_outputs: 1 };
     let a = RnnAttrs::parse(&cx, &["Sigmoid", "Tanh"]).unwrap();
-    assert_eq!(a.acts, vec![vec![Act::LeakyRelu(0.5), Act::Tanh], vec![Act::HardSigmoid(0.3f32 as f64, 0.6f32 as f64), Act::ScaledTanh(2.0, 1.0)]]);
+    assert_eq!(
+        a.acts,
+        vec![
+            vec![Act::LeakyRelu(0.5), Act::Tanh],
+            vec![Act::HardSigmoid(0.3f32 as f64, 0.6f32 as f64), Act::ScaledTanh(2.0, 1.0)]
+        ]
+    );
     assert!((Act::Softplus.apply(1000.0) - 1000.0).abs() < 1e-9);
     assert!((Act::Softplus.apply(0.0) - 2f64.ln()).abs() < 1e-12);
     assert_eq!(Act::ThresholdedRelu(1.0).apply(0.5), 0.0);
