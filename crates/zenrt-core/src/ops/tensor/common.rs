@@ -304,7 +304,7 @@ pub struct NoCtx;
 
 #[cfg(test)]
 impl crate::ExecCtx for NoCtx {
-    fn run_subgraph(&self, _: &std::sync::Arc<crate::Graph>, _: Vec<Tensor>) -> Result<Vec<Tensor>> {
+    fn run_subgraph_values(&self, _: &std::sync::Arc<crate::Graph>, _: Vec<crate::Value>) -> Result<Vec<crate::Value>> {
         Err(crate::Error::Unsupported("no subgraphs in unit tests".into()))
     }
 }
