@@ -3,15 +3,20 @@
 use crate::ops::Registry;
 
 pub mod affine_grid;
+pub mod array_feature_extractor;
+pub mod binarizer;
 pub mod col2im;
 pub mod common;
 pub mod deform_conv;
 pub mod dft;
 pub mod grid_sample;
+pub mod label_encoder;
 pub mod mel_weight_matrix;
 pub mod nms;
 pub mod roi_align;
 pub mod stft;
+pub mod training;
+pub mod tree_ensemble;
 pub mod window;
 
 /// Registers this family's operators.
@@ -28,4 +33,11 @@ pub fn register(r: &mut Registry) {
     r.add("RoiAlign", 10, roi_align::build);
     r.add("Col2Im", 18, col2im::build);
     r.add("DeformConv", 19, deform_conv::build);
+    r.add_domain("ai.onnx.preview.training", "Adagrad", 1, training::build_adagrad);
+    r.add_domain("ai.onnx.preview.training", "Adam", 1, training::build_adam);
+    r.add_domain("ai.onnx.preview.training", "Momentum", 1, training::build_momentum);
+    r.add_domain("ai.onnx.ml", "Binarizer", 1, binarizer::build);
+    r.add_domain("ai.onnx.ml", "ArrayFeatureExtractor", 1, array_feature_extractor::build);
+    r.add_domain("ai.onnx.ml", "LabelEncoder", 1, label_encoder::build);
+    r.add_domain("ai.onnx.ml", "TreeEnsemble", 5, tree_ensemble::build);
 }
