@@ -15,6 +15,7 @@ pub mod mel_weight_matrix;
 pub mod nms;
 pub mod roi_align;
 pub mod stft;
+pub mod tfidf_vectorizer;
 pub mod training;
 pub mod tree_ensemble;
 pub mod window;
@@ -40,4 +41,5 @@ pub fn register(r: &mut Registry) {
     r.add_domain("ai.onnx.ml", "ArrayFeatureExtractor", 1, array_feature_extractor::build);
     r.add_domain("ai.onnx.ml", "LabelEncoder", 1, label_encoder::build);
     r.add_domain("ai.onnx.ml", "TreeEnsemble", 5, tree_ensemble::build);
+    r.add("TfIdfVectorizer", 9, tfidf_vectorizer::build);
 }
