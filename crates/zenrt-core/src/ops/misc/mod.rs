@@ -5,12 +5,14 @@ use crate::ops::Registry;
 pub mod affine_grid;
 pub mod array_feature_extractor;
 pub mod binarizer;
+pub mod causal_conv_with_state;
 pub mod col2im;
 pub mod common;
 pub mod deform_conv;
 pub mod dft;
 pub mod grid_sample;
 pub mod label_encoder;
+pub mod linear_attention;
 pub mod mel_weight_matrix;
 pub mod nms;
 pub mod roi_align;
@@ -42,4 +44,6 @@ pub fn register(r: &mut Registry) {
     r.add_domain("ai.onnx.ml", "LabelEncoder", 1, label_encoder::build);
     r.add_domain("ai.onnx.ml", "TreeEnsemble", 5, tree_ensemble::build);
     r.add("TfIdfVectorizer", 9, tfidf_vectorizer::build);
+    r.add("LinearAttention", 27, linear_attention::build);
+    r.add("CausalConvWithState", 27, causal_conv_with_state::build);
 }
