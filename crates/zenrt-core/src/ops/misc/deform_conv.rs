@@ -45,7 +45,8 @@ fn sample(img: &[f64], h: usize, w: usize, y: f64, x: f64) -> f64 {
             0.0
         }
     };
-    (1.0 - ty) * ((1.0 - tx) * at(y0, x0) + tx * at(y0, x0 + 1)) + ty * ((1.0 - tx) * at(y0 + 1, x0) + tx * at(y0 + 1, x0 + 1))
+    (1.0 - ty) * ((1.0 - tx) * at(y0, x0) + tx * at(y0, x0 + 1))
+        + ty * ((1.0 - tx) * at(y0 + 1, x0) + tx * at(y0 + 1, x0 + 1))
 }
 
 impl Op for DeformConv {

@@ -86,7 +86,8 @@ impl Op for LabelEncoder {
         if x.dtype().is_float() != self.float_keys {
             bail!("LabelEncoder: input type {} does not match the key type", x.dtype());
         }
-        let vals: Vec<f64> = keys_of(x).into_iter().map(|k| self.map.get(&k).copied().unwrap_or(self.default)).collect();
+        let vals: Vec<f64> =
+            keys_of(x).into_iter().map(|k| self.map.get(&k).copied().unwrap_or(self.default)).collect();
         let t = if self.out == DType::I64 {
             Tensor::from_vec(x.shape().to_vec(), vals.into_iter().map(|v| v as i64).collect::<Vec<i64>>())?
         } else {

@@ -70,7 +70,7 @@ pub fn nms(
         let bx: Vec<[f64; 4]> = (0..n).map(|i| corners(&boxes[(b * n + i) * 4..(b * n + i) * 4 + 4], center)).collect();
         for c in 0..classes {
             let sc = &scores[(b * classes + c) * n..(b * classes + c + 1) * n];
-            let mut cand: Vec<usize> = (0..n).filter(|&i| score_threshold.map_or(true, |t| sc[i] > t)).collect();
+            let mut cand: Vec<usize> = (0..n).filter(|&i| score_threshold.is_none_or(|t| sc[i] > t)).collect();
             // Descending score, ties to the lower index (stable sort keeps index order).
             cand.sort_by(|&i, &j| sc[j].partial_cmp(&sc[i]).unwrap_or(std::cmp::Ordering::Equal));
             let mut selected: Vec<usize> = vec![];

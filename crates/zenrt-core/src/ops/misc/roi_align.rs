@@ -52,8 +52,11 @@ pub fn build(cx: &BuildCtx) -> Result<Arc<dyn Op>> {
     }))
 }
 
+/// Corner taps of one bilinear sample: (flat offset, weight).
+type Taps = [(usize, f64); 4];
+
 /// Four (flat offset, weight) corner taps of a bilinear sample at (y, x); empty when outside.
-fn bilinear(y: f64, x: f64, h: usize, w: usize) -> Option<[(usize, f64); 4]> {
+fn bilinear(y: f64, x: f64, h: usize, w: usize) -> Option<Taps> {
     if y < -1.0 || y > h as f64 || x < -1.0 || x > w as f64 {
         return None;
     }
@@ -130,7 +133,7 @@ impl Op for RoiAlign {
             }
             let count = (gh * gw).max(1) as f64;
             // Sample taps of every bin (shared by all channels).
-            let mut taps: Vec<Vec<Option<[(usize, f64); 4]>>> = Vec::with_capacity(ph * pw);
+            let mut taps: Vec<Vec<Option<Taps>>> = Vec::with_capacity(ph * pw);
             for py in 0..ph {
                 for px in 0..pw {
                     let mut t = Vec::with_capacity(gh * gw);
@@ -152,11 +155,7 @@ impl Op for RoiAlign {
                         Some(s) if self.max => s.iter().map(|&(o, wt)| wt * img[o]).fold(f64::NEG_INFINITY, f64::max),
                         Some(s) => s.iter().map(|&(o, wt)| wt * img[o]).sum(),
                     });
-                    let v = if self.max {
-                        vals.fold(f64::NEG_INFINITY, f64::max)
-                    } else {
-                        vals.sum::<f64>() / count
-                    };
+                    let v = if self.max { vals.fold(f64::NEG_INFINITY, f64::max) } else { vals.sum::<f64>() / count };
                     out[(ri * c + ch) * ph * pw + bin] = if v == f64::NEG_INFINITY { 0.0 } else { v };
                 }
             }

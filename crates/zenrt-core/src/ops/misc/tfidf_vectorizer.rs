@@ -147,8 +147,20 @@ impl Op for TfIdfVectorizer {
                 let f = f as f64;
                 (match (self.mode, w) {
                     (Mode::Tf, _) => f,
-                    (Mode::Idf, Some(w)) => if f > 0.0 { w[col] } else { 0.0 },
-                    (Mode::Idf, None) => if f > 0.0 { 1.0 } else { 0.0 },
+                    (Mode::Idf, Some(w)) => {
+                        if f > 0.0 {
+                            w[col]
+                        } else {
+                            0.0
+                        }
+                    }
+                    (Mode::Idf, None) => {
+                        if f > 0.0 {
+                            1.0
+                        } else {
+                            0.0
+                        }
+                    }
                     (Mode::TfIdf, Some(w)) => w[col] * f,
                     (Mode::TfIdf, None) => f,
                 }) as f32

@@ -83,7 +83,7 @@ impl Op for Optimizer {
         let r = scalar_f64(input(inputs, 0, name)?, "R")?;
         let t = scalar_f64(input(inputs, 1, name)?, "T")?;
         let g = self.algo.group();
-        if inputs.len() < 2 + g || (inputs.len() - 2) % g != 0 {
+        if inputs.len() < 2 + g || !(inputs.len() - 2).is_multiple_of(g) {
             bail!("{name}: expected 2 + {g}*n inputs, got {}", inputs.len());
         }
         let n = (inputs.len() - 2) / g;
@@ -105,6 +105,7 @@ impl Op for Optimizer {
             let vals: Vec<Vec<f64>> = ts.iter().map(|t| t.to_f64_vec()).collect();
             let len = x.len();
             let mut res: Vec<Vec<f64>> = vec![Vec::with_capacity(len); 1 + states];
+            #[allow(clippy::needless_range_loop)]
             for e in 0..len {
                 let (xv, gv) = (vals[0][e], vals[1][e]);
                 match self.algo {

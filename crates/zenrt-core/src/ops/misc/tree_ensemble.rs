@@ -96,7 +96,8 @@ pub fn build(cx: &BuildCtx) -> Result<Arc<dyn Op>> {
         bail!("TreeEnsemble: leaf_weights and leaf_targetids differ in length");
     }
     let nl = leaf_weights.len();
-    let leaf_targets: Vec<usize> = leaf_targets.iter().map(|&t| idx(t, n_targets, "leaf target id")).collect::<Result<_>>()?;
+    let leaf_targets: Vec<usize> =
+        leaf_targets.iter().map(|&t| idx(t, n_targets, "leaf target id")).collect::<Result<_>>()?;
     let mut members = match cx.tensor_opt("membership_values")? {
         Some(t) => t.to_f64_vec(),
         None => vec![],
@@ -122,7 +123,8 @@ pub fn build(cx: &BuildCtx) -> Result<Arc<dyn Op>> {
         }
         nodes.push(Node {
             mode: mode as u8,
-            feature: usize::try_from(features[i]).map_err(|_| Error::Invalid("TreeEnsemble: negative feature id".into()))?,
+            feature: usize::try_from(features[i])
+                .map_err(|_| Error::Invalid("TreeEnsemble: negative feature id".into()))?,
             split: splits[i],
             set,
             missing_true: missing.as_ref().is_some_and(|m| m[i] != 0),
@@ -215,7 +217,8 @@ impl Op for TreeEnsemble {
                 1 | 3 => {
                     let zero_aware = self.post == 3;
                     let m = o.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-                    let e: Vec<f64> = o.iter().map(|&v| if zero_aware && v == 0.0 { 0.0 } else { (v - m).exp() }).collect();
+                    let e: Vec<f64> =
+                        o.iter().map(|&v| if zero_aware && v == 0.0 { 0.0 } else { (v - m).exp() }).collect();
                     let s: f64 = e.iter().sum();
                     for (v, ev) in o.iter_mut().zip(e) {
                         *v = if s > 0.0 { ev / s } else { 0.0 };
