@@ -43,11 +43,6 @@ pub fn dtype_of_code(code: i64, what: &str) -> Result<DType> {
         .ok_or_else(|| Error::Unsupported(format!("{what}: data type code {code}")))
 }
 
-/// Converts a user-provided dimension to usize and checks the total size of `shape`.
-pub fn dim_of(v: i64, what: &str) -> Result<usize> {
-    usize::try_from(v).map_err(|_| Error::Invalid(format!("{what} must be non-negative, got {v}")))
-}
-
 /// `checked_numel` for an f64 working buffer.
 pub fn check_alloc(shape: &[usize], what: &str) -> Result<usize> {
     checked_numel(shape, DType::F64, what)

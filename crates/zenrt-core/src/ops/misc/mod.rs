@@ -1,21 +1,16 @@
-//! Operator family: misc (detection, signal processing, sampling, training, ai.onnx.ml).
+//! Operator family: misc (detection, signal processing, training, ai.onnx.ml, text, recurrent conv).
+//! GridSample/AffineGrid/RoiAlign/Col2Im/DeformConv live in `nn`, LinearAttention in `linalg`.
 
 use crate::ops::Registry;
 
-pub mod affine_grid;
 pub mod array_feature_extractor;
 pub mod binarizer;
 pub mod causal_conv_with_state;
-pub mod col2im;
 pub mod common;
-pub mod deform_conv;
 pub mod dft;
-pub mod grid_sample;
 pub mod label_encoder;
-pub mod linear_attention;
 pub mod mel_weight_matrix;
 pub mod nms;
-pub mod roi_align;
 pub mod stft;
 pub mod tfidf_vectorizer;
 pub mod training;
@@ -31,11 +26,6 @@ pub fn register(r: &mut Registry) {
     r.add("HammingWindow", 17, window::build_hamming);
     r.add("BlackmanWindow", 17, window::build_blackman);
     r.add("MelWeightMatrix", 17, mel_weight_matrix::build);
-    r.add("GridSample", 16, grid_sample::build);
-    r.add("AffineGrid", 20, affine_grid::build);
-    r.add("RoiAlign", 10, roi_align::build);
-    r.add("Col2Im", 18, col2im::build);
-    r.add("DeformConv", 19, deform_conv::build);
     r.add_domain("ai.onnx.preview.training", "Adagrad", 1, training::build_adagrad);
     r.add_domain("ai.onnx.preview.training", "Adam", 1, training::build_adam);
     r.add_domain("ai.onnx.preview.training", "Momentum", 1, training::build_momentum);
@@ -44,6 +34,5 @@ pub fn register(r: &mut Registry) {
     r.add_domain("ai.onnx.ml", "LabelEncoder", 1, label_encoder::build);
     r.add_domain("ai.onnx.ml", "TreeEnsemble", 5, tree_ensemble::build);
     r.add("TfIdfVectorizer", 9, tfidf_vectorizer::build);
-    r.add("LinearAttention", 27, linear_attention::build);
     r.add("CausalConvWithState", 27, causal_conv_with_state::build);
 }
