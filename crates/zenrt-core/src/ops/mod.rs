@@ -15,6 +15,7 @@ pub mod util;
 pub mod control;
 pub mod elementwise;
 pub mod linalg;
+pub mod misc;
 pub mod nn;
 pub mod reduce;
 pub mod rnn;
@@ -222,6 +223,7 @@ impl Registry {
             reduce::register(&mut r);
             control::register(&mut r);
             sequence::register(&mut r);
+            misc::register(&mut r);
             r
         })
     }
