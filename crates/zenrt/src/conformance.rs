@@ -2,7 +2,7 @@
 //! compares with the expected outputs at ONNX's own tolerance (rtol 1e-3, atol 1e-7).
 //! Every input is fed at run time; nothing is frozen into constants.
 
-use crate::{Session, Tensor};
+use crate::{Session, Tensor, Value};
 use std::path::{Path, PathBuf};
 
 /// ONNX backend test tolerances.
@@ -139,35 +139,42 @@ fn run_case_inner(dir: &Path) -> Outcome {
     if sets.is_empty() {
         return Outcome::Fail("no test_data_set directories".into());
     }
-    let input_names: Vec<String> = session.inputs().iter().map(|i| i.name.clone()).collect();
+    let inputs_info = session.inputs().to_vec();
+    let outputs_info = session.outputs().to_vec();
     for set in &sets {
         let mut inputs = Vec::new();
         for (k, p) in sorted_pbs(set, "input_").iter().enumerate() {
-            match crate::onnx::read_tensor_file(p) {
-                Ok((n, t)) => {
-                    let n = if n.is_empty() || !input_names.contains(&n) {
-                        input_names.get(k).cloned().unwrap_or(n)
-                    } else {
-                        n
-                    };
-                    inputs.push((n, t));
-                }
-                Err(e) => return non_tensor_io(dir).unwrap_or_else(|| classify(&e)),
-            }
+            // The model declares what each file holds: a TensorProto, SequenceProto or OptionalProto.
+            let by_index = inputs_info.get(k);
+            let kind = by_index.map(|i| i.kind).unwrap_or_default();
+            let (n, v) = match crate::onnx::read_value_file(p, kind) {
+                Ok(r) => r,
+                Err(e) => return classify(&e),
+            };
+            let (n, v) = match inputs_info.iter().find(|i| !n.is_empty() && i.name == n) {
+                Some(named) if named.kind != kind => match crate::onnx::read_value_file(p, named.kind) {
+                    Ok(r) => r,
+                    Err(e) => return classify(&e),
+                },
+                Some(_) => (n, v),
+                None => (by_index.map(|i| i.name.clone()).unwrap_or(n), v),
+            };
+            inputs.push((n, v));
         }
-        let outs = match session.run(inputs) {
+        let outs = match session.run_values(inputs) {
             Ok(o) => o,
             Err(e) => return classify(&e),
         };
         for (k, p) in sorted_pbs(set, "output_").iter().enumerate() {
-            let want = match crate::onnx::read_tensor_file(p) {
-                Ok((_, t)) => t,
-                Err(e) => return non_tensor_io(dir).unwrap_or_else(|| classify(&e)),
+            let kind = outputs_info.get(k).map(|o| o.kind).unwrap_or_default();
+            let want = match crate::onnx::read_value_file(p, kind) {
+                Ok((_, v)) => v,
+                Err(e) => return classify(&e),
             };
-            let Some(got) = outs.tensor(k) else {
+            let Some(got) = outs.values.get(k) else {
                 return Outcome::Fail(format!("output #{k} missing"));
             };
-            if let Err(m) = compare(got, &want, RTOL, ATOL) {
+            if let Err(m) = compare_values(got, &want, RTOL, ATOL) {
                 return Outcome::Fail(format!("output '{}': {m}", outs.names[k]));
             }
         }
@@ -175,37 +182,28 @@ fn run_case_inner(dir: &Path) -> Outcome {
     Outcome::Pass
 }
 
-/// `Unsupported` if the case's model has graph inputs or outputs that are not tensors
-/// (sequence, optional, map): their test data files are not TensorProtos.
-fn non_tensor_io(dir: &Path) -> Option<Outcome> {
-    use crate::onnx::onnx_proto::{type_proto::Value, ModelProto};
-    use prost::Message;
-    let bytes = std::fs::read(dir.join("model.onnx")).ok()?;
-    let g = ModelProto::decode(bytes.as_slice()).ok()?.graph?;
-    let odd: Vec<String> = g
-        .input
-        .iter()
-        .chain(&g.output)
-        .filter_map(|v| {
-            let kind = match v.r#type.as_ref()?.value.as_ref()? {
-                Value::TensorType(_) => return None,
-                Value::SequenceType(_) => "sequence",
-                Value::OptionalType(_) => "optional",
-                Value::MapType(_) => "map",
-                Value::SparseTensorType(_) => "sparse tensor",
-                #[allow(unreachable_patterns)]
-                _ => "non-tensor",
-            };
-            Some(format!("'{}' ({kind})", v.name.clone().unwrap_or_default()))
-        })
-        .collect();
-    if odd.is_empty() {
-        None
-    } else {
-        Some(Outcome::Unsupported(format!(
-            "non-tensor graph inputs/outputs are not supported: {}",
-            odd.join(", ")
-        )))
+/// Compares values: tensors with [`compare`], sequences element by element, optionals by
+/// emptiness then content. An optional holding a value matches that value (a model may declare
+/// an optional output whose expected data is the plain tensor or sequence, or the reverse).
+pub fn compare_values(got: &Value, want: &Value, rtol: f64, atol: f64) -> Result<(), String> {
+    match (got, want) {
+        (Value::Tensor(g), Value::Tensor(w)) => compare(g, w, rtol, atol),
+        (Value::Sequence(g), Value::Sequence(w)) => {
+            if g.len() != w.len() {
+                return Err(format!("sequence of {} tensors != expected {}", g.len(), w.len()));
+            }
+            for (i, (a, b)) in g.iter().zip(w.iter()).enumerate() {
+                compare(a, b, rtol, atol).map_err(|m| format!("sequence element {i}: {m}"))?;
+            }
+            Ok(())
+        }
+        (Value::Optional(None), Value::Optional(None)) => Ok(()),
+        (Value::Optional(Some(g)), Value::Optional(Some(w))) => compare_values(g, w, rtol, atol),
+        (Value::Optional(Some(g)), w) if !matches!(w, Value::Optional(_)) => compare_values(g, w, rtol, atol),
+        (g, Value::Optional(Some(w))) if !matches!(g, Value::Optional(_)) => compare_values(g, w, rtol, atol),
+        (Value::Optional(None), _) => Err(format!("got an empty optional, expected a {}", want.kind_name())),
+        (_, Value::Optional(None)) => Err(format!("got a {}, expected an empty optional", got.kind_name())),
+        _ => Err(format!("got a {}, expected a {}", got.kind_name(), want.kind_name())),
     }
 }
 
