@@ -31,7 +31,7 @@ pub fn piece_lengths(split: Option<&Tensor>, dim: usize) -> Result<Vec<usize>> {
             ensure!(n > 0, "{OP}: split size must be positive, got {n}");
             let n = usize::try_from(n).unwrap_or(usize::MAX).min(dim.max(1));
             let mut v = vec![n; dim / n];
-            if dim % n != 0 {
+            if !dim.is_multiple_of(n) {
                 v.push(dim % n);
             }
             Ok(v)
