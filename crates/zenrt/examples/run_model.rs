@@ -53,7 +53,11 @@ fn run() -> zenrt::Result<()> {
 
     // 4. Run (a session can run many times, from several threads) and read the outputs.
     let outputs = session.run(inputs)?;
-    for (name, t) in outputs.iter() {
+    for (name, v) in outputs.iter() {
+        let Ok(t) = v.as_tensor() else {
+            println!("{name}: a {}", v.kind_name()); // a sequence or optional
+            continue;
+        };
         let values = t.to_f64_vec();
         let shown: Vec<String> = values.iter().take(8).map(|v| format!("{v}")).collect();
         println!(

@@ -2,7 +2,7 @@
 //! compares with the expected outputs at ONNX's own tolerance (rtol 1e-3, atol 1e-7).
 //! Every input is fed at run time; nothing is frozen into constants.
 
-use crate::{Session, Tensor};
+use crate::{Session, Tensor, Value};
 use std::path::{Path, PathBuf};
 
 /// ONNX backend test tolerances.
@@ -139,35 +139,42 @@ fn run_case_inner(dir: &Path) -> Outcome {
     if sets.is_empty() {
         return Outcome::Fail("no test_data_set directories".into());
     }
-    let input_names: Vec<String> = session.inputs().iter().map(|i| i.name.clone()).collect();
+    let inputs_info = session.inputs().to_vec();
+    let outputs_info = session.outputs().to_vec();
     for set in &sets {
         let mut inputs = Vec::new();
         for (k, p) in sorted_pbs(set, "input_").iter().enumerate() {
-            match crate::onnx::read_tensor_file(p) {
-                Ok((n, t)) => {
-                    let n = if n.is_empty() || !input_names.contains(&n) {
-                        input_names.get(k).cloned().unwrap_or(n)
-                    } else {
-                        n
-                    };
-                    inputs.push((n, t));
-                }
-                Err(e) => return non_tensor_io(dir).unwrap_or_else(|| classify(&e)),
-            }
+            // The model declares what each file holds: a TensorProto, SequenceProto or OptionalProto.
+            let by_index = inputs_info.get(k);
+            let kind = by_index.map(|i| i.kind).unwrap_or_default();
+            let (n, v) = match crate::onnx::read_value_file(p, kind) {
+                Ok(r) => r,
+                Err(e) => return unrepresentable_io(dir).unwrap_or_else(|| classify(&e)),
+            };
+            let (n, v) = match inputs_info.iter().find(|i| !n.is_empty() && i.name == n) {
+                Some(named) if named.kind != kind => match crate::onnx::read_value_file(p, named.kind) {
+                    Ok(r) => r,
+                    Err(e) => return classify(&e),
+                },
+                Some(_) => (n, v),
+                None => (by_index.map(|i| i.name.clone()).unwrap_or(n), v),
+            };
+            inputs.push((n, v));
         }
-        let outs = match session.run(inputs) {
+        let outs = match session.run_values(inputs) {
             Ok(o) => o,
             Err(e) => return classify(&e),
         };
         for (k, p) in sorted_pbs(set, "output_").iter().enumerate() {
-            let want = match crate::onnx::read_tensor_file(p) {
-                Ok((_, t)) => t,
-                Err(e) => return non_tensor_io(dir).unwrap_or_else(|| classify(&e)),
+            let kind = outputs_info.get(k).map(|o| o.kind).unwrap_or_default();
+            let want = match crate::onnx::read_value_file(p, kind) {
+                Ok((_, v)) => v,
+                Err(e) => return unrepresentable_io(dir).unwrap_or_else(|| classify(&e)),
             };
-            let Some(got) = outs.tensor(k) else {
+            let Some(got) = outs.values.get(k) else {
                 return Outcome::Fail(format!("output #{k} missing"));
             };
-            if let Err(m) = compare(got, &want, RTOL, ATOL) {
+            if let Err(m) = compare_values(got, &want, RTOL, ATOL) {
                 return Outcome::Fail(format!("output '{}': {m}", outs.names[k]));
             }
         }
@@ -175,37 +182,62 @@ fn run_case_inner(dir: &Path) -> Outcome {
     Outcome::Pass
 }
 
-/// `Unsupported` if the case's model has graph inputs or outputs that are not tensors
-/// (sequence, optional, map): their test data files are not TensorProtos.
-fn non_tensor_io(dir: &Path) -> Option<Outcome> {
-    use crate::onnx::onnx_proto::{type_proto::Value, ModelProto};
+/// Compares values: tensors with [`compare`], sequences element by element, optionals by
+/// emptiness then content. An optional holding a value matches that value (a model may declare
+/// an optional output whose expected data is the plain tensor or sequence, or the reverse).
+pub fn compare_values(got: &Value, want: &Value, rtol: f64, atol: f64) -> Result<(), String> {
+    match (got, want) {
+        (Value::Tensor(g), Value::Tensor(w)) => compare(g, w, rtol, atol),
+        (Value::Sequence(g), Value::Sequence(w)) => {
+            if g.len() != w.len() {
+                return Err(format!("sequence of {} tensors != expected {}", g.len(), w.len()));
+            }
+            for (i, (a, b)) in g.iter().zip(w.iter()).enumerate() {
+                compare(a, b, rtol, atol).map_err(|m| format!("sequence element {i}: {m}"))?;
+            }
+            Ok(())
+        }
+        (Value::Optional(None), Value::Optional(None)) => Ok(()),
+        (Value::Optional(Some(g)), Value::Optional(Some(w))) => compare_values(g, w, rtol, atol),
+        (Value::Optional(Some(g)), w) if !matches!(w, Value::Optional(_)) => compare_values(g, w, rtol, atol),
+        (g, Value::Optional(Some(w))) if !matches!(g, Value::Optional(_)) => compare_values(g, w, rtol, atol),
+        (Value::Optional(None), _) => Err(format!("got an empty optional, expected a {}", want.kind_name())),
+        (_, Value::Optional(None)) => Err(format!("got a {}, expected an empty optional", got.kind_name())),
+        _ => Err(format!("got a {}, expected a {}", got.kind_name(), want.kind_name())),
+    }
+}
+
+/// `Unsupported` if the case's model has graph inputs or outputs zenrt has no value for (maps,
+/// sparse tensors, sequences of non-tensors): their test data cannot be decoded.
+fn unrepresentable_io(dir: &Path) -> Option<Outcome> {
+    use crate::onnx::onnx_proto::{type_proto::Value as T, ModelProto, TypeProto};
     use prost::Message;
+    fn odd(t: &TypeProto) -> Option<&'static str> {
+        match t.value.as_ref()? {
+            T::TensorType(_) => None,
+            T::SequenceType(s) => match s.elem_type.as_deref().and_then(|e| e.value.as_ref()) {
+                Some(T::TensorType(_)) | None => None,
+                Some(_) => Some("sequence of non-tensors"),
+            },
+            T::OptionalType(o) => o.elem_type.as_deref().and_then(odd),
+            T::MapType(_) => Some("map"),
+            T::SparseTensorType(_) => Some("sparse tensor"),
+            #[allow(unreachable_patterns)]
+            _ => Some("non-tensor"),
+        }
+    }
     let bytes = std::fs::read(dir.join("model.onnx")).ok()?;
     let g = ModelProto::decode(bytes.as_slice()).ok()?.graph?;
-    let odd: Vec<String> = g
+    let found: Vec<String> = g
         .input
         .iter()
         .chain(&g.output)
-        .filter_map(|v| {
-            let kind = match v.r#type.as_ref()?.value.as_ref()? {
-                Value::TensorType(_) => return None,
-                Value::SequenceType(_) => "sequence",
-                Value::OptionalType(_) => "optional",
-                Value::MapType(_) => "map",
-                Value::SparseTensorType(_) => "sparse tensor",
-                #[allow(unreachable_patterns)]
-                _ => "non-tensor",
-            };
-            Some(format!("'{}' ({kind})", v.name.clone().unwrap_or_default()))
-        })
+        .filter_map(|v| Some(format!("'{}' ({})", v.name.clone().unwrap_or_default(), odd(v.r#type.as_ref()?)?)))
         .collect();
-    if odd.is_empty() {
+    if found.is_empty() {
         None
     } else {
-        Some(Outcome::Unsupported(format!(
-            "non-tensor graph inputs/outputs are not supported: {}",
-            odd.join(", ")
-        )))
+        Some(Outcome::Unsupported(format!("graph inputs/outputs of these types are not supported: {}", found.join(", "))))
     }
 }
 
@@ -665,6 +697,26 @@ mod tests {
             outcome: o,
             seconds: 0.0,
         }
+    }
+
+    #[test]
+    fn values_compare_by_kind() {
+        use std::sync::Arc;
+        let t = |v: &[f32]| Tensor::from_vec(vec![v.len()], v.to_vec()).unwrap();
+        let seq = |ts: Vec<Tensor>| Value::Sequence(Arc::new(ts));
+        let opt = |v: Option<Value>| Value::Optional(v.map(Box::new));
+        let a = seq(vec![t(&[1.0]), t(&[2.0, 3.0])]);
+        assert!(compare_values(&a, &a.clone(), RTOL, ATOL).is_ok());
+        let e = compare_values(&a, &seq(vec![t(&[1.0]), t(&[2.0, 4.0])]), RTOL, ATOL).unwrap_err();
+        assert!(e.starts_with("sequence element 1:"), "{e}");
+        assert!(compare_values(&a, &seq(vec![t(&[1.0])]), RTOL, ATOL).is_err());
+        assert!(compare_values(&a, &Value::from(t(&[1.0])), RTOL, ATOL).is_err());
+        assert!(compare_values(&opt(None), &opt(None), RTOL, ATOL).is_ok());
+        assert!(compare_values(&opt(None), &opt(Some(a.clone())), RTOL, ATOL).is_err());
+        assert!(compare_values(&opt(Some(a.clone())), &opt(None), RTOL, ATOL).is_err());
+        assert!(compare_values(&opt(Some(a.clone())), &a, RTOL, ATOL).is_ok());
+        assert!(compare_values(&a, &opt(Some(a.clone())), RTOL, ATOL).is_ok());
+        assert!(compare_values(&opt(None), &a, RTOL, ATOL).is_err());
     }
 
     #[test]

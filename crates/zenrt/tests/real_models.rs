@@ -53,3 +53,22 @@ macro_rules! real_model_tests {
 }
 
 real_model_tests!(resnet50, mobilenet_v2, efficientnet_b0, lstm, bigru, bert, dlrm, keras_cnn);
+
+/// Static inference alone (the model's own shape declarations ignored) derives every output's
+/// dtype and symbolic shape, e.g. `float32[batch,seq,256]` for BERT.
+#[test]
+fn static_inference_derives_declared_output_shapes() {
+    let Some(root) = models_dir() else {
+        eprintln!("SKIP static inference: no exported models");
+        return;
+    };
+    for model in ["resnet50", "mobilenet_v2", "efficientnet_b0", "lstm", "bigru", "bert", "dlrm", "keras_cnn"] {
+        let m = zenrt::onnx::load_model(&root.join(model).join("model.onnx")).unwrap();
+        let inferred = zenrt::core::infer::infer_graph_with(&m.graph, false);
+        for out in &m.graph.outputs {
+            let got = inferred.get(&out.name).unwrap_or_else(|| panic!("{model}: nothing inferred for {}", out.name));
+            assert_eq!(got.dtype, out.dtype, "{model} {}: dtype", out.name);
+            assert_eq!(got.shape, out.shape, "{model} {}: inferred {} vs declared {}", out.name, got.type_string(), out.type_string());
+        }
+    }
+}

@@ -169,7 +169,7 @@ mod tests {
 
     struct NoCtx;
     impl ExecCtx for NoCtx {
-        fn run_subgraph_values(&self, _: &std::sync::Arc<crate::Graph>, _: Vec<crate::Value>) -> Result<Vec<crate::Value>> {
+        fn run_subgraph_values(&self, _: &Arc<crate::Graph>, _: Vec<crate::Value>) -> Result<Vec<crate::Value>> {
             unreachable!()
         }
     }

@@ -271,7 +271,7 @@ mod tests {
         let op = Reduce { kind, axes: Axes::Attr(axes), keepdims, noop_with_empty_axes: noop };
         struct NoCtx;
         impl ExecCtx for NoCtx {
-            fn run_subgraph_values(&self, _: &std::sync::Arc<crate::Graph>, _: Vec<crate::Value>) -> Result<Vec<crate::Value>> {
+            fn run_subgraph_values(&self, _: &Arc<crate::Graph>, _: Vec<crate::Value>) -> Result<Vec<crate::Value>> {
                 unreachable!()
             }
         }

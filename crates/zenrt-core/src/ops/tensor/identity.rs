@@ -2,7 +2,7 @@
 
 use crate::ops::util::same_as_input0;
 use crate::ops::{input, BuildCtx, ExecCtx, InferInput, Op};
-use crate::{Result, Tensor, ValueInfo};
+use crate::{Error, Result, Tensor, Value, ValueInfo};
 use std::sync::Arc;
 
 #[derive(Debug)]
@@ -15,6 +15,15 @@ pub fn build(_: &BuildCtx) -> Result<Arc<dyn Op>> {
 impl Op for Identity {
     fn run(&self, _: &dyn ExecCtx, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>> {
         Ok(vec![input(inputs, 0, "Identity")?.clone()])
+    }
+    /// Sequences and optionals pass through unchanged too.
+    fn run_values(&self, _: &dyn ExecCtx, inputs: &[Option<&Value>]) -> Result<Vec<Value>> {
+        let v = inputs
+            .first()
+            .copied()
+            .flatten()
+            .ok_or_else(|| Error::Invalid("Identity: required input #0 is missing".into()))?;
+        Ok(vec![v.clone()])
     }
     fn infer(&self, inputs: &[InferInput]) -> Result<Vec<ValueInfo>> {
         Ok(same_as_input0(inputs))
