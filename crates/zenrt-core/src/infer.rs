@@ -180,6 +180,48 @@ fn sym_value(
             let (a, b) = (clamp(starts[0]), clamp(ends[0]));
             Some(data.get(a..b.max(a))?.to_vec())
         }
+        // Elementwise shape arithmetic as exported by PyTorch for `expand`/`view`:
+        // Where(Equal(shape, -1), ones, shape), Mul by constants, ...
+        "Equal" | "Mul" | "Add" | "Sub" | "Where" => {
+            let k = n.inputs.len();
+            let args: Vec<&Vec<SymInt>> = (0..k).map(arg).collect::<Option<_>>()?;
+            let len = args.iter().map(|a| a.len()).max()?;
+            if args.iter().any(|a| a.len() != len && a.len() != 1) {
+                return None;
+            }
+            let at = |a: &Vec<SymInt>, i: usize| a[if a.len() == 1 { 0 } else { i }].clone();
+            (0..len)
+                .map(|i| {
+                    let (x, y) = (at(args[0], i), at(args[1], i));
+                    Some(match (n.op_type.as_str(), &x, &y) {
+                        ("Equal", SymInt::Int(a), SymInt::Int(b)) => SymInt::Int((a == b) as i64),
+                        // Dims are never negative: a symbolic dim differs from any negative constant.
+                        ("Equal", SymInt::Sym(_), SymInt::Int(b)) | ("Equal", SymInt::Int(b), SymInt::Sym(_)) if *b < 0 => SymInt::Int(0),
+                        ("Mul", SymInt::Int(a), SymInt::Int(b)) => SymInt::Int(a.wrapping_mul(*b)),
+                        ("Mul", v, SymInt::Int(1)) | ("Mul", SymInt::Int(1), v) => v.clone(),
+                        ("Add", SymInt::Int(a), SymInt::Int(b)) => SymInt::Int(a.wrapping_add(*b)),
+                        ("Add", v, SymInt::Int(0)) | ("Add", SymInt::Int(0), v) => v.clone(),
+                        ("Sub", SymInt::Int(a), SymInt::Int(b)) => SymInt::Int(a.wrapping_sub(*b)),
+                        ("Sub", v, SymInt::Int(0)) => v.clone(),
+                        ("Where", SymInt::Int(c), _) => at(args.get(if *c != 0 { 1 } else { 2 })?, i),
+                        _ => SymInt::Unknown,
+                    })
+                })
+                .collect()
+        }
+        "ConstantOfShape" => {
+            // A small constant-filled vector (e.g. ones of the shape's length).
+            let len = match arg(0)?.as_slice() {
+                [SymInt::Int(l)] if (0..=64).contains(l) => *l as usize,
+                _ => return None,
+            };
+            let fill = match n.attrs.get("value") {
+                Some(crate::Attr::Tensor(t)) if t.dtype().is_int() && t.len() == 1 => t.to_i64_vec()[0],
+                None => 0,
+                _ => return None,
+            };
+            Some(vec![SymInt::Int(fill); len])
+        }
         _ => None,
     }
 }
@@ -191,7 +233,27 @@ fn sym_shape(n: &crate::Node, infos: &[Option<ValueInfo>], symvals: &HashMap<Str
         "ConstantOfShape" => Some(shape_arg(0)?.iter().map(SymInt::to_dim).collect()),
         "Expand" => {
             let input = infos.first()?.as_ref()?.shape.as_ref()?;
-            let target: Vec<Dim> = shape_arg(1)?.iter().map(SymInt::to_dim).collect();
+            let target: Vec<Dim> = match shape_arg(1) {
+                Some(v) => v.iter().map(SymInt::to_dim).collect(),
+                // Unknown values but known length: the rank is still known, and every input
+                // dim other than 1 survives the broadcast.
+                None => match infos.get(1)?.as_ref()?.shape.as_deref()? {
+                    [Dim::Known(len)] => vec![Dim::Known(1); *len],
+                    _ => return None,
+                },
+            };
+            if shape_arg(1).is_none() {
+                let rank = input.len().max(target.len());
+                let off = rank - input.len();
+                return Some(
+                    (0..rank)
+                        .map(|i| match i.checked_sub(off).map(|j| &input[j]) {
+                            Some(Dim::Known(1)) | None => Dim::Unknown,
+                            Some(d) => d.clone(),
+                        })
+                        .collect(),
+                );
+            }
             Some(crate::ops::util::broadcast_dims(input, &target))
         }
         "Reshape" => {

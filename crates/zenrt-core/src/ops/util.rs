@@ -29,7 +29,9 @@ pub fn broadcast_all(shapes: &[&[usize]]) -> Result<Vec<usize>> {
     Ok(out)
 }
 
-/// Symbolic broadcast for shape inference (unknown where it cannot tell).
+/// Symbolic broadcast for shape inference (unknown where it cannot tell). A symbolic dim
+/// broadcast with an unknown one stays symbolic: symbolic axes (batch, sequence) are the ones
+/// that other operands broadcast *to*, as in ONNX Runtime's symbolic shape inference.
 pub fn broadcast_dims(a: &[Dim], b: &[Dim]) -> Vec<Dim> {
     let rank = a.len().max(b.len());
     (0..rank)
@@ -42,6 +44,8 @@ pub fn broadcast_dims(a: &[Dim], b: &[Dim]) -> Vec<Dim> {
                 (x, y) if x == y => da,
                 (Dim::Known(_), _) => da,
                 (_, Dim::Known(_)) => db,
+                (Dim::Sym(_), Dim::Unknown) => da,
+                (Dim::Unknown, Dim::Sym(_)) => db,
                 _ => Dim::Unknown,
             }
         })
