@@ -38,18 +38,12 @@ pub struct ConfArgs {
 
 pub fn conformance(a: ConfArgs) -> CliResult<ExitCode> {
     if !a.dir.is_dir() {
-        return Err(CliError::Msg(format!(
-            "{} is not a folder",
-            a.dir.display()
-        )));
+        return Err(CliError::Msg(format!("{} is not a folder", a.dir.display())));
     }
     for r in &a.report {
         let ext = r.extension().and_then(|e| e.to_str()).unwrap_or("");
         if ext != "json" && ext != "md" {
-            return Err(CliError::Msg(format!(
-                "--report {}: the file name must end in .json or .md",
-                r.display()
-            )));
+            return Err(CliError::Msg(format!("--report {}: the file name must end in .json or .md", r.display())));
         }
     }
     let expected = match &a.expected {
@@ -61,11 +55,7 @@ pub fn conformance(a: ConfArgs) -> CliResult<ExitCode> {
     let opts = SuiteOptions {
         filter: a.filter.clone(),
         jobs: a.jobs.max(1),
-        timeout: if a.timeout == 0 {
-            None
-        } else {
-            Some(std::time::Duration::from_secs(a.timeout))
-        },
+        timeout: if a.timeout == 0 { None } else { Some(std::time::Duration::from_secs(a.timeout)) },
     };
     set_quiet_panics(true);
     let verbose = a.verbose;
@@ -86,35 +76,17 @@ pub fn conformance(a: ConfArgs) -> CliResult<ExitCode> {
         return Err(CliError::Msg(format!(
             "no cases found under {}{}",
             a.dir.display(),
-            if a.filter.is_empty() {
-                String::new()
-            } else {
-                format!(" matching '{}'", a.filter)
-            }
+            if a.filter.is_empty() { String::new() } else { format!(" matching '{}'", a.filter) }
         )));
     }
 
     let (per, all) = conf::totals(&records);
     let w = per.iter().map(|(s, _)| s.len()).max().unwrap_or(3).max(3);
-    println!(
-        "{:<w$}  {:>6}  {:>6}  {:>11}  {:>6}",
-        "set", "passed", "failed", "unsupported", "total"
-    );
+    println!("{:<w$}  {:>6}  {:>6}  {:>11}  {:>6}", "set", "passed", "failed", "unsupported", "total");
     for (set, t) in per.iter().chain(std::iter::once(&("all".to_string(), all))) {
-        println!(
-            "{set:<w$}  {:>6}  {:>6}  {:>11}  {:>6}",
-            t.passed,
-            t.failed,
-            t.unsupported,
-            t.total()
-        );
+        println!("{set:<w$}  {:>6}  {:>6}  {:>11}  {:>6}", t.passed, t.failed, t.unsupported, t.total());
     }
-    println!(
-        "({} case(s) in {:.1} s on {} thread(s))",
-        records.len(),
-        t0.elapsed().as_secs_f64(),
-        opts.jobs
-    );
+    println!("({} case(s) in {:.1} s on {} thread(s))", records.len(), t0.elapsed().as_secs_f64(), opts.jobs);
 
     let data = a.dir.display().to_string();
     for r in &a.report {
@@ -123,10 +95,7 @@ pub fn conformance(a: ConfArgs) -> CliResult<ExitCode> {
         } else {
             conf::report_markdown(&records, &data)
         };
-        std::fs::write(r, text).map_err(|e| zenrt::Error::Io {
-            path: r.clone(),
-            source: e,
-        })?;
+        std::fs::write(r, text).map_err(|e| zenrt::Error::Io { path: r.clone(), source: e })?;
         println!("wrote {}", r.display());
     }
 
@@ -135,10 +104,7 @@ pub fn conformance(a: ConfArgs) -> CliResult<ExitCode> {
         if a.update_expected {
             let text = conf::updated_expected(&expected, &records, &a.filter);
             let n = conf::parse_expected(&text).len();
-            std::fs::write(p, text).map_err(|e| zenrt::Error::Io {
-                path: p.clone(),
-                source: e,
-            })?;
+            std::fs::write(p, text).map_err(|e| zenrt::Error::Io { path: p.clone(), source: e })?;
             println!("wrote {} expected-pass case(s) to {}", n, p.display());
         } else {
             let reg = conf::regressions(&records, &expected, &a.filter);
@@ -146,11 +112,7 @@ pub fn conformance(a: ConfArgs) -> CliResult<ExitCode> {
                 let n = expected.iter().filter(|id| id.contains(&a.filter)).count();
                 println!("all {n} case(s) listed in {} pass", p.display());
             } else {
-                eprintln!(
-                    "zenrt: error: {} case(s) listed in {} no longer pass:",
-                    reg.len(),
-                    p.display()
-                );
+                eprintln!("zenrt: error: {} case(s) listed in {} no longer pass:", reg.len(), p.display());
                 for (id, why) in &reg {
                     eprintln!("  {id}: {why}");
                 }

@@ -30,10 +30,7 @@ fn value_info(v: &pb::ValueInfoProto) -> (ValueInfo, Option<String>) {
                     .collect()
             });
             let note = if dtype.is_none() {
-                Some(format!(
-                    "element type code {code} ({})",
-                    onnx_type_name(code)
-                ))
+                Some(format!("element type code {code} ({})", onnx_type_name(code)))
             } else {
                 None
             };
@@ -47,10 +44,7 @@ fn value_info(v: &pb::ValueInfoProto) -> (ValueInfo, Option<String>) {
                 pb::type_proto::Value::SparseTensorType(_) => "sparse tensor",
                 _ => "non-tensor",
             };
-            (
-                ValueInfo::new(name, None, None),
-                Some(format!("{kind} type")),
-            )
+            (ValueInfo::new(name, None, None), Some(format!("{kind} type")))
         }
         None => (ValueInfo::new(name, None, None), None),
     }
@@ -99,16 +93,13 @@ fn tensor_bytes(t: &pb::TensorProto, numel: u128) -> u128 {
         17..=20 | 24 => 8,
         21..=23 => 4,
         25 | 26 => 2,
-        c => DType::from_onnx_code(c)
-            .map(|d| d.size() as u128 * 8)
-            .unwrap_or(0),
+        c => DType::from_onnx_code(c).map(|d| d.size() as u128 * 8).unwrap_or(0),
     };
     (numel * bits).div_ceil(8)
 }
 
 fn numel(dims: &[i64]) -> u128 {
-    dims.iter()
-        .fold(1u128, |n, &d| n.saturating_mul(d.max(0) as u128))
+    dims.iter().fold(1u128, |n, &d| n.saturating_mul(d.max(0) as u128))
 }
 
 #[derive(Default)]
@@ -139,11 +130,7 @@ fn walk(g: &pb::GraphProto, st: &mut Stats) {
     for n in &g.node {
         let dom = n.domain.clone().unwrap_or_default();
         let op = n.op_type.clone().unwrap_or_default();
-        let key = if dom.is_empty() || dom == "ai.onnx" {
-            op
-        } else {
-            format!("{dom}::{op}")
-        };
+        let key = if dom.is_empty() || dom == "ai.onnx" { op } else { format!("{dom}::{op}") };
         *st.ops.entry(key).or_default() += 1;
         st.nodes += 1;
         for a in &n.attribute {
@@ -183,31 +170,16 @@ fn group_digits(n: u128) -> String {
 }
 
 pub fn inspect(path: &Path, shapes: bool) -> CliResult<ExitCode> {
-    let bytes = std::fs::read(path).map_err(|e| Error::Io {
-        path: path.to_path_buf(),
-        source: e,
-    })?;
-    let mp = pb::ModelProto::decode(bytes.as_slice()).map_err(|e| Error::Decode {
-        what: path.display().to_string(),
-        msg: e.to_string(),
-    })?;
+    let bytes = std::fs::read(path).map_err(|e| Error::Io { path: path.to_path_buf(), source: e })?;
+    let mp = pb::ModelProto::decode(bytes.as_slice())
+        .map_err(|e| Error::Decode { what: path.display().to_string(), msg: e.to_string() })?;
     let g = mp.graph.clone().unwrap_or_default();
 
     println!("model:      {}", path.display());
     println!("ir_version: {}", mp.ir_version.unwrap_or(0));
-    let producer = [
-        mp.producer_name.clone().unwrap_or_default(),
-        mp.producer_version.clone().unwrap_or_default(),
-    ]
-    .join(" ");
-    println!(
-        "producer:   {}",
-        if producer.trim().is_empty() {
-            "(none)"
-        } else {
-            producer.trim()
-        }
-    );
+    let producer =
+        [mp.producer_name.clone().unwrap_or_default(), mp.producer_version.clone().unwrap_or_default()].join(" ");
+    println!("producer:   {}", if producer.trim().is_empty() { "(none)" } else { producer.trim() });
     if !g.name.clone().unwrap_or_default().is_empty() {
         println!("graph:      {}", g.name.clone().unwrap_or_default());
     }
@@ -216,28 +188,13 @@ pub fn inspect(path: &Path, shapes: bool) -> CliResult<ExitCode> {
         .iter()
         .map(|o| {
             let d = o.domain.clone().unwrap_or_default();
-            format!(
-                "{}={}",
-                if d.is_empty() { "ai.onnx" } else { &d },
-                o.version.unwrap_or(1)
-            )
+            format!("{}={}", if d.is_empty() { "ai.onnx" } else { &d }, o.version.unwrap_or(1))
         })
         .collect();
     opsets.sort();
-    println!(
-        "opsets:     {}",
-        if opsets.is_empty() {
-            "(none)".to_string()
-        } else {
-            opsets.join(", ")
-        }
-    );
+    println!("opsets:     {}", if opsets.is_empty() { "(none)".to_string() } else { opsets.join(", ") });
 
-    let init_names: std::collections::HashSet<&str> = g
-        .initializer
-        .iter()
-        .filter_map(|t| t.name.as_deref())
-        .collect();
+    let init_names: std::collections::HashSet<&str> = g.initializer.iter().filter_map(|t| t.name.as_deref()).collect();
     let print_vis = |title: &str, vis: Vec<&pb::ValueInfoProto>| {
         println!("{title} ({}):", vis.len());
         for v in vis {
@@ -246,13 +203,7 @@ pub fn inspect(path: &Path, shapes: bool) -> CliResult<ExitCode> {
             println!("  {}: {}{note}", vi.name, vi.type_string());
         }
     };
-    print_vis(
-        "inputs",
-        g.input
-            .iter()
-            .filter(|v| !init_names.contains(v.name.as_deref().unwrap_or("")))
-            .collect(),
-    );
+    print_vis("inputs", g.input.iter().filter(|v| !init_names.contains(v.name.as_deref().unwrap_or(""))).collect());
     print_vis("outputs", g.output.iter().collect());
 
     let mut st = Stats::default();
@@ -264,16 +215,8 @@ pub fn inspect(path: &Path, shapes: bool) -> CliResult<ExitCode> {
         human_bytes(st.bytes),
         st.bytes
     );
-    let sub = if st.subgraphs > 0 {
-        format!(", including {} subgraph(s)", st.subgraphs)
-    } else {
-        String::new()
-    };
-    println!(
-        "operators:  {} node(s), {} distinct{sub}",
-        st.nodes,
-        st.ops.len()
-    );
+    let sub = if st.subgraphs > 0 { format!(", including {} subgraph(s)", st.subgraphs) } else { String::new() };
+    println!("operators:  {} node(s), {} distinct{sub}", st.nodes, st.ops.len());
     let mut hist: Vec<(&String, &usize)> = st.ops.iter().collect();
     hist.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
     let w = hist.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
@@ -293,13 +236,7 @@ pub fn inspect(path: &Path, shapes: bool) -> CliResult<ExitCode> {
                         .iter()
                         .filter(|o| !o.is_empty())
                         .map(|o| {
-                            format!(
-                                "{o}: {}",
-                                known
-                                    .get(o)
-                                    .map(|v| v.type_string())
-                                    .unwrap_or_else(|| "?[*]".into())
-                            )
+                            format!("{o}: {}", known.get(o).map(|v| v.type_string()).unwrap_or_else(|| "?[*]".into()))
                         })
                         .collect();
                     println!("  {} ({}) -> {}", n.name, n.op_type, outs.join(", "));

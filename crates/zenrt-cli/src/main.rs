@@ -10,12 +10,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(
-    name = "zenrt",
-    version,
-    about = "zenrt: run ONNX models",
-    propagate_version = true
-)]
+#[command(name = "zenrt", version, about = "zenrt: run ONNX models", propagate_version = true)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -49,10 +44,7 @@ fn main() -> ExitCode {
             .cloned()
             .or_else(|| info.payload().downcast_ref::<&str>().map(|s| s.to_string()))
             .unwrap_or_default();
-        let at = info
-            .location()
-            .map(|l| format!(" at {}:{}", l.file(), l.line()))
-            .unwrap_or_default();
+        let at = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
         eprintln!("zenrt: internal error (a bug in zenrt, please report it): {msg}{at}");
     }));
     let cli = Cli::parse();

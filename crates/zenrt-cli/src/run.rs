@@ -41,9 +41,7 @@ pub struct RunArgs {
 fn split_kv<'a>(s: &'a str, flag: &str) -> CliResult<(&'a str, &'a str)> {
     match s.split_once('=') {
         Some((k, v)) if !k.is_empty() && !v.is_empty() => Ok((k, v)),
-        _ => Err(CliError::Msg(format!(
-            "{flag} expects NAME=VALUE, got '{s}'"
-        ))),
+        _ => Err(CliError::Msg(format!("{flag} expects NAME=VALUE, got '{s}'"))),
     }
 }
 
@@ -51,9 +49,8 @@ pub fn run(a: RunArgs) -> CliResult<ExitCode> {
     let mut dims: HashMap<String, usize> = HashMap::new();
     for d in &a.dim {
         let (k, v) = split_kv(d, "--dim")?;
-        let n: usize = v.parse().map_err(|_| {
-            CliError::Msg(format!("--dim {k}: '{v}' is not a non-negative integer"))
-        })?;
+        let n: usize =
+            v.parse().map_err(|_| CliError::Msg(format!("--dim {k}: '{v}' is not a non-negative integer")))?;
         dims.insert(k.to_string(), n);
     }
     let t0 = std::time::Instant::now();
@@ -74,12 +71,7 @@ pub fn run(a: RunArgs) -> CliResult<ExitCode> {
     for (n, t) in &given {
         println!("input  {n} (from file): {}", summary(t));
         // Symbolic dims not set by --dim take their size from inputs read from files.
-        if let Some(Some(shape)) = session
-            .inputs()
-            .iter()
-            .find(|v| v.name == *n)
-            .map(|v| &v.shape)
-        {
+        if let Some(Some(shape)) = session.inputs().iter().find(|v| v.name == *n).map(|v| &v.shape) {
             if shape.len() == t.rank() {
                 for (d, &size) in shape.iter().zip(t.shape()) {
                     if let Dim::Sym(s) = d {
@@ -105,21 +97,13 @@ pub fn run(a: RunArgs) -> CliResult<ExitCode> {
                 })
                 .collect(),
             None => {
-                eprintln!(
-                    "zenrt: note: input '{}' has no declared rank; generating shape [1]",
-                    vi.name
-                );
+                eprintln!("zenrt: note: input '{}' has no declared rank; generating shape [1]", vi.name);
                 vec![1]
             }
         };
-        let t = random_tensor(dtype, shape, &mut rng)
-            .map_err(|e| e.context(format!("generating input '{}'", vi.name)))?;
-        println!(
-            "input  {} (random, seed {}): {}",
-            vi.name,
-            a.seed,
-            summary(&t)
-        );
+        let t =
+            random_tensor(dtype, shape, &mut rng).map_err(|e| e.context(format!("generating input '{}'", vi.name)))?;
+        println!("input  {} (random, seed {}): {}", vi.name, a.seed, summary(&t));
         given.push((vi.name.clone(), t));
     }
     let t1 = std::time::Instant::now();
@@ -145,16 +129,7 @@ pub fn run(a: RunArgs) -> CliResult<ExitCode> {
         let conv: Vec<(String, Tensor)> = outs
             .iter()
             .filter_map(|(n, v)| v.as_tensor().ok().map(|t| (n, t)))
-            .map(|(n, t)| {
-                Ok((
-                    n.to_string(),
-                    if t.dtype() == DType::BF16 {
-                        t.cast(DType::F32)?
-                    } else {
-                        t.clone()
-                    },
-                ))
-            })
+            .map(|(n, t)| Ok((n.to_string(), if t.dtype() == DType::BF16 { t.cast(DType::F32)? } else { t.clone() })))
             .collect::<zenrt::Result<_>>()?;
         let entries: Vec<(&str, &Tensor)> = conv.iter().map(|(n, t)| (n.as_str(), t)).collect();
         zenrt::npy::write_npz(p, &entries)?;
@@ -164,18 +139,14 @@ pub fn run(a: RunArgs) -> CliResult<ExitCode> {
     if let Some(p) = &a.assert_outputs {
         let expected = zenrt::npy::read_npz(p)?;
         if expected.is_empty() {
-            return Err(CliError::Msg(format!(
-                "{}: holds no arrays to compare",
-                p.display()
-            )));
+            return Err(CliError::Msg(format!("{}: holds no arrays to compare", p.display())));
         }
         let mut bad = Vec::new();
         for (name, want) in &expected {
             match outs.get(name) {
-                None => bad.push(format!(
-                    "'{name}' is not an output of the model (outputs: {})",
-                    outs.names.join(", ")
-                )),
+                None => {
+                    bad.push(format!("'{name}' is not an output of the model (outputs: {})", outs.names.join(", ")))
+                }
                 Some(got) => {
                     // Expected files cannot hold bfloat16: compare those as float32.
                     let got = if got.dtype() == DType::BF16 && want.dtype() == DType::F32 {
@@ -200,12 +171,7 @@ pub fn run(a: RunArgs) -> CliResult<ExitCode> {
                 bad.join("\n  ")
             )));
         }
-        println!(
-            "all {} expected output(s) match (rtol {}, atol {})",
-            expected.len(),
-            a.rtol,
-            a.atol
-        );
+        println!("all {} expected output(s) match (rtol {}, atol {})", expected.len(), a.rtol, a.atol);
     }
     Ok(ExitCode::SUCCESS)
 }

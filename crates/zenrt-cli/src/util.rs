@@ -47,18 +47,10 @@ pub fn set_quiet_panics(q: bool) {
 /// A number in a short, readable form.
 pub fn fmt_num(v: f64, dtype: DType) -> String {
     if dtype == DType::Bool {
-        return if v != 0.0 {
-            "true".into()
-        } else {
-            "false".into()
-        };
+        return if v != 0.0 { "true".into() } else { "false".into() };
     }
     if !dtype.is_float() || v.is_nan() || v.is_infinite() {
-        return if v.is_finite() {
-            format!("{}", v as i128)
-        } else {
-            format!("{v}")
-        };
+        return if v.is_finite() { format!("{}", v as i128) } else { format!("{v}") };
     }
     let a = v.abs();
     if a == 0.0 || (1e-4..1e6).contains(&a) {
@@ -77,14 +69,7 @@ pub fn fmt_num(v: f64, dtype: DType) -> String {
 /// One line describing a tensor: dtype, shape, min/max/mean and its first values.
 pub fn summary(t: &Tensor) -> String {
     let dt = t.dtype();
-    let shape = format!(
-        "{dt}[{}]",
-        t.shape()
-            .iter()
-            .map(|d| d.to_string())
-            .collect::<Vec<_>>()
-            .join(",")
-    );
+    let shape = format!("{dt}[{}]", t.shape().iter().map(|d| d.to_string()).collect::<Vec<_>>().join(","));
     if t.is_empty() {
         return format!("{shape} (empty)");
     }
@@ -105,17 +90,9 @@ pub fn summary(t: &Tensor) -> String {
     } else {
         let mean = sum / counted as f64;
         let mean_s = fmt_num(mean, if dt.is_float() { dt } else { DType::F64 });
-        format!(
-            "min={} max={} mean={mean_s}",
-            fmt_num(min, dt),
-            fmt_num(max, dt)
-        )
+        format!("min={} max={} mean={mean_s}", fmt_num(min, dt), fmt_num(max, dt))
     };
-    let nan_s = if nan > 0 && counted > 0 {
-        format!(" nan={nan}")
-    } else {
-        String::new()
-    };
+    let nan_s = if nan > 0 && counted > 0 { format!(" nan={nan}") } else { String::new() };
     const SHOW: usize = 6;
     let first: Vec<String> = v.iter().take(SHOW).map(|&x| fmt_num(x, dt)).collect();
     let more = if v.len() > SHOW { ", ..." } else { "" };
@@ -176,10 +153,7 @@ mod tests {
     #[test]
     fn summarizes() {
         let t = Tensor::from_vec(vec![2, 2], vec![1.0f32, f32::NAN, -3.0, 2.0]).unwrap();
-        assert_eq!(
-            summary(&t),
-            "float32[2,2] min=-3 max=2 mean=0 nan=1 [1, NaN, -3, 2]"
-        );
+        assert_eq!(summary(&t), "float32[2,2] min=-3 max=2 mean=0 nan=1 [1, NaN, -3, 2]");
     }
 
     #[test]

@@ -5,24 +5,15 @@ use std::process::{Command, Output};
 use zenrt::Tensor;
 
 fn zenrt(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_zenrt"))
-        .args(args)
-        .output()
-        .expect("run zenrt")
+    Command::new(env!("CARGO_BIN_EXE_zenrt")).args(args).output().expect("run zenrt")
 }
 
 fn text(o: &Output) -> (String, String) {
-    (
-        String::from_utf8_lossy(&o.stdout).to_string(),
-        String::from_utf8_lossy(&o.stderr).to_string(),
-    )
+    (String::from_utf8_lossy(&o.stdout).to_string(), String::from_utf8_lossy(&o.stderr).to_string())
 }
 
 fn no_panic(err: &str) {
-    assert!(
-        !err.contains("panicked") && !err.contains("RUST_BACKTRACE"),
-        "{err}"
-    );
+    assert!(!err.contains("panicked") && !err.contains("RUST_BACKTRACE"), "{err}");
 }
 
 fn write_model(dir: &Path) -> String {
@@ -64,34 +55,16 @@ fn run_with_npz_inputs_outputs_and_assert() {
     zenrt::npy::write_npz(p("good.npz"), &[("y", &good)]).unwrap();
     zenrt::npy::write_npz(p("bad.npz"), &[("y", &bad)]).unwrap();
 
-    let o = zenrt(&[
-        "run",
-        &m,
-        "--inputs",
-        &p("in.npz"),
-        "--output",
-        &p("out.npz"),
-        "--assert-outputs",
-        &p("good.npz"),
-    ]);
+    let o =
+        zenrt(&["run", &m, "--inputs", &p("in.npz"), "--output", &p("out.npz"), "--assert-outputs", &p("good.npz")]);
     let (out, err) = text(&o);
     assert!(o.status.success(), "{err}");
-    assert!(
-        out.contains("output y: float32[3] min=2 max=7 mean=4.333333 [2, 4, 7]"),
-        "{out}"
-    );
+    assert!(out.contains("output y: float32[3] min=2 max=7 mean=4.333333 [2, 4, 7]"), "{out}");
     let saved = zenrt::npy::read_npz(p("out.npz")).unwrap();
     assert_eq!(saved[0].0, "y");
     assert_eq!(saved[0].1, good);
 
-    let o = zenrt(&[
-        "run",
-        &m,
-        "--input",
-        &format!("x={}", p("x.npy")),
-        "--assert-outputs",
-        &p("bad.npz"),
-    ]);
+    let o = zenrt(&["run", &m, "--input", &format!("x={}", p("x.npy")), "--assert-outputs", &p("bad.npz")]);
     let (_, err) = text(&o);
     assert_eq!(o.status.code(), Some(1));
     assert!(err.contains("output 'y': 1/3 values differ"), "{err}");
@@ -101,11 +74,7 @@ fn run_with_npz_inputs_outputs_and_assert() {
     let o = zenrt(&["run", &m, "--dim", "n=5", "--seed", "3"]);
     let (out, err) = text(&o);
     assert!(o.status.success(), "{err}");
-    assert!(
-        out.contains("input  x (random, seed 3): float32[5]")
-            && out.contains("output y: float32[5]"),
-        "{out}"
-    );
+    assert!(out.contains("input  x (random, seed 3): float32[5]") && out.contains("output y: float32[5]"), "{out}");
 }
 
 #[test]
@@ -115,52 +84,23 @@ fn errors_are_one_clear_line() {
     let garbage = d.path().join("garbage.onnx");
     std::fs::write(&garbage, b"\x08\x07\x12\xff\xff\xff\xff\x0fjunk").unwrap();
     let wrong = d.path().join("wrong.npz");
-    zenrt::npy::write_npz(
-        &wrong,
-        &[("x", &Tensor::from_vec(vec![3], vec![1i64, 2, 3]).unwrap())],
-    )
-    .unwrap();
+    zenrt::npy::write_npz(&wrong, &[("x", &Tensor::from_vec(vec![3], vec![1i64, 2, 3]).unwrap())]).unwrap();
     let cases: Vec<(Vec<String>, &str)> = vec![
+        (vec!["run".into(), "/no/such/model.onnx".into()], "cannot read /no/such/model.onnx"),
+        (vec!["inspect".into(), garbage.to_str().unwrap().into()], "is not a valid ONNX protobuf"),
         (
-            vec!["run".into(), "/no/such/model.onnx".into()],
-            "cannot read /no/such/model.onnx",
-        ),
-        (
-            vec!["inspect".into(), garbage.to_str().unwrap().into()],
-            "is not a valid ONNX protobuf",
-        ),
-        (
-            vec![
-                "run".into(),
-                m.clone(),
-                "--inputs".into(),
-                wrong.to_str().unwrap().into(),
-            ],
+            vec!["run".into(), m.clone(), "--inputs".into(), wrong.to_str().unwrap().into()],
             "input 'x': expected dtype float32, got int64",
         ),
-        (
-            vec![
-                "run".into(),
-                m.clone(),
-                "--input".into(),
-                "nope=/no/file.npy".into(),
-            ],
-            "cannot read /no/file.npy",
-        ),
-        (
-            vec!["run".into(), m.clone(), "--dim".into(), "n=abc".into()],
-            "--dim n: 'abc'",
-        ),
+        (vec!["run".into(), m.clone(), "--input".into(), "nope=/no/file.npy".into()], "cannot read /no/file.npy"),
+        (vec!["run".into(), m.clone(), "--dim".into(), "n=abc".into()], "--dim n: 'abc'"),
     ];
     for (args, want) in cases {
         let args: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
         let o = zenrt(&args);
         let (_, err) = text(&o);
         assert_eq!(o.status.code(), Some(1), "{args:?}: {err}");
-        assert!(
-            err.starts_with("zenrt: error: ") && err.contains(want),
-            "{args:?}: {err}"
-        );
+        assert!(err.starts_with("zenrt: error: ") && err.contains(want), "{args:?}: {err}");
         no_panic(&err);
     }
 }
@@ -173,16 +113,10 @@ fn write_case(dir: &Path, name: &str, expected_y: &[f32]) {
     std::fs::write(c.join("model.onnx"), zenrt::testing::tiny_add_model()).unwrap();
     let x = Tensor::from_vec(vec![2], vec![1.0f32, 2.0]).unwrap();
     let y = Tensor::from_vec(vec![2], expected_y.to_vec()).unwrap();
-    std::fs::write(
-        c.join("test_data_set_0/input_0.pb"),
-        zenrt::onnx::tensor_to_proto("x", &x).encode_to_vec(),
-    )
-    .unwrap();
-    std::fs::write(
-        c.join("test_data_set_0/output_0.pb"),
-        zenrt::onnx::tensor_to_proto("y", &y).encode_to_vec(),
-    )
-    .unwrap();
+    std::fs::write(c.join("test_data_set_0/input_0.pb"), zenrt::onnx::tensor_to_proto("x", &x).encode_to_vec())
+        .unwrap();
+    std::fs::write(c.join("test_data_set_0/output_0.pb"), zenrt::onnx::tensor_to_proto("y", &y).encode_to_vec())
+        .unwrap();
 }
 
 #[test]
@@ -210,30 +144,16 @@ fn conformance_reports_and_expected_list() {
     ]);
     let (out, err) = text(&o);
     assert!(o.status.success(), "{err}");
-    assert!(
-        out.contains("node       1       1            0       2"),
-        "{out}"
-    );
+    assert!(out.contains("node       1       1            0       2"), "{out}");
     let list = std::fs::read_to_string(&exp).unwrap();
-    assert_eq!(
-        zenrt::conformance::parse_expected(&list),
-        ["node/test_good"]
-    );
+    assert_eq!(zenrt::conformance::parse_expected(&list), ["node/test_good"]);
     let md = std::fs::read_to_string(&md).unwrap();
-    assert!(
-        md.contains("| node | 1 | 1 | 0 | 2 | 50.0% |") && md.contains("node/test_wrong"),
-        "{md}"
-    );
+    assert!(md.contains("| node | 1 | 1 | 0 | 2 | 50.0% |") && md.contains("node/test_wrong"), "{md}");
     let js = std::fs::read_to_string(&js).unwrap();
-    assert!(
-        js.contains("\"name\": \"test_wrong\", \"outcome\": \"fail\""),
-        "{js}"
-    );
+    assert!(js.contains("\"name\": \"test_wrong\", \"outcome\": \"fail\""), "{js}");
 
     // The list holds; then a listed case breaks: exit 1 naming it.
-    assert!(zenrt(&["conformance", root, "--expected", exp_s])
-        .status
-        .success());
+    assert!(zenrt(&["conformance", root, "--expected", exp_s]).status.success());
     write_case(&node, "test_good", &[2.0, 4.5]);
     let o = zenrt(&["conformance", root, "--expected", exp_s]);
     let (_, err) = text(&o);

@@ -238,19 +238,58 @@ macro_rules! dispatch_all {
     ($dt:expr, $T:ident => $body:expr) => {{
         use $crate::DType as __D;
         match $dt {
-            __D::F32 => { type $T = f32; $body }
-            __D::F64 => { type $T = f64; $body }
-            __D::F16 => { type $T = $crate::half::f16; $body }
-            __D::BF16 => { type $T = $crate::half::bf16; $body }
-            __D::I8 => { type $T = i8; $body }
-            __D::I16 => { type $T = i16; $body }
-            __D::I32 => { type $T = i32; $body }
-            __D::I64 => { type $T = i64; $body }
-            __D::U8 => { type $T = u8; $body }
-            __D::U16 => { type $T = u16; $body }
-            __D::U32 => { type $T = u32; $body }
-            __D::U64 => { type $T = u64; $body }
-            __D::Bool => { type $T = bool; $body }
+            __D::F32 => {
+                type $T = f32;
+                $body
+            }
+            __D::F64 => {
+                type $T = f64;
+                $body
+            }
+            __D::F16 => {
+                type $T = $crate::half::f16;
+                $body
+            }
+            __D::BF16 => {
+                type $T = $crate::half::bf16;
+                $body
+            }
+            __D::I8 => {
+                type $T = i8;
+                $body
+            }
+            __D::I16 => {
+                type $T = i16;
+                $body
+            }
+            __D::I32 => {
+                type $T = i32;
+                $body
+            }
+            __D::I64 => {
+                type $T = i64;
+                $body
+            }
+            __D::U8 => {
+                type $T = u8;
+                $body
+            }
+            __D::U16 => {
+                type $T = u16;
+                $body
+            }
+            __D::U32 => {
+                type $T = u32;
+                $body
+            }
+            __D::U64 => {
+                type $T = u64;
+                $body
+            }
+            __D::Bool => {
+                type $T = bool;
+                $body
+            }
         }
     }};
 }
@@ -261,18 +300,54 @@ macro_rules! dispatch_numeric {
     ($dt:expr, $T:ident => $body:expr) => {{
         use $crate::DType as __D;
         match $dt {
-            __D::F32 => { type $T = f32; $body }
-            __D::F64 => { type $T = f64; $body }
-            __D::F16 => { type $T = $crate::half::f16; $body }
-            __D::BF16 => { type $T = $crate::half::bf16; $body }
-            __D::I8 => { type $T = i8; $body }
-            __D::I16 => { type $T = i16; $body }
-            __D::I32 => { type $T = i32; $body }
-            __D::I64 => { type $T = i64; $body }
-            __D::U8 => { type $T = u8; $body }
-            __D::U16 => { type $T = u16; $body }
-            __D::U32 => { type $T = u32; $body }
-            __D::U64 => { type $T = u64; $body }
+            __D::F32 => {
+                type $T = f32;
+                $body
+            }
+            __D::F64 => {
+                type $T = f64;
+                $body
+            }
+            __D::F16 => {
+                type $T = $crate::half::f16;
+                $body
+            }
+            __D::BF16 => {
+                type $T = $crate::half::bf16;
+                $body
+            }
+            __D::I8 => {
+                type $T = i8;
+                $body
+            }
+            __D::I16 => {
+                type $T = i16;
+                $body
+            }
+            __D::I32 => {
+                type $T = i32;
+                $body
+            }
+            __D::I64 => {
+                type $T = i64;
+                $body
+            }
+            __D::U8 => {
+                type $T = u8;
+                $body
+            }
+            __D::U16 => {
+                type $T = u16;
+                $body
+            }
+            __D::U32 => {
+                type $T = u32;
+                $body
+            }
+            __D::U64 => {
+                type $T = u64;
+                $body
+            }
             other => Err($crate::Error::UnsupportedDType { op: String::new(), dtype: other }),
         }
     }};
@@ -284,10 +359,22 @@ macro_rules! dispatch_float {
     ($dt:expr, $T:ident => $body:expr) => {{
         use $crate::DType as __D;
         match $dt {
-            __D::F32 => { type $T = f32; $body }
-            __D::F64 => { type $T = f64; $body }
-            __D::F16 => { type $T = $crate::half::f16; $body }
-            __D::BF16 => { type $T = $crate::half::bf16; $body }
+            __D::F32 => {
+                type $T = f32;
+                $body
+            }
+            __D::F64 => {
+                type $T = f64;
+                $body
+            }
+            __D::F16 => {
+                type $T = $crate::half::f16;
+                $body
+            }
+            __D::BF16 => {
+                type $T = $crate::half::bf16;
+                $body
+            }
             other => Err($crate::Error::UnsupportedDType { op: String::new(), dtype: other }),
         }
     }};

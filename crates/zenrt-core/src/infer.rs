@@ -70,7 +70,8 @@ pub fn infer_graph_with(graph: &Graph, use_declared: bool) -> HashMap<String, Va
     }
     let mut symvals: HashMap<String, Vec<SymInt>> = HashMap::new();
     let const_vec = |t: &crate::Tensor| -> Option<Vec<SymInt>> {
-        (t.dtype().is_int() && t.rank() <= 1 && t.len() <= 64).then(|| t.to_i64_vec().into_iter().map(SymInt::Int).collect())
+        (t.dtype().is_int() && t.rank() <= 1 && t.len() <= 64)
+            .then(|| t.to_i64_vec().into_iter().map(SymInt::Int).collect())
     };
     for (name, t) in graph.initializers.iter().map(|(k, v)| (k, v.as_ref())).chain(consts.iter()) {
         if let Some(v) = const_vec(t) {
@@ -97,7 +98,13 @@ pub fn infer_graph_with(graph: &Graph, use_declared: bool) -> HashMap<String, Va
         if outs.first().is_none_or(|o| o.shape.is_none()) {
             if let Some(shape) = sym_shape(n, &infos, &symvals) {
                 let dtype = outs.first().and_then(|o| o.dtype);
-                let dtype = dtype.or_else(|| if n.op_type == "ConstantOfShape" { None } else { infos.first().cloned().flatten().and_then(|i| i.dtype) });
+                let dtype = dtype.or_else(|| {
+                    if n.op_type == "ConstantOfShape" {
+                        None
+                    } else {
+                        infos.first().cloned().flatten().and_then(|i| i.dtype)
+                    }
+                });
                 if outs.is_empty() {
                     outs.push(ValueInfo::default());
                 }
@@ -196,7 +203,11 @@ fn sym_value(
                     Some(match (n.op_type.as_str(), &x, &y) {
                         ("Equal", SymInt::Int(a), SymInt::Int(b)) => SymInt::Int((a == b) as i64),
                         // Dims are never negative: a symbolic dim differs from any negative constant.
-                        ("Equal", SymInt::Sym(_), SymInt::Int(b)) | ("Equal", SymInt::Int(b), SymInt::Sym(_)) if *b < 0 => SymInt::Int(0),
+                        ("Equal", SymInt::Sym(_), SymInt::Int(b)) | ("Equal", SymInt::Int(b), SymInt::Sym(_))
+                            if *b < 0 =>
+                        {
+                            SymInt::Int(0)
+                        }
                         ("Mul", SymInt::Int(a), SymInt::Int(b)) => SymInt::Int(a.wrapping_mul(*b)),
                         ("Mul", v, SymInt::Int(1)) | ("Mul", SymInt::Int(1), v) => v.clone(),
                         ("Add", SymInt::Int(a), SymInt::Int(b)) => SymInt::Int(a.wrapping_add(*b)),

@@ -18,8 +18,8 @@ pub use error::{Error, MissingOp, Result};
 pub use graph::{Attr, Attrs, Dim, Graph, Model, Node, ValueInfo, ValueKind};
 pub use ops::{BuildCtx, ExecCtx, InferInput, Op, Registry};
 pub use plan::{Backend, Plan, ReferenceBackend};
-pub use value::Value;
 pub use tensor::{checked_numel, strides_of, Tensor, TensorData, MAX_TENSOR_BYTES};
+pub use value::Value;
 
 /// Re-exported so the dispatch macros work in downstream crates.
 pub use half;

@@ -116,7 +116,10 @@ impl Plan {
         for (i, n) in graph.nodes.iter().enumerate() {
             for o in n.outputs.iter().filter(|o| !o.is_empty()) {
                 if producer.insert(o.as_str(), i).is_some() || slot_of.contains_key(o) {
-                    return Err(Error::InvalidModel(format!("value '{o}' is produced more than once (node '{}')", n.name)));
+                    return Err(Error::InvalidModel(format!(
+                        "value '{o}' is produced more than once (node '{}')",
+                        n.name
+                    )));
                 }
             }
         }
@@ -181,7 +184,8 @@ impl Plan {
         let mut missing_kernels = Vec::new();
         for &i in &order {
             let node = &graph.nodes[i];
-            let inputs: Vec<Option<usize>> = node.inputs.iter().map(|s| if s.is_empty() { None } else { slot_of.get(s).copied() }).collect();
+            let inputs: Vec<Option<usize>> =
+                node.inputs.iter().map(|s| if s.is_empty() { None } else { slot_of.get(s).copied() }).collect();
             let outputs: Vec<Option<usize>> = node
                 .outputs
                 .iter()
@@ -197,7 +201,11 @@ impl Plan {
             steps.push(Step { node: node.clone(), kernel, inputs, outputs, free_after: vec![] });
         }
         if !missing_kernels.is_empty() {
-            return Err(Error::Unsupported(format!("backend {} cannot run: {}", backend.name(), missing_kernels.join(", "))));
+            return Err(Error::Unsupported(format!(
+                "backend {} cannot run: {}",
+                backend.name(),
+                missing_kernels.join(", ")
+            )));
         }
 
         let mut output_slots = Vec::new();
@@ -290,7 +298,12 @@ impl Plan {
             let Some((vi, slot)) = self.input_slots.iter().find(|(vi, _)| vi.name == name) else {
                 return Err(Error::UnknownInput {
                     name,
-                    expected: self.input_slots.iter().filter(|(_, s)| matches!(self.sources[*s], Source::Input)).map(|(v, _)| v.name.clone()).collect(),
+                    expected: self
+                        .input_slots
+                        .iter()
+                        .filter(|(_, s)| matches!(self.sources[*s], Source::Input))
+                        .map(|(v, _)| v.name.clone())
+                        .collect(),
                 });
             };
             if let Value::Tensor(t) = &t {
@@ -321,7 +334,8 @@ impl Plan {
             for (k, s) in step.inputs.iter().enumerate() {
                 if let Some(s) = s {
                     if values[*s].is_none() {
-                        return Err(Error::Invalid(format!("input '{}' has no value", step.node.inputs[k])).in_node(&display_name(&step.node), &step.node.op_type));
+                        return Err(Error::Invalid(format!("input '{}' has no value", step.node.inputs[k]))
+                            .in_node(&display_name(&step.node), &step.node.op_type));
                     }
                 }
             }
@@ -332,8 +346,12 @@ impl Plan {
                 .map_err(|e| e.in_node(&display_name(&step.node), &step.node.op_type))?;
             drop(args);
             if outs.len() < step.outputs.iter().filter(|o| o.is_some()).count() {
-                return Err(Error::Invalid(format!("operator returned {} outputs, node has {}", outs.len(), step.outputs.len()))
-                    .in_node(&display_name(&step.node), &step.node.op_type));
+                return Err(Error::Invalid(format!(
+                    "operator returned {} outputs, node has {}",
+                    outs.len(),
+                    step.outputs.len()
+                ))
+                .in_node(&display_name(&step.node), &step.node.op_type));
             }
             for (slot, t) in step.outputs.iter().zip(outs) {
                 if let Some(slot) = slot {
@@ -346,9 +364,7 @@ impl Plan {
         }
         self.output_slots
             .iter()
-            .map(|&s| {
-                values[s].clone().ok_or_else(|| Error::MissingOutput(self.slot_names[s].clone()))
-            })
+            .map(|&s| values[s].clone().ok_or_else(|| Error::MissingOutput(self.slot_names[s].clone())))
             .collect()
     }
 }
@@ -387,9 +403,15 @@ impl ExecCtx for Scope<'_> {
                 &compiled
             }
         };
-        let formal: Vec<&ValueInfo> = plan.graph.inputs.iter().filter(|i| !plan.graph.initializers.contains_key(&i.name)).collect();
+        let formal: Vec<&ValueInfo> =
+            plan.graph.inputs.iter().filter(|i| !plan.graph.initializers.contains_key(&i.name)).collect();
         if formal.len() != inputs.len() {
-            return Err(Error::Invalid(format!("subgraph '{}' takes {} inputs, got {}", graph.name, formal.len(), inputs.len())));
+            return Err(Error::Invalid(format!(
+                "subgraph '{}' takes {} inputs, got {}",
+                graph.name,
+                formal.len(),
+                inputs.len()
+            )));
         }
         let mut values: Vec<Option<Value>> = vec![None; plan.slot_names.len()];
         for (s, t) in &plan.consts {
@@ -406,7 +428,10 @@ impl ExecCtx for Scope<'_> {
 fn check_input(vi: &ValueInfo, t: &Tensor, sym: &mut HashMap<String, usize>) -> Result<()> {
     if let Some(dt) = vi.dtype {
         if dt != t.dtype() {
-            return Err(Error::BadInput { name: vi.name.clone(), msg: format!("expected dtype {dt}, got {}", t.dtype()) });
+            return Err(Error::BadInput {
+                name: vi.name.clone(),
+                msg: format!("expected dtype {dt}, got {}", t.dtype()),
+            });
         }
     }
     if let Some(shape) = &vi.shape {
@@ -464,4 +489,3 @@ pub fn display_name(n: &Node) -> String {
         format!("{}→{}", n.op_type, n.outputs.first().cloned().unwrap_or_default())
     }
 }
-

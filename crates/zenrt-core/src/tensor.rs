@@ -68,7 +68,11 @@ pub fn checked_numel(shape: &[usize], dtype: DType, what: &str) -> Result<usize>
     }
     let bytes = n.saturating_mul(dtype.size() as u128);
     if bytes > MAX_TENSOR_BYTES {
-        return Err(Error::TooLarge { what: format!("{what} of shape {shape:?} ({dtype})"), bytes, limit: MAX_TENSOR_BYTES });
+        return Err(Error::TooLarge {
+            what: format!("{what} of shape {shape:?} ({dtype})"),
+            bytes,
+            limit: MAX_TENSOR_BYTES,
+        });
     }
     Ok(n as usize)
 }
@@ -153,12 +157,14 @@ impl Tensor {
 
     /// The data as a typed slice; errors if `T` is not the tensor's dtype.
     pub fn as_slice<T: Elem>(&self) -> Result<&[T]> {
-        T::slice(&self.data).ok_or_else(|| Error::Invalid(format!("expected a {} tensor, got {}", T::DTYPE, self.dtype())))
+        T::slice(&self.data)
+            .ok_or_else(|| Error::Invalid(format!("expected a {} tensor, got {}", T::DTYPE, self.dtype())))
     }
 
     pub fn as_mut_slice<T: Elem>(&mut self) -> Result<&mut [T]> {
         let dt = self.dtype();
-        T::slice_mut(&mut self.data).ok_or_else(|| Error::Invalid(format!("expected a {} tensor, got {}", T::DTYPE, dt)))
+        T::slice_mut(&mut self.data)
+            .ok_or_else(|| Error::Invalid(format!("expected a {} tensor, got {}", T::DTYPE, dt)))
     }
 
     pub fn into_vec<T: Elem>(self) -> Result<Vec<T>> {
@@ -201,7 +207,9 @@ fn cast_slice<S: Elem, D: Elem>(s: &[S]) -> TensorData {
     let v: Vec<D> = if (S::DTYPE.is_float()) || D::DTYPE.is_float() {
         s.iter().map(|x| D::from_f64(x.to_f64())).collect()
     } else if D::DTYPE == DType::Bool {
-        s.iter().map(|x| D::from_i64((x.to_i64() != 0 || (S::DTYPE == DType::U64 && x.to_f64() != 0.0)) as i64)).collect()
+        s.iter()
+            .map(|x| D::from_i64((x.to_i64() != 0 || (S::DTYPE == DType::U64 && x.to_f64() != 0.0)) as i64))
+            .collect()
     } else if S::DTYPE == DType::U64 {
         // u64 → i64 wraps like C; from_i64 then wraps to the target width.
         s.iter().map(|x| D::from_i64(x.to_i64())).collect()

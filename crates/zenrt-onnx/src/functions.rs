@@ -13,7 +13,11 @@ pub(crate) fn index(functions: &[FunctionProto]) -> Functions {
     functions
         .iter()
         .map(|f| {
-            let key = (f.domain.clone().unwrap_or_default(), f.name.clone().unwrap_or_default(), f.overload.clone().unwrap_or_default());
+            let key = (
+                f.domain.clone().unwrap_or_default(),
+                f.name.clone().unwrap_or_default(),
+                f.overload.clone().unwrap_or_default(),
+            );
             (key, f.clone())
         })
         .collect()
@@ -22,16 +26,27 @@ pub(crate) fn index(functions: &[FunctionProto]) -> Functions {
 const MAX_DEPTH: usize = 32;
 
 /// Expands every call of a local function in `nodes` (recursively).
-pub(crate) fn inline(nodes: &[NodeProto], funcs: &Functions, counter: &mut usize, depth: usize) -> Result<Vec<NodeProto>> {
+pub(crate) fn inline(
+    nodes: &[NodeProto],
+    funcs: &Functions,
+    counter: &mut usize,
+    depth: usize,
+) -> Result<Vec<NodeProto>> {
     if funcs.is_empty() {
         return Ok(nodes.to_vec());
     }
     if depth > MAX_DEPTH {
-        return Err(Error::InvalidModel(format!("local functions nest deeper than {MAX_DEPTH} levels (recursive function?)")));
+        return Err(Error::InvalidModel(format!(
+            "local functions nest deeper than {MAX_DEPTH} levels (recursive function?)"
+        )));
     }
     let mut out = Vec::with_capacity(nodes.len());
     for n in nodes {
-        let key = (n.domain.clone().unwrap_or_default(), n.op_type.clone().unwrap_or_default(), n.overload.clone().unwrap_or_default());
+        let key = (
+            n.domain.clone().unwrap_or_default(),
+            n.op_type.clone().unwrap_or_default(),
+            n.overload.clone().unwrap_or_default(),
+        );
         let Some(f) = funcs.get(&key) else {
             out.push(n.clone());
             continue;

@@ -1,7 +1,8 @@
 //! ModelProto → zenrt [`Model`]: graphs (and nested subgraphs), initializers, operators.
 
 use crate::onnx_proto::{
-    attribute_proto::AttributeType, type_proto, AttributeProto, GraphProto, ModelProto, SparseTensorProto, TypeProto, ValueInfoProto,
+    attribute_proto::AttributeType, type_proto, AttributeProto, GraphProto, ModelProto, SparseTensorProto, TypeProto,
+    ValueInfoProto,
 };
 use crate::tensor::tensor_from_proto;
 use prost::Message;
@@ -9,8 +10,8 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use zenrt_core::{
-    checked_numel, dispatch_all, Attr, Attrs, BuildCtx, DType, Dim, Elem, Error, Graph, MissingOp, Model, Node, Registry, Result, Tensor,
-    ValueInfo, ValueKind,
+    checked_numel, dispatch_all, Attr, Attrs, BuildCtx, DType, Dim, Elem, Error, Graph, MissingOp, Model, Node,
+    Registry, Result, Tensor, ValueInfo, ValueKind,
 };
 
 /// Options for [`load_model`].
@@ -49,7 +50,8 @@ fn import(bytes: &[u8], base: Option<&Path>, what: &str) -> Result<Model> {
     }
     let gp = mp.graph.as_ref().ok_or_else(|| Error::InvalidModel("model has no graph".into()))?;
     let functions = crate::functions::index(&mp.functions);
-    let mut cx = ImportCx { opsets: &opsets, base, missing: vec![], registry: Registry::builtin(), functions, inlined: 0 };
+    let mut cx =
+        ImportCx { opsets: &opsets, base, missing: vec![], registry: Registry::builtin(), functions, inlined: 0 };
     let graph = cx.graph(gp)?;
     if !cx.missing.is_empty() {
         return Err(Error::UnsupportedOps(cx.missing));
@@ -75,8 +77,12 @@ pub(crate) fn type_info(tp: Option<&TypeProto>) -> (Option<DType>, Option<Vec<Di
                 s.dim
                     .iter()
                     .map(|d| match &d.value {
-                        Some(crate::onnx_proto::tensor_shape_proto::dimension::Value::DimValue(v)) if *v >= 0 => Dim::Known(*v as usize),
-                        Some(crate::onnx_proto::tensor_shape_proto::dimension::Value::DimParam(p)) if !p.is_empty() => Dim::Sym(p.clone()),
+                        Some(crate::onnx_proto::tensor_shape_proto::dimension::Value::DimValue(v)) if *v >= 0 => {
+                            Dim::Known(*v as usize)
+                        }
+                        Some(crate::onnx_proto::tensor_shape_proto::dimension::Value::DimParam(p)) if !p.is_empty() => {
+                            Dim::Sym(p.clone())
+                        }
                         _ => Dim::Unknown,
                     })
                     .collect()
@@ -109,7 +115,10 @@ fn value_info(v: &ValueInfoProto) -> ValueInfo {
 
 /// Densifies a SparseTensorProto.
 fn sparse_to_dense(sp: &SparseTensorProto, base: Option<&Path>) -> Result<(String, Tensor)> {
-    let values = sp.values.as_ref().ok_or_else(|| Error::InvalidTensor { name: "?".into(), msg: "sparse tensor without values".into() })?;
+    let values = sp
+        .values
+        .as_ref()
+        .ok_or_else(|| Error::InvalidTensor { name: "?".into(), msg: "sparse tensor without values".into() })?;
     let name = values.name.clone().unwrap_or_default();
     let err = |m: String| Error::InvalidTensor { name: name.clone(), msg: m };
     let vals = tensor_from_proto(values, base)?;
@@ -188,9 +197,24 @@ impl ImportCx<'_> {
                 }
                 continue;
             };
-            let bcx = BuildCtx { node_name: &name, op_type: &op_type, attrs: &attrs, opset, n_inputs: np.input.len(), n_outputs: np.output.len() };
+            let bcx = BuildCtx {
+                node_name: &name,
+                op_type: &op_type,
+                attrs: &attrs,
+                opset,
+                n_inputs: np.input.len(),
+                n_outputs: np.output.len(),
+            };
             let op = (def.build)(&bcx).map_err(|e| e.in_node(&name, &op_type))?;
-            g.nodes.push(Node { name, op_type, domain, inputs: np.input.clone(), outputs: np.output.clone(), attrs, op });
+            g.nodes.push(Node {
+                name,
+                op_type,
+                domain,
+                inputs: np.input.clone(),
+                outputs: np.output.clone(),
+                attrs,
+                op,
+            });
         }
         Ok(g)
     }
@@ -198,7 +222,10 @@ impl ImportCx<'_> {
     fn attr(&mut self, a: &AttributeProto) -> Result<Option<Attr>> {
         let aname = a.name.clone().unwrap_or_default();
         if a.ref_attr_name.is_some() {
-            return Err(Error::Attr { attr: aname, msg: "attribute references are only valid inside functions".into() });
+            return Err(Error::Attr {
+                attr: aname,
+                msg: "attribute references are only valid inside functions".into(),
+            });
         }
         let ty = match a.r#type.and_then(|t| AttributeType::try_from(t).ok()) {
             Some(t) if t != AttributeType::Undefined => t,
@@ -236,17 +263,22 @@ impl ImportCx<'_> {
             AttributeType::String => Attr::String(a.s.clone().ok_or_else(missing)?),
             AttributeType::Tensor => Attr::Tensor(tensor_from_proto(a.t.as_ref().ok_or_else(missing)?, self.base)?),
             AttributeType::Graph => Attr::Graph(Arc::new(self.graph(a.g.as_ref().ok_or_else(missing)?)?)),
-            AttributeType::SparseTensor => Attr::Tensor(sparse_to_dense(a.sparse_tensor.as_ref().ok_or_else(missing)?, self.base)?.1),
+            AttributeType::SparseTensor => {
+                Attr::Tensor(sparse_to_dense(a.sparse_tensor.as_ref().ok_or_else(missing)?, self.base)?.1)
+            }
             AttributeType::TypeProto => Attr::Type(type_info(a.tp.as_ref()).0),
             AttributeType::Floats => Attr::Floats(a.floats.clone()),
             AttributeType::Ints => Attr::Ints(a.ints.clone()),
             AttributeType::Strings => Attr::Strings(a.strings.clone()),
-            AttributeType::Tensors => Attr::Tensors(a.tensors.iter().map(|t| tensor_from_proto(t, self.base)).collect::<Result<_>>()?),
-            AttributeType::Graphs => Attr::Graphs(a.graphs.iter().map(|g| self.graph(g).map(Arc::new)).collect::<Result<_>>()?),
+            AttributeType::Tensors => {
+                Attr::Tensors(a.tensors.iter().map(|t| tensor_from_proto(t, self.base)).collect::<Result<_>>()?)
+            }
+            AttributeType::Graphs => {
+                Attr::Graphs(a.graphs.iter().map(|g| self.graph(g).map(Arc::new)).collect::<Result<_>>()?)
+            }
             AttributeType::SparseTensors | AttributeType::TypeProtos | AttributeType::Undefined => {
                 return Err(Error::Attr { attr: aname, msg: format!("attribute type {ty:?} is not supported") })
             }
         }))
     }
 }
-

@@ -33,7 +33,8 @@ fn confined_path(base: &Path, location: &str, tensor: &str) -> Result<PathBuf> {
 
 fn read_external(t: &TensorProto, name: &str, base: Option<&Path>, nbytes: usize) -> Result<Vec<u8>> {
     let err = |msg: String| Error::ExternalData { tensor: name.to_string(), msg };
-    let base = base.ok_or_else(|| err("model was loaded from bytes, so external data has no folder to come from".into()))?;
+    let base =
+        base.ok_or_else(|| err("model was loaded from bytes, so external data has no folder to come from".into()))?;
     let mut location = None;
     let mut offset: u64 = 0;
     let mut length: Option<u64> = None;
@@ -55,7 +56,11 @@ fn read_external(t: &TensorProto, name: &str, base: Option<&Path>, nbytes: usize
         return Err(err(format!("length {len} does not match the {nbytes} bytes the shape needs")));
     }
     if offset.checked_add(len).is_none_or(|end| end > size) {
-        return Err(err(format!("bytes {offset}..{} are past the end of {} ({size} bytes)", offset.saturating_add(len), path.display())));
+        return Err(err(format!(
+            "bytes {offset}..{} are past the end of {} ({size} bytes)",
+            offset.saturating_add(len),
+            path.display()
+        )));
     }
     f.seek(SeekFrom::Start(offset)).map_err(|e| Error::Io { path: path.clone(), source: e })?;
     let mut buf = vec![0u8; nbytes];
@@ -109,13 +114,17 @@ pub fn tensor_from_proto(t: &TensorProto, base: Option<&Path>) -> Result<Tensor>
     }
     let n = checked_numel(&shape, dtype, &format!("tensor '{name}'"))?;
     let nbytes = n * dtype.size();
-    let count_err = |got: usize| terr(&name, format!("shape {shape:?} needs {n} values but the typed data field holds {got}"));
+    let count_err =
+        |got: usize| terr(&name, format!("shape {shape:?} needs {n} values but the typed data field holds {got}"));
 
     let data = if t.data_location == Some(1) {
         decode_raw(dtype, &read_external(t, &name, base, nbytes)?)
     } else if let Some(raw) = &t.raw_data {
         if raw.len() != nbytes {
-            return Err(terr(&name, format!("raw_data has {} bytes but shape {shape:?} of {dtype} needs {nbytes}", raw.len())));
+            return Err(terr(
+                &name,
+                format!("raw_data has {} bytes but shape {shape:?} of {dtype} needs {nbytes}", raw.len()),
+            ));
         }
         decode_raw(dtype, raw)
     } else {

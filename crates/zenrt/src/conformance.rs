@@ -33,11 +33,7 @@ fn sorted_pbs(dir: &Path, prefix: &str) -> Vec<PathBuf> {
         .flatten()
         .filter_map(|e| {
             let name = e.file_name().to_string_lossy().to_string();
-            let idx = name
-                .strip_prefix(prefix)?
-                .strip_suffix(".pb")?
-                .parse()
-                .ok()?;
+            let idx = name.strip_prefix(prefix)?.strip_suffix(".pb")?.parse().ok()?;
             Some((idx, e.path()))
         })
         .collect();
@@ -48,18 +44,10 @@ fn sorted_pbs(dir: &Path, prefix: &str) -> Vec<PathBuf> {
 /// Compares `got` with `want`: same dtype and shape, values within rtol/atol (NaN matches NaN).
 pub fn compare(got: &Tensor, want: &Tensor, rtol: f64, atol: f64) -> Result<(), String> {
     if got.dtype() != want.dtype() {
-        return Err(format!(
-            "dtype {} != expected {}",
-            got.dtype(),
-            want.dtype()
-        ));
+        return Err(format!("dtype {} != expected {}", got.dtype(), want.dtype()));
     }
     if got.shape() != want.shape() {
-        return Err(format!(
-            "shape {:?} != expected {:?}",
-            got.shape(),
-            want.shape()
-        ));
+        return Err(format!("shape {:?} != expected {:?}", got.shape(), want.shape()));
     }
     let (g, w) = (got.to_f64_vec(), want.to_f64_vec());
     let mut bad = 0usize;
@@ -81,19 +69,18 @@ pub fn compare(got: &Tensor, want: &Tensor, rtol: f64, atol: f64) -> Result<(), 
     }
     match first {
         None => Ok(()),
-        Some((i, a, b)) => Err(format!("{bad}/{} values differ (max abs diff {worst:.3e}); first at flat index {i}: got {a}, expected {b}", g.len())),
+        Some((i, a, b)) => Err(format!(
+            "{bad}/{} values differ (max abs diff {worst:.3e}); first at flat index {i}: got {a}, expected {b}",
+            g.len()
+        )),
     }
 }
 
 fn classify(e: &crate::Error) -> Outcome {
     use crate::Error as E;
     match e.root() {
-        E::UnsupportedOps(_) | E::Unsupported(_) | E::UnsupportedDType { .. } => {
-            Outcome::Unsupported(e.to_string())
-        }
-        E::InvalidTensor { msg, .. } if msg.contains("not supported") => {
-            Outcome::Unsupported(e.to_string())
-        }
+        E::UnsupportedOps(_) | E::Unsupported(_) | E::UnsupportedDType { .. } => Outcome::Unsupported(e.to_string()),
+        E::InvalidTensor { msg, .. } if msg.contains("not supported") => Outcome::Unsupported(e.to_string()),
         E::Attr { msg, .. } if msg.contains("not supported") => Outcome::Unsupported(e.to_string()),
         _ => Outcome::Fail(e.to_string()),
     }
@@ -101,10 +88,7 @@ fn classify(e: &crate::Error) -> Outcome {
 
 /// Runs one case directory. Panics inside zenrt are caught and reported as failures.
 pub fn run_case(dir: &Path) -> CaseResult {
-    let name = dir
-        .file_name()
-        .map(|s| s.to_string_lossy().to_string())
-        .unwrap_or_default();
+    let name = dir.file_name().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
     let outcome = match std::panic::catch_unwind(|| run_case_inner(dir)) {
         Ok(o) => o,
         Err(p) => {
@@ -129,11 +113,7 @@ fn run_case_inner(dir: &Path) -> Outcome {
         .flatten()
         .flatten()
         .map(|e| e.path())
-        .filter(|p| {
-            p.is_dir()
-                && p.file_name()
-                    .is_some_and(|n| n.to_string_lossy().starts_with("test_data_set"))
-        })
+        .filter(|p| p.is_dir() && p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("test_data_set")))
         .collect();
     sets.sort();
     if sets.is_empty() {
@@ -237,7 +217,10 @@ fn unrepresentable_io(dir: &Path) -> Option<Outcome> {
     if found.is_empty() {
         None
     } else {
-        Some(Outcome::Unsupported(format!("graph inputs/outputs of these types are not supported: {}", found.join(", "))))
+        Some(Outcome::Unsupported(format!(
+            "graph inputs/outputs of these types are not supported: {}",
+            found.join(", ")
+        )))
     }
 }
 
@@ -259,22 +242,13 @@ pub fn list_cases(root: &Path) -> Vec<PathBuf> {
 // ---------------------------------------------------------------------------------------------
 
 /// Names of the ONNX backend test sets, as the folders `onnx/backend/test/data/<set>`.
-pub const SETS: [&str; 5] = [
-    "node",
-    "simple",
-    "pytorch-converted",
-    "pytorch-operator",
-    "light",
-];
+pub const SETS: [&str; 5] = ["node", "simple", "pytorch-converted", "pytorch-operator", "light"];
 
 /// The sets to run for `root`: each of [`SETS`] that `root` contains, or else `root` itself as
 /// one set named after its folder.
 pub fn discover_sets(root: &Path) -> Vec<(String, PathBuf)> {
-    let found: Vec<(String, PathBuf)> = SETS
-        .iter()
-        .map(|s| (s.to_string(), root.join(s)))
-        .filter(|(_, p)| p.is_dir())
-        .collect();
+    let found: Vec<(String, PathBuf)> =
+        SETS.iter().map(|s| (s.to_string(), root.join(s))).filter(|(_, p)| p.is_dir()).collect();
     if !found.is_empty() {
         return found;
     }
@@ -316,11 +290,7 @@ pub struct SuiteOptions {
 
 impl Default for SuiteOptions {
     fn default() -> Self {
-        SuiteOptions {
-            filter: String::new(),
-            jobs: 2,
-            timeout: Some(std::time::Duration::from_secs(300)),
-        }
+        SuiteOptions { filter: String::new(), jobs: 2, timeout: Some(std::time::Duration::from_secs(300)) }
     }
 }
 
@@ -330,24 +300,18 @@ fn run_case_guarded(dir: &Path, timeout: Option<std::time::Duration>) -> Outcome
     };
     let (tx, rx) = std::sync::mpsc::channel();
     let d = dir.to_path_buf();
-    let spawned = std::thread::Builder::new()
-        .name("zenrt-case".into())
-        .stack_size(64 << 20)
-        .spawn(move || {
-            let _ = tx.send(run_case(&d).outcome);
-        });
+    let spawned = std::thread::Builder::new().name("zenrt-case".into()).stack_size(64 << 20).spawn(move || {
+        let _ = tx.send(run_case(&d).outcome);
+    });
     if let Err(e) = spawned {
         return Outcome::Fail(format!("cannot start a thread: {e}"));
     }
     match rx.recv_timeout(limit) {
         Ok(o) => o,
-        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Outcome::Fail(format!(
-            "TIMEOUT: still running after {:.0} s",
-            limit.as_secs_f64()
-        )),
-        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
-            Outcome::Fail("case thread died".into())
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+            Outcome::Fail(format!("TIMEOUT: still running after {:.0} s", limit.as_secs_f64()))
         }
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => Outcome::Fail("case thread died".into()),
     }
 }
 
@@ -361,10 +325,7 @@ pub fn run_suite(
     let mut todo: Vec<(String, PathBuf)> = Vec::new();
     for (set, dir) in sets {
         for case in list_cases(dir) {
-            let name = case
-                .file_name()
-                .map(|n| n.to_string_lossy().to_string())
-                .unwrap_or_default();
+            let name = case.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
             if format!("{set}/{name}").contains(&opts.filter) {
                 todo.push((set.clone(), case));
             }
@@ -379,16 +340,8 @@ pub fn run_suite(
                 let Some((set, dir)) = todo.get(i) else { break };
                 let t0 = std::time::Instant::now();
                 let outcome = run_case_guarded(dir, opts.timeout);
-                let name = dir
-                    .file_name()
-                    .map(|n| n.to_string_lossy().to_string())
-                    .unwrap_or_default();
-                let rec = CaseRecord {
-                    set: set.clone(),
-                    name,
-                    outcome,
-                    seconds: t0.elapsed().as_secs_f64(),
-                };
+                let name = dir.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+                let rec = CaseRecord { set: set.clone(), name, outcome, seconds: t0.elapsed().as_secs_f64() };
                 progress(&rec);
                 results.lock().unwrap_or_else(|p| p.into_inner()).push(rec);
             });
@@ -433,10 +386,7 @@ pub fn totals(records: &[CaseRecord]) -> (Vec<(String, Totals)>, Totals) {
 
 /// Reads an expected-pass list: one `set/case` per line; blank lines and `#` comments ignored.
 pub fn read_expected(path: &Path) -> crate::Result<Vec<String>> {
-    let text = std::fs::read_to_string(path).map_err(|e| crate::Error::Io {
-        path: path.to_path_buf(),
-        source: e,
-    })?;
+    let text = std::fs::read_to_string(path).map_err(|e| crate::Error::Io { path: path.to_path_buf(), source: e })?;
     Ok(parse_expected(&text))
 }
 
@@ -450,13 +400,8 @@ pub fn parse_expected(text: &str) -> Vec<String> {
 }
 
 /// Cases of `expected` that did not pass in `records` (only those matching `filter`), with why.
-pub fn regressions(
-    records: &[CaseRecord],
-    expected: &[String],
-    filter: &str,
-) -> Vec<(String, String)> {
-    let by_id: std::collections::HashMap<String, &CaseRecord> =
-        records.iter().map(|r| (r.id(), r)).collect();
+pub fn regressions(records: &[CaseRecord], expected: &[String], filter: &str) -> Vec<(String, String)> {
+    let by_id: std::collections::HashMap<String, &CaseRecord> = records.iter().map(|r| (r.id(), r)).collect();
     expected
         .iter()
         .filter(|id| id.contains(filter))
@@ -474,17 +419,8 @@ pub fn regressions(
 /// The new expected-pass list: entries of `old` that `filter` excluded from this run, plus every
 /// case that passed now; sorted, one per line.
 pub fn updated_expected(old: &[String], records: &[CaseRecord], filter: &str) -> String {
-    let mut set: std::collections::BTreeSet<String> = old
-        .iter()
-        .filter(|id| !id.contains(filter))
-        .cloned()
-        .collect();
-    set.extend(
-        records
-            .iter()
-            .filter(|r| r.outcome == Outcome::Pass)
-            .map(|r| r.id()),
-    );
+    let mut set: std::collections::BTreeSet<String> = old.iter().filter(|id| !id.contains(filter)).cloned().collect();
+    set.extend(records.iter().filter(|r| r.outcome == Outcome::Pass).map(|r| r.id()));
     let mut s = String::from("# ONNX backend test cases that must pass (set/case). Regenerate with:\n#   zenrt conformance DATA_DIR --expected conformance/expected_pass.txt --update-expected\n");
     for id in set {
         s.push_str(&id);
@@ -502,17 +438,11 @@ pub fn reason_key(outcome: &Outcome) -> String {
         Outcome::Unsupported(m) => ("UNSUPPORTED", m.as_str()),
     };
     let mut m = msg;
-    while let Some(rest) = m
-        .strip_prefix("in ")
-        .and_then(|r| r.split_once(": ").map(|(_, b)| b))
-    {
+    while let Some(rest) = m.strip_prefix("in ").and_then(|r| r.split_once(": ").map(|(_, b)| b)) {
         m = rest;
     }
     if let Some(ops) = m.split_once("unsupported operator(s): ").map(|(_, b)| b) {
-        let mut names: Vec<&str> = ops
-            .split("), ")
-            .map(|o| o.split(" (").next().unwrap_or(o))
-            .collect();
+        let mut names: Vec<&str> = ops.split("), ").map(|o| o.split(" (").next().unwrap_or(o)).collect();
         names.sort();
         names.dedup();
         return format!("{kind}: operator(s) {}", names.join(", "));
@@ -537,10 +467,7 @@ fn normalize(m: &str) -> String {
                 && chars.peek().is_some_and(|d| d.is_ascii_digit())
                 && !out.ends_with(|p: char| p.is_alphanumeric()))
         {
-            while chars
-                .peek()
-                .is_some_and(|d| d.is_ascii_digit() || *d == '.' || *d == 'e' || *d == '-')
-            {
+            while chars.peek().is_some_and(|d| d.is_ascii_digit() || *d == '.' || *d == 'e' || *d == '-') {
                 chars.next();
             }
             out.push('N');
@@ -591,18 +518,9 @@ pub fn report_json(records: &[CaseRecord], data_dir: &str) -> String {
             t.total()
         )
     };
-    let mut s = format!(
-        "{{\n  \"data_dir\": {},\n  \"totals\": {},\n  \"sets\": {{",
-        json_str(data_dir),
-        tot(&all)
-    );
+    let mut s = format!("{{\n  \"data_dir\": {},\n  \"totals\": {},\n  \"sets\": {{", json_str(data_dir), tot(&all));
     for (i, (set, t)) in per.iter().enumerate() {
-        s.push_str(&format!(
-            "{}\n    {}: {}",
-            if i > 0 { "," } else { "" },
-            json_str(set),
-            tot(t)
-        ));
+        s.push_str(&format!("{}\n    {}: {}", if i > 0 { "," } else { "" }, json_str(set), tot(t)));
     }
     s.push_str("\n  },\n  \"cases\": [");
     for (i, r) in records.iter().enumerate() {
@@ -634,10 +552,7 @@ pub fn report_markdown(records: &[CaseRecord], data_dir: &str) -> String {
         }
     };
     let mut s = format!("# zenrt conformance\n\nData: `{data_dir}`\n\n| set | passed | failed | unsupported | total | pass rate |\n|---|---:|---:|---:|---:|---:|\n");
-    for (set, t) in per
-        .iter()
-        .chain(std::iter::once(&("**all**".to_string(), all)))
-    {
+    for (set, t) in per.iter().chain(std::iter::once(&("**all**".to_string(), all))) {
         s.push_str(&format!(
             "| {set} | {} | {} | {} | {} | {:.1}% |\n",
             t.passed,
@@ -650,15 +565,9 @@ pub fn report_markdown(records: &[CaseRecord], data_dir: &str) -> String {
     for (title, want_fail) in [("Failures", true), ("Unsupported", false)] {
         let mut groups: std::collections::BTreeMap<String, Vec<String>> = Default::default();
         for r in records {
-            let hit = matches!(
-                (&r.outcome, want_fail),
-                (Outcome::Fail(_), true) | (Outcome::Unsupported(_), false)
-            );
+            let hit = matches!((&r.outcome, want_fail), (Outcome::Fail(_), true) | (Outcome::Unsupported(_), false));
             if hit {
-                groups
-                    .entry(reason_key(&r.outcome))
-                    .or_default()
-                    .push(r.id());
+                groups.entry(reason_key(&r.outcome)).or_default().push(r.id());
             }
         }
         if groups.is_empty() {
@@ -670,17 +579,9 @@ pub fn report_markdown(records: &[CaseRecord], data_dir: &str) -> String {
         const SHOW: usize = 40;
         for (reason, cases) in groups {
             let reason = reason.replace('|', "\\|").replace('`', "'");
-            let more = if cases.len() > SHOW {
-                format!(" and {} more", cases.len() - SHOW)
-            } else {
-                String::new()
-            };
+            let more = if cases.len() > SHOW { format!(" and {} more", cases.len() - SHOW) } else { String::new() };
             let shown: Vec<&str> = cases.iter().take(SHOW).map(|c| c.as_str()).collect();
-            s.push_str(&format!(
-                "\n- **{}** — `{reason}`\n  - {}{more}\n",
-                cases.len(),
-                shown.join(", ")
-            ));
+            s.push_str(&format!("\n- **{}** — `{reason}`\n  - {}{more}\n", cases.len(), shown.join(", ")));
         }
     }
     s
@@ -691,12 +592,7 @@ mod tests {
     use super::*;
 
     fn rec(set: &str, name: &str, o: Outcome) -> CaseRecord {
-        CaseRecord {
-            set: set.into(),
-            name: name.into(),
-            outcome: o,
-            seconds: 0.0,
-        }
+        CaseRecord { set: set.into(), name: name.into(), outcome: o, seconds: 0.0 }
     }
 
     #[test]
@@ -721,12 +617,9 @@ mod tests {
 
     #[test]
     fn reasons_group_similar_failures() {
-        let a = reason_key(&Outcome::Fail(
-            "in /x/a/model.onnx: node 'n1' (Conv): shape error: [1, 2] vs [3]".into(),
-        ));
-        let b = reason_key(&Outcome::Fail(
-            "in /x/b/model.onnx: node 'other' (Conv): shape error: [4, 5] vs [6]".into(),
-        ));
+        let a = reason_key(&Outcome::Fail("in /x/a/model.onnx: node 'n1' (Conv): shape error: [1, 2] vs [3]".into()));
+        let b =
+            reason_key(&Outcome::Fail("in /x/b/model.onnx: node 'other' (Conv): shape error: [4, 5] vs [6]".into()));
         assert_eq!(a, b);
         assert!(a.starts_with("FAIL: Conv: shape error"), "{a}");
         let u = reason_key(&Outcome::Unsupported(
@@ -742,32 +635,18 @@ mod tests {
             rec("node", "test_b", Outcome::Fail("bad".into())),
             rec("simple", "test_c", Outcome::Pass),
         ];
-        let exp =
-            parse_expected("# c\nnode/test_a\n\nnode/test_b  # was passing\nnode/test_gone\n");
+        let exp = parse_expected("# c\nnode/test_a\n\nnode/test_b  # was passing\nnode/test_gone\n");
         assert_eq!(exp, ["node/test_a", "node/test_b", "node/test_gone"]);
         let reg = regressions(&recs, &exp, "");
-        assert_eq!(
-            reg.iter().map(|r| r.0.as_str()).collect::<Vec<_>>(),
-            ["node/test_b", "node/test_gone"]
-        );
+        assert_eq!(reg.iter().map(|r| r.0.as_str()).collect::<Vec<_>>(), ["node/test_b", "node/test_gone"]);
         assert!(regressions(&recs, &exp, "test_a").is_empty());
         let up = parse_expected(&updated_expected(&exp, &recs, "node/"));
         assert_eq!(up, ["node/test_a", "simple/test_c"]);
         let (per, all) = totals(&recs);
-        assert_eq!(
-            all,
-            Totals {
-                passed: 2,
-                failed: 1,
-                unsupported: 0
-            }
-        );
+        assert_eq!(all, Totals { passed: 2, failed: 1, unsupported: 0 });
         assert_eq!(per.len(), 2);
         let j = report_json(&recs, "/d\"x");
-        assert!(
-            j.contains("\"name\": \"test_b\", \"outcome\": \"fail\", \"reason\": \"bad\""),
-            "{j}"
-        );
+        assert!(j.contains("\"name\": \"test_b\", \"outcome\": \"fail\", \"reason\": \"bad\""), "{j}");
         assert!(report_markdown(&recs, "/d").contains("| node | 1 | 1 | 0 | 2 | 50.0% |"));
     }
 }

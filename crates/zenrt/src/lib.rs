@@ -20,9 +20,9 @@ mod session;
 pub mod testing;
 
 pub use session::{Outputs, Session, SessionOptions};
-pub use zenrt_core::passes::PassOptions;
-pub use zenrt_core::{DType, Dim, Error, Graph, Model, Result, Tensor, TensorData, Value, ValueInfo, ValueKind};
 /// Lower-level building blocks (IR, operators, planner) for tools and backends.
 pub use zenrt_core as core;
+pub use zenrt_core::passes::PassOptions;
+pub use zenrt_core::{DType, Dim, Error, Graph, Model, Result, Tensor, TensorData, Value, ValueInfo, ValueKind};
 /// ONNX protobuf import/export.
 pub use zenrt_onnx as onnx;

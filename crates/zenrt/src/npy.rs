@@ -20,17 +20,11 @@ const MAGIC: &[u8] = b"\x93NUMPY";
 const MAX_HEADER: usize = 1 << 20;
 
 fn bad(what: &str, msg: impl Into<String>) -> Error {
-    Error::InvalidTensor {
-        name: what.to_string(),
-        msg: msg.into(),
-    }
+    Error::InvalidTensor { name: what.to_string(), msg: msg.into() }
 }
 
 fn io_err(path: &Path, e: std::io::Error) -> Error {
-    Error::Io {
-        path: path.to_path_buf(),
-        source: e,
-    }
+    Error::Io { path: path.to_path_buf(), source: e }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -120,18 +114,11 @@ impl PyParser<'_> {
                         break;
                     }
                     if !self.eat(b',') {
-                        return Err(format!(
-                            "expected ',' or '{}' in header at byte {}",
-                            close as char, self.i
-                        ));
+                        return Err(format!("expected ',' or '{}' in header at byte {}", close as char, self.i));
                     }
                 }
                 self.depth -= 1;
-                Ok(if open == b'{' {
-                    PyVal::Dict(pairs)
-                } else {
-                    PyVal::Seq(items)
-                })
+                Ok(if open == b'{' { PyVal::Dict(pairs) } else { PyVal::Seq(items) })
             }
             Some(c) if c.is_ascii_digit() || c == b'-' || c == b'+' => {
                 let start = self.i;
@@ -140,9 +127,7 @@ impl PyParser<'_> {
                     self.i += 1;
                 }
                 let txt = std::str::from_utf8(&self.s[start..self.i]).map_err(|e| e.to_string())?;
-                let v: i128 = txt
-                    .parse()
-                    .map_err(|_| format!("bad integer '{txt}' in header"))?;
+                let v: i128 = txt.parse().map_err(|_| format!("bad integer '{txt}' in header"))?;
                 // Python 2 long suffix: (3L, 4L).
                 if self.i < self.s.len() && (self.s[self.i] == b'L' || self.s[self.i] == b'l') {
                     self.i += 1;
@@ -150,20 +135,13 @@ impl PyParser<'_> {
                 Ok(PyVal::Int(v))
             }
             Some(_) => {
-                for (word, v) in [
-                    ("True", PyVal::Bool(true)),
-                    ("False", PyVal::Bool(false)),
-                    ("None", PyVal::None),
-                ] {
+                for (word, v) in [("True", PyVal::Bool(true)), ("False", PyVal::Bool(false)), ("None", PyVal::None)] {
                     if self.s[self.i..].starts_with(word.as_bytes()) {
                         self.i += word.len();
                         return Ok(v);
                     }
                 }
-                Err(format!(
-                    "unexpected character '{}' in header at byte {}",
-                    self.s[self.i] as char, self.i
-                ))
+                Err(format!("unexpected character '{}' in header at byte {}", self.s[self.i] as char, self.i))
             }
         }
     }
@@ -202,21 +180,13 @@ fn parse_descr(descr: &str) -> std::result::Result<(DType, bool), String> {
         "u4" => DType::U32,
         "u8" | "Q" => DType::U64,
         "b1" | "?" => DType::Bool,
-        _ => {
-            return Err(format!(
-                "dtype '{descr}' is not supported (supported: f2 f4 f8 i1-i8 u1-u8 b1)"
-            ))
-        }
+        _ => return Err(format!("dtype '{descr}' is not supported (supported: f2 f4 f8 i1-i8 u1-u8 b1)")),
     };
     Ok((dtype, big && dtype.size() > 1))
 }
 
 fn parse_header(text: &[u8]) -> std::result::Result<Header, String> {
-    let mut p = PyParser {
-        s: text,
-        i: 0,
-        depth: 0,
-    };
+    let mut p = PyParser { s: text, i: 0, depth: 0 };
     let PyVal::Dict(pairs) = p.value()? else {
         return Err("header is not a dict".into());
     };
@@ -232,10 +202,9 @@ fn parse_header(text: &[u8]) -> std::result::Result<Header, String> {
                 let mut s = Vec::with_capacity(dims.len().min(64));
                 for d in dims {
                     match d {
-                        PyVal::Int(n) if n >= 0 => s.push(
-                            usize::try_from(n)
-                                .map_err(|_| format!("dimension {n} is too large"))?,
-                        ),
+                        PyVal::Int(n) if n >= 0 => {
+                            s.push(usize::try_from(n).map_err(|_| format!("dimension {n} is too large"))?)
+                        }
                         PyVal::Int(n) => return Err(format!("negative dimension {n} in shape")),
                         other => return Err(format!("bad dimension {other:?} in shape")),
                     }
@@ -278,18 +247,10 @@ fn read_header(r: &mut impl Read, what: &str) -> Result<(Header, u64)> {
             r.read_exact(&mut b).map_err(trunc)?;
             u32::from_le_bytes(b) as usize
         }
-        v => {
-            return Err(bad(
-                what,
-                format!(".npy format version {v}.{} is not supported", pre[7]),
-            ))
-        }
+        v => return Err(bad(what, format!(".npy format version {v}.{} is not supported", pre[7]))),
     };
     if hlen > MAX_HEADER {
-        return Err(bad(
-            what,
-            format!(".npy header of {hlen} bytes is larger than the limit of {MAX_HEADER}"),
-        ));
+        return Err(bad(what, format!(".npy header of {hlen} bytes is larger than the limit of {MAX_HEADER}")));
     }
     let mut text = vec![0u8; hlen];
     r.read_exact(&mut text).map_err(trunc)?;
@@ -379,24 +340,23 @@ fn read_npy_stream(r: &mut impl Read, available: Option<u64>, what: &str) -> Res
     if let Some(avail) = available {
         let have = avail.saturating_sub(consumed);
         if have < nbytes {
-            return Err(bad(what, format!("truncated: shape {:?} of {} needs {nbytes} data bytes but only {have} are present", h.shape, h.dtype)));
+            return Err(bad(
+                what,
+                format!(
+                    "truncated: shape {:?} of {} needs {nbytes} data bytes but only {have} are present",
+                    h.shape, h.dtype
+                ),
+            ));
         }
         if have > nbytes {
             return Err(bad(
                 what,
-                format!(
-                    "{} unexpected bytes after the data of shape {:?} of {}",
-                    have - nbytes,
-                    h.shape,
-                    h.dtype
-                ),
+                format!("{} unexpected bytes after the data of shape {:?} of {}", have - nbytes, h.shape, h.dtype),
             ));
         }
     }
     let mut buf = Vec::with_capacity((nbytes as usize).min(64 << 20));
-    r.take(nbytes)
-        .read_to_end(&mut buf)
-        .map_err(|e| bad(what, format!("cannot read data: {e}")))?;
+    r.take(nbytes).read_to_end(&mut buf).map_err(|e| bad(what, format!("cannot read data: {e}")))?;
     if (buf.len() as u64) < nbytes {
         return Err(bad(
             what,
@@ -443,12 +403,7 @@ fn descr_of(dtype: DType) -> Result<&'static str> {
         DType::U32 => "<u4",
         DType::U64 => "<u8",
         DType::Bool => "|b1",
-        DType::BF16 => {
-            return Err(Error::UnsupportedDType {
-                op: ".npy (NumPy has no bfloat16)".into(),
-                dtype,
-            })
-        }
+        DType::BF16 => return Err(Error::UnsupportedDType { op: ".npy (NumPy has no bfloat16)".into(), dtype }),
     })
 }
 
@@ -458,21 +413,11 @@ pub fn npy_to_bytes(t: &Tensor) -> Result<Vec<u8>> {
     let shape = match t.shape() {
         [] => "()".to_string(),
         [d] => format!("({d},)"),
-        s => format!(
-            "({})",
-            s.iter()
-                .map(|d| d.to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
+        s => format!("({})", s.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")),
     };
     let mut header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
     // Pad with spaces and end with '\n' so that the data starts at a multiple of 64 bytes.
-    let (version, prefix) = if header.len() + 1 + 10 <= u16::MAX as usize {
-        (1u8, 10usize)
-    } else {
-        (2u8, 12usize)
-    };
+    let (version, prefix) = if header.len() + 1 + 10 <= u16::MAX as usize { (1u8, 10usize) } else { (2u8, 12usize) };
     let total = (prefix + header.len() + 1).div_ceil(64) * 64;
     header.push_str(&" ".repeat(total - prefix - header.len() - 1));
     header.push('\n');
@@ -486,37 +431,19 @@ pub fn npy_to_bytes(t: &Tensor) -> Result<Vec<u8>> {
     }
     out.extend_from_slice(header.as_bytes());
     match t.data() {
-        TensorData::F32(v) => v
-            .iter()
-            .for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
-        TensorData::F64(v) => v
-            .iter()
-            .for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
-        TensorData::F16(v) => v
-            .iter()
-            .for_each(|x| out.extend_from_slice(&x.to_bits().to_le_bytes())),
+        TensorData::F32(v) => v.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
+        TensorData::F64(v) => v.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
+        TensorData::F16(v) => v.iter().for_each(|x| out.extend_from_slice(&x.to_bits().to_le_bytes())),
         TensorData::BF16(_) => unreachable!("rejected by descr_of"),
         TensorData::I8(v) => v.iter().for_each(|x| out.push(*x as u8)),
         TensorData::U8(v) => out.extend_from_slice(v),
         TensorData::Bool(v) => v.iter().for_each(|x| out.push(*x as u8)),
-        TensorData::I16(v) => v
-            .iter()
-            .for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
-        TensorData::U16(v) => v
-            .iter()
-            .for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
-        TensorData::I32(v) => v
-            .iter()
-            .for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
-        TensorData::U32(v) => v
-            .iter()
-            .for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
-        TensorData::I64(v) => v
-            .iter()
-            .for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
-        TensorData::U64(v) => v
-            .iter()
-            .for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
+        TensorData::I16(v) => v.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
+        TensorData::U16(v) => v.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
+        TensorData::I32(v) => v.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
+        TensorData::U32(v) => v.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
+        TensorData::I64(v) => v.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
+        TensorData::U64(v) => v.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
     }
     Ok(out)
 }
@@ -534,14 +461,10 @@ pub fn write_npy(path: impl AsRef<Path>, t: &Tensor) -> Result<()> {
 
 fn zip_err(path: &Path, e: zip::result::ZipError) -> Error {
     match e {
-        zip::result::ZipError::Io(io) => bad(
-            &path.display().to_string(),
-            format!("not a readable .npz (zip) archive: {io}"),
-        ),
-        e => bad(
-            &path.display().to_string(),
-            format!("not a valid .npz (zip) archive: {e}"),
-        ),
+        zip::result::ZipError::Io(io) => {
+            bad(&path.display().to_string(), format!("not a readable .npz (zip) archive: {io}"))
+        }
+        e => bad(&path.display().to_string(), format!("not a valid .npz (zip) archive: {e}")),
     }
 }
 
@@ -583,13 +506,8 @@ pub fn read_npz(path: impl AsRef<Path>) -> Result<Vec<(String, Tensor)>> {
 pub fn npz_to_bytes<S: AsRef<str>>(entries: &[(S, &Tensor)], compress: bool) -> Result<Vec<u8>> {
     use zip::write::SimpleFileOptions;
     let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    let method = if compress {
-        zip::CompressionMethod::Deflated
-    } else {
-        zip::CompressionMethod::Stored
-    };
-    let zerr =
-        |name: &str, e: &dyn std::fmt::Display| bad(name, format!("cannot write .npz entry: {e}"));
+    let method = if compress { zip::CompressionMethod::Deflated } else { zip::CompressionMethod::Stored };
+    let zerr = |name: &str, e: &dyn std::fmt::Display| bad(name, format!("cannot write .npz entry: {e}"));
     let mut seen = std::collections::HashSet::new();
     for (name, t) in entries {
         let name = name.as_ref();
@@ -597,11 +515,9 @@ pub fn npz_to_bytes<S: AsRef<str>>(entries: &[(S, &Tensor)], compress: bool) -> 
             return Err(bad(name, "name given twice for one .npz"));
         }
         let bytes = npy_to_bytes(t).map_err(|e| e.context(name.to_string()))?;
-        let opts = SimpleFileOptions::default()
-            .compression_method(method)
-            .large_file(bytes.len() as u64 >= u32::MAX as u64);
-        w.start_file(format!("{name}.npy"), opts)
-            .map_err(|e| zerr(name, &e))?;
+        let opts =
+            SimpleFileOptions::default().compression_method(method).large_file(bytes.len() as u64 >= u32::MAX as u64);
+        w.start_file(format!("{name}.npy"), opts).map_err(|e| zerr(name, &e))?;
         w.write_all(&bytes).map_err(|e| zerr(name, &e))?;
     }
     Ok(w.finish().map_err(|e| zerr("archive", &e))?.into_inner())
@@ -613,14 +529,9 @@ pub fn write_npz<S: AsRef<str>>(path: impl AsRef<Path>, entries: &[(S, &Tensor)]
 }
 
 /// Writes named tensors to an `.npz` file, deflate-compressed if `compress`.
-pub fn write_npz_with<S: AsRef<str>>(
-    path: impl AsRef<Path>,
-    entries: &[(S, &Tensor)],
-    compress: bool,
-) -> Result<()> {
+pub fn write_npz_with<S: AsRef<str>>(path: impl AsRef<Path>, entries: &[(S, &Tensor)], compress: bool) -> Result<()> {
     let path = path.as_ref();
-    let bytes =
-        npz_to_bytes(entries, compress).map_err(|e| e.context(path.display().to_string()))?;
+    let bytes = npz_to_bytes(entries, compress).map_err(|e| e.context(path.display().to_string()))?;
     std::fs::write(path, bytes).map_err(|e| io_err(path, e))
 }
 
@@ -632,19 +543,9 @@ mod tests {
     fn all_dtypes() -> Vec<Tensor> {
         let s = vec![2, 3];
         vec![
-            Tensor::from_vec(
-                s.clone(),
-                vec![1.5f32, -2.0, f32::NAN, f32::INFINITY, 0.0, -0.0],
-            )
-            .unwrap(),
+            Tensor::from_vec(s.clone(), vec![1.5f32, -2.0, f32::NAN, f32::INFINITY, 0.0, -0.0]).unwrap(),
             Tensor::from_vec(s.clone(), vec![1.5f64, -2.0, 1e300, -1e-300, 0.0, 7.0]).unwrap(),
-            Tensor::from_vec(
-                s.clone(),
-                [1.5f32, -2.0, 65504.0, 0.5, 0.0, 7.0]
-                    .map(f16::from_f32)
-                    .to_vec(),
-            )
-            .unwrap(),
+            Tensor::from_vec(s.clone(), [1.5f32, -2.0, 65504.0, 0.5, 0.0, 7.0].map(f16::from_f32).to_vec()).unwrap(),
             Tensor::from_vec(s.clone(), vec![i8::MIN, -1, 0, 1, 2, i8::MAX]).unwrap(),
             Tensor::from_vec(s.clone(), vec![i16::MIN, -1, 0, 1, 2, i16::MAX]).unwrap(),
             Tensor::from_vec(s.clone(), vec![i32::MIN, -1, 0, 1, 2, i32::MAX]).unwrap(),
@@ -659,9 +560,7 @@ mod tests {
 
     fn same(a: &Tensor, b: &Tensor) -> bool {
         // Bitwise equality (NaN == NaN, -0 != +0).
-        a.shape() == b.shape()
-            && a.dtype() == b.dtype()
-            && npy_to_bytes(a).unwrap() == npy_to_bytes(b).unwrap()
+        a.shape() == b.shape() && a.dtype() == b.dtype() && npy_to_bytes(a).unwrap() == npy_to_bytes(b).unwrap()
     }
 
     #[test]
@@ -670,34 +569,21 @@ mod tests {
             for shape in [vec![6], vec![2, 3], vec![1, 2, 3, 1]] {
                 let t = t.clone().reshape(shape).unwrap();
                 let bytes = npy_to_bytes(&t).unwrap();
-                assert_eq!(
-                    (bytes[8] as usize + 10) % 64,
-                    0,
-                    "data must be 64-byte aligned"
-                );
+                assert_eq!((bytes[8] as usize + 10) % 64, 0, "data must be 64-byte aligned");
                 let back = npy_from_bytes(&bytes, "x").unwrap();
                 assert!(same(&t, &back), "{:?} != {:?}", t, back);
             }
         }
         let s = Tensor::scalar(3.25f64);
-        assert!(same(
-            &s,
-            &npy_from_bytes(&npy_to_bytes(&s).unwrap(), "s").unwrap()
-        ));
+        assert!(same(&s, &npy_from_bytes(&npy_to_bytes(&s).unwrap(), "s").unwrap()));
         let e = Tensor::zeros(DType::I32, vec![0, 4]).unwrap();
-        assert!(same(
-            &e,
-            &npy_from_bytes(&npy_to_bytes(&e).unwrap(), "e").unwrap()
-        ));
+        assert!(same(&e, &npy_from_bytes(&npy_to_bytes(&e).unwrap(), "e").unwrap()));
     }
 
     #[test]
     fn bf16_is_refused() {
         let t = Tensor::from_vec(vec![1], vec![bf16::ONE]).unwrap();
-        assert!(matches!(
-            npy_to_bytes(&t),
-            Err(Error::UnsupportedDType { .. })
-        ));
+        assert!(matches!(npy_to_bytes(&t), Err(Error::UnsupportedDType { .. })));
     }
 
     fn handmade(version: u8, header: &str, data: &[u8]) -> Vec<u8> {
@@ -715,53 +601,31 @@ mod tests {
 
     #[test]
     fn big_endian_fortran_and_versions() {
-        let data: Vec<u8> = [1i32, 2, 3, 4, 5, 6]
-            .iter()
-            .flat_map(|x| x.to_be_bytes())
-            .collect();
+        let data: Vec<u8> = [1i32, 2, 3, 4, 5, 6].iter().flat_map(|x| x.to_be_bytes()).collect();
         for v in [1, 2, 3] {
-            let b = handmade(
-                v,
-                "{'descr': '>i4', 'fortran_order': False, 'shape': (2, 3), }\n",
-                &data,
-            );
+            let b = handmade(v, "{'descr': '>i4', 'fortran_order': False, 'shape': (2, 3), }\n", &data);
             let t = npy_from_bytes(&b, "be").unwrap();
             assert_eq!(t.shape(), &[2, 3]);
             assert_eq!(t.as_slice::<i32>().unwrap(), &[1, 2, 3, 4, 5, 6]);
         }
         // Fortran order: column-major [[1,3,5],[2,4,6]] stored as 1..6.
-        let data: Vec<u8> = [1i16, 2, 3, 4, 5, 6]
-            .iter()
-            .flat_map(|x| x.to_le_bytes())
-            .collect();
-        let b = handmade(
-            1,
-            "{\"shape\": (2L, 3L), \"fortran_order\": True, \"descr\": \"<i2\"}",
-            &data,
-        );
+        let data: Vec<u8> = [1i16, 2, 3, 4, 5, 6].iter().flat_map(|x| x.to_le_bytes()).collect();
+        let b = handmade(1, "{\"shape\": (2L, 3L), \"fortran_order\": True, \"descr\": \"<i2\"}", &data);
         let t = npy_from_bytes(&b, "f").unwrap();
         assert_eq!(t.as_slice::<i16>().unwrap(), &[1, 3, 5, 2, 4, 6]);
         // 3-D Fortran: element (i,j,k) at i + 2j + 4k.
         let data: Vec<u8> = (0u8..8).collect();
-        let b = handmade(
-            1,
-            "{'descr': '|u1', 'fortran_order': True, 'shape': (2, 2, 2), }",
-            &data,
-        );
+        let b = handmade(1, "{'descr': '|u1', 'fortran_order': True, 'shape': (2, 2, 2), }", &data);
         let t = npy_from_bytes(&b, "f3").unwrap();
         assert_eq!(t.as_slice::<u8>().unwrap(), &[0, 4, 2, 6, 1, 5, 3, 7]);
     }
 
     #[test]
     fn bad_files_give_typed_errors() {
-        let good =
-            npy_to_bytes(&Tensor::from_vec(vec![4], vec![1.0f32, 2.0, 3.0, 4.0]).unwrap()).unwrap();
+        let good = npy_to_bytes(&Tensor::from_vec(vec![4], vec![1.0f32, 2.0, 3.0, 4.0]).unwrap()).unwrap();
         for cut in [0, 3, 7, 9, 20, good.len() - 1] {
             let e = npy_from_bytes(&good[..cut], "cut.npy").unwrap_err();
-            assert!(
-                matches!(e.root(), Error::InvalidTensor { name, .. } if name == "cut.npy"),
-                "{cut}: {e}"
-            );
+            assert!(matches!(e.root(), Error::InvalidTensor { name, .. } if name == "cut.npy"), "{cut}: {e}");
         }
         let mut extra = good.clone();
         extra.push(0);
@@ -781,15 +645,14 @@ mod tests {
             assert!(matches!(e, Error::InvalidTensor { .. }), "{h}: {e}");
         }
         // A shape claiming terabytes is refused before allocating.
-        let e = npy_from_bytes(&handmade(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (1099511627776, 1099511627776), }", &[]), "big")
-            .unwrap_err();
+        let e = npy_from_bytes(
+            &handmade(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (1099511627776, 1099511627776), }", &[]),
+            "big",
+        )
+        .unwrap_err();
         assert!(matches!(e.root(), Error::TooLarge { .. }), "{e}");
         let e = npy_from_bytes(
-            &handmade(
-                1,
-                "{'descr': '<f4', 'fortran_order': False, 'shape': (1000000, 1000), }",
-                &[0; 16],
-            ),
+            &handmade(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (1000000, 1000), }", &[0; 16]),
             "big",
         )
         .unwrap_err();
@@ -813,10 +676,7 @@ mod tests {
         let bytes = npz_to_bytes(&entries, true).unwrap();
         for cut in [0, 10, bytes.len() / 2, bytes.len() - 10] {
             let e = npz_from_bytes(&bytes[..cut], "cut.npz").unwrap_err();
-            assert!(
-                matches!(e.root(), Error::InvalidTensor { .. }),
-                "{cut}: {e}"
-            );
+            assert!(matches!(e.root(), Error::InvalidTensor { .. }), "{cut}: {e}");
         }
     }
 }

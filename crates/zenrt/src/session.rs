@@ -61,11 +61,10 @@ impl Session {
 
     /// Opens an ONNX model file with options.
     pub fn from_file_with(path: impl AsRef<Path>, opts: &SessionOptions) -> Result<Session> {
-        Session::from_model(zenrt_onnx::load_model(path.as_ref())?, opts)
-            .map_err(|e| match e {
-                e @ (Error::Io { .. } | Error::Decode { .. } | Error::Context { .. }) => e,
-                e => e.context(path.as_ref().display().to_string()),
-            })
+        Session::from_model(zenrt_onnx::load_model(path.as_ref())?, opts).map_err(|e| match e {
+            e @ (Error::Io { .. } | Error::Decode { .. } | Error::Context { .. }) => e,
+            e => e.context(path.as_ref().display().to_string()),
+        })
     }
 
     /// Opens an ONNX model held in memory.

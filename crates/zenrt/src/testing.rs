@@ -1,7 +1,7 @@
 //! Tiny hand-built models for doc tests and examples.
 
-use zenrt_onnx::onnx_proto as pb;
 use prost::Message;
+use zenrt_onnx::onnx_proto as pb;
 
 fn vi(name: &str, elem: i32, dims: &[i64]) -> pb::ValueInfoProto {
     use pb::tensor_shape_proto::{dimension::Value, Dimension};
@@ -13,7 +13,10 @@ fn vi(name: &str, elem: i32, dims: &[i64]) -> pb::ValueInfoProto {
                 shape: Some(pb::TensorShapeProto {
                     dim: dims
                         .iter()
-                        .map(|&d| Dimension { value: Some(if d < 0 { Value::DimParam("n".into()) } else { Value::DimValue(d) }), ..Default::default() })
+                        .map(|&d| Dimension {
+                            value: Some(if d < 0 { Value::DimParam("n".into()) } else { Value::DimValue(d) }),
+                            ..Default::default()
+                        })
                         .collect(),
                 }),
             })),

@@ -19,11 +19,7 @@ fn vi(name: &str, elem: i32, dims: &[i64]) -> pb::ValueInfoProto {
                     dim: dims
                         .iter()
                         .map(|&d| Dimension {
-                            value: Some(if d < 0 {
-                                Value::DimParam("n".into())
-                            } else {
-                                Value::DimValue(d)
-                            }),
+                            value: Some(if d < 0 { Value::DimParam("n".into()) } else { Value::DimValue(d) }),
                             ..Default::default()
                         })
                         .collect(),
@@ -53,10 +49,7 @@ fn model(
 ) -> Vec<u8> {
     pb::ModelProto {
         ir_version: Some(8),
-        opset_import: vec![pb::OperatorSetIdProto {
-            domain: Some(String::new()),
-            version: Some(17),
-        }],
+        opset_import: vec![pb::OperatorSetIdProto { domain: Some(String::new()), version: Some(17) }],
         graph: Some(pb::GraphProto {
             name: Some("g".into()),
             node: nodes,
@@ -72,12 +65,7 @@ fn model(
 
 /// y = x + w with w an initializer.
 fn add_with_init(w: pb::TensorProto) -> Vec<u8> {
-    model(
-        vec![node("Add", &["x", "w"], &["y"])],
-        vec![vi("x", F32, &[4])],
-        vec![vi("y", F32, &[4])],
-        vec![w],
-    )
+    model(vec![node("Add", &["x", "w"], &["y"])], vec![vi("x", F32, &[4])], vec![vi("y", F32, &[4])], vec![w])
 }
 
 fn f32_init(name: &str, dims: &[i64], raw_len: usize) -> pb::TensorProto {
@@ -147,29 +135,19 @@ fn random_garbage() {
             })
             .collect();
         let e = load_err(&bytes);
-        assert!(
-            matches!(e.root(), Error::Decode { .. } | Error::InvalidModel(_)),
-            "{len}: {e:?}"
-        );
+        assert!(matches!(e.root(), Error::Decode { .. } | Error::InvalidModel(_)), "{len}: {e:?}");
     }
 }
 
 #[test]
 fn raw_data_length_mismatch() {
     let e = load_err(&add_with_init(f32_init("w", &[4], 12)));
-    assert!(
-        matches!(e.root(), Error::InvalidTensor { name, .. } if name == "w"),
-        "{e}"
-    );
+    assert!(matches!(e.root(), Error::InvalidTensor { name, .. } if name == "w"), "{e}");
 }
 
 #[test]
 fn huge_or_overflowing_dims() {
-    for dims in [
-        vec![1i64 << 40, 1 << 40],
-        vec![i64::MAX, i64::MAX, 4],
-        vec![1 << 20, 1 << 20, 1 << 20],
-    ] {
+    for dims in [vec![1i64 << 40, 1 << 40], vec![i64::MAX, i64::MAX, 4], vec![1 << 20, 1 << 20, 1 << 20]] {
         let e = load_err(&add_with_init(f32_init("w", &dims, 16)));
         assert!(matches!(e.root(), Error::TooLarge { .. }), "{dims:?}: {e}");
     }
@@ -184,139 +162,73 @@ fn negative_dims() {
 #[test]
 fn cycle() {
     let bytes = model(
-        vec![
-            node("Add", &["x", "c"], &["b"]),
-            node("Add", &["b", "x"], &["c"]),
-        ],
+        vec![node("Add", &["x", "c"], &["b"]), node("Add", &["b", "x"], &["c"])],
         vec![vi("x", F32, &[4])],
         vec![vi("b", F32, &[4])],
         vec![],
     );
     let e = load_err(&bytes);
-    assert!(
-        matches!(e.root(), Error::Cycle(nodes) if nodes.len() == 2),
-        "{e}"
-    );
+    assert!(matches!(e.root(), Error::Cycle(nodes) if nodes.len() == 2), "{e}");
 }
 
 #[test]
 fn dangling_edge() {
-    let bytes = model(
-        vec![node("Add", &["x", "nobody"], &["y"])],
-        vec![vi("x", F32, &[4])],
-        vec![vi("y", F32, &[4])],
-        vec![],
-    );
+    let bytes =
+        model(vec![node("Add", &["x", "nobody"], &["y"])], vec![vi("x", F32, &[4])], vec![vi("y", F32, &[4])], vec![]);
     let e = load_err(&bytes);
-    assert!(
-        matches!(e.root(), Error::DanglingEdge { value, .. } if value == "nobody"),
-        "{e}"
-    );
+    assert!(matches!(e.root(), Error::DanglingEdge { value, .. } if value == "nobody"), "{e}");
 }
 
 #[test]
 fn output_never_produced() {
-    let bytes = model(
-        vec![node("Add", &["x", "x"], &["y"])],
-        vec![vi("x", F32, &[4])],
-        vec![vi("z", F32, &[4])],
-        vec![],
-    );
+    let bytes =
+        model(vec![node("Add", &["x", "x"], &["y"])], vec![vi("x", F32, &[4])], vec![vi("z", F32, &[4])], vec![]);
     let e = load_err(&bytes);
-    assert!(
-        matches!(e.root(), Error::MissingOutput(o) if o == "z"),
-        "{e}"
-    );
+    assert!(matches!(e.root(), Error::MissingOutput(o) if o == "z"), "{e}");
 }
 
 #[test]
 fn unknown_input_name() {
     let s = two_input_session();
-    let e = s
-        .run(vec![
-            ("x", ones(&[2, 3])),
-            ("b", ones(&[2, 3])),
-            ("nope", ones(&[2, 3])),
-        ])
-        .unwrap_err();
-    assert!(
-        matches!(e.root(), Error::UnknownInput { name, expected } if name == "nope" && expected.len() == 2),
-        "{e}"
-    );
+    let e = s.run(vec![("x", ones(&[2, 3])), ("b", ones(&[2, 3])), ("nope", ones(&[2, 3]))]).unwrap_err();
+    assert!(matches!(e.root(), Error::UnknownInput { name, expected } if name == "nope" && expected.len() == 2), "{e}");
 }
 
 #[test]
 fn missing_input() {
-    let e = two_input_session()
-        .run(vec![("x", ones(&[2, 3]))])
-        .unwrap_err();
-    assert!(
-        matches!(e.root(), Error::MissingInput(n) if n == "b"),
-        "{e}"
-    );
+    let e = two_input_session().run(vec![("x", ones(&[2, 3]))]).unwrap_err();
+    assert!(matches!(e.root(), Error::MissingInput(n) if n == "b"), "{e}");
 }
 
 #[test]
 fn wrong_dtype() {
     let x = Tensor::from_vec(vec![2, 1], vec![1i64, 2]).unwrap();
-    let e = two_input_session()
-        .run(vec![("x", x), ("b", ones(&[2, 1]))])
-        .unwrap_err();
-    assert!(
-        matches!(e.root(), Error::BadInput { name, .. } if name == "x"),
-        "{e}"
-    );
+    let e = two_input_session().run(vec![("x", x), ("b", ones(&[2, 1]))]).unwrap_err();
+    assert!(matches!(e.root(), Error::BadInput { name, .. } if name == "x"), "{e}");
 }
 
 #[test]
 fn wrong_rank() {
-    let e = two_input_session()
-        .run(vec![("x", ones(&[2])), ("b", ones(&[2, 1]))])
-        .unwrap_err();
-    assert!(
-        matches!(e.root(), Error::BadInput { name, .. } if name == "x"),
-        "{e}"
-    );
+    let e = two_input_session().run(vec![("x", ones(&[2])), ("b", ones(&[2, 1]))]).unwrap_err();
+    assert!(matches!(e.root(), Error::BadInput { name, .. } if name == "x"), "{e}");
 }
 
 #[test]
 fn wrong_fixed_dim_and_inconsistent_symbolic_dim() {
     let s = two_input_session();
-    let e = s
-        .run(vec![("x", ones(&[3, 1])), ("b", ones(&[2, 1]))])
-        .unwrap_err();
-    assert!(
-        matches!(e.root(), Error::BadInput { name, .. } if name == "x"),
-        "{e}"
-    );
-    let e = s
-        .run(vec![("x", ones(&[2, 1])), ("b", ones(&[2, 5]))])
-        .unwrap_err();
-    assert!(
-        matches!(e.root(), Error::BadInput { name, .. } if name == "b"),
-        "{e}"
-    );
+    let e = s.run(vec![("x", ones(&[3, 1])), ("b", ones(&[2, 1]))]).unwrap_err();
+    assert!(matches!(e.root(), Error::BadInput { name, .. } if name == "x"), "{e}");
+    let e = s.run(vec![("x", ones(&[2, 1])), ("b", ones(&[2, 5]))]).unwrap_err();
+    assert!(matches!(e.root(), Error::BadInput { name, .. } if name == "b"), "{e}");
 }
 
 #[test]
 fn unknown_operators_are_all_listed() {
-    let one = model(
-        vec![node("NoSuchOp", &["x"], &["y"])],
-        vec![vi("x", F32, &[4])],
-        vec![vi("y", F32, &[4])],
-        vec![],
-    );
+    let one = model(vec![node("NoSuchOp", &["x"], &["y"])], vec![vi("x", F32, &[4])], vec![vi("y", F32, &[4])], vec![]);
     let e = load_err(&one);
-    assert!(
-        matches!(e.root(), Error::UnsupportedOps(m) if m.len() == 1 && m[0].op_type == "NoSuchOp"),
-        "{e}"
-    );
+    assert!(matches!(e.root(), Error::UnsupportedOps(m) if m.len() == 1 && m[0].op_type == "NoSuchOp"), "{e}");
     let two = model(
-        vec![
-            node("NoSuchOp", &["x"], &["a"]),
-            node("AlsoMissing", &["a"], &["b"]),
-            node("NoSuchOp", &["b"], &["y"]),
-        ],
+        vec![node("NoSuchOp", &["x"], &["a"]), node("AlsoMissing", &["a"], &["b"]), node("NoSuchOp", &["b"], &["y"])],
         vec![vi("x", F32, &[4])],
         vec![vi("y", F32, &[4])],
         vec![],
@@ -329,28 +241,16 @@ fn unknown_operators_are_all_listed() {
         }
         other => panic!("{other:?}"),
     }
-    assert!(
-        e.to_string().contains("NoSuchOp") && e.to_string().contains("AlsoMissing"),
-        "{e}"
-    );
+    assert!(e.to_string().contains("NoSuchOp") && e.to_string().contains("AlsoMissing"), "{e}");
 }
 
 fn external(location: &str, offset: Option<u64>, length: Option<u64>) -> pb::TensorProto {
-    let mut kv = vec![pb::StringStringEntryProto {
-        key: Some("location".into()),
-        value: Some(location.into()),
-    }];
+    let mut kv = vec![pb::StringStringEntryProto { key: Some("location".into()), value: Some(location.into()) }];
     if let Some(o) = offset {
-        kv.push(pb::StringStringEntryProto {
-            key: Some("offset".into()),
-            value: Some(o.to_string()),
-        });
+        kv.push(pb::StringStringEntryProto { key: Some("offset".into()), value: Some(o.to_string()) });
     }
     if let Some(l) = length {
-        kv.push(pb::StringStringEntryProto {
-            key: Some("length".into()),
-            value: Some(l.to_string()),
-        });
+        kv.push(pb::StringStringEntryProto { key: Some("length".into()), value: Some(l.to_string()) });
     }
     pb::TensorProto {
         name: Some("w".into()),
@@ -379,17 +279,11 @@ fn external_err(dir: &Path, w: pb::TensorProto) -> Error {
 #[test]
 fn external_data_good_file_loads() {
     let dir = tempfile::tempdir().unwrap();
-    let data: Vec<u8> = [1.0f32, 2.0, 3.0, 4.0]
-        .iter()
-        .flat_map(|x| x.to_le_bytes())
-        .collect();
+    let data: Vec<u8> = [1.0f32, 2.0, 3.0, 4.0].iter().flat_map(|x| x.to_le_bytes()).collect();
     std::fs::write(dir.path().join("w.bin"), [vec![0u8; 8], data].concat()).unwrap();
     let s = open_in(dir.path(), external("w.bin", Some(8), Some(16))).unwrap();
     let y = s.run(vec![("x", ones(&[4]))]).unwrap();
-    assert_eq!(
-        y.get("y").unwrap().as_slice::<f32>().unwrap(),
-        &[2.0, 3.0, 4.0, 5.0]
-    );
+    assert_eq!(y.get("y").unwrap().as_slice::<f32>().unwrap(), &[2.0, 3.0, 4.0, 5.0]);
 }
 
 #[test]
@@ -432,26 +326,15 @@ fn external_data_symlink_outside() {
 fn external_data_past_the_end() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("w.bin"), [0u8; 20]).unwrap();
-    for (off, len) in [
-        (Some(8), Some(16)),
-        (Some(100), None),
-        (Some(u64::MAX - 4), Some(16)),
-        (None, Some(1 << 40)),
-    ] {
+    for (off, len) in [(Some(8), Some(16)), (Some(100), None), (Some(u64::MAX - 4), Some(16)), (None, Some(1 << 40))] {
         let e = external_err(dir.path(), external("w.bin", off, len));
-        assert!(
-            matches!(e.root(), Error::ExternalData { .. }),
-            "{off:?} {len:?}: {e}"
-        );
+        assert!(matches!(e.root(), Error::ExternalData { .. }), "{off:?} {len:?}: {e}");
     }
     std::fs::write(dir.path().join("short.bin"), [0u8; 8]).unwrap();
     let e = external_err(dir.path(), external("short.bin", None, None));
     assert!(matches!(e.root(), Error::ExternalData { .. }), "{e}");
     let e = external_err(dir.path(), external("missing.bin", None, None));
-    assert!(
-        matches!(e.root(), Error::ExternalData { .. } | Error::Io { .. }),
-        "{e}"
-    );
+    assert!(matches!(e.root(), Error::ExternalData { .. } | Error::Io { .. }), "{e}");
 }
 
 #[test]
@@ -476,8 +359,7 @@ fn truncated_npy_and_npz() {
     let mut short = zenrt::npy::npy_to_bytes(&t).unwrap();
     short.truncate(short.len() - 4);
     let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    w.start_file("x.npy", zip::write::SimpleFileOptions::default())
-        .unwrap();
+    w.start_file("x.npy", zip::write::SimpleFileOptions::default()).unwrap();
     std::io::Write::write_all(&mut w, &short).unwrap();
     let bytes = w.finish().unwrap().into_inner();
     let e = zenrt::npy::npz_from_bytes(&bytes, "short.npz").unwrap_err();

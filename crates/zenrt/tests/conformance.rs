@@ -22,27 +22,21 @@ fn onnx_backend_tests_expected_to_pass_still_pass() {
     let Some(root) = data_root().filter(|p| p.is_dir()) else {
         eprintln!(
             "SKIP onnx_backend_tests_expected_to_pass_still_pass: no ONNX test data at {} (set ZENRT_ONNX_TESTDATA)",
-            data_root().map(|p| p.display().to_string()).unwrap_or_else(|| "$HOME/.cache/zenrt/onnx-testdata-1.23.2".into())
+            data_root()
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|| "$HOME/.cache/zenrt/onnx-testdata-1.23.2".into())
         );
         return;
     };
-    let list =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../conformance/expected_pass.txt");
+    let list = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../conformance/expected_pass.txt");
     let expected = conf::read_expected(&list).unwrap_or_else(|e| panic!("{e}"));
     let sets = conf::discover_sets(&root);
     let filter = std::env::var("ZENRT_CONFORMANCE_FILTER").unwrap_or_default();
-    let opts = SuiteOptions {
-        filter: filter.clone(),
-        ..Default::default()
-    };
+    let opts = SuiteOptions { filter: filter.clone(), ..Default::default() };
     let t0 = std::time::Instant::now();
     let records = conf::run_suite(&sets, &opts, &|_| {});
     let (per, all) = conf::totals(&records);
-    println!(
-        "ONNX backend tests under {} ({:.1} s):",
-        root.display(),
-        t0.elapsed().as_secs_f64()
-    );
+    println!("ONNX backend tests under {} ({:.1} s):", root.display(), t0.elapsed().as_secs_f64());
     for (set, t) in per.iter().chain(std::iter::once(&("all".to_string(), all))) {
         println!(
             "  {set:<18} passed {:>5}  failed {:>5}  unsupported {:>5}  total {:>5}",
@@ -63,10 +57,8 @@ fn onnx_backend_tests_expected_to_pass_still_pass() {
     }
     // Only judge the sets present in this data (a partial data folder skips the others).
     let present: Vec<&str> = sets.iter().map(|(s, _)| s.as_str()).collect();
-    let expected: Vec<String> = expected
-        .into_iter()
-        .filter(|id| present.iter().any(|s| id.starts_with(&format!("{s}/"))))
-        .collect();
+    let expected: Vec<String> =
+        expected.into_iter().filter(|id| present.iter().any(|s| id.starts_with(&format!("{s}/")))).collect();
     let reg = conf::regressions(&records, &expected, &filter);
     let checked = expected.iter().filter(|id| id.contains(&filter)).count();
     assert!(
@@ -74,10 +66,7 @@ fn onnx_backend_tests_expected_to_pass_still_pass() {
         "{} of {checked} case(s) listed in {} no longer pass:\n{}",
         reg.len(),
         list.display(),
-        reg.iter()
-            .map(|(id, why)| format!("  {id}: {why}"))
-            .collect::<Vec<_>>()
-            .join("\n")
+        reg.iter().map(|(id, why)| format!("  {id}: {why}")).collect::<Vec<_>>().join("\n")
     );
     println!("all {checked} expected-pass case(s) pass");
 }

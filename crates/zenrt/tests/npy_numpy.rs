@@ -7,19 +7,13 @@ use zenrt::npy::{read_npy, read_npz, write_npy, write_npz_with};
 use zenrt::{DType, Tensor};
 
 fn data(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data")
-        .join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name)
 }
 
 fn expect_arange(t: &Tensor, dtype: DType) {
     assert_eq!(t.dtype(), dtype);
     assert_eq!(t.shape(), &[2, 3]);
-    assert_eq!(
-        t.to_f64_vec(),
-        vec![0.0, 1.0, 2.0, 3.0, 4.0, 5.0],
-        "{dtype}"
-    );
+    assert_eq!(t.to_f64_vec(), vec![0.0, 1.0, 2.0, 3.0, 4.0, 5.0], "{dtype}");
 }
 
 #[test]
@@ -44,10 +38,7 @@ fn reads_numpy_files_of_every_dtype_and_byte_order() {
         }
     }
     let b = read_npy(data("b1.npy")).unwrap();
-    assert_eq!(
-        b.as_slice::<bool>().unwrap(),
-        &[false, true, false, true, false, true]
-    );
+    assert_eq!(b.as_slice::<bool>().unwrap(), &[false, true, false, true, false, true]);
     expect_arange(&read_npy(data("v2_f4.npy")).unwrap(), DType::F32);
     expect_arange(&read_npy(data("v3_f4.npy")).unwrap(), DType::F32);
     expect_arange(&read_npy(data("fortran_f4.npy")).unwrap(), DType::F32);
@@ -55,10 +46,7 @@ fn reads_numpy_files_of_every_dtype_and_byte_order() {
     assert_eq!(f3.shape(), &[2, 3, 4]);
     assert_eq!(f3.to_i64_vec(), (0..24).collect::<Vec<i64>>());
     let s = read_npy(data("scalar_f8.npy")).unwrap();
-    assert_eq!(
-        (s.shape(), s.as_slice::<f64>().unwrap()),
-        (&[][..], &[2.5][..])
-    );
+    assert_eq!((s.shape(), s.as_slice::<f64>().unwrap()), (&[][..], &[2.5][..]));
     let e = read_npy(data("empty_i4.npy")).unwrap();
     assert_eq!((e.shape(), e.dtype()), (&[0, 3][..], DType::I32));
 }
@@ -83,16 +71,8 @@ fn truncated_numpy_files_are_typed_errors() {
         for cut in [0, 5, bytes.len() / 2, bytes.len() - 1] {
             let p = dir.path().join(f);
             std::fs::write(&p, &bytes[..cut]).unwrap();
-            let e = if f.ends_with(".npz") {
-                read_npz(&p).map(|_| ())
-            } else {
-                read_npy(&p).map(|_| ())
-            }
-            .unwrap_err();
-            assert!(
-                matches!(e.root(), zenrt::Error::InvalidTensor { .. }),
-                "{f} cut at {cut}: {e}"
-            );
+            let e = if f.ends_with(".npz") { read_npz(&p).map(|_| ()) } else { read_npy(&p).map(|_| ()) }.unwrap_err();
+            assert!(matches!(e.root(), zenrt::Error::InvalidTensor { .. }), "{f} cut at {cut}: {e}");
             assert!(e.to_string().contains(f), "error must name the file: {e}");
         }
     }
@@ -137,13 +117,7 @@ for f in ('m0.npz', 'm1.npz'):
     assert m['h'].dtype == np.float16 and m['h'][0] == 0.5
 print('ok')
 "#;
-    let out = std::process::Command::new("python3")
-        .args(["-c", script, dir.path().to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "numpy failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out =
+        std::process::Command::new("python3").args(["-c", script, dir.path().to_str().unwrap()]).output().unwrap();
+    assert!(out.status.success(), "numpy failed: {}", String::from_utf8_lossy(&out.stderr));
 }

@@ -43,7 +43,10 @@ fn check(model: &str) {
             assert_eq!(got.dtype(), want.dtype(), "{model} batch {batch} output {name}: dtype");
             let err = rel_err(got, want);
             eprintln!("{model} batch {batch} {name} {:?}: max error relative to scale {err:.2e}", got.shape());
-            assert!(err <= MAX_REL_ERR, "{model} batch {batch} output {name}: relative error {err:.3e} > {MAX_REL_ERR:e}");
+            assert!(
+                err <= MAX_REL_ERR,
+                "{model} batch {batch} output {name}: relative error {err:.3e} > {MAX_REL_ERR:e}"
+            );
         }
     }
 }
@@ -68,7 +71,14 @@ fn static_inference_derives_declared_output_shapes() {
         for out in &m.graph.outputs {
             let got = inferred.get(&out.name).unwrap_or_else(|| panic!("{model}: nothing inferred for {}", out.name));
             assert_eq!(got.dtype, out.dtype, "{model} {}: dtype", out.name);
-            assert_eq!(got.shape, out.shape, "{model} {}: inferred {} vs declared {}", out.name, got.type_string(), out.type_string());
+            assert_eq!(
+                got.shape,
+                out.shape,
+                "{model} {}: inferred {} vs declared {}",
+                out.name,
+                got.type_string(),
+                out.type_string()
+            );
         }
     }
 }

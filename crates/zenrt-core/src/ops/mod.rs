@@ -65,7 +65,9 @@ pub trait Op: Send + Sync + Debug {
                 Some(Value::Tensor(t)) => Some(t.as_ref()),
                 Some(Value::Optional(None)) => None,
                 Some(Value::Optional(Some(b))) => Some(b.as_tensor()?),
-                Some(other) => return Err(Error::Unsupported(format!("{} input to a tensor operator", other.kind_name()))),
+                Some(other) => {
+                    return Err(Error::Unsupported(format!("{} input to a tensor operator", other.kind_name())))
+                }
             });
         }
         Ok(self.run(ctx, &ts)?.into_iter().map(Value::from).collect())

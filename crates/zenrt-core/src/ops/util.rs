@@ -60,9 +60,8 @@ pub fn broadcast_index_map(src_shape: &[usize], out_shape: &[usize]) -> Vec<usiz
     let off = rank - src_shape.len();
     let src_strides = strides_of(src_shape);
     // Effective stride per output axis (0 where broadcast).
-    let eff: Vec<usize> = (0..rank)
-        .map(|i| if i < off || src_shape[i - off] == 1 { 0 } else { src_strides[i - off] })
-        .collect();
+    let eff: Vec<usize> =
+        (0..rank).map(|i| if i < off || src_shape[i - off] == 1 { 0 } else { src_strides[i - off] }).collect();
     let mut idx = vec![0usize; rank];
     let mut out = Vec::with_capacity(n);
     let mut cur = 0usize;

@@ -9,7 +9,8 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 /// Operators never folded: their value is not a function of their inputs.
-const NON_DETERMINISTIC: &[&str] = &["RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Multinomial", "Bernoulli"];
+const NON_DETERMINISTIC: &[&str] =
+    &["RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Multinomial", "Bernoulli"];
 
 pub struct ConstantFolding {
     /// Outputs larger than this are left to be computed at run time (folding would only
@@ -46,18 +47,25 @@ impl Pass for ConstantFolding {
             let foldable = !NON_DETERMINISTIC.contains(&n.op_type.as_str())
                 && node_subgraphs(&n).is_empty()
                 && n.outputs.iter().all(|o| !o.is_empty() && !outputs.contains(o))
-                && n.inputs.iter().all(|i| i.is_empty() || (g.initializers.contains_key(i) && !overridable.contains(i)));
+                && n.inputs
+                    .iter()
+                    .all(|i| i.is_empty() || (g.initializers.contains_key(i) && !overridable.contains(i)));
             if !foldable {
                 keep.push(n);
                 continue;
             }
-            let args: Vec<Option<&Tensor>> =
-                n.inputs.iter().map(|i| if i.is_empty() { None } else { g.initializers.get(i).map(|t| t.as_ref()) }).collect();
+            let args: Vec<Option<&Tensor>> = n
+                .inputs
+                .iter()
+                .map(|i| if i.is_empty() { None } else { g.initializers.get(i).map(|t| t.as_ref()) })
+                .collect();
             // An op that fails here (bad attributes, unsupported case) keeps failing at run
             // time with full context; folding just leaves it alone.
             let result = n.op.run(&NoSubgraphs, &args);
             match result {
-                Ok(outs) if outs.len() >= n.outputs.len() && outs.iter().all(|t| t.nbytes() <= self.max_output_bytes) => {
+                Ok(outs)
+                    if outs.len() >= n.outputs.len() && outs.iter().all(|t| t.nbytes() <= self.max_output_bytes) =>
+                {
                     for (name, t) in n.outputs.iter().zip(outs) {
                         g.initializers.insert(name.clone(), Arc::new(t));
                     }

@@ -25,7 +25,10 @@ impl Pass for RemoveIdentity {
         let mut removed = 0;
         g.nodes.retain(|n| {
             let is_identity = n.op_type == "Identity" && n.domain.is_empty()
-                || n.op_type == "Dropout" && n.domain.is_empty() && n.outputs.iter().skip(1).all(|o| o.is_empty()) && n.inputs.len() == 1;
+                || n.op_type == "Dropout"
+                    && n.domain.is_empty()
+                    && n.outputs.iter().skip(1).all(|o| o.is_empty())
+                    && n.inputs.len() == 1;
             let (Some(i), Some(o)) = (n.inputs.first(), n.outputs.first()) else { return true };
             if is_identity && !i.is_empty() && !outputs.contains(o) && !sub_reads.contains(o) {
                 alias.insert(o.clone(), i.clone());

@@ -32,7 +32,11 @@ impl Op for PRelu {
         let slope = input(inputs, 1, "PRelu")?;
         let dt = same_dtypes("PRelu", &[x, slope])?;
         let channel_slope;
-        let slope = if slope.rank() == 1 && x.rank() > 2 && slope.len() == x.shape()[1] && slope.len() != x.shape()[x.rank() - 1] {
+        let slope = if slope.rank() == 1
+            && x.rank() > 2
+            && slope.len() == x.shape()[1]
+            && slope.len() != x.shape()[x.rank() - 1]
+        {
             let mut shape = vec![slope.len()];
             shape.extend(std::iter::repeat_n(1, x.rank() - 2));
             channel_slope = slope.clone().reshape(shape)?;
