@@ -315,7 +315,7 @@ fn infer_minus_one(input: &[Dim], out: &[Dim], pos: usize) -> Dim {
             Dim::Unknown => return Dim::Unknown,
         }
     }
-    if known_out == 0 || known_in % known_out != 0 {
+    if known_out == 0 || !known_in.is_multiple_of(known_out) {
         return Dim::Unknown;
     }
     match (syms_in.as_slice(), known_in / known_out) {

@@ -33,8 +33,8 @@ fn check(model: &str) {
     assert!(dir.join("model.onnx").is_file(), "{} is missing: run scripts/export_models.py", dir.display());
     let session = Session::from_file(dir.join("model.onnx")).unwrap_or_else(|e| panic!("{model}: load failed: {e}"));
     for batch in [1, 4] {
-        let inputs = zenrt::npy::read_npz(&dir.join(format!("b{batch}_inputs.npz"))).unwrap();
-        let expected = zenrt::npy::read_npz(&dir.join(format!("b{batch}_expected.npz"))).unwrap();
+        let inputs = zenrt::npy::read_npz(dir.join(format!("b{batch}_inputs.npz"))).unwrap();
+        let expected = zenrt::npy::read_npz(dir.join(format!("b{batch}_expected.npz"))).unwrap();
         let outputs = session.run(inputs).unwrap_or_else(|e| panic!("{model} batch {batch}: run failed: {e}"));
         assert!(!expected.is_empty());
         for (name, want) in &expected {

@@ -384,6 +384,7 @@ mod bench {
     #[test]
     #[ignore]
     fn conv_timing() {
+        #[allow(clippy::type_complexity)]
         let cases: [(&str, [usize; 4], [usize; 4], usize, i64, i64); 4] = [
             ("resnet 3x3 64->64 @56", [4, 64, 56, 56], [64, 64, 3, 3], 1, 1, 1),
             ("resnet 1x1 256->64 @56", [4, 256, 56, 56], [64, 256, 1, 1], 1, 1, 0),

@@ -1,6 +1,7 @@
 //! Checks LSTM/GRU/RNN against a naive float64 implementation written independently (one batch
 //! entry and one time step at a time, explicit dot products), with bidirectional processing,
 //! per-batch sequence lengths, initial states, peepholes and both layouts.
+#![allow(clippy::needless_range_loop, clippy::useless_vec)]
 
 use crate::ops::{BuildCtx, ExecCtx, Op};
 use crate::{Attr, Attrs, Graph, Result, Tensor, Value};

@@ -267,6 +267,17 @@ impl Reduction {
     }
 }
 
+/// A do-nothing execution context for unit tests of this family.
+#[cfg(test)]
+pub struct NoCtx;
+
+#[cfg(test)]
+impl crate::ExecCtx for NoCtx {
+    fn run_subgraph_values(&self, _: &std::sync::Arc<crate::Graph>, _: Vec<crate::Value>) -> Result<Vec<crate::Value>> {
+        Err(crate::Error::Unsupported("no subgraphs in unit tests".into()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -295,16 +306,5 @@ mod tests {
         assert_eq!(Reduction::Mul.apply(3i64, -4i64), -12);
         assert_eq!(Reduction::Max.apply(1.5f32, -2.0), 1.5);
         assert_eq!(Reduction::Min.apply(1.5f32, -2.0), -2.0);
-    }
-}
-
-/// A do-nothing execution context for unit tests of this family.
-#[cfg(test)]
-pub struct NoCtx;
-
-#[cfg(test)]
-impl crate::ExecCtx for NoCtx {
-    fn run_subgraph_values(&self, _: &std::sync::Arc<crate::Graph>, _: Vec<crate::Value>) -> Result<Vec<crate::Value>> {
-        Err(crate::Error::Unsupported("no subgraphs in unit tests".into()))
     }
 }
