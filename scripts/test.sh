@@ -8,4 +8,6 @@ export ZENRT_MODELS="${ZENRT_MODELS:-$HOME/.cache/zenrt/models}"
 bash scripts/setup_python.sh
 python3 scripts/gen_onnx_testdata.py "$ZENRT_ONNX_TESTDATA"
 python3 scripts/export_models.py "$ZENRT_MODELS"
+export ZENRT_CONFORMANCE_REPORT="${ZENRT_CONFORMANCE_REPORT:-$PWD/target/conformance-report.md}"
 cargo test --release --workspace "$@"
+echo "conformance report: $ZENRT_CONFORMANCE_REPORT"
