@@ -184,7 +184,7 @@ pub fn conv_typed<T: GemmElem>(x: &[T], w: &[T], b: Option<&[T]>, cs: &ConvShape
             };
             let wg = &w[gi * mg * kdim..(gi + 1) * mg * kdim];
             let yg = &mut y[(n * cs.m + gi * mg) * out_size..][..mg * out_size];
-            gemm(mg, kdim, out_size, (wg, kdim, 1), (bmat, out_size, 1), beta, yg, out_size, 1);
+            gemm(mg, kdim, out_size, (wg, kdim, 1), (bmat, out_size, 1), beta, yg, out_size, 1)?;
         }
     }
     Ok(y)

@@ -143,7 +143,7 @@ impl ConvTranspose {
                 let xg = &x[(ni * c + gi * cg) * in_size..][..cg * in_size];
                 let wg = &w[gi * cg * rows..(gi + 1) * cg * rows];
                 // col[rows × in_size] = W_gᵀ · X_g
-                gemm(rows, cg, in_size, (wg, 1, rows), (xg, in_size, 1), T::zero(), &mut col, in_size, 1);
+                gemm(rows, cg, in_size, (wg, 1, rows), (xg, in_size, 1), T::zero(), &mut col, in_size, 1)?;
                 for mo in 0..mg {
                     let yp = &mut y[(ni * m + gi * mg + mo) * out_size..][..out_size];
                     for kf in 0..ksize {

@@ -121,7 +121,7 @@ impl Op for DeformConv {
                 }
                 let wg = &wv[gi * mg * cg * ks..(gi + 1) * mg * cg * ks];
                 let yg = &mut y[(ni * m + gi * mg) * opl..][..mg * opl];
-                gemm(mg, cg * ks, opl, (wg, cg * ks, 1), (&col, opl, 1), 1.0, yg, opl, 1);
+                gemm(mg, cg * ks, opl, (wg, cg * ks, 1), (&col, opl, 1), 1.0, yg, opl, 1)?;
             }
         }
         Ok(vec![from_f64_vec(x.dtype(), out_shape, y)?])

@@ -3,138 +3,10 @@
 //! checked GEMM wrapper over `matrixmultiply`, and output assembly.
 
 use crate::ops::{BuildCtx, InferInput};
-use crate::{bail, checked_numel, ensure, DType, Dim, Elem, Error, Result, Tensor, ValueInfo};
+use crate::{bail, checked_numel, ensure, DType, Dim, Error, Result, Tensor, ValueInfo};
 
 /// Float types the recurrent kernels compute in (f16/bf16 are computed in f32).
-pub trait RFloat: Elem {
-    /// `c[m×n] (+)= a[m×k] · b[k×n]` with explicit row/column strides.
-    ///
-    /// # Safety
-    /// Every element the strides address must lie inside the allocations behind `a`, `b` and
-    /// `c`, and `c` must not overlap `a` or `b` (use [`gemm`], which checks this).
-    #[allow(clippy::too_many_arguments)]
-    unsafe fn gemm_raw(
-        m: usize,
-        k: usize,
-        n: usize,
-        a: *const Self,
-        rsa: isize,
-        csa: isize,
-        b: *const Self,
-        rsb: isize,
-        csb: isize,
-        beta: Self,
-        c: *mut Self,
-        rsc: isize,
-        csc: isize,
-    );
-}
-
-impl RFloat for f32 {
-    unsafe fn gemm_raw(
-        m: usize,
-        k: usize,
-        n: usize,
-        a: *const f32,
-        rsa: isize,
-        csa: isize,
-        b: *const f32,
-        rsb: isize,
-        csb: isize,
-        beta: f32,
-        c: *mut f32,
-        rsc: isize,
-        csc: isize,
-    ) {
-        matrixmultiply::sgemm(m, k, n, 1.0, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc)
-    }
-}
-
-impl RFloat for f64 {
-    unsafe fn gemm_raw(
-        m: usize,
-        k: usize,
-        n: usize,
-        a: *const f64,
-        rsa: isize,
-        csa: isize,
-        b: *const f64,
-        rsb: isize,
-        csb: isize,
-        beta: f64,
-        c: *mut f64,
-        rsc: isize,
-        csc: isize,
-    ) {
-        matrixmultiply::dgemm(m, k, n, 1.0, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc)
-    }
-}
-
-/// Highest element offset touched by a strided `rows × cols` matrix (None if empty).
-fn max_offset(rows: usize, cols: usize, rs: usize, cs: usize) -> Option<usize> {
-    if rows == 0 || cols == 0 {
-        None
-    } else {
-        Some((rows - 1) * rs + (cols - 1) * cs)
-    }
-}
-
-/// A strided matrix view into a slice: `(slice, row stride, col stride)`.
-pub type Mat<'a, T> = (&'a [T], usize, usize);
-
-/// `c = a · b` (or `c += a · b` when `accumulate`), `a` is m×k, `b` is k×n, `c` is m×n with row
-/// stride `rsc` (column stride 1). Bounds are checked, so the unsafe call cannot read or write
-/// out of the slices.
-#[allow(clippy::too_many_arguments)]
-pub fn gemm<T: RFloat>(
-    m: usize,
-    k: usize,
-    n: usize,
-    a: Mat<T>,
-    b: Mat<T>,
-    c: &mut [T],
-    rsc: usize,
-    accumulate: bool,
-) -> Result<()> {
-    if m == 0 || n == 0 {
-        return Ok(());
-    }
-    let cmax = max_offset(m, n, rsc, 1).unwrap_or(0);
-    ensure!(cmax < c.len(), "internal: gemm output out of bounds");
-    if k == 0 {
-        if !accumulate {
-            for i in 0..m {
-                c[i * rsc..i * rsc + n].fill(T::zero());
-            }
-        }
-        return Ok(());
-    }
-    let (av, rsa, csa) = a;
-    let (bv, rsb, csb) = b;
-    ensure!(max_offset(m, k, rsa, csa).is_some_and(|o| o < av.len()), "internal: gemm lhs out of bounds");
-    ensure!(max_offset(k, n, rsb, csb).is_some_and(|o| o < bv.len()), "internal: gemm rhs out of bounds");
-    let beta = if accumulate { T::one() } else { T::zero() };
-    // SAFETY: every offset touched is within the slices (checked above); `c` does not alias
-    // `a` or `b` (it is a distinct &mut borrow).
-    unsafe {
-        T::gemm_raw(
-            m,
-            k,
-            n,
-            av.as_ptr(),
-            rsa as isize,
-            csa as isize,
-            bv.as_ptr(),
-            rsb as isize,
-            csb as isize,
-            beta,
-            c.as_mut_ptr(),
-            rsc as isize,
-            1,
-        );
-    }
-    Ok(())
-}
+pub use crate::ops::gemm::{gemm, GemmFloat as RFloat, Mat};
 
 /// An activation function of a recurrent cell, with its alpha/beta.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -445,7 +317,7 @@ impl<T: RFloat> Unpacked<T> {
         let mut out = vec![T::zero(); m * n];
         let wd = &self.w[d * n * self.input..(d + 1) * n * self.input];
         // W[d] is [n, input]; its transpose as a k×n matrix has row stride 1, column stride `input`.
-        gemm(m, self.input, n, (&self.x, self.input, 1), (wd, 1, self.input), &mut out, n, false)?;
+        gemm(m, self.input, n, (&self.x, self.input, 1), (wd, 1, self.input), T::zero(), &mut out, n, 1)?;
         for row in out.chunks_mut(n.max(1)) {
             for (v, &bb) in row.iter_mut().zip(bias) {
                 *v = T::from_f64(v.to_f64() + bb);

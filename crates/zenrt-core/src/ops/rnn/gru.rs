@@ -46,7 +46,7 @@ impl Gru {
             let mut rhr = vec![T::zero(); batch * hs]; // (r ⊙ H) · R_hᵀ
             let mut rgate = vec![0f64; batch * hs];
             for s in 0..u.steps() {
-                gemm(batch, hs, ncols, (&h, hs, 1), (rd, 1, hs), &mut hr, ncols, false)?;
+                gemm(batch, hs, ncols, (&h, hs, 1), (rd, 1, hs), T::zero(), &mut hr, ncols, 1)?;
                 for b in 0..batch {
                     let Some(t) = u.time_index(s, b, rev) else { continue };
                     let xrow = &xw[(t * batch + b) * g3..(t * batch + b + 1) * g3];
@@ -59,7 +59,7 @@ impl Gru {
                     }
                 }
                 if !lbr {
-                    gemm(batch, hs, hs, (&r_h, hs, 1), (rh, 1, hs), &mut rhr, hs, false)?;
+                    gemm(batch, hs, hs, (&r_h, hs, 1), (rh, 1, hs), T::zero(), &mut rhr, hs, 1)?;
                 }
                 for b in 0..batch {
                     let Some(t) = u.time_index(s, b, rev) else { continue };

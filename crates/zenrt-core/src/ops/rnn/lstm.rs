@@ -54,7 +54,7 @@ impl Lstm {
             let mut hr = vec![T::zero(); batch * g4];
             for s in 0..u.steps() {
                 // hr = H · Rᵀ for all gates at once: [batch, 4H]
-                gemm(batch, hs, g4, (&h, hs, 1), (rd, 1, hs), &mut hr, g4, false)?;
+                gemm(batch, hs, g4, (&h, hs, 1), (rd, 1, hs), T::zero(), &mut hr, g4, 1)?;
                 for b in 0..batch {
                     let Some(t) = u.time_index(s, b, rev) else { continue };
                     let xrow = &xw[(t * batch + b) * g4..(t * batch + b + 1) * g4];

@@ -32,7 +32,7 @@ impl Rnn {
             let mut h = u.h0_dir(d);
             let mut hr = vec![T::zero(); batch * hs];
             for s in 0..u.steps() {
-                gemm(batch, hs, hs, (&h, hs, 1), (rd, 1, hs), &mut hr, hs, false)?;
+                gemm(batch, hs, hs, (&h, hs, 1), (rd, 1, hs), T::zero(), &mut hr, hs, 1)?;
                 for b in 0..batch {
                     let Some(t) = u.time_index(s, b, rev) else { continue };
                     let xo = (t * batch + b) * hs;
