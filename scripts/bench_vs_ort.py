@@ -66,9 +66,23 @@ def ort_worker(model, npz, threads, warmup, iters):
         sess.run(None, feeds)
         samples.append((time.perf_counter() - t) * 1e3)
     s = stats(samples)
-    s.update(load_ms=load_ms, peak_rss_bytes=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+    # ru_maxrss is kept across execve on Linux, so in a subprocess it starts at the *parent's* peak (this driver
+    # holds whole models in memory): VmHWM of this process's own address space is the honest figure, and the
+    # same one `zenrt bench` reports. ru_maxrss is the fallback where /proc is missing, and is recorded too.
+    ru_maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    s.update(load_ms=load_ms, peak_rss_bytes=vm_hwm_bytes() or ru_maxrss, ru_maxrss_bytes=ru_maxrss,
              iters=iters, threads=threads, samples_ms=samples)
     print(json.dumps(s))
+
+
+def vm_hwm_bytes():
+    try:
+        for line in open("/proc/self/status"):
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
 
 
 def stats(samples):
@@ -188,7 +202,7 @@ def main():
     ap.add_argument("--models", default=",".join(ALL_MODELS))
     ap.add_argument("--batches", default="1,8")
     ap.add_argument("--threads", default="1,2")
-    ap.add_argument("--iters", type=int, default=None, help="timed runs per subprocess (default 10; 3 for heavy models)")
+    ap.add_argument("--iters", type=int, default=None, help="timed runs per subprocess (default 20; 5 for heavy models)")
     ap.add_argument("--warmup", type=int, default=None, help="untimed runs per subprocess (default 2; 1 for heavy)")
     ap.add_argument("--rounds", type=int, default=3, help="alternating zenrt/ORT rounds per configuration")
     ap.add_argument("--seed", type=int, default=0)
@@ -224,7 +238,7 @@ def main():
     with tempfile.TemporaryDirectory(prefix="zenrt-bench-") as tmp:
         for m in models:
             path = MODELS_DIR / m / "model.onnx"
-            iters = a.iters or (3 if m in HEAVY else 10)
+            iters = a.iters or (5 if m in HEAVY else 20)
             warmup = a.warmup if a.warmup is not None else (1 if m in HEAVY else 2)
             for b in batches:
                 npz = os.path.join(tmp, f"{m}_b{b}.npz")
@@ -269,7 +283,9 @@ def main():
         f"Method: each configuration runs {a.rounds} round(s); in each, `zenrt bench` and an ONNX Runtime session "
         "(CPU provider, intra_op_num_threads = threads, inter_op 1, ORT_ENABLE_ALL) run in separate subprocesses "
         "in alternating order, on the same inputs (one .npz). Latency = median over rounds of each round's median; "
-        "peak RSS = largest over rounds (VmHWM for zenrt, ru_maxrss for ORT, both include the Python/Rust runtime); "
+        "peak RSS = largest over rounds of VmHWM from /proc/self/status in each subprocess (for ORT this includes the "
+        "Python interpreter, NumPy and the onnxruntime module; `ru_maxrss` is not used because Linux carries it over "
+        "exec from the forking parent); "
         "load = median over rounds of the session creation time. Iterations (warm-up + timed) per subprocess: "
         + ", ".join(sorted({f"{r['model']} {r['warmup']}+{r['iters']}" for r in rows}, key=lambda s: models.index(s.split()[0])))
         + ". zenrt kernels are single-threaded today, so its `--threads` is recorded but has no effect.",
