@@ -197,6 +197,11 @@ def fmt(x, nd=1):
     return "—" if x is None else f"{x:.{nd}f}"
 
 
+def fmt_ms(x):
+    """Latencies: 2 decimals, 3 below 1 ms."""
+    return fmt(x, 3 if x is not None and x < 1 else 2)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", default=",".join(ALL_MODELS))
@@ -297,9 +302,9 @@ def main():
     for r in rows:
         z, o = r["z"], r["o"]
         lines.append(
-            f"| {r['model']} | {r['batch']} | {r['threads']} | {fmt(z and z['median_ms'], 2)} | "
-            f"{fmt(o and o['median_ms'], 2)} | {fmt(r['ratio'], 1)} | {fmt(z and z['p90_ms'], 2)} | "
-            f"{fmt(o and o['p90_ms'], 2)} | {fmt(mib(z))} | {fmt(mib(o))} | {fmt(z and z['load_ms'])} | "
+            f"| {r['model']} | {r['batch']} | {r['threads']} | {fmt_ms(z and z['median_ms'])} | "
+            f"{fmt_ms(o and o['median_ms'])} | {fmt(r['ratio'], 1)} | {fmt_ms(z and z['p90_ms'])} | "
+            f"{fmt_ms(o and o['p90_ms'])} | {fmt(mib(z))} | {fmt(mib(o))} | {fmt(z and z['load_ms'])} | "
             f"{fmt(o and o['load_ms'])} |")
     lines.append("")
     for t in threads:
