@@ -10,4 +10,6 @@ python3 scripts/gen_onnx_testdata.py "$ZENRT_ONNX_TESTDATA"
 python3 scripts/export_models.py "$ZENRT_MODELS"
 export ZENRT_CONFORMANCE_REPORT="${ZENRT_CONFORMANCE_REPORT:-$PWD/target/conformance-report.md}"
 cargo test --release --workspace "$@"
+# Smoke test of the zenrt-vs-ONNX-Runtime benchmark (one small model, a second or two; writes nothing).
+python3 scripts/bench_vs_ort.py --short
 echo "conformance report: $ZENRT_CONFORMANCE_REPORT"

@@ -1,6 +1,8 @@
-//! `zenrt`: inspect ONNX models, run them on NumPy data, run the ONNX conformance suite.
+//! `zenrt`: inspect ONNX models, run them on NumPy data, benchmark and profile them, run the ONNX conformance suite.
 
+mod bench;
 mod conformance;
+mod inputs;
 mod inspect;
 mod run;
 mod util;
@@ -28,6 +30,10 @@ enum Cmd {
     },
     /// Run a model on inputs from .npz/.npy files (missing inputs get random values).
     Run(run::RunArgs),
+    /// Time repeated runs: latency percentiles, throughput, load time, peak memory (--json for scripts).
+    Bench(bench::BenchArgs),
+    /// Time every node of the optimized graph; print totals per operator type and the slowest nodes.
+    Profile(bench::ProfileArgs),
     /// Run ONNX backend test cases (model.onnx + test_data_set_*) and report.
     Conformance(conformance::ConfArgs),
 }
@@ -51,6 +57,8 @@ fn main() -> ExitCode {
     let res = std::panic::catch_unwind(move || match cli.cmd {
         Cmd::Inspect { model, shapes } => inspect::inspect(&model, shapes),
         Cmd::Run(a) => run::run(a),
+        Cmd::Bench(a) => bench::bench(a),
+        Cmd::Profile(a) => bench::profile(a),
         Cmd::Conformance(a) => conformance::conformance(a),
     });
     match res {

@@ -160,3 +160,89 @@ fn conformance_reports_and_expected_list() {
     assert_eq!(o.status.code(), Some(1));
     assert!(err.contains("node/test_good: FAIL"), "{err}");
 }
+
+/// Parses a flat JSON object whose values are numbers, strings, null or arrays of numbers; returns the numbers.
+fn flat_json_numbers(line: &str) -> std::collections::HashMap<String, f64> {
+    let body = line.trim().strip_prefix('{').and_then(|s| s.strip_suffix('}')).expect("a JSON object");
+    let mut out = std::collections::HashMap::new();
+    let (mut depth, mut in_str, mut start) = (0, false, 0);
+    let mut parts = Vec::new();
+    for (i, c) in body.char_indices() {
+        match c {
+            '"' => in_str = !in_str,
+            '[' if !in_str => depth += 1,
+            ']' if !in_str => depth -= 1,
+            ',' if !in_str && depth == 0 => {
+                parts.push(&body[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    parts.push(&body[start..]);
+    for p in parts {
+        let (k, v) = p.split_once("\":").expect("key:value");
+        let k = k.trim().trim_start_matches('"').to_string();
+        let v = v.trim();
+        assert!(
+            v.starts_with('"') || v.starts_with('[') || v == "null" || v.parse::<f64>().is_ok(),
+            "bad JSON value for {k}: {v}"
+        );
+        if let Ok(x) = v.parse::<f64>() {
+            out.insert(k, x);
+        }
+    }
+    out
+}
+
+#[test]
+fn bench_json_last_line_has_the_results() {
+    let d = tempfile::tempdir().unwrap();
+    let m = write_model(d.path());
+    let o = zenrt(&["bench", &m, "--batch", "4", "--threads", "2", "--warmup", "1", "--iters", "5", "--json"]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    no_panic(&err);
+    let last = out.lines().last().expect("output");
+    let j = flat_json_numbers(last);
+    for k in
+        ["median_ms", "p90_ms", "p99_ms", "min_ms", "mean_ms", "load_ms", "peak_rss_bytes", "iters", "batch", "threads"]
+    {
+        assert!(j.contains_key(k), "missing '{k}' in {last}");
+    }
+    assert_eq!((j["iters"], j["batch"], j["threads"]), (5.0, 4.0, 2.0));
+    assert!(j["min_ms"] <= j["median_ms"] && j["median_ms"] <= j["p90_ms"] && j["p90_ms"] <= j["p99_ms"], "{last}");
+    assert!(j["peak_rss_bytes"] > 0.0, "{last}");
+    // --batch sized the generated input's symbolic dim.
+    assert!(err.contains("float32[4]"), "{err}");
+}
+
+#[test]
+fn bench_rejects_zero_iters() {
+    let d = tempfile::tempdir().unwrap();
+    let m = write_model(d.path());
+    let o = zenrt(&["bench", &m, "--iters", "0"]);
+    let (_, err) = text(&o);
+    assert!(!o.status.success());
+    assert!(err.contains("--iters"), "{err}");
+}
+
+#[test]
+fn profile_lists_the_models_op_types() {
+    let m = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/models/tiny_cnn.onnx");
+    let m = m.to_str().unwrap();
+    let session = zenrt::Session::from_file(m).unwrap();
+    let ops: std::collections::BTreeSet<String> = session.plan().nodes().map(|n| n.op_type.clone()).collect();
+    assert!(!ops.is_empty());
+    let o = zenrt(&["profile", m, "--iters", "2", "--warmup", "0"]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    no_panic(&err);
+    assert!(out.contains("optimized graph"), "{out}");
+    let table: Vec<&str> =
+        out.lines().skip_while(|l| !l.starts_with("op type")).skip(1).take_while(|l| !l.trim().is_empty()).collect();
+    let listed: std::collections::BTreeSet<String> =
+        table.iter().filter_map(|l| l.split_whitespace().next()).map(String::from).collect();
+    assert_eq!(listed, ops, "{out}");
+    assert!(out.contains("top "), "{out}");
+}

@@ -17,7 +17,7 @@ pub use dtype::{DType, Elem};
 pub use error::{Error, MissingOp, Result};
 pub use graph::{Attr, Attrs, Dim, Graph, Model, Node, ValueInfo, ValueKind};
 pub use ops::{BuildCtx, ExecCtx, InferInput, Op, Registry};
-pub use plan::{Backend, Plan, ReferenceBackend};
+pub use plan::{Backend, Plan, ReferenceBackend, StepTiming};
 pub use tensor::{checked_numel, strides_of, Tensor, TensorData, MAX_TENSOR_BYTES};
 pub use value::Value;
 

@@ -5,6 +5,7 @@ use crate::ops::{ExecCtx, Op};
 use crate::{Attr, Dim, Error, Graph, Node, Result, Tensor, Value, ValueInfo};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// A backend chooses, once at plan time, the kernel that runs each node.
 /// The CPU reference backend runs each operator's reference implementation.
@@ -45,6 +46,16 @@ struct Step {
     outputs: Vec<Option<usize>>,
     /// Slots whose last reader is this step (freed after it runs).
     free_after: Vec<usize>,
+}
+
+/// How long one step (node) of a profiled run took; see [`Plan::run_profiled`].
+#[derive(Debug, Clone)]
+pub struct StepTiming {
+    /// The node's name (or `OpType→first_output` when unnamed).
+    pub node: String,
+    pub op_type: String,
+    /// Wall time of the kernel call (subgraphs of If/Loop/Scan included).
+    pub elapsed: Duration,
 }
 
 /// A compiled graph, ready to run.
@@ -288,7 +299,20 @@ impl Plan {
             values[*s] = Some(Value::Tensor(t.clone()));
         }
         self.bind_inputs(&mut values, inputs)?;
-        self.execute(values, None)
+        self.execute(values, None, None)
+    }
+
+    /// Runs like [`Plan::run_values`] and also times every step of the main graph, in execution order
+    /// (the time of a control-flow node includes its subgraphs).
+    pub fn run_profiled(&self, inputs: Vec<(String, Value)>) -> Result<(Vec<Value>, Vec<StepTiming>)> {
+        let mut values: Vec<Option<Value>> = vec![None; self.slot_names.len()];
+        for (s, t) in &self.consts {
+            values[*s] = Some(Value::Tensor(t.clone()));
+        }
+        self.bind_inputs(&mut values, inputs)?;
+        let mut timings = Vec::with_capacity(self.steps.len());
+        let outs = self.execute(values, None, Some(&mut timings))?;
+        Ok((outs, timings))
     }
 
     fn bind_inputs(&self, values: &mut [Option<Value>], inputs: Vec<(String, Value)>) -> Result<()> {
@@ -320,7 +344,13 @@ impl Plan {
         Ok(())
     }
 
-    fn execute(&self, mut values: Vec<Option<Value>>, outer: Option<&Scope>) -> Result<Vec<Value>> {
+    /// Runs the steps; when `profile` is given, each step's wall time is appended to it.
+    fn execute(
+        &self,
+        mut values: Vec<Option<Value>>,
+        outer: Option<&Scope>,
+        mut profile: Option<&mut Vec<StepTiming>>,
+    ) -> Result<Vec<Value>> {
         // Outer-scope reads are resolved once per run.
         if let Some(sc) = outer {
             for (slot, src) in self.sources.iter().enumerate() {
@@ -340,11 +370,19 @@ impl Plan {
                 }
             }
             let scope = Scope { plan: self, values: &values, parent: outer };
+            let started = profile.is_some().then(Instant::now);
             let outs = step
                 .kernel
                 .run_values(&scope, &args)
                 .map_err(|e| e.in_node(&display_name(&step.node), &step.node.op_type))?;
             drop(args);
+            if let (Some(sink), Some(t0)) = (profile.as_deref_mut(), started) {
+                sink.push(StepTiming {
+                    node: display_name(&step.node),
+                    op_type: step.node.op_type.clone(),
+                    elapsed: t0.elapsed(),
+                });
+            }
             if outs.len() < step.outputs.iter().filter(|o| o.is_some()).count() {
                 return Err(Error::Invalid(format!(
                     "operator returned {} outputs, node has {}",
@@ -421,7 +459,7 @@ impl ExecCtx for Scope<'_> {
             let slot = plan.slot_of[&vi.name];
             values[slot] = Some(t);
         }
-        plan.execute(values, Some(self))
+        plan.execute(values, Some(self), None)
     }
 }
 

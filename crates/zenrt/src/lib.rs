@@ -23,6 +23,8 @@ pub use session::{Outputs, Session, SessionOptions};
 /// Lower-level building blocks (IR, operators, planner) for tools and backends.
 pub use zenrt_core as core;
 pub use zenrt_core::passes::PassOptions;
-pub use zenrt_core::{DType, Dim, Error, Graph, Model, Result, Tensor, TensorData, Value, ValueInfo, ValueKind};
+pub use zenrt_core::{
+    DType, Dim, Error, Graph, Model, Result, StepTiming, Tensor, TensorData, Value, ValueInfo, ValueKind,
+};
 /// ONNX protobuf import/export.
 pub use zenrt_onnx as onnx;

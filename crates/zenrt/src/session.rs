@@ -4,7 +4,7 @@ use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Arc;
 use zenrt_core::passes::PassOptions;
-use zenrt_core::{Error, Model, Plan, ReferenceBackend, Result, Tensor, Value, ValueInfo};
+use zenrt_core::{Error, Model, Plan, ReferenceBackend, Result, StepTiming, Tensor, Value, ValueInfo};
 
 /// Options for creating a [`Session`].
 #[derive(Clone, Debug, Default)]
@@ -112,5 +112,16 @@ impl Session {
         let inputs: Vec<(String, Value)> = inputs.into_iter().map(|(n, t)| (n.into(), t)).collect();
         let values = self.plan.run_values(inputs)?;
         Ok(Outputs { names: self.model.graph.outputs.iter().map(|o| o.name.clone()).collect(), values })
+    }
+
+    /// Runs the model and times every node of the optimized graph (in execution order); see
+    /// [`Plan::run_profiled`]. The normal [`Session::run`] path does no timing.
+    pub fn run_profiled<S: Into<String>>(
+        &self,
+        inputs: impl IntoIterator<Item = (S, Tensor)>,
+    ) -> Result<(Outputs, Vec<StepTiming>)> {
+        let inputs: Vec<(String, Value)> = inputs.into_iter().map(|(n, t)| (n.into(), Value::from(t))).collect();
+        let (values, timings) = self.plan.run_profiled(inputs)?;
+        Ok((Outputs { names: self.model.graph.outputs.iter().map(|o| o.name.clone()).collect(), values }, timings))
     }
 }

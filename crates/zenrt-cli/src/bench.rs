@@ -1,0 +1,298 @@
+//! `zenrt bench` (latency, throughput, load time and peak memory of repeated runs) and `zenrt profile`
+//! (time per operator type and per node, from profiled runs of the optimized graph).
+
+use crate::inputs::{make_inputs, InputArgs};
+use crate::util::{CliError, CliResult};
+use clap::Args;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+use zenrt::{Session, Tensor};
+
+#[derive(Args)]
+pub struct BenchArgs {
+    /// The .onnx file.
+    pub model: PathBuf,
+    #[command(flatten)]
+    pub io: InputArgs,
+    /// Batch size for generated inputs: sets symbolic dims named batch/N/batch_size and the first dim of each
+    /// input when it is symbolic or unknown.
+    #[arg(long)]
+    pub batch: Option<usize>,
+    /// Threads for parallel kernels. Recorded only: today's kernels are all single-threaded.
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
+    /// Untimed runs before measuring.
+    #[arg(long, default_value_t = 2)]
+    pub warmup: usize,
+    /// Timed runs.
+    #[arg(long, default_value_t = 10)]
+    pub iters: usize,
+    /// End with one line holding a JSON object of the results.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
+pub struct ProfileArgs {
+    /// The .onnx file.
+    pub model: PathBuf,
+    #[command(flatten)]
+    pub io: InputArgs,
+    /// Batch size for generated inputs (as for `bench`).
+    #[arg(long)]
+    pub batch: Option<usize>,
+    /// Threads for parallel kernels. Recorded only: today's kernels are all single-threaded.
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
+    /// Untimed runs before profiling.
+    #[arg(long, default_value_t = 1)]
+    pub warmup: usize,
+    /// Profiled runs (times are averaged over them).
+    #[arg(long, default_value_t = 5)]
+    pub iters: usize,
+    /// How many individual nodes to list.
+    #[arg(long, default_value_t = 15)]
+    pub top: usize,
+}
+
+/// Latency statistics in milliseconds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stats {
+    pub min: f64,
+    pub max: f64,
+    pub mean: f64,
+    pub median: f64,
+    pub p90: f64,
+    pub p99: f64,
+}
+
+/// The `q` quantile (0..=1) of sorted samples by the nearest-rank rule.
+fn nearest_rank(sorted: &[f64], q: f64) -> f64 {
+    let rank = (q * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+pub fn stats(samples_ms: &[f64]) -> Stats {
+    let mut s = samples_ms.to_vec();
+    s.sort_by(|a, b| a.total_cmp(b));
+    let n = s.len();
+    let median = if n % 2 == 1 { s[n / 2] } else { (s[n / 2 - 1] + s[n / 2]) / 2.0 };
+    Stats {
+        min: s[0],
+        max: s[n - 1],
+        mean: s.iter().sum::<f64>() / n as f64,
+        median,
+        p90: nearest_rank(&s, 0.90),
+        p99: nearest_rank(&s, 0.99),
+    }
+}
+
+/// Peak resident set size of this process (VmHWM), in bytes; 0 where /proc is not available.
+pub fn peak_rss_bytes() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
+fn json_str(s: &str) -> String {
+    let mut o = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => o.push_str("\\\""),
+            '\\' => o.push_str("\\\\"),
+            c if (c as u32) < 0x20 => o.push_str(&format!("\\u{:04x}", c as u32)),
+            c => o.push(c),
+        }
+    }
+    o.push('"');
+    o
+}
+
+fn shape_str(t: &Tensor) -> String {
+    format!("{}[{}]", t.dtype(), t.shape().iter().map(|d| d.to_string()).collect::<Vec<_>>().join(","))
+}
+
+/// The batch size the run really used: `--batch`, else the first dim of the first input.
+fn effective_batch(batch: Option<usize>, inputs: &[(String, Tensor)]) -> usize {
+    batch.unwrap_or_else(|| inputs.first().and_then(|(_, t)| t.shape().first().copied()).unwrap_or(1))
+}
+
+fn check_iters(iters: usize) -> CliResult<()> {
+    if iters == 0 {
+        return Err(CliError::Msg("--iters must be at least 1".into()));
+    }
+    Ok(())
+}
+
+pub fn bench(a: BenchArgs) -> CliResult<ExitCode> {
+    check_iters(a.iters)?;
+    let t0 = Instant::now();
+    let session = Session::from_file(&a.model)?;
+    let load_ms = t0.elapsed().as_secs_f64() * 1e3;
+    let inputs = make_inputs(&session, &a.io, a.batch, !a.json)?;
+    let batch = effective_batch(a.batch, &inputs);
+
+    for _ in 0..a.warmup {
+        session.run(inputs.clone())?;
+    }
+    let mut samples = Vec::with_capacity(a.iters);
+    for _ in 0..a.iters {
+        let feed = inputs.clone(); // cheap relative to a run, and kept outside the timed region
+        let t = Instant::now();
+        let outs = session.run(feed)?;
+        samples.push(t.elapsed().as_secs_f64() * 1e3);
+        drop(outs);
+    }
+    let s = stats(&samples);
+    let rss = peak_rss_bytes();
+    let throughput = if s.median > 0.0 { batch as f64 * 1000.0 / s.median } else { f64::INFINITY };
+
+    println!("model:       {}", a.model.display());
+    println!(
+        "inputs:      {}",
+        inputs.iter().map(|(n, t)| format!("{n}: {}", shape_str(t))).collect::<Vec<_>>().join(", ")
+    );
+    println!(
+        "batch {batch}, threads {} (kernels are single-threaded today), {} warm-up + {} timed runs",
+        a.threads, a.warmup, a.iters
+    );
+    println!("load:        {load_ms:.1} ms");
+    println!(
+        "latency ms:  median {:.3}  p90 {:.3}  p99 {:.3}  min {:.3}  mean {:.3}  max {:.3}",
+        s.median, s.p90, s.p99, s.min, s.mean, s.max
+    );
+    println!("throughput:  {throughput:.2} inferences/s");
+    println!("peak RSS:    {:.1} MiB", rss as f64 / (1024.0 * 1024.0));
+    if a.json {
+        let fields = [
+            ("model", json_str(&a.model.display().to_string())),
+            ("batch", batch.to_string()),
+            ("threads", a.threads.to_string()),
+            ("warmup", a.warmup.to_string()),
+            ("iters", a.iters.to_string()),
+            ("load_ms", format!("{load_ms:.4}")),
+            ("median_ms", format!("{:.4}", s.median)),
+            ("p90_ms", format!("{:.4}", s.p90)),
+            ("p99_ms", format!("{:.4}", s.p99)),
+            ("min_ms", format!("{:.4}", s.min)),
+            ("mean_ms", format!("{:.4}", s.mean)),
+            ("max_ms", format!("{:.4}", s.max)),
+            ("throughput_per_s", if throughput.is_finite() { format!("{throughput:.4}") } else { "null".into() }),
+            ("peak_rss_bytes", rss.to_string()),
+            ("samples_ms", format!("[{}]", samples.iter().map(|x| format!("{x:.4}")).collect::<Vec<_>>().join(","))),
+        ];
+        let body: Vec<String> = fields.iter().map(|(k, v)| format!("{}:{v}", json_str(k))).collect();
+        println!("{{{}}}", body.join(","));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn profile(a: ProfileArgs) -> CliResult<ExitCode> {
+    check_iters(a.iters)?;
+    let t0 = Instant::now();
+    let session = Session::from_file(&a.model)?;
+    let load_ms = t0.elapsed().as_secs_f64() * 1e3;
+    let inputs = make_inputs(&session, &a.io, a.batch, true)?;
+    let batch = effective_batch(a.batch, &inputs);
+    for _ in 0..a.warmup {
+        session.run(inputs.clone())?;
+    }
+    // Per node (execution order) and per op type, summed over the profiled runs.
+    let mut per_node: Vec<(String, String, Duration)> = Vec::new();
+    let mut wall = Duration::ZERO;
+    for it in 0..a.iters {
+        let feed = inputs.clone();
+        let t = Instant::now();
+        let (_, timings) = session.run_profiled(feed)?;
+        wall += t.elapsed();
+        if it == 0 {
+            per_node = timings.into_iter().map(|s| (s.node, s.op_type, s.elapsed)).collect();
+        } else {
+            for (acc, s) in per_node.iter_mut().zip(timings) {
+                acc.2 += s.elapsed;
+            }
+        }
+    }
+    let runs = a.iters as f64;
+    let ms = |d: Duration| d.as_secs_f64() * 1e3 / runs;
+    let total: Duration = per_node.iter().map(|n| n.2).sum();
+    let total_ms = ms(total).max(f64::MIN_POSITIVE);
+    let mut per_op: HashMap<&str, (Duration, usize)> = HashMap::new();
+    for (_, op, d) in &per_node {
+        let e = per_op.entry(op.as_str()).or_default();
+        e.0 += *d;
+        e.1 += 1;
+    }
+    let mut ops: Vec<(&str, Duration, usize)> = per_op.into_iter().map(|(k, (d, c))| (k, d, c)).collect();
+    ops.sort_by(|x, y| y.1.cmp(&x.1).then(x.0.cmp(y.0)));
+
+    println!("model: {} (loaded in {load_ms:.1} ms)", a.model.display());
+    println!(
+        "profiling the optimized graph (after passes): {} nodes; batch {batch}, threads {} (single-threaded kernels); {} warm-up + {} profiled runs",
+        per_node.len(),
+        a.threads,
+        a.warmup,
+        a.iters
+    );
+    println!(
+        "per run: {:.3} ms wall, {:.3} ms in kernels ({:.1}%)",
+        wall.as_secs_f64() * 1e3 / runs,
+        ms(total),
+        100.0 * ms(total) / (wall.as_secs_f64() * 1e3 / runs).max(f64::MIN_POSITIVE)
+    );
+    println!();
+    println!("{:<24} {:>12} {:>7} {:>7} {:>14}", "op type", "ms/run", "share", "calls", "ms/call");
+    for (op, d, calls) in &ops {
+        println!(
+            "{:<24} {:>12.3} {:>6.1}% {:>7} {:>14.4}",
+            op,
+            ms(*d),
+            100.0 * ms(*d) / total_ms,
+            calls,
+            ms(*d) / *calls as f64
+        );
+    }
+    println!();
+    let mut nodes: Vec<(usize, &(String, String, Duration))> = per_node.iter().enumerate().collect();
+    nodes.sort_by(|x, y| y.1 .2.cmp(&x.1 .2).then(x.0.cmp(&y.0)));
+    println!("top {} nodes:", a.top.min(nodes.len()));
+    println!("{:>5}  {:<44} {:<20} {:>12} {:>7}", "step", "node", "op type", "ms/run", "share");
+    for (i, (name, op, d)) in nodes.iter().take(a.top) {
+        let shown = if name.chars().count() > 44 {
+            format!("…{}", name.chars().rev().take(43).collect::<Vec<_>>().into_iter().rev().collect::<String>())
+        } else {
+            name.clone()
+        };
+        println!("{:>5}  {:<44} {:<20} {:>12.3} {:>6.1}%", i, shown, op, ms(*d), 100.0 * ms(*d) / total_ms);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statistics() {
+        let s = stats(&[5.0, 1.0, 3.0, 2.0, 4.0]);
+        assert_eq!((s.min, s.max, s.median, s.mean), (1.0, 5.0, 3.0, 3.0));
+        assert_eq!((s.p90, s.p99), (5.0, 5.0));
+        let s = stats(&[1.0, 2.0, 3.0, 4.0]);
+        assert_eq!(s.median, 2.5);
+        let v: Vec<f64> = (1..=100).map(f64::from).collect();
+        let s = stats(&v);
+        assert_eq!((s.p90, s.p99, s.median), (90.0, 99.0, 50.5));
+    }
+
+    #[test]
+    fn reads_peak_rss() {
+        if std::path::Path::new("/proc/self/status").exists() {
+            assert!(peak_rss_bytes() > 0);
+        }
+    }
+}

@@ -1,0 +1,339 @@
+#!/usr/bin/env python3
+"""Benchmark zenrt against ONNX Runtime on the real models, with identical inputs, and write a Markdown report.
+
+For every model, batch size and thread count, the two engines run alternately, each in its own subprocess
+(`target/release/zenrt bench ... --json`, and this script's ORT worker mode), for several rounds; the reported
+latency is the median over rounds of each round's median. Both engines read the same random inputs from one .npz.
+
+    python3 scripts/bench_vs_ort.py                      # all 8 models, batch 1 and 8, threads 1 and 2
+    python3 scripts/bench_vs_ort.py --short              # keras_cnn, batch 1, threads 1, few iterations (CI)
+    python3 scripts/bench_vs_ort.py --models bert,lstm --batches 1 --threads 1 --iters 20 --out /tmp/b.md
+
+The models come from `python3 scripts/export_models.py` (~/.cache/zenrt/models/<name>/model.onnx). This script
+builds nothing: run `cargo build --release -p zenrt-cli` first. The generated part of the output file sits between
+two HTML comments; text outside them (analysis, profiles) is kept when the file is rewritten.
+"""
+
+import argparse
+import json
+import math
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+ZENRT = ROOT / "target" / "release" / "zenrt"
+MODELS_DIR = Path(os.environ.get("ZENRT_MODELS", Path.home() / ".cache" / "zenrt" / "models"))
+ALL_MODELS = ["resnet50", "mobilenet_v2", "efficientnet_b0", "lstm", "bigru", "bert", "dlrm", "keras_cnn"]
+# Models whose zenrt runs take long today: fewer iterations by default.
+HEAVY = {"resnet50", "mobilenet_v2", "efficientnet_b0"}
+BATCH_NAMES = {"batch", "n", "batch_size", "batchsize", "bs"}
+BEGIN, END = "<!-- bench_vs_ort:begin -->", "<!-- bench_vs_ort:end -->"
+
+
+def die(msg):
+    print(f"bench_vs_ort: error: {msg}", file=sys.stderr)
+    sys.exit(2)
+
+
+# ---------------------------------------------------------------- ORT worker (runs in its own subprocess)
+
+
+def ort_worker(model, npz, threads, warmup, iters):
+    import numpy as np
+    import onnxruntime as ort
+
+    feeds = dict(np.load(npz))
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    so.inter_op_num_threads = 1
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    t0 = time.perf_counter()
+    sess = ort.InferenceSession(model, so, providers=["CPUExecutionProvider"])
+    load_ms = (time.perf_counter() - t0) * 1e3
+    for _ in range(warmup):
+        sess.run(None, feeds)
+    samples = []
+    for _ in range(iters):
+        t = time.perf_counter()
+        sess.run(None, feeds)
+        samples.append((time.perf_counter() - t) * 1e3)
+    s = stats(samples)
+    # ru_maxrss is kept across execve on Linux, so in a subprocess it starts at the *parent's* peak (this driver
+    # holds whole models in memory): VmHWM of this process's own address space is the honest figure, and the
+    # same one `zenrt bench` reports. ru_maxrss is the fallback where /proc is missing, and is recorded too.
+    ru_maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    s.update(load_ms=load_ms, peak_rss_bytes=vm_hwm_bytes() or ru_maxrss, ru_maxrss_bytes=ru_maxrss,
+             iters=iters, threads=threads, samples_ms=samples)
+    print(json.dumps(s))
+
+
+def vm_hwm_bytes():
+    try:
+        for line in open("/proc/self/status"):
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def stats(samples):
+    """Median, nearest-rank p90/p99, min, mean: the same rules as `zenrt bench`."""
+    s = sorted(samples)
+    n = len(s)
+
+    def rank(q):
+        return s[min(max(math.ceil(q * n), 1), n) - 1]
+
+    return {"median_ms": statistics.median(s), "p90_ms": rank(0.90), "p99_ms": rank(0.99), "min_ms": s[0],
+            "mean_ms": sum(s) / n}
+
+
+# ---------------------------------------------------------------- inputs
+
+
+def make_inputs(model_path, batch, seed):
+    """Random inputs from the model's declared inputs: batch-like (or first) symbolic dims = batch, `seq` =
+    the model's default sequence length (meta.json), float inputs ~ N(0,1), masks all ones, ids in [0, 100)."""
+    import numpy as np
+    import onnx
+
+    meta_path = model_path.parent / "meta.json"
+    meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+    seq = meta.get("default_seq") or 16
+    g = onnx.load(str(model_path), load_external_data=False).graph
+    inits = {i.name for i in g.initializer}
+    rng = np.random.default_rng(seed)
+    np_types = {1: np.float32, 6: np.int32, 7: np.int64, 9: np.bool_, 10: np.float16, 11: np.float64}
+    feeds = {}
+    for vi in g.input:
+        if vi.name in inits:
+            continue
+        tt = vi.type.tensor_type
+        shape = []
+        for i, d in enumerate(tt.shape.dim):
+            if d.HasField("dim_value"):
+                shape.append(d.dim_value)
+            elif i == 0 or d.dim_param.lower() in BATCH_NAMES:
+                shape.append(batch)
+            elif "seq" in d.dim_param.lower():
+                shape.append(seq)
+            else:
+                shape.append(1)
+        dt = np_types.get(tt.elem_type)
+        if dt is None:
+            die(f"{model_path}: input '{vi.name}' has an element type ({tt.elem_type}) this script does not generate")
+        if dt in (np.float32, np.float16, np.float64):
+            a = rng.standard_normal(shape).astype(dt)
+        elif dt is np.bool_:
+            a = rng.integers(0, 2, shape).astype(bool)
+        elif "mask" in vi.name.lower():
+            a = np.ones(shape, dt)
+        else:
+            a = rng.integers(0, 100, shape).astype(dt)
+        feeds[vi.name] = a
+    return feeds
+
+
+# ---------------------------------------------------------------- driver
+
+
+def run_json(cmd, timeout):
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    if p.returncode != 0:
+        raise RuntimeError(f"exit {p.returncode}: {(p.stderr or p.stdout).strip().splitlines()[-1:]}")
+    lines = [l for l in p.stdout.strip().splitlines() if l.strip()]
+    return json.loads(lines[-1])
+
+
+def bench_zenrt(model, npz, batch, threads, warmup, iters, timeout):
+    cmd = [str(ZENRT), "bench", str(model), "--inputs", npz, "--batch", str(batch), "--threads", str(threads),
+           "--warmup", str(warmup), "--iters", str(iters), "--json"]
+    return run_json(cmd, timeout)
+
+
+def bench_ort(model, npz, threads, warmup, iters, timeout):
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--_ort-worker", str(model), npz, str(threads),
+           str(warmup), str(iters)]
+    return run_json(cmd, timeout)
+
+
+def combine(rounds):
+    """Median over rounds of the per-round medians (and p90s, load times); peak RSS: the largest."""
+    if not rounds:
+        return None
+    return {
+        "median_ms": statistics.median(r["median_ms"] for r in rounds),
+        "p90_ms": statistics.median(r["p90_ms"] for r in rounds),
+        "load_ms": statistics.median(r["load_ms"] for r in rounds),
+        "peak_rss_bytes": max(r["peak_rss_bytes"] for r in rounds),
+    }
+
+
+def machine():
+    model, cpus = platform.processor() or "?", os.cpu_count()
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
+        for line in out.splitlines():
+            k, _, v = line.partition(":")
+            if k.strip() == "Model name":
+                model = v.strip()
+            elif k.strip() == "CPU(s)":
+                cpus = v.strip()
+    except OSError:
+        pass
+    return model, cpus
+
+
+def fmt(x, nd=1):
+    return "—" if x is None else f"{x:.{nd}f}"
+
+
+def fmt_ms(x):
+    """Latencies: 2 decimals, 3 below 1 ms."""
+    return fmt(x, 3 if x is not None and x < 1 else 2)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--models", default=",".join(ALL_MODELS))
+    ap.add_argument("--batches", default="1,8")
+    ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--iters", type=int, default=None, help="timed runs per subprocess (default 20; 5 for heavy models)")
+    ap.add_argument("--warmup", type=int, default=None, help="untimed runs per subprocess (default 2; 1 for heavy)")
+    ap.add_argument("--rounds", type=int, default=3, help="alternating zenrt/ORT rounds per configuration")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--timeout", type=int, default=600, help="seconds per subprocess")
+    ap.add_argument("--short", action="store_true", help="keras_cnn, batch 1, threads 1, 5 iterations, 1 round")
+    ap.add_argument("--out", default=None, help="Markdown file to write (default docs/benchmarks.md, none with --short)")
+    a = ap.parse_args()
+    if a.short:
+        a.models, a.batches, a.threads, a.rounds = "keras_cnn", "1", "1", 1
+        a.iters = a.iters or 5
+        a.warmup = 1 if a.warmup is None else a.warmup
+    out = a.out if a.out is not None else (None if a.short else str(ROOT / "docs" / "benchmarks.md"))
+
+    if not ZENRT.is_file():
+        die(f"{ZENRT} is missing: build it first with `cargo build --release -p zenrt-cli` (this script builds nothing)")
+    try:
+        import numpy  # noqa: F401
+        import onnx  # noqa: F401
+        import onnxruntime
+    except ImportError as e:
+        die(f"{e}: install the Python tooling with `bash scripts/setup_python.sh`")
+    models = [m.strip() for m in a.models.split(",") if m.strip()]
+    batches = [int(b) for b in a.batches.split(",")]
+    threads = [int(t) for t in a.threads.split(",")]
+    missing = [m for m in models if not (MODELS_DIR / m / "model.onnx").is_file()]
+    if missing:
+        die(f"model(s) {', '.join(missing)} not found under {MODELS_DIR}: run `python3 scripts/export_models.py`")
+
+    import numpy as np
+
+    rows, notes = [], []
+    started = time.time()
+    with tempfile.TemporaryDirectory(prefix="zenrt-bench-") as tmp:
+        for m in models:
+            path = MODELS_DIR / m / "model.onnx"
+            iters = a.iters or (5 if m in HEAVY else 20)
+            warmup = a.warmup if a.warmup is not None else (1 if m in HEAVY else 2)
+            for b in batches:
+                npz = os.path.join(tmp, f"{m}_b{b}.npz")
+                np.savez(npz, **make_inputs(path, b, a.seed))
+                for t in threads:
+                    z_rounds, o_rounds = [], []
+                    for r in range(a.rounds):
+                        # Alternate which engine goes first, so drift on a shared machine hits both alike.
+                        order = ["zenrt", "ort"] if r % 2 == 0 else ["ort", "zenrt"]
+                        for eng in order:
+                            try:
+                                if eng == "zenrt":
+                                    z_rounds.append(bench_zenrt(path, npz, b, t, warmup, iters, a.timeout))
+                                else:
+                                    o_rounds.append(bench_ort(path, npz, t, warmup, iters, a.timeout))
+                            except (RuntimeError, subprocess.TimeoutExpired, json.JSONDecodeError) as e:
+                                notes.append(f"{m} batch {b} threads {t} round {r}: {eng} failed: {e}")
+                                print(f"  {notes[-1]}", file=sys.stderr)
+                    z, o = combine(z_rounds), combine(o_rounds)
+                    ratio = z["median_ms"] / o["median_ms"] if z and o and o["median_ms"] > 0 else None
+                    rows.append(dict(model=m, batch=b, threads=t, iters=iters, warmup=warmup, z=z, o=o, ratio=ratio))
+                    print(f"{m:16} b={b:<3} t={t}  zenrt {fmt(z and z['median_ms'], 3):>10} ms  "
+                          f"ORT {fmt(o and o['median_ms'], 3):>9} ms  ratio {fmt(ratio, 1):>6}  "
+                          f"[{time.time() - started:.0f} s]", flush=True)
+
+    cpu, ncpu = machine()
+    try:
+        commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
+                                text=True).stdout.strip()
+    except OSError:
+        commit = "?"
+    cmd = " ".join(["python3", "scripts/bench_vs_ort.py"] + sys.argv[1:])
+    mib = lambda r: None if r is None else r["peak_rss_bytes"] / 2**20  # noqa: E731
+    lines = [
+        BEGIN,
+        f"Generated by `{cmd}` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} "
+        f"(zenrt commit {commit}, ONNX Runtime {onnxruntime.__version__}, Python {platform.python_version()}; "
+        f"{time.time() - started:.0f} s in all).",
+        "",
+        f"Machine: {cpu}, {ncpu} CPU(s) ({platform.system()} {platform.release()}, {platform.machine()}).",
+        "",
+        f"Method: each configuration runs {a.rounds} round(s); in each, `zenrt bench` and an ONNX Runtime session "
+        "(CPU provider, intra_op_num_threads = threads, inter_op 1, ORT_ENABLE_ALL) run in separate subprocesses "
+        "in alternating order, on the same inputs (one .npz). Latency = median over rounds of each round's median; "
+        "peak RSS = largest over rounds of VmHWM from /proc/self/status in each subprocess (for ORT this includes the "
+        "Python interpreter, NumPy and the onnxruntime module; `ru_maxrss` is not used because Linux carries it over "
+        "exec from the forking parent); "
+        "load = median over rounds of the session creation time. Iterations (warm-up + timed) per subprocess: "
+        + ", ".join(sorted({f"{r['model']} {r['warmup']}+{r['iters']}" for r in rows}, key=lambda s: models.index(s.split()[0])))
+        + ". zenrt kernels are single-threaded today, so its `--threads` is recorded but has no effect.",
+        "",
+        "| model | batch | threads | zenrt median ms | ORT median ms | zenrt/ORT | zenrt p90 ms | ORT p90 ms "
+        "| zenrt peak RSS MiB | ORT peak RSS MiB | zenrt load ms | ORT load ms |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+    ]
+    for r in rows:
+        z, o = r["z"], r["o"]
+        lines.append(
+            f"| {r['model']} | {r['batch']} | {r['threads']} | {fmt_ms(z and z['median_ms'])} | "
+            f"{fmt_ms(o and o['median_ms'])} | {fmt(r['ratio'], 1)} | {fmt_ms(z and z['p90_ms'])} | "
+            f"{fmt_ms(o and o['p90_ms'])} | {fmt(mib(z))} | {fmt(mib(o))} | {fmt(z and z['load_ms'])} | "
+            f"{fmt(o and o['load_ms'])} |")
+    lines.append("")
+    for t in threads:
+        rs = [r["ratio"] for r in rows if r["threads"] == t and r["ratio"]]
+        if rs:
+            gm = math.exp(sum(math.log(x) for x in rs) / len(rs))
+            lines.append(f"- Geometric mean of zenrt/ORT latency ratios, {t} thread(s): **{gm:.1f}×** "
+                         f"over {len(rs)} configuration(s).")
+    for n in notes:
+        lines.append(f"- Failure: {n}")
+    lines.append(END)
+    block = "\n".join(lines)
+    print()
+    print(block)
+    if out:
+        p = Path(out)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        old = p.read_text() if p.exists() else ""
+        if BEGIN in old and END in old:
+            new = old[: old.index(BEGIN)] + block + old[old.index(END) + len(END):]
+        else:
+            new = "# Benchmarks: zenrt vs ONNX Runtime\n\n" + block + "\n" + old
+        p.write_text(new)
+        print(f"\nwrote {p}")
+    return 1 if notes else 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 7 and sys.argv[1] == "--_ort-worker":
+        ort_worker(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6]))
+    else:
+        sys.exit(main())
