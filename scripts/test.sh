@@ -9,7 +9,15 @@ bash scripts/setup_python.sh
 python3 scripts/gen_onnx_testdata.py "$ZENRT_ONNX_TESTDATA"
 python3 scripts/export_models.py "$ZENRT_MODELS"
 export ZENRT_CONFORMANCE_REPORT="${ZENRT_CONFORMANCE_REPORT:-$PWD/target/conformance-report.md}"
-cargo test --release --workspace "$@"
+mkdir -p target
+set +e
+cargo test --release --workspace "$@" 2>&1 | tee target/test-output.log
+status=${PIPESTATUS[0]}
+set -e
 # Smoke test of the zenrt-vs-ONNX-Runtime benchmark (one small model, a second or two; writes nothing).
-python3 scripts/bench_vs_ort.py --short
+if [ "$status" -eq 0 ]; then python3 scripts/bench_vs_ort.py --short; fi
 echo "conformance report: $ZENRT_CONFORMANCE_REPORT"
+# One closing line with the totals of every test binary above.
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+     END { printf "tests: %d passed, %d failed\n", p, f }' target/test-output.log
+exit "$status"
