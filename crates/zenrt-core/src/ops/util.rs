@@ -83,8 +83,12 @@ pub fn broadcast_index_map(src_shape: &[usize], out_shape: &[usize]) -> Vec<usiz
 
 /// Applies `f` elementwise over two broadcast inputs of the same element type.
 pub fn binary_map<T: Elem, O: Elem>(a: &Tensor, b: &Tensor, f: impl Fn(T, T) -> O) -> Result<Tensor> {
-    let av = a.as_slice::<T>()?;
-    let bv = b.as_slice::<T>()?;
+    binary_map2::<T, T, O>(a, b, f)
+}
+
+/// Applies `f` over two broadcast inputs of possibly different element types.
+pub fn binary_map2<A: Elem, B: Elem, O: Elem>(a: &Tensor, b: &Tensor, f: impl Fn(A, B) -> O) -> Result<Tensor> {
+    let (av, bv) = (a.as_slice::<A>()?, b.as_slice::<B>()?);
     let shape = broadcast_shapes(a.shape(), b.shape())?;
     crate::checked_numel(&shape, O::DTYPE, "broadcast result")?;
     let out: Vec<O> = if a.shape() == b.shape() {

@@ -231,23 +231,7 @@ pub fn ternary_map<A: Elem, B: Elem, C: Elem, O: Elem>(
     Tensor::from_vec(shape, out)
 }
 
-/// Applies `f` over two broadcast inputs of possibly different element types.
-pub fn binary_map2<A: Elem, B: Elem, O: Elem>(a: &Tensor, b: &Tensor, f: impl Fn(A, B) -> O) -> Result<Tensor> {
-    let (av, bv) = (a.as_slice::<A>()?, b.as_slice::<B>()?);
-    let shape = crate::ops::util::broadcast_shapes(a.shape(), b.shape())?;
-    crate::checked_numel(&shape, O::DTYPE, "broadcast result")?;
-    let out: Vec<O> = if a.shape() == b.shape() {
-        av.iter().zip(bv).map(|(&x, &y)| f(x, y)).collect()
-    } else if b.len() == 1 && shape.as_slice() == a.shape() {
-        let y = bv[0];
-        av.iter().map(|&x| f(x, y)).collect()
-    } else {
-        let ia = broadcast_index_map(a.shape(), &shape);
-        let ib = broadcast_index_map(b.shape(), &shape);
-        ia.iter().zip(&ib).map(|(&i, &j)| f(av[i], bv[j])).collect()
-    };
-    Tensor::from_vec(shape, out)
-}
+pub use crate::ops::util::binary_map2;
 
 /// The error function in double precision (relative error around 1e-15).
 ///
