@@ -60,72 +60,30 @@ fn check_views<T>(m: usize, n: usize, k: usize, a: &[T], av: MatView, b: &[T], b
     Ok(())
 }
 
-impl GemmElem for f32 {
-    fn gemm(m: usize, n: usize, k: usize, a: &[f32], av: MatView, b: &[f32], bv: MatView, c: &mut [f32]) -> Result<()> {
-        check_views(m, n, k, a, av, b, bv, c)?;
-        if m == 0 || n == 0 {
-            return Ok(());
+/// f32/f64 go through the shared checked kernel wrapper (`ops::gemm`).
+macro_rules! float_gemm {
+    ($t:ty) => {
+        impl GemmElem for $t {
+            fn gemm(
+                m: usize,
+                n: usize,
+                k: usize,
+                a: &[$t],
+                av: MatView,
+                b: &[$t],
+                bv: MatView,
+                c: &mut [$t],
+            ) -> Result<()> {
+                check_views(m, n, k, a, av, b, bv, c)?;
+                let a = (a.get(av.off..).unwrap_or(&[]), av.rs, av.cs);
+                let b = (b.get(bv.off..).unwrap_or(&[]), bv.rs, bv.cs);
+                crate::ops::gemm::gemm(m, k, n, a, b, 0.0, c, n, 1)
+            }
         }
-        if k == 0 {
-            c[..m * n].fill(0.0);
-            return Ok(());
-        }
-        // SAFETY: every index touched (off + i*rs + p*cs for i<m, p<k, and likewise for B
-        // and C) was checked above to lie inside the slices; C does not alias A or B.
-        unsafe {
-            matrixmultiply::sgemm(
-                m,
-                k,
-                n,
-                1.0,
-                a.as_ptr().add(av.off),
-                av.rs as isize,
-                av.cs as isize,
-                b.as_ptr().add(bv.off),
-                bv.rs as isize,
-                bv.cs as isize,
-                0.0,
-                c.as_mut_ptr(),
-                n as isize,
-                1,
-            );
-        }
-        Ok(())
-    }
+    };
 }
-
-impl GemmElem for f64 {
-    fn gemm(m: usize, n: usize, k: usize, a: &[f64], av: MatView, b: &[f64], bv: MatView, c: &mut [f64]) -> Result<()> {
-        check_views(m, n, k, a, av, b, bv, c)?;
-        if m == 0 || n == 0 {
-            return Ok(());
-        }
-        if k == 0 {
-            c[..m * n].fill(0.0);
-            return Ok(());
-        }
-        // SAFETY: as for f32 above.
-        unsafe {
-            matrixmultiply::dgemm(
-                m,
-                k,
-                n,
-                1.0,
-                a.as_ptr().add(av.off),
-                av.rs as isize,
-                av.cs as isize,
-                b.as_ptr().add(bv.off),
-                bv.rs as isize,
-                bv.cs as isize,
-                0.0,
-                c.as_mut_ptr(),
-                n as isize,
-                1,
-            );
-        }
-        Ok(())
-    }
-}
+float_gemm!(f32);
+float_gemm!(f64);
 
 impl GemmElem for i64 {
     /// Exact integer product with wrapping (two's complement) arithmetic.
