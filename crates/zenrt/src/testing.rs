@@ -3,7 +3,8 @@
 use prost::Message;
 use zenrt_onnx::onnx_proto as pb;
 
-fn vi(name: &str, elem: i32, dims: &[i64]) -> pb::ValueInfoProto {
+/// A tensor ValueInfoProto; a negative dim becomes the symbolic dim "n".
+pub fn vi(name: &str, elem: i32, dims: &[i64]) -> pb::ValueInfoProto {
     use pb::tensor_shape_proto::{dimension::Value, Dimension};
     pb::ValueInfoProto {
         name: Some(name.into()),

@@ -267,6 +267,20 @@ impl Reduction {
     }
 }
 
+/// `blocksize` (positive) and `mode` (DCR → false, CRD → true) of DepthToSpace/SpaceToDepth.
+pub fn block_attrs(cx: &crate::ops::BuildCtx) -> Result<(usize, bool)> {
+    let b = cx.req_int("blocksize")?;
+    if b <= 0 {
+        return Err(crate::Error::Attr { attr: "blocksize".into(), msg: format!("must be positive, got {b}") });
+    }
+    let crd = match cx.string("mode", "DCR")?.as_str() {
+        "DCR" => false,
+        "CRD" => true,
+        m => return Err(crate::Error::Attr { attr: "mode".into(), msg: format!("unknown mode '{m}'") }),
+    };
+    Ok((b as usize, crd))
+}
+
 /// A do-nothing execution context for unit tests of this family.
 #[cfg(test)]
 pub struct NoCtx;

@@ -1,9 +1,9 @@
 //! SpaceToDepth: moves `blocksize x blocksize` spatial blocks into channels on an NCHW input
 //! (`mode` DCR, the default, or CRD from opset 28).
 
-use super::common::{dtype_of, out, transpose_as};
+use super::common::{block_attrs, dtype_of, out, transpose_as};
 use crate::ops::{input, BuildCtx, ExecCtx, InferInput, Op};
-use crate::{bail, Error, Result, Tensor, ValueInfo};
+use crate::{bail, Result, Tensor, ValueInfo};
 use std::sync::Arc;
 
 #[derive(Debug)]
@@ -13,16 +13,8 @@ pub struct SpaceToDepth {
 }
 
 pub fn build(cx: &BuildCtx) -> Result<Arc<dyn Op>> {
-    let b = cx.req_int("blocksize")?;
-    if b <= 0 {
-        return Err(Error::Attr { attr: "blocksize".into(), msg: format!("must be positive, got {b}") });
-    }
-    let crd = match cx.string("mode", "DCR")?.as_str() {
-        "DCR" => false,
-        "CRD" => true,
-        m => return Err(Error::Attr { attr: "mode".into(), msg: format!("unknown mode '{m}'") }),
-    };
-    Ok(Arc::new(SpaceToDepth { blocksize: b as usize, crd }))
+    let (blocksize, crd) = block_attrs(cx)?;
+    Ok(Arc::new(SpaceToDepth { blocksize, crd }))
 }
 
 impl Op for SpaceToDepth {
