@@ -15,6 +15,7 @@ pub mod util;
 
 pub mod control;
 pub mod elementwise;
+pub mod fused;
 pub mod linalg;
 pub mod misc;
 pub mod nn;
@@ -227,6 +228,7 @@ impl Registry {
             control::register(&mut r);
             sequence::register(&mut r);
             misc::register(&mut r);
+            fused::register(&mut r);
             r
         })
     }

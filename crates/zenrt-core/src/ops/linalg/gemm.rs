@@ -17,15 +17,20 @@ pub struct Gemm {
 }
 
 pub fn build(cx: &BuildCtx) -> Result<Arc<dyn Op>> {
-    Ok(Arc::new(Gemm {
-        trans_a: cx.int("transA", 0)? != 0,
-        trans_b: cx.int("transB", 0)? != 0,
-        alpha: cx.float("alpha", 1.0)?,
-        beta: cx.float("beta", 1.0)?,
-    }))
+    Ok(Arc::new(Gemm::parse(cx)?))
 }
 
 impl Gemm {
+    /// Parses Gemm's attributes (shared with `com.zenrt.FusedGemm`).
+    pub fn parse(cx: &BuildCtx) -> Result<Gemm> {
+        Ok(Gemm {
+            trans_a: cx.int("transA", 0)? != 0,
+            trans_b: cx.int("transB", 0)? != 0,
+            alpha: cx.float("alpha", 1.0)?,
+            beta: cx.float("beta", 1.0)?,
+        })
+    }
+
     /// (M, K, N) and the views of A and B.
     fn dims(&self, a: &Tensor, b: &Tensor) -> Result<(usize, usize, usize, MatView, MatView)> {
         if a.rank() != 2 || b.rank() != 2 {

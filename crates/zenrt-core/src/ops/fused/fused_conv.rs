@@ -1,0 +1,32 @@
+//! `com.zenrt.FusedConv`: Conv (all of Conv's attributes) followed by an activation.
+
+use super::Activation;
+use crate::ops::nn::common::Window;
+use crate::ops::nn::conv::{conv_tensor, infer_conv, parse_group};
+use crate::ops::{input, opt_input, BuildCtx, ExecCtx, InferInput, Op};
+use crate::{Result, Tensor, ValueInfo};
+use std::sync::Arc;
+
+#[derive(Debug)]
+pub struct FusedConv {
+    pub win: Window,
+    pub group: usize,
+    pub act: Activation,
+}
+
+pub fn build(cx: &BuildCtx) -> Result<Arc<dyn Op>> {
+    Ok(Arc::new(FusedConv { win: Window::parse(cx, false)?, group: parse_group(cx)?, act: Activation::parse(cx)? }))
+}
+
+impl Op for FusedConv {
+    fn run(&self, _: &dyn ExecCtx, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>> {
+        let x = input(inputs, 0, "FusedConv")?;
+        let w = input(inputs, 1, "FusedConv")?;
+        let y = conv_tensor(x, w, opt_input(inputs, 2), &self.win, self.group)?;
+        Ok(vec![self.act.apply(y)?])
+    }
+
+    fn infer(&self, inputs: &[InferInput]) -> Result<Vec<ValueInfo>> {
+        Ok(infer_conv(&self.win, inputs, None))
+    }
+}
