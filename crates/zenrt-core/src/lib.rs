@@ -7,6 +7,7 @@ pub mod dtype;
 pub mod error;
 pub mod graph;
 pub mod infer;
+pub mod memory;
 pub mod ops;
 pub mod passes;
 pub mod plan;
