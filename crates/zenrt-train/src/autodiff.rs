@@ -24,6 +24,34 @@ use builder::Builder;
 use std::collections::{HashMap, HashSet};
 use zenrt_core::{Error, Graph, Node, Result, ValueInfo};
 
+/// Operators whose outputs never carry a gradient (they depend on shapes or compare values).
+const NO_GRADIENT: &[&str] = &[
+    "Shape",
+    "Size",
+    "ArgMax",
+    "ArgMin",
+    "Equal",
+    "Greater",
+    "GreaterOrEqual",
+    "Less",
+    "LessOrEqual",
+    "Not",
+    "And",
+    "Or",
+    "Xor",
+    "IsNaN",
+    "IsInf",
+    "NonZero",
+    "Sign",
+    "Floor",
+    "Ceil",
+    "Round",
+    "RandomNormalLike",
+    "RandomUniformLike",
+    "EyeLike",
+    "ConstantOfShape",
+];
+
 /// The output name of the gradient of `name`.
 pub fn grad_of(name: &str) -> String {
     format!("{name}_grad")
@@ -96,12 +124,18 @@ pub fn backward(forward: &Graph, loss: &str, wrt: &[String]) -> Result<Graph> {
     let order = topo_order(&g)?;
     let nodes: Vec<Node> = g.nodes.clone();
 
-    // Values that depend on a parameter.
+    // Values that depend on a parameter through a differentiable path: integer/bool values
+    // (shapes, indices, masks) and outputs of shape queries carry no gradient.
+    let infos = zenrt_core::infer::infer_graph(&g);
+    let float_or_unknown = |v: &str| infos.get(v).and_then(|i| i.dtype).is_none_or(|d| d.is_float());
     let mut active: HashSet<String> = wrt.iter().cloned().collect();
     for &i in &order {
         let n = &nodes[i];
+        if NO_GRADIENT.contains(&n.op_type.as_str()) {
+            continue;
+        }
         if n.inputs.iter().any(|x| active.contains(x)) {
-            active.extend(n.outputs.iter().filter(|o| !o.is_empty()).cloned());
+            active.extend(n.outputs.iter().filter(|o| !o.is_empty() && float_or_unknown(o)).cloned());
         }
     }
     // Values the loss depends on.

@@ -6,7 +6,7 @@
 //! | --- | --- |
 //! | `SparseCategoricalCrossentropy` | `−log softmax(z)[t]` (logits) or `−log clip(p/Σp, ε, 1−ε)[t]` (probabilities) |
 //! | `CategoricalCrossentropy` | `−Σ_c t_c·log softmax(z)_c` (logits) or with `clip(p/Σp, ε, 1−ε)` |
-//! | `BinaryCrossentropy` | `max(z,0) − z·t + log(1+e^{−|z|})` (logits) or `−t·log p − (1−t)·log(1−p)`, `p` clipped |
+//! | `BinaryCrossentropy` | `softplus(z) − z·t` (logits, stable softplus) or `−t·log p − (1−t)·log(1−p)`, `p` clipped |
 //! | `MeanSquaredError` | `(p − t)²` |
 //!
 //! `ε = 1e-7` (Keras' backend epsilon). Class axis: the last one.
@@ -77,13 +77,11 @@ impl Loss {
             Loss::BinaryCrossentropy { from_logits: true } => {
                 let t = b.cast(target, dt)?;
                 let z = prediction;
-                let relu = b.node("Relu", &[z], vec![])?;
+                // softplus(z) − z·t: Softplus is evaluated stably (max(z,0) + log1p(e^{−|z|})),
+                // and unlike that split form it has no kink at 0 for the gradient.
+                let sp = b.node("Softplus", &[z], vec![])?;
                 let zt = b.mul(z, &t)?;
-                let a = b.node("Abs", &[z], vec![])?;
-                let na = b.neg(&a)?;
-                let sp = b.node("Softplus", &[&na], vec![])?;
-                let d = b.sub(&relu, &zt)?;
-                b.add(&d, &sp)?
+                b.sub(&sp, &zt)?
             }
             Loss::BinaryCrossentropy { from_logits: false } => {
                 let t = b.cast(target, dt)?;
