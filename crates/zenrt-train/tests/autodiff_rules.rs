@@ -463,3 +463,66 @@ fn a_small_mlp_and_a_shared_value() {
         b.mul(&o, &xs)
     });
 }
+
+#[test]
+fn batch_norm_training_form_as_primitives() {
+    // What the Keras-style builder emits for BatchNormalization in training: batch statistics
+    // from ReduceMean, normalization from Sub/Mul/Sqrt/Div, per-channel affine.
+    for seed in 0..TRIALS {
+        let mut rng = Rng(seed + 1600);
+        let (n, c, h, w) = (rng.int(2, 3), rng.int(1, 3), rng.int(1, 3), rng.int(1, 3));
+        let ins = vec![
+            diff("x", rng.tensor(&[n, c, h, w], -1.0, 1.0)),
+            diff("g", rng.tensor(&[c, 1, 1], 0.5, 1.5)),
+            diff("bt", rng.tensor(&[c, 1, 1], -1.0, 1.0)),
+        ];
+        check(ins, seed, &|b| {
+            let mu = b.reduce_mean("x", &[0, 2, 3], true)?;
+            let xc = b.sub("x", &mu)?;
+            let sq = b.mul(&xc, &xc)?;
+            let var = b.reduce_mean(&sq, &[0, 2, 3], true)?;
+            let eps = b.scalar(1e-3, F64)?;
+            let ve = b.add(&var, &eps)?;
+            let sd = b.node("Sqrt", &[&ve], vec![])?;
+            let xh = b.div(&xc, &sd)?;
+            let y = b.mul(&xh, "g")?;
+            b.add(&y, "bt")
+        });
+    }
+}
+
+#[test]
+fn matmul_with_unknown_ranks_uses_einsum_transpose() {
+    use std::collections::HashSet;
+    use std::sync::Arc;
+    use zenrt_core::{Plan, ReferenceBackend, ValueInfo};
+    let mut rng = Rng(77);
+    let a = rng.tensor(&[2, 3, 4], -1.0, 1.0);
+    let w = rng.tensor(&[4, 2], -1.0, 1.0);
+    let grads = |hide: bool| {
+        let (mut g, y) = graph_of(&[diff("a", a.clone()), diff("w", w.clone())], &|b| {
+            let m = b.node("MatMul", &["a", "w"], vec![])?;
+            b.node("ReduceSum", &[&m], vec![("keepdims", Attr::Int(0))])
+        })
+        .unwrap();
+        if hide {
+            for i in &mut g.inputs {
+                i.shape = None;
+            }
+        }
+        g.outputs = vec![ValueInfo::new(y.clone(), None, None)];
+        let bg = zenrt_train::autodiff::backward(&g, &y, &["a".into(), "w".into()]).unwrap();
+        assert_eq!(bg.nodes.iter().any(|n| n.op_type == "Einsum"), hide);
+        let p = Plan::compile(Arc::new(bg), &ReferenceBackend, &HashSet::new()).unwrap();
+        let o = p.run(vec![("a".into(), a.clone()), ("w".into(), w.clone())]).unwrap();
+        (o[1].to_f64_vec(), o[2].to_f64_vec())
+    };
+    let (known, hidden) = (grads(false), grads(true));
+    assert_eq!(known, hidden);
+    // d Σ(A·W)/dW[k, j] = Σ_{b,m} A[b, m, k]
+    let av = a.to_f64_vec();
+    for k in 0..4 {
+        let want: f64 = (0..6).map(|bm| av[bm * 4 + k]).sum();
+        assert!((known.1[k * 2] - want).abs() < 1e-12);
+    }
+}

@@ -6,11 +6,17 @@ use zenrt_core::{Attr, Error, Node, Result};
 
 type Grads = Result<Vec<Option<String>>>;
 
-/// Transposes the last two axes of a rank-`r` value.
-fn swap_last2(b: &mut Builder, x: &str, r: usize) -> Result<String> {
-    let mut perm: Vec<i64> = (0..r as i64).collect();
-    perm.swap(r - 2, r - 1);
-    b.node("Transpose", &[x], vec![("perm", Attr::Ints(perm))])
+/// Transposes the last two axes of `x` (a Transpose when the rank is known statically, else
+/// an `Einsum("...ij->...ji")`).
+fn swap_last2(b: &mut Builder, x: &str, r: Option<usize>) -> Result<String> {
+    match r {
+        Some(r) => {
+            let mut perm: Vec<i64> = (0..r as i64).collect();
+            perm.swap(r - 2, r - 1);
+            b.node("Transpose", &[x], vec![("perm", Attr::Ints(perm))])
+        }
+        None => b.node("Einsum", &[x], vec![("equation", Attr::String(b"...ij->...ji".to_vec()))]),
+    }
 }
 
 /// `Y = A·B` (batched, broadcasting batch axes): `dA = dY·Bᵀ`, `dB = Aᵀ·dY`, each summed
@@ -18,21 +24,16 @@ fn swap_last2(b: &mut Builder, x: &str, r: usize) -> Result<String> {
 pub fn matmul(b: &mut Builder, n: &Node, dys: &[Option<String>], needs: &[bool]) -> Grads {
     let dy = dy0!(dys);
     let (a, w) = (inp(n, 0), inp(n, 1));
-    let (ra, rb) = (b.rank_of(a, "MatMul gradient")?, b.rank_of(w, "MatMul gradient")?);
-    if ra < 2 || rb < 2 {
-        return Err(Error::Unsupported(format!("MatMul gradient with a 1-D operand (ranks {ra} and {rb})")));
+    let (ra, rb) = (b.rank_of(a, "MatMul gradient").ok(), b.rank_of(w, "MatMul gradient").ok());
+    if ra.is_some_and(|r| r < 2) || rb.is_some_and(|r| r < 2) {
+        return Err(Error::Unsupported(format!("MatMul gradient with a 1-D operand (ranks {ra:?} and {rb:?})")));
     }
-    let ry = ra.max(rb);
-    let plain = ra == 2 && rb == 2;
+    let plain = ra == Some(2) && rb == Some(2);
     let mut out = vec![None, None];
     if needs[0] {
         let bt = swap_last2(b, w, rb)?;
         let g = b.node("MatMul", &[&dy, &bt], vec![])?;
-        out[0] = Some(if plain || ra == ry && b.same_shape(a, &n.outputs[0]) {
-            g
-        } else {
-            b.zenrt("SumToShape", &[&g, a], vec![])?
-        });
+        out[0] = Some(if plain { g } else { b.zenrt("SumToShape", &[&g, a], vec![])? });
     }
     if needs.get(1).copied().unwrap_or(false) {
         let at = swap_last2(b, a, ra)?;
