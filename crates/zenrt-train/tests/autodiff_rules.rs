@@ -14,7 +14,7 @@ fn dims(rng: &mut Rng, n: usize) -> Vec<usize> {
 /// A random shape that broadcasts to `full` (some axes 1, maybe fewer leading axes).
 fn broadcastable(rng: &mut Rng, full: &[usize]) -> Vec<usize> {
     let drop = rng.int(0, full.len());
-    full[drop..].iter().map(|&d| if rng.next() % 2 == 0 { 1 } else { d }).collect()
+    full[drop..].iter().map(|&d| if rng.next().is_multiple_of(2) { 1 } else { d }).collect()
 }
 
 fn binary(op: &'static str, positive_rhs: bool) {
@@ -69,6 +69,27 @@ fn unary_math_and_activations() {
     unary("LeakyRelu", vec![], false);
     for op in ["Log", "Sqrt", "Reciprocal"] {
         unary(op, vec![], true);
+    }
+    for op in ["Gelu", "Elu", "Selu", "Softsign", "Swish"] {
+        unary(op, vec![], false);
+    }
+    unary("Gelu", vec![("approximate", Attr::String(b"tanh".to_vec()))], false);
+    unary("Elu", vec![("alpha", Attr::Float(0.7))], false);
+    unary("Swish", vec![("alpha", Attr::Float(1.7))], false);
+    unary("HardSigmoid", vec![("alpha", Attr::Float(0.3))], false);
+}
+
+#[test]
+fn max_min_two_inputs() {
+    for seed in 0..TRIALS {
+        let mut rng = Rng(seed + 1700);
+        let r = rng.int(1, 3);
+        let full = dims(&mut rng, r);
+        let other = broadcastable(&mut rng, &full);
+        for op in ["Max", "Min"] {
+            let ins = vec![diff("a", rng.tensor(&full, -1.0, 1.0)), diff("b", rng.tensor(&other, -1.0, 1.0))];
+            check(ins, seed, &|b| b.node(op, &["a", "b"], vec![]));
+        }
     }
 }
 
@@ -126,7 +147,7 @@ fn clip_with_and_without_bounds() {
             .map(|_| {
                 let m = rng.uniform(0.0, 1.2);
                 let m = if (0.4..0.6).contains(&m) { m + 0.3 } else { m };
-                if rng.next() % 2 == 0 {
+                if rng.next().is_multiple_of(2) {
                     m
                 } else {
                     -m

@@ -5,6 +5,7 @@
 //! ordinary nodes and returns one optional gradient name per node input. Rules may read any
 //! forward value (inputs and outputs of the node): the backward graph contains the forward one.
 
+mod activation;
 mod elementwise;
 mod linalg;
 mod nn;
@@ -51,6 +52,14 @@ const TABLE: &[(&str, Rule)] = &[
     ("Pow", elementwise::pow),
     ("Erf", elementwise::erf),
     ("Softplus", elementwise::softplus),
+    ("Gelu", activation::gelu),
+    ("Elu", activation::elu),
+    ("Selu", activation::selu),
+    ("HardSigmoid", activation::hard_sigmoid),
+    ("Softsign", activation::softsign),
+    ("Swish", activation::swish),
+    ("Max", activation::max),
+    ("Min", activation::min),
     ("Identity", elementwise::identity),
     ("Dropout", elementwise::identity),
     ("Cast", elementwise::cast),
