@@ -547,3 +547,51 @@ fn matmul_with_unknown_ranks_uses_einsum_transpose() {
         assert!((known.1[k * 2] - want).abs() < 1e-12);
     }
 }
+
+#[test]
+fn transformer_encoder_block() {
+    // Embedding → 2-head self-attention (Reshape/Transpose/MatMul/Softmax) → residual →
+    // LayerNorm → Gelu MLP → residual: every parameter checked end to end.
+    let (bsz, t, d, h, f) = (2usize, 3usize, 4usize, 2usize, 5usize);
+    let dh = d / h;
+    let mut rng = Rng(2024);
+    let ids = i64s(&[bsz, t], vec![0, 3, 5, 1, 1, 4]);
+    let ins = vec![
+        fixed("ids", ids),
+        diff("emb", rng.tensor(&[6, d], -1.0, 1.0)),
+        diff("wq", rng.tensor(&[d, d], -0.7, 0.7)),
+        diff("wk", rng.tensor(&[d, d], -0.7, 0.7)),
+        diff("wv", rng.tensor(&[d, d], -0.7, 0.7)),
+        diff("g", rng.tensor(&[d], 0.5, 1.5)),
+        diff("beta", rng.tensor(&[d], -0.5, 0.5)),
+        diff("w1", rng.tensor(&[d, f], -0.7, 0.7)),
+        diff("b1", rng.tensor(&[f], -0.5, 0.5)),
+        diff("w2", rng.tensor(&[f, d], -0.7, 0.7)),
+    ];
+    check(ins, 9, &|b| {
+        let x = b.node("Gather", &["emb", "ids"], vec![])?;
+        let heads = |b: &mut zenrt_train::autodiff::builder::Builder, w: &str| {
+            let p = b.node("MatMul", &[&x, w], vec![])?;
+            let s = b.ints(&[bsz as i64, t as i64, h as i64, dh as i64])?;
+            let r = b.node("Reshape", &[&p, &s], vec![])?;
+            b.node("Transpose", &[&r], vec![("perm", ints(&[0, 2, 1, 3]))])
+        };
+        let (q, k, v) = (heads(b, "wq")?, heads(b, "wk")?, heads(b, "wv")?);
+        let kt = b.node("Transpose", &[&k], vec![("perm", ints(&[0, 1, 3, 2]))])?;
+        let sc = b.node("MatMul", &[&q, &kt], vec![])?;
+        let scale = b.scalar((dh as f64).sqrt(), F64)?;
+        let sc = b.div(&sc, &scale)?;
+        let att = b.node("Softmax", &[&sc], vec![("axis", Attr::Int(-1))])?;
+        let o = b.node("MatMul", &[&att, &v], vec![])?;
+        let o = b.node("Transpose", &[&o], vec![("perm", ints(&[0, 2, 1, 3]))])?;
+        let s = b.ints(&[bsz as i64, t as i64, d as i64])?;
+        let o = b.node("Reshape", &[&o, &s], vec![])?;
+        let r1 = b.add(&x, &o)?;
+        let y = b.node("LayerNormalization", &[&r1, "g", "beta"], vec![("axis", Attr::Int(-1))])?;
+        let m = b.node("MatMul", &[&y, "w1"], vec![])?;
+        let m = b.add(&m, "b1")?;
+        let m = b.node("Gelu", &[&m], vec![])?;
+        let m = b.node("MatMul", &[&m, "w2"], vec![])?;
+        b.add(&y, &m)
+    });
+}

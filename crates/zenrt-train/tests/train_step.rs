@@ -179,4 +179,18 @@ fn unsupported_op_and_bad_params_are_typed_errors() {
     let err = zenrt_train::autodiff::backward(&g2, &y, &["c".to_string()]).unwrap_err().to_string();
     assert!(err.contains("initializer"), "{err}");
     assert!(zenrt_train::autodiff::backward(&g, "nope", &["w".to_string()]).is_err());
+    // Dropout in training mode (random mask) is refused; in inference mode it is the identity.
+    for (mode, ok) in [(true, false), (false, true)] {
+        let mut g3 = Graph::default();
+        input(&mut g3, "w", DType::F32, &[3]);
+        let y = {
+            let mut b = Builder::new(&mut g3, "d");
+            let r = b.scalar(0.5, DType::F32).unwrap();
+            let m = b.constant(Tensor::scalar(mode));
+            let d = b.node_n("", "Dropout", &["w", &r, &m], vec![], 1).unwrap().remove(0);
+            b.node("ReduceSum", &[&d], vec![("keepdims", Attr::Int(0))]).unwrap()
+        };
+        let r = zenrt_train::autodiff::backward(&g3, &y, &["w".to_string()]);
+        assert_eq!(r.is_ok(), ok, "training_mode={mode}: {:?}", r.err());
+    }
 }

@@ -61,7 +61,7 @@ const TABLE: &[(&str, Rule)] = &[
     ("Max", activation::max),
     ("Min", activation::min),
     ("Identity", elementwise::identity),
-    ("Dropout", elementwise::identity),
+    ("Dropout", elementwise::dropout),
     ("Cast", elementwise::cast),
     ("Clip", elementwise::clip),
     ("Where", elementwise::where_),
