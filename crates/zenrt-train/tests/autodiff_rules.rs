@@ -77,6 +77,33 @@ fn unary_math_and_activations() {
     unary("Elu", vec![("alpha", Attr::Float(0.7))], false);
     unary("Swish", vec![("alpha", Attr::Float(1.7))], false);
     unary("HardSigmoid", vec![("alpha", Attr::Float(0.3))], false);
+    // HardSwish over all three pieces (|x| up to 4.5, away from the ±3 kinks).
+    for seed in 0..TRIALS {
+        let mut rng = Rng(seed + 150);
+        let v: Vec<f64> = (0..12).map(|i| [-4.5, -2.0, -0.5, 0.7, 2.5, 4.0][i % 6] + rng.uniform(-0.3, 0.3)).collect();
+        let x = zenrt_core::Tensor::from_vec(vec![3, 4], v).unwrap();
+        check(vec![diff("x", x)], seed, &|b| b.node("HardSwish", &["x"], vec![]));
+    }
+}
+
+#[test]
+fn prelu_mean_pad() {
+    for seed in 0..TRIALS {
+        let mut rng = Rng(seed + 1800);
+        let s = vec![rng.int(1, 3), rng.int(1, 4), rng.int(1, 3)];
+        let slope_shape = if seed % 2 == 0 { vec![s[1], 1] } else { vec![s[2]] };
+        let ins = vec![diff("x", rng.away_from_zero(&s)), diff("a", rng.tensor(&slope_shape, 0.05, 0.5))];
+        check(ins, seed, &|b| b.node("PRelu", &["x", "a"], vec![]));
+        let sb = broadcastable(&mut rng, &s);
+        let ins = vec![diff("x", rng.tensor(&s, -1.0, 1.0)), diff("y", rng.tensor(&sb, -1.0, 1.0))];
+        check(ins, seed, &|b| b.node("Mean", &["x", "y", "x"], vec![]));
+        let p: Vec<i64> = (0..6).map(|_| rng.int(0, 2) as i64).collect();
+        check(vec![diff("x", rng.tensor(&s, -1.0, 1.0))], seed, &|b| {
+            let pads = b.ints(&p)?;
+            let v = b.scalar(0.25, F64)?;
+            b.node("Pad", &["x", &pads, &v], vec![])
+        });
+    }
 }
 
 #[test]

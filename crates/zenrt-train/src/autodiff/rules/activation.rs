@@ -161,3 +161,50 @@ pub fn max(b: &mut Builder, n: &Node, dys: &[Option<String>], needs: &[bool]) ->
 pub fn min(b: &mut Builder, n: &Node, dys: &[Option<String>], needs: &[bool]) -> Grads {
     select2(b, n, dys, needs, "LessOrEqual")
 }
+
+/// PRelu `y = x (x > 0), slope·x` otherwise: `dx = Where(x>0, dy, dy·slope)`,
+/// `dslope = Σ Where(x>0, 0, dy·x)` over the axes the slope was broadcast along.
+pub fn prelu(b: &mut Builder, n: &Node, dys: &[Option<String>], needs: &[bool]) -> Grads {
+    let dy = dy0!(dys);
+    let (x, slope, y) = (inp(n, 0), inp(n, 1), &n.outputs[0]);
+    let zero = b.scalar_like(0.0, x)?;
+    let c = b.node("Greater", &[x, &zero], vec![])?;
+    let mut out = vec![None, None];
+    if needs[0] {
+        let s = b.mul(&dy, slope)?;
+        out[0] = Some(b.node("Where", &[&c, &dy, &s], vec![])?);
+    }
+    if needs.get(1).copied().unwrap_or(false) {
+        let dx = b.mul(&dy, x)?;
+        let t = b.node("Where", &[&c, &zero, &dx], vec![])?;
+        out[1] = Some(b.sum_to(&t, slope, y)?);
+    }
+    Ok(out)
+}
+
+/// HardSwish `x·clamp(x/6 + ½, 0, 1)`: 0 below −3, 1 above 3, `x/3 + ½` between.
+pub fn hard_swish(b: &mut Builder, n: &Node, dys: &[Option<String>], _: &[bool]) -> Grads {
+    let dy = dy0!(dys);
+    let x = inp(n, 0);
+    let (lo, hi) = (b.scalar_like(-3.0, x)?, b.scalar_like(3.0, x)?);
+    let (third, half) = (b.scalar_like(1.0 / 3.0, x)?, b.scalar_like(0.5, x)?);
+    let (zero, one) = (b.scalar_like(0.0, x)?, b.scalar_like(1.0, x)?);
+    let mid = b.mul(x, &third)?;
+    let mid = b.add(&mid, &half)?;
+    let above = b.node("Greater", &[x, &hi], vec![])?;
+    let below = b.node("Less", &[x, &lo], vec![])?;
+    let d = b.node("Where", &[&above, &one, &mid], vec![])?;
+    let d = b.node("Where", &[&below, &zero, &d], vec![])?;
+    Ok(vec![Some(b.mul(&dy, &d)?)])
+}
+
+/// Mean (variadic): each input gets `dy / count`, summed to its shape.
+pub fn mean(b: &mut Builder, n: &Node, dys: &[Option<String>], needs: &[bool]) -> Grads {
+    let dy = dy0!(dys);
+    let y = &n.outputs[0];
+    let k = b.scalar_like(1.0 / n.inputs.len() as f64, y)?;
+    let s = b.mul(&dy, &k)?;
+    (0..n.inputs.len())
+        .map(|i| if needs.get(i).copied().unwrap_or(false) { b.sum_to(&s, inp(n, i), y).map(Some) } else { Ok(None) })
+        .collect()
+}
