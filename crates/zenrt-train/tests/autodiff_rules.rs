@@ -394,7 +394,18 @@ fn reductions() {
             }
         }
         let x = rng.tensor(&[s[0], s[1], s[2], 2], -1.0, 1.0);
-        check(vec![diff("x", x)], seed, &|b| b.node("GlobalAveragePool", &["x"], vec![]));
+        check(vec![diff("x", x.clone())], seed, &|b| b.node("GlobalAveragePool", &["x"], vec![]));
+        // Max/min: random continuous values have no ties.
+        check(vec![diff("x", x)], seed, &|b| b.node("GlobalMaxPool", &["x"], vec![]));
+        for op in ["ReduceMax", "ReduceMin"] {
+            for keep in [0, 1] {
+                let x = rng.tensor(&s, -1.0, 1.0);
+                check(vec![diff("x", x)], seed, &|b| {
+                    let a = b.ints(&[1])?;
+                    b.node(op, &["x", &a], vec![("keepdims", Attr::Int(keep))])
+                });
+            }
+        }
     }
 }
 
