@@ -16,6 +16,7 @@ pub mod util;
 pub mod control;
 pub mod elementwise;
 pub mod fused;
+pub mod grad;
 pub mod linalg;
 pub mod misc;
 pub mod nn;
@@ -229,6 +230,7 @@ impl Registry {
             sequence::register(&mut r);
             misc::register(&mut r);
             fused::register(&mut r);
+            grad::register(&mut r);
             r
         })
     }

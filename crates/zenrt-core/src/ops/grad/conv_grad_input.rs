@@ -1,0 +1,105 @@
+//! `ConvGradInput(dy, w, x_like)`: the gradient of `Conv(x, w)` with respect to `x` (shape of
+//! `x_like`), with the Conv node's attributes (strides, pads, dilations, group, auto_pad).
+//! Per image and group: `dcol = W_gᵀ · dy_g` (GEMM), then col2im scatter-adds the columns back
+//! onto the input positions they were read from.
+
+use crate::ops::nn::common::{gemm, unravel, GemmElem, Geometry, Window};
+use crate::ops::nn::conv::{parse_group, ConvShape};
+use crate::ops::{input, BuildCtx, ExecCtx, InferInput, Op};
+use crate::{checked_numel, ensure, DType, Error, Result, Tensor, ValueInfo};
+use std::sync::Arc;
+
+#[derive(Debug)]
+pub struct ConvGradInput {
+    pub win: Window,
+    pub group: usize,
+}
+
+pub fn build(cx: &BuildCtx) -> Result<Arc<dyn Op>> {
+    Ok(Arc::new(ConvGradInput { win: Window::parse(cx, false)?, group: parse_group(cx)? }))
+}
+
+/// Adds the `[cg * kernel_size, out_size]` column matrix `col` back onto the `cg` channel
+/// planes of `x` (the adjoint of `im2col`).
+pub fn col2im<T: GemmElem>(col: &[T], cg: usize, in_sp: &[usize], geo: &Geometry, x: &mut [T]) {
+    let ksize = geo.kernel_size();
+    let in_size: usize = in_sp.iter().product();
+    let out_size: usize = geo.out.iter().product();
+    let r = in_sp.len();
+    let (mut kidx, mut o) = (vec![0usize; r], vec![0usize; r]);
+    for c in 0..cg {
+        for kf in 0..ksize {
+            unravel(kf, &geo.kernel, &mut kidx);
+            let row = &col[(c * ksize + kf) * out_size..][..out_size];
+            for (of, &v) in row.iter().enumerate() {
+                unravel(of, &geo.out, &mut o);
+                let mut flat = 0usize;
+                let mut inside = true;
+                for d in 0..r {
+                    let p = (o[d] * geo.strides[d]) as i64 - geo.pads_begin[d] + (kidx[d] * geo.dilations[d]) as i64;
+                    if p < 0 || p >= in_sp[d] as i64 {
+                        inside = false;
+                        break;
+                    }
+                    flat = flat * in_sp[d] + p as usize;
+                }
+                if inside {
+                    x[c * in_size + flat] += v;
+                }
+            }
+        }
+    }
+}
+
+fn grad_input<T: GemmElem>(dy: &[T], w: &[T], cs: &ConvShape) -> Result<Vec<T>> {
+    let (g, cg, mg) = (cs.group, cs.c / cs.group, cs.m / cs.group);
+    let in_size: usize = cs.in_sp.iter().product();
+    let out_size: usize = cs.geo.out.iter().product();
+    let kdim = cg * cs.geo.kernel_size();
+    ensure!(dy.len() == cs.n * cs.m * out_size, "ConvGradInput: gradient length mismatch");
+    ensure!(w.len() == cs.m * kdim, "ConvGradInput: weight length mismatch");
+    let mut dx = vec![T::zero(); checked_numel(&[cs.n, cs.c, in_size], T::DTYPE, "ConvGradInput output")?];
+    let mut dcol = vec![T::zero(); checked_numel(&[kdim, out_size], T::DTYPE, "ConvGradInput columns")?];
+    for n in 0..cs.n {
+        for gi in 0..g {
+            let wg = &w[gi * mg * kdim..(gi + 1) * mg * kdim];
+            let dyg = &dy[(n * cs.m + gi * mg) * out_size..][..mg * out_size];
+            // dcol[kdim × out] = W_gᵀ[kdim × mg] · dy_g[mg × out]
+            gemm(kdim, mg, out_size, (wg, 1, kdim), (dyg, out_size, 1), T::zero(), &mut dcol, out_size, 1)?;
+            let dxg = &mut dx[(n * cs.c + gi * cg) * in_size..][..cg * in_size];
+            col2im(&dcol, cg, &cs.in_sp, &cs.geo, dxg);
+        }
+    }
+    Ok(dx)
+}
+
+impl Op for ConvGradInput {
+    fn run(&self, _: &dyn ExecCtx, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>> {
+        let dy = input(inputs, 0, "ConvGradInput")?;
+        let w = input(inputs, 1, "ConvGradInput")?;
+        let x = input(inputs, 2, "ConvGradInput")?;
+        let cs = ConvShape::new(x.shape(), w.shape(), &self.win, self.group)?;
+        ensure!(
+            dy.shape() == cs.out_shape(),
+            "ConvGradInput: gradient shape {:?}, expected {:?}",
+            dy.shape(),
+            cs.out_shape()
+        );
+        let dt = x.dtype();
+        ensure!(dy.dtype() == dt && w.dtype() == dt, "ConvGradInput: dtypes differ");
+        let out = match dt {
+            DType::F32 => Tensor::from_vec(x.shape().to_vec(), grad_input::<f32>(dy.as_slice()?, w.as_slice()?, &cs)?)?,
+            DType::F64 => Tensor::from_vec(x.shape().to_vec(), grad_input::<f64>(dy.as_slice()?, w.as_slice()?, &cs)?)?,
+            other => return Err(Error::UnsupportedDType { op: "ConvGradInput".into(), dtype: other }),
+        };
+        Ok(vec![out])
+    }
+
+    fn infer(&self, inputs: &[InferInput]) -> Result<Vec<ValueInfo>> {
+        Ok(inputs
+            .get(2)
+            .and_then(|i| i.info)
+            .map(|i| vec![ValueInfo::new("", i.dtype, i.shape.clone())])
+            .unwrap_or_default())
+    }
+}
