@@ -15,9 +15,12 @@ pub mod metrics;
 pub mod optim;
 pub mod step;
 
+pub mod config;
 pub mod data;
+pub mod finetune;
 pub mod layers;
 pub mod model;
+pub mod plot;
 pub mod rng;
 
 pub use layers::{

@@ -1,5 +1,6 @@
-//! `LSTM` and `GRU` over `time × features` inputs: the ONNX LSTM/GRU ops, batch first (layout 1),
-//! one direction; the output is the last hidden state, or every step's with `return_sequences`.
+//! `LSTM` and `GRU` over `time × features` inputs: the ONNX LSTM/GRU ops (time-major layout 0,
+//! which every runtime supports, between two transposes), one direction; the output is the last
+//! hidden state, or every step's with `return_sequences`.
 
 use super::{shape_err, EmitCx, Init, LayerImpl, ParamSpec};
 use serde::{Deserialize, Serialize};
@@ -29,13 +30,19 @@ fn rnn_emit(cx: &mut EmitCx, op: &str, units: usize, seq: bool, x: &str, extra: 
     let (w, r, b) = (cx.param("kernel"), cx.param("recurrent_kernel"), cx.param("bias"));
     let y = cx.b.fresh(&format!("{}_y", op.to_lowercase()));
     let yh = cx.b.fresh(&format!("{}_yh", op.to_lowercase()));
-    let mut attrs = vec![("hidden_size", Attr::Int(units as i64)), ("layout", Attr::Int(1))];
+    let mut attrs = vec![("hidden_size", Attr::Int(units as i64))];
     attrs.extend(extra);
-    cx.b.node(op, &[x, &w, &r, &b], &[&y, &yh], attrs)?;
-    // Y: [batch, time, 1, units]; Y_h: [batch, 1, units].
-    let (v, shape) = if seq { (y, vec![0, -1, units as i64]) } else { (yh, vec![0, units as i64]) };
-    let s = cx.b.ints("rnn_shape", &shape);
-    cx.b.op("Reshape", &[&v, &s], vec![])
+    let xt = cx.b.op("Transpose", &[x], vec![("perm", Attr::Ints(vec![1, 0, 2]))])?;
+    cx.b.node(op, &[&xt, &w, &r, &b], &[&y, &yh], attrs)?;
+    // Y: [time, 1, batch, units]; Y_h: [1, batch, units].
+    if seq {
+        let yt = cx.b.op("Transpose", &[&y], vec![("perm", Attr::Ints(vec![2, 0, 1, 3]))])?;
+        let s = cx.b.ints("rnn_shape", &[0, -1, units as i64]);
+        cx.b.op("Reshape", &[&yt, &s], vec![])
+    } else {
+        let s = cx.b.ints("rnn_shape", &[-1, units as i64]);
+        cx.b.op("Reshape", &[&yh, &s], vec![])
+    }
 }
 
 /// Long short-term memory (ONNX gate order i, o, f, c; tanh/sigmoid).

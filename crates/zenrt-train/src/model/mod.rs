@@ -12,10 +12,12 @@ mod fit;
 mod network;
 mod weights;
 
-pub use fit::{FitOptions, History};
-pub use network::{Network, Param};
+pub use fit::{train_rows, EpochLog, FitOptions, History, Metric, TARGET};
+pub use network::{Built, Network, Param};
 
-use crate::layers::{EmitCx, Layer, Mode};
+use crate::layers::{Activation, EmitCx, Layer, Mode};
+use crate::loss::Loss;
+use crate::optim::Optimizer;
 use builder::GraphBuilder;
 use zenrt_core::{DType, Dim, Error, Result, Tensor};
 
@@ -198,11 +200,55 @@ impl Sequential {
         self.net.load_weights(path.as_ref())
     }
 
+    /// Sets up training with `optimizer`, `loss` and `metrics` (`"accuracy"`, `"mae"`, `"mse"`).
+    /// A final softmax (or sigmoid) followed by a cross-entropy on probabilities is trained as the
+    /// same cross-entropy on logits, which is numerically stable; predictions are unchanged.
+    pub fn compile(&mut self, optimizer: impl Optimizer + 'static, loss: Loss, metrics: &[&str]) -> Result<()> {
+        self.compile_boxed(Box::new(optimizer), loss, metrics)
+    }
+
+    /// [`Sequential::compile`] with a boxed optimizer.
+    pub fn compile_boxed(&mut self, optimizer: Box<dyn Optimizer>, loss: Loss, metrics: &[&str]) -> Result<()> {
+        self.ensure_infer()?;
+        let last = self.layers.last().and_then(|l| l.1.imp().activation());
+        let fused = match (loss, last) {
+            (Loss::SparseCategoricalCrossentropy { from_logits: false }, Some(Activation::Softmax)) => {
+                Some(Loss::SparseCategoricalCrossentropy { from_logits: true })
+            }
+            (Loss::CategoricalCrossentropy { from_logits: false }, Some(Activation::Softmax)) => {
+                Some(Loss::CategoricalCrossentropy { from_logits: true })
+            }
+            (Loss::BinaryCrossentropy { from_logits: false }, Some(Activation::Sigmoid)) => {
+                Some(Loss::BinaryCrossentropy { from_logits: true })
+            }
+            _ => None,
+        };
+        let train = self.build_graph(Mode::Train, fused.is_some())?;
+        self.net.compile_with(train, OUTPUT, optimizer, loss, fused.unwrap_or(loss), metrics)
+    }
+
+    /// Trains on `x` (`[n] + input_shape`) and `y` (labels or targets per row); see [`FitOptions`].
+    pub fn fit(&mut self, x: &Tensor, y: &Tensor, opts: &FitOptions) -> Result<History> {
+        self.net.fit(x, y, opts)
+    }
+
+    /// Mean loss and metrics on `x`/`y` with the inference graph: `[("loss", ..), ("accuracy", ..)]`.
+    pub fn evaluate(&mut self, x: &Tensor, y: &Tensor, batch_size: usize) -> Result<Vec<(String, f64)>> {
+        self.ensure_infer()?;
+        self.net.evaluate(x, y, batch_size)
+    }
+
     fn ensure_infer(&mut self) -> Result<()> {
         if self.net.infer.is_none() {
             let built = self.build_graph(Mode::Infer, false)?;
             self.net.infer = Some(built.graph);
         }
         Ok(())
+    }
+}
+
+impl std::fmt::Debug for Sequential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Sequential(input {:?})\n{}", self.input_shape, self.summary())
     }
 }
