@@ -8,6 +8,8 @@ export ZENRT_MODELS="${ZENRT_MODELS:-$HOME/.cache/zenrt/models}"
 bash scripts/setup_python.sh
 python3 scripts/gen_onnx_testdata.py "$ZENRT_ONNX_TESTDATA"
 python3 scripts/export_models.py "$ZENRT_MODELS"
+# scikit-learn's bundled digits -> ~/.cache/zenrt/data/digits.npz (the training test's real data).
+python3 scripts/export_digits.py
 export ZENRT_CONFORMANCE_REPORT="${ZENRT_CONFORMANCE_REPORT:-$PWD/target/conformance-report.md}"
 mkdir -p target
 set +e

@@ -5,6 +5,7 @@ mod conformance;
 mod inputs;
 mod inspect;
 mod run;
+mod train;
 mod util;
 
 use clap::{Parser, Subcommand};
@@ -36,6 +37,8 @@ enum Cmd {
     Profile(bench::ProfileArgs),
     /// Run ONNX backend test cases (model.onnx + test_data_set_*) and report.
     Conformance(conformance::ConfArgs),
+    /// Train a model described by a TOML config; write ONNX, safetensors and a loss curve PNG.
+    Train(train::TrainArgs),
 }
 
 fn main() -> ExitCode {
@@ -60,6 +63,7 @@ fn main() -> ExitCode {
         Cmd::Bench(a) => bench::bench(a),
         Cmd::Profile(a) => bench::profile(a),
         Cmd::Conformance(a) => conformance::conformance(a),
+        Cmd::Train(a) => train::train(a),
     });
     match res {
         Ok(Ok(code)) => code,

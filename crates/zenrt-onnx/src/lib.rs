@@ -6,10 +6,12 @@
 pub mod onnx_proto;
 
 pub mod data_proto;
+mod export;
 mod functions;
 mod import;
 mod tensor;
 
 pub use data_proto::read_value_file;
+pub use export::{export_model, save_model, EXPORT_IR_VERSION};
 pub use import::{load_model, load_model_bytes, ImportOptions};
 pub use tensor::{read_tensor_file, tensor_from_proto, tensor_to_proto};

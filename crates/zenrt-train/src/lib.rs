@@ -6,7 +6,8 @@
 //! - [`metrics`]: accuracy (sparse, categorical, binary).
 //! - [`optim`]: optimizers (SGD, Adam, AdamW, RMSprop) and learning-rate schedules.
 //! - [`step`]: a compiled training step (forward + loss + backward) run batch after batch.
-//! - [`model`]: the Keras-like `Sequential` API (layers, compile, fit, evaluate, predict).
+//! - [`model`]: the Keras-like `Sequential` API (compile, fit, evaluate, predict, safetensors
+//!   weights, ONNX export) over the [`layers`]; [`data`] loads .npy/.npz/CSV.
 
 pub mod autodiff;
 pub mod loss;
@@ -14,4 +15,16 @@ pub mod metrics;
 pub mod optim;
 pub mod step;
 
+pub mod config;
+pub mod data;
+pub mod finetune;
+pub mod layers;
 pub mod model;
+pub mod plot;
+pub mod rng;
+
+pub use layers::{
+    Activation, AveragePooling2D, BatchNormalization, Conv2D, Dense, Dropout, Embedding, Flatten, Gru, Layer, Lstm,
+    MaxPooling2D, Padding,
+};
+pub use model::{FitOptions, History, Network, Sequential};
