@@ -163,12 +163,7 @@ pub fn bench(a: BenchArgs) -> CliResult<ExitCode> {
         "inputs:      {}",
         inputs.iter().map(|(n, t)| format!("{n}: {}", shape_str(t))).collect::<Vec<_>>().join(", ")
     );
-    println!(
-        "batch {batch}, threads {}, {} warm-up + {} timed runs",
-        session.threads(),
-        a.warmup,
-        a.iters
-    );
+    println!("batch {batch}, threads {}, {} warm-up + {} timed runs", session.threads(), a.warmup, a.iters);
     println!("load:        {load_ms:.1} ms");
     println!(
         "latency ms:  median {:.3}  p90 {:.3}  p99 {:.3}  min {:.3}  mean {:.3}  max {:.3}",
