@@ -245,3 +245,93 @@ impl Op for Gemm {
         PackedGemm::prepare(self, Activation::None, consts)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::linalg::matmul::MatMul;
+    use crate::ops::nn::conv::tests::Lcg;
+    use crate::{Graph, Value};
+
+    struct NoCtx;
+    impl ExecCtx for NoCtx {
+        fn run_subgraph_values(&self, _: &Arc<Graph>, _: Vec<Value>) -> Result<Vec<Value>> {
+            Err(Error::Invalid("no subgraphs".into()))
+        }
+    }
+
+    fn rand_t(rng: &mut Lcg, shape: &[usize]) -> Tensor {
+        let n = shape.iter().product();
+        Tensor::from_vec(shape.to_vec(), (0..n).map(|_| rng.float() as f32).collect::<Vec<f32>>()).unwrap()
+    }
+
+    fn close(got: &Tensor, want: &[f64], what: &str) {
+        let g = got.to_f64_vec();
+        assert_eq!(g.len(), want.len(), "{what}");
+        for (a, b) in g.iter().zip(want) {
+            assert!((a - b).abs() <= 1e-4 * (1.0 + b.abs()), "{what}: {a} vs {b}");
+        }
+    }
+
+    #[test]
+    fn gemm_op_plain_and_packed_match_f64() {
+        let mut rng = Lcg(21);
+        for case in 0..60 {
+            let (m, k, n) = (1 + rng.below(40), rng.below(40), 1 + rng.below(40));
+            let g = Gemm {
+                trans_a: rng.below(2) == 1,
+                trans_b: rng.below(2) == 1,
+                alpha: [1.0, 0.5][rng.below(2)],
+                beta: [1.0, 0.0, -2.0][rng.below(3)],
+            };
+            let a = rand_t(&mut rng, &if g.trans_a { [k, m] } else { [m, k] });
+            let b = rand_t(&mut rng, &if g.trans_b { [n, k] } else { [k, n] });
+            let cshape: Vec<usize> = [vec![n], vec![1, n], vec![m, 1], vec![m, n], vec![]][rng.below(5)].clone();
+            let c = rand_t(&mut rng, &cshape);
+            let (af, bf, cf) = (a.to_f64_vec(), b.to_f64_vec(), c.to_f64_vec());
+            let map = c_map(Some(&c), m, n).unwrap().unwrap();
+            let mut want = vec![0f64; m * n];
+            for i in 0..m {
+                for j in 0..n {
+                    let mut s = 0.0;
+                    for p in 0..k {
+                        let av = if g.trans_a { af[p * m + i] } else { af[i * k + p] };
+                        let bv = if g.trans_b { bf[j * k + p] } else { bf[p * n + j] };
+                        s += av * bv;
+                    }
+                    want[i * n + j] = g.alpha as f64 * s + g.beta as f64 * cf[map[i * n + j]];
+                }
+            }
+            let inputs = [Some(&a), Some(&b), Some(&c)];
+            close(&g.run(&NoCtx, &inputs).unwrap()[0], &want, &format!("plain case {case}"));
+            let packed = g.prepare(&[None, Some(&b), None]).unwrap().expect("f32 B is packed");
+            close(&packed.run(&NoCtx, &inputs).unwrap()[0], &want, &format!("packed case {case}"));
+            let relu: Vec<f64> = want.iter().map(|v| v.max(0.0)).collect();
+            let fused = PackedGemm::prepare(&g, Activation::Relu, &[None, Some(&b)]).unwrap().unwrap();
+            close(&fused.run(&NoCtx, &inputs).unwrap()[0], &relu, &format!("fused case {case}"));
+        }
+    }
+
+    #[test]
+    fn matmul_3d_by_2d_packed_matches_f64() {
+        let mut rng = Lcg(4);
+        for case in 0..30 {
+            let (bt, m, k, n) = (1 + rng.below(3), 1 + rng.below(20), 1 + rng.below(30), 1 + rng.below(40));
+            let a = rand_t(&mut rng, &[bt, m, k]);
+            let b = rand_t(&mut rng, &[k, n]);
+            let (af, bf) = (a.to_f64_vec(), b.to_f64_vec());
+            let mut want = vec![0f64; bt * m * n];
+            for r in 0..bt * m {
+                for j in 0..n {
+                    want[r * n + j] = (0..k).map(|p| af[r * k + p] * bf[p * n + j]).sum();
+                }
+            }
+            let inputs = [Some(&a), Some(&b)];
+            let y = MatMul.run(&NoCtx, &inputs).unwrap().remove(0);
+            assert_eq!(y.shape(), &[bt, m, n]);
+            close(&y, &want, &format!("plain case {case}"));
+            let p = MatMul.prepare(&[None, Some(&b)]).unwrap().expect("packed");
+            close(&p.run(&NoCtx, &inputs).unwrap()[0], &want, &format!("packed case {case}"));
+        }
+    }
+}
