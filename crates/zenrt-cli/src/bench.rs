@@ -20,9 +20,9 @@ pub struct BenchArgs {
     /// input when it is symbolic or unknown.
     #[arg(long)]
     pub batch: Option<usize>,
-    /// Threads for parallel kernels. Recorded only: today's kernels are all single-threaded.
-    #[arg(long, default_value_t = 1)]
-    pub threads: usize,
+    /// Threads for parallel kernels (default: every available core).
+    #[arg(long)]
+    pub threads: Option<usize>,
     /// Untimed runs before measuring.
     #[arg(long, default_value_t = 2)]
     pub warmup: usize,
@@ -43,9 +43,9 @@ pub struct ProfileArgs {
     /// Batch size for generated inputs (as for `bench`).
     #[arg(long)]
     pub batch: Option<usize>,
-    /// Threads for parallel kernels. Recorded only: today's kernels are all single-threaded.
-    #[arg(long, default_value_t = 1)]
-    pub threads: usize,
+    /// Threads for parallel kernels (default: every available core).
+    #[arg(long)]
+    pub threads: Option<usize>,
     /// Untimed runs before profiling.
     #[arg(long, default_value_t = 1)]
     pub warmup: usize,
@@ -122,6 +122,12 @@ fn effective_batch(batch: Option<usize>, inputs: &[(String, Tensor)]) -> usize {
     batch.unwrap_or_else(|| inputs.first().and_then(|(_, t)| t.shape().first().copied()).unwrap_or(1))
 }
 
+/// Opens a model with `threads` intra-op threads (`None`: every core).
+pub fn open_session(model: &std::path::Path, threads: Option<usize>) -> CliResult<Session> {
+    let opts = zenrt::SessionOptions { intra_op_threads: threads, ..Default::default() };
+    Ok(Session::from_file_with(model, &opts)?)
+}
+
 fn check_iters(iters: usize) -> CliResult<()> {
     if iters == 0 {
         return Err(CliError::Msg("--iters must be at least 1".into()));
@@ -132,7 +138,7 @@ fn check_iters(iters: usize) -> CliResult<()> {
 pub fn bench(a: BenchArgs) -> CliResult<ExitCode> {
     check_iters(a.iters)?;
     let t0 = Instant::now();
-    let session = Session::from_file(&a.model)?;
+    let session = open_session(&a.model, a.threads)?;
     let load_ms = t0.elapsed().as_secs_f64() * 1e3;
     let inputs = make_inputs(&session, &a.io, a.batch, !a.json)?;
     let batch = effective_batch(a.batch, &inputs);
@@ -157,10 +163,7 @@ pub fn bench(a: BenchArgs) -> CliResult<ExitCode> {
         "inputs:      {}",
         inputs.iter().map(|(n, t)| format!("{n}: {}", shape_str(t))).collect::<Vec<_>>().join(", ")
     );
-    println!(
-        "batch {batch}, threads {} (kernels are single-threaded today), {} warm-up + {} timed runs",
-        a.threads, a.warmup, a.iters
-    );
+    println!("batch {batch}, threads {}, {} warm-up + {} timed runs", session.threads(), a.warmup, a.iters);
     println!("load:        {load_ms:.1} ms");
     println!(
         "latency ms:  median {:.3}  p90 {:.3}  p99 {:.3}  min {:.3}  mean {:.3}  max {:.3}",
@@ -172,7 +175,7 @@ pub fn bench(a: BenchArgs) -> CliResult<ExitCode> {
         let fields = [
             ("model", json_str(&a.model.display().to_string())),
             ("batch", batch.to_string()),
-            ("threads", a.threads.to_string()),
+            ("threads", session.threads().to_string()),
             ("warmup", a.warmup.to_string()),
             ("iters", a.iters.to_string()),
             ("load_ms", format!("{load_ms:.4}")),
@@ -195,7 +198,7 @@ pub fn bench(a: BenchArgs) -> CliResult<ExitCode> {
 pub fn profile(a: ProfileArgs) -> CliResult<ExitCode> {
     check_iters(a.iters)?;
     let t0 = Instant::now();
-    let session = Session::from_file(&a.model)?;
+    let session = open_session(&a.model, a.threads)?;
     let load_ms = t0.elapsed().as_secs_f64() * 1e3;
     let inputs = make_inputs(&session, &a.io, a.batch, true)?;
     let batch = effective_batch(a.batch, &inputs);
@@ -233,9 +236,9 @@ pub fn profile(a: ProfileArgs) -> CliResult<ExitCode> {
 
     println!("model: {} (loaded in {load_ms:.1} ms)", a.model.display());
     println!(
-        "profiling the optimized graph (after passes): {} nodes; batch {batch}, threads {} (single-threaded kernels); {} warm-up + {} profiled runs",
+        "profiling the optimized graph (after passes): {} nodes; batch {batch}, threads {}; {} warm-up + {} profiled runs",
         per_node.len(),
-        a.threads,
+        session.threads(),
         a.warmup,
         a.iters
     );

@@ -6,7 +6,7 @@ use crate::util::{summary, CliError, CliResult};
 use clap::Args;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use zenrt::{DType, Session, Tensor};
+use zenrt::{DType, Tensor};
 
 #[derive(Args)]
 pub struct RunArgs {
@@ -26,11 +26,14 @@ pub struct RunArgs {
     /// Absolute tolerance for --assert-outputs.
     #[arg(long, default_value_t = 1e-5)]
     pub atol: f64,
+    /// Threads for parallel kernels (default: every available core).
+    #[arg(long)]
+    pub threads: Option<usize>,
 }
 
 pub fn run(a: RunArgs) -> CliResult<ExitCode> {
     let t0 = std::time::Instant::now();
-    let session = Session::from_file(&a.model)?;
+    let session = crate::bench::open_session(&a.model, a.threads)?;
     let load_ms = t0.elapsed().as_secs_f64() * 1e3;
 
     let given = make_inputs(&session, &a.io, None, true)?;

@@ -12,6 +12,7 @@ pub mod ops;
 pub mod passes;
 pub mod plan;
 pub mod tensor;
+pub mod threads;
 pub mod value;
 
 pub use dtype::{DType, Elem};

@@ -69,6 +69,8 @@ pub struct Plan {
     output_slots: Vec<usize>,
     steps: Vec<Step>,
     subplans: HashMap<usize, Arc<Plan>>,
+    /// The intra-op thread pool kernels run in (`None`: one thread); see [`Plan::set_threads`].
+    pool: Option<Arc<rayon::ThreadPool>>,
 }
 
 impl std::fmt::Debug for Plan {
@@ -209,6 +211,7 @@ impl Plan {
                     node.op.clone()
                 }
             };
+            let kernel = prepare_kernel(kernel, node, &graph)?;
             steps.push(Step { node: node.clone(), kernel, inputs, outputs, free_after: vec![] });
         }
         if !missing_kernels.is_empty() {
@@ -267,7 +270,7 @@ impl Plan {
             }
         }
 
-        Ok(Plan { graph, slot_names, slot_of, sources, consts, input_slots, output_slots, steps, subplans })
+        Ok(Plan { graph, slot_names, slot_of, sources, consts, input_slots, output_slots, steps, subplans, pool: None })
     }
 
     /// The graph this plan runs.
@@ -292,8 +295,23 @@ impl Plan {
         outs.into_iter().map(Value::into_tensor).collect()
     }
 
+    /// Sets how many threads the kernels of [`Plan::run_values`]/[`Plan::run_profiled`] may use
+    /// (a process-wide pool shared with other plans of the same count; 1 = serial).
+    pub fn set_threads(&mut self, n: usize) {
+        self.pool = crate::threads::pool(n);
+    }
+
+    /// The number of threads kernels use (see [`Plan::set_threads`]).
+    pub fn threads(&self) -> usize {
+        self.pool.as_ref().map_or(1, |p| p.current_num_threads())
+    }
+
     /// Runs the plan with named values (tensors, sequences, optionals).
     pub fn run_values(&self, inputs: Vec<(String, Value)>) -> Result<Vec<Value>> {
+        crate::threads::run_in(self.pool.as_deref(), || self.run_values_here(inputs))
+    }
+
+    fn run_values_here(&self, inputs: Vec<(String, Value)>) -> Result<Vec<Value>> {
         let mut values: Vec<Option<Value>> = vec![None; self.slot_names.len()];
         for (s, t) in &self.consts {
             values[*s] = Some(Value::Tensor(t.clone()));
@@ -305,6 +323,10 @@ impl Plan {
     /// Runs like [`Plan::run_values`] and also times every step of the main graph, in execution order
     /// (the time of a control-flow node includes its subgraphs).
     pub fn run_profiled(&self, inputs: Vec<(String, Value)>) -> Result<(Vec<Value>, Vec<StepTiming>)> {
+        crate::threads::run_in(self.pool.as_deref(), || self.run_profiled_here(inputs))
+    }
+
+    fn run_profiled_here(&self, inputs: Vec<(String, Value)>) -> Result<(Vec<Value>, Vec<StepTiming>)> {
         let mut values: Vec<Option<Value>> = vec![None; self.slot_names.len()];
         for (s, t) in &self.consts {
             values[*s] = Some(Value::Tensor(t.clone()));
@@ -504,6 +526,24 @@ fn check_input(vi: &ValueInfo, t: &Tensor, sym: &mut HashMap<String, usize>) -> 
         }
     }
     Ok(())
+}
+
+/// Lets `kernel` specialise itself for the node's constant inputs (initializers the caller cannot
+/// override), e.g. pre-pack weights; see [`Op::prepare`].
+fn prepare_kernel(kernel: Arc<dyn Op>, node: &Node, graph: &Graph) -> Result<Arc<dyn Op>> {
+    let consts: Vec<Option<&Tensor>> = node
+        .inputs
+        .iter()
+        .map(|n| match graph.inputs.iter().any(|i| &i.name == n) {
+            true => None,
+            false => graph.initializers.get(n).map(|t| t.as_ref()),
+        })
+        .collect();
+    if consts.iter().all(Option::is_none) {
+        return Ok(kernel);
+    }
+    let prepared = kernel.prepare(&consts).map_err(|e| e.in_node(&display_name(node), &node.op_type))?;
+    Ok(prepared.unwrap_or(kernel))
 }
 
 /// The subgraphs held in a node's attributes.

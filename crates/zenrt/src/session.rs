@@ -11,6 +11,9 @@ use zenrt_core::{Error, Model, Plan, ReferenceBackend, Result, StepTiming, Tenso
 pub struct SessionOptions {
     /// Which graph optimization passes run (all by default).
     pub passes: PassOptions,
+    /// Threads for parallel kernels (`None`: every available core). Sessions asking for the same
+    /// count share one process-wide pool.
+    pub intra_op_threads: Option<usize>,
 }
 
 /// A loaded model, ready to run many times (`run` takes `&self`; a session can be shared across threads).
@@ -77,7 +80,8 @@ impl Session {
         let mut optimized = model.graph.clone();
         zenrt_core::passes::optimize(&mut optimized, &opts.passes)?;
         let graph = Arc::new(optimized);
-        let plan = Plan::compile(graph, &ReferenceBackend, &HashSet::new())?;
+        let mut plan = Plan::compile(graph, &ReferenceBackend, &HashSet::new())?;
+        plan.set_threads(opts.intra_op_threads.unwrap_or_else(zenrt_core::threads::available));
         let inputs = model.graph.real_inputs().cloned().collect();
         Ok(Session { model, plan, inputs })
     }
@@ -95,6 +99,11 @@ impl Session {
     /// The imported model.
     pub fn model(&self) -> &Model {
         &self.model
+    }
+
+    /// How many threads this session's kernels use.
+    pub fn threads(&self) -> usize {
+        self.plan.threads()
     }
 
     /// The execution plan (of the optimized graph).

@@ -1,13 +1,339 @@
-//! The one checked GEMM entry point of the reference kernels (f32/f64 through
-//! `matrixmultiply`): `C[m×n] = A[m×k]·B[k×n] + beta·C` with explicit strides. Every extent is
-//! checked against the slices before the unsafe call, so a bad shape is an error, not UB.
+//! The one checked GEMM entry point of the kernels: `C[m×n] = alpha·A[m×k]·B[k×n] + beta·C`
+//! with explicit strides and an optional epilogue (per-row or per-column bias, then an
+//! [`Activation`]). Every extent is checked before any unsafe code runs, so a bad shape is an
+//! error, not UB.
+//!
+//! f32 runs on our own packed, cache-blocked, multi-threaded GEMM ([`sgemm`]): BLIS-style
+//! blocking (`KC` × `MC` × `NC`), operands packed into k-major panels (or pre-packed once at
+//! plan time, [`PackedMat`]), an AVX-512 / AVX2+FMA / portable micro-kernel chosen at run time
+//! ([`kernels::best`]), parallel over output tiles in the installed thread pool
+//! ([`crate::threads`]). f64 goes through `matrixmultiply`. See `docs/kernels.md`.
 
+pub mod kernels;
+pub mod pack;
+
+pub use kernels::Kernel;
+pub use pack::{PackSrc, PackedMat, Strided};
+
+use crate::ops::fused::Activation;
 use crate::{ensure, Elem, Result};
+use kernels::TileEp;
+use std::cell::RefCell;
 
-/// Float element types with a GEMM kernel (f32, f64).
+/// Depth of one K block (packed panels hold this many steps).
+pub const KC: usize = 256;
+/// Rows of A packed per block (rounded down to the kernel's `mr`).
+const MC: usize = 144;
+/// Columns of B packed per block (a multiple of every kernel's `nr`).
+const NC: usize = 2048;
+
+/// A GEMM operand: packed on the fly from a source, or pre-packed.
+#[derive(Clone, Copy)]
+pub enum Operand<'a> {
+    Src(&'a dyn PackSrc),
+    Packed(&'a PackedMat),
+}
+
+impl Operand<'_> {
+    fn k(&self) -> usize {
+        match self {
+            Operand::Src(s) => s.k(),
+            Operand::Packed(p) => p.k,
+        }
+    }
+    fn other(&self) -> usize {
+        match self {
+            Operand::Src(s) => s.other(),
+            Operand::Packed(p) => p.other,
+        }
+    }
+    fn is_packed(&self) -> bool {
+        matches!(self, Operand::Packed(_))
+    }
+}
+
+/// A bias added to every output row (one value per column) or column (one per row).
+#[derive(Clone, Copy, Debug, Default)]
+pub enum Bias<'a> {
+    #[default]
+    None,
+    /// `bias[i]` added to row `i` (`m` values): conv channels.
+    PerRow(&'a [f32]),
+    /// `bias[j]` added to column `j` (`n` values): Gemm/MatMul biases.
+    PerCol(&'a [f32]),
+}
+
+/// What happens to each output after the product: `act(alpha·A·B + beta·C + bias)`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Epilogue<'a> {
+    pub bias: Bias<'a>,
+    pub act: Activation,
+}
+
+/// The raw output pointer, shared by tasks that write disjoint tiles.
+#[derive(Clone, Copy)]
+struct OutPtr(*mut f32);
+// SAFETY: tasks write disjoint output tiles (see `sgemm`), so sharing the pointer is sound.
+unsafe impl Send for OutPtr {}
+unsafe impl Sync for OutPtr {}
+
+struct Ctx<'a> {
+    kern: &'static Kernel,
+    m: usize,
+    n: usize,
+    k: usize,
+    alpha: f32,
+    beta: f32,
+    a: Operand<'a>,
+    b: Operand<'a>,
+    c: OutPtr,
+    rsc: usize,
+    row_bias: Option<&'a [f32]>,
+    col_bias: Option<&'a [f32]>,
+    clamp: Option<(f32, f32)>,
+    post: Activation,
+}
+
+thread_local! {
+    static BUFS: RefCell<(Vec<f32>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+}
+
+fn grow(v: &mut Vec<f32>, n: usize) {
+    if v.len() < n {
+        v.resize(n, 0.0);
+    }
+}
+
+/// Computes output rows `m0..m1` × columns `n0..n1` (`m0` a multiple of `mr`, `n0` of `nr`).
+fn run_task(cx: &Ctx, m0: usize, m1: usize, n0: usize, n1: usize) {
+    let (mr, nr) = (cx.kern.mr, cx.kern.nr);
+    let mc_max = (MC / mr).max(1) * mr;
+    let (mut abuf, mut bbuf) = BUFS.with(|b| std::mem::take(&mut *b.borrow_mut()));
+    let mut jc = n0;
+    while jc < n1 {
+        let nc = NC.min(n1 - jc);
+        let npan = nc.div_ceil(nr);
+        let mut pc = 0;
+        while pc < cx.k {
+            let kc = KC.min(cx.k - pc);
+            let bblock: &[f32] = match cx.b {
+                Operand::Packed(p) => p.block_from(pc, kc, jc / nr),
+                Operand::Src(s) => {
+                    grow(&mut bbuf, npan * kc * nr);
+                    for q in 0..npan {
+                        let t0 = jc + q * nr;
+                        s.pack(pc, kc, t0, nr.min(n1 - t0), nr, &mut bbuf[q * kc * nr..(q + 1) * kc * nr]);
+                    }
+                    &bbuf
+                }
+            };
+            let (first, last) = (pc == 0, pc + kc == cx.k);
+            let mut ic = m0;
+            while ic < m1 {
+                let mc = mc_max.min(m1 - ic);
+                let mpan = mc.div_ceil(mr);
+                let ablock: &[f32] = match cx.a {
+                    Operand::Packed(p) => p.block_from(pc, kc, ic / mr),
+                    Operand::Src(s) => {
+                        grow(&mut abuf, mpan * kc * mr);
+                        for q in 0..mpan {
+                            let t0 = ic + q * mr;
+                            s.pack(pc, kc, t0, mr.min(m1 - t0), mr, &mut abuf[q * kc * mr..(q + 1) * kc * mr]);
+                        }
+                        &abuf
+                    }
+                };
+                for q in 0..npan {
+                    let col = jc + q * nr;
+                    let nr_eff = nr.min(n1 - col);
+                    let bp = bblock[q * kc * nr..(q + 1) * kc * nr].as_ptr();
+                    for pi in 0..mpan {
+                        let row = ic + pi * mr;
+                        let mr_eff = mr.min(m1 - row);
+                        let ap = ablock[pi * kc * mr..(pi + 1) * kc * mr].as_ptr();
+                        let bias_ptr = |b: Option<&[f32]>, at: usize| match b {
+                            Some(b) if last => b[at..].as_ptr(),
+                            _ => std::ptr::null(),
+                        };
+                        let (lo, hi) = cx.clamp.unwrap_or((0.0, 0.0));
+                        let ep = TileEp {
+                            alpha: cx.alpha,
+                            beta: if first { cx.beta } else { 1.0 },
+                            load_c: !first || cx.beta != 0.0,
+                            row_bias: bias_ptr(cx.row_bias, row),
+                            col_bias: bias_ptr(cx.col_bias, col),
+                            clamp: last && cx.clamp.is_some(),
+                            lo,
+                            hi,
+                        };
+                        // SAFETY: the panels hold `kc` steps of `mr`/`nr` values (sliced above); the
+                        // tile `row..row+mr_eff` × `col..col+nr_eff` lies inside C (checked by
+                        // `sgemm`) and belongs to this task only; bias pointers have `mr_eff`/`nr_eff`
+                        // values from `row`/`col` (lengths checked by `sgemm`).
+                        unsafe {
+                            let c = cx.c.0.add(row * cx.rsc + col);
+                            (cx.kern.f)(kc, ap, bp, c, cx.rsc, mr_eff, nr_eff, &ep);
+                            if last && cx.post != Activation::None {
+                                for i in 0..mr_eff {
+                                    cx.post.apply_f32(std::slice::from_raw_parts_mut(c.add(i * cx.rsc), nr_eff));
+                                }
+                            }
+                        }
+                    }
+                }
+                ic += mc;
+            }
+            pc += kc;
+        }
+        jc += nc;
+    }
+    BUFS.with(|b| *b.borrow_mut() = (abuf, bbuf));
+}
+
+/// Splits `parts` panels into `g` nearly equal groups; returns element ranges (panel width `r`,
+/// total extent `len`).
+fn split(len: usize, r: usize, g: usize) -> Vec<(usize, usize)> {
+    let parts = len.div_ceil(r);
+    (0..g).map(|i| ((i * parts / g * r).min(len), ((i + 1) * parts / g * r).min(len))).filter(|(a, b)| a < b).collect()
+}
+
+/// Chooses a grid of tasks: enough for the threads, duplicating as little packing as possible.
+fn partition(cx: &Ctx, threads: usize) -> (Vec<(usize, usize)>, Vec<(usize, usize)>) {
+    let (mr, nr) = (cx.kern.mr, cx.kern.nr);
+    let work = cx.m.saturating_mul(cx.n).saturating_mul(cx.k);
+    if threads <= 1 || work < 1 << 20 {
+        return (vec![(0, cx.m)], vec![(0, cx.n)]);
+    }
+    let (mb, nb) = (cx.m.div_ceil(mr), cx.n.div_ceil(nr));
+    let target = (4 * threads).min(mb * nb).max(1);
+    let mut best = (usize::MAX, 1, 1);
+    for tm in 1..=mb.min(target) {
+        let tn = target.div_ceil(tm).min(nb);
+        if tm * tn < threads.min(mb * nb) {
+            continue;
+        }
+        // Packing work duplicated by the split (B repacked per M group, A per N group).
+        let dup_b = if cx.b.is_packed() { 0 } else { (tm - 1) * cx.n };
+        let dup_a = if cx.a.is_packed() { 0 } else { (tn - 1) * cx.m };
+        let cost = dup_a + dup_b + (tm * tn).abs_diff(target);
+        if cost < best.0 {
+            best = (cost, tm, tn);
+        }
+    }
+    (split(cx.m, mr, best.1), split(cx.n, nr, best.2))
+}
+
+/// `C = act(alpha·A·B + beta·C + bias)` in f32 on kernel `kern`. A is `m×k` (`a.other() == m`),
+/// B is `k×n`; C has row stride `rsc` and column stride `csc`. `beta == 0` never reads C.
+/// Runs in parallel over output tiles when a thread pool is installed.
+#[allow(clippy::too_many_arguments)]
+pub fn sgemm(
+    kern: &'static Kernel,
+    alpha: f32,
+    a: Operand,
+    b: Operand,
+    beta: f32,
+    c: &mut [f32],
+    rsc: usize,
+    csc: usize,
+    ep: &Epilogue,
+) -> Result<()> {
+    let (m, n, k) = (a.other(), b.other(), a.k());
+    ensure!(b.k() == k, "internal: gemm operands disagree on K ({k} vs {})", b.k());
+    for (op, r, what) in [(&a, kern.mr, "lhs"), (&b, kern.nr, "rhs")] {
+        if let Operand::Packed(p) = op {
+            ensure!(p.r == r, "internal: gemm {what} packed for panel width {}, kernel {} needs {r}", p.r, kern.name);
+        }
+    }
+    let Some(cmax) = max_offset(m, n, rsc, csc) else { return Ok(()) };
+    ensure!(cmax < c.len(), "internal: gemm output out of bounds");
+    let (row_bias, col_bias) = match ep.bias {
+        Bias::None => (None, None),
+        Bias::PerRow(b) => (Some(b), None),
+        Bias::PerCol(b) => (None, Some(b)),
+    };
+    ensure!(row_bias.is_none_or(|b| b.len() >= m), "internal: gemm row bias shorter than {m}");
+    ensure!(col_bias.is_none_or(|b| b.len() >= n), "internal: gemm column bias shorter than {n}");
+    if k == 0 || csc != 1 || (m > 1 && rsc < n) {
+        return sgemm_general(kern, alpha, a, b, beta, c, rsc, csc, ep);
+    }
+    let (clamp, post) = match ep.act {
+        Activation::None => (None, Activation::None),
+        Activation::Relu => (Some((0.0, f32::INFINITY)), Activation::None),
+        Activation::Clip(lo, hi) => (Some((lo, hi)), Activation::None),
+        act => (None, act),
+    };
+    let cx = Ctx { kern, m, n, k, alpha, beta, a, b, c: OutPtr(c.as_mut_ptr()), rsc, row_bias, col_bias, clamp, post };
+    let (ms, ns) = partition(&cx, crate::threads::current());
+    let tasks = ms.len() * ns.len();
+    crate::threads::for_each_task(tasks, |t| {
+        let ((m0, m1), (n0, n1)) = (ms[t / ns.len()], ns[t % ns.len()]);
+        run_task(&cx, m0, m1, n0, n1)
+    });
+    Ok(())
+}
+
+/// K = 0 or an unusual output layout: product into a contiguous buffer, then the epilogue.
+#[allow(clippy::too_many_arguments)]
+fn sgemm_general(
+    kern: &'static Kernel,
+    alpha: f32,
+    a: Operand,
+    b: Operand,
+    beta: f32,
+    c: &mut [f32],
+    rsc: usize,
+    csc: usize,
+    ep: &Epilogue,
+) -> Result<()> {
+    let (m, n) = (a.other(), b.other());
+    let mut t = crate::memory::alloc::<f32>(m * n);
+    if a.k() > 0 {
+        sgemm(kern, alpha, a, b, 0.0, &mut t, n, 1, &Epilogue::default())?;
+    }
+    for i in 0..m {
+        for j in 0..n {
+            let dst = &mut c[i * rsc + j * csc];
+            let mut v = t[i * n + j] + if beta == 0.0 { 0.0 } else { beta * *dst };
+            v += match ep.bias {
+                Bias::None => 0.0,
+                Bias::PerRow(b) => b[i],
+                Bias::PerCol(b) => b[j],
+            };
+            *dst = v;
+        }
+        if csc == 1 {
+            ep.act.apply_f32(&mut c[i * rsc..i * rsc + n]);
+        } else {
+            for j in 0..n {
+                let v = &mut c[i * rsc + j * csc];
+                *v = ep.act.eval(*v as f64) as f32;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Float element types with a GEMM kernel (f32 on [`sgemm`], f64 on `matrixmultiply`).
 pub trait GemmFloat:
     Elem + std::ops::Add<Output = Self> + std::ops::Mul<Output = Self> + std::ops::AddAssign + std::ops::Sub<Output = Self>
 {
+    /// `C = A·B + beta·C` on checked views (see [`gemm`]); the default runs [`GemmFloat::gemm_raw`].
+    #[allow(clippy::too_many_arguments)]
+    fn gemm_checked(
+        m: usize,
+        k: usize,
+        n: usize,
+        a: Mat<Self>,
+        b: Mat<Self>,
+        beta: Self,
+        c: &mut [Self],
+        rsc: usize,
+        csc: usize,
+    ) -> Result<()> {
+        generic_gemm(m, k, n, a, b, beta, c, rsc, csc)
+    }
+
     /// # Safety
     /// Every element the strides address must lie inside the allocations behind `a`, `b` and
     /// `c`, and `c` must not overlap `a` or `b` (use [`gemm`], which checks this).
@@ -52,8 +378,46 @@ macro_rules! impl_gemm_float {
         }
     };
 }
-impl_gemm_float!(f32, matrixmultiply::sgemm);
 impl_gemm_float!(f64, matrixmultiply::dgemm);
+
+impl GemmFloat for f32 {
+    fn gemm_checked(
+        m: usize,
+        k: usize,
+        n: usize,
+        a: Mat<f32>,
+        b: Mat<f32>,
+        beta: f32,
+        c: &mut [f32],
+        rsc: usize,
+        csc: usize,
+    ) -> Result<()> {
+        if m == 0 || n == 0 {
+            return Ok(());
+        }
+        let sa = Strided::new(a.0, k, m, a.2, a.1)?;
+        let sb = Strided::new(b.0, k, n, b.1, b.2)?;
+        sgemm(kernels::best(), 1.0, Operand::Src(&sa), Operand::Src(&sb), beta, c, rsc, csc, &Epilogue::default())
+    }
+
+    unsafe fn gemm_raw(
+        m: usize,
+        k: usize,
+        n: usize,
+        a: *const f32,
+        rsa: isize,
+        csa: isize,
+        b: *const f32,
+        rsb: isize,
+        csb: isize,
+        beta: f32,
+        c: *mut f32,
+        rsc: isize,
+        csc: isize,
+    ) {
+        matrixmultiply::sgemm(m, k, n, 1.0, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc)
+    }
+}
 
 /// A strided matrix view into a slice: `(slice, row stride, column stride)`.
 pub type Mat<'a, T> = (&'a [T], usize, usize);
@@ -67,9 +431,25 @@ fn max_offset(rows: usize, cols: usize, rs: usize, cs: usize) -> Option<usize> {
     }
 }
 
-/// `C[m×n] = A[m×k]·B[k×n] + beta·C`, C with row stride `rsc` and column stride `csc`.
+/// `C[m×n] = A[m×k]·B[k×n] + beta·C`, C with row stride `rsc` and column stride `csc`
+/// (`beta == 0` never reads C). For alpha, pre-packed operands or an epilogue use [`sgemm`].
 #[allow(clippy::too_many_arguments)]
 pub fn gemm<T: GemmFloat>(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: Mat<T>,
+    b: Mat<T>,
+    beta: T,
+    c: &mut [T],
+    rsc: usize,
+    csc: usize,
+) -> Result<()> {
+    T::gemm_checked(m, k, n, a, b, beta, c, rsc, csc)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn generic_gemm<T: GemmFloat>(
     m: usize,
     k: usize,
     n: usize,
@@ -115,3 +495,6 @@ pub fn gemm<T: GemmFloat>(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;

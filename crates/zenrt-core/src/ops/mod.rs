@@ -58,6 +58,14 @@ pub trait Op: Send + Sync + Debug {
         Ok(vec![])
     }
 
+    /// Called once at plan time with the node's constant inputs (`Some` where input `i` is an
+    /// initializer the caller cannot override). An op may return a specialised replacement that
+    /// holds pre-processed constants (packed weights); `None` keeps `self`. The replacement must
+    /// compute the same outputs for the same inputs.
+    fn prepare(&self, _consts: &[Option<&Tensor>]) -> Result<Option<Arc<dyn Op>>> {
+        Ok(None)
+    }
+
     /// Runs on general values (sequences, optionals). Operators on tensors only implement
     /// [`Op::run`]; this default unwraps tensor inputs and refuses anything else.
     fn run_values(&self, ctx: &dyn ExecCtx, inputs: &[Option<&Value>]) -> Result<Vec<Value>> {

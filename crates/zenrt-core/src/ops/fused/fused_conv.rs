@@ -2,7 +2,7 @@
 
 use super::Activation;
 use crate::ops::nn::common::Window;
-use crate::ops::nn::conv::{conv_tensor, infer_conv, parse_group};
+use crate::ops::nn::conv::{conv_act_tensor, infer_conv, parse_group, PackedConv};
 use crate::ops::{input, opt_input, BuildCtx, ExecCtx, InferInput, Op};
 use crate::{Result, Tensor, ValueInfo};
 use std::sync::Arc;
@@ -22,11 +22,15 @@ impl Op for FusedConv {
     fn run(&self, _: &dyn ExecCtx, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>> {
         let x = input(inputs, 0, "FusedConv")?;
         let w = input(inputs, 1, "FusedConv")?;
-        let y = conv_tensor(x, w, opt_input(inputs, 2), &self.win, self.group)?;
-        Ok(vec![self.act.apply(y)?])
+        // The activation runs in the kernel's epilogue (f32 path) or after (f64).
+        Ok(vec![conv_act_tensor(x, w, None, opt_input(inputs, 2), &self.win, self.group, self.act)?])
     }
 
     fn infer(&self, inputs: &[InferInput]) -> Result<Vec<ValueInfo>> {
         Ok(infer_conv(&self.win, inputs, None))
+    }
+
+    fn prepare(&self, consts: &[Option<&Tensor>]) -> Result<Option<Arc<dyn Op>>> {
+        PackedConv::prepare(&self.win, self.group, self.act, consts)
     }
 }

@@ -2,7 +2,7 @@
 //! bias (input 2) is a 1-D tensor of the output's last dimension.
 
 use super::Activation;
-use crate::ops::linalg::matmul::{matmul, MatMul};
+use crate::ops::linalg::matmul::{matmul, matmul_f32_fused, MatMul, PackedMatMul};
 use crate::ops::{input, opt_input, BuildCtx, ExecCtx, InferInput, Op};
 use crate::{ensure, DType, Error, Result, Tensor, ValueInfo};
 use std::sync::Arc;
@@ -47,7 +47,12 @@ pub fn add_bias(y: Tensor, bias: &Tensor) -> Result<Tensor> {
 
 impl Op for FusedMatMul {
     fn run(&self, _: &dyn ExecCtx, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>> {
-        let mut y = matmul(input(inputs, 0, "FusedMatMul")?, input(inputs, 1, "FusedMatMul")?)?;
+        let (a, b) = (input(inputs, 0, "FusedMatMul")?, input(inputs, 1, "FusedMatMul")?);
+        // f32 with a 2-D B: bias and activation in the GEMM's epilogue.
+        if let Some(y) = matmul_f32_fused(a, b, None, opt_input(inputs, 2), self.act)? {
+            return Ok(vec![y]);
+        }
+        let mut y = matmul(a, b)?;
         if let Some(b) = opt_input(inputs, 2) {
             y = add_bias(y, b)?;
         }
@@ -56,5 +61,9 @@ impl Op for FusedMatMul {
 
     fn infer(&self, inputs: &[InferInput]) -> Result<Vec<ValueInfo>> {
         MatMul.infer(&inputs[..inputs.len().min(2)])
+    }
+
+    fn prepare(&self, consts: &[Option<&Tensor>]) -> Result<Option<Arc<dyn Op>>> {
+        PackedMatMul::prepare(self.act, true, consts)
     }
 }

@@ -150,10 +150,17 @@ pub fn batched_matmul<G: GemmElem>(
     let nb: usize = batch.iter().product();
     let amap = batch_offsets(abatch, &batch);
     let bmap = batch_offsets(bbatch, &batch);
-    for (bi, chunk) in out.chunks_mut(m * n).enumerate().take(nb) {
+    let one = |(bi, chunk): (usize, &mut [G])| -> Result<()> {
         let ao = amap[bi] * m * k;
         let bo = bmap[bi] * k * n;
-        G::gemm(m, n, k, a, MatView::row_major(ao, k), b, MatView::row_major(bo, n), chunk)?;
+        G::gemm(m, n, k, a, MatView::row_major(ao, k), b, MatView::row_major(bo, n), chunk)
+    };
+    if crate::threads::current() > 1 && nb > 1 {
+        // Batched products (attention heads) run in parallel, one matrix per task.
+        use rayon::prelude::*;
+        out.par_chunks_mut(m * n).take(nb).enumerate().try_for_each(one)?;
+    } else {
+        out.chunks_mut(m * n).take(nb).enumerate().try_for_each(one)?;
     }
     Ok((out_shape, out))
 }

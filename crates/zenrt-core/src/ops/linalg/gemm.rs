@@ -3,12 +3,14 @@
 //! The opset < 7 `broadcast` attribute is accepted (C is broadcast either way).
 
 use super::common::{tensor_from_f64, tensor_from_i64, GemmElem, MatView};
+use crate::ops::fused::Activation;
+use crate::ops::gemm::{kernels, sgemm, Bias, Epilogue, Operand, PackedMat, Strided};
 use crate::ops::util::broadcast_index_map;
 use crate::ops::{input, opt_input, BuildCtx, ExecCtx, InferInput, Op};
 use crate::{bail, checked_numel, DType, Dim, Error, Result, Tensor, ValueInfo};
 use std::sync::Arc;
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Gemm {
     pub trans_a: bool,
     pub trans_b: bool,
@@ -55,6 +57,110 @@ impl Gemm {
     }
 }
 
+impl Gemm {
+    /// f32 `act(alpha·op(A)·op(B) + beta·C)` on the fast GEMM, C folded into the epilogue
+    /// (a row vector becomes a per-column bias); `packed` holds B pre-packed when B is constant.
+    pub fn run_f32(
+        &self,
+        a: &Tensor,
+        b: &Tensor,
+        packed: Option<&PackedGemmB>,
+        c: Option<&Tensor>,
+        act: Activation,
+    ) -> Result<Tensor> {
+        let (m, k, n, av, bv) = self.dims(a, b)?;
+        let total = checked_numel(&[m, n], DType::F32, "Gemm output")?;
+        let cmap = c_map(c, m, n)?;
+        let sa = Strided::new(a.as_slice::<f32>()?, k, m, av.cs, av.rs)?;
+        let sb;
+        let (kern, bop) = match packed.filter(|p| p.shape == b.shape()) {
+            Some(p) => (p.kern, Operand::Packed(&p.mat)),
+            None => {
+                sb = Strided::new(b.as_slice::<f32>()?, k, n, bv.rs, bv.cs)?;
+                (kernels::best(), Operand::Src(&sb))
+            }
+        };
+        let mut o = crate::memory::alloc_for_overwrite::<f32>(total);
+        let mut gemm_beta = 0.0;
+        let scaled: Vec<f32>;
+        let mut bias = Bias::None;
+        if let (Some(c), Some(map)) = (c, &cmap) {
+            if self.beta != 0.0 {
+                let cv = c.as_slice::<f32>()?;
+                let row_vec = c.len() == n && c.shape().iter().rev().skip(1).all(|&d| d == 1);
+                if row_vec && self.beta == 1.0 {
+                    bias = Bias::PerCol(cv);
+                } else if row_vec {
+                    scaled = cv.iter().map(|&v| v * self.beta).collect();
+                    bias = Bias::PerCol(&scaled);
+                } else {
+                    o.iter_mut().zip(map).for_each(|(x, &i)| *x = cv[i] * self.beta);
+                    gemm_beta = 1.0;
+                }
+            }
+        }
+        sgemm(kern, self.alpha, Operand::Src(&sa), bop, gemm_beta, &mut o, n, 1, &Epilogue { bias, act })?;
+        Tensor::from_vec(vec![m, n], o)
+    }
+}
+
+/// Gemm's B packed at plan time (a constant f32 weight).
+#[derive(Debug)]
+pub struct PackedGemmB {
+    pub shape: Vec<usize>,
+    kern: &'static crate::ops::gemm::Kernel,
+    mat: PackedMat,
+}
+
+impl PackedGemmB {
+    /// Packs a constant 2-D f32 B as the kernel's right operand (`None` if B does not qualify).
+    pub fn new(b: Option<&Tensor>, trans_b: bool) -> Result<Option<PackedGemmB>> {
+        let Some(b) = b.filter(|b| b.dtype() == DType::F32 && b.rank() == 2) else { return Ok(None) };
+        let (br, bc) = (b.shape()[0], b.shape()[1]);
+        let s = if trans_b {
+            Strided::new(b.as_slice::<f32>()?, bc, br, 1, bc)?
+        } else {
+            Strided::new(b.as_slice::<f32>()?, br, bc, bc, 1)?
+        };
+        let kern = kernels::best();
+        Ok(Some(PackedGemmB { shape: b.shape().to_vec(), kern, mat: PackedMat::new(&s, kern, false)? }))
+    }
+}
+
+/// Gemm or FusedGemm with B packed at plan time; other dtypes run the plain path.
+#[derive(Debug)]
+pub struct PackedGemm {
+    pub gemm: Gemm,
+    pub act: Activation,
+    pub b: PackedGemmB,
+}
+
+impl PackedGemm {
+    /// The packed replacement of a Gemm whose B (input 1) is a constant f32 matrix.
+    pub fn prepare(gemm: &Gemm, act: Activation, consts: &[Option<&Tensor>]) -> Result<Option<Arc<dyn Op>>> {
+        let Some(b) = PackedGemmB::new(consts.get(1).copied().flatten(), gemm.trans_b)? else { return Ok(None) };
+        Ok(Some(Arc::new(PackedGemm { gemm: gemm.clone(), act, b })))
+    }
+}
+
+impl Op for PackedGemm {
+    fn run(&self, ctx: &dyn ExecCtx, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>> {
+        let a = input(inputs, 0, "Gemm")?;
+        let b = input(inputs, 1, "Gemm")?;
+        let c = opt_input(inputs, 2);
+        if a.dtype() == DType::F32 && b.dtype() == DType::F32 && c.is_none_or(|c| c.dtype() == DType::F32) {
+            return Ok(vec![self.gemm.run_f32(a, b, Some(&self.b), c, self.act)?]);
+        }
+        let y =
+            self.gemm.run(ctx, inputs)?.into_iter().next().ok_or_else(|| Error::Invalid("Gemm: no output".into()))?;
+        Ok(vec![self.act.apply(y)?])
+    }
+
+    fn infer(&self, inputs: &[InferInput]) -> Result<Vec<ValueInfo>> {
+        self.gemm.infer(inputs)
+    }
+}
+
 /// Index map of C (broadcast to (m, n)), or None when C is absent.
 fn c_map(c: Option<&Tensor>, m: usize, n: usize) -> Result<Option<Vec<usize>>> {
     let Some(c) = c else { return Ok(None) };
@@ -85,20 +191,7 @@ impl Op for Gemm {
         let cmap = c_map(c, m, n)?;
         let (alpha, beta) = (self.alpha, self.beta);
         match dt {
-            DType::F32 => {
-                let mut o = vec![0f32; total];
-                f32::gemm(m, n, k, a.as_slice()?, av, b.as_slice()?, bv, &mut o)?;
-                if alpha != 1.0 {
-                    o.iter_mut().for_each(|x| *x *= alpha);
-                }
-                if let (Some(c), Some(map)) = (c, &cmap) {
-                    if beta != 0.0 {
-                        let cv = c.as_slice::<f32>()?;
-                        o.iter_mut().zip(map).for_each(|(x, &i)| *x += cv[i] * beta);
-                    }
-                }
-                Ok(vec![Tensor::from_vec(vec![m, n], o)?])
-            }
+            DType::F32 => Ok(vec![self.run_f32(a, b, None, c, Activation::None)?]),
             DType::F64 | DType::F16 | DType::BF16 => {
                 let (af, bf) = (a.to_f64_vec(), b.to_f64_vec());
                 let mut o = vec![0f64; total];
@@ -146,5 +239,99 @@ impl Op for Gemm {
         let n = dim(&b.shape, if self.trans_b { 0 } else { 1 });
         let shape = Some(vec![m.unwrap_or(Dim::Unknown), n.unwrap_or(Dim::Unknown)]);
         Ok(vec![ValueInfo::new("", a.dtype.or(b.dtype), shape)])
+    }
+
+    fn prepare(&self, consts: &[Option<&Tensor>]) -> Result<Option<Arc<dyn Op>>> {
+        PackedGemm::prepare(self, Activation::None, consts)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::linalg::matmul::MatMul;
+    use crate::ops::nn::conv::tests::Lcg;
+    use crate::{Graph, Value};
+
+    struct NoCtx;
+    impl ExecCtx for NoCtx {
+        fn run_subgraph_values(&self, _: &Arc<Graph>, _: Vec<Value>) -> Result<Vec<Value>> {
+            Err(Error::Invalid("no subgraphs".into()))
+        }
+    }
+
+    fn rand_t(rng: &mut Lcg, shape: &[usize]) -> Tensor {
+        let n = shape.iter().product();
+        Tensor::from_vec(shape.to_vec(), (0..n).map(|_| rng.float() as f32).collect::<Vec<f32>>()).unwrap()
+    }
+
+    fn close(got: &Tensor, want: &[f64], what: &str) {
+        let g = got.to_f64_vec();
+        assert_eq!(g.len(), want.len(), "{what}");
+        for (a, b) in g.iter().zip(want) {
+            assert!((a - b).abs() <= 1e-4 * (1.0 + b.abs()), "{what}: {a} vs {b}");
+        }
+    }
+
+    #[test]
+    fn gemm_op_plain_and_packed_match_f64() {
+        let mut rng = Lcg(21);
+        for case in 0..60 {
+            let (m, k, n) = (1 + rng.below(40), rng.below(40), 1 + rng.below(40));
+            let g = Gemm {
+                trans_a: rng.below(2) == 1,
+                trans_b: rng.below(2) == 1,
+                alpha: [1.0, 0.5][rng.below(2)],
+                beta: [1.0, 0.0, -2.0][rng.below(3)],
+            };
+            let a = rand_t(&mut rng, &if g.trans_a { [k, m] } else { [m, k] });
+            let b = rand_t(&mut rng, &if g.trans_b { [n, k] } else { [k, n] });
+            let cshape: Vec<usize> = [vec![n], vec![1, n], vec![m, 1], vec![m, n], vec![]][rng.below(5)].clone();
+            let c = rand_t(&mut rng, &cshape);
+            let (af, bf, cf) = (a.to_f64_vec(), b.to_f64_vec(), c.to_f64_vec());
+            let map = c_map(Some(&c), m, n).unwrap().unwrap();
+            let mut want = vec![0f64; m * n];
+            for i in 0..m {
+                for j in 0..n {
+                    let mut s = 0.0;
+                    for p in 0..k {
+                        let av = if g.trans_a { af[p * m + i] } else { af[i * k + p] };
+                        let bv = if g.trans_b { bf[j * k + p] } else { bf[p * n + j] };
+                        s += av * bv;
+                    }
+                    want[i * n + j] = g.alpha as f64 * s + g.beta as f64 * cf[map[i * n + j]];
+                }
+            }
+            let inputs = [Some(&a), Some(&b), Some(&c)];
+            close(&g.run(&NoCtx, &inputs).unwrap()[0], &want, &format!("plain case {case}"));
+            let packed = g.prepare(&[None, Some(&b), None]).unwrap().expect("f32 B is packed");
+            close(&packed.run(&NoCtx, &inputs).unwrap()[0], &want, &format!("packed case {case}"));
+            let relu: Vec<f64> = want.iter().map(|v| v.max(0.0)).collect();
+            let fused = PackedGemm::prepare(&g, Activation::Relu, &[None, Some(&b)]).unwrap().unwrap();
+            close(&fused.run(&NoCtx, &inputs).unwrap()[0], &relu, &format!("fused case {case}"));
+        }
+    }
+
+    #[test]
+    fn matmul_3d_by_2d_packed_matches_f64() {
+        let mut rng = Lcg(4);
+        for case in 0..30 {
+            let (bt, m, k, n) = (1 + rng.below(3), 1 + rng.below(20), 1 + rng.below(30), 1 + rng.below(40));
+            let a = rand_t(&mut rng, &[bt, m, k]);
+            let b = rand_t(&mut rng, &[k, n]);
+            let (af, bf) = (a.to_f64_vec(), b.to_f64_vec());
+            let mut want = vec![0f64; bt * m * n];
+            for r in 0..bt * m {
+                for j in 0..n {
+                    want[r * n + j] = (0..k).map(|p| af[r * k + p] * bf[p * n + j]).sum();
+                }
+            }
+            let inputs = [Some(&a), Some(&b)];
+            let y = MatMul.run(&NoCtx, &inputs).unwrap().remove(0);
+            assert_eq!(y.shape(), &[bt, m, n]);
+            close(&y, &want, &format!("plain case {case}"));
+            let p = MatMul.prepare(&[None, Some(&b)]).unwrap().expect("packed");
+            close(&p.run(&NoCtx, &inputs).unwrap()[0], &want, &format!("packed case {case}"));
+        }
     }
 }

@@ -1,7 +1,11 @@
 //! MatMul: numpy `matmul` semantics (1-D promotion, batch broadcasting).
-//! f32/f64 run through `matrixmultiply`; f16/bf16 compute in f32; integers are exact (wrapping).
+//! f32 runs on the fast GEMM (`A[..., M, K] · B[K, N]` as one GEMM over all rows, batched
+//! products in parallel; a constant B is packed at plan time); f64 through `matrixmultiply`;
+//! f16/bf16 compute in f32; integers are exact (wrapping).
 
 use super::common::batched_matmul;
+use crate::ops::fused::Activation;
+use crate::ops::gemm::{kernels, sgemm, Bias, Epilogue, Kernel, Operand, PackedMat, Strided};
 use crate::ops::util::broadcast_dims;
 use crate::ops::{input, BuildCtx, ExecCtx, InferInput, Op};
 use crate::{DType, Dim, Elem, Error, Result, Tensor, ValueInfo};
@@ -42,11 +46,120 @@ pub fn matmul(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     }
 }
 
+/// A constant 2-D f32 right operand packed at plan time.
+#[derive(Debug)]
+pub struct PackedRhs {
+    pub shape: Vec<usize>,
+    kern: &'static Kernel,
+    mat: PackedMat,
+}
+
+impl PackedRhs {
+    /// Packs `b` when it is a 2-D f32 tensor.
+    pub fn new(b: Option<&Tensor>) -> Result<Option<PackedRhs>> {
+        let Some(b) = b.filter(|b| b.dtype() == DType::F32 && b.rank() == 2) else { return Ok(None) };
+        let (k, n) = (b.shape()[0], b.shape()[1]);
+        let kern = kernels::best();
+        let mat = PackedMat::new(&Strided::new(b.as_slice::<f32>()?, k, n, n, 1)?, kern, false)?;
+        Ok(Some(PackedRhs { shape: b.shape().to_vec(), kern, mat }))
+    }
+}
+
+/// f32 `act(A·B + bias)` when B is 2-D and A has rank >= 2 (all of A's rows in one GEMM, the
+/// bias and activation in its epilogue); `None` when the shapes need the general path.
+pub fn matmul_f32_fused(
+    a: &Tensor,
+    b: &Tensor,
+    packed: Option<&PackedRhs>,
+    bias: Option<&Tensor>,
+    act: Activation,
+) -> Result<Option<Tensor>> {
+    if a.dtype() != DType::F32 || b.dtype() != DType::F32 || a.rank() < 2 || b.rank() != 2 {
+        return Ok(None);
+    }
+    if bias.is_some_and(|t| t.dtype() != DType::F32 || t.len() != b.shape()[1]) {
+        return Ok(None);
+    }
+    let (k, n) = (b.shape()[0], b.shape()[1]);
+    let ka = a.shape()[a.rank() - 1];
+    if ka != k {
+        return Err(Error::Shape(format!(
+            "MatMul: inner dimensions differ for shapes {:?} and {:?}",
+            a.shape(),
+            b.shape()
+        )));
+    }
+    let rows: usize = a.shape()[..a.rank() - 1].iter().product();
+    let mut out_shape = a.shape()[..a.rank() - 1].to_vec();
+    out_shape.push(n);
+    let total = crate::checked_numel(&out_shape, DType::F32, "MatMul output")?;
+    let sa = Strided::new(a.as_slice::<f32>()?, k, rows, 1, k)?;
+    let sb;
+    let (kern, bop) = match packed.filter(|p| p.shape == b.shape()) {
+        Some(p) => (p.kern, Operand::Packed(&p.mat)),
+        None => {
+            sb = Strided::new(b.as_slice::<f32>()?, k, n, n, 1)?;
+            (kernels::best(), Operand::Src(&sb))
+        }
+    };
+    let bias = match bias {
+        Some(t) => Bias::PerCol(t.as_slice::<f32>()?),
+        None => Bias::None,
+    };
+    let mut o = crate::memory::alloc_for_overwrite::<f32>(total);
+    sgemm(kern, 1.0, Operand::Src(&sa), bop, 0.0, &mut o, n, 1, &Epilogue { bias, act })?;
+    Ok(Some(Tensor::from_vec(out_shape, o)?))
+}
+
+/// MatMul or FusedMatMul with a constant B packed at plan time.
+#[derive(Debug)]
+pub struct PackedMatMul {
+    pub act: Activation,
+    pub b: PackedRhs,
+    /// FusedMatMul (bias input, activation) rather than plain MatMul.
+    pub fused: bool,
+}
+
+impl PackedMatMul {
+    /// The packed replacement of a (Fused)MatMul whose B (input 1) is a constant 2-D f32 tensor.
+    pub fn prepare(act: Activation, fused: bool, consts: &[Option<&Tensor>]) -> Result<Option<Arc<dyn Op>>> {
+        let Some(b) = PackedRhs::new(consts.get(1).copied().flatten())? else { return Ok(None) };
+        Ok(Some(Arc::new(PackedMatMul { act, b, fused })))
+    }
+}
+
+impl Op for PackedMatMul {
+    fn run(&self, ctx: &dyn ExecCtx, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>> {
+        let a = input(inputs, 0, "MatMul")?;
+        let b = input(inputs, 1, "MatMul")?;
+        let bias = if self.fused { crate::ops::opt_input(inputs, 2) } else { None };
+        if let Some(y) = matmul_f32_fused(a, b, Some(&self.b), bias, self.act)? {
+            return Ok(vec![y]);
+        }
+        if self.fused {
+            crate::ops::fused::fused_matmul::FusedMatMul { act: self.act }.run(ctx, inputs)
+        } else {
+            MatMul.run(ctx, inputs)
+        }
+    }
+
+    fn infer(&self, inputs: &[InferInput]) -> Result<Vec<ValueInfo>> {
+        MatMul.infer(&inputs[..inputs.len().min(2)])
+    }
+}
+
 impl Op for MatMul {
     fn run(&self, _: &dyn ExecCtx, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>> {
         let a = input(inputs, 0, "MatMul")?;
         let b = input(inputs, 1, "MatMul")?;
+        if let Some(y) = matmul_f32_fused(a, b, None, None, Activation::None)? {
+            return Ok(vec![y]);
+        }
         Ok(vec![matmul(a, b)?])
+    }
+
+    fn prepare(&self, consts: &[Option<&Tensor>]) -> Result<Option<Arc<dyn Op>>> {
+        PackedMatMul::prepare(Activation::None, false, consts)
     }
 
     fn infer(&self, inputs: &[InferInput]) -> Result<Vec<ValueInfo>> {

@@ -1,8 +1,11 @@
 //! Conv: N-D convolution (groups, dilations, strides, pads, auto_pad, optional bias).
-//! f32/f64 run as im2col + GEMM (`matrixmultiply`); 2-D depthwise convolutions use a direct
-//! loop; f16/bf16 are computed in f32 and rounded at the end.
+//! f32 (and f16/bf16, computed in f32 and rounded at the end) runs on the fast path of
+//! [`super::conv_kernels`] (GEMM with fused bias/activation, weights pre-packed at plan time);
+//! f64 runs as im2col + GEMM, with a direct loop for 2-D depthwise convolutions (the reference).
 
 use super::common::{compute_dtype, gemm, unravel, valid_range, walk_lines, GemmElem, Geometry, Window};
+use super::conv_kernels::{conv_f32, ConvWeights, PackedConvWeights};
+use crate::ops::fused::Activation;
 use crate::ops::{input, opt_input, BuildCtx, ExecCtx, InferInput, Op};
 use crate::{checked_numel, ensure, DType, Dim, Error, Result, Tensor, ValueInfo};
 use std::sync::Arc;
@@ -192,6 +195,19 @@ pub fn conv_typed<T: GemmElem>(x: &[T], w: &[T], b: Option<&[T]>, cs: &ConvShape
 
 /// Runs a float convolution for any float dtype (f16/bf16 via f32).
 pub fn conv_tensor(x: &Tensor, w: &Tensor, b: Option<&Tensor>, win: &Window, group: usize) -> Result<Tensor> {
+    conv_act_tensor(x, w, None, b, win, group, Activation::None)
+}
+
+/// `act(conv(x, w) + b)` for any float dtype; `packed` (when given) holds `w` pre-packed.
+pub fn conv_act_tensor(
+    x: &Tensor,
+    w: &Tensor,
+    packed: Option<&PackedConvWeights>,
+    b: Option<&Tensor>,
+    win: &Window,
+    group: usize,
+    act: Activation,
+) -> Result<Tensor> {
     let dt = x.dtype();
     ensure!(w.dtype() == dt, "Conv: weight dtype {} differs from input dtype {dt}", w.dtype());
     if let Some(b) = b {
@@ -201,15 +217,20 @@ pub fn conv_tensor(x: &Tensor, w: &Tensor, b: Option<&Tensor>, win: &Window, gro
     let ct = compute_dtype(dt)?;
     let out = if ct == DType::F64 {
         let b = b.map(|b| b.as_slice::<f64>()).transpose()?;
-        Tensor::from_vec(cs.out_shape(), conv_typed::<f64>(x.as_slice()?, w.as_slice()?, b, &cs)?)?
+        act.apply(Tensor::from_vec(cs.out_shape(), conv_typed::<f64>(x.as_slice()?, w.as_slice()?, b, &cs)?)?)?
     } else if dt == DType::F32 {
         let b = b.map(|b| b.as_slice::<f32>()).transpose()?;
-        Tensor::from_vec(cs.out_shape(), conv_typed::<f32>(x.as_slice()?, w.as_slice()?, b, &cs)?)?
+        let wts = match packed.filter(|p| p.shape == w.shape() && p.group == group) {
+            Some(p) => ConvWeights::Packed(p),
+            None => ConvWeights::Raw(w.as_slice()?),
+        };
+        Tensor::from_vec(cs.out_shape(), conv_f32(x.as_slice()?, wts, b, &cs, act)?)?
     } else {
         let (xc, wc) = (x.cast(ct)?, w.cast(ct)?);
         let bc = b.map(|b| b.cast(ct)).transpose()?;
         let bs = bc.as_ref().map(|b| b.as_slice::<f32>()).transpose()?;
-        Tensor::from_vec(cs.out_shape(), conv_typed::<f32>(xc.as_slice()?, wc.as_slice()?, bs, &cs)?)?.cast(dt)?
+        let y = conv_f32(xc.as_slice()?, ConvWeights::Raw(wc.as_slice()?), bs, &cs, act)?;
+        Tensor::from_vec(cs.out_shape(), y)?.cast(dt)?
     };
     Ok(out)
 }
@@ -244,6 +265,46 @@ impl Op for Conv {
     fn infer(&self, inputs: &[InferInput]) -> Result<Vec<ValueInfo>> {
         Ok(infer_conv(&self.win, inputs, None))
     }
+
+    fn prepare(&self, consts: &[Option<&Tensor>]) -> Result<Option<Arc<dyn Op>>> {
+        PackedConv::prepare(&self.win, self.group, Activation::None, consts)
+    }
+}
+
+/// Conv or FusedConv whose f32 weights were packed at plan time (see [`Op::prepare`]).
+#[derive(Debug)]
+pub struct PackedConv {
+    pub win: Window,
+    pub group: usize,
+    pub act: Activation,
+    pub packed: PackedConvWeights,
+}
+
+impl PackedConv {
+    /// The packed replacement of a convolution whose weight (input 1) is a constant f32 tensor.
+    pub fn prepare(
+        win: &Window,
+        group: usize,
+        act: Activation,
+        consts: &[Option<&Tensor>],
+    ) -> Result<Option<Arc<dyn Op>>> {
+        let Some(w) = consts.get(1).copied().flatten().filter(|w| w.dtype() == DType::F32) else { return Ok(None) };
+        let Some(packed) = PackedConvWeights::new(w.as_slice()?, w.shape(), group)? else { return Ok(None) };
+        Ok(Some(Arc::new(PackedConv { win: win.clone(), group, act, packed })))
+    }
+}
+
+impl Op for PackedConv {
+    fn run(&self, _: &dyn ExecCtx, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>> {
+        let x = input(inputs, 0, "Conv")?;
+        let w = input(inputs, 1, "Conv")?;
+        let y = conv_act_tensor(x, w, Some(&self.packed), opt_input(inputs, 2), &self.win, self.group, self.act)?;
+        Ok(vec![y])
+    }
+
+    fn infer(&self, inputs: &[InferInput]) -> Result<Vec<ValueInfo>> {
+        Ok(infer_conv(&self.win, inputs, None))
+    }
 }
 
 #[cfg(test)]
@@ -268,7 +329,7 @@ pub(crate) mod tests {
 
     /// Naive direct-loop float64 convolution.
     #[allow(clippy::too_many_arguments)]
-    fn naive(
+    pub(crate) fn naive(
         x: &[f64],
         xs: &[usize],
         w: &[f64],

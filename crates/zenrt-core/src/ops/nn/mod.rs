@@ -8,6 +8,7 @@ pub mod col2im;
 pub mod common;
 pub mod conv;
 pub mod conv_integer;
+pub mod conv_kernels;
 pub mod conv_transpose;
 pub mod deform_conv;
 pub mod global_pool;

@@ -1,0 +1,262 @@
+//! f32 GEMM micro-kernels: `C[mr×nr] (op)= A-panel · B-panel` over `kc` steps, with the epilogue
+//! (alpha, beta, bias, Relu/Clip) applied while the tile is in registers.
+//!
+//! Panels are k-major: `a[p*MR + i]` (one column of MR rows per step), `b[p*NR + j]`.
+//! One kernel per instruction set, chosen once from the CPU's features: AVX-512 (12×32),
+//! AVX2+FMA (6×16), portable scalar (4×8).
+
+use std::sync::OnceLock;
+
+/// What a kernel applies when it writes its tile.
+#[derive(Clone, Copy, Debug)]
+pub struct TileEp {
+    pub alpha: f32,
+    /// Factor of the old C (only when `load_c`).
+    pub beta: f32,
+    /// Whether the old C is read (false: C is overwritten, never read).
+    pub load_c: bool,
+    /// Per-row bias for the tile's rows (`mr` values) or null.
+    pub row_bias: *const f32,
+    /// Per-column bias for the tile's columns (`nr` values) or null.
+    pub col_bias: *const f32,
+    /// Clamp to `[lo, hi]` (Relu = `[0, inf]`) when `clamp` is set.
+    pub clamp: bool,
+    pub lo: f32,
+    pub hi: f32,
+}
+
+/// `kc, a, b, c, rsc, mr, nr, ep`: `c` points at the tile's top-left element, rows `rsc` apart,
+/// columns contiguous; only the top-left `mr × nr` part is written.
+pub type KernelFn = unsafe fn(usize, *const f32, *const f32, *mut f32, usize, usize, usize, &TileEp);
+
+/// A micro-kernel and its register-tile shape.
+#[derive(Debug)]
+pub struct Kernel {
+    pub name: &'static str,
+    pub mr: usize,
+    pub nr: usize,
+    pub f: KernelFn,
+}
+
+/// Scalar epilogue of one tile held in `acc` (row-major `MR × NR`).
+///
+/// # Safety
+/// `c` must address `mr` rows of `nr` values, `rsc` apart; the bias pointers `mr` / `nr` values.
+#[inline(always)]
+unsafe fn store_tile(acc: &[f32], nrs: usize, c: *mut f32, rsc: usize, mr: usize, nr: usize, ep: &TileEp) {
+    for i in 0..mr {
+        let rb = if ep.row_bias.is_null() { 0.0 } else { *ep.row_bias.add(i) };
+        for j in 0..nr {
+            let dst = c.add(i * rsc + j);
+            let mut v = acc[i * nrs + j] * ep.alpha + rb;
+            if ep.load_c {
+                v += ep.beta * *dst;
+            }
+            if !ep.col_bias.is_null() {
+                v += *ep.col_bias.add(j);
+            }
+            if ep.clamp {
+                v = v.max(ep.lo).min(ep.hi);
+            }
+            *dst = v;
+        }
+    }
+}
+
+/// Portable kernel (4×8), left to the compiler's vectoriser.
+unsafe fn kernel_scalar(
+    kc: usize,
+    a: *const f32,
+    b: *const f32,
+    c: *mut f32,
+    rsc: usize,
+    mr: usize,
+    nr: usize,
+    ep: &TileEp,
+) {
+    const MR: usize = 4;
+    const NR: usize = 8;
+    let mut acc = [[0f32; NR]; MR];
+    for p in 0..kc {
+        let bp = std::slice::from_raw_parts(b.add(p * NR), NR);
+        let ap = std::slice::from_raw_parts(a.add(p * MR), MR);
+        for i in 0..MR {
+            for j in 0..NR {
+                acc[i][j] += ap[i] * bp[j];
+            }
+        }
+    }
+    let flat: Vec<f32> = acc.iter().flatten().copied().collect();
+    store_tile(&flat, NR, c, rsc, mr, nr, ep);
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use super::TileEp;
+    use std::arch::x86_64::*;
+
+    /// AVX-512 kernel: 12 rows × 32 columns (24 zmm accumulators).
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn kernel_avx512(
+        kc: usize,
+        a: *const f32,
+        b: *const f32,
+        c: *mut f32,
+        rsc: usize,
+        mr: usize,
+        nr: usize,
+        ep: &TileEp,
+    ) {
+        const MR: usize = 12;
+        let mut acc = [[_mm512_setzero_ps(); 2]; MR];
+        let (mut ap, mut bp) = (a, b);
+        for _ in 0..kc {
+            let b0 = _mm512_loadu_ps(bp);
+            let b1 = _mm512_loadu_ps(bp.add(16));
+            for (i, row) in acc.iter_mut().enumerate() {
+                let av = _mm512_set1_ps(*ap.add(i));
+                row[0] = _mm512_fmadd_ps(av, b0, row[0]);
+                row[1] = _mm512_fmadd_ps(av, b1, row[1]);
+            }
+            ap = ap.add(MR);
+            bp = bp.add(32);
+        }
+        let alpha = _mm512_set1_ps(ep.alpha);
+        let beta = _mm512_set1_ps(ep.beta);
+        let (lo, hi) = (_mm512_set1_ps(ep.lo), _mm512_set1_ps(ep.hi));
+        let masks: [__mmask16; 2] = [
+            if nr >= 16 { 0xffff } else { ((1u32 << nr) - 1) as u16 },
+            if nr >= 32 {
+                0xffff
+            } else if nr > 16 {
+                ((1u32 << (nr - 16)) - 1) as u16
+            } else {
+                0
+            },
+        ];
+        let mut cb = [_mm512_setzero_ps(); 2];
+        if !ep.col_bias.is_null() {
+            for (v, cbv) in cb.iter_mut().enumerate() {
+                *cbv = _mm512_maskz_loadu_ps(masks[v], ep.col_bias.add(16 * v));
+            }
+        }
+        // Spill through a small buffer so the accumulators are never indexed dynamically.
+        let mut tile = [[_mm512_setzero_ps(); 2]; MR];
+        tile.copy_from_slice(&acc);
+        for (i, row) in tile.iter().enumerate().take(mr) {
+            let rb = if ep.row_bias.is_null() { 0.0 } else { *ep.row_bias.add(i) };
+            let rbv = _mm512_set1_ps(rb);
+            let crow = c.add(i * rsc);
+            for v in 0..2 {
+                if masks[v] == 0 {
+                    continue;
+                }
+                let mut x = _mm512_fmadd_ps(row[v], alpha, rbv);
+                x = _mm512_add_ps(x, cb[v]);
+                if ep.load_c {
+                    x = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(masks[v], crow.add(16 * v)), beta, x);
+                }
+                if ep.clamp {
+                    x = _mm512_min_ps(_mm512_max_ps(x, lo), hi);
+                }
+                _mm512_mask_storeu_ps(crow.add(16 * v), masks[v], x);
+            }
+        }
+    }
+
+    /// AVX2+FMA kernel: 6 rows × 16 columns (12 ymm accumulators).
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn kernel_avx2(
+        kc: usize,
+        a: *const f32,
+        b: *const f32,
+        c: *mut f32,
+        rsc: usize,
+        mr: usize,
+        nr: usize,
+        ep: &TileEp,
+    ) {
+        const MR: usize = 6;
+        const NR: usize = 16;
+        let mut acc = [[_mm256_setzero_ps(); 2]; MR];
+        let (mut ap, mut bp) = (a, b);
+        for _ in 0..kc {
+            let b0 = _mm256_loadu_ps(bp);
+            let b1 = _mm256_loadu_ps(bp.add(8));
+            for (i, row) in acc.iter_mut().enumerate() {
+                let av = _mm256_set1_ps(*ap.add(i));
+                row[0] = _mm256_fmadd_ps(av, b0, row[0]);
+                row[1] = _mm256_fmadd_ps(av, b1, row[1]);
+            }
+            ap = ap.add(MR);
+            bp = bp.add(NR);
+        }
+        if mr == MR && nr == NR {
+            let alpha = _mm256_set1_ps(ep.alpha);
+            let beta = _mm256_set1_ps(ep.beta);
+            let (lo, hi) = (_mm256_set1_ps(ep.lo), _mm256_set1_ps(ep.hi));
+            let mut cb = [_mm256_setzero_ps(); 2];
+            if !ep.col_bias.is_null() {
+                cb = [_mm256_loadu_ps(ep.col_bias), _mm256_loadu_ps(ep.col_bias.add(8))];
+            }
+            let mut tile = [[_mm256_setzero_ps(); 2]; MR];
+            tile.copy_from_slice(&acc);
+            for (i, row) in tile.iter().enumerate() {
+                let rb = if ep.row_bias.is_null() { 0.0 } else { *ep.row_bias.add(i) };
+                let rbv = _mm256_set1_ps(rb);
+                let crow = c.add(i * rsc);
+                for v in 0..2 {
+                    let mut x = _mm256_fmadd_ps(row[v], alpha, rbv);
+                    x = _mm256_add_ps(x, cb[v]);
+                    if ep.load_c {
+                        x = _mm256_fmadd_ps(_mm256_loadu_ps(crow.add(8 * v)), beta, x);
+                    }
+                    if ep.clamp {
+                        x = _mm256_min_ps(_mm256_max_ps(x, lo), hi);
+                    }
+                    _mm256_storeu_ps(crow.add(8 * v), x);
+                }
+            }
+        } else {
+            let mut flat = [0f32; MR * NR];
+            for (i, row) in acc.iter().enumerate() {
+                _mm256_storeu_ps(flat.as_mut_ptr().add(i * NR), row[0]);
+                _mm256_storeu_ps(flat.as_mut_ptr().add(i * NR + 8), row[1]);
+            }
+            super::store_tile(&flat, NR, c, rsc, mr, nr, ep);
+        }
+    }
+}
+
+static SCALAR: Kernel = Kernel { name: "scalar-4x8", mr: 4, nr: 8, f: kernel_scalar };
+#[cfg(target_arch = "x86_64")]
+static AVX2: Kernel = Kernel { name: "avx2-6x16", mr: 6, nr: 16, f: x86::kernel_avx2 };
+#[cfg(target_arch = "x86_64")]
+static AVX512: Kernel = Kernel { name: "avx512-12x32", mr: 12, nr: 32, f: x86::kernel_avx512 };
+
+/// Every kernel this CPU can run, fastest first.
+pub fn available() -> Vec<&'static Kernel> {
+    let mut v: Vec<&'static Kernel> = vec![];
+    #[cfg(target_arch = "x86_64")]
+    {
+        if is_x86_feature_detected!("avx512f") {
+            v.push(&AVX512);
+        }
+        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+            v.push(&AVX2);
+        }
+    }
+    v.push(&SCALAR);
+    v
+}
+
+/// The kernel used by default: the fastest available one, unless `ZENRT_GEMM_KERNEL`
+/// (`avx512`, `avx2`, `scalar`) names another available one.
+pub fn best() -> &'static Kernel {
+    static BEST: OnceLock<&'static Kernel> = OnceLock::new();
+    BEST.get_or_init(|| {
+        let all = available();
+        let want = std::env::var("ZENRT_GEMM_KERNEL").unwrap_or_default();
+        all.iter().find(|k| !want.is_empty() && k.name.starts_with(want.as_str())).copied().unwrap_or(all[0])
+    })
+}

@@ -1,0 +1,117 @@
+//! Packing of GEMM operands into the micro-kernels' k-major panels, on the fly or once ahead
+//! of time ([`PackedMat`], for constant weights).
+//!
+//! Both operands are seen the same way: a matrix `X(p, t)` with `p` along K and `t` along the
+//! other dimension (M for A, N for B); a panel holds `r` consecutive `t` for a run of `p`:
+//! `dst[pp * r + tt] = X(p0 + pp, t0 + tt)`, zero-padded past the last `t`.
+
+use super::kernels::Kernel;
+use super::KC;
+use crate::{ensure, Result};
+
+/// Something that can be packed into panels (a strided matrix, an image seen through im2col, ...).
+pub trait PackSrc: Sync {
+    /// Extent along K.
+    fn k(&self) -> usize;
+    /// Extent along the other dimension.
+    fn other(&self) -> usize;
+    /// Fills `dst[..kc * r]` with the panel of `w <= r` values of `t` from `t0`, for `p0..p0 + kc`
+    /// (caller guarantees `p0 + kc <= k()`, `t0 + w <= other()`).
+    fn pack(&self, p0: usize, kc: usize, t0: usize, w: usize, r: usize, dst: &mut [f32]);
+}
+
+/// A strided matrix view, bounds-checked when built: element `(p, t)` at `p * ks + t * ts`.
+#[derive(Clone, Copy, Debug)]
+pub struct Strided<'a> {
+    data: &'a [f32],
+    k: usize,
+    other: usize,
+    ks: usize,
+    ts: usize,
+}
+
+impl<'a> Strided<'a> {
+    /// Checks that every element of the `k × other` view lies inside `data`.
+    pub fn new(data: &'a [f32], k: usize, other: usize, ks: usize, ts: usize) -> Result<Strided<'a>> {
+        if k > 0 && other > 0 {
+            let last = (k - 1).checked_mul(ks).and_then(|a| (other - 1).checked_mul(ts).and_then(|b| a.checked_add(b)));
+            ensure!(last.is_some_and(|l| l < data.len()), "internal: gemm operand view out of bounds");
+        }
+        Ok(Strided { data, k, other, ks, ts })
+    }
+}
+
+impl PackSrc for Strided<'_> {
+    fn k(&self) -> usize {
+        self.k
+    }
+    fn other(&self) -> usize {
+        self.other
+    }
+    fn pack(&self, p0: usize, kc: usize, t0: usize, w: usize, r: usize, dst: &mut [f32]) {
+        let dst = &mut dst[..kc * r];
+        if self.ts == 1 {
+            for (pp, row) in dst.chunks_exact_mut(r).enumerate() {
+                let s = (p0 + pp) * self.ks + t0;
+                row[..w].copy_from_slice(&self.data[s..s + w]);
+                row[w..].fill(0.0);
+            }
+        } else {
+            if w < r {
+                dst.fill(0.0);
+            }
+            for tt in 0..w {
+                let base = (t0 + tt) * self.ts + p0 * self.ks;
+                if self.ks == 1 {
+                    for (pp, &v) in self.data[base..base + kc].iter().enumerate() {
+                        dst[pp * r + tt] = v;
+                    }
+                } else {
+                    for pp in 0..kc {
+                        dst[pp * r + tt] = self.data[base + pp * self.ks];
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// An operand packed once for one kernel's panel width: K blocks of [`KC`], each holding the
+/// panels of the whole other dimension. Block starting at `p0` with length `kc`: panel `q` at
+/// `p0 * padded + q * kc * r`.
+#[derive(Debug, Clone)]
+pub struct PackedMat {
+    pub k: usize,
+    pub other: usize,
+    /// Panel width (the kernel's `mr` for A, `nr` for B).
+    pub r: usize,
+    padded: usize,
+    data: Vec<f32>,
+}
+
+impl PackedMat {
+    /// Packs `src` for `kernel` as the left operand (A, panels of `mr` rows) or right (B).
+    pub fn new(src: &dyn PackSrc, kernel: &Kernel, as_lhs: bool) -> Result<PackedMat> {
+        let r = if as_lhs { kernel.mr } else { kernel.nr };
+        let (k, other) = (src.k(), src.other());
+        let padded = other.div_ceil(r) * r;
+        let n = crate::checked_numel(&[k, padded], crate::DType::F32, "packed GEMM weights")?;
+        let mut data = crate::memory::alloc_for_overwrite::<f32>(n);
+        let mut p0 = 0;
+        while p0 < k {
+            let kc = KC.min(k - p0);
+            for q in 0..padded / r {
+                let t0 = q * r;
+                let off = p0 * padded + q * kc * r;
+                src.pack(p0, kc, t0, r.min(other - t0), r, &mut data[off..off + kc * r]);
+            }
+            p0 += kc;
+        }
+        Ok(PackedMat { k, other, r, padded, data })
+    }
+
+    /// The packed panels of block `p0` (length `kc`) starting at panel `q`.
+    pub(super) fn block_from(&self, p0: usize, kc: usize, q: usize) -> &[f32] {
+        &self.data[p0 * self.padded + q * kc * self.r..p0 * self.padded + kc * self.padded]
+    }
+}

@@ -1,0 +1,164 @@
+//! Property tests of the f32 GEMM against a float64 naive product.
+
+use super::*;
+use crate::ops::nn::conv::tests::Lcg;
+
+struct Case {
+    m: usize,
+    n: usize,
+    k: usize,
+    trans_a: bool,
+    trans_b: bool,
+    pad: usize,
+    alpha: f32,
+    beta: f32,
+    bias: u8,
+    act: Activation,
+    pack_a: bool,
+    pack_b: bool,
+}
+
+fn check(kern: &'static Kernel, cs: &Case, rng: &mut Lcg) {
+    let (m, n, k) = (cs.m, cs.n, cs.k);
+    let rand = |rng: &mut Lcg, len: usize| -> Vec<f32> { (0..len).map(|_| rng.float() as f32).collect() };
+    let a = rand(rng, m * k);
+    let b = rand(rng, k * n);
+    let bias = rand(rng, m.max(n));
+    let rsc = n + cs.pad;
+    let c0 = rand(rng, m * rsc);
+    // A stored row-major m×k, or as its transpose (k×m).
+    let (ars, acs) = if cs.trans_a { (1, m) } else { (k, 1) };
+    let (brs, bcs) = if cs.trans_b { (1, k) } else { (n, 1) };
+    let at = |i: usize, p: usize| a[i * ars + p * acs] as f64;
+    let bt = |p: usize, j: usize| b[p * brs + j * bcs] as f64;
+    let sa = Strided::new(&a, k, m, acs, ars).unwrap();
+    let sb = Strided::new(&b, k, n, brs, bcs).unwrap();
+    let pa = PackedMat::new(&sa, kern, true).unwrap();
+    let pb = PackedMat::new(&sb, kern, false).unwrap();
+    let oa = if cs.pack_a { Operand::Packed(&pa) } else { Operand::Src(&sa) };
+    let ob = if cs.pack_b { Operand::Packed(&pb) } else { Operand::Src(&sb) };
+    let bias_arg = match cs.bias {
+        1 => Bias::PerRow(&bias[..m]),
+        2 => Bias::PerCol(&bias[..n]),
+        _ => Bias::None,
+    };
+    let mut c = c0.clone();
+    sgemm(kern, cs.alpha, oa, ob, cs.beta, &mut c, rsc, 1, &Epilogue { bias: bias_arg, act: cs.act }).unwrap();
+    for i in 0..m {
+        for j in 0..n {
+            let (mut s, mut scale) = (0f64, 1f64);
+            for p in 0..k {
+                s += at(i, p) * bt(p, j);
+                scale += (at(i, p) * bt(p, j)).abs();
+            }
+            let mut want = cs.alpha as f64 * s + cs.beta as f64 * c0[i * rsc + j] as f64;
+            want += match cs.bias {
+                1 => bias[i] as f64,
+                2 => bias[j] as f64,
+                _ => 0.0,
+            };
+            let want = cs.act.eval(want);
+            let got = c[i * rsc + j] as f64;
+            assert!(
+                (got - want).abs() <= 1e-5 * scale,
+                "{} m{m} n{n} k{k} ta{} tb{} pa{} pb{} at ({i},{j}): {got} vs {want}",
+                kern.name,
+                cs.trans_a,
+                cs.trans_b,
+                cs.pack_a,
+                cs.pack_b
+            );
+        }
+        // Padding columns are untouched.
+        for j in n..rsc {
+            assert_eq!(c[i * rsc + j], c0[i * rsc + j]);
+        }
+    }
+}
+
+fn random_cases(kern: &'static Kernel, count: usize, seed: u64) {
+    let mut rng = Lcg(seed);
+    let acts = [Activation::None, Activation::Relu, Activation::Clip(-0.3, 0.4), Activation::Sigmoid];
+    for it in 0..count {
+        let big = it % 5 == 0;
+        let dim = |rng: &mut Lcg| if big { 1 + rng.below(300) } else { 1 + rng.below(67) };
+        let cs = Case {
+            m: dim(&mut rng),
+            n: dim(&mut rng),
+            k: if it % 11 == 0 { 0 } else { dim(&mut rng) },
+            trans_a: rng.below(2) == 1,
+            trans_b: rng.below(2) == 1,
+            pad: rng.below(3),
+            alpha: [1.0, 0.5, -2.0][rng.below(3)],
+            beta: [0.0, 1.0, 0.25][rng.below(3)],
+            bias: rng.below(3) as u8,
+            act: acts[rng.below(4)],
+            pack_a: rng.below(2) == 1,
+            pack_b: rng.below(2) == 1,
+        };
+        check(kern, &cs, &mut rng);
+    }
+}
+
+#[test]
+fn every_kernel_matches_f64_reference() {
+    for kern in kernels::available() {
+        random_cases(kern, 60, 7);
+    }
+}
+
+#[test]
+fn parallel_matches_f64_reference() {
+    let pool = crate::threads::pool(2).unwrap();
+    for kern in kernels::available() {
+        crate::threads::run_in(Some(&pool), || random_cases(kern, 40, 11));
+    }
+}
+
+#[test]
+fn k_spanning_several_blocks() {
+    let mut rng = Lcg(3);
+    for kern in kernels::available() {
+        for (pack_a, pack_b) in [(false, false), (true, true)] {
+            let cs = Case {
+                m: 29,
+                n: 70,
+                k: 2 * KC + 17,
+                trans_a: false,
+                trans_b: true,
+                pad: 1,
+                alpha: 1.5,
+                beta: 0.5,
+                bias: 2,
+                act: Activation::Relu,
+                pack_a,
+                pack_b,
+            };
+            check(kern, &cs, &mut rng);
+        }
+    }
+}
+
+#[test]
+fn strided_output_and_f64_entry() {
+    // Column-major C (csc != 1) through the checked entry point, f32 and f64.
+    let (m, k, n) = (5, 7, 3);
+    let a: Vec<f32> = (0..m * k).map(|x| (x % 7) as f32 - 3.0).collect();
+    let b: Vec<f32> = (0..k * n).map(|x| (x % 5) as f32 - 2.0).collect();
+    let mut c = vec![1f32; m * n];
+    gemm(m, k, n, (&a, k, 1), (&b, n, 1), 1.0, &mut c, 1, m).unwrap();
+    let a64: Vec<f64> = a.iter().map(|&x| x as f64).collect();
+    let b64: Vec<f64> = b.iter().map(|&x| x as f64).collect();
+    let mut c64 = vec![0f64; m * n];
+    gemm(m, k, n, (&a64, k, 1), (&b64, n, 1), 0.0, &mut c64, n, 1).unwrap();
+    for i in 0..m {
+        for j in 0..n {
+            let want: f64 = (0..k).map(|p| a64[i * k + p] * b64[p * n + j]).sum();
+            assert_eq!(c64[i * n + j], want);
+            assert_eq!(c[i + j * m] as f64, want + 1.0);
+        }
+    }
+    // Out-of-bounds views are errors.
+    assert!(gemm(m, k, n, (&a[..5], k, 1), (&b, n, 1), 0.0, &mut c, n, 1).is_err());
+    assert!(gemm(m, k, n, (&a, k, 1), (&b, n, 1), 0.0, &mut c[..4], n, 1).is_err());
+}
