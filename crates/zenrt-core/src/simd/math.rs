@@ -167,8 +167,7 @@ pub(crate) unsafe fn gelu<V: F32x>(x: V) -> V {
 #[inline(always)]
 pub(crate) unsafe fn gelu_tanh<V: F32x>(x: V) -> V {
     let k2 = 2.0 * 0.797_884_56_f32; // 2 sqrt(2/pi)
-    let x3 = x.mul(x).mul(x);
-    let u2 = x3.fma(c(0.044715 * k2), x.mul(c(k2)));
+    let u2 = x.mul(x).fma(c(0.044715 * k2), c(k2)).mul(x);
     x.mul(sigmoid(u2))
 }
 
