@@ -138,7 +138,15 @@ unsafe fn lanes<V: F32x>(src: *const f32, dst: *mut f32, n: usize, f: impl Fn(V)
 
 /// Two-input version of [`lanes`]; `sa`/`sb` false means the operand is one broadcast value.
 #[inline(always)]
-unsafe fn lanes2<V: F32x>(a: *const f32, sa: bool, b: *const f32, sb: bool, dst: *mut f32, n: usize, f: impl Fn(V, V) -> V) {
+unsafe fn lanes2<V: F32x>(
+    a: *const f32,
+    sa: bool,
+    b: *const f32,
+    sb: bool,
+    dst: *mut f32,
+    n: usize,
+    f: impl Fn(V, V) -> V,
+) {
     let av = if sa { V::splat(0.0) } else { V::splat(*a) };
     let bv = if sb { V::splat(0.0) } else { V::splat(*b) };
     let ld = |p: *const f32, strided: bool, splat: V, i: usize| if strided { V::load(p.add(i)) } else { splat };
@@ -192,18 +200,14 @@ macro_rules! unary_body {
             UnaryFn::LeakyRelu(a) => lanes::<V>(s, d, n, |x| V::select(x.lt(k(0.0)), x.mul(k(a)), x)),
             UnaryFn::Clip(lo, hi) => lanes::<V>(s, d, n, |x| x.max(k(lo)).min(k(hi))),
             UnaryFn::HardSigmoid(a, b) => lanes::<V>(s, d, n, |x| x.fma(k(a), k(b)).max(k(0.0)).min(k(1.0))),
-            UnaryFn::HardSwish => {
-                lanes::<V>(s, d, n, |x| {
-                    V::select(x.gt(k(3.0)), x, x.mul(x.add(k(3.0)).max(k(0.0)).min(k(6.0))).div(k(6.0)))
-                })
-            }
+            UnaryFn::HardSwish => lanes::<V>(s, d, n, |x| {
+                V::select(x.gt(k(3.0)), x, x.mul(x.add(k(3.0)).max(k(0.0)).min(k(6.0))).div(k(6.0)))
+            }),
             UnaryFn::Elu(a) => lanes::<V>(s, d, n, |x| V::select(x.lt(k(0.0)), expm1(x).mul(k(a)), x)),
             UnaryFn::Selu(a, g) => {
                 lanes::<V>(s, d, n, |x| V::select(x.le(k(0.0)), expm1(x).mul(k(a * g)), x.mul(k(g))))
             }
-            UnaryFn::Celu(a) => lanes::<V>(s, d, n, |x| {
-                x.max(k(0.0)).add(expm1(x.div(k(a))).mul(k(a)).min(k(0.0)))
-            }),
+            UnaryFn::Celu(a) => lanes::<V>(s, d, n, |x| x.max(k(0.0)).add(expm1(x.div(k(a))).mul(k(a)).min(k(0.0)))),
             UnaryFn::Softsign => lanes::<V>(s, d, n, |x| x.div(k(1.0).add(x.abs()))),
             UnaryFn::ThresholdedRelu(a) => lanes::<V>(s, d, n, |x| V::select(x.gt(k(a)), x, k(0.0))),
             UnaryFn::Affine(a, b) => lanes::<V>(s, d, n, |x| x.fma(k(a), k(b))),
@@ -432,4 +436,15 @@ pub fn scale_shift(x: &[f32], a: f32, b: f32, y: &mut [f32]) {
     for (o, &v) in y.iter_mut().zip(x) {
         *o = v * a + b;
     }
+}
+
+/// [`map`] split over the rayon pool when large.
+pub fn par_map(f: UnaryFn, src: &[f32], dst: &mut [f32]) {
+    assert_eq!(src.len(), dst.len(), "simd::par_map length mismatch");
+    par::for_chunks(dst, 16, |start, chunk| map(f, &src[start..start + chunk.len()], chunk));
+}
+
+/// [`map_inplace`] split over the rayon pool when large.
+pub fn par_map_inplace(f: UnaryFn, x: &mut [f32]) {
+    par::for_chunks(x, 16, |_, chunk| map_inplace(f, chunk));
 }

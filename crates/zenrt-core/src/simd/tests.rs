@@ -136,7 +136,12 @@ fn erf_gelu_accuracy() {
     eprintln!("gelu worst {w:.2} ulp (far left tail included)");
     let k = (2.0 / std::f64::consts::PI).sqrt();
     let gt = |x: f64| x * sigmoid64(2.0 * k * (x + 0.044715 * x * x * x));
-    let w = check(UnaryFn::GeluTanh, gt, &all_inputs(-2.0, 16.0).into_iter().filter(|x| !(*x < -2.0)).collect::<Vec<_>>(), 8.0);
+    let w = check(
+        UnaryFn::GeluTanh,
+        gt,
+        &all_inputs(-2.0, 16.0).into_iter().filter(|x| !(*x < -2.0)).collect::<Vec<_>>(),
+        8.0,
+    );
     eprintln!("gelu_tanh worst {w:.2} ulp on [-2, 16]");
     // Left tail: the f32 rounding of the argument 2u (|2u| up to ~190) is amplified by exp.
     let w = check(UnaryFn::GeluTanh, gt, &sweep(-16.0, -2.0, 100_001), 512.0);
