@@ -293,8 +293,38 @@ macro_rules! exp_sum_body {
     }};
 }
 
+/// `sum(x[i] * y[i])`.
+macro_rules! dot_body {
+    ($V:ty, $x:expr, $y:expr, $n:expr) => {{
+        type V = $V;
+        let (x, y, n) = ($x, $y, $n);
+        let mut acc = [V::splat(0.0); 4];
+        let mut i = 0;
+        while i + 4 * V::N <= n {
+            for (j, a) in acc.iter_mut().enumerate() {
+                *a = V::load(x.add(i + j * V::N)).fma(V::load(y.add(i + j * V::N)), *a);
+            }
+            i += 4 * V::N;
+        }
+        while i + V::N <= n {
+            acc[0] = V::load(x.add(i)).fma(V::load(y.add(i)), acc[0]);
+            i += V::N;
+        }
+        let mut r = acc[0].add(acc[1]).add(acc[2].add(acc[3])).hsum();
+        while i < n {
+            r += *x.add(i) * *y.add(i);
+            i += 1;
+        }
+        r
+    }};
+}
+
 macro_rules! entry_points {
-    ($unary:ident, $binary:ident, $sum:ident, $max:ident, $expsum:ident, $V:ty $(, $feat:literal)?) => {
+    ($unary:ident, $binary:ident, $sum:ident, $max:ident, $expsum:ident, $dot:ident, $V:ty $(, $feat:literal)?) => {
+        $(#[target_feature(enable = $feat)])?
+        unsafe fn $dot(x: *const f32, y: *const f32, n: usize) -> f32 {
+            dot_body!($V, x, y, n)
+        }
         $(#[target_feature(enable = $feat)])?
         unsafe fn $unary(f: UnaryFn, s: *const f32, d: *mut f32, n: usize) {
             unary_body!($V, f, s, d, n)
@@ -319,11 +349,11 @@ macro_rules! entry_points {
     };
 }
 
-entry_points!(unary_scalar, binary_scalar, sum_scalar, max_scalar, expsum_scalar, Scalar);
+entry_points!(unary_scalar, binary_scalar, sum_scalar, max_scalar, expsum_scalar, dot_scalar, Scalar);
 #[cfg(target_arch = "x86_64")]
-entry_points!(unary_avx2, binary_avx2, sum_avx2, max_avx2, expsum_avx2, Avx2, "avx2,fma");
+entry_points!(unary_avx2, binary_avx2, sum_avx2, max_avx2, expsum_avx2, dot_avx2, Avx2, "avx2,fma");
 #[cfg(target_arch = "x86_64")]
-entry_points!(unary_avx512, binary_avx512, sum_avx512, max_avx512, expsum_avx512, Avx512, "avx512f");
+entry_points!(unary_avx512, binary_avx512, sum_avx512, max_avx512, expsum_avx512, dot_avx512, Avx512, "avx512f");
 
 /// Picks the entry point for [`level`].
 macro_rules! dispatch {
@@ -423,6 +453,12 @@ pub fn sum(x: &[f32]) -> f32 {
 /// Maximum of `x` (NaN if any element is NaN; -inf for an empty slice).
 pub fn max(x: &[f32]) -> f32 {
     dispatch!(level(), max_scalar, max_avx2, max_avx512, (x.as_ptr(), x.len()))
+}
+
+/// `sum(x[i] * y[i])`.
+pub fn dot(x: &[f32], y: &[f32]) -> f32 {
+    assert_eq!(x.len(), y.len(), "simd::dot length mismatch");
+    dispatch!(level(), dot_scalar, dot_avx2, dot_avx512, (x.as_ptr(), y.as_ptr(), x.len()))
 }
 
 /// `y[i] = e^(x[i] - m)`; returns the sum of `y`.

@@ -44,3 +44,31 @@ pub fn for_rows<T: Send>(out: &mut [T], row_len: usize, f: impl Fn(usize, &mut [
         }
     });
 }
+
+/// Like [`for_rows`], with one `aux` item per row handed to `f` too (per-row statistics).
+pub fn for_rows_with<T: Send, U: Send>(
+    out: &mut [T],
+    row_len: usize,
+    aux: &mut [U],
+    f: impl Fn(usize, &mut [T], &mut U) + Sync,
+) {
+    if row_len == 0 {
+        return;
+    }
+    let rows = (out.len() / row_len).min(aux.len());
+    let run = |first: usize, o: &mut [T], a: &mut [U]| {
+        for (i, (row, s)) in o.chunks_mut(row_len).zip(a.iter_mut()).enumerate() {
+            f(first + i, row, s);
+        }
+    };
+    let p = pieces(rows, row_len);
+    if p <= 1 {
+        run(0, out, aux);
+        return;
+    }
+    let per = rows.div_ceil(p);
+    out.par_chunks_mut(per * row_len)
+        .zip(aux.par_chunks_mut(per))
+        .enumerate()
+        .for_each(|(i, (o, a))| run(i * per, o, a));
+}

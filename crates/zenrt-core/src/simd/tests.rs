@@ -204,6 +204,8 @@ fn reductions_match_f64() {
         assert!((sum(x) as f64 - s64).abs() <= 1e-5 * (1.0 + s64.abs()), "sum n={n}");
         let m = x.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
         assert_eq!(max(x), m, "max n={n}");
+        let d64: f64 = x.iter().map(|&v| v as f64 * v as f64).sum();
+        assert!((dot(x, x) as f64 - d64).abs() <= 1e-5 * (1.0 + d64), "dot n={n}");
         let mut y = vec![0f32; n];
         let s = exp_sub_sum(x, 1.0, &mut y);
         let want: f64 = x.iter().map(|&v| (v as f64 - 1.0).exp()).sum();
