@@ -11,6 +11,7 @@ pub mod memory;
 pub mod ops;
 pub mod passes;
 pub mod plan;
+pub mod simd;
 pub mod tensor;
 pub mod threads;
 pub mod value;

@@ -1,5 +1,6 @@
 //! Add, Sub, Mul, Div: numpy-broadcast arithmetic. Integers wrap, integer Div truncates
 //! toward zero (as in C and ONNX Runtime); division by zero on integers is an error.
+//! f32 takes the vectorised broadcast path of `fast_binary` (bitwise the same results).
 
 use crate::ops::util::{binary_map, broadcast_dims};
 use crate::ops::{input, BuildCtx, ExecCtx, InferInput, Op};
@@ -83,6 +84,15 @@ impl Op for Binary {
         let b = legacy_align(a, b, self.legacy_axis)?;
         if self.kind == Arith::Div && b.dtype().is_int() && b.to_i64_vec().contains(&0) {
             return Err(Error::Invalid("integer division by zero".into()));
+        }
+        let f = match self.kind {
+            Arith::Add => crate::simd::BinFn::Add,
+            Arith::Sub => crate::simd::BinFn::Sub,
+            Arith::Mul => crate::simd::BinFn::Mul,
+            Arith::Div => crate::simd::BinFn::Div,
+        };
+        if let Some(out) = super::fast_binary::binary_f32(f, a, &b)? {
+            return Ok(vec![out]);
         }
         let out = dispatch_numeric!(a.dtype(), T => binary_map::<T, T>(a, &b, arith::<T>(self.kind)))?;
         Ok(vec![out])

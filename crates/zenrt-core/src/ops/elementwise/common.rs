@@ -233,6 +233,15 @@ pub fn ternary_map<A: Elem, B: Elem, C: Elem, O: Elem>(
 
 pub use crate::ops::util::binary_map2;
 
+/// The vectorised f32 path of a pointwise op: `f` over every element of an f32 tensor,
+/// split over threads when large.
+pub fn map_f32(x: &Tensor, f: crate::simd::UnaryFn) -> Result<Tensor> {
+    let src = x.as_slice::<f32>()?;
+    let mut out = crate::memory::alloc_for_overwrite::<f32>(src.len());
+    crate::simd::par_map(f, src, &mut out);
+    Tensor::from_vec(x.shape().to_vec(), out)
+}
+
 /// The error function in double precision (relative error around 1e-15).
 ///
 /// |x| < 2.5: erf(x) = 2/sqrt(pi) exp(-x^2) sum_n 2^n x^(2n+1) / (1*3*...*(2n+1)) (all terms

@@ -11,6 +11,7 @@ pub mod cast;
 pub mod clip;
 pub mod common;
 pub mod compare;
+pub mod fast_binary;
 pub mod isnan_isinf;
 pub mod logical;
 pub mod modulo;

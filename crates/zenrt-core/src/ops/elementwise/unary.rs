@@ -1,10 +1,11 @@
 //! Attribute-free unary math: Abs Neg Floor Ceil Round Sign Sqrt Reciprocal Exp Log Sin Cos Tan
 //! Asin Acos Atan Sinh Cosh Asinh Acosh Atanh Erf Not.
 //!
-//! Floats are computed in f64 and rounded to the element type. Abs, Neg and Sign also accept
+//! Floats are computed in f64 and rounded to the element type, except the f32 fast paths
+//! (Abs Neg Sqrt Reciprocal Exp Log Erf) which run the vector kernels of `crate::simd`. Abs, Neg and Sign also accept
 //! integers (exact, wrapping: Abs(-128i8) = -128); Not takes bool.
 
-use super::common::{erf, infer_unary, named, IntElem};
+use super::common::{erf, infer_unary, map_f32, named, IntElem};
 use crate::ops::util::unary_map;
 use crate::ops::{input, ExecCtx, InferInput, Op};
 use crate::{dispatch_float, dispatch_int, DType, Elem, Error, Result, Tensor, ValueInfo};
@@ -105,6 +106,21 @@ impl UnaryKind {
         }
     }
 
+    /// The vectorised f32 kernel of this kind, where there is one.
+    pub fn simd_f32(self) -> Option<crate::simd::UnaryFn> {
+        use crate::simd::UnaryFn as F;
+        Some(match self {
+            UnaryKind::Abs => F::Abs,
+            UnaryKind::Neg => F::Neg,
+            UnaryKind::Sqrt => F::Sqrt,
+            UnaryKind::Reciprocal => F::Reciprocal,
+            UnaryKind::Exp => F::Exp,
+            UnaryKind::Log => F::Log,
+            UnaryKind::Erf => F::Erf,
+            _ => return None,
+        })
+    }
+
     /// The function on an integer value, for the kinds defined on integers.
     fn eval_int<T: IntElem>(self, x: T) -> Option<T> {
         match self {
@@ -150,6 +166,10 @@ impl Op for Unary {
                 return Err(Error::UnsupportedDType { op: "Not".into(), dtype: dt });
             }
             unary_map::<bool, bool>(x, |v| !v)
+        } else if let (DType::F32, Some(f)) = (dt, kind.simd_f32()) {
+            map_f32(x, f)
+        } else if dt == DType::F32 {
+            unary_map::<f32, f32>(x, |v| kind.eval_f64(v as f64) as f32)
         } else if dt.is_float() {
             dispatch_float!(dt, T => unary_map::<T, T>(x, |v| T::from_f64(kind.eval_f64(v.to_f64()))))
         } else {

@@ -70,6 +70,12 @@ impl Op for Variadic {
             bail!("{}: needs at least one input", kind.name());
         }
         let dt = same_dtypes(kind.name(), &ts)?;
+        if kind == VarKind::Sum && ts.len() == 2 {
+            // Two f32 addends: the f32 sum is the correctly rounded f64 sum.
+            if let Some(out) = super::fast_binary::binary_f32(crate::simd::BinFn::Add, ts[0], ts[1])? {
+                return Ok(vec![out]);
+            }
+        }
         let out = match kind {
             VarKind::Max | VarKind::Min => {
                 if dt == DType::Bool {

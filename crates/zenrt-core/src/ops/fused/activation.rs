@@ -108,13 +108,29 @@ impl Activation {
         }
     }
 
-    /// Applies the activation in place to an f32 buffer.
+    /// The vector kernel of this activation (`None` for the identity).
+    pub fn simd_f32(&self) -> Option<crate::simd::UnaryFn> {
+        use crate::simd::UnaryFn as F;
+        Some(match *self {
+            Activation::None => return None,
+            Activation::Relu => F::Relu,
+            Activation::LeakyRelu(a) => F::LeakyRelu(a),
+            Activation::Clip(lo, hi) => F::Clip(lo, hi),
+            Activation::Sigmoid => F::Sigmoid,
+            Activation::HardSigmoid(a, b) => F::HardSigmoid(a, b),
+            Activation::HardSwish => F::HardSwish,
+            Activation::Tanh => F::Tanh,
+            Activation::Silu => F::Silu,
+            Activation::Gelu => F::Gelu,
+            Activation::GeluTanh => F::GeluTanh,
+        })
+    }
+
+    /// Applies the activation in place to an f32 buffer (vector kernels of `crate::simd`,
+    /// within a few ulp of [`Activation::eval`]; split over threads when large).
     pub fn apply_f32(&self, xs: &mut [f32]) {
-        match *self {
-            Activation::None => {}
-            Activation::Relu => xs.iter_mut().for_each(|x| *x = x.max(0.0)),
-            Activation::Clip(lo, hi) => xs.iter_mut().for_each(|x| *x = x.max(lo).min(hi)),
-            _ => xs.iter_mut().for_each(|x| *x = self.eval(*x as f64) as f32),
+        if let Some(f) = self.simd_f32() {
+            crate::simd::par_map_inplace(f, xs);
         }
     }
 
@@ -135,6 +151,36 @@ impl Activation {
                 Tensor::from_vec(t.shape().to_vec(), v)?.cast(dt)
             }
             dt => Err(Error::UnsupportedDType { op: "fused activation".into(), dtype: dt }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn apply_f32_matches_f64_eval() {
+        let xs: Vec<f32> = (0..8001).map(|i| -12.0 + i as f32 * 0.003).collect();
+        let acts = [
+            Activation::Relu,
+            Activation::LeakyRelu(0.2),
+            Activation::Clip(-1.0, 6.0),
+            Activation::Sigmoid,
+            Activation::HardSigmoid(0.2, 0.5),
+            Activation::HardSwish,
+            Activation::Tanh,
+            Activation::Silu,
+            Activation::Gelu,
+            Activation::GeluTanh,
+        ];
+        for act in acts {
+            let mut ys = xs.clone();
+            act.apply_f32(&mut ys);
+            for (&x, &y) in xs.iter().zip(&ys) {
+                let want = act.eval(x as f64);
+                assert!((y as f64 - want).abs() <= 1e-6 * want.abs() + 1e-7, "{act:?}({x}) = {y}, want {want}");
+            }
         }
     }
 }

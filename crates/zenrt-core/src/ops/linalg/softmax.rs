@@ -1,12 +1,14 @@
 //! Softmax, LogSoftmax and Hardmax (one table-driven file: they share axis handling).
 //! Opset < 13: the input is coerced to 2-D `[prod(shape[..axis]), prod(shape[axis..])]`
 //! (default axis 1) and each row is normalized. Opset >= 13: along `axis` (default -1).
-//! Floats compute in f64 and round to the input type.
+//! Floats compute in f64 and round to the input type; f32 along the last axis (or coerced 2-D)
+//! takes the vector kernels of `crate::simd`.
 
 use super::common::tensor_from_f64;
 use crate::ops::util::{norm_axis, same_as_input0};
 use crate::ops::{input, BuildCtx, ExecCtx, InferInput, Op};
-use crate::{Error, Result, Tensor, ValueInfo};
+use crate::simd::{self, BinFn};
+use crate::{DType, Error, Result, Tensor, ValueInfo};
 use std::sync::Arc;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -78,6 +80,25 @@ fn apply_row(kind: Kind, v: &mut [f64], start: usize, len: usize, stride: usize)
     }
 }
 
+/// Softmax / LogSoftmax of f32 rows of `len` contiguous elements (the last-axis case): vector
+/// max, fused `exp(x - max)` + sum, then one scaling pass; rows split over threads.
+fn softmax_rows_f32(kind: Kind, x: &Tensor, len: usize) -> Result<Tensor> {
+    let xv = x.as_slice::<f32>()?;
+    let mut out = crate::memory::alloc_for_overwrite::<f32>(xv.len());
+    crate::simd::par::for_rows(&mut out, len, |r, y| {
+        let row = &xv[r * len..(r + 1) * len];
+        let m = simd::max(row);
+        let s = simd::exp_sub_sum(row, m, y);
+        if kind == Kind::Softmax {
+            simd::binary_vs_inplace(BinFn::Div, y, s);
+        } else {
+            simd::binary_vs(BinFn::Sub, row, m, y);
+            simd::binary_vs_inplace(BinFn::Sub, y, s.ln());
+        }
+    });
+    Tensor::from_vec(x.shape().to_vec(), out)
+}
+
 /// Softmax-like normalization of `x` along `axis` (already normalized), or over the
 /// trailing `[axis..]` block when `coerce_2d`.
 pub fn softmax_like(kind: Kind, x: &Tensor, axis: usize, coerce_2d: bool) -> Result<Tensor> {
@@ -90,6 +111,9 @@ pub fn softmax_like(kind: Kind, x: &Tensor, axis: usize, coerce_2d: bool) -> Res
     } else {
         super::common::split_at_axis(shape, axis)
     };
+    if x.dtype() == DType::F32 && inner == 1 && kind != Kind::Hardmax && len > 0 {
+        return softmax_rows_f32(kind, x, len);
+    }
     let mut v = x.to_f64_vec();
     if !v.is_empty() {
         for o in 0..outer {
@@ -130,5 +154,27 @@ mod tests {
         let y = softmax_like(Kind::LogSoftmax, &x, 0, true).unwrap().to_f64_vec();
         let lse = (1.0 + e2 + 2.0 * 1.0f64.exp()).ln();
         assert!((y[2] - (1.0 - lse)).abs() < 1e-12);
+    }
+
+    /// The f32 row path against the f64 path (same data as f64), with -inf and NaN rows.
+    #[test]
+    fn f32_rows_match_f64() {
+        let (rows, len) = (7, 37);
+        let mut v: Vec<f32> = (0..rows * len).map(|i| ((i * 7919) % 211) as f32 * 0.05 - 5.0).collect();
+        v[len] = f32::NEG_INFINITY;
+        v[2 * len + 3] = f32::NAN;
+        for j in 0..len {
+            v[3 * len + j] = f32::NEG_INFINITY;
+        }
+        let x32 = Tensor::from_vec(vec![rows, len], v.clone()).unwrap();
+        let x64 = Tensor::from_vec(vec![rows, len], v.iter().map(|&a| a as f64).collect()).unwrap();
+        for kind in [Kind::Softmax, Kind::LogSoftmax] {
+            let got = softmax_like(kind, &x32, 1, false).unwrap().to_f64_vec();
+            let want = softmax_like(kind, &x64, 1, false).unwrap().to_f64_vec();
+            for (g, w) in got.iter().zip(&want) {
+                let ok = (g.is_nan() && w.is_nan()) || g == w || (g - w).abs() <= 1e-6 * w.abs().max(1e-3);
+                assert!(ok, "{kind:?}: {g} vs {w}");
+            }
+        }
     }
 }

@@ -55,6 +55,28 @@ impl Op for BatchNorm {
         let (bias, _) = get(2, "bias")?;
         let (mean_in, mean_t) = get(3, "mean")?;
         let (var_in, var_t) = get(4, "var")?;
+        if !self.training
+            && x.dtype() == crate::DType::F32
+            && [&scale, &bias, &mean_in, &var_in].iter().all(|v| v.len() == c)
+        {
+            // Inference, per-channel parameters: y = (x - mean) * a + bias per plane, planes
+            // split over threads.
+            let ab: Vec<(f32, f32, f32)> = (0..c)
+                .map(|ch| {
+                    let a = scale[ch] / (var_in[ch] + self.epsilon).sqrt();
+                    (mean_in[ch] as f32, a as f32, bias[ch] as f32)
+                })
+                .collect();
+            let xv = x.as_slice::<f32>()?;
+            let mut y = crate::memory::alloc_for_overwrite::<f32>(xv.len());
+            crate::simd::par::for_rows(&mut y, plane.max(1), |r, out| {
+                let (m, a, b) = ab[r % c];
+                for (o, &v) in out.iter_mut().zip(&xv[r * plane..(r + 1) * plane]) {
+                    *o = (v - m) * a + b;
+                }
+            });
+            return Ok(vec![Tensor::from_vec(x.shape().to_vec(), y)?]);
+        }
         let xv = float_vec(x, "BatchNormalization")?;
         let at = |v: &[f64], ch: usize, p: usize| {
             if v.len() == c {

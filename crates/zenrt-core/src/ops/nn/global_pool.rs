@@ -55,6 +55,19 @@ impl Op for GlobalPool {
             return Ok(vec![dispatch_numeric!(x.dtype(), T => global_max::<T>(x))?]);
         }
         let (shape, planes, plane) = out_shape(x)?;
+        if self.kind == GlobalKind::Average && x.dtype() == crate::DType::F32 && plane > 0 {
+            // Vector sums per plane, planes split over threads when large.
+            let xv = x.as_slice::<f32>()?;
+            let mut out = crate::memory::alloc_for_overwrite::<f32>(planes);
+            let per = (crate::simd::par::MIN_CHUNK / plane).max(1);
+            crate::simd::par::for_chunks(&mut out, per, |start, o| {
+                for (i, v) in o.iter_mut().enumerate() {
+                    let p = start + i;
+                    *v = crate::simd::sum(&xv[p * plane..(p + 1) * plane]) / plane as f32;
+                }
+            });
+            return Ok(vec![Tensor::from_vec(shape, out)?]);
+        }
         let xv = float_vec(x, "global pool")?;
         let out: Vec<f64> = (0..planes)
             .map(|i| {

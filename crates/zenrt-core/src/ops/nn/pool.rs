@@ -17,6 +17,8 @@ pub enum PoolKind {
 pub struct Pool {
     pub kind: PoolKind,
     pub win: Window,
+    /// Outputs the node has (MaxPool's Indices are skipped by the fast path when absent).
+    pub n_outputs: usize,
 }
 
 pub fn build_max(cx: &BuildCtx) -> Result<Arc<dyn Op>> {
@@ -24,17 +26,21 @@ pub fn build_max(cx: &BuildCtx) -> Result<Arc<dyn Op>> {
     if !(0..=1).contains(&storage_order) {
         return Err(Error::Attr { attr: "storage_order".into(), msg: format!("must be 0 or 1, got {storage_order}") });
     }
-    Ok(Arc::new(Pool { kind: PoolKind::Max { storage_order }, win: Window::parse(cx, true)? }))
+    Ok(Arc::new(Pool { kind: PoolKind::Max { storage_order }, win: Window::parse(cx, true)?, n_outputs: cx.n_outputs }))
 }
 
 pub fn build_average(cx: &BuildCtx) -> Result<Arc<dyn Op>> {
     let count_include_pad = cx.int("count_include_pad", 0)? != 0;
-    Ok(Arc::new(Pool { kind: PoolKind::Average { count_include_pad }, win: Window::parse(cx, true)? }))
+    Ok(Arc::new(Pool {
+        kind: PoolKind::Average { count_include_pad },
+        win: Window::parse(cx, true)?,
+        n_outputs: cx.n_outputs,
+    }))
 }
 
 pub fn build_lp(cx: &BuildCtx) -> Result<Arc<dyn Op>> {
     let p = cx.float("p", 2.0)? as f64;
-    Ok(Arc::new(Pool { kind: PoolKind::Lp { p }, win: Window::parse(cx, true)? }))
+    Ok(Arc::new(Pool { kind: PoolKind::Lp { p }, win: Window::parse(cx, true)?, n_outputs: cx.n_outputs }))
 }
 
 /// One window position along one axis: the valid input coordinates it covers and how many
@@ -173,9 +179,94 @@ impl Pool {
     }
 }
 
+/// The valid kernel taps `lo..hi` of output position `o` along one axis, and the first input
+/// coordinate (`o * stride - pad + lo * dilation`).
+#[derive(Clone, Copy)]
+struct Taps {
+    lo: usize,
+    hi: usize,
+    first: usize,
+    /// Taps inside the padded extent (for `count_include_pad`).
+    padded: usize,
+}
+
+fn taps(geo: &Geometry, d: usize, in_len: usize) -> Vec<Taps> {
+    let (k, s, dl) = (geo.kernel[d] as i64, geo.strides[d] as i64, geo.dilations[d] as i64);
+    let (pb, pe, n) = (geo.pads_begin[d], geo.pads_end[d], in_len as i64);
+    (0..geo.out[d] as i64)
+        .map(|o| {
+            let start = o * s - pb;
+            let pos = |t: i64| start + t * dl;
+            let lo = (0..k).find(|&t| pos(t) >= 0).unwrap_or(k);
+            let hi = (lo..k).find(|&t| pos(t) >= n).unwrap_or(k).max(lo);
+            let padded = (0..k).filter(|&t| pos(t) < n + pe).count();
+            Taps { lo: lo as usize, hi: hi as usize, first: pos(lo).max(0) as usize, padded }
+        })
+        .collect()
+}
+
+impl Pool {
+    /// MaxPool (without Indices) and AveragePool over 2-D f32 images: precomputed tap ranges
+    /// per output row/column, image planes split over threads. `None` when not applicable.
+    fn fast_2d_f32(&self, x: &Tensor) -> Result<Option<Tensor>> {
+        let max = match self.kind {
+            PoolKind::Max { .. } if self.n_outputs <= 1 => true,
+            PoolKind::Average { .. } => false,
+            _ => return Ok(None),
+        };
+        if x.dtype() != DType::F32 || x.rank() != 4 {
+            return Ok(None);
+        }
+        let (n, c, sp, geo) = self.geometry(x)?;
+        let (h, w) = (sp[0], sp[1]);
+        let (oh, ow) = (geo.out[0], geo.out[1]);
+        let total = checked_numel(&[n, c, oh, ow], DType::F32, "pool output")?;
+        let (ty, tx) = (taps(&geo, 0, h), taps(&geo, 1, w));
+        let (dh, dw) = (geo.dilations[0], geo.dilations[1]);
+        let include_pad = matches!(self.kind, PoolKind::Average { count_include_pad: true });
+        let xv = x.as_slice::<f32>()?;
+        let mut y = crate::memory::alloc_for_overwrite::<f32>(total);
+        crate::simd::par::for_rows(&mut y, (oh * ow).max(1), |p, out| {
+            let src = &xv[p * h * w..(p + 1) * h * w];
+            for (oy, a) in ty.iter().enumerate() {
+                for (ox, b) in tx.iter().enumerate() {
+                    let v = if max {
+                        let mut best: Option<f32> = None;
+                        for ky in 0..a.hi - a.lo {
+                            let row = &src[(a.first + ky * dh) * w..];
+                            for kx in 0..b.hi - b.lo {
+                                let v = row[b.first + kx * dw];
+                                if best.is_none_or(|m| v > m) {
+                                    best = Some(v);
+                                }
+                            }
+                        }
+                        best.unwrap_or(f32::NEG_INFINITY)
+                    } else {
+                        let mut acc = 0f32;
+                        for ky in 0..a.hi - a.lo {
+                            let row = &src[(a.first + ky * dh) * w..];
+                            for kx in 0..b.hi - b.lo {
+                                acc += row[b.first + kx * dw];
+                            }
+                        }
+                        let cnt = if include_pad { a.padded * b.padded } else { (a.hi - a.lo) * (b.hi - b.lo) };
+                        acc / cnt as f32
+                    };
+                    out[oy * ow + ox] = v;
+                }
+            }
+        });
+        Ok(Some(Tensor::from_vec(vec![n, c, oh, ow], y)?))
+    }
+}
+
 impl Op for Pool {
     fn run(&self, _: &dyn ExecCtx, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>> {
         let x = input(inputs, 0, "pool")?;
+        if let Some(y) = self.fast_2d_f32(x)? {
+            return Ok(vec![y]);
+        }
         match self.kind {
             PoolKind::Max { storage_order } => {
                 let (y, i) = dispatch_numeric!(x.dtype(), T => self.max_pool::<T>(x, storage_order))?;
@@ -213,4 +304,53 @@ pub fn infer_global(inputs: &[InferInput]) -> Vec<ValueInfo> {
         out
     });
     vec![ValueInfo::new("", x.dtype, shape)]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::nn::common::AutoPad;
+
+    fn window(k: [i64; 2], s: [i64; 2], d: [i64; 2], pads: [i64; 4], ceil: bool) -> Window {
+        Window {
+            kernel_shape: Some(k.to_vec()),
+            strides: Some(s.to_vec()),
+            dilations: Some(d.to_vec()),
+            pads: Some(pads.to_vec()),
+            auto_pad: AutoPad::NotSet,
+            ceil_mode: ceil,
+        }
+    }
+
+    /// The 2-D f32 fast path against the generic N-D path on assorted geometries.
+    #[test]
+    fn fast_2d_matches_generic() {
+        let x: Vec<f32> = (0..2 * 3 * 11 * 9).map(|i| ((i * 37) % 101) as f32 * 0.1 - 5.0).collect();
+        let x = Tensor::from_vec(vec![2, 3, 11, 9], x).unwrap();
+        let geoms = [
+            ([3, 3], [2, 2], [1, 1], [1, 1, 1, 1], false),
+            ([2, 2], [2, 2], [1, 1], [0, 0, 0, 0], true),
+            ([3, 2], [1, 2], [2, 1], [2, 0, 1, 1], false),
+            ([5, 5], [3, 3], [1, 1], [2, 2, 2, 2], true),
+            ([1, 1], [1, 1], [1, 1], [0, 0, 0, 0], false),
+        ];
+        for (k, s, d, p, ceil) in geoms {
+            for kind in [
+                PoolKind::Max { storage_order: 0 },
+                PoolKind::Average { count_include_pad: false },
+                PoolKind::Average { count_include_pad: true },
+            ] {
+                let pool = Pool { kind, win: window(k, s, d, p, ceil), n_outputs: 1 };
+                let fast = pool.fast_2d_f32(&x).unwrap().unwrap();
+                let want = match kind {
+                    PoolKind::Max { .. } => pool.max_pool::<f32>(&x, 0).unwrap().0,
+                    _ => pool.avg_lp(&x).unwrap(),
+                };
+                assert_eq!(fast.shape(), want.shape());
+                for (a, b) in fast.as_slice::<f32>().unwrap().iter().zip(want.as_slice::<f32>().unwrap()) {
+                    assert!((a - b).abs() <= 1e-5 * b.abs().max(1.0), "{kind:?} {k:?} {s:?}: {a} vs {b}");
+                }
+            }
+        }
+    }
 }

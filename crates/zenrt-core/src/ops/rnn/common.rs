@@ -74,6 +74,33 @@ impl Act {
         }
     }
 
+    /// The vector kernel computing this activation on f32 (every cell activation has one).
+    pub fn simd_f32(self) -> crate::simd::UnaryFn {
+        use crate::simd::UnaryFn as F;
+        match self {
+            Act::Sigmoid => F::Sigmoid,
+            Act::Tanh => F::Tanh,
+            Act::Relu => F::Relu,
+            Act::HardSigmoid(a, b) => F::HardSigmoid(a as f32, b as f32),
+            Act::Affine(a, b) => F::Affine(a as f32, b as f32),
+            Act::LeakyRelu(a) => F::LeakyRelu(a as f32),
+            Act::ThresholdedRelu(a) => F::ThresholdedRelu(a as f32),
+            Act::ScaledTanh(a, b) => F::ScaledTanh(a as f32, b as f32),
+            Act::Elu(a) => F::Elu(a as f32),
+            Act::Softsign => F::Softsign,
+            Act::Softplus => F::Softplus,
+        }
+    }
+
+    /// Applies the activation in place to f32 gate values, clipping them first when `clip`
+    /// is set (the vectorised cell kernels of the f32 paths).
+    pub fn apply_f32(self, clip: Option<f64>, x: &mut [f32]) {
+        if let Some(c) = clip {
+            crate::simd::map_inplace(crate::simd::UnaryFn::Clip(-c as f32, c as f32), x);
+        }
+        crate::simd::map_inplace(self.simd_f32(), x);
+    }
+
     /// Parses an activation name, consuming alpha/beta from the attribute lists in order
     /// (as onnxruntime does); missing values take the defaults of the matching ONNX operator.
     fn parse(name: &str, alphas: &mut std::slice::Iter<f32>, betas: &mut std::slice::Iter<f32>) -> Result<Act> {

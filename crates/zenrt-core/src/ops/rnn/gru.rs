@@ -86,9 +86,82 @@ impl Gru {
     }
 }
 
+impl Gru {
+    /// The f32 path: the input projection of all steps as one GEMM, per step one or two GEMMs
+    /// and vectorised gate kernels (no per-step allocation, no f64).
+    fn compute_f32(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>> {
+        use crate::simd::{self, BinFn};
+        let a = &self.attrs;
+        let u = Unpacked::<f32>::new("GRU", a, inputs, 3)?;
+        let (seq, batch, hs, dirs) = (u.seq, u.batch, u.hidden, u.dirs);
+        let g3 = 3 * hs;
+        let lbr = self.linear_before_reset;
+        let mut y = crate::memory::alloc::<f32>(seq * dirs * batch * hs);
+        let mut yh = Vec::with_capacity(dirs * batch * hs);
+        let ncols = if lbr { g3 } else { 2 * hs };
+        let mut hr = vec![0f32; batch * ncols];
+        let mut r_h = vec![0f32; batch * hs];
+        let mut rhr = vec![0f32; batch * hs];
+        let mut pre = vec![0f32; hs];
+        for d in 0..dirs {
+            let rev = a.direction.is_reverse(d);
+            let (fa, ga) = (a.acts[d][0], a.acts[d][1]);
+            let bd = u.b_dir(d);
+            let bias: Vec<f64> = (0..g3).map(|j| bd[j] + if j < 2 * hs { bd[g3 + j] } else { 0.0 }).collect();
+            let rbh: Vec<f32> = bd[g3 + 2 * hs..].iter().map(|&v| v as f32).collect();
+            let xw = u.input_projection(d, g3, &bias)?;
+            let rd = u.r_dir(d);
+            let rh = &rd[2 * hs * hs..];
+            let mut h = u.h0_dir(d);
+            for s in 0..u.steps() {
+                gemm(batch, hs, ncols, (&h, hs, 1), (rd, 1, hs), 0.0, &mut hr, ncols, 1)?;
+                for b in 0..batch {
+                    let Some(t) = u.time_index(s, b, rev) else { continue };
+                    let zr = &mut hr[b * ncols..b * ncols + 2 * hs];
+                    simd::binary_inplace(BinFn::Add, zr, &xw[(t * batch + b) * g3..(t * batch + b) * g3 + 2 * hs]);
+                    fa.apply_f32(a.clip, zr);
+                    if !lbr {
+                        let r = &zr[hs..];
+                        simd::binary(BinFn::Mul, r, &h[b * hs..(b + 1) * hs], &mut r_h[b * hs..(b + 1) * hs]);
+                    }
+                }
+                if !lbr {
+                    gemm(batch, hs, hs, (&r_h, hs, 1), (rh, 1, hs), 0.0, &mut rhr, hs, 1)?;
+                }
+                for b in 0..batch {
+                    let Some(t) = u.time_index(s, b, rev) else { continue };
+                    let xh = &xw[(t * batch + b) * g3 + 2 * hs..(t * batch + b + 1) * g3];
+                    let row = &hr[b * ncols..(b + 1) * ncols];
+                    let (z, r) = (&row[..hs], &row[hs..2 * hs]);
+                    if lbr {
+                        let hh = &row[2 * hs..];
+                        for j in 0..hs {
+                            pre[j] = xh[j] + r[j] * (hh[j] + rbh[j]);
+                        }
+                    } else {
+                        let q = &rhr[b * hs..(b + 1) * hs];
+                        for j in 0..hs {
+                            pre[j] = xh[j] + q[j] + rbh[j];
+                        }
+                    }
+                    ga.apply_f32(a.clip, &mut pre);
+                    let hb = &mut h[b * hs..(b + 1) * hs];
+                    for j in 0..hs {
+                        hb[j] = (1.0 - z[j]) * pre[j] + z[j] * hb[j];
+                    }
+                    let yrow = ((t * dirs + d) * batch + b) * hs;
+                    y[yrow..yrow + hs].copy_from_slice(hb);
+                }
+            }
+            yh.extend_from_slice(&h);
+        }
+        Ok(vec![y_output(y, &u, a.layout)?, state_output(yh, &u, a.layout)?])
+    }
+}
+
 impl Op for Gru {
     fn run(&self, _: &dyn ExecCtx, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>> {
-        with_float_type("GRU", inputs, |i| self.compute::<f32>(i), |i| self.compute::<f64>(i))
+        with_float_type("GRU", inputs, |i| self.compute_f32(i), |i| self.compute::<f64>(i))
     }
     fn infer(&self, inputs: &[InferInput]) -> Result<Vec<ValueInfo>> {
         Ok(self.attrs.infer(inputs, 1))

@@ -82,9 +82,95 @@ impl Lstm {
     }
 }
 
+impl Lstm {
+    /// The f32 path: the input projection of all steps as one GEMM, per step one GEMM for
+    /// H·Rᵀ and vectorised gate kernels (no per-step allocation, no f64).
+    fn compute_f32(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>> {
+        use crate::simd::{self, BinFn};
+        let a = &self.attrs;
+        let u = Unpacked::<f32>::new("LSTM", a, inputs, 4)?;
+        let (seq, batch, hs, dirs) = (u.seq, u.batch, u.hidden, u.dirs);
+        let c0 = state_input::<f32>(opt_input(inputs, 6), a.layout, dirs, batch, hs, "initial_c", "LSTM")?;
+        let p: Option<Vec<f32>> = match opt_input(inputs, 7) {
+            Some(p) => {
+                ensure!(
+                    p.shape() == [dirs, 3 * hs],
+                    "LSTM: P must have shape [{dirs}, {}], got {:?}",
+                    3 * hs,
+                    p.shape()
+                );
+                Some(p.as_slice::<f32>()?.to_vec())
+            }
+            None => None,
+        };
+        let g4 = 4 * hs;
+        let mut y = crate::memory::alloc::<f32>(seq * dirs * batch * hs);
+        let mut yh = Vec::with_capacity(dirs * batch * hs);
+        let mut yc = Vec::with_capacity(dirs * batch * hs);
+        let mut hr = vec![0f32; batch * g4];
+        let mut tmp = vec![0f32; hs];
+        for d in 0..dirs {
+            let rev = a.direction.is_reverse(d);
+            let (fa, ga, ha) = (a.acts[d][0], a.acts[d][1], a.acts[d][2]);
+            let bd = u.b_dir(d);
+            let bias: Vec<f64> = (0..g4).map(|j| bd[j] + bd[g4 + j]).collect();
+            let xw = u.input_projection(d, g4, &bias)?;
+            let rd = u.r_dir(d);
+            let pd = p.as_ref().map(|p| &p[d * 3 * hs..(d + 1) * 3 * hs]);
+            let mut h = u.h0_dir(d);
+            let mut c = c0[d * batch * hs..(d + 1) * batch * hs].to_vec();
+            for s in 0..u.steps() {
+                gemm(batch, hs, g4, (&h, hs, 1), (rd, 1, hs), 0.0, &mut hr, g4, 1)?;
+                for b in 0..batch {
+                    let Some(t) = u.time_index(s, b, rev) else { continue };
+                    let g = &mut hr[b * g4..(b + 1) * g4];
+                    simd::binary_inplace(BinFn::Add, g, &xw[(t * batch + b) * g4..(t * batch + b + 1) * g4]);
+                    let (gi, rest) = g.split_at_mut(hs);
+                    let (go, rest) = rest.split_at_mut(hs);
+                    let (gf, gc) = rest.split_at_mut(hs);
+                    let cb = &mut c[b * hs..(b + 1) * hs];
+                    if let Some(pd) = pd {
+                        for j in 0..hs {
+                            gi[j] += pd[j] * cb[j];
+                            gf[j] += pd[2 * hs + j] * cb[j];
+                        }
+                    }
+                    fa.apply_f32(a.clip, gi);
+                    if self.input_forget {
+                        for (f, &i) in gf.iter_mut().zip(gi.iter()) {
+                            *f = 1.0 - i;
+                        }
+                    } else {
+                        fa.apply_f32(a.clip, gf);
+                    }
+                    ga.apply_f32(a.clip, gc);
+                    for j in 0..hs {
+                        cb[j] = gf[j] * cb[j] + gi[j] * gc[j];
+                    }
+                    if let Some(pd) = pd {
+                        for j in 0..hs {
+                            go[j] += pd[hs + j] * cb[j];
+                        }
+                    }
+                    fa.apply_f32(a.clip, go);
+                    tmp.copy_from_slice(cb);
+                    ha.apply_f32(None, &mut tmp);
+                    let hb = &mut h[b * hs..(b + 1) * hs];
+                    simd::binary(BinFn::Mul, go, &tmp, hb);
+                    let yrow = ((t * dirs + d) * batch + b) * hs;
+                    y[yrow..yrow + hs].copy_from_slice(hb);
+                }
+            }
+            yh.extend_from_slice(&h);
+            yc.extend_from_slice(&c);
+        }
+        Ok(vec![y_output(y, &u, a.layout)?, state_output(yh, &u, a.layout)?, state_output(yc, &u, a.layout)?])
+    }
+}
+
 impl Op for Lstm {
     fn run(&self, _: &dyn ExecCtx, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>> {
-        with_float_type("LSTM", inputs, |i| self.compute::<f32>(i), |i| self.compute::<f64>(i))
+        with_float_type("LSTM", inputs, |i| self.compute_f32(i), |i| self.compute::<f64>(i))
     }
     fn infer(&self, inputs: &[InferInput]) -> Result<Vec<ValueInfo>> {
         Ok(self.attrs.infer(inputs, 2))

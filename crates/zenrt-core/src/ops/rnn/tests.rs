@@ -290,3 +290,61 @@ fn bad_sequence_lens_is_an_error() {
     let l = Tensor::from_vec(vec![1], vec![3i32]).unwrap();
     assert!(op.run(&NoSub, &[Some(&x), Some(&w), Some(&r), None, Some(&l)]).is_err());
 }
+
+/// The f32 fast paths against the f64 generic path with clip, non-default activations,
+/// input_forget and peepholes (attributes the naive reference does not cover).
+#[test]
+fn f32_paths_match_f64_with_clip_and_custom_activations() {
+    let (seq, batch, inp, hs) = (4, 3, 5, 6);
+    let mut rng = Rng(99);
+    for (op_type, g) in [("LSTM", 4), ("GRU", 3), ("GRU-lbr", 3)] {
+        let dirs = 2;
+        let mut attrs = Attrs::new();
+        attrs.insert("direction".into(), Attr::String(b"bidirectional".to_vec()));
+        attrs.insert("clip".into(), Attr::Float(0.7));
+        let acts: &[&[u8]] = if g == 4 {
+            &[b"HardSigmoid", b"Softsign", b"Elu", b"Sigmoid", b"ScaledTanh", b"Softplus"]
+        } else {
+            &[b"HardSigmoid", b"LeakyRelu", b"Sigmoid", b"Tanh"]
+        };
+        attrs.insert("activations".into(), Attr::Strings(acts.iter().map(|a| a.to_vec()).collect()));
+        attrs.insert("activation_alpha".into(), Attr::Floats(vec![0.3, 0.9, 0.5]));
+        attrs.insert("activation_beta".into(), Attr::Floats(vec![0.4, 1.5]));
+        if g == 4 {
+            attrs.insert("input_forget".into(), Attr::Int(1));
+        }
+        if op_type == "GRU-lbr" {
+            attrs.insert("linear_before_reset".into(), Attr::Int(1));
+        }
+        let cx = BuildCtx { node_name: "n", op_type: "", attrs: &attrs, opset: 14, n_inputs: 8, n_outputs: 3 };
+        let op: Arc<dyn Op> = if g == 4 { super::lstm::build(&cx).unwrap() } else { super::gru::build(&cx).unwrap() };
+        let mk = |shape: Vec<usize>, v: Vec<f64>| Tensor::from_vec(shape, v).unwrap();
+        let mut inputs = vec![
+            Some(mk(vec![seq, batch, inp], rng.vec(seq * batch * inp))),
+            Some(mk(vec![dirs, g * hs, inp], rng.vec(dirs * g * hs * inp))),
+            Some(mk(vec![dirs, g * hs, hs], rng.vec(dirs * g * hs * hs))),
+            Some(mk(vec![dirs, 2 * g * hs], rng.vec(dirs * 2 * g * hs))),
+            None,
+            Some(mk(vec![dirs, batch, hs], rng.vec(dirs * batch * hs))),
+        ];
+        if g == 4 {
+            inputs.push(Some(mk(vec![dirs, batch, hs], rng.vec(dirs * batch * hs))));
+            inputs.push(Some(mk(vec![dirs, 3 * hs], rng.vec(dirs * 3 * hs))));
+        }
+        // Round the inputs to f32 first so both paths see the same values.
+        let inputs: Vec<Option<Tensor>> =
+            inputs.into_iter().map(|t| t.map(|t| t.cast(crate::DType::F32).unwrap())).collect();
+        let as64: Vec<Option<Tensor>> =
+            inputs.iter().map(|t| t.as_ref().map(|t| t.cast(crate::DType::F64).unwrap())).collect();
+        let r32: Vec<Option<&Tensor>> = inputs.iter().map(|t| t.as_ref()).collect();
+        let r64: Vec<Option<&Tensor>> = as64.iter().map(|t| t.as_ref()).collect();
+        let got = op.run(&NoSub, &r32).unwrap();
+        let want = op.run(&NoSub, &r64).unwrap();
+        for (gt, wt) in got.iter().zip(&want) {
+            assert_eq!(gt.shape(), wt.shape());
+            for (a, b) in gt.to_f64_vec().iter().zip(wt.to_f64_vec()) {
+                assert!((a - b).abs() <= 2e-5, "{op_type}: {a} vs {b}");
+            }
+        }
+    }
+}

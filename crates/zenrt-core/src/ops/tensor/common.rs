@@ -175,11 +175,111 @@ pub fn strided_index(out_shape: &[usize], strides: &[usize]) -> Vec<usize> {
 
 /// Transposes `t` (viewed with shape `shape`, same element count) by `perm`.
 pub fn transpose_as(t: &Tensor, shape: &[usize], perm: &[usize]) -> Result<Tensor> {
+    crate::ensure!(prod(shape) == t.len(), "transpose view {shape:?} does not match {} elements", t.len());
     let st = strides_of(shape);
     let out_shape: Vec<usize> = perm.iter().map(|&p| shape[p]).collect();
     let strides: Vec<usize> = perm.iter().map(|&p| st[p]).collect();
-    let idx = strided_index(&out_shape, &strides);
-    take(t, &idx, out_shape, None)
+    dispatch_all!(t.dtype(), T => Tensor::from_vec(out_shape.clone(), strided_copy(t.as_slice::<T>()?, &out_shape, &strides)))
+}
+
+/// An output axis of a strided copy: its length and the source element stride.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct CopyAxis {
+    len: usize,
+    stride: usize,
+}
+
+/// Drops length-1 axes and merges neighbours that are contiguous in the source.
+fn collapse_copy(out_shape: &[usize], strides: &[usize]) -> Vec<CopyAxis> {
+    let mut axes: Vec<CopyAxis> = Vec::with_capacity(out_shape.len());
+    for (&len, &stride) in out_shape.iter().zip(strides).rev() {
+        if len == 1 {
+            continue;
+        }
+        if let Some(inner) = axes.last_mut() {
+            if stride == inner.stride * inner.len {
+                inner.len *= len;
+                continue;
+            }
+        }
+        axes.push(CopyAxis { len, stride });
+    }
+    axes.reverse();
+    axes
+}
+
+/// Source offset of row `r` of the axes `outer` (row-major unravel).
+fn unravel_offset(mut r: usize, outer: &[CopyAxis]) -> usize {
+    let mut off = 0;
+    for ax in outer.iter().rev() {
+        off += (r % ax.len) * ax.stride;
+        r /= ax.len;
+    }
+    off
+}
+
+/// Copies the strided view (`out_shape`, source `strides`) of `src` into a new row-major
+/// buffer: contiguous runs as slice copies, otherwise 2-D tiles between the output's last
+/// axis and the axis the source walks contiguously; large outputs split over threads.
+pub fn strided_copy<T: Elem>(src: &[T], out_shape: &[usize], strides: &[usize]) -> Vec<T> {
+    let n = prod(out_shape);
+    let mut out = crate::memory::alloc_for_overwrite::<T>(n);
+    if n == 0 {
+        return out;
+    }
+    let axes = collapse_copy(out_shape, strides);
+    let Some((last, outer)) = axes.split_last() else {
+        out[0] = src[0];
+        return out;
+    };
+    if last.stride == 1 {
+        let len = last.len;
+        crate::simd::par::for_rows(&mut out, len, |r, row| {
+            let o = unravel_offset(r, outer);
+            row.copy_from_slice(&src[o..o + len]);
+        });
+        return out;
+    }
+    // The output axis the source walks with stride 1 (smallest stride otherwise).
+    let k = (0..axes.len()).min_by_key(|&i| axes[i].stride).unwrap_or(0);
+    if k + 1 == axes.len() {
+        // No better axis to tile with: gather each row.
+        crate::simd::par::for_rows(&mut out, last.len, |r, row| {
+            let o = unravel_offset(r, outer);
+            for (j, v) in row.iter_mut().enumerate() {
+                *v = src[o + j * last.stride];
+            }
+        });
+        return out;
+    }
+    let block: usize = axes[k..].iter().map(|a| a.len).product();
+    let (before, rest) = axes.split_at(k);
+    let (kax, mid_last) = rest.split_first().unwrap_or((last, &[]));
+    let mid = &mid_last[..mid_last.len().saturating_sub(1)];
+    let mid_n: usize = mid.iter().map(|a| a.len).product();
+    let os_k = block / kax.len;
+    const TILE: usize = 16;
+    crate::simd::par::for_rows(&mut out, block, |r, blk| {
+        let base = unravel_offset(r, before);
+        for m in 0..mid_n {
+            let sb = base + unravel_offset(m, mid);
+            let ob = m * last.len;
+            for i0 in (0..kax.len).step_by(TILE) {
+                let i1 = (i0 + TILE).min(kax.len);
+                for j0 in (0..last.len).step_by(TILE) {
+                    let j1 = (j0 + TILE).min(last.len);
+                    for i in i0..i1 {
+                        let orow = &mut blk[ob + i * os_k + j0..ob + i * os_k + j1];
+                        let s0 = sb + i * kax.stride + j0 * last.stride;
+                        for (j, o) in orow.iter_mut().enumerate() {
+                            *o = src[s0 + j * last.stride];
+                        }
+                    }
+                }
+            }
+        }
+    });
+    out
 }
 
 /// Flat index of a multi-index under `strides`.
@@ -295,6 +395,37 @@ impl crate::ExecCtx for NoCtx {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The blocked strided copy against the flat index map, for every permutation of a few
+    /// shapes (with length-1 axes, so collapsing is exercised).
+    #[test]
+    fn strided_copy_matches_index_map() {
+        fn perms(n: usize) -> Vec<Vec<usize>> {
+            if n == 0 {
+                return vec![vec![]];
+            }
+            let mut out = vec![];
+            for p in perms(n - 1) {
+                for i in 0..n {
+                    let mut q = p.clone();
+                    q.insert(i, n - 1);
+                    out.push(q);
+                }
+            }
+            out
+        }
+        for shape in [vec![2, 3, 4, 5], vec![1, 17, 1, 33], vec![40, 1, 21], vec![3, 70, 5]] {
+            let n = prod(&shape);
+            let src: Vec<i32> = (0..n as i32).collect();
+            let st = strides_of(&shape);
+            for perm in perms(shape.len()) {
+                let out_shape: Vec<usize> = perm.iter().map(|&p| shape[p]).collect();
+                let strides: Vec<usize> = perm.iter().map(|&p| st[p]).collect();
+                let want: Vec<i32> = strided_index(&out_shape, &strides).iter().map(|&i| src[i]).collect();
+                assert_eq!(strided_copy(&src, &out_shape, &strides), want, "{shape:?} {perm:?}");
+            }
+        }
+    }
 
     #[test]
     fn axis_maps_with_fill() {
