@@ -1,16 +1,22 @@
 #!/usr/bin/env python3
-"""Benchmark zenrt against ONNX Runtime on the real models, with identical inputs, and write a Markdown report.
+"""Benchmark zenrt against ONNX Runtime (and tract) on the real models, with identical inputs, and write a Markdown
+report.
 
-For every model, batch size and thread count, the two engines run alternately, each in its own subprocess
-(`target/release/zenrt bench ... --json`, and this script's ORT worker mode), for several rounds; the reported
-latency is the median over rounds of each round's median. Both engines read the same random inputs from one .npz.
+For every model, batch size and thread count, the engines run alternately, each in its own subprocess
+(`target/release/zenrt bench ... --json`, this script's ORT worker mode, and `bench/tract-bench`'s binary when it
+is built), for several rounds; the reported latency is the median over rounds of each round's median. All engines
+read the same random inputs from one .npz. Each model's FLOPs (`zenrt inspect --flops`: 2 x multiply-adds of its
+Conv/MatMul/Gemm/RNN nodes) give an effective GFLOP/s per engine.
 
     python3 scripts/bench_vs_ort.py                      # all 8 models, batch 1 and 8, threads 1 and 2
     python3 scripts/bench_vs_ort.py --short              # keras_cnn, batch 1, threads 1, few iterations (CI)
     python3 scripts/bench_vs_ort.py --models bert,lstm --batches 1 --threads 1 --iters 20 --out /tmp/b.md
+    python3 scripts/bench_vs_ort.py --tract build                # build bench/tract-bench first, then include it
 
 The models come from `python3 scripts/export_models.py` (~/.cache/zenrt/models/<name>/model.onnx). This script
-builds nothing: run `cargo build --release -p zenrt-cli` first. The generated part of the output file sits between
+builds nothing unless asked (`--tract build`): run `cargo build --release -p zenrt-cli` first. tract is a
+benchmark-only dependency in its own crate (bench/tract-bench, its own workspace and target dir), never part of
+zenrt; `--tract auto` (the default, except with --short) uses its binary when it exists. The generated part of the output file sits between
 two HTML comments; text outside them (analysis, profiles) is kept when the file is rewritten.
 """
 
@@ -29,6 +35,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 ZENRT = ROOT / "target" / "release" / "zenrt"
+TRACT_DIR = ROOT / "bench" / "tract-bench"
+TRACT = TRACT_DIR / "target" / "release" / "tract-bench"
 MODELS_DIR = Path(os.environ.get("ZENRT_MODELS", Path.home() / ".cache" / "zenrt" / "models"))
 ALL_MODELS = ["resnet50", "mobilenet_v2", "efficientnet_b0", "lstm", "bigru", "bert", "dlrm", "keras_cnn"]
 # Models whose zenrt runs take long today: fewer iterations by default.
@@ -102,7 +110,8 @@ def stats(samples):
 
 def make_inputs(model_path, batch, seed):
     """Random inputs from the model's declared inputs: batch-like (or first) symbolic dims = batch, `seq` =
-    the model's default sequence length (meta.json), float inputs ~ N(0,1), masks all ones, ids in [0, 100)."""
+    the model's default sequence length (meta.json), float inputs ~ N(0,1), masks all ones, ids in [0, 100).
+    Returns the feeds and the value given to each symbolic dim (by name)."""
     import numpy as np
     import onnx
 
@@ -113,7 +122,7 @@ def make_inputs(model_path, batch, seed):
     inits = {i.name for i in g.initializer}
     rng = np.random.default_rng(seed)
     np_types = {1: np.float32, 6: np.int32, 7: np.int64, 9: np.bool_, 10: np.float16, 11: np.float64}
-    feeds = {}
+    feeds, dims = {}, {}
     for vi in g.input:
         if vi.name in inits:
             continue
@@ -128,6 +137,8 @@ def make_inputs(model_path, batch, seed):
                 shape.append(seq)
             else:
                 shape.append(1)
+            if d.dim_param:
+                dims[d.dim_param] = shape[-1]
         dt = np_types.get(tt.elem_type)
         if dt is None:
             die(f"{model_path}: input '{vi.name}' has an element type ({tt.elem_type}) this script does not generate")
@@ -140,7 +151,7 @@ def make_inputs(model_path, batch, seed):
         else:
             a = rng.integers(0, 100, shape).astype(dt)
         feeds[vi.name] = a
-    return feeds
+    return feeds, dims
 
 
 # ---------------------------------------------------------------- driver
@@ -149,7 +160,8 @@ def make_inputs(model_path, batch, seed):
 def run_json(cmd, timeout):
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     if p.returncode != 0:
-        raise RuntimeError(f"exit {p.returncode}: {(p.stderr or p.stdout).strip().splitlines()[-1:]}")
+        msg = (p.stderr or p.stdout).strip().splitlines()
+        raise RuntimeError(f"exit {p.returncode}: {msg[-1] if msg else ''}")
     lines = [l for l in p.stdout.strip().splitlines() if l.strip()]
     return json.loads(lines[-1])
 
@@ -164,6 +176,34 @@ def bench_ort(model, npz, threads, warmup, iters, timeout):
     cmd = [sys.executable, str(Path(__file__).resolve()), "--_ort-worker", str(model), npz, str(threads),
            str(warmup), str(iters)]
     return run_json(cmd, timeout)
+
+
+def bench_tract(model, npz, threads, warmup, iters, timeout):
+    cmd = [str(TRACT), str(model), "--inputs", npz, "--threads", str(threads), "--warmup", str(warmup),
+           "--iters", str(iters), "--json"]
+    return run_json(cmd, timeout)
+
+
+def build_tract():
+    """Builds bench/tract-bench (its own workspace and target dir); returns an error text or None."""
+    print("building bench/tract-bench (tract-onnx; several minutes the first time)...", file=sys.stderr, flush=True)
+    p = subprocess.run(["cargo", "build", "--release", "--manifest-path", str(TRACT_DIR / "Cargo.toml")])
+    return None if p.returncode == 0 and TRACT.is_file() else f"cargo build of {TRACT_DIR} failed"
+
+
+def model_flops(model, dims, timeout):
+    """2 x multiply-adds of the model's Conv/MatMul/Gemm/RNN nodes (`zenrt inspect --flops`), or None."""
+    cmd = [str(ZENRT), "inspect", str(model), "--flops"] + [a for k, v in dims.items() for a in ("--dim", f"{k}={v}")]
+    try:
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return None, "timeout"
+    for line in p.stdout.splitlines():
+        if line.startswith("flops total:"):
+            parts = line.split()
+            uncounted = line.rsplit(";", 1)[-1].split()[0] if ";" in line else "0"
+            return int(parts[2]), (None if uncounted == "0" else f"{uncounted} node(s) not counted")
+    return None, (p.stderr.strip().splitlines() or ["no flops line"])[-1]
 
 
 def combine(rounds):
@@ -202,6 +242,19 @@ def fmt_ms(x):
     return fmt(x, 3 if x is not None and x < 1 else 2)
 
 
+def cell_ms(res, err):
+    """A latency cell: the median, or why the engine failed (tract only; zenrt/ORT failures are listed below)."""
+    if res is not None:
+        return fmt_ms(res["median_ms"])
+    if err:
+        return "failed: " + err.replace("|", "/")[:90]
+    return "—"
+
+
+def gflops(flops, res):
+    return None if flops is None or res is None or res["median_ms"] <= 0 else flops / res["median_ms"] / 1e6
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", default=",".join(ALL_MODELS))
@@ -209,9 +262,12 @@ def main():
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--iters", type=int, default=None, help="timed runs per subprocess (default 20; 5 for heavy models)")
     ap.add_argument("--warmup", type=int, default=None, help="untimed runs per subprocess (default 2; 1 for heavy)")
-    ap.add_argument("--rounds", type=int, default=3, help="alternating zenrt/ORT rounds per configuration")
+    ap.add_argument("--rounds", type=int, default=3, help="alternating engine rounds per configuration")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--timeout", type=int, default=600, help="seconds per subprocess")
+    ap.add_argument("--tract", choices=["auto", "on", "off", "build"], default=None,
+                    help="tract column: auto = when bench/tract-bench is built (default; off with --short), "
+                         "on = required, build = build it first, off = never")
     ap.add_argument("--short", action="store_true", help="keras_cnn, batch 1, threads 1, 5 iterations, 1 round")
     ap.add_argument("--out", default=None, help="Markdown file to write (default docs/benchmarks.md, none with --short)")
     a = ap.parse_args()
@@ -219,6 +275,7 @@ def main():
         a.models, a.batches, a.threads, a.rounds = "keras_cnn", "1", "1", 1
         a.iters = a.iters or 5
         a.warmup = 1 if a.warmup is None else a.warmup
+    tract_mode = a.tract or ("off" if a.short else "auto")
     out = a.out if a.out is not None else (None if a.short else str(ROOT / "docs" / "benchmarks.md"))
 
     if not ZENRT.is_file():
@@ -229,6 +286,14 @@ def main():
         import onnxruntime
     except ImportError as e:
         die(f"{e}: install the Python tooling with `bash scripts/setup_python.sh`")
+    if tract_mode == "build":
+        err = build_tract()
+        if err:
+            die(err)
+    elif tract_mode == "on" and not TRACT.is_file():
+        die(f"{TRACT} is missing: build it with `--tract build` or "
+            f"`cargo build --release --manifest-path bench/tract-bench/Cargo.toml`")
+    use_tract = tract_mode != "off" and TRACT.is_file()
     models = [m.strip() for m in a.models.split(",") if m.strip()]
     batches = [int(b) for b in a.batches.split(",")]
     threads = [int(t) for t in a.threads.split(",")]
@@ -238,7 +303,8 @@ def main():
 
     import numpy as np
 
-    rows, notes = [], []
+    engines = ["zenrt", "ort"] + (["tract"] if use_tract else [])
+    rows, notes, tract_notes, info = [], [], [], []
     started = time.time()
     with tempfile.TemporaryDirectory(prefix="zenrt-bench-") as tmp:
         for m in models:
@@ -247,26 +313,40 @@ def main():
             warmup = a.warmup if a.warmup is not None else (1 if m in HEAVY else 2)
             for b in batches:
                 npz = os.path.join(tmp, f"{m}_b{b}.npz")
-                np.savez(npz, **make_inputs(path, b, a.seed))
+                feeds, dims = make_inputs(path, b, a.seed)
+                np.savez(npz, **feeds)
+                flops, flops_note = model_flops(path, dims, a.timeout)
+                if flops_note:
+                    info.append(f"{m} batch {b}: FLOP count: {flops_note}")
                 for t in threads:
-                    z_rounds, o_rounds = [], []
+                    res = {e: [] for e in engines}
+                    errs = {}
                     for r in range(a.rounds):
-                        # Alternate which engine goes first, so drift on a shared machine hits both alike.
-                        order = ["zenrt", "ort"] if r % 2 == 0 else ["ort", "zenrt"]
+                        # Rotate which engine goes first, so drift on a shared machine hits all alike.
+                        order = engines[r % len(engines):] + engines[: r % len(engines)]
                         for eng in order:
+                            if eng in errs and eng == "tract":
+                                continue  # a model tract cannot run fails the same way every round
                             try:
                                 if eng == "zenrt":
-                                    z_rounds.append(bench_zenrt(path, npz, b, t, warmup, iters, a.timeout))
+                                    res[eng].append(bench_zenrt(path, npz, b, t, warmup, iters, a.timeout))
+                                elif eng == "ort":
+                                    res[eng].append(bench_ort(path, npz, t, warmup, iters, a.timeout))
                                 else:
-                                    o_rounds.append(bench_ort(path, npz, t, warmup, iters, a.timeout))
+                                    res[eng].append(bench_tract(path, npz, t, warmup, iters, a.timeout))
                             except (RuntimeError, subprocess.TimeoutExpired, json.JSONDecodeError) as e:
-                                notes.append(f"{m} batch {b} threads {t} round {r}: {eng} failed: {e}")
-                                print(f"  {notes[-1]}", file=sys.stderr)
-                    z, o = combine(z_rounds), combine(o_rounds)
+                                errs[eng] = "timeout" if isinstance(e, subprocess.TimeoutExpired) else str(e)
+                                msg = f"{m} batch {b} threads {t} round {r}: {eng} failed: {errs[eng]}"
+                                (tract_notes if eng == "tract" else notes).append(msg)
+                                print(f"  {msg}", file=sys.stderr)
+                    z, o, tr = (combine(res.get(e, [])) for e in ("zenrt", "ort", "tract"))
                     ratio = z["median_ms"] / o["median_ms"] if z and o and o["median_ms"] > 0 else None
-                    rows.append(dict(model=m, batch=b, threads=t, iters=iters, warmup=warmup, z=z, o=o, ratio=ratio))
+                    ratio_t = z["median_ms"] / tr["median_ms"] if z and tr and tr["median_ms"] > 0 else None
+                    rows.append(dict(model=m, batch=b, threads=t, iters=iters, warmup=warmup, z=z, o=o, tr=tr,
+                                     tr_err=errs.get("tract"), ratio=ratio, ratio_t=ratio_t, flops=flops))
+                    tr_s = f"  tract {fmt(tr and tr['median_ms'], 3):>9} ms" if use_tract else ""
                     print(f"{m:16} b={b:<3} t={t}  zenrt {fmt(z and z['median_ms'], 3):>10} ms  "
-                          f"ORT {fmt(o and o['median_ms'], 3):>9} ms  ratio {fmt(ratio, 1):>6}  "
+                          f"ORT {fmt(o and o['median_ms'], 3):>9} ms{tr_s}  zenrt/ORT {fmt(ratio, 1):>6}  "
                           f"[{time.time() - started:.0f} s]", flush=True)
 
     cpu, ncpu = machine()
@@ -277,44 +357,81 @@ def main():
         commit = "?"
     cmd = " ".join(["python3", "scripts/bench_vs_ort.py"] + sys.argv[1:])
     mib = lambda r: None if r is None else r["peak_rss_bytes"] / 2**20  # noqa: E731
+    tract_version = "tract-onnx " + tract_crate_version() if use_tract else "tract not run"
+    tract_method = (
+        " tract (bench/tract-bench: `into_optimized`, `into_runnable`, input shapes fixed from the .npz, one reused "
+        "state) runs its graph on one thread; with threads = 2 its matrix products alone use a 2-thread pool "
+        "(tract-linalg's multithread-mm executor). Its load time includes its optimizer."
+        if use_tract else "")
     lines = [
         BEGIN,
         f"Generated by `{cmd}` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} "
-        f"(zenrt commit {commit}, ONNX Runtime {onnxruntime.__version__}, Python {platform.python_version()}; "
-        f"{time.time() - started:.0f} s in all).",
+        f"(zenrt commit {commit}, ONNX Runtime {onnxruntime.__version__}, {tract_version}, Python "
+        f"{platform.python_version()}; {time.time() - started:.0f} s in all).",
         "",
         f"Machine: {cpu}, {ncpu} CPU(s) ({platform.system()} {platform.release()}, {platform.machine()}).",
         "",
-        f"Method: each configuration runs {a.rounds} round(s); in each, `zenrt bench` and an ONNX Runtime session "
-        "(CPU provider, intra_op_num_threads = threads, inter_op 1, ORT_ENABLE_ALL) run in separate subprocesses "
-        "in alternating order, on the same inputs (one .npz). Latency = median over rounds of each round's median; "
-        "peak RSS = largest over rounds of VmHWM from /proc/self/status in each subprocess (for ORT this includes the "
-        "Python interpreter, NumPy and the onnxruntime module; `ru_maxrss` is not used because Linux carries it over "
-        "exec from the forking parent); "
+        f"Method: each configuration runs {a.rounds} round(s); in each, `zenrt bench`, an ONNX Runtime session "
+        "(CPU provider, intra_op_num_threads = threads, inter_op 1, ORT_ENABLE_ALL)"
+        + (" and tract" if use_tract else "")
+        + " run in separate subprocesses in rotating order, on the same inputs (one .npz). Latency = median over "
+        "rounds of each round's median; peak RSS = largest over rounds of VmHWM from /proc/self/status in each "
+        "subprocess (for ORT this includes the Python interpreter, NumPy and the onnxruntime module; `ru_maxrss` is "
+        "not used because Linux carries it over exec from the forking parent); "
         "load = median over rounds of the session creation time. Iterations (warm-up + timed) per subprocess: "
         + ", ".join(sorted({f"{r['model']} {r['warmup']}+{r['iters']}" for r in rows}, key=lambda s: models.index(s.split()[0])))
-        + ". zenrt kernels are single-threaded today, so its `--threads` is recorded but has no effect.",
+        + ". zenrt kernels are single-threaded today, so its `--threads` is recorded but has no effect."
+        + tract_method
+        + " GFLOP = 2 × multiply-adds of the model's Conv/ConvTranspose/MatMul/Gemm/LSTM/GRU nodes at that batch "
+        "(`zenrt inspect MODEL --flops --dim batch=B`); GFLOP/s = GFLOP / median latency.",
         "",
-        "| model | batch | threads | zenrt median ms | ORT median ms | zenrt/ORT | zenrt p90 ms | ORT p90 ms "
-        "| zenrt peak RSS MiB | ORT peak RSS MiB | zenrt load ms | ORT load ms |",
-        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+    ]
+    t_cols = " tract ms | zenrt/tract |" if use_tract else ""
+    t_gf = " tract GFLOP/s |" if use_tract else ""
+    lines += [
+        "| model | batch | threads | GFLOP | zenrt ms | ORT ms | zenrt/ORT |" + t_cols + " zenrt GFLOP/s | ORT GFLOP/s |"
+        + t_gf,
+        "|---|--:|--:|--:|--:|--:|--:|" + ("--:|--:|" if use_tract else "") + "--:|--:|" + ("--:|" if use_tract else ""),
     ]
     for r in rows:
-        z, o = r["z"], r["o"]
+        z, o, tr = r["z"], r["o"], r["tr"]
+        gf = fmt(r["flops"] / 1e9, 3) if r["flops"] is not None else "—"
+        t_part = f" {cell_ms(tr, r['tr_err'])} | {fmt(r['ratio_t'], 1)} |" if use_tract else ""
+        t_gfs = f" {fmt(gflops(r['flops'], tr))} |" if use_tract else ""
         lines.append(
-            f"| {r['model']} | {r['batch']} | {r['threads']} | {fmt_ms(z and z['median_ms'])} | "
-            f"{fmt_ms(o and o['median_ms'])} | {fmt(r['ratio'], 1)} | {fmt_ms(z and z['p90_ms'])} | "
-            f"{fmt_ms(o and o['p90_ms'])} | {fmt(mib(z))} | {fmt(mib(o))} | {fmt(z and z['load_ms'])} | "
-            f"{fmt(o and o['load_ms'])} |")
+            f"| {r['model']} | {r['batch']} | {r['threads']} | {gf} | {cell_ms(z, None)} | {cell_ms(o, None)} | "
+            f"{fmt(r['ratio'], 1)} |{t_part} {fmt(gflops(r['flops'], z))} | {fmt(gflops(r['flops'], o))} |{t_gfs}")
+    lines += [
+        "",
+        "Tail latency, memory and load time:",
+        "",
+        "| model | batch | threads | zenrt p90 ms | ORT p90 ms |" + (" tract p90 ms |" if use_tract else "")
+        + " zenrt peak RSS MiB | ORT peak RSS MiB |" + (" tract peak RSS MiB |" if use_tract else "")
+        + " zenrt load ms | ORT load ms |" + (" tract load ms |" if use_tract else ""),
+        "|---|--:|--:|" + "--:|" * (9 if use_tract else 6),
+    ]
+    for r in rows:
+        z, o, tr = r["z"], r["o"], r["tr"]
+        p90 = lambda x: fmt_ms(x and x["p90_ms"])  # noqa: E731
+        load = lambda x: fmt(x and x["load_ms"])  # noqa: E731
+        lines.append(
+            f"| {r['model']} | {r['batch']} | {r['threads']} | {p90(z)} | {p90(o)} |" + (f" {p90(tr)} |" if use_tract else "")
+            + f" {fmt(mib(z))} | {fmt(mib(o))} |" + (f" {fmt(mib(tr))} |" if use_tract else "")
+            + f" {load(z)} | {load(o)} |" + (f" {load(tr)} |" if use_tract else ""))
     lines.append("")
     for t in threads:
-        rs = [r["ratio"] for r in rows if r["threads"] == t and r["ratio"]]
-        if rs:
-            gm = math.exp(sum(math.log(x) for x in rs) / len(rs))
-            lines.append(f"- Geometric mean of zenrt/ORT latency ratios, {t} thread(s): **{gm:.1f}×** "
-                         f"over {len(rs)} configuration(s).")
+        for label, key in (("zenrt/ORT", "ratio"), ("zenrt/tract", "ratio_t")):
+            rs = [r[key] for r in rows if r["threads"] == t and r[key]]
+            if rs:
+                gm = math.exp(sum(math.log(x) for x in rs) / len(rs))
+                lines.append(f"- Geometric mean of {label} latency ratios, {t} thread(s): **{gm:.1f}×** "
+                             f"over {len(rs)} configuration(s).")
     for n in notes:
         lines.append(f"- Failure: {n}")
+    for n in tract_notes:
+        lines.append(f"- tract: {n}")
+    for n in info:
+        lines.append(f"- Note: {n}")
     lines.append(END)
     block = "\n".join(lines)
     print()
@@ -330,6 +447,16 @@ def main():
         p.write_text(new)
         print(f"\nwrote {p}")
     return 1 if notes else 0
+
+
+def tract_crate_version():
+    """The tract-onnx version bench/tract-bench is locked to (from its Cargo.lock)."""
+    try:
+        lock = (TRACT_DIR / "Cargo.lock").read_text()
+        i = lock.index('name = "tract-onnx"')
+        return lock[i:].splitlines()[1].split('"')[1]
+    except (OSError, ValueError, IndexError):
+        return "?"
 
 
 if __name__ == "__main__":

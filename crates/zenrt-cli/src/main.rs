@@ -2,6 +2,7 @@
 
 mod bench;
 mod conformance;
+mod flops;
 mod inputs;
 mod inspect;
 mod run;
@@ -28,6 +29,12 @@ enum Cmd {
         /// Also print every node's statically inferred output types.
         #[arg(long)]
         shapes: bool,
+        /// Also count the model's FLOPs (2 x multiply-adds of Conv/ConvTranspose/MatMul/Gemm/RNNs).
+        #[arg(long)]
+        flops: bool,
+        /// Set a symbolic input dim for --flops, e.g. `--dim batch=8 --dim seq=32` (repeatable).
+        #[arg(long = "dim", value_name = "NAME=VALUE")]
+        dims: Vec<String>,
     },
     /// Run a model on inputs from .npz/.npy files (missing inputs get random values).
     Run(run::RunArgs),
@@ -58,7 +65,9 @@ fn main() -> ExitCode {
     }));
     let cli = Cli::parse();
     let res = std::panic::catch_unwind(move || match cli.cmd {
-        Cmd::Inspect { model, shapes } => inspect::inspect(&model, shapes),
+        Cmd::Inspect { model, shapes, flops, dims } => {
+            inspect::inspect(&model, shapes).and_then(|c| if flops { flops::report(&model, &dims) } else { Ok(c) })
+        }
         Cmd::Run(a) => run::run(a),
         Cmd::Bench(a) => bench::bench(a),
         Cmd::Profile(a) => bench::profile(a),
