@@ -15,6 +15,8 @@ pub struct BenchArgs {
     /// The .onnx file.
     pub model: PathBuf,
     #[command(flatten)]
+    pub passes: crate::passes::PassArgs,
+    #[command(flatten)]
     pub io: InputArgs,
     /// Batch size for generated inputs: sets symbolic dims named batch/N/batch_size and the first dim of each
     /// input when it is symbolic or unknown.
@@ -38,6 +40,8 @@ pub struct BenchArgs {
 pub struct ProfileArgs {
     /// The .onnx file.
     pub model: PathBuf,
+    #[command(flatten)]
+    pub passes: crate::passes::PassArgs,
     #[command(flatten)]
     pub io: InputArgs,
     /// Batch size for generated inputs (as for `bench`).
@@ -132,7 +136,7 @@ fn check_iters(iters: usize) -> CliResult<()> {
 pub fn bench(a: BenchArgs) -> CliResult<ExitCode> {
     check_iters(a.iters)?;
     let t0 = Instant::now();
-    let session = Session::from_file(&a.model)?;
+    let session = Session::from_file_with(&a.model, &a.passes.session_options())?;
     let load_ms = t0.elapsed().as_secs_f64() * 1e3;
     let inputs = make_inputs(&session, &a.io, a.batch, !a.json)?;
     let batch = effective_batch(a.batch, &inputs);
@@ -195,7 +199,7 @@ pub fn bench(a: BenchArgs) -> CliResult<ExitCode> {
 pub fn profile(a: ProfileArgs) -> CliResult<ExitCode> {
     check_iters(a.iters)?;
     let t0 = Instant::now();
-    let session = Session::from_file(&a.model)?;
+    let session = Session::from_file_with(&a.model, &a.passes.session_options())?;
     let load_ms = t0.elapsed().as_secs_f64() * 1e3;
     let inputs = make_inputs(&session, &a.io, a.batch, true)?;
     let batch = effective_batch(a.batch, &inputs);

@@ -4,6 +4,7 @@ mod bench;
 mod conformance;
 mod inputs;
 mod inspect;
+mod passes;
 mod run;
 mod util;
 
@@ -27,6 +28,11 @@ enum Cmd {
         /// Also print every node's statically inferred output types.
         #[arg(long)]
         shapes: bool,
+        /// Also print what the optimization passes do: rewrites per pass, nodes before/after.
+        #[arg(long)]
+        passes: bool,
+        #[command(flatten)]
+        pass_args: passes::PassArgs,
     },
     /// Run a model on inputs from .npz/.npy files (missing inputs get random values).
     Run(run::RunArgs),
@@ -55,7 +61,12 @@ fn main() -> ExitCode {
     }));
     let cli = Cli::parse();
     let res = std::panic::catch_unwind(move || match cli.cmd {
-        Cmd::Inspect { model, shapes } => inspect::inspect(&model, shapes),
+        Cmd::Inspect { model, shapes, passes: show, pass_args } => inspect::inspect(&model, shapes).and_then(|code| {
+            if show {
+                passes::print_report(&model, &pass_args)?;
+            }
+            Ok(code)
+        }),
         Cmd::Run(a) => run::run(a),
         Cmd::Bench(a) => bench::bench(a),
         Cmd::Profile(a) => bench::profile(a),

@@ -13,6 +13,8 @@ pub struct RunArgs {
     /// The .onnx file.
     pub model: PathBuf,
     #[command(flatten)]
+    pub passes: crate::passes::PassArgs,
+    #[command(flatten)]
     pub io: InputArgs,
     /// Save the outputs to an .npz keyed by output name.
     #[arg(long, value_name = "OUT.npz")]
@@ -30,7 +32,7 @@ pub struct RunArgs {
 
 pub fn run(a: RunArgs) -> CliResult<ExitCode> {
     let t0 = std::time::Instant::now();
-    let session = Session::from_file(&a.model)?;
+    let session = Session::from_file_with(&a.model, &a.passes.session_options())?;
     let load_ms = t0.elapsed().as_secs_f64() * 1e3;
 
     let given = make_inputs(&session, &a.io, None, true)?;
