@@ -63,7 +63,8 @@ fn match_at(g: &Graph, idx: &Index, infos: &HashMap<String, ValueInfo>, i: usize
         let from_scores =
             |v: &str| idx.producer(v).is_some_and(|k| ["Mul", "Div", "MatMul"].iter().any(|op| is_op(&g.nodes[k], op)));
         let (s, m) = if from_scores(a) && idx.sole_reader(a) == Some(p) { (a, b) } else { (b, a) };
-        let (ms, ss) = (infos.get(m)?.shape.as_ref()?, scores.shape.as_ref()?);
+        // Compare with the scores before the Add (the Add's own output is already broadcast).
+        let (ms, ss) = (infos.get(m)?.shape.as_ref()?, infos.get(s)?.shape.as_ref()?);
         if !fits(ms, ss) || infos.get(m)?.dtype != dtype || s == m {
             return None;
         }
