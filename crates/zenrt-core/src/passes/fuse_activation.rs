@@ -60,7 +60,7 @@ fn find_activation(g: &Graph, idx: &Index, y: &str) -> Option<(Activation, Vec<u
     match idx.readers(y) {
         [r] => {
             let n = &g.nodes[*r];
-            (n.inputs.len() >= 1 && n.inputs[0] == y && n.inputs.iter().skip(1).all(|v| v != y)).then_some(())?;
+            (!n.inputs.is_empty() && n.inputs[0] == y && n.inputs.iter().skip(1).all(|v| v != y)).then_some(())?;
             Some((activation_of(g, idx, n)?, vec![*r], n.outputs[0].clone()))
         }
         [a, b] => {

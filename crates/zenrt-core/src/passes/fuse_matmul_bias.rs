@@ -26,7 +26,7 @@ impl Pass for FuseMatMulBias {
             let Some(info) = infos.get(y) else { return Ok(None) };
             let Some(out_shape) = info.shape.as_ref() else { return Ok(None) };
             let Some(crate::Dim::Known(cols)) = out_shape.last().cloned() else { return Ok(None) };
-            if !fusable_dtype(info.dtype) || out_shape.len() < 1 {
+            if !fusable_dtype(info.dtype) || out_shape.is_empty() {
                 return Ok(None);
             }
             let Some(j) = idx.sole_reader(y) else { return Ok(None) };

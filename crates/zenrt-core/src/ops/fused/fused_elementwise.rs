@@ -6,7 +6,8 @@
 //! index of a binary step's other operand, -1 for unary steps), `swap` (ints, one per step: 1
 //! when the running value is the binary op's right operand, e.g. `x1 - acc`). The running value
 //! starts as input 0. Inputs broadcast (numpy rules) to the output shape. Like the unfused
-//! operators, every step computes in f64 and rounds to the element type (f32 or f64).
+//! operators, every step gives the
+//! f64 result rounded to the element type (f32 or f64).
 
 use crate::ops::elementwise::common::erf;
 use crate::ops::util::{broadcast_all, broadcast_index_map};
@@ -149,32 +150,80 @@ pub fn build(cx: &BuildCtx) -> Result<Arc<dyn Op>> {
 }
 
 impl FusedElementwise {
-    /// Runs the program over f64 values of the broadcast inputs, rounding each step with `round`.
-    fn eval(&self, ins: &[&Tensor], shape: &[usize], round: impl Fn(f64) -> f64) -> Vec<f64> {
-        let expand = |t: &Tensor| -> Vec<f64> {
-            let v = t.to_f64_vec();
-            if t.shape() == shape {
-                v
+    /// Runs the program over f64 values of the broadcast inputs.
+    fn eval_f64(&self, ins: &[&Tensor], shape: &[usize]) -> Result<Vec<f64>> {
+        self.eval::<f64>(ins, shape, |u, x| u.eval(x), |op, a, b| op.eval(a, b))
+    }
+
+    /// Runs the program in f32. Add/Sub/Mul/Div in f32 are exactly the f64 result rounded to
+    /// f32; the transcendental steps go through f64 like the unfused operators.
+    fn eval_f32(&self, ins: &[&Tensor], shape: &[usize]) -> Result<Vec<f32>> {
+        self.eval::<f32>(
+            ins,
+            shape,
+            |u, x| match u {
+                Unary::Relu => {
+                    if x < 0.0 {
+                        0.0
+                    } else {
+                        x
+                    }
+                }
+                Unary::Neg => -x,
+                Unary::Abs => x.abs(),
+                _ => u.eval(x as f64) as f32,
+            },
+            |op, a, b| match op {
+                Binary::Add => a + b,
+                Binary::Sub => a - b,
+                Binary::Mul => a * b,
+                Binary::Div => a / b,
+            },
+        )
+    }
+
+    fn eval<T: crate::Elem>(
+        &self,
+        ins: &[&Tensor],
+        shape: &[usize],
+        unary: impl Fn(Unary, T) -> T,
+        binary: impl Fn(Binary, T, T) -> T,
+    ) -> Result<Vec<T>> {
+        let expand = |t: &Tensor| -> Result<Vec<T>> {
+            let v = t.as_slice::<T>()?;
+            Ok(if t.shape() == shape {
+                v.to_vec()
             } else {
                 broadcast_index_map(t.shape(), shape).into_iter().map(|i| v[i]).collect()
-            }
+            })
         };
-        let mut acc = expand(ins[0]);
+        let mut acc = expand(ins[0])?;
         for step in &self.steps {
             match *step {
-                Step::Unary(u) => acc.iter_mut().for_each(|x| *x = round(u.eval(*x))),
+                Step::Unary(u) => acc.iter_mut().for_each(|x| *x = unary(u, *x)),
                 Step::Binary { op, operand, swap } => {
                     let t = ins[operand];
-                    let other: Vec<f64> = if t.len() == 1 { t.to_f64_vec() } else { expand(t) };
-                    let at = |k: usize| other[if other.len() == 1 { 0 } else { k }];
-                    for (k, x) in acc.iter_mut().enumerate() {
-                        let (a, b) = if swap { (at(k), *x) } else { (*x, at(k)) };
-                        *x = round(op.eval(a, b));
+                    let expanded;
+                    let other: &[T] = if t.len() == 1 || t.shape() == shape {
+                        t.as_slice::<T>()?
+                    } else {
+                        expanded = expand(t)?;
+                        &expanded
+                    };
+                    if let [c] = other {
+                        let c = *c;
+                        for x in acc.iter_mut() {
+                            *x = if swap { binary(op, c, *x) } else { binary(op, *x, c) };
+                        }
+                    } else {
+                        for (x, &y) in acc.iter_mut().zip(other) {
+                            *x = if swap { binary(op, y, *x) } else { binary(op, *x, y) };
+                        }
                     }
                 }
             }
         }
-        acc
+        Ok(acc)
     }
 }
 
@@ -194,11 +243,8 @@ impl Op for FusedElementwise {
         let shape = broadcast_all(&shapes)?;
         crate::checked_numel(&shape, dtype, "FusedElementwise output")?;
         let out = match dtype {
-            DType::F32 => {
-                let v = self.eval(&ins, &shape, |x| x as f32 as f64);
-                Tensor::from_vec(shape, v.into_iter().map(|x| x as f32).collect::<Vec<f32>>())?
-            }
-            DType::F64 => Tensor::from_vec(shape.clone(), self.eval(&ins, &shape, |x| x))?,
+            DType::F32 => Tensor::from_vec(shape.clone(), self.eval_f32(&ins, &shape)?)?,
+            DType::F64 => Tensor::from_vec(shape.clone(), self.eval_f64(&ins, &shape)?)?,
             dt => return Err(Error::UnsupportedDType { op: "FusedElementwise".into(), dtype: dt }),
         };
         Ok(vec![out])
