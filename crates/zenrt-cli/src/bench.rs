@@ -15,6 +15,8 @@ pub struct BenchArgs {
     /// The .onnx file.
     pub model: PathBuf,
     #[command(flatten)]
+    pub passes: crate::passes::PassArgs,
+    #[command(flatten)]
     pub io: InputArgs,
     /// Batch size for generated inputs: sets symbolic dims named batch/N/batch_size and the first dim of each
     /// input when it is symbolic or unknown.
@@ -38,6 +40,8 @@ pub struct BenchArgs {
 pub struct ProfileArgs {
     /// The .onnx file.
     pub model: PathBuf,
+    #[command(flatten)]
+    pub passes: crate::passes::PassArgs,
     #[command(flatten)]
     pub io: InputArgs,
     /// Batch size for generated inputs (as for `bench`).
@@ -122,9 +126,13 @@ fn effective_batch(batch: Option<usize>, inputs: &[(String, Tensor)]) -> usize {
     batch.unwrap_or_else(|| inputs.first().and_then(|(_, t)| t.shape().first().copied()).unwrap_or(1))
 }
 
-/// Opens a model with `threads` intra-op threads (`None`: every core).
-pub fn open_session(model: &std::path::Path, threads: Option<usize>) -> CliResult<Session> {
-    let opts = zenrt::SessionOptions { intra_op_threads: threads, ..Default::default() };
+/// Opens a model with `threads` intra-op threads (`None`: every core) and the chosen passes.
+pub fn open_session(
+    model: &std::path::Path,
+    threads: Option<usize>,
+    passes: &crate::passes::PassArgs,
+) -> CliResult<Session> {
+    let opts = zenrt::SessionOptions { intra_op_threads: threads, ..passes.session_options() };
     Ok(Session::from_file_with(model, &opts)?)
 }
 
@@ -138,7 +146,7 @@ fn check_iters(iters: usize) -> CliResult<()> {
 pub fn bench(a: BenchArgs) -> CliResult<ExitCode> {
     check_iters(a.iters)?;
     let t0 = Instant::now();
-    let session = open_session(&a.model, a.threads)?;
+    let session = open_session(&a.model, a.threads, &a.passes)?;
     let load_ms = t0.elapsed().as_secs_f64() * 1e3;
     let inputs = make_inputs(&session, &a.io, a.batch, !a.json)?;
     let batch = effective_batch(a.batch, &inputs);
@@ -198,7 +206,7 @@ pub fn bench(a: BenchArgs) -> CliResult<ExitCode> {
 pub fn profile(a: ProfileArgs) -> CliResult<ExitCode> {
     check_iters(a.iters)?;
     let t0 = Instant::now();
-    let session = open_session(&a.model, a.threads)?;
+    let session = open_session(&a.model, a.threads, &a.passes)?;
     let load_ms = t0.elapsed().as_secs_f64() * 1e3;
     let inputs = make_inputs(&session, &a.io, a.batch, true)?;
     let batch = effective_batch(a.batch, &inputs);

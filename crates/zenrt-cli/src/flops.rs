@@ -99,7 +99,10 @@ pub fn count_measured(model: &zenrt::Model, dims: &HashMap<String, usize>) -> Cl
         }
     }
     let model = zenrt::Model { graph: g, ..model.clone() };
-    let opts = zenrt::SessionOptions { passes: zenrt::PassOptions { disable_all: true, ..Default::default() } };
+    let opts = zenrt::SessionOptions {
+        passes: zenrt::PassOptions { disable_all: true, ..Default::default() },
+        ..Default::default()
+    };
     let session = zenrt::Session::from_model(model, &opts)?;
     let args = crate::inputs::InputArgs {
         inputs: None,

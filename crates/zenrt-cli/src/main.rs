@@ -5,6 +5,7 @@ mod conformance;
 mod flops;
 mod inputs;
 mod inspect;
+mod passes;
 mod run;
 mod train;
 mod util;
@@ -35,6 +36,11 @@ enum Cmd {
         /// Set a symbolic input dim for --flops, e.g. `--dim batch=8 --dim seq=32` (repeatable).
         #[arg(long = "dim", value_name = "NAME=VALUE")]
         dims: Vec<String>,
+        /// Also print what the optimization passes do: rewrites per pass, nodes before/after.
+        #[arg(long)]
+        passes: bool,
+        #[command(flatten)]
+        pass_args: passes::PassArgs,
     },
     /// Run a model on inputs from .npz/.npy files (missing inputs get random values).
     Run(run::RunArgs),
@@ -65,14 +71,22 @@ fn main() -> ExitCode {
     }));
     let cli = Cli::parse();
     let res = std::panic::catch_unwind(move || match cli.cmd {
-        Cmd::Inspect { model, shapes, flops, dims } => {
-            inspect::inspect(&model, shapes).and_then(|c| if flops { flops::report(&model, &dims) } else { Ok(c) })
-        }
+        Cmd::Inspect { model, shapes, flops, dims, passes: show, pass_args } => inspect::inspect(&model, shapes)
+            .and_then(|code| {
+                if show {
+                    passes::print_report(&model, &pass_args)?;
+                }
+                if flops {
+                    flops::report(&model, &dims)
+                } else {
+                    Ok(code)
+                }
+            }),
         Cmd::Run(a) => run::run(a),
         Cmd::Bench(a) => bench::bench(a),
         Cmd::Profile(a) => bench::profile(a),
         Cmd::Conformance(a) => conformance::conformance(a),
-        Cmd::Train(a) => train::train(a),
+        Cmd::Train(a) => train::train(a).map_err(Into::into),
     });
     match res {
         Ok(Ok(code)) => code,

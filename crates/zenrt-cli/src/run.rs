@@ -13,6 +13,8 @@ pub struct RunArgs {
     /// The .onnx file.
     pub model: PathBuf,
     #[command(flatten)]
+    pub passes: crate::passes::PassArgs,
+    #[command(flatten)]
     pub io: InputArgs,
     /// Save the outputs to an .npz keyed by output name.
     #[arg(long, value_name = "OUT.npz")]
@@ -33,7 +35,7 @@ pub struct RunArgs {
 
 pub fn run(a: RunArgs) -> CliResult<ExitCode> {
     let t0 = std::time::Instant::now();
-    let session = crate::bench::open_session(&a.model, a.threads)?;
+    let session = crate::bench::open_session(&a.model, a.threads, &a.passes)?;
     let load_ms = t0.elapsed().as_secs_f64() * 1e3;
 
     let given = make_inputs(&session, &a.io, None, true)?;

@@ -47,6 +47,26 @@ impl SymInt {
 /// Like [`infer_graph`]; with `use_declared == false` the model's own `value_info` and output
 /// declarations are ignored, so only what the rules derive is reported.
 pub fn infer_graph_with(graph: &Graph, use_declared: bool) -> HashMap<String, ValueInfo> {
+    infer_all(graph, use_declared).0
+}
+
+/// Integer vectors whose every entry is statically known (shape arithmetic of dynamic-shape
+/// exports that does not depend on a symbolic dim), by value name, with the value's inferred
+/// type/shape. Used by the shape-folding pass.
+pub fn static_int_values(graph: &Graph) -> HashMap<String, (Vec<i64>, ValueInfo)> {
+    let (known, symvals) = infer_all(graph, false);
+    symvals
+        .into_iter()
+        .filter_map(|(name, v)| {
+            let ints: Vec<i64> =
+                v.iter().map(|s| if let SymInt::Int(i) = s { Some(*i) } else { None }).collect::<Option<_>>()?;
+            let info = known.get(&name)?.clone();
+            Some((name, (ints, info)))
+        })
+        .collect()
+}
+
+fn infer_all(graph: &Graph, use_declared: bool) -> (HashMap<String, ValueInfo>, HashMap<String, Vec<SymInt>>) {
     let mut known: HashMap<String, ValueInfo> = HashMap::new();
     for (name, t) in &graph.initializers {
         known.insert(
@@ -130,7 +150,7 @@ pub fn infer_graph_with(graph: &Graph, use_declared: bool) -> HashMap<String, Va
             known.insert(o.clone(), vi);
         }
     }
-    known
+    (known, symvals)
 }
 
 /// The symbolic integer vector a node produces, if it is one of the shape-arithmetic ops.

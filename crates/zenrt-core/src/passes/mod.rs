@@ -5,12 +5,35 @@ use crate::{Graph, Result};
 use std::collections::HashSet;
 
 mod constant_folding;
+mod cse;
 mod dead_code;
+mod fold_batchnorm;
+mod fold_shapes;
+mod fuse_activation;
+mod fuse_attention;
+mod fuse_elementwise;
+mod fuse_gelu;
+mod fuse_layernorm;
+mod fuse_matmul_bias;
 mod identity;
+pub(crate) mod rewrite;
+#[cfg(test)]
+mod tests;
+mod transpose_reshape;
 
 pub use constant_folding::ConstantFolding;
+pub use cse::Cse;
 pub use dead_code::DeadCode;
+pub use fold_batchnorm::FoldBatchNorm;
+pub use fold_shapes::FoldShapes;
+pub use fuse_activation::FuseActivation;
+pub use fuse_attention::FuseAttention;
+pub use fuse_elementwise::FuseElementwise;
+pub use fuse_gelu::FuseGelu;
+pub use fuse_layernorm::FuseLayerNorm;
+pub use fuse_matmul_bias::FuseMatMulBias;
 pub use identity::RemoveIdentity;
+pub use transpose_reshape::TransposeReshape;
 
 /// A graph rewrite.
 pub trait Pass {
@@ -36,9 +59,25 @@ impl PassOptions {
     }
 }
 
-/// The default pipeline, in order.
+/// The default pipeline, in order: clean-ups and folding first (so patterns see constants and
+/// no Identity/duplicate nodes), then the pattern recognitions (LayerNorm, GELU, attention)
+/// before the epilogue fusions that consume their results, elementwise chains last.
 pub fn default_passes() -> Vec<Box<dyn Pass>> {
-    vec![Box::new(RemoveIdentity), Box::new(ConstantFolding::default()), Box::new(DeadCode)]
+    vec![
+        Box::new(RemoveIdentity),
+        Box::new(FoldShapes),
+        Box::new(ConstantFolding::default()),
+        Box::new(Cse),
+        Box::new(TransposeReshape),
+        Box::new(FoldBatchNorm),
+        Box::new(FuseLayerNorm),
+        Box::new(FuseGelu),
+        Box::new(FuseAttention),
+        Box::new(FuseMatMulBias),
+        Box::new(FuseActivation),
+        Box::new(FuseElementwise),
+        Box::new(DeadCode),
+    ]
 }
 
 /// Names of every pass of the default pipeline.
@@ -51,6 +90,12 @@ pub fn optimize(g: &mut Graph, opts: &PassOptions) -> Result<Vec<(&'static str, 
     let mut report = Vec::new();
     if opts.disable_all {
         return Ok(report);
+    }
+    if let Some(bad) = opts.disabled.iter().find(|d| !pass_names().contains(&d.as_str())) {
+        return Err(crate::Error::Invalid(format!(
+            "unknown optimization pass '{bad}' (passes: {})",
+            pass_names().join(", ")
+        )));
     }
     for p in default_passes() {
         if opts.disabled.contains(p.name()) {

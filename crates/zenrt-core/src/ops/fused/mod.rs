@@ -6,9 +6,13 @@
 //! - `FusedConv`: Conv + optional activation (`activation`, `activation_params` attributes).
 //! - `FusedGemm`: Gemm + optional activation.
 //! - `FusedMatMul`: MatMul + optional bias (input 2, broadcast on the last axis) + activation.
+//! - `FusedAttention`: `Softmax(Q·Kt·scale + mask)·V`.
+//! - `FusedElementwise`: a chain of unary/binary elementwise operators in one pass.
 
 pub mod activation;
+pub mod fused_attention;
 pub mod fused_conv;
+pub mod fused_elementwise;
 pub mod fused_gemm;
 pub mod fused_matmul;
 
@@ -23,4 +27,6 @@ pub fn register(r: &mut Registry) {
     r.add_domain(DOMAIN, "FusedConv", 1, fused_conv::build);
     r.add_domain(DOMAIN, "FusedGemm", 1, fused_gemm::build);
     r.add_domain(DOMAIN, "FusedMatMul", 1, fused_matmul::build);
+    r.add_domain(DOMAIN, "FusedAttention", 1, fused_attention::build);
+    r.add_domain(DOMAIN, "FusedElementwise", 1, fused_elementwise::build);
 }

@@ -15,7 +15,7 @@ pub struct MaxPoolGrad {
 }
 
 pub fn build(cx: &BuildCtx) -> Result<Arc<dyn Op>> {
-    let pool = Pool { kind: PoolKind::Max { storage_order: 0 }, win: Window::parse(cx, true)? };
+    let pool = Pool { kind: PoolKind::Max { storage_order: 0 }, win: Window::parse(cx, true)?, n_outputs: 2 };
     Ok(Arc::new(MaxPoolGrad { pool }))
 }
 
