@@ -1,5 +1,6 @@
 //! Times the Conv gradient kernels against the forward Conv on a Keras-CNN-sized layer
-//! (batch 32, 32→64 channels, 3×3, 26×26 input), alternating and taking medians.
+//! (batch 32, 32→64 channels, 3×3, 26×26 input), and a whole MLP training step (784→128→10,
+//! batch 64, sparse cross-entropy) against its forward pass; alternating, medians of repeats.
 //! Run: `cargo run --release -p zenrt-train --example grad_kernels_bench`
 
 use std::time::Instant;
@@ -55,4 +56,53 @@ fn main() {
         v.sort_by(|a, b| a.partial_cmp(b).unwrap());
         println!("{name:16} median {:.1} ms", v[v.len() / 2] * 1e3);
     }
+    mlp();
+}
+
+fn mlp() {
+    use std::collections::HashSet;
+    use zenrt_core::{DType, Dim, Plan, ReferenceBackend, ValueInfo};
+    use zenrt_train::autodiff::builder::Builder;
+    use zenrt_train::loss::Loss;
+    use zenrt_train::step::TrainStep;
+    let mut g = Graph::default();
+    let decl =
+        |n: &str, s: &[usize]| ValueInfo::new(n, Some(DType::F32), Some(s.iter().map(|&d| Dim::Known(d)).collect()));
+    g.inputs = vec![
+        decl("x", &[64, 784]),
+        decl("w1", &[784, 128]),
+        decl("b1", &[128]),
+        decl("w2", &[128, 10]),
+        decl("b2", &[10]),
+    ];
+    let logits = {
+        let mut b = Builder::new(&mut g, "mlp");
+        let h = b.node("Gemm", &["x", "w1", "b1"], vec![]).unwrap();
+        let h = b.node("Relu", &[&h], vec![]).unwrap();
+        b.node("Gemm", &[&h, "w2", "b2"], vec![]).unwrap()
+    };
+    g.outputs = vec![ValueInfo::new(logits.clone(), None, None)];
+    let names: Vec<String> = ["w1", "b1", "w2", "b2"].iter().map(|s| s.to_string()).collect();
+    let step =
+        TrainStep::new(&g, Loss::SparseCategoricalCrossentropy { from_logits: true }, &logits, "y", &names).unwrap();
+    let fwd = Plan::compile(std::sync::Arc::new(g), &ReferenceBackend, &HashSet::new()).unwrap();
+    let params = vec![rand(&[784, 128], 4), rand(&[128], 5), rand(&[128, 10], 6), rand(&[10], 7)];
+    let x = rand(&[64, 784], 8);
+    let y = Tensor::from_vec(vec![64], (0..64).map(|i| (i % 10) as i64).collect::<Vec<_>>()).unwrap();
+    let mut feeds_f = vec![("x".to_string(), x.clone())];
+    feeds_f.extend(names.iter().cloned().zip(params.iter().cloned()));
+    let (mut tf, mut ts) = (vec![], vec![]);
+    for _ in 0..20 {
+        let s = Instant::now();
+        fwd.run(feeds_f.clone()).unwrap();
+        tf.push(s.elapsed().as_secs_f64());
+        let s = Instant::now();
+        step.run(vec![("x".into(), x.clone()), ("y".into(), y.clone())], &params).unwrap();
+        ts.push(s.elapsed().as_secs_f64());
+    }
+    tf.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    ts.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let (f, s) = (tf[10], ts[10]);
+    println!("MLP forward      median {:.2} ms", f * 1e3);
+    println!("MLP train step   median {:.2} ms ({:.1}x forward)", s * 1e3, s / f);
 }
