@@ -27,6 +27,9 @@ enum Cmd {
         /// Also print every node's statically inferred output types.
         #[arg(long)]
         shapes: bool,
+        /// Also list where each node would run on this device (cuda:N: nodes without a CUDA kernel).
+        #[arg(long, default_value = "cpu")]
+        device: String,
     },
     /// Run a model on inputs from .npz/.npy files (missing inputs get random values).
     Run(run::RunArgs),
@@ -55,7 +58,7 @@ fn main() -> ExitCode {
     }));
     let cli = Cli::parse();
     let res = std::panic::catch_unwind(move || match cli.cmd {
-        Cmd::Inspect { model, shapes } => inspect::inspect(&model, shapes),
+        Cmd::Inspect { model, shapes, device } => inspect::inspect(&model, shapes, &device),
         Cmd::Run(a) => run::run(a),
         Cmd::Bench(a) => bench::bench(a),
         Cmd::Profile(a) => bench::profile(a),

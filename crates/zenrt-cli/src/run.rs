@@ -30,7 +30,7 @@ pub struct RunArgs {
 
 pub fn run(a: RunArgs) -> CliResult<ExitCode> {
     let t0 = std::time::Instant::now();
-    let session = Session::from_file(&a.model)?;
+    let session = Session::from_file_with(&a.model, &a.io.session_options()?)?;
     let load_ms = t0.elapsed().as_secs_f64() * 1e3;
 
     let given = make_inputs(&session, &a.io, None, true)?;
