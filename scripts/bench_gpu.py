@@ -4,7 +4,7 @@ on the real models, same architectures and weights, batch 1 and 32.
 
 Usage (on a machine with a GPU, PyTorch and the zenrt binary):
     python3 scripts/bench_gpu.py --zenrt target/release/zenrt --models /tmp/models --out results.json
-        [--only resnet50,bert] [--batches 1,32] [--iters 50] [--no-compile] [--tf32]
+        [--only resnet50,bert] [--batches 1,32] [--iters 50] [--modes zenrt_fp32,torch_dev,...]
 
 Models are exported first with scripts/export_models.py (seeded: the ONNX file and the PyTorch
 module built here have the same weights). Inputs come from export_models.make_inputs (valid token
@@ -113,8 +113,8 @@ def main():
     ap.add_argument("--batches", default="1,32")
     ap.add_argument("--iters", type=int, default=30)
     ap.add_argument("--warmup", type=int, default=5)
-    ap.add_argument("--no-compile", action="store_true")
-    ap.add_argument("--tf32", action="store_true", help="also time zenrt with TF32 matrix products")
+    ap.add_argument("--modes", default="zenrt_fp32,zenrt_tf32,torch_e2e,torch_dev,torch_fp16,torch_compile",
+                    help="comma-separated subset of the default")
     ap.add_argument("--out", default="bench_gpu.json")
     args = ap.parse_args()
 
@@ -123,6 +123,7 @@ def main():
 
     torch.backends.cuda.matmul.allow_tf32 = False  # PyTorch's default for matmul
     log(f"torch {torch.__version__}, {torch.cuda.get_device_name(0)}; cudnn.allow_tf32={torch.backends.cudnn.allow_tf32}")
+    modes = [m for m in args.modes.split(",") if m]
     names = [n for n in (args.only.split(",") if args.only else em.MODELS) if n]
     batches = [int(b) for b in args.batches.split(",")]
     root = Path(args.models)
@@ -137,10 +138,11 @@ def main():
             npz = root / name / f"bench_b{b}.npz"
             np.savez(npz, **feeds)
             row = {"model": name, "batch": b}
-            row["zenrt_fp32"] = bench_zenrt(args.zenrt, root / name / "model.onnx", npz, args.iters, args.warmup, False)
-            if args.tf32:
-                row["zenrt_tf32"] = bench_zenrt(args.zenrt, root / name / "model.onnx", npz, args.iters, args.warmup, True)
-            for mode in ["e2e", "dev", "fp16"] + ([] if args.no_compile else ["compile"]):
+            for tf32 in (False, True):
+                key = "zenrt_tf32" if tf32 else "zenrt_fp32"
+                if key in modes:
+                    row[key] = bench_zenrt(args.zenrt, root / name / "model.onnx", npz, args.iters, args.warmup, tf32)
+            for mode in [m[len("torch_"):] for m in modes if m.startswith("torch_")]:
                 try:
                     row[f"torch_{mode}"] = bench_torch(module, feeds, in_names, args.iters, args.warmup, mode)
                 except Exception as e:  # noqa: BLE001 - report and go on
@@ -148,8 +150,7 @@ def main():
             log(json.dumps(row))
             rows.append(row)
             Path(args.out).write_text(json.dumps(rows, indent=1))
-    cols = ["zenrt_fp32"] + (["zenrt_tf32"] if args.tf32 else []) + ["torch_e2e", "torch_dev", "torch_fp16"] + (
-        [] if args.no_compile else ["torch_compile"])
+    cols = modes
     log("\n| model | batch | " + " | ".join(c + " ms (MiB)" for c in cols) + " |")
     log("|---|---|" + "---|" * len(cols))
     for r in rows:

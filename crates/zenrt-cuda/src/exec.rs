@@ -99,7 +99,8 @@ impl CudaPlan {
     /// topological order). Uploads every initializer once. Fails, listing every node without a
     /// CUDA kernel, unless `cpu_fallback` is on.
     pub fn compile(gpu: Arc<Gpu>, graph: &Arc<Graph>, order: &[Node], cpu_fallback: bool) -> Result<CudaPlan> {
-        let analyzed = analyze(graph, order, cpu_fallback);
+        let mut analyzed = analyze(graph, order, cpu_fallback);
+        fuse_activations(graph, order, &mut analyzed);
         let missing: Vec<String> = analyzed
             .iter()
             .filter_map(|(p, _)| match &p.placement {
@@ -330,6 +331,78 @@ impl CudaPlan {
             return Err(Error::Invalid("Gather: an index is out of range (detected on the GPU)".into()));
         }
         Ok(outs)
+    }
+}
+
+/// Folds an activation that is the only reader of a Conv/Gemm output into that node's epilogue
+/// (`Conv -> Relu` runs as one FusedConv kernel sequence); the activation node becomes a no-copy
+/// alias. Only applies where the fused op builds and the activation is a plain Relu, or a Clip
+/// with constant bounds.
+fn fuse_activations(graph: &Graph, order: &[Node], analyzed: &mut [(NodePlacement, Option<Box<dyn GpuOp>>)]) {
+    use zenrt_core::Attr;
+    let outputs: HashSet<&str> = graph.outputs.iter().map(|o| o.name.as_str()).collect();
+    let mut readers: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, n) in order.iter().enumerate() {
+        for v in n.inputs.iter().filter(|s| !s.is_empty()) {
+            readers.entry(v.as_str()).or_default().push(i);
+        }
+        if !node_subgraphs(n).is_empty() {
+            return; // subgraphs may read any value: keep it simple and fuse nothing
+        }
+    }
+    let scalar = |name: Option<&String>| -> Option<Option<f32>> {
+        match name {
+            None => Some(None),
+            Some(s) if s.is_empty() => Some(None),
+            Some(s) => graph.initializers.get(s).and_then(|t| t.to_f64_vec().first().map(|&v| Some(v as f32))),
+        }
+    };
+    for i in 0..order.len() {
+        let n = &order[i];
+        let fused_type = match (n.domain.as_str(), n.op_type.as_str()) {
+            ("" | "ai.onnx", "Conv") => "FusedConv",
+            ("" | "ai.onnx", "Gemm") => "FusedGemm",
+            _ => continue,
+        };
+        if analyzed[i].0.placement != Placement::Gpu || n.outputs.len() != 1 || outputs.contains(n.outputs[0].as_str()) {
+            continue;
+        }
+        let Some(rs) = readers.get(n.outputs[0].as_str()) else { continue };
+        if rs.len() != 1 {
+            continue;
+        }
+        let j = rs[0];
+        let a = &order[j];
+        if analyzed[j].0.placement != Placement::Gpu || !(a.domain.is_empty() || a.domain == "ai.onnx") {
+            continue;
+        }
+        let act: (&str, Vec<f32>) = match a.op_type.as_str() {
+            "Relu" => ("Relu", vec![]),
+            "Clip" if a.attrs.is_empty() => match (scalar(a.inputs.get(1)), scalar(a.inputs.get(2))) {
+                (Some(lo), Some(hi)) => ("Clip", vec![lo.unwrap_or(f32::MIN), hi.unwrap_or(f32::MAX)]),
+                _ => continue,
+            },
+            _ => continue,
+        };
+        let mut fused = n.clone();
+        fused.domain = "com.zenrt".into();
+        fused.op_type = fused_type.into();
+        fused.attrs.insert("activation".into(), Attr::String(act.0.as_bytes().to_vec()));
+        fused.attrs.insert("activation_params".into(), Attr::Floats(act.1));
+        let Ok(k) = ops::build(&fused) else { continue };
+        // node i's output now holds the activated value; the activation node forwards it
+        analyzed[i].1 = Some(k);
+        analyzed[j].1 = Some(Box::new(Forward));
+        analyzed[j].0.placement = Placement::Gpu;
+    }
+}
+
+/// The activation node of a fused pair: its input already holds the activated value.
+struct Forward;
+
+impl GpuOp for Forward {
+    fn run(&self, _cx: &Cx, ins: &[Option<&Val>]) -> Result<Vec<Val>> {
+        Ok(vec![ins.first().copied().flatten().ok_or_else(|| Error::Invalid("fused activation without input".into()))?.clone()])
     }
 }
 

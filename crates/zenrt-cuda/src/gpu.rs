@@ -403,7 +403,9 @@ impl Gpu {
     pub(crate) fn launch(&self, name: &str, grid: u32, block: u32, args: &[&dyn KArg]) -> Result<()> {
         let f =
             self.module.funcs.get(name).ok_or_else(|| Error::Invalid(format!("CUDA kernel {name} not compiled")))?;
-        let mut params: Vec<*mut c_void> = args.iter().map(|a| a.as_arg()).collect();
+        // `<dyn KArg>::as_arg` explicitly: `a.as_arg()` on `&&dyn KArg` would pick the blanket impl
+        // for the reference type and pass the address of the fat pointer.
+        let mut params: Vec<*mut c_void> = args.iter().map(|a| <dyn KArg as KArg>::as_arg(*a)).collect();
         // SAFETY: the argument list matches the kernel's signature in kernels.cu (each call site
         // passes the declared types in order); pointers are live device buffers.
         unsafe { drv::launch_kernel(f.0, (grid.max(1), 1, 1), (block, 1, 1), 0, self.stream, &mut params) }

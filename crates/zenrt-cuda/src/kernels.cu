@@ -81,7 +81,7 @@ __device__ __forceinline__ void offsets(const Dims& d, i64 i, i64& oa, i64& ob, 
 }
 
 // ---------- binary arithmetic with broadcasting ----------
-// ops: 0 add, 1 sub, 2 mul, 3 div, 4 pow, 5 max, 6 min, 7 mod(fmod)
+// ops: 0 add, 1 sub, 2 mul, 3 div, 4 pow, 5 max, 6 min, 7 fmod (sign of dividend), 8 mod (sign of divisor)
 template <typename T> __device__ __forceinline__ T arith(int op, T x, T y);
 template <> __device__ __forceinline__ float arith<float>(int op, float x, float y) {
     switch (op) {
@@ -93,6 +93,7 @@ template <> __device__ __forceinline__ float arith<float>(int op, float x, float
     case 5: return fmaxf(x, y);
     case 6: return fminf(x, y);
     case 7: return fmodf(x, y);
+    case 8: { float r = fmodf(x, y); if (r != 0.f && ((r < 0.f) != (y < 0.f))) r += y; return r; }
     }
     return 0.f;
 }
@@ -104,7 +105,8 @@ template <> __device__ __forceinline__ i64 arith<i64>(int op, i64 x, i64 y) {
     case 3: return y == 0 ? 0 : x / y;
     case 5: return x > y ? x : y;
     case 6: return x < y ? x : y;
-    case 7: { if (y == 0) return 0; i64 r = x % y; if (r != 0 && ((r < 0) != (y < 0))) r += y; return r; }
+    case 7: return y == 0 ? 0 : x % y;
+    case 8: { if (y == 0) return 0; i64 r = x % y; if (r != 0 && ((r < 0) != (y < 0))) r += y; return r; }
     }
     return 0;
 }

@@ -191,7 +191,13 @@ impl Session {
         let inputs: Vec<(String, Value)> = inputs.into_iter().map(|(n, t)| (n.into(), t)).collect();
         #[cfg(feature = "cuda")]
         if let Some(c) = &self.cuda {
-            let ts = inputs.into_iter().map(|(n, v)| Ok((n, v.into_tensor()?))).collect::<Result<Vec<_>>>()?;
+            let ts = inputs
+                .into_iter()
+                .map(|(n, v)| match v {
+                    Value::Tensor(_) => Ok((n, v.into_tensor()?)),
+                    other => Err(Error::Unsupported(format!("CUDA backend: {} input '{n}'", other.kind_name()))),
+                })
+                .collect::<Result<Vec<_>>>()?;
             let values = c.run(ts)?.into_iter().map(Value::from).collect();
             return Ok(Outputs { names: self.model.graph.outputs.iter().map(|o| o.name.clone()).collect(), values });
         }

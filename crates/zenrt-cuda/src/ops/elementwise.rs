@@ -44,10 +44,10 @@ pub(super) fn build(a: &Attrs, op: &str) -> Option<BResult> {
         "Sub" => Some(Ok(Box::new(Binary(1)))),
         "Mul" => Some(Ok(Box::new(Binary(2)))),
         "Div" => Some(Ok(Box::new(Binary(3)))),
-        "Pow" => Some(Ok(Box::new(Binary(4)))),
+        "Pow" => Some(Ok(Box::new(FloatOnly(Binary(4))))),
         "Max" if a.n_inputs() == 2 => Some(Ok(Box::new(Binary(5)))),
         "Min" if a.n_inputs() == 2 => Some(Ok(Box::new(Binary(6)))),
-        "Mod" => Some(a.int("fmod", 0).map(|_| Box::new(Binary(7)) as _)),
+        "Mod" => Some(a.int("fmod", 0).map(|f| Box::new(Binary(if f != 0 { 7 } else { 8 })) as _)),
         "Equal" => Some(Ok(Box::new(Compare(0)))),
         "Less" => Some(Ok(Box::new(Compare(1)))),
         "LessOrEqual" => Some(Ok(Box::new(Compare(2)))),
@@ -139,6 +139,20 @@ impl GpuOp for Binary {
             cx.gpu.launch_n(&k, n, &[&(n as i64), &self.0, &d, &ga.ptr(), &gb.ptr(), &y.ptr()])?;
         }
         Ok(vec![Val::Dev(y)])
+    }
+}
+
+/// An operator with float32 kernels only (e.g. Pow, whose operands may differ in type).
+struct FloatOnly<T>(T);
+
+impl<T: GpuOp> GpuOp for FloatOnly<T> {
+    fn run(&self, cx: &Cx, ins: &[Option<&Val>]) -> Result<Vec<Val>> {
+        for v in ins.iter().flatten() {
+            if v.dtype() != DType::F32 {
+                return Err(Error::UnsupportedDType { op: "Pow (CUDA)".into(), dtype: v.dtype() });
+            }
+        }
+        self.0.run(cx, ins)
     }
 }
 
