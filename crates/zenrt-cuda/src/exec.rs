@@ -364,7 +364,8 @@ fn fuse_activations(graph: &Graph, order: &[Node], analyzed: &mut [(NodePlacemen
             ("" | "ai.onnx", "Gemm") => "FusedGemm",
             _ => continue,
         };
-        if analyzed[i].0.placement != Placement::Gpu || n.outputs.len() != 1 || outputs.contains(n.outputs[0].as_str()) {
+        if analyzed[i].0.placement != Placement::Gpu || n.outputs.len() != 1 || outputs.contains(n.outputs[0].as_str())
+        {
             continue;
         }
         let Some(rs) = readers.get(n.outputs[0].as_str()) else { continue };
@@ -402,7 +403,12 @@ struct Forward;
 
 impl GpuOp for Forward {
     fn run(&self, _cx: &Cx, ins: &[Option<&Val>]) -> Result<Vec<Val>> {
-        Ok(vec![ins.first().copied().flatten().ok_or_else(|| Error::Invalid("fused activation without input".into()))?.clone()])
+        Ok(vec![ins
+            .first()
+            .copied()
+            .flatten()
+            .ok_or_else(|| Error::Invalid("fused activation without input".into()))?
+            .clone()])
     }
 }
 
