@@ -41,9 +41,12 @@ pub struct DeviceInfo {
     pub count: usize,
 }
 
+/// (library, hint when missing, presence check).
+type LibProbe = (&'static str, &'static str, fn() -> bool);
+
 /// Checks that the driver, cuBLAS and NVRTC load and that device `ordinal` exists.
 pub fn probe(ordinal: usize) -> Result<DeviceInfo, DeviceUnavailable> {
-    let libs: [(&'static str, &'static str, fn() -> bool); 3] = [
+    let libs: [LibProbe; 3] = [
         ("libcuda (the NVIDIA driver)", "no NVIDIA driver installed", || unsafe {
             cudarc::driver::sys::is_culib_present()
         }),

@@ -434,6 +434,6 @@ pub fn by_op(t: &[StepTiming]) -> Vec<(String, Duration)> {
         *m.entry(s.op_type.clone()).or_default() += s.elapsed;
     }
     let mut v: Vec<_> = m.into_iter().collect();
-    v.sort_by(|a, b| b.1.cmp(&a.1));
+    v.sort_by_key(|x| std::cmp::Reverse(x.1));
     v
 }

@@ -25,7 +25,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 /// The process-wide [`Gpu`] for `(ordinal, precision)`, opened on first use and shared by every
 /// session (one context, stream, cuBLAS handle and allocator per device and precision).
 pub fn device(ordinal: usize, precision: Precision) -> Result<Arc<Gpu>, DeviceUnavailable> {
-    static DEVICES: OnceLock<Mutex<HashMap<(usize, Precision), Arc<Gpu>>>> = OnceLock::new();
+    type Table = Mutex<HashMap<(usize, Precision), Arc<Gpu>>>;
+    static DEVICES: OnceLock<Table> = OnceLock::new();
     let map = DEVICES.get_or_init(|| Mutex::new(HashMap::new()));
     let mut map = map.lock().map_err(|_| DeviceUnavailable::Init("device table poisoned".into()))?;
     if let Some(g) = map.get(&(ordinal, precision)) {

@@ -28,6 +28,9 @@ struct ConvP {
     group: i64,
 }
 
+/// (strides, dilations, pads at the start, output size), each as (height, width).
+type Resolved = ([i64; 2], [i64; 2], [i64; 2], [i64; 2]);
+
 /// Window attributes shared by Conv and pooling.
 #[derive(Clone, Debug)]
 struct Window {
@@ -53,7 +56,7 @@ impl Window {
 
     /// Resolves the window for spatial input `sp` (1 or 2 dims) and kernel `k`; returns
     /// (strides, dilations, pads begin, output size) with 1-D promoted to 2-D (height 1).
-    fn resolve(&self, sp: &[usize], k: &[usize], op: &str) -> Result<([i64; 2], [i64; 2], [i64; 2], [i64; 2])> {
+    fn resolve(&self, sp: &[usize], k: &[usize], op: &str) -> Result<Resolved> {
         let r = sp.len();
         if r == 0 || r > 2 || k.len() != r {
             return Err(Error::Unsupported(format!("CUDA {op}: only 1-D and 2-D windows (input spatial {sp:?})")));

@@ -257,8 +257,8 @@ pub(crate) fn dims(shape: &[usize], a: &[i64], b: &[i64], c: &[i64]) -> Result<D
         return Err(Error::Unsupported(format!("CUDA kernels handle rank <= 8, got shape {shape:?}")));
     }
     let mut d = Dims { rank: shape.len() as i64, ..Default::default() };
-    for i in 0..shape.len() {
-        d.shape[i] = shape[i] as i64;
+    for (i, &n) in shape.iter().enumerate() {
+        d.shape[i] = n as i64;
         d.a[i] = a.get(i).copied().unwrap_or(0);
         d.b[i] = b.get(i).copied().unwrap_or(0);
         d.c[i] = c.get(i).copied().unwrap_or(0);

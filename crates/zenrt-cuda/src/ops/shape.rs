@@ -96,7 +96,7 @@ impl GpuOp for Reshape {
         }
         if let Some(i) = infer {
             let known: usize = out.iter().product();
-            if known == 0 || total % known != 0 {
+            if known == 0 || !total.is_multiple_of(known) {
                 return Err(Error::Shape(format!("Reshape: cannot infer -1 for {inn:?} -> {spec:?}")));
             }
             out[i] = total / known;
@@ -286,7 +286,7 @@ impl GpuOp for Slice {
         let src: Vec<i64> = (0..r).map(|i| ist[i] * step[i]).collect();
         let off: i64 = (0..r).map(|i| ist[i] * begin[i]).sum();
         let y = cx.gpu.empty(x.dtype(), out.clone())?;
-        if y.len() > 0 {
+        if !y.is_empty() {
             let gx = cx.dev(x)?;
             strided_copy(cx.gpu, x.dtype(), &out, gx.ptr(), &src, off, y.ptr(), &contiguous_strides(&out), 0)?;
         }
@@ -325,7 +325,7 @@ impl GpuOp for Split {
             let mut o = s.clone();
             o[ax] = len;
             let y = cx.gpu.empty(x.dtype(), o.clone())?;
-            if y.len() > 0 {
+            if !y.is_empty() {
                 strided_copy(
                     cx.gpu,
                     x.dtype(),
