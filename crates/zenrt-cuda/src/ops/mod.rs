@@ -270,7 +270,7 @@ pub(crate) fn dims(shape: &[usize], a: &[i64], b: &[i64], c: &[i64]) -> Result<D
 pub(crate) fn norm_axis(axis: i64, rank: usize, op: &str) -> Result<usize> {
     let r = rank as i64;
     let a = if axis < 0 { axis + r } else { axis };
-    if a < 0 || a >= r.max(1) {
+    if a < 0 || a >= r {
         return Err(Error::Invalid(format!("{op}: axis {axis} out of range for rank {rank}")));
     }
     Ok(a as usize)

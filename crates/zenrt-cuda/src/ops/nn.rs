@@ -156,7 +156,7 @@ impl GpuOp for Reduce {
             (None, None) => vec![],
         };
         let gx = cx.dev(x)?;
-        if axes.is_empty() && self.noop_empty {
+        if (axes.is_empty() && self.noop_empty) || s.is_empty() {
             return Ok(vec![Val::Dev(gx)]);
         }
         let mut ax: Vec<usize> = if axes.is_empty() {
