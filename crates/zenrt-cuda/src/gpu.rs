@@ -541,3 +541,18 @@ impl Drop for Gpu {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::size_class;
+
+    #[test]
+    fn size_classes_cover_the_request_with_little_waste() {
+        for b in [0usize, 1, 255, 256, 257, 4096, 1 << 20, (1 << 20) + 1, 3 << 20, 123_456_789] {
+            let c = size_class(b);
+            assert!(c >= b.max(256), "{b} -> {c}");
+            assert!(c as f64 <= (b.max(256) as f64) * 1.25 + 256.0, "{b} -> {c} wastes too much");
+            assert_eq!(size_class(c), c, "classes are fixed points");
+        }
+    }
+}

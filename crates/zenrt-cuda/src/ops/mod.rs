@@ -313,3 +313,26 @@ pub(crate) fn strided_copy(
     let k = copy_kernel(dtype)?;
     gpu.launch_n(k, n, &[&(n as i64), &d, &src, &so, &dst, &dof])
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn broadcast_strides_follow_numpy() {
+        assert_eq!(broadcast_shape(&[&[4, 1, 3], &[5, 1]]).unwrap(), vec![4, 5, 3]);
+        assert!(broadcast_shape(&[&[2, 3], &[4, 3]]).is_err());
+        // [5,1] broadcast to [4,5,3]: no stride on the new leading axis and the size-1 axis
+        assert_eq!(broadcast_strides(&[5, 1], &[4, 5, 3]).unwrap(), vec![0, 1, 0]);
+        assert_eq!(broadcast_strides(&[4, 1, 3], &[4, 5, 3]).unwrap(), vec![3, 0, 1]);
+        assert!(broadcast_strides(&[2], &[3]).is_err());
+    }
+
+    #[test]
+    fn axes_are_checked() {
+        assert_eq!(norm_axis(-1, 3, "t").unwrap(), 2);
+        assert!(norm_axis(3, 3, "t").is_err());
+        assert!(norm_axis(0, 0, "t").is_err());
+        assert!(dims(&[1; 9], &[], &[], &[]).is_err());
+    }
+}
