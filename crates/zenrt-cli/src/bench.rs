@@ -126,13 +126,14 @@ fn effective_batch(batch: Option<usize>, inputs: &[(String, Tensor)]) -> usize {
     batch.unwrap_or_else(|| inputs.first().and_then(|(_, t)| t.shape().first().copied()).unwrap_or(1))
 }
 
-/// Opens a model with `threads` intra-op threads (`None`: every core) and the chosen passes.
+/// Opens a model with `threads` intra-op threads (`None`: every core) the chosen passes and device.
 pub fn open_session(
     model: &std::path::Path,
     threads: Option<usize>,
     passes: &crate::passes::PassArgs,
+    io: &crate::inputs::InputArgs,
 ) -> CliResult<Session> {
-    let opts = zenrt::SessionOptions { intra_op_threads: threads, ..passes.session_options() };
+    let opts = zenrt::SessionOptions { intra_op_threads: threads, passes: passes.options(), ..io.session_options()? };
     Ok(Session::from_file_with(model, &opts)?)
 }
 
@@ -146,7 +147,7 @@ fn check_iters(iters: usize) -> CliResult<()> {
 pub fn bench(a: BenchArgs) -> CliResult<ExitCode> {
     check_iters(a.iters)?;
     let t0 = Instant::now();
-    let session = open_session(&a.model, a.threads, &a.passes)?;
+    let session = open_session(&a.model, a.threads, &a.passes, &a.io)?;
     let load_ms = t0.elapsed().as_secs_f64() * 1e3;
     let inputs = make_inputs(&session, &a.io, a.batch, !a.json)?;
     let batch = effective_batch(a.batch, &inputs);
@@ -179,8 +180,24 @@ pub fn bench(a: BenchArgs) -> CliResult<ExitCode> {
     );
     println!("throughput:  {throughput:.2} inferences/s");
     println!("peak RSS:    {:.1} MiB", rss as f64 / (1024.0 * 1024.0));
+    #[cfg(feature = "cuda")]
+    let gpu_mem = session.cuda_plan().map(|c| c.gpu().memory_stats());
+    #[cfg(not(feature = "cuda"))]
+    let gpu_mem: Option<(usize, usize, usize)> = None;
+    if let Some((reserved, peak, allocs)) = gpu_mem {
+        println!(
+            "GPU memory:  peak in use {:.1} MiB, reserved {:.1} MiB ({allocs} cuMemAlloc calls in all)",
+            peak as f64 / 1048576.0,
+            reserved as f64 / 1048576.0
+        );
+    }
     if a.json {
+        let (gpu_reserved, gpu_peak) =
+            gpu_mem.map(|(r, p, _)| (r.to_string(), p.to_string())).unwrap_or(("null".into(), "null".into()));
         let fields = [
+            ("device", json_str(&session.device().to_string())),
+            ("gpu_peak_bytes", gpu_peak),
+            ("gpu_reserved_bytes", gpu_reserved),
             ("model", json_str(&a.model.display().to_string())),
             ("batch", batch.to_string()),
             ("threads", session.threads().to_string()),
@@ -206,7 +223,7 @@ pub fn bench(a: BenchArgs) -> CliResult<ExitCode> {
 pub fn profile(a: ProfileArgs) -> CliResult<ExitCode> {
     check_iters(a.iters)?;
     let t0 = Instant::now();
-    let session = open_session(&a.model, a.threads, &a.passes)?;
+    let session = open_session(&a.model, a.threads, &a.passes, &a.io)?;
     let load_ms = t0.elapsed().as_secs_f64() * 1e3;
     let inputs = make_inputs(&session, &a.io, a.batch, true)?;
     let batch = effective_batch(a.batch, &inputs);

@@ -34,6 +34,9 @@ pub struct ConfArgs {
     /// Print a line for every case that does not pass.
     #[arg(long, short = 'v')]
     pub verbose: bool,
+    /// Run the cases on this device: cpu, cuda or cuda:N.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
 }
 
 pub fn conformance(a: ConfArgs) -> CliResult<ExitCode> {
@@ -56,6 +59,7 @@ pub fn conformance(a: ConfArgs) -> CliResult<ExitCode> {
         filter: a.filter.clone(),
         jobs: a.jobs.max(1),
         timeout: if a.timeout == 0 { None } else { Some(std::time::Duration::from_secs(a.timeout)) },
+        session: zenrt::SessionOptions { device: a.device.parse()?, ..Default::default() },
     };
     set_quiet_panics(true);
     let verbose = a.verbose;

@@ -109,6 +109,9 @@ pub fn count_measured(model: &zenrt::Model, dims: &HashMap<String, usize>) -> Cl
         input: vec![],
         dim: dims.iter().map(|(k, v)| format!("{k}={v}")).collect(),
         seed: 0,
+        device: "cpu".into(),
+        tf32: false,
+        cpu_fallback: false,
     };
     let feeds = crate::inputs::make_inputs(&session, &args, None, false)?;
     let outs = session.run(feeds)?;

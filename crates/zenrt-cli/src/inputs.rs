@@ -21,6 +21,27 @@ pub struct InputArgs {
     /// Seed for generated inputs.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Device: cpu, cuda or cuda:N.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// CUDA: allow TF32 tensor cores for fp32 matrix products.
+    #[arg(long)]
+    pub tf32: bool,
+    /// CUDA: run nodes without a CUDA kernel on the CPU instead of failing (reported).
+    #[arg(long)]
+    pub cpu_fallback: bool,
+}
+
+impl InputArgs {
+    /// Session options from --device / --tf32 / --cpu-fallback.
+    pub fn session_options(&self) -> CliResult<zenrt::SessionOptions> {
+        Ok(zenrt::SessionOptions {
+            device: self.device.parse()?,
+            allow_tf32: self.tf32,
+            cpu_fallback: self.cpu_fallback,
+            ..Default::default()
+        })
+    }
 }
 
 pub fn split_kv<'a>(s: &'a str, flag: &str) -> CliResult<(&'a str, &'a str)> {

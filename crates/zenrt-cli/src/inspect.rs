@@ -169,7 +169,8 @@ fn group_digits(n: u128) -> String {
     out
 }
 
-pub fn inspect(path: &Path, shapes: bool) -> CliResult<ExitCode> {
+pub fn inspect(path: &Path, shapes: bool, device: &str) -> CliResult<ExitCode> {
+    let device: zenrt::Device = device.parse()?;
     let bytes = std::fs::read(path).map_err(|e| Error::Io { path: path.to_path_buf(), source: e })?;
     let mp = pb::ModelProto::decode(bytes.as_slice())
         .map_err(|e| Error::Decode { what: path.display().to_string(), msg: e.to_string() })?;
@@ -227,6 +228,9 @@ pub fn inspect(path: &Path, shapes: bool) -> CliResult<ExitCode> {
     match zenrt::onnx::load_model(path) {
         Ok(model) => {
             println!("zenrt:      all operators supported");
+            if let zenrt::Device::Cuda(_) = device {
+                device_report(model.clone(), device)?;
+            }
             if shapes {
                 let known = zenrt::core::infer::infer_graph(&model.graph);
                 println!("inferred types ({} node(s)):", model.graph.nodes.len());
@@ -258,4 +262,50 @@ pub fn inspect(path: &Path, shapes: bool) -> CliResult<ExitCode> {
             _ => Err(e.into()),
         },
     }
+}
+
+/// `--device cuda:N`: where each node of the optimized graph would run (needs no GPU).
+#[cfg(feature = "cuda")]
+fn device_report(model: zenrt::Model, device: zenrt::Device) -> CliResult<()> {
+    use zenrt::cuda::Placement;
+    let session = zenrt::Session::from_model(model, &zenrt::SessionOptions::default())?;
+    let order: Vec<zenrt::core::Node> = session.plan().nodes().cloned().collect();
+    let places = zenrt::cuda::placements(session.plan().graph(), &order, false);
+    let mut host: BTreeMap<String, usize> = BTreeMap::new();
+    let mut missing = Vec::new();
+    let mut gpu = 0;
+    for p in &places {
+        match &p.placement {
+            Placement::Gpu => gpu += 1,
+            Placement::HostShape => *host.entry(p.op_type.clone()).or_default() += 1,
+            Placement::CpuFallback(r) | Placement::Unsupported(r) => missing.push(r.clone()),
+        }
+    }
+    let status = if zenrt::cuda::available(match device {
+        zenrt::Device::Cuda(n) => n,
+        _ => 0,
+    }) {
+        "found"
+    } else {
+        "not found on this machine (static check only)"
+    };
+    println!("{device}:     {} node(s) after passes; {gpu} on the GPU; device {status}", places.len());
+    if !host.is_empty() {
+        let list: Vec<String> = host.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        println!("  host shape arithmetic (inputs are constants/shapes): {}", list.join(", "));
+    }
+    if missing.is_empty() {
+        println!("  every node has a CUDA kernel");
+    } else {
+        println!("  {} node(s) would not run on the GPU:", missing.len());
+        for m in missing {
+            println!("    {m}");
+        }
+    }
+    Ok(())
+}
+
+#[cfg(not(feature = "cuda"))]
+fn device_report(_model: zenrt::Model, _device: zenrt::Device) -> CliResult<()> {
+    Err(crate::util::CliError::Msg("this zenrt was built without the `cuda` feature".into()))
 }

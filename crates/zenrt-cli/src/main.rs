@@ -41,6 +41,9 @@ enum Cmd {
         passes: bool,
         #[command(flatten)]
         pass_args: passes::PassArgs,
+        /// Also list where each node would run on this device (cuda:N: nodes without a CUDA kernel).
+        #[arg(long, default_value = "cpu")]
+        device: String,
     },
     /// Run a model on inputs from .npz/.npy files (missing inputs get random values).
     Run(run::RunArgs),
@@ -71,8 +74,8 @@ fn main() -> ExitCode {
     }));
     let cli = Cli::parse();
     let res = std::panic::catch_unwind(move || match cli.cmd {
-        Cmd::Inspect { model, shapes, flops, dims, passes: show, pass_args } => inspect::inspect(&model, shapes)
-            .and_then(|code| {
+        Cmd::Inspect { model, shapes, flops, dims, passes: show, pass_args, device } => {
+            inspect::inspect(&model, shapes, &device).and_then(|code| {
                 if show {
                     passes::print_report(&model, &pass_args)?;
                 }
@@ -81,7 +84,8 @@ fn main() -> ExitCode {
                 } else {
                     Ok(code)
                 }
-            }),
+            })
+        }
         Cmd::Run(a) => run::run(a),
         Cmd::Bench(a) => bench::bench(a),
         Cmd::Profile(a) => bench::profile(a),

@@ -23,11 +23,6 @@ impl PassArgs {
         }
         o
     }
-
-    /// Session options with these passes.
-    pub fn session_options(&self) -> zenrt::SessionOptions {
-        zenrt::SessionOptions { passes: self.options(), ..Default::default() }
-    }
 }
 
 /// Prints what the passes do to `path`'s graph: rewrites per pass and the node count before/after.

@@ -35,7 +35,7 @@ pub struct RunArgs {
 
 pub fn run(a: RunArgs) -> CliResult<ExitCode> {
     let t0 = std::time::Instant::now();
-    let session = crate::bench::open_session(&a.model, a.threads, &a.passes)?;
+    let session = crate::bench::open_session(&a.model, a.threads, &a.passes, &a.io)?;
     let load_ms = t0.elapsed().as_secs_f64() * 1e3;
 
     let given = make_inputs(&session, &a.io, None, true)?;

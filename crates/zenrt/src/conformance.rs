@@ -88,8 +88,13 @@ fn classify(e: &crate::Error) -> Outcome {
 
 /// Runs one case directory. Panics inside zenrt are caught and reported as failures.
 pub fn run_case(dir: &Path) -> CaseResult {
+    run_case_with(dir, &crate::SessionOptions::default())
+}
+
+/// Runs one case directory with session options (e.g. on a CUDA device).
+pub fn run_case_with(dir: &Path, opts: &crate::SessionOptions) -> CaseResult {
     let name = dir.file_name().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
-    let outcome = match std::panic::catch_unwind(|| run_case_inner(dir)) {
+    let outcome = match std::panic::catch_unwind(|| run_case_inner(dir, opts)) {
         Ok(o) => o,
         Err(p) => {
             let msg = p
@@ -103,8 +108,8 @@ pub fn run_case(dir: &Path) -> CaseResult {
     CaseResult { name, outcome }
 }
 
-fn run_case_inner(dir: &Path) -> Outcome {
-    let session = match Session::from_file(dir.join("model.onnx")) {
+fn run_case_inner(dir: &Path, opts: &crate::SessionOptions) -> Outcome {
+    let session = match Session::from_file_with(dir.join("model.onnx"), opts) {
         Ok(s) => s,
         Err(e) => return classify(&e),
     };
@@ -286,22 +291,30 @@ pub struct SuiteOptions {
     /// A case still running after this long is reported as failed (its thread is abandoned).
     /// `None`: no limit.
     pub timeout: Option<std::time::Duration>,
+    /// Session options for every case (device, passes).
+    pub session: crate::SessionOptions,
 }
 
 impl Default for SuiteOptions {
     fn default() -> Self {
-        SuiteOptions { filter: String::new(), jobs: 2, timeout: Some(std::time::Duration::from_secs(300)) }
+        SuiteOptions {
+            filter: String::new(),
+            jobs: 2,
+            timeout: Some(std::time::Duration::from_secs(300)),
+            session: Default::default(),
+        }
     }
 }
 
-fn run_case_guarded(dir: &Path, timeout: Option<std::time::Duration>) -> Outcome {
+fn run_case_guarded(dir: &Path, timeout: Option<std::time::Duration>, opts: &crate::SessionOptions) -> Outcome {
     let Some(limit) = timeout else {
-        return run_case(dir).outcome;
+        return run_case_with(dir, opts).outcome;
     };
     let (tx, rx) = std::sync::mpsc::channel();
     let d = dir.to_path_buf();
+    let o = opts.clone();
     let spawned = std::thread::Builder::new().name("zenrt-case".into()).stack_size(64 << 20).spawn(move || {
-        let _ = tx.send(run_case(&d).outcome);
+        let _ = tx.send(run_case_with(&d, &o).outcome);
     });
     if let Err(e) = spawned {
         return Outcome::Fail(format!("cannot start a thread: {e}"));
@@ -339,7 +352,7 @@ pub fn run_suite(
                 let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let Some((set, dir)) = todo.get(i) else { break };
                 let t0 = std::time::Instant::now();
-                let outcome = run_case_guarded(dir, opts.timeout);
+                let outcome = run_case_guarded(dir, opts.timeout, &opts.session);
                 let name = dir.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
                 let rec = CaseRecord { set: set.clone(), name, outcome, seconds: t0.elapsed().as_secs_f64() };
                 progress(&rec);

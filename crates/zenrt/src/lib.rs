@@ -19,12 +19,15 @@ mod session;
 #[doc(hidden)]
 pub mod testing;
 
-pub use session::{Outputs, Session, SessionOptions};
+pub use session::{Device, Outputs, Session, SessionOptions};
 /// Lower-level building blocks (IR, operators, planner) for tools and backends.
 pub use zenrt_core as core;
 pub use zenrt_core::passes::PassOptions;
 pub use zenrt_core::{
     DType, Dim, Error, Graph, Model, Result, StepTiming, Tensor, TensorData, Value, ValueInfo, ValueKind,
 };
+/// The CUDA backend (device probing, executor, kernels), when built with the `cuda` feature.
+#[cfg(feature = "cuda")]
+pub use zenrt_cuda as cuda;
 /// ONNX protobuf import/export.
 pub use zenrt_onnx as onnx;

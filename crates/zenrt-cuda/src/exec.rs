@@ -1,0 +1,439 @@
+//! The CUDA executor: runs an optimized graph, in the CPU plan's topological order, with values
+//! on the device. Each value is freed (returned to the caching pool) after its last reader.
+
+use crate::gpu::Gpu;
+use crate::ops::{self, Cx, GpuOp, Val};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use zenrt_core::plan::{display_name, node_subgraphs};
+use zenrt_core::{Error, Graph, Node, Result, StepTiming, Tensor, ValueInfo};
+
+/// Where a node runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Placement {
+    /// A CUDA kernel.
+    Gpu,
+    /// On the host, because every input is host metadata (constants or shapes): shape arithmetic.
+    HostShape,
+    /// No CUDA kernel; run on the CPU because the opt-in fallback is on.
+    CpuFallback(String),
+    /// No CUDA kernel (the reason).
+    Unsupported(String),
+}
+
+/// One node of the graph and where it would run.
+#[derive(Debug, Clone)]
+pub struct NodePlacement {
+    pub node: String,
+    pub op_type: String,
+    pub placement: Placement,
+}
+
+enum Kernel {
+    Gpu(Box<dyn GpuOp>),
+    Host,
+    Fallback,
+}
+
+struct Step {
+    node: Node,
+    kernel: Kernel,
+    inputs: Vec<Option<usize>>,
+    outputs: Vec<Option<usize>>,
+    free_after: Vec<usize>,
+}
+
+/// Decides where each node (in `order`) runs; needs no GPU.
+pub fn placements(graph: &Graph, order: &[Node], cpu_fallback: bool) -> Vec<NodePlacement> {
+    analyze(graph, order, cpu_fallback).into_iter().map(|(p, _)| p).collect()
+}
+
+fn analyze(graph: &Graph, order: &[Node], cpu_fallback: bool) -> Vec<(NodePlacement, Option<Box<dyn GpuOp>>)> {
+    let mut host: HashSet<&str> = graph.initializers.keys().map(|s| s.as_str()).collect();
+    let mut out = Vec::with_capacity(order.len());
+    for n in order {
+        let ins: Vec<&str> = n.inputs.iter().filter(|s| !s.is_empty()).map(|s| s.as_str()).collect();
+        let all_host = ins.iter().all(|i| host.contains(i)) && node_subgraphs(n).is_empty();
+        let (placement, kernel) = if ops::is_shape_op(&n.op_type) {
+            (Placement::Gpu, ops::build(n).ok())
+        } else if all_host {
+            (Placement::HostShape, None)
+        } else {
+            match ops::build(n) {
+                Ok(k) => (Placement::Gpu, Some(k)),
+                Err(e) if cpu_fallback => (Placement::CpuFallback(e), None),
+                Err(e) => (Placement::Unsupported(e), None),
+            }
+        };
+        if ops::is_shape_op(&n.op_type) || placement == Placement::HostShape {
+            for o in n.outputs.iter().filter(|o| !o.is_empty()) {
+                host.insert(o.as_str());
+            }
+        }
+        out.push((NodePlacement { node: display_name(n), op_type: n.op_type.clone(), placement }, kernel));
+    }
+    out
+}
+
+/// A graph compiled for one GPU.
+pub struct CudaPlan {
+    gpu: Arc<Gpu>,
+    nslots: usize,
+    consts: Vec<(usize, Val)>,
+    inputs: Vec<(ValueInfo, usize)>,
+    outputs: Vec<usize>,
+    output_names: Vec<String>,
+    steps: Vec<Step>,
+    placements: Vec<NodePlacement>,
+}
+
+impl std::fmt::Debug for CudaPlan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "CudaPlan({} steps on {})", self.steps.len(), self.gpu.name)
+    }
+}
+
+impl CudaPlan {
+    /// Compiles `graph` (already optimized) for `gpu`, running nodes in `order` (the CPU plan's
+    /// topological order). Uploads every initializer once. Fails, listing every node without a
+    /// CUDA kernel, unless `cpu_fallback` is on.
+    pub fn compile(gpu: Arc<Gpu>, graph: &Arc<Graph>, order: &[Node], cpu_fallback: bool) -> Result<CudaPlan> {
+        let mut analyzed = analyze(graph, order, cpu_fallback);
+        fuse_activations(graph, order, &mut analyzed);
+        let missing: Vec<String> = analyzed
+            .iter()
+            .filter_map(|(p, _)| match &p.placement {
+                Placement::Unsupported(r) => Some(r.clone()),
+                _ => None,
+            })
+            .collect();
+        if !missing.is_empty() {
+            return Err(Error::Unsupported(format!(
+                "the CUDA backend cannot run {} node(s): {} (SessionOptions cuda_cpu_fallback / --cpu-fallback runs them on the CPU)",
+                missing.len(),
+                missing.join("; ")
+            )));
+        }
+        gpu.bind()?;
+        let mut slot_of: HashMap<String, usize> = HashMap::new();
+        let mut consts = Vec::new();
+        for (name, t) in &graph.initializers {
+            let id = slot_of.len();
+            slot_of.insert(name.clone(), id);
+            let g = gpu.upload(t).map_err(|e| e.context(format!("uploading initializer '{name}'")))?;
+            consts.push((id, Val::Host(t.clone(), Some(g))));
+        }
+        let mut inputs = Vec::new();
+        for vi in &graph.inputs {
+            let id = match slot_of.get(&vi.name) {
+                Some(&id) => id,
+                None => {
+                    let id = slot_of.len();
+                    slot_of.insert(vi.name.clone(), id);
+                    id
+                }
+            };
+            inputs.push((vi.clone(), id));
+        }
+        let mut steps = Vec::with_capacity(order.len());
+        let mut placements = Vec::with_capacity(order.len());
+        for (n, (p, k)) in order.iter().zip(analyzed) {
+            let ins = n
+                .inputs
+                .iter()
+                .map(|s| {
+                    if s.is_empty() {
+                        Ok(None)
+                    } else {
+                        slot_of
+                            .get(s)
+                            .copied()
+                            .map(Some)
+                            .ok_or_else(|| Error::DanglingEdge { node: display_name(n), value: s.clone() })
+                    }
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let outs = n
+                .outputs
+                .iter()
+                .map(|o| {
+                    if o.is_empty() {
+                        None
+                    } else {
+                        let id = slot_of.len();
+                        slot_of.insert(o.clone(), id);
+                        Some(id)
+                    }
+                })
+                .collect();
+            let kernel = match (&p.placement, k) {
+                (Placement::Gpu, Some(k)) => Kernel::Gpu(k),
+                (Placement::HostShape, _) => Kernel::Host,
+                (Placement::CpuFallback(_), _) => Kernel::Fallback,
+                _ => return Err(Error::Invalid(format!("no kernel for {}", display_name(n)))),
+            };
+            steps.push(Step { node: n.clone(), kernel, inputs: ins, outputs: outs, free_after: vec![] });
+            placements.push(p);
+        }
+        let mut outputs = Vec::new();
+        for o in &graph.outputs {
+            outputs.push(*slot_of.get(&o.name).ok_or_else(|| Error::MissingOutput(o.name.clone()))?);
+        }
+        // Last readers: free a value right after the step that reads it last.
+        let keep: HashSet<usize> = outputs.iter().copied().chain(consts.iter().map(|(s, _)| *s)).collect();
+        let mut last: HashMap<usize, usize> = HashMap::new();
+        for (si, st) in steps.iter().enumerate() {
+            for s in st.inputs.iter().flatten() {
+                last.insert(*s, si);
+            }
+        }
+        for (&slot, &si) in &last {
+            if !keep.contains(&slot) {
+                steps[si].free_after.push(slot);
+            }
+        }
+        for st in steps.iter_mut() {
+            let unread: Vec<usize> =
+                st.outputs.iter().flatten().copied().filter(|s| !keep.contains(s) && !last.contains_key(s)).collect();
+            st.free_after.extend(unread);
+        }
+        Ok(CudaPlan {
+            gpu,
+            nslots: slot_of.len(),
+            consts,
+            inputs,
+            outputs,
+            output_names: graph.outputs.iter().map(|o| o.name.clone()).collect(),
+            steps,
+            placements,
+        })
+    }
+
+    /// Where each node runs.
+    pub fn placements(&self) -> &[NodePlacement] {
+        &self.placements
+    }
+
+    /// The device.
+    pub fn gpu(&self) -> &Arc<Gpu> {
+        &self.gpu
+    }
+
+    /// Names of the graph outputs, in order.
+    pub fn output_names(&self) -> &[String] {
+        &self.output_names
+    }
+
+    /// Runs on named host tensors; returns the outputs as host tensors.
+    pub fn run(&self, inputs: Vec<(String, Tensor)>) -> Result<Vec<Tensor>> {
+        self.execute(inputs, None)
+    }
+
+    /// Runs and times each step (the stream is synchronised after every step, so the times are
+    /// device times including launch overhead; the run is slower than [`CudaPlan::run`]).
+    pub fn run_profiled(&self, inputs: Vec<(String, Tensor)>) -> Result<(Vec<Tensor>, Vec<StepTiming>)> {
+        let mut t = Vec::with_capacity(self.steps.len());
+        let outs = self.execute(inputs, Some(&mut t))?;
+        Ok((outs, t))
+    }
+
+    fn execute(&self, inputs: Vec<(String, Tensor)>, mut prof: Option<&mut Vec<StepTiming>>) -> Result<Vec<Tensor>> {
+        let gpu = &*self.gpu;
+        let _guard = gpu.run_lock.lock().map_err(|_| Error::Invalid("CUDA run lock poisoned".into()))?;
+        gpu.bind()?;
+        gpu.clear_bad_flag()?;
+        let cx = Cx { gpu };
+        let mut values: Vec<Option<Val>> = vec![None; self.nslots];
+        for (s, v) in &self.consts {
+            values[*s] = Some(v.clone());
+        }
+        let mut fed = HashSet::new();
+        for (name, t) in inputs {
+            let Some((vi, slot)) = self.inputs.iter().find(|(vi, _)| vi.name == name) else {
+                return Err(Error::UnknownInput {
+                    name,
+                    expected: self.inputs.iter().map(|(v, _)| v.name.clone()).collect(),
+                });
+            };
+            if let Some(dt) = vi.dtype {
+                if dt != t.dtype() {
+                    return Err(Error::BadInput { name, msg: format!("expected dtype {dt}, got {}", t.dtype()) });
+                }
+            }
+            if let Some(shape) = &vi.shape {
+                if shape.len() != t.rank() {
+                    return Err(Error::BadInput {
+                        name,
+                        msg: format!("expected rank {}, got {:?}", shape.len(), t.shape()),
+                    });
+                }
+            }
+            values[*slot] = Some(Val::Dev(gpu.upload(&t)?));
+            fed.insert(*slot);
+        }
+        for (vi, slot) in &self.inputs {
+            if values[*slot].is_none() && !fed.contains(slot) {
+                return Err(Error::MissingInput(vi.name.clone()));
+            }
+        }
+        for st in &self.steps {
+            let name = || display_name(&st.node);
+            let mut ins: Vec<Option<&Val>> = Vec::with_capacity(st.inputs.len());
+            for (k, s) in st.inputs.iter().enumerate() {
+                match s {
+                    None => ins.push(None),
+                    Some(s) => match values[*s].as_ref() {
+                        Some(v) => ins.push(Some(v)),
+                        None => {
+                            return Err(Error::Invalid(format!("input '{}' has no value", st.node.inputs[k]))
+                                .in_node(&name(), &st.node.op_type))
+                        }
+                    },
+                }
+            }
+            let t0 = prof.is_some().then(Instant::now);
+            let outs = match &st.kernel {
+                Kernel::Gpu(k) => k.run(&cx, &ins),
+                Kernel::Host | Kernel::Fallback => {
+                    run_on_host(&cx, &st.node, &ins, matches!(st.kernel, Kernel::Fallback))
+                }
+            }
+            .map_err(|e| e.in_node(&name(), &st.node.op_type))?;
+            if let (Some(p), Some(t0)) = (prof.as_deref_mut(), t0) {
+                gpu.sync().map_err(|e| e.in_node(&name(), &st.node.op_type))?;
+                p.push(StepTiming { node: name(), op_type: st.node.op_type.clone(), elapsed: t0.elapsed() });
+            }
+            drop(ins);
+            if outs.len() < st.outputs.iter().flatten().count() {
+                return Err(Error::Invalid(format!("kernel returned {} outputs", outs.len()))
+                    .in_node(&name(), &st.node.op_type));
+            }
+            for (slot, v) in st.outputs.iter().zip(outs) {
+                if let Some(slot) = slot {
+                    values[*slot] = Some(v);
+                }
+            }
+            for &s in &st.free_after {
+                values[s] = None;
+            }
+        }
+        let mut outs = Vec::with_capacity(self.outputs.len());
+        for (i, &s) in self.outputs.iter().enumerate() {
+            let v = values[s].as_ref().ok_or_else(|| Error::MissingOutput(self.output_names[i].clone()))?;
+            outs.push(match v {
+                Val::Host(t, _) => t.as_ref().clone(),
+                Val::Dev(g) => gpu.download(g)?,
+            });
+        }
+        drop(values);
+        if gpu.read_bad_flag()? {
+            return Err(Error::Invalid("Gather: an index is out of range (detected on the GPU)".into()));
+        }
+        Ok(outs)
+    }
+}
+
+/// Folds an activation that is the only reader of a Conv/Gemm output into that node's epilogue
+/// (`Conv -> Relu` runs as one FusedConv kernel sequence); the activation node becomes a no-copy
+/// alias. Only applies where the fused op builds and the activation is a plain Relu, or a Clip
+/// with constant bounds.
+fn fuse_activations(graph: &Graph, order: &[Node], analyzed: &mut [(NodePlacement, Option<Box<dyn GpuOp>>)]) {
+    use zenrt_core::Attr;
+    let outputs: HashSet<&str> = graph.outputs.iter().map(|o| o.name.as_str()).collect();
+    let mut readers: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, n) in order.iter().enumerate() {
+        for v in n.inputs.iter().filter(|s| !s.is_empty()) {
+            readers.entry(v.as_str()).or_default().push(i);
+        }
+        if !node_subgraphs(n).is_empty() {
+            return; // subgraphs may read any value: keep it simple and fuse nothing
+        }
+    }
+    let scalar = |name: Option<&String>| -> Option<Option<f32>> {
+        match name {
+            None => Some(None),
+            Some(s) if s.is_empty() => Some(None),
+            Some(s) => graph.initializers.get(s).and_then(|t| t.to_f64_vec().first().map(|&v| Some(v as f32))),
+        }
+    };
+    for i in 0..order.len() {
+        let n = &order[i];
+        let fused_type = match (n.domain.as_str(), n.op_type.as_str()) {
+            ("" | "ai.onnx", "Conv") => "FusedConv",
+            ("" | "ai.onnx", "Gemm") => "FusedGemm",
+            _ => continue,
+        };
+        if analyzed[i].0.placement != Placement::Gpu || n.outputs.len() != 1 || outputs.contains(n.outputs[0].as_str())
+        {
+            continue;
+        }
+        let Some(rs) = readers.get(n.outputs[0].as_str()) else { continue };
+        if rs.len() != 1 {
+            continue;
+        }
+        let j = rs[0];
+        let a = &order[j];
+        if analyzed[j].0.placement != Placement::Gpu || !(a.domain.is_empty() || a.domain == "ai.onnx") {
+            continue;
+        }
+        let act: (&str, Vec<f32>) = match a.op_type.as_str() {
+            "Relu" => ("Relu", vec![]),
+            "Clip" if a.attrs.is_empty() => match (scalar(a.inputs.get(1)), scalar(a.inputs.get(2))) {
+                (Some(lo), Some(hi)) => ("Clip", vec![lo.unwrap_or(f32::MIN), hi.unwrap_or(f32::MAX)]),
+                _ => continue,
+            },
+            _ => continue,
+        };
+        let mut fused = n.clone();
+        fused.domain = "com.zenrt".into();
+        fused.op_type = fused_type.into();
+        fused.attrs.insert("activation".into(), Attr::String(act.0.as_bytes().to_vec()));
+        fused.attrs.insert("activation_params".into(), Attr::Floats(act.1));
+        let Ok(k) = ops::build(&fused) else { continue };
+        // node i's output now holds the activated value; the activation node forwards it
+        analyzed[i].1 = Some(k);
+        analyzed[j].1 = Some(Box::new(Forward));
+        analyzed[j].0.placement = Placement::Gpu;
+    }
+}
+
+/// The activation node of a fused pair: its input already holds the activated value.
+struct Forward;
+
+impl GpuOp for Forward {
+    fn run(&self, _cx: &Cx, ins: &[Option<&Val>]) -> Result<Vec<Val>> {
+        Ok(vec![ins
+            .first()
+            .copied()
+            .flatten()
+            .ok_or_else(|| Error::Invalid("fused activation without input".into()))?
+            .clone()])
+    }
+}
+
+/// Runs a node with its reference (CPU) operator: shape arithmetic on host values, or the
+/// opt-in fallback (device inputs are downloaded, outputs uploaded).
+fn run_on_host(cx: &Cx, node: &Node, ins: &[Option<&Val>], upload: bool) -> Result<Vec<Val>> {
+    let hosts: Vec<Option<Arc<Tensor>>> =
+        ins.iter().map(|v| v.map(|v| cx.host(v)).transpose()).collect::<Result<_>>()?;
+    let refs: Vec<Option<&Tensor>> = hosts.iter().map(|h| h.as_deref()).collect();
+    let outs = node.op.run(&ops::NoSubgraphs, &refs)?;
+    outs.into_iter()
+        .map(|t| {
+            let g = if upload { Some(cx.gpu.upload(&t)?) } else { None };
+            Ok(Val::Host(Arc::new(t), g))
+        })
+        .collect()
+}
+
+/// Sum of step times by op type (for reports).
+pub fn by_op(t: &[StepTiming]) -> Vec<(String, Duration)> {
+    let mut m: HashMap<String, Duration> = HashMap::new();
+    for s in t {
+        *m.entry(s.op_type.clone()).or_default() += s.elapsed;
+    }
+    let mut v: Vec<_> = m.into_iter().collect();
+    v.sort_by_key(|x| std::cmp::Reverse(x.1));
+    v
+}

@@ -1,0 +1,558 @@
+//! The GPU runtime: one CUDA context and stream, a cuBLAS handle, the NVRTC-compiled kernel
+//! module (compiled once per process), a caching device allocator, and device tensors.
+
+use crate::detect::{probe, DeviceUnavailable};
+use cudarc::cublas::result as blas;
+use cudarc::cublas::sys as blas_sys;
+use cudarc::driver::result as drv;
+use cudarc::driver::sys as drv_sys;
+use cudarc::driver::CudaContext;
+use std::collections::HashMap;
+use std::ffi::{c_void, CString};
+use std::sync::{Arc, Mutex, OnceLock};
+use zenrt_core::{DType, Error, Result, Tensor, TensorData};
+
+/// Errors from the CUDA driver, cuBLAS or NVRTC, as zenrt errors.
+pub(crate) fn cu_err(what: &str, e: impl std::fmt::Debug) -> Error {
+    Error::Invalid(format!("CUDA {what} failed: {e:?}"))
+}
+
+const KERNELS: &str = include_str!("kernels.cu");
+
+/// Kernel names of `kernels.cu` (looked up once after loading).
+const KERNEL_NAMES: &[&str] = &[
+    "unary_f32",
+    "bias_act_f32",
+    "binary_f32",
+    "binary_i64",
+    "binary_i32",
+    "binary_same_f32",
+    "compare_f32",
+    "compare_i64",
+    "compare_i32",
+    "logic_u8",
+    "not_u8",
+    "where_1",
+    "where_4",
+    "where_8",
+    "cast_f32_i64",
+    "cast_f32_i32",
+    "cast_f32_u8",
+    "cast_i64_f32",
+    "cast_i64_i32",
+    "cast_i64_u8",
+    "cast_i32_f32",
+    "cast_i32_i64",
+    "cast_i32_u8",
+    "cast_u8_f32",
+    "cast_u8_i64",
+    "cast_u8_i32",
+    "copy_1",
+    "copy_2",
+    "copy_4",
+    "copy_8",
+    "gather_1_i64",
+    "gather_4_i64",
+    "gather_8_i64",
+    "gather_1_i32",
+    "gather_4_i32",
+    "gather_8_i32",
+    "reduce_f32",
+    "row_mean_f32",
+    "softmax_f32",
+    "layernorm_f32",
+    "batchnorm_f32",
+    "im2col_f32",
+    "depthwise_f32",
+    "pool2d_f32",
+    "lstm_gates_f32",
+    "gru_gates_f32",
+    "gru_rh_f32",
+    "fill_f32",
+];
+
+/// The compiled kernel module (once per process, shared by every session on the device).
+struct Module {
+    funcs: HashMap<&'static str, SendFn>,
+    compile_ms: f64,
+}
+
+#[derive(Clone, Copy)]
+struct SendFn(drv_sys::CUfunction);
+// SAFETY: a CUfunction handle is valid on any thread that binds the owning context.
+unsafe impl Send for SendFn {}
+unsafe impl Sync for SendFn {}
+
+/// Device memory: a caching allocator keyed by rounded size. Buffers return to the cache when
+/// their last [`DevBuf`] handle drops; a warm run therefore calls cuMemAlloc only for sizes it
+/// has never seen. All work runs on one stream, so a freed buffer can be reused at once.
+pub(crate) struct Pool {
+    free: HashMap<usize, Vec<u64>>,
+    /// Bytes held from the driver (in use or cached).
+    pub reserved: usize,
+    /// Bytes handed out now.
+    pub in_use: usize,
+    /// Highest `in_use` seen since the last reset.
+    pub peak: usize,
+    /// Number of cuMemAlloc calls.
+    pub driver_allocs: usize,
+}
+
+fn size_class(bytes: usize) -> usize {
+    let b = bytes.max(256);
+    if b <= 1 << 20 {
+        b.div_ceil(256) * 256
+    } else {
+        // 1/8 steps between powers of two
+        let p = usize::BITS - 1 - b.leading_zeros();
+        let step = 1usize << (p - 3);
+        b.div_ceil(step) * step
+    }
+}
+
+/// A device allocation, returned to the pool on drop.
+pub(crate) struct DevBuf {
+    pub ptr: u64,
+    pub bytes: usize,
+    pool: Arc<Mutex<Pool>>,
+}
+
+impl Drop for DevBuf {
+    fn drop(&mut self) {
+        if let Ok(mut p) = self.pool.lock() {
+            p.in_use -= self.bytes;
+            p.free.entry(self.bytes).or_default().push(self.ptr);
+        }
+    }
+}
+
+/// A tensor in device memory (row-major, contiguous), possibly a view into a shared buffer
+/// (Reshape/Flatten/Squeeze/Unsqueeze make views without copying).
+#[derive(Clone)]
+pub struct GTensor {
+    pub(crate) buf: Arc<DevBuf>,
+    pub(crate) off: usize,
+    pub(crate) shape: Vec<usize>,
+    pub(crate) dtype: DType,
+}
+
+impl GTensor {
+    pub fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+    pub fn dtype(&self) -> DType {
+        self.dtype
+    }
+    pub fn len(&self) -> usize {
+        self.shape.iter().product()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Device address of the first element.
+    pub(crate) fn ptr(&self) -> u64 {
+        self.buf.ptr + self.off as u64
+    }
+    /// The same data under another shape (same element count), no copy.
+    pub(crate) fn view(&self, shape: Vec<usize>) -> GTensor {
+        GTensor { buf: self.buf.clone(), off: self.off, shape, dtype: self.dtype }
+    }
+}
+
+/// Which precision the GPU executor computes in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum Precision {
+    /// Full fp32 (cuBLAS SGEMM without TF32).
+    #[default]
+    F32,
+    /// fp32 tensors with TF32 tensor-core matrix products (about 1e-3 relative error).
+    Tf32,
+}
+
+/// One GPU: context, stream, cuBLAS handle, kernels, allocator.
+pub struct Gpu {
+    ctx: Arc<CudaContext>,
+    stream: drv_sys::CUstream,
+    blas: blas_sys::cublasHandle_t,
+    module: &'static Module,
+    pub(crate) pool: Arc<Mutex<Pool>>,
+    /// Serialises runs (one stream).
+    pub(crate) run_lock: Mutex<()>,
+    /// Device name and compute capability, for messages.
+    pub name: String,
+    pub ordinal: usize,
+    sms: u32,
+    /// Device-side error flag for index checks (one i32).
+    bad_flag: u64,
+}
+
+// SAFETY: the raw stream and cuBLAS handle are only used with `run_lock` held (or during
+// construction), after binding the context to the calling thread.
+unsafe impl Send for Gpu {}
+unsafe impl Sync for Gpu {}
+
+static MODULES: OnceLock<Mutex<HashMap<(i32, i32), &'static Module>>> = OnceLock::new();
+
+fn compile_module(cc: (i32, i32)) -> Result<&'static Module> {
+    let map = MODULES.get_or_init(|| Mutex::new(HashMap::new()));
+    let mut map = map.lock().map_err(|_| Error::Invalid("CUDA kernel cache poisoned".into()))?;
+    if let Some(m) = map.get(&cc) {
+        return Ok(m);
+    }
+    let t0 = std::time::Instant::now();
+    let arch: &'static str = Box::leak(format!("compute_{}{}", cc.0, cc.1).into_boxed_str());
+    let opts = cudarc::nvrtc::CompileOptions { arch: Some(arch), ..Default::default() };
+    let ptx = cudarc::nvrtc::compile_ptx_with_opts(KERNELS, opts).map_err(|e| cu_err("NVRTC compile", e))?;
+    let src = CString::new(ptx.to_src()).map_err(|e| cu_err("PTX", e))?;
+    // SAFETY: `src` is a NUL-terminated PTX image; the context is current on this thread.
+    let module = unsafe { drv::module::load_data(src.as_ptr() as *const c_void) }.map_err(|e| cu_err("load PTX", e))?;
+    let mut funcs = HashMap::new();
+    for &name in KERNEL_NAMES {
+        let cname = CString::new(name).map_err(|e| cu_err("kernel name", e))?;
+        // SAFETY: the module is loaded and never unloaded.
+        let f = unsafe { drv::module::get_function(module, cname) }.map_err(|e| cu_err(name, e))?;
+        funcs.insert(name, SendFn(f));
+    }
+    let m: &'static Module = Box::leak(Box::new(Module { funcs, compile_ms: t0.elapsed().as_secs_f64() * 1e3 }));
+    map.insert(cc, m);
+    Ok(m)
+}
+
+/// A kernel argument: anything passed by value.
+pub(crate) trait KArg {
+    fn as_arg(&self) -> *mut c_void;
+}
+impl<T: Copy> KArg for T {
+    fn as_arg(&self) -> *mut c_void {
+        self as *const T as *mut c_void
+    }
+}
+
+/// Launch shape for `n` independent items (grid-stride kernels).
+pub(crate) fn grid_for(n: usize, sms: u32) -> (u32, u32) {
+    let block = 256u32;
+    let blocks = n.div_ceil(block as usize).clamp(1, (sms as usize) * 32) as u32;
+    (blocks, block)
+}
+
+impl Gpu {
+    /// Opens device `ordinal`: probes the driver and libraries first (absence is an error, never
+    /// a panic), then creates the context, stream and cuBLAS handle and compiles the kernels.
+    pub fn open(ordinal: usize, precision: Precision) -> std::result::Result<Gpu, DeviceUnavailable> {
+        let info = probe(ordinal)?;
+        let r = std::panic::catch_unwind(|| Gpu::open_unchecked(ordinal, precision));
+        match r {
+            Ok(Ok(g)) => Ok(g),
+            Ok(Err(e)) => Err(DeviceUnavailable::Init(format!("{} ({}): {e}", info.name, ordinal))),
+            Err(_) => Err(DeviceUnavailable::Init(format!("{}: a CUDA library call panicked", info.name))),
+        }
+    }
+
+    fn open_unchecked(ordinal: usize, precision: Precision) -> Result<Gpu> {
+        let ctx = CudaContext::new(ordinal).map_err(|e| cu_err("context", e))?;
+        ctx.bind_to_thread().map_err(|e| cu_err("bind context", e))?;
+        let name = ctx.name().map_err(|e| cu_err("device name", e))?;
+        let cc = ctx.compute_capability().map_err(|e| cu_err("compute capability", e))?;
+        let sms = ctx
+            .attribute(drv_sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT)
+            .map_err(|e| cu_err("SM count", e))? as u32;
+        let stream = drv::stream::create(drv::stream::StreamKind::NonBlocking).map_err(|e| cu_err("stream", e))?;
+        let handle = blas::create_handle().map_err(|e| cu_err("cuBLAS handle", e))?;
+        // SAFETY: handle and stream were just created on this context.
+        unsafe {
+            blas::set_stream(handle, stream as _).map_err(|e| cu_err("cuBLAS stream", e))?;
+            let mode = match precision {
+                Precision::F32 => blas_sys::cublasMath_t::CUBLAS_DEFAULT_MATH,
+                Precision::Tf32 => blas_sys::cublasMath_t::CUBLAS_TF32_TENSOR_OP_MATH,
+            };
+            blas_sys::cublasSetMathMode(handle, mode).result().map_err(|e| cu_err("cuBLAS math mode", e))?;
+        }
+        let module = compile_module(cc)?;
+        let pool =
+            Arc::new(Mutex::new(Pool { free: HashMap::new(), reserved: 0, in_use: 0, peak: 0, driver_allocs: 0 }));
+        // SAFETY: plain device allocation of 256 bytes for the error flag.
+        let bad_flag = unsafe { drv::malloc_sync(256) }.map_err(|e| cu_err("cuMemAlloc", e))?;
+        Ok(Gpu {
+            ctx,
+            stream,
+            blas: handle,
+            module,
+            pool,
+            run_lock: Mutex::new(()),
+            name: format!("{name} (sm_{}{})", cc.0, cc.1),
+            ordinal,
+            sms,
+            bad_flag,
+        })
+    }
+
+    /// Milliseconds NVRTC took to compile the kernels (once per process).
+    pub fn compile_ms(&self) -> f64 {
+        self.module.compile_ms
+    }
+
+    /// Makes this device's context current on the calling thread.
+    pub(crate) fn bind(&self) -> Result<()> {
+        self.ctx.bind_to_thread().map_err(|e| cu_err("bind context", e))
+    }
+
+    /// Allocates `bytes` (uninitialised) from the caching pool.
+    pub(crate) fn alloc_bytes(&self, bytes: usize) -> Result<Arc<DevBuf>> {
+        let class = size_class(bytes);
+        let mut p = self.pool.lock().map_err(|_| Error::Invalid("CUDA pool poisoned".into()))?;
+        let ptr = match p.free.get_mut(&class).and_then(|v| v.pop()) {
+            Some(ptr) => ptr,
+            None => {
+                // SAFETY: plain device allocation; freed only through the pool.
+                let r = unsafe { drv::malloc_sync(class) };
+                let ptr = match r {
+                    Ok(ptr) => ptr,
+                    Err(_) => {
+                        // Out of memory: release cached buffers and try once more.
+                        for (_, v) in p.free.drain() {
+                            for q in v {
+                                // SAFETY: cached buffers are not referenced by anything.
+                                unsafe {
+                                    let _ = drv::free_sync(q);
+                                }
+                            }
+                        }
+                        p.reserved = p.in_use;
+                        // SAFETY: as above.
+                        unsafe { drv::malloc_sync(class) }.map_err(|e| {
+                            Error::Invalid(format!("CUDA out of memory allocating {class} bytes: {e:?}"))
+                        })?
+                    }
+                };
+                p.reserved += class;
+                p.driver_allocs += 1;
+                ptr
+            }
+        };
+        p.in_use += class;
+        p.peak = p.peak.max(p.in_use);
+        Ok(Arc::new(DevBuf { ptr, bytes: class, pool: self.pool.clone() }))
+    }
+
+    /// A new uninitialised device tensor.
+    pub(crate) fn empty(&self, dtype: DType, shape: Vec<usize>) -> Result<GTensor> {
+        let n: usize = shape.iter().product();
+        let buf = self.alloc_bytes(n * dtype.size())?;
+        Ok(GTensor { buf, off: 0, shape, dtype })
+    }
+
+    /// Copies a host tensor to the device.
+    pub fn upload(&self, t: &Tensor) -> Result<GTensor> {
+        let g = self.empty(t.dtype(), t.shape().to_vec())?;
+        if t.is_empty() {
+            return Ok(g);
+        }
+        // SAFETY: destination holds at least nbytes; the source slice lives until the copy ends
+        // (synchronous copy with respect to the host buffer).
+        let r = unsafe {
+            match t.data() {
+                TensorData::F32(v) => drv::memcpy_htod_sync(g.ptr(), v.as_slice()),
+                TensorData::F64(v) => drv::memcpy_htod_sync(g.ptr(), v.as_slice()),
+                TensorData::I64(v) => drv::memcpy_htod_sync(g.ptr(), v.as_slice()),
+                TensorData::I32(v) => drv::memcpy_htod_sync(g.ptr(), v.as_slice()),
+                TensorData::Bool(v) => drv::memcpy_htod_sync(g.ptr(), v.as_slice()),
+                TensorData::U8(v) => drv::memcpy_htod_sync(g.ptr(), v.as_slice()),
+                TensorData::I8(v) => drv::memcpy_htod_sync(g.ptr(), v.as_slice()),
+                TensorData::F16(v) => drv::memcpy_htod_sync(g.ptr(), v.as_slice()),
+                _ => return Err(Error::Unsupported(format!("CUDA: uploading {} tensors", t.dtype()))),
+            }
+        };
+        r.map_err(|e| cu_err("upload", e))?;
+        Ok(g)
+    }
+
+    /// Copies a device tensor back to the host (waits for the stream).
+    pub fn download(&self, g: &GTensor) -> Result<Tensor> {
+        self.sync()?;
+        let n = g.len();
+        macro_rules! get {
+            ($t:ty) => {{
+                let mut v: Vec<$t> = vec![<$t>::default(); n];
+                if n > 0 {
+                    // SAFETY: the device tensor holds n elements of this type.
+                    unsafe { drv::memcpy_dtoh_sync(v.as_mut_slice(), g.ptr()) }.map_err(|e| cu_err("download", e))?;
+                }
+                Tensor::from_vec(g.shape.clone(), v)?
+            }};
+        }
+        Ok(match g.dtype {
+            DType::F32 => get!(f32),
+            DType::F64 => get!(f64),
+            DType::I64 => get!(i64),
+            DType::I32 => get!(i32),
+            DType::Bool => get!(bool),
+            DType::U8 => get!(u8),
+            DType::I8 => get!(i8),
+            DType::F16 => get!(half::f16),
+            d => return Err(Error::Unsupported(format!("CUDA: downloading {d} tensors"))),
+        })
+    }
+
+    /// Waits for all queued work and reports asynchronous kernel errors.
+    pub fn sync(&self) -> Result<()> {
+        // SAFETY: our own stream.
+        unsafe { drv::stream::synchronize(self.stream) }.map_err(|e| cu_err("stream synchronize", e))
+    }
+
+    /// Launches kernel `name` with `args` (each passed by value).
+    pub(crate) fn launch(&self, name: &str, grid: u32, block: u32, args: &[&dyn KArg]) -> Result<()> {
+        let f =
+            self.module.funcs.get(name).ok_or_else(|| Error::Invalid(format!("CUDA kernel {name} not compiled")))?;
+        // `<dyn KArg>::as_arg` explicitly: `a.as_arg()` on `&&dyn KArg` would pick the blanket impl
+        // for the reference type and pass the address of the fat pointer.
+        let mut params: Vec<*mut c_void> = args.iter().map(|a| <dyn KArg as KArg>::as_arg(*a)).collect();
+        // SAFETY: the argument list matches the kernel's signature in kernels.cu (each call site
+        // passes the declared types in order); pointers are live device buffers.
+        unsafe { drv::launch_kernel(f.0, (grid.max(1), 1, 1), (block, 1, 1), 0, self.stream, &mut params) }
+            .map_err(|e| cu_err(&format!("launch {name}"), e))
+    }
+
+    /// Launches an elementwise (grid-stride) kernel over `n` items.
+    pub(crate) fn launch_n(&self, name: &str, n: usize, args: &[&dyn KArg]) -> Result<()> {
+        if n == 0 {
+            return Ok(());
+        }
+        let (g, b) = grid_for(n, self.sms);
+        self.launch(name, g, b, args)
+    }
+
+    /// The device-side index-error flag: cleared before, read after index kernels.
+    pub(crate) fn bad_flag(&self) -> u64 {
+        self.bad_flag
+    }
+    pub(crate) fn clear_bad_flag(&self) -> Result<()> {
+        // SAFETY: the flag buffer is 256 bytes.
+        unsafe { drv::memset_d8_async(self.bad_flag, 0, 4, self.stream) }.map_err(|e| cu_err("memset", e))
+    }
+    pub(crate) fn read_bad_flag(&self) -> Result<bool> {
+        self.sync()?;
+        let mut v = [0i32; 1];
+        // SAFETY: reads 4 bytes of the flag buffer.
+        unsafe { drv::memcpy_dtoh_sync(&mut v, self.bad_flag) }.map_err(|e| cu_err("read flag", e))?;
+        Ok(v[0] != 0)
+    }
+
+    /// Row-major strided-batched SGEMM: for each batch b, C_b[m,n] = alpha * op(A_b)[m,k] * op(B_b)[k,n] + beta * C_b.
+    /// `lda`/`ldb` are the row lengths of A and B as stored; strides are in elements (0 = shared).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn sgemm(
+        &self,
+        ta: bool,
+        tb: bool,
+        m: usize,
+        n: usize,
+        k: usize,
+        alpha: f32,
+        a: u64,
+        lda: usize,
+        sa: usize,
+        b: u64,
+        ldb: usize,
+        sb: usize,
+        beta: f32,
+        c: u64,
+        sc: usize,
+        batch: usize,
+    ) -> Result<()> {
+        if m == 0 || n == 0 || batch == 0 {
+            return Ok(());
+        }
+        let to_i = |v: usize, what: &str| -> Result<i32> {
+            i32::try_from(v).map_err(|_| Error::Unsupported(format!("CUDA GEMM: {what} = {v} exceeds i32")))
+        };
+        use blas_sys::cublasOperation_t::{CUBLAS_OP_N, CUBLAS_OP_T};
+        // Row-major C = A B  <=>  column-major C^T = B^T A^T: pass B first.
+        let opb = if tb { CUBLAS_OP_T } else { CUBLAS_OP_N };
+        let opa = if ta { CUBLAS_OP_T } else { CUBLAS_OP_N };
+        // SAFETY: pointers address device buffers of the sizes implied by the shapes (checked by callers).
+        unsafe {
+            blas::sgemm_strided_batched(
+                self.blas,
+                opb,
+                opa,
+                to_i(n, "n")?,
+                to_i(m, "m")?,
+                to_i(k, "k")?,
+                &alpha,
+                b as *const f32,
+                to_i(ldb, "ldb")?,
+                sb as i64,
+                a as *const f32,
+                to_i(lda, "lda")?,
+                sa as i64,
+                &beta,
+                c as *mut f32,
+                to_i(n, "ldc")?,
+                sc as i64,
+                to_i(batch, "batch")?,
+            )
+        }
+        .map_err(|e| cu_err("cublasSgemmStridedBatched", e))
+    }
+
+    /// Device-to-device copy of `bytes`.
+    pub(crate) fn copy_d2d(&self, dst: u64, src: u64, bytes: usize) -> Result<()> {
+        if bytes == 0 {
+            return Ok(());
+        }
+        // SAFETY: both ranges are live device buffers of at least `bytes`.
+        unsafe { drv::memcpy_dtod_async(dst, src, bytes, self.stream) }.map_err(|e| cu_err("memcpy", e))
+    }
+
+    /// Memory statistics: (bytes reserved from the driver, peak bytes in use, driver allocations).
+    pub fn memory_stats(&self) -> (usize, usize, usize) {
+        self.pool.lock().map(|p| (p.reserved, p.peak, p.driver_allocs)).unwrap_or((0, 0, 0))
+    }
+
+    /// Resets the peak-in-use counter.
+    pub fn reset_peak(&self) {
+        if let Ok(mut p) = self.pool.lock() {
+            p.peak = p.in_use;
+        }
+    }
+}
+
+impl Drop for Gpu {
+    fn drop(&mut self) {
+        let _ = self.bind();
+        let _ = self.sync();
+        // SAFETY: created in open_unchecked and used by nothing else now.
+        unsafe {
+            let _ = blas::destroy_handle(self.blas);
+            let _ = drv::stream::destroy(self.stream);
+            let _ = drv::free_sync(self.bad_flag);
+        }
+        // Cached buffers stay with the pool; buffers still referenced (outputs held elsewhere are
+        // host tensors, so none) are released with the context.
+        if let Ok(mut p) = self.pool.lock() {
+            for (_, v) in p.free.drain() {
+                for q in v {
+                    // SAFETY: cached buffers are unreferenced.
+                    unsafe {
+                        let _ = drv::free_sync(q);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::size_class;
+
+    #[test]
+    fn size_classes_cover_the_request_with_little_waste() {
+        for b in [0usize, 1, 255, 256, 257, 4096, 1 << 20, (1 << 20) + 1, 3 << 20, 123_456_789] {
+            let c = size_class(b);
+            assert!(c >= b.max(256), "{b} -> {c}");
+            assert!(c as f64 <= (b.max(256) as f64) * 1.25 + 256.0, "{b} -> {c} wastes too much");
+            assert_eq!(size_class(c), c, "classes are fixed points");
+        }
+    }
+}

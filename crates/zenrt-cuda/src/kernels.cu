@@ -1,0 +1,482 @@
+// zenrt's CUDA kernels, compiled once per process with NVRTC (see gpu.rs).
+// Shapes are passed as a `Dims` struct by value (rank <= 8). Indices are 64-bit.
+// Every kernel is a grid-stride loop, so any grid size is correct.
+
+typedef long long i64;
+typedef unsigned char u8;
+
+#ifndef INFINITY
+#define INFINITY __int_as_float(0x7f800000)
+#endif
+#define MAXR 8
+struct Dims {
+    i64 rank;
+    i64 shape[MAXR];
+    i64 a[MAXR];  // strides (elements) of operand a / source
+    i64 b[MAXR];  // strides of operand b / destination
+    i64 c[MAXR];  // strides of operand c
+};
+
+#define GRID_LOOP(i, n) for (i64 i = (i64)blockIdx.x * blockDim.x + threadIdx.x; i < (n); i += (i64)blockDim.x * gridDim.x)
+
+// ---------- activations (shared by unary ops and fused epilogues) ----------
+// codes: 0 none, 1 relu, 2 leaky(a), 3 clip(a,b), 4 sigmoid, 5 hardsigmoid(a,b), 6 hardswish,
+// 7 tanh, 8 silu, 9 gelu, 10 gelu_tanh, 20 exp, 21 log, 22 sqrt, 23 neg, 24 abs, 25 erf,
+// 26 reciprocal, 27 floor, 28 ceil, 29 sin, 30 cos, 31 elu(a), 32 softplus, 33 round, 34 sign
+__device__ __forceinline__ float act(int op, float x, float a, float b) {
+    switch (op) {
+    case 0: return x;
+    case 1: return x > 0.f ? x : 0.f;
+    case 2: return x >= 0.f ? x : a * x;
+    case 3: return fminf(fmaxf(x, a), b);
+    case 4: return 1.f / (1.f + expf(-x));
+    case 5: return fmaxf(0.f, fminf(1.f, a * x + b));
+    case 6: return x * fmaxf(0.f, fminf(1.f, x / 6.f + 0.5f));
+    case 7: return tanhf(x);
+    case 8: return x / (1.f + expf(-x));
+    case 9: return 0.5f * x * (1.f + erff(x * 0.70710678118654752f));
+    case 10: return 0.5f * x * (1.f + tanhf(0.7978845608028654f * (x + 0.044715f * x * x * x)));
+    case 20: return expf(x);
+    case 21: return logf(x);
+    case 22: return sqrtf(x);
+    case 23: return -x;
+    case 24: return fabsf(x);
+    case 25: return erff(x);
+    case 26: return 1.f / x;
+    case 27: return floorf(x);
+    case 28: return ceilf(x);
+    case 29: return sinf(x);
+    case 30: return cosf(x);
+    case 31: return x >= 0.f ? x : a * (expf(x) - 1.f);
+    case 32: return log1pf(expf(x));
+    case 33: return rintf(x);
+    case 34: return (float)((x > 0.f) - (x < 0.f));
+    }
+    return x;
+}
+
+extern "C" __global__ void unary_f32(i64 n, int op, float a, float b, const float* x, float* y) {
+    GRID_LOOP(i, n) y[i] = act(op, x[i], a, b);
+}
+
+// y[i] = act(y[i] + bias[(i / inner) % ch]); bias may be null.
+extern "C" __global__ void bias_act_f32(i64 n, i64 inner, i64 ch, const float* bias, int op, float a, float b, float* y) {
+    GRID_LOOP(i, n) {
+        float v = y[i];
+        if (bias) v += bias[(i / inner) % ch];
+        y[i] = act(op, v, a, b);
+    }
+}
+
+__device__ __forceinline__ void offsets(const Dims& d, i64 i, i64& oa, i64& ob, i64& oc) {
+    oa = 0; ob = 0; oc = 0;
+    for (int k = (int)d.rank - 1; k >= 0; --k) {
+        i64 s = d.shape[k];
+        i64 q = i % s;
+        i /= s;
+        oa += q * d.a[k];
+        ob += q * d.b[k];
+        oc += q * d.c[k];
+    }
+}
+
+// ---------- binary arithmetic with broadcasting ----------
+// ops: 0 add, 1 sub, 2 mul, 3 div, 4 pow, 5 max, 6 min, 7 fmod (sign of dividend), 8 mod (sign of divisor)
+template <typename T> __device__ __forceinline__ T arith(int op, T x, T y);
+template <> __device__ __forceinline__ float arith<float>(int op, float x, float y) {
+    switch (op) {
+    case 0: return x + y;
+    case 1: return x - y;
+    case 2: return x * y;
+    case 3: return x / y;
+    case 4: return powf(x, y);
+    case 5: return fmaxf(x, y);
+    case 6: return fminf(x, y);
+    case 7: return fmodf(x, y);
+    case 8: { float r = fmodf(x, y); if (r != 0.f && ((r < 0.f) != (y < 0.f))) r += y; return r; }
+    }
+    return 0.f;
+}
+template <> __device__ __forceinline__ i64 arith<i64>(int op, i64 x, i64 y) {
+    switch (op) {
+    case 0: return x + y;
+    case 1: return x - y;
+    case 2: return x * y;
+    case 3: return y == 0 ? 0 : x / y;
+    case 5: return x > y ? x : y;
+    case 6: return x < y ? x : y;
+    case 7: return y == 0 ? 0 : x % y;
+    case 8: { if (y == 0) return 0; i64 r = x % y; if (r != 0 && ((r < 0) != (y < 0))) r += y; return r; }
+    }
+    return 0;
+}
+template <> __device__ __forceinline__ int arith<int>(int op, int x, int y) {
+    return (int)arith<i64>(op, (i64)x, (i64)y);
+}
+
+template <typename T>
+__device__ void binary_t(i64 n, int op, Dims d, const T* a, const T* b, T* y) {
+    GRID_LOOP(i, n) {
+        i64 oa, ob, oc;
+        offsets(d, i, oa, ob, oc);
+        y[i] = arith<T>(op, a[oa], b[ob]);
+    }
+}
+extern "C" __global__ void binary_f32(i64 n, int op, Dims d, const float* a, const float* b, float* y) { binary_t<float>(n, op, d, a, b, y); }
+extern "C" __global__ void binary_i64(i64 n, int op, Dims d, const i64* a, const i64* b, i64* y) { binary_t<i64>(n, op, d, a, b, y); }
+extern "C" __global__ void binary_i32(i64 n, int op, Dims d, const int* a, const int* b, int* y) { binary_t<int>(n, op, d, a, b, y); }
+
+// Same-shape float fast path: y = op(a, b), then an activation.
+extern "C" __global__ void binary_same_f32(i64 n, int op, const float* a, const float* b, int act_op, float p, float q, float* y) {
+    GRID_LOOP(i, n) y[i] = act(act_op, arith<float>(op, a[i], b[i]), p, q);
+}
+
+// ---------- comparisons and logic (bool output = u8) ----------
+// ops: 0 eq, 1 lt, 2 le, 3 gt, 4 ge
+template <typename T>
+__device__ void compare_t(i64 n, int op, Dims d, const T* a, const T* b, u8* y) {
+    GRID_LOOP(i, n) {
+        i64 oa, ob, oc;
+        offsets(d, i, oa, ob, oc);
+        T x = a[oa], z = b[ob];
+        bool r = false;
+        switch (op) {
+        case 0: r = x == z; break;
+        case 1: r = x < z; break;
+        case 2: r = x <= z; break;
+        case 3: r = x > z; break;
+        case 4: r = x >= z; break;
+        }
+        y[i] = r;
+    }
+}
+extern "C" __global__ void compare_f32(i64 n, int op, Dims d, const float* a, const float* b, u8* y) { compare_t<float>(n, op, d, a, b, y); }
+extern "C" __global__ void compare_i64(i64 n, int op, Dims d, const i64* a, const i64* b, u8* y) { compare_t<i64>(n, op, d, a, b, y); }
+extern "C" __global__ void compare_i32(i64 n, int op, Dims d, const int* a, const int* b, u8* y) { compare_t<int>(n, op, d, a, b, y); }
+
+// ops: 0 and, 1 or, 2 xor
+extern "C" __global__ void logic_u8(i64 n, int op, Dims d, const u8* a, const u8* b, u8* y) {
+    GRID_LOOP(i, n) {
+        i64 oa, ob, oc;
+        offsets(d, i, oa, ob, oc);
+        bool x = a[oa] != 0, z = b[ob] != 0;
+        y[i] = op == 0 ? (x && z) : op == 1 ? (x || z) : (x != z);
+    }
+}
+extern "C" __global__ void not_u8(i64 n, const u8* a, u8* y) { GRID_LOOP(i, n) y[i] = a[i] == 0; }
+
+// ---------- where (cond ? x : y), by element size ----------
+template <typename T>
+__device__ void where_t(i64 n, Dims d, const u8* c, const T* x, const T* z, T* y) {
+    GRID_LOOP(i, n) {
+        i64 oa, ob, oc;
+        offsets(d, i, oa, ob, oc);
+        y[i] = c[oa] ? x[ob] : z[oc];
+    }
+}
+extern "C" __global__ void where_4(i64 n, Dims d, const u8* c, const unsigned* x, const unsigned* z, unsigned* y) { where_t<unsigned>(n, d, c, x, z, y); }
+extern "C" __global__ void where_8(i64 n, Dims d, const u8* c, const i64* x, const i64* z, i64* y) { where_t<i64>(n, d, c, x, z, y); }
+extern "C" __global__ void where_1(i64 n, Dims d, const u8* c, const u8* x, const u8* z, u8* y) { where_t<u8>(n, d, c, x, z, y); }
+
+// ---------- casts ----------
+#define CAST(name, A, B, expr) \
+    extern "C" __global__ void name(i64 n, const A* x, B* y) { GRID_LOOP(i, n) { A v = x[i]; y[i] = (expr); } }
+CAST(cast_f32_i64, float, i64, (i64)v)
+CAST(cast_f32_i32, float, int, (int)v)
+CAST(cast_f32_u8, float, u8, (u8)(v != 0.f))
+CAST(cast_i64_f32, i64, float, (float)v)
+CAST(cast_i64_i32, i64, int, (int)v)
+CAST(cast_i64_u8, i64, u8, (u8)(v != 0))
+CAST(cast_i32_f32, int, float, (float)v)
+CAST(cast_i32_i64, int, i64, (i64)v)
+CAST(cast_i32_u8, int, u8, (u8)(v != 0))
+CAST(cast_u8_f32, u8, float, (float)(v != 0))
+CAST(cast_u8_i64, u8, i64, (i64)(v != 0))
+CAST(cast_u8_i32, u8, int, (int)(v != 0))
+
+// ---------- strided copy (transpose, expand, slice, concat, split) ----------
+// dst[dst_off + sum q_k b_k] = src[src_off + sum q_k a_k] for every index q of `shape`.
+template <typename T>
+__device__ void copy_t(i64 n, Dims d, const T* x, i64 xo, T* y, i64 yo) {
+    GRID_LOOP(i, n) {
+        i64 oa, ob, oc;
+        offsets(d, i, oa, ob, oc);
+        y[yo + ob] = x[xo + oa];
+    }
+}
+extern "C" __global__ void copy_1(i64 n, Dims d, const u8* x, i64 xo, u8* y, i64 yo) { copy_t<u8>(n, d, x, xo, y, yo); }
+extern "C" __global__ void copy_2(i64 n, Dims d, const unsigned short* x, i64 xo, unsigned short* y, i64 yo) { copy_t<unsigned short>(n, d, x, xo, y, yo); }
+extern "C" __global__ void copy_4(i64 n, Dims d, const unsigned* x, i64 xo, unsigned* y, i64 yo) { copy_t<unsigned>(n, d, x, xo, y, yo); }
+extern "C" __global__ void copy_8(i64 n, Dims d, const i64* x, i64 xo, i64* y, i64 yo) { copy_t<i64>(n, d, x, xo, y, yo); }
+
+// ---------- gather along an axis: data viewed [outer, axis, inner], indices [m] ----------
+template <typename T, typename I>
+__device__ void gather_t(i64 n, i64 m, i64 axis, i64 inner, const T* x, const I* idx, T* y, int* bad) {
+    GRID_LOOP(i, n) {
+        i64 in = i % inner;
+        i64 j = (i / inner) % m;
+        i64 o = i / (inner * m);
+        i64 k = (i64)idx[j];
+        if (k < 0) k += axis;
+        if (k < 0 || k >= axis) { *bad = 1; k = 0; }
+        y[i] = x[(o * axis + k) * inner + in];
+    }
+}
+extern "C" __global__ void gather_4_i64(i64 n, i64 m, i64 axis, i64 inner, const unsigned* x, const i64* idx, unsigned* y, int* bad) { gather_t<unsigned, i64>(n, m, axis, inner, x, idx, y, bad); }
+extern "C" __global__ void gather_8_i64(i64 n, i64 m, i64 axis, i64 inner, const i64* x, const i64* idx, i64* y, int* bad) { gather_t<i64, i64>(n, m, axis, inner, x, idx, y, bad); }
+extern "C" __global__ void gather_1_i64(i64 n, i64 m, i64 axis, i64 inner, const u8* x, const i64* idx, u8* y, int* bad) { gather_t<u8, i64>(n, m, axis, inner, x, idx, y, bad); }
+extern "C" __global__ void gather_4_i32(i64 n, i64 m, i64 axis, i64 inner, const unsigned* x, const int* idx, unsigned* y, int* bad) { gather_t<unsigned, int>(n, m, axis, inner, x, idx, y, bad); }
+extern "C" __global__ void gather_8_i32(i64 n, i64 m, i64 axis, i64 inner, const i64* x, const int* idx, i64* y, int* bad) { gather_t<i64, int>(n, m, axis, inner, x, idx, y, bad); }
+extern "C" __global__ void gather_1_i32(i64 n, i64 m, i64 axis, i64 inner, const u8* x, const int* idx, u8* y, int* bad) { gather_t<u8, int>(n, m, axis, inner, x, idx, y, bad); }
+
+// ---------- reductions over the middle axis of [outer, r, inner] ----------
+// ops: 0 sum, 1 mean, 2 max, 3 min, 4 prod, 5 sumsquare, 6 l2, 7 l1, 8 logsumexp
+extern "C" __global__ void reduce_f32(i64 outer, i64 r, i64 inner, int op, const float* x, float* y) {
+    GRID_LOOP(i, outer * inner) {
+        i64 o = i / inner, in = i % inner;
+        const float* p = x + o * r * inner + in;
+        float acc = op == 2 ? -INFINITY : op == 3 ? INFINITY : op == 4 ? 1.f : 0.f;
+        float mx = -INFINITY;
+        if (op == 8) for (i64 k = 0; k < r; ++k) mx = fmaxf(mx, p[k * inner]);
+        for (i64 k = 0; k < r; ++k) {
+            float v = p[k * inner];
+            switch (op) {
+            case 0: case 1: acc += v; break;
+            case 2: acc = fmaxf(acc, v); break;
+            case 3: acc = fminf(acc, v); break;
+            case 4: acc *= v; break;
+            case 5: case 6: acc += v * v; break;
+            case 7: acc += fabsf(v); break;
+            case 8: acc += expf(v - mx); break;
+            }
+        }
+        if (op == 1) acc /= (float)r;
+        if (op == 6) acc = sqrtf(acc);
+        if (op == 8) acc = mx + logf(acc);
+        y[i] = acc;
+    }
+}
+
+// Row reduction with a block per row (inner == 1): sum or mean. Used for global pooling.
+extern "C" __global__ void row_mean_f32(i64 rows, i64 r, float scale, const float* x, float* y) {
+    __shared__ float sh[32];
+    for (i64 row = blockIdx.x; row < rows; row += gridDim.x) {
+        const float* p = x + row * r;
+        float acc = 0.f;
+        for (i64 k = threadIdx.x; k < r; k += blockDim.x) acc += p[k];
+        for (int o = 16; o > 0; o >>= 1) acc += __shfl_xor_sync(0xffffffff, acc, o);
+        if ((threadIdx.x & 31) == 0) sh[threadIdx.x >> 5] = acc;
+        __syncthreads();
+        if (threadIdx.x < 32) {
+            float v = threadIdx.x < (blockDim.x >> 5) ? sh[threadIdx.x] : 0.f;
+            for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffff, v, o);
+            if (threadIdx.x == 0) y[row] = v * scale;
+        }
+        __syncthreads();
+    }
+}
+
+// ---------- block-wide helpers ----------
+__device__ float block_sum(float v, float* sh) {
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffff, v, o);
+    __syncthreads();
+    if ((threadIdx.x & 31) == 0) sh[threadIdx.x >> 5] = v;
+    __syncthreads();
+    float t = 0.f;
+    for (int w = 0; w < (int)(blockDim.x >> 5); ++w) t += sh[w];
+    return t;
+}
+__device__ float block_max(float v, float* sh) {
+    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffff, v, o));
+    __syncthreads();
+    if ((threadIdx.x & 31) == 0) sh[threadIdx.x >> 5] = v;
+    __syncthreads();
+    float t = -INFINITY;
+    for (int w = 0; w < (int)(blockDim.x >> 5); ++w) t = fmaxf(t, sh[w]);
+    return t;
+}
+
+// Softmax (mode 0), LogSoftmax (1) over the middle axis of [outer, r, inner]: a block per (outer, inner).
+extern "C" __global__ void softmax_f32(i64 outer, i64 r, i64 inner, int mode, const float* x, float* y) {
+    __shared__ float sh[32];
+    for (i64 row = blockIdx.x; row < outer * inner; row += gridDim.x) {
+        i64 o = row / inner, in = row % inner;
+        const float* p = x + o * r * inner + in;
+        float* q = y + o * r * inner + in;
+        float m = -INFINITY;
+        for (i64 k = threadIdx.x; k < r; k += blockDim.x) m = fmaxf(m, p[k * inner]);
+        m = block_max(m, sh);
+        float s = 0.f;
+        for (i64 k = threadIdx.x; k < r; k += blockDim.x) s += expf(p[k * inner] - m);
+        s = block_sum(s, sh);
+        if (mode == 0) {
+            float inv = 1.f / s;
+            for (i64 k = threadIdx.x; k < r; k += blockDim.x) q[k * inner] = expf(p[k * inner] - m) * inv;
+        } else {
+            float ls = logf(s);
+            for (i64 k = threadIdx.x; k < r; k += blockDim.x) q[k * inner] = p[k * inner] - m - ls;
+        }
+    }
+}
+
+// LayerNormalization over the trailing r elements of each row; gamma/beta have r elements (beta may be null).
+extern "C" __global__ void layernorm_f32(i64 rows, i64 r, float eps, const float* x, const float* g, const float* bta, float* y) {
+    __shared__ float sh[32];
+    for (i64 row = blockIdx.x; row < rows; row += gridDim.x) {
+        const float* p = x + row * r;
+        float* q = y + row * r;
+        float s = 0.f;
+        for (i64 k = threadIdx.x; k < r; k += blockDim.x) s += p[k];
+        float mean = block_sum(s, sh) / (float)r;
+        float v = 0.f;
+        for (i64 k = threadIdx.x; k < r; k += blockDim.x) { float d = p[k] - mean; v += d * d; }
+        float var = block_sum(v, sh) / (float)r;
+        float inv = rsqrtf(var + eps);
+        for (i64 k = threadIdx.x; k < r; k += blockDim.x) {
+            float t = (p[k] - mean) * inv * g[k];
+            q[k] = bta ? t + bta[k] : t;
+        }
+    }
+}
+
+// BatchNormalization (inference): y = (x - mean) * scale / sqrt(var + eps) + bias, channel = (i / inner) % C.
+extern "C" __global__ void batchnorm_f32(i64 n, i64 inner, i64 ch, float eps, const float* x, const float* sc, const float* bi, const float* mean, const float* var, float* y) {
+    GRID_LOOP(i, n) {
+        i64 c = (i / inner) % ch;
+        y[i] = (x[i] - mean[c]) * rsqrtf(var[c] + eps) * sc[c] + bi[c];
+    }
+}
+
+// ---------- convolution helpers (2-D, NCHW) ----------
+struct ConvP {
+    i64 n, c, h, w;      // input
+    i64 oc, oh, ow;      // output
+    i64 kh, kw, sh, sw, ph, pw, dh, dw;
+    i64 group;
+};
+
+// im2col for one group over the whole batch: col[b][ (ci*kh+ky)*kw+kx ][ oy*ow+ox ] (ci within the group).
+extern "C" __global__ void im2col_f32(ConvP p, i64 g, const float* x, float* col) {
+    i64 cg = p.c / p.group;
+    i64 k = cg * p.kh * p.kw;
+    i64 hw = p.oh * p.ow;
+    i64 total = p.n * k * hw;
+    GRID_LOOP(i, total) {
+        i64 pos = i % hw;
+        i64 kk = (i / hw) % k;
+        i64 b = i / (hw * k);
+        i64 ox = pos % p.ow, oy = pos / p.ow;
+        i64 kx = kk % p.kw, ky = (kk / p.kw) % p.kh, ci = kk / (p.kw * p.kh);
+        i64 iy = oy * p.sh - p.ph + ky * p.dh;
+        i64 ix = ox * p.sw - p.pw + kx * p.dw;
+        float v = 0.f;
+        if (iy >= 0 && iy < p.h && ix >= 0 && ix < p.w)
+            v = x[((b * p.c + g * cg + ci) * p.h + iy) * p.w + ix];
+        col[i] = v;
+    }
+}
+
+// Depthwise convolution (group == c == oc / m) with bias and activation in the epilogue.
+extern "C" __global__ void depthwise_f32(ConvP p, const float* x, const float* wt, const float* bias, int op, float a, float b2, float* y) {
+    i64 total = p.n * p.oc * p.oh * p.ow;
+    i64 m = p.oc / p.c;
+    GRID_LOOP(i, total) {
+        i64 ox = i % p.ow;
+        i64 oy = (i / p.ow) % p.oh;
+        i64 co = (i / (p.ow * p.oh)) % p.oc;
+        i64 b = i / (p.ow * p.oh * p.oc);
+        i64 ci = co / m;
+        const float* xp = x + (b * p.c + ci) * p.h * p.w;
+        const float* wp = wt + co * p.kh * p.kw;
+        float acc = bias ? bias[co] : 0.f;
+        for (i64 ky = 0; ky < p.kh; ++ky) {
+            i64 iy = oy * p.sh - p.ph + ky * p.dh;
+            if (iy < 0 || iy >= p.h) continue;
+            for (i64 kx = 0; kx < p.kw; ++kx) {
+                i64 ix = ox * p.sw - p.pw + kx * p.dw;
+                if (ix < 0 || ix >= p.w) continue;
+                acc += xp[iy * p.w + ix] * wp[ky * p.kw + kx];
+            }
+        }
+        y[i] = act(op, acc, a, b2);
+    }
+}
+
+// Max (mode 0) / average (1: count_include_pad=0, 2: include pad) pooling, 2-D NCHW (channels folded into n*c).
+extern "C" __global__ void pool2d_f32(ConvP p, int mode, const float* x, float* y) {
+    i64 total = p.n * p.c * p.oh * p.ow;
+    GRID_LOOP(i, total) {
+        i64 ox = i % p.ow;
+        i64 oy = (i / p.ow) % p.oh;
+        i64 nc = i / (p.ow * p.oh);
+        const float* xp = x + nc * p.h * p.w;
+        float acc = mode == 0 ? -INFINITY : 0.f;
+        i64 cnt = 0;
+        for (i64 ky = 0; ky < p.kh; ++ky) {
+            i64 iy = oy * p.sh - p.ph + ky * p.dh;
+            for (i64 kx = 0; kx < p.kw; ++kx) {
+                i64 ix = ox * p.sw - p.pw + kx * p.dw;
+                bool in = iy >= 0 && iy < p.h && ix >= 0 && ix < p.w;
+                if (mode == 2 && iy < p.h + p.ph && ix < p.w + p.pw) cnt++;
+                if (!in) continue;
+                float v = xp[iy * p.w + ix];
+                if (mode == 0) acc = fmaxf(acc, v); else acc += v;
+                if (mode == 1) cnt++;
+            }
+        }
+        y[i] = mode == 0 ? acc : acc / (float)(cnt > 0 ? cnt : 1);
+    }
+}
+
+// ---------- recurrent gates ----------
+// LSTM (ONNX gate order i, o, f, c): g = xw[t] (4H, bias included) + hr (4H, recurrent bias included).
+extern "C" __global__ void lstm_gates_f32(i64 batch, i64 hs, const float* xw, const float* hr, float* c, float* h, float* y) {
+    GRID_LOOP(i, batch * hs) {
+        i64 b = i / hs, j = i % hs;
+        const float* gx = xw + b * 4 * hs;
+        const float* gh = hr + b * 4 * hs;
+        float ig = 1.f / (1.f + expf(-(gx[j] + gh[j])));
+        float og = 1.f / (1.f + expf(-(gx[hs + j] + gh[hs + j])));
+        float fg = 1.f / (1.f + expf(-(gx[2 * hs + j] + gh[2 * hs + j])));
+        float cg = tanhf(gx[3 * hs + j] + gh[3 * hs + j]);
+        float cn = fg * c[i] + ig * cg;
+        c[i] = cn;
+        float hn = og * tanhf(cn);
+        h[i] = hn;
+        if (y) y[i] = hn;
+    }
+}
+
+// GRU (ONNX gate order z, r, h). xw = x W^T + Wb (3H); hr = h R^T (3H, no bias); rb = recurrent bias (3H) or null.
+// linear_before_reset=1: h~ = tanh(xw_h + r * (hr_h + Rb_h)). linear_before_reset=0 needs (r*h) R^T: handled by
+// the caller with a second GEMM; here `hr_h2` then holds that product.
+extern "C" __global__ void gru_gates_f32(i64 batch, i64 hs, int lbr, const float* xw, const float* hr, const float* rb, const float* hr_h2, float* h, float* y) {
+    GRID_LOOP(i, batch * hs) {
+        i64 b = i / hs, j = i % hs;
+        const float* gx = xw + b * 3 * hs;
+        const float* gh = hr + b * 3 * hs;
+        float rz = rb ? rb[j] : 0.f, rr = rb ? rb[hs + j] : 0.f, rh = rb ? rb[2 * hs + j] : 0.f;
+        float z = 1.f / (1.f + expf(-(gx[j] + gh[j] + rz)));
+        float r = 1.f / (1.f + expf(-(gx[hs + j] + gh[hs + j] + rr)));
+        float hh;
+        if (lbr) hh = tanhf(gx[2 * hs + j] + r * (gh[2 * hs + j] + rh));
+        else hh = tanhf(gx[2 * hs + j] + hr_h2[b * hs + j] + rh);
+        float hn = (1.f - z) * hh + z * h[i];
+        h[i] = hn;
+        if (y) y[i] = hn;
+    }
+}
+
+// r * h for GRU with linear_before_reset = 0 (r recomputed from the gates).
+extern "C" __global__ void gru_rh_f32(i64 batch, i64 hs, const float* xw, const float* hr, const float* rb, const float* h, float* out) {
+    GRID_LOOP(i, batch * hs) {
+        i64 b = i / hs, j = i % hs;
+        float rr = rb ? rb[hs + j] : 0.f;
+        float r = 1.f / (1.f + expf(-(xw[b * 3 * hs + hs + j] + hr[b * 3 * hs + hs + j] + rr)));
+        out[i] = r * h[i];
+    }
+}
+
+// fill a float buffer with a value
+extern "C" __global__ void fill_f32(i64 n, float v, float* y) { GRID_LOOP(i, n) y[i] = v; }
+

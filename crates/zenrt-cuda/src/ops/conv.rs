@@ -1,0 +1,399 @@
+//! Convolution (im2col + cuBLAS, a direct kernel for depthwise, no im2col for 1x1), pooling,
+//! global pooling and BatchNormalization, for 1-D and 2-D NCHW tensors.
+
+use super::linalg::bias_act;
+use super::{arg, need_f32, Act, Attrs, BResult, Cx, GpuOp, Val};
+use crate::gpu::GTensor;
+use zenrt_core::{DType, Error, Result};
+
+/// `struct ConvP` in kernels.cu.
+#[repr(C)]
+#[derive(Clone, Copy, Default, Debug)]
+struct ConvP {
+    n: i64,
+    c: i64,
+    h: i64,
+    w: i64,
+    oc: i64,
+    oh: i64,
+    ow: i64,
+    kh: i64,
+    kw: i64,
+    sh: i64,
+    sw: i64,
+    ph: i64,
+    pw: i64,
+    dh: i64,
+    dw: i64,
+    group: i64,
+}
+
+/// (strides, dilations, pads at the start, output size), each as (height, width).
+type Resolved = ([i64; 2], [i64; 2], [i64; 2], [i64; 2]);
+
+/// Window attributes shared by Conv and pooling.
+#[derive(Clone, Debug)]
+struct Window {
+    kernel: Option<Vec<i64>>,
+    strides: Option<Vec<i64>>,
+    pads: Option<Vec<i64>>,
+    dilations: Option<Vec<i64>>,
+    auto_pad: String,
+    ceil: bool,
+}
+
+impl Window {
+    fn parse(a: &Attrs) -> std::result::Result<Window, String> {
+        Ok(Window {
+            kernel: a.ints("kernel_shape")?,
+            strides: a.ints("strides")?,
+            pads: a.ints("pads")?,
+            dilations: a.ints("dilations")?,
+            auto_pad: a.string("auto_pad")?.unwrap_or_else(|| "NOTSET".into()),
+            ceil: a.int("ceil_mode", 0)? != 0,
+        })
+    }
+
+    /// Resolves the window for spatial input `sp` (1 or 2 dims) and kernel `k`; returns
+    /// (strides, dilations, pads begin, output size) with 1-D promoted to 2-D (height 1).
+    fn resolve(&self, sp: &[usize], k: &[usize], op: &str) -> Result<Resolved> {
+        let r = sp.len();
+        if r == 0 || r > 2 || k.len() != r {
+            return Err(Error::Unsupported(format!("CUDA {op}: only 1-D and 2-D windows (input spatial {sp:?})")));
+        }
+        let get = |v: &Option<Vec<i64>>, i: usize, d: i64| v.as_ref().and_then(|v| v.get(i).copied()).unwrap_or(d);
+        let mut s = [1i64; 2];
+        let mut dl = [1i64; 2];
+        let mut pb = [0i64; 2];
+        let mut o = [1i64; 2];
+        let off = 2 - r;
+        for i in 0..r {
+            let (st, di) = (get(&self.strides, i, 1), get(&self.dilations, i, 1));
+            if st < 1 || di < 1 {
+                return Err(Error::Invalid(format!("{op}: strides and dilations must be positive")));
+            }
+            let inp = sp[i] as i64;
+            let ek = (k[i] as i64 - 1) * di + 1;
+            let (b, out) = match self.auto_pad.as_str() {
+                "SAME_UPPER" | "SAME_LOWER" => {
+                    let out = (inp + st - 1) / st;
+                    let total = ((out - 1) * st + ek - inp).max(0);
+                    let b = if self.auto_pad == "SAME_UPPER" { total / 2 } else { total - total / 2 };
+                    (b, out)
+                }
+                "VALID" => (0, (inp - ek) / st + 1),
+                _ => {
+                    let (b, e) = (get(&self.pads, i, 0), get(&self.pads, i + r, 0));
+                    let span = inp + b + e - ek;
+                    let out = if self.ceil { (span + st - 1) / st + 1 } else { span / st + 1 };
+                    // ceil mode: the last window must start inside the input or left padding
+                    let out = if self.ceil && (out - 1) * st >= inp + b { out - 1 } else { out };
+                    (b, out)
+                }
+            };
+            if out < 1 {
+                return Err(Error::Shape(format!("{op}: window larger than the padded input {sp:?}")));
+            }
+            s[off + i] = st;
+            dl[off + i] = di;
+            pb[off + i] = b;
+            o[off + i] = out;
+        }
+        Ok((s, dl, pb, o))
+    }
+}
+
+pub(super) fn build_conv(a: &Attrs, fused: bool) -> BResult {
+    Ok(Box::new(Conv {
+        win: Window::parse(a)?,
+        group: a.int("group", 1)?.max(1) as usize,
+        act: if fused { Act::from_attrs(a)? } else { Act::NONE },
+    }))
+}
+
+struct Conv {
+    win: Window,
+    group: usize,
+    act: Act,
+}
+
+impl GpuOp for Conv {
+    fn run(&self, cx: &Cx, ins: &[Option<&Val>]) -> Result<Vec<Val>> {
+        let (x, w) = (arg(ins, 0, "Conv")?, arg(ins, 1, "Conv")?);
+        need_f32(x, "Conv")?;
+        need_f32(w, "Conv")?;
+        let (xs, ws) = (x.shape().to_vec(), w.shape().to_vec());
+        if xs.len() < 3 || ws.len() != xs.len() {
+            return Err(Error::Shape(format!("Conv: input {xs:?} and weight {ws:?}")));
+        }
+        let (n, c, oc) = (xs[0], xs[1], ws[0]);
+        let g = self.group;
+        if c % g != 0 || oc % g != 0 || ws[1] * g != c {
+            return Err(Error::Shape(format!("Conv: {c} channels, {oc} filters, group {g}, weight {ws:?}")));
+        }
+        let (st, dl, pb, o) = self.win.resolve(&xs[2..], &ws[2..], "Conv")?;
+        let sp2 = |v: &[usize]| if v.len() == 1 { (1i64, v[0] as i64) } else { (v[0] as i64, v[1] as i64) };
+        let (h, wd) = sp2(&xs[2..]);
+        let (kh, kw) = sp2(&ws[2..]);
+        let p = ConvP {
+            n: n as i64,
+            c: c as i64,
+            h,
+            w: wd,
+            oc: oc as i64,
+            oh: o[0],
+            ow: o[1],
+            kh,
+            kw,
+            sh: st[0],
+            sw: st[1],
+            ph: pb[0],
+            pw: pb[1],
+            dh: dl[0],
+            dw: dl[1],
+            group: g as i64,
+        };
+        let mut out_shape = vec![n, oc];
+        if xs.len() == 3 {
+            out_shape.push(o[1] as usize);
+        } else {
+            out_shape.extend([o[0] as usize, o[1] as usize]);
+        }
+        let (gx, gw) = (cx.dev(x)?, cx.dev(w)?);
+        let bias: Option<GTensor> = match ins.get(2).copied().flatten() {
+            Some(b) => {
+                need_f32(b, "Conv")?;
+                if b.shape().iter().product::<usize>() != oc {
+                    return Err(Error::Shape(format!("Conv: bias {:?} for {oc} filters", b.shape())));
+                }
+                Some(cx.dev(b)?)
+            }
+            None => None,
+        };
+        let y = cx.gpu.empty(DType::F32, out_shape)?;
+        let ohw = (p.oh * p.ow) as usize;
+        let cg = c / g;
+        let ocg = oc / g;
+        if g > 1 && cg == 1 {
+            let bp = bias.as_ref().map(|b| b.ptr()).unwrap_or(0);
+            let total = y.len();
+            cx.gpu.launch_n(
+                "depthwise_f32",
+                total,
+                &[&p, &gx.ptr(), &gw.ptr(), &bp, &self.act.code, &self.act.a, &self.act.b, &y.ptr()],
+            )?;
+            return Ok(vec![Val::Dev(y)]);
+        }
+        let k = cg * (kh * kw) as usize;
+        let pointwise =
+            kh == 1 && kw == 1 && p.sh == 1 && p.sw == 1 && p.ph == 0 && p.pw == 0 && o[0] == h && o[1] == wd;
+        let col = if pointwise { None } else { Some(cx.gpu.empty(DType::F32, vec![n, k, ohw])?) };
+        let fs = 4u64; // bytes per f32
+        for gi in 0..g {
+            let wptr = gw.ptr() + (gi * ocg * k) as u64 * fs;
+            let yptr = y.ptr() + (gi * ocg * ohw) as u64 * fs;
+            match &col {
+                None => {
+                    let xptr = gx.ptr() + (gi * cg * ohw) as u64 * fs;
+                    cx.gpu.sgemm(
+                        false,
+                        false,
+                        ocg,
+                        ohw,
+                        k,
+                        1.0,
+                        wptr,
+                        k,
+                        0,
+                        xptr,
+                        ohw,
+                        c * ohw,
+                        0.0,
+                        yptr,
+                        oc * ohw,
+                        n,
+                    )?;
+                }
+                Some(col) => {
+                    cx.gpu.launch_n("im2col_f32", n * k * ohw, &[&p, &(gi as i64), &gx.ptr(), &col.ptr()])?;
+                    cx.gpu.sgemm(
+                        false,
+                        false,
+                        ocg,
+                        ohw,
+                        k,
+                        1.0,
+                        wptr,
+                        k,
+                        0,
+                        col.ptr(),
+                        ohw,
+                        k * ohw,
+                        0.0,
+                        yptr,
+                        oc * ohw,
+                        n,
+                    )?;
+                }
+            }
+        }
+        bias_act(cx.gpu, &y, bias.as_ref(), ohw, oc, self.act)?;
+        Ok(vec![Val::Dev(y)])
+    }
+}
+
+pub(super) fn build_pool(a: &Attrs, op: &str) -> BResult {
+    let win = Window::parse(a)?;
+    if win.kernel.is_none() {
+        return Err("kernel_shape is required".into());
+    }
+    if op == "MaxPool" && a.0.outputs.len() > 1 && a.0.outputs.get(1).is_some_and(|s| !s.is_empty()) {
+        return Err("MaxPool's Indices output has no CUDA kernel".into());
+    }
+    let mode = if op == "MaxPool" {
+        0
+    } else if a.int("count_include_pad", 0)? != 0 {
+        2
+    } else {
+        1
+    };
+    Ok(Box::new(Pool { win, mode }))
+}
+
+struct Pool {
+    win: Window,
+    mode: i32,
+}
+
+impl GpuOp for Pool {
+    fn run(&self, cx: &Cx, ins: &[Option<&Val>]) -> Result<Vec<Val>> {
+        let x = arg(ins, 0, "Pool")?;
+        need_f32(x, "Pool")?;
+        let xs = x.shape().to_vec();
+        if xs.len() < 3 {
+            return Err(Error::Shape(format!("pooling input {xs:?}")));
+        }
+        let k: Vec<usize> = self.win.kernel.iter().flatten().map(|&v| v.max(1) as usize).collect();
+        let (st, dl, pb, o) = self.win.resolve(&xs[2..], &k, "Pool")?;
+        let sp2 = |v: &[usize]| if v.len() == 1 { (1i64, v[0] as i64) } else { (v[0] as i64, v[1] as i64) };
+        let (h, w) = sp2(&xs[2..]);
+        let (kh, kw) = sp2(&k);
+        let p = ConvP {
+            n: xs[0] as i64,
+            c: xs[1] as i64,
+            h,
+            w,
+            oc: xs[1] as i64,
+            oh: o[0],
+            ow: o[1],
+            kh,
+            kw,
+            sh: st[0],
+            sw: st[1],
+            ph: pb[0],
+            pw: pb[1],
+            dh: dl[0],
+            dw: dl[1],
+            group: 1,
+        };
+        let mut out = vec![xs[0], xs[1]];
+        if xs.len() == 3 {
+            out.push(o[1] as usize);
+        } else {
+            out.extend([o[0] as usize, o[1] as usize]);
+        }
+        let gx = cx.dev(x)?;
+        let y = cx.gpu.empty(DType::F32, out)?;
+        cx.gpu.launch_n("pool2d_f32", y.len(), &[&p, &self.mode, &gx.ptr(), &y.ptr()])?;
+        Ok(vec![Val::Dev(y)])
+    }
+}
+
+pub(super) fn build_global_pool(op: &str) -> BResult {
+    Ok(Box::new(GlobalPool { max: op == "GlobalMaxPool" }))
+}
+
+struct GlobalPool {
+    max: bool,
+}
+
+impl GpuOp for GlobalPool {
+    fn run(&self, cx: &Cx, ins: &[Option<&Val>]) -> Result<Vec<Val>> {
+        let x = arg(ins, 0, "GlobalPool")?;
+        need_f32(x, "GlobalPool")?;
+        let xs = x.shape().to_vec();
+        if xs.len() < 2 {
+            return Err(Error::Shape(format!("global pooling input {xs:?}")));
+        }
+        let rows = xs[0] * xs[1];
+        let r: usize = xs[2..].iter().product();
+        let mut out = vec![xs[0], xs[1]];
+        out.extend(std::iter::repeat_n(1, xs.len() - 2));
+        let gx = cx.dev(x)?;
+        let y = cx.gpu.empty(DType::F32, out)?;
+        if self.max {
+            cx.gpu.launch_n("reduce_f32", rows, &[&(rows as i64), &(r as i64), &1i64, &2i32, &gx.ptr(), &y.ptr()])?;
+        } else {
+            let blocks = rows.clamp(1, 65535) as u32;
+            let scale = 1.0f32 / r.max(1) as f32;
+            cx.gpu.launch("row_mean_f32", blocks, 256, &[&(rows as i64), &(r as i64), &scale, &gx.ptr(), &y.ptr()])?;
+        }
+        Ok(vec![Val::Dev(y)])
+    }
+}
+
+pub(super) fn build_batchnorm(a: &Attrs) -> BResult {
+    if a.int("training_mode", 0)? != 0 || a.0.outputs.iter().skip(1).any(|o| !o.is_empty()) {
+        return Err("training mode has no CUDA kernel".into());
+    }
+    Ok(Box::new(BatchNorm { eps: a.float("epsilon", 1e-5)? }))
+}
+
+struct BatchNorm {
+    eps: f32,
+}
+
+impl GpuOp for BatchNorm {
+    fn run(&self, cx: &Cx, ins: &[Option<&Val>]) -> Result<Vec<Val>> {
+        let x = arg(ins, 0, "BatchNormalization")?;
+        need_f32(x, "BatchNormalization")?;
+        let xs = x.shape().to_vec();
+        if xs.len() < 2 {
+            return Err(Error::Shape(format!("BatchNormalization input {xs:?}")));
+        }
+        let ch = xs[1];
+        let inner: usize = xs[2..].iter().product();
+        let mut p = Vec::new();
+        for i in 1..5 {
+            let v = arg(ins, i, "BatchNormalization")?;
+            need_f32(v, "BatchNormalization")?;
+            if v.shape().iter().product::<usize>() != ch {
+                return Err(Error::Shape(format!(
+                    "BatchNormalization: parameter {i} {:?} for {ch} channels",
+                    v.shape()
+                )));
+            }
+            p.push(cx.dev(v)?);
+        }
+        let gx = cx.dev(x)?;
+        let y = cx.gpu.empty(DType::F32, xs)?;
+        let n = y.len();
+        cx.gpu.launch_n(
+            "batchnorm_f32",
+            n,
+            &[
+                &(n as i64),
+                &(inner.max(1) as i64),
+                &(ch as i64),
+                &self.eps,
+                &gx.ptr(),
+                &p[0].ptr(),
+                &p[1].ptr(),
+                &p[2].ptr(),
+                &p[3].ptr(),
+                &y.ptr(),
+            ],
+        )?;
+        Ok(vec![Val::Dev(y)])
+    }
+}

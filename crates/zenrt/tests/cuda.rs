@@ -1,0 +1,151 @@
+//! Cross-backend tests: the CUDA backend against the CPU reference.
+//!
+//! Without a GPU (CI) every GPU test prints a SKIP line and passes; the "no device" test checks
+//! that asking for CUDA on such a machine is a clear error, not a panic.
+//!
+//! - real models: GPU vs CPU outputs on the exported models' inputs, max |gpu - cpu| / max |cpu|
+//!   <= 1e-4 (fp32, TF32 off), at batch 1 and 4, and GPU vs ONNX Runtime likewise.
+//! - ONNX node cases (`ZENRT_NODE_CASES`, default /tmp/onnxdata/node): every case that passes
+//!   on the CPU must pass on the GPU, or be refused as unsupported; a wrong GPU result fails.
+#![cfg(feature = "cuda")]
+
+use std::path::PathBuf;
+use zenrt::conformance::{self as conf, Outcome};
+use zenrt::{Device, Session, SessionOptions, Tensor};
+
+fn gpu() -> bool {
+    match zenrt::cuda::probe(0) {
+        Ok(_) => true,
+        Err(e) => {
+            eprintln!("SKIP: no usable CUDA device: {e}");
+            false
+        }
+    }
+}
+
+fn cuda_opts() -> SessionOptions {
+    SessionOptions { device: Device::Cuda(0), ..Default::default() }
+}
+
+fn rel_err(got: &Tensor, want: &Tensor) -> f64 {
+    let (g, w) = (got.to_f64_vec(), want.to_f64_vec());
+    let scale = w.iter().fold(0.0f64, |m, x| m.max(x.abs())).max(1e-30);
+    let diff =
+        g.iter().zip(&w).fold(0.0f64, |m, (a, b)| if (a - b).is_nan() { f64::INFINITY } else { m.max((a - b).abs()) });
+    diff / scale
+}
+
+#[test]
+fn cuda_without_device_is_a_clear_error() {
+    if zenrt::cuda::available(0) {
+        // With a GPU: a device that does not exist must still be an error, not a panic.
+        let model = zenrt::testing::tiny_add_model();
+        let opts = SessionOptions { device: Device::Cuda(64), ..Default::default() };
+        let e = Session::from_model(zenrt::onnx::load_model_bytes(&model, &Default::default()).unwrap(), &opts)
+            .err()
+            .expect("cuda:64 must not exist");
+        assert!(e.to_string().contains("cuda:64"), "{e}");
+        return;
+    }
+    let model = zenrt::testing::tiny_add_model();
+    let m = zenrt::onnx::load_model_bytes(&model, &Default::default()).unwrap();
+    let e = Session::from_model(m, &cuda_opts()).err().expect("CUDA must be refused on a machine without a GPU");
+    let msg = e.to_string();
+    assert!(msg.contains("CUDA"), "unclear error: {msg}");
+    assert!(matches!(e, zenrt::Error::Unsupported(_)), "{e:?}");
+}
+
+#[test]
+fn device_parses() {
+    assert_eq!("cpu".parse::<Device>().unwrap(), Device::Cpu);
+    assert_eq!("cuda".parse::<Device>().unwrap(), Device::Cuda(0));
+    assert_eq!("cuda:3".parse::<Device>().unwrap(), Device::Cuda(3));
+    assert!("tpu".parse::<Device>().is_err());
+    assert!("cuda:x".parse::<Device>().is_err());
+}
+
+fn models_dir() -> Option<PathBuf> {
+    let dir = std::env::var_os("ZENRT_MODELS")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/zenrt/models")))?;
+    dir.is_dir().then_some(dir)
+}
+
+fn check_model(model: &str) {
+    if !gpu() {
+        return;
+    }
+    let Some(root) = models_dir() else {
+        eprintln!("SKIP {model}: no exported models (set ZENRT_MODELS)");
+        return;
+    };
+    let path = root.join(model).join("model.onnx");
+    let cpu = Session::from_file(&path).unwrap_or_else(|e| panic!("{model}: CPU load failed: {e}"));
+    let gpu = Session::from_file_with(&path, &cuda_opts()).unwrap_or_else(|e| panic!("{model}: GPU load failed: {e}"));
+    for batch in [1, 4] {
+        let dir = root.join(model);
+        let inputs = zenrt::npy::read_npz(dir.join(format!("b{batch}_inputs.npz"))).unwrap();
+        let expected = zenrt::npy::read_npz(dir.join(format!("b{batch}_expected.npz"))).unwrap();
+        let c = cpu.run(inputs.clone()).unwrap_or_else(|e| panic!("{model} b{batch}: CPU run failed: {e}"));
+        let g = gpu.run(inputs).unwrap_or_else(|e| panic!("{model} b{batch}: GPU run failed: {e}"));
+        for (name, want) in &expected {
+            let (gt, ct) = (g.get(name).expect("gpu output"), c.get(name).expect("cpu output"));
+            assert_eq!(gt.shape(), ct.shape(), "{model} b{batch} {name}: shape");
+            let (e_cpu, e_ort) = (rel_err(gt, ct), rel_err(gt, want));
+            eprintln!("{model} b{batch} {name}: GPU vs CPU {e_cpu:.2e}, GPU vs ORT {e_ort:.2e}");
+            assert!(e_cpu <= 1e-4, "{model} b{batch} {name}: GPU vs CPU relative error {e_cpu:.3e}");
+            assert!(e_ort <= 1e-4, "{model} b{batch} {name}: GPU vs ORT relative error {e_ort:.3e}");
+        }
+    }
+}
+
+macro_rules! gpu_model_tests {
+    ($($name:ident),*) => { $( #[test] fn $name() { check_model(stringify!($name)); } )* };
+}
+
+gpu_model_tests!(resnet50, mobilenet_v2, efficientnet_b0, lstm, bigru, bert, dlrm, keras_cnn);
+
+#[test]
+fn node_cases_match_cpu() {
+    if !gpu() {
+        return;
+    }
+    let dir = std::env::var_os("ZENRT_NODE_CASES").map(PathBuf::from).unwrap_or_else(|| "/tmp/onnxdata/node".into());
+    if !dir.is_dir() {
+        eprintln!("SKIP: no ONNX node cases at {} (set ZENRT_NODE_CASES)", dir.display());
+        return;
+    }
+    let sets = vec![("node".to_string(), dir)];
+    let filter = std::env::var("ZENRT_NODE_FILTER").unwrap_or_default();
+    let base = conf::SuiteOptions { filter, jobs: 4, ..Default::default() };
+    let cpu = conf::run_suite(&sets, &base, &|_| {});
+    let gpu_opts = conf::SuiteOptions { session: cuda_opts(), ..base };
+    let gpu = conf::run_suite(&sets, &gpu_opts, &|_| {});
+    let (mut pass, mut unsup, mut wrong) = (0, 0, Vec::new());
+    for (c, g) in cpu.iter().zip(&gpu) {
+        assert_eq!(c.id(), g.id());
+        if !matches!(c.outcome, Outcome::Pass) {
+            continue;
+        }
+        match &g.outcome {
+            Outcome::Pass => pass += 1,
+            Outcome::Unsupported(_) => unsup += 1,
+            Outcome::Fail(m)
+                if m.contains("CUDA")
+                    && (m.contains("cannot run") || m.contains("Unsupported") || m.contains("unsupported")) =>
+            {
+                unsup += 1
+            }
+            Outcome::Fail(m) => wrong.push(format!("{}: {m}", g.id())),
+        }
+    }
+    eprintln!(
+        "node cases passing on the CPU: {pass} pass on the GPU, {unsup} refused (no CUDA kernel), {} wrong",
+        wrong.len()
+    );
+    for w in &wrong {
+        eprintln!("  GPU WRONG {w}");
+    }
+    assert!(pass > 0, "no node case ran on the GPU");
+    assert!(wrong.is_empty(), "{} node case(s) give wrong results on the GPU", wrong.len());
+}

@@ -1,0 +1,166 @@
+#!/usr/bin/env python3
+"""GPU benchmark: zenrt's CUDA backend vs PyTorch (eager fp32, eager fp16 autocast, torch.compile)
+on the real models, same architectures and weights, batch 1 and 32.
+
+Usage (on a machine with a GPU, PyTorch and the zenrt binary):
+    python3 scripts/bench_gpu.py --zenrt target/release/zenrt --models /tmp/models --out results.json
+        [--only resnet50,bert] [--batches 1,32] [--iters 50] [--modes zenrt_fp32,torch_dev,...]
+
+Models are exported first with scripts/export_models.py (seeded: the ONNX file and the PyTorch
+module built here have the same weights). Inputs come from export_models.make_inputs (valid token
+ids, masks), written to .npz for zenrt.
+
+What is timed (medians over --iters after --warmup runs):
+  zenrt        `zenrt bench --device cuda:0`: host tensors in, host tensors out (upload + run +
+               download, pageable memory), wall clock.
+  torch e2e    the same end to end: host -> .cuda() -> model -> .cpu().
+  torch dev    inputs already on the GPU, output left there; CUDA events around the forward.
+  fp16         torch.autocast(float16), device-resident like "torch dev".
+  compile      torch.compile(model) (default mode), device-resident, after compile warm-up.
+Peak memory: torch.cuda.max_memory_allocated per configuration; zenrt's peak bytes in use in
+its caching allocator (weights included).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(Path.cwd() / "scripts"))
+
+SEQ = {"lstm": 16, "bigru": 16, "bert": 32}
+
+
+def log(*a):
+    print(*a, flush=True)
+
+
+def median(xs):
+    xs = sorted(xs)
+    n = len(xs)
+    return xs[n // 2] if n % 2 else 0.5 * (xs[n // 2 - 1] + xs[n // 2])
+
+
+def bench_zenrt(zenrt, model_path, npz, iters, warmup, tf32):
+    cmd = [zenrt, "bench", str(model_path), "--device", "cuda:0", "--inputs", str(npz),
+           "--iters", str(iters), "--warmup", str(warmup), "--json"]
+    if tf32:
+        cmd.append("--tf32")
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    if p.returncode != 0:
+        return {"error": (p.stderr or p.stdout).strip()[-400:]}
+    j = json.loads(p.stdout.strip().splitlines()[-1])
+    return {"median_ms": j["median_ms"], "peak_mib": (j.get("gpu_peak_bytes") or 0) / 2**20, "load_ms": j["load_ms"]}
+
+
+def bench_torch(module, feeds, names, iters, warmup, mode):
+    import torch
+
+    dev = torch.device("cuda")
+    host = [torch.from_numpy(feeds[n]) for n in names]
+    xs = [t.to(dev) for t in host]
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats()
+    ctx = torch.autocast("cuda", dtype=torch.float16) if mode == "fp16" else torch.autocast("cuda", enabled=False)
+    fn = module
+    t_compile = None
+    if mode == "compile":
+        t0 = time.time()
+        fn = torch.compile(module)
+        with torch.no_grad():
+            fn(*xs)
+        torch.cuda.synchronize()
+        t_compile = time.time() - t0
+    times = []
+    with torch.no_grad(), ctx:
+        for i in range(warmup + iters):
+            if mode == "e2e":
+                torch.cuda.synchronize()
+                t0 = time.perf_counter()
+                out = fn(*[t.to(dev) for t in host])
+                out = out if isinstance(out, (tuple, list)) else (out,)
+                _ = [o.cpu() for o in out]
+                dt = (time.perf_counter() - t0) * 1e3
+            else:
+                s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+                s.record()
+                fn(*xs)
+                e.record()
+                e.synchronize()
+                dt = s.elapsed_time(e)
+            if i >= warmup:
+                times.append(dt)
+    r = {"median_ms": median(times), "peak_mib": torch.cuda.max_memory_allocated() / 2**20}
+    if t_compile is not None:
+        r["compile_s"] = round(t_compile, 1)
+    return r
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--zenrt", required=True)
+    ap.add_argument("--models", default="/tmp/models")
+    ap.add_argument("--only", default="")
+    ap.add_argument("--batches", default="1,32")
+    ap.add_argument("--iters", type=int, default=30)
+    ap.add_argument("--warmup", type=int, default=5)
+    ap.add_argument("--modes", default="zenrt_fp32,zenrt_tf32,torch_e2e,torch_dev,torch_fp16,torch_compile",
+                    help="comma-separated subset of the default")
+    ap.add_argument("--out", default="bench_gpu.json")
+    args = ap.parse_args()
+
+    import torch
+    import export_models as em
+
+    torch.backends.cuda.matmul.allow_tf32 = False  # PyTorch's default for matmul
+    log(f"torch {torch.__version__}, {torch.cuda.get_device_name(0)}; cudnn.allow_tf32={torch.backends.cudnn.allow_tf32}")
+    modes = [m for m in args.modes.split(",") if m]
+    names = [n for n in (args.only.split(",") if args.only else em.MODELS) if n]
+    batches = [int(b) for b in args.batches.split(",")]
+    root = Path(args.models)
+    rows = []
+    for name in names:
+        spec = em.MODELS[name]()
+        module = spec["module"].eval().cuda()
+        in_names = [i[0] for i in spec["inputs"]]
+        for b in batches:
+            rng = np.random.default_rng(7)
+            feeds = em.make_inputs(spec["inputs"], b, SEQ.get(name), rng)
+            npz = root / name / f"bench_b{b}.npz"
+            np.savez(npz, **feeds)
+            row = {"model": name, "batch": b}
+            for tf32 in (False, True):
+                key = "zenrt_tf32" if tf32 else "zenrt_fp32"
+                if key in modes:
+                    row[key] = bench_zenrt(args.zenrt, root / name / "model.onnx", npz, args.iters, args.warmup, tf32)
+            for mode in [m[len("torch_"):] for m in modes if m.startswith("torch_")]:
+                try:
+                    row[f"torch_{mode}"] = bench_torch(module, feeds, in_names, args.iters, args.warmup, mode)
+                except Exception as e:  # noqa: BLE001 - report and go on
+                    row[f"torch_{mode}"] = {"error": str(e)[-300:]}
+            log(json.dumps(row))
+            rows.append(row)
+            Path(args.out).write_text(json.dumps(rows, indent=1))
+    cols = modes
+    log("\n| model | batch | " + " | ".join(c + " ms (MiB)" for c in cols) + " |")
+    log("|---|---|" + "---|" * len(cols))
+    for r in rows:
+        cells = []
+        for c in cols:
+            v = r.get(c, {})
+            cells.append("err" if "error" in v else f"{v['median_ms']:.3f} ({v['peak_mib']:.0f})")
+        log(f"| {r['model']} | {r['batch']} | " + " | ".join(cells) + " |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
