@@ -371,7 +371,8 @@ def main():
         "",
         f"Machine: {cpu}, {ncpu} CPU(s) ({platform.system()} {platform.release()}, {platform.machine()}).",
         "",
-        f"Method: each configuration runs {a.rounds} round(s); in each, `zenrt bench`, an ONNX Runtime session "
+        f"Method: each configuration runs {a.rounds} round(s); in each, `zenrt bench`"
+        + ("," if use_tract else " and") + " an ONNX Runtime session "
         "(CPU provider, intra_op_num_threads = threads, inter_op 1, ORT_ENABLE_ALL)"
         + (" and tract" if use_tract else "")
         + " run in separate subprocesses in rotating order, on the same inputs (one .npz). Latency = median over "
@@ -395,7 +396,7 @@ def main():
     ]
     for r in rows:
         z, o, tr = r["z"], r["o"], r["tr"]
-        gf = fmt(r["flops"] / 1e9, 3) if r["flops"] is not None else "—"
+        gf = f"{r['flops'] / 1e9:.3g}" if r["flops"] is not None else "—"
         t_part = f" {cell_ms(tr, r['tr_err'])} | {fmt(r['ratio_t'], 1)} |" if use_tract else ""
         t_gfs = f" {fmt(gflops(r['flops'], tr))} |" if use_tract else ""
         lines.append(

@@ -24,17 +24,19 @@ use tract_onnx::prelude::*;
 struct Args {
     model: PathBuf,
     inputs: PathBuf,
+    check: Option<PathBuf>,
     threads: usize,
     warmup: usize,
     iters: usize,
     json: bool,
 }
 
-const USAGE: &str = "usage: tract-bench MODEL.onnx --inputs IN.npz [--threads N] [--warmup N] [--iters N] [--json]";
+const USAGE: &str =
+    "usage: tract-bench MODEL.onnx --inputs IN.npz [--check EXPECTED.npz] [--threads N] [--warmup N] [--iters N] [--json]";
 
 fn parse_args() -> Result<Args, String> {
     let mut it = std::env::args().skip(1);
-    let (mut model, mut inputs) = (None, None);
+    let (mut model, mut inputs, mut check) = (None, None, None);
     let (mut threads, mut warmup, mut iters, mut json) = (1usize, 2usize, 10usize, false);
     let num = |v: Option<String>, flag: &str| -> Result<usize, String> {
         v.ok_or(format!("{flag} needs a value"))?.parse().map_err(|e| format!("{flag}: {e}"))
@@ -42,6 +44,7 @@ fn parse_args() -> Result<Args, String> {
     while let Some(a) = it.next() {
         match a.as_str() {
             "--inputs" => inputs = Some(PathBuf::from(it.next().ok_or("--inputs needs a value")?)),
+            "--check" => check = Some(PathBuf::from(it.next().ok_or("--check needs a value")?)),
             "--threads" => threads = num(it.next(), "--threads")?,
             "--warmup" => warmup = num(it.next(), "--warmup")?,
             "--iters" => iters = num(it.next(), "--iters")?,
@@ -58,6 +61,7 @@ fn parse_args() -> Result<Args, String> {
     Ok(Args {
         model: model.ok_or(USAGE)?,
         inputs: inputs.ok_or(format!("--inputs is required\n{USAGE}"))?,
+        check,
         threads,
         warmup,
         iters,
@@ -118,6 +122,9 @@ fn run(a: &Args) -> TractResult<()> {
     let load_ms = t0.elapsed().as_secs_f64() * 1e3;
 
     let mut state = plan.spawn()?;
+    if let Some(path) = &a.check {
+        check_outputs(&plan, state.run(feed.clone())?, path)?;
+    }
     for _ in 0..a.warmup {
         state.run(feed.clone())?;
     }
@@ -150,6 +157,28 @@ fn run(a: &Args) -> TractResult<()> {
         let s: Vec<String> = samples.iter().map(|x| format!("{x:.4}")).collect();
         fields.push(format!("\"samples_ms\":[{}]", s.join(",")));
         println!("{{{}}}", fields.join(","));
+    }
+    Ok(())
+}
+
+/// Compares tract's outputs with reference outputs (e.g. ONNX Runtime's `b1_expected.npz`), by output name:
+/// fails when the largest absolute difference exceeds 1e-3 × (1 + the reference's largest magnitude).
+fn check_outputs(plan: &TypedSimplePlan, outs: TVec<TValue>, path: &std::path::Path) -> TractResult<()> {
+    let expected = npz::read_npz(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let model = plan.model();
+    for (outlet, got) in model.output_outlets()?.iter().zip(outs) {
+        let name =
+            model.outlet_label(*outlet).map(str::to_string).unwrap_or_else(|| model.node(outlet.node).name.clone());
+        let Some((_, want)) = expected.iter().find(|(n, _)| *n == name) else {
+            anyhow::bail!("output '{name}' is not in {}", path.display());
+        };
+        let (g, w) = (got.cast_to::<f64>()?, want.cast_to::<f64>()?);
+        anyhow::ensure!(g.shape() == w.shape(), "output '{name}': shape {:?}, expected {:?}", g.shape(), w.shape());
+        let (g, w) = (g.to_plain_array_view::<f64>()?, w.to_plain_array_view::<f64>()?);
+        let diff = g.iter().zip(w.iter()).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+        let scale = w.iter().map(|x| x.abs()).fold(0.0, f64::max);
+        println!("check:    {name}: max |tract - reference| = {diff:.3e} (reference max |x| {scale:.3e})");
+        anyhow::ensure!(diff <= 1e-3 * (1.0 + scale), "output '{name}' differs from the reference by {diff:.3e}");
     }
     Ok(())
 }
