@@ -190,15 +190,18 @@ fn run_task(cx: &Ctx, m0: usize, m1: usize, n0: usize, n1: usize) {
     BUFS.with(|b| *b.borrow_mut() = (abuf, bbuf));
 }
 
+/// A half-open `(start, end)` range of rows or columns.
+type Range = (usize, usize);
+
 /// Splits `parts` panels into `g` nearly equal groups; returns element ranges (panel width `r`,
 /// total extent `len`).
-fn split(len: usize, r: usize, g: usize) -> Vec<(usize, usize)> {
+fn split(len: usize, r: usize, g: usize) -> Vec<Range> {
     let parts = len.div_ceil(r);
     (0..g).map(|i| ((i * parts / g * r).min(len), ((i + 1) * parts / g * r).min(len))).filter(|(a, b)| a < b).collect()
 }
 
 /// Chooses a grid of tasks: enough for the threads, duplicating as little packing as possible.
-fn partition(cx: &Ctx, threads: usize) -> (Vec<(usize, usize)>, Vec<(usize, usize)>) {
+fn partition(cx: &Ctx, threads: usize) -> (Vec<Range>, Vec<Range>) {
     let (mr, nr) = (cx.kern.mr, cx.kern.nr);
     let work = cx.m.saturating_mul(cx.n).saturating_mul(cx.k);
     if threads <= 1 || work < 1 << 20 {

@@ -64,6 +64,7 @@ unsafe fn store_tile(acc: &[f32], nrs: usize, c: *mut f32, rsc: usize, mr: usize
 }
 
 /// Portable kernel (4×8), left to the compiler's vectoriser.
+#[allow(clippy::too_many_arguments)]
 unsafe fn kernel_scalar(
     kc: usize,
     a: *const f32,
@@ -97,6 +98,7 @@ mod x86 {
 
     /// AVX-512 kernel: 12 rows × 32 columns (24 zmm accumulators).
     #[target_feature(enable = "avx512f")]
+    #[allow(clippy::too_many_arguments)]
     pub unsafe fn kernel_avx512(
         kc: usize,
         a: *const f32,
@@ -166,6 +168,7 @@ mod x86 {
 
     /// AVX2+FMA kernel: 6 rows × 16 columns (12 ymm accumulators).
     #[target_feature(enable = "avx2,fma")]
+    #[allow(clippy::too_many_arguments)]
     pub unsafe fn kernel_avx2(
         kc: usize,
         a: *const f32,

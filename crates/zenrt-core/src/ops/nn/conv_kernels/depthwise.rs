@@ -8,6 +8,7 @@ use crate::ops::fused::Activation;
 
 /// One output plane: `dst = bias + Σ taps`, then the activation.
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 fn plane(src: &[f32], h: usize, w: usize, wk: &[f32], cs: &ConvShape, bias: f32, act: Activation, dst: &mut [f32]) {
     let geo = &cs.geo;
     let (kh, kw) = (geo.kernel[0], geo.kernel[1]);

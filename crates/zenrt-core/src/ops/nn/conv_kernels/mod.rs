@@ -33,7 +33,7 @@ impl PackedConvWeights {
     /// Packs `w` (shape `shape`) for `group` groups; `None` when the layout does not apply
     /// (depthwise convolutions use the direct kernel and need no packing).
     pub fn new(w: &[f32], shape: &[usize], group: usize) -> Result<Option<PackedConvWeights>> {
-        if shape.len() < 3 || group == 0 || shape[0] % group != 0 || shape[1] == 1 && shape.len() == 4 {
+        if shape.len() < 3 || group == 0 || !shape[0].is_multiple_of(group) || shape[1] == 1 && shape.len() == 4 {
             return Ok(None);
         }
         let (m, cg) = (shape[0], shape[1]);

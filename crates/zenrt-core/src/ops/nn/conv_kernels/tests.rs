@@ -7,7 +7,7 @@ use crate::ops::nn::common::{AutoPad, Window};
 use crate::ops::nn::conv::tests::{naive, Lcg};
 
 fn random_case(rng: &mut Lcg, case: usize) {
-    let r = if case % 3 == 0 { 1 + rng.below(3) } else { 2 };
+    let r = if case.is_multiple_of(3) { 1 + rng.below(3) } else { 2 };
     let g = [1, 1, 2, 3][rng.below(4)];
     let depthwise = rng.below(3) == 0;
     let cg = if depthwise { 1 } else { 1 + rng.below(5) };
