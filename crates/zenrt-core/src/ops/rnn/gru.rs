@@ -89,6 +89,7 @@ impl Gru {
 impl Gru {
     /// The f32 path: the input projection of all steps as one GEMM, per step one or two GEMMs
     /// and vectorised gate kernels (no per-step allocation, no f64).
+    #[allow(clippy::needless_range_loop)]
     fn compute_f32(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>> {
         use crate::simd::{self, BinFn};
         let a = &self.attrs;
