@@ -26,7 +26,9 @@ impl PassArgs {
 
     /// Session options with these passes.
     pub fn session_options(&self) -> zenrt::SessionOptions {
-        zenrt::SessionOptions { passes: self.options(), ..Default::default() }
+        let mut o = zenrt::SessionOptions::default();
+        o.passes = self.options();
+        o
     }
 }
 
