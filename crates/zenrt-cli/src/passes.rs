@@ -25,10 +25,10 @@ impl PassArgs {
     }
 
     /// Session options with these passes.
+    // Other session options may be added by other subsystems; keep the struct update.
+    #[allow(clippy::needless_update)]
     pub fn session_options(&self) -> zenrt::SessionOptions {
-        let mut o = zenrt::SessionOptions::default();
-        o.passes = self.options();
-        o
+        zenrt::SessionOptions { passes: self.options(), ..Default::default() }
     }
 }
 
