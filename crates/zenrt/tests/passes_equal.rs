@@ -24,8 +24,9 @@ fn rel_diff(got: &Tensor, want: &Tensor) -> f64 {
 }
 
 fn session(path: &std::path::Path, passes: PassOptions) -> Session {
-    Session::from_file_with(path, &SessionOptions { passes, ..Default::default() })
-        .unwrap_or_else(|e| panic!("{}: load failed: {e}", path.display()))
+    #[allow(clippy::needless_update)] // other session options may be added
+    let opts = SessionOptions { passes, ..Default::default() };
+    Session::from_file_with(path, &opts).unwrap_or_else(|e| panic!("{}: load failed: {e}", path.display()))
 }
 
 fn check(model: &str) {

@@ -123,7 +123,7 @@ mod tests {
     #[test]
     fn matches_f64_reference() {
         let (s, d, t) = (3, 4, 5);
-        let f = |n: usize, k: f64| (0..n).map(|i| ((i as f64 * 0.37 + k).sin())).collect::<Vec<f64>>();
+        let f = |n: usize, k: f64| (0..n).map(|i| (i as f64 * 0.37 + k).sin()).collect::<Vec<f64>>();
         let (qv, kv, vv, mv) = (f(s * d, 0.1), f(d * t, 0.7), f(t * 2, 1.3), f(t, 2.0));
         let to32 = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
         let q = Tensor::from_vec(vec![1, s, d], to32(&qv)).unwrap();
