@@ -177,7 +177,9 @@ impl OptimizerConfig {
             OptimizerConfig::Adamw { lr, beta_1, beta_2, epsilon, weight_decay } => {
                 Box::new(AdamW::new(lr, beta_1, beta_2, epsilon, weight_decay))
             }
-            OptimizerConfig::Rmsprop { lr, rho, momentum, epsilon } => Box::new(RmsProp::new(lr, rho, momentum, epsilon)),
+            OptimizerConfig::Rmsprop { lr, rho, momentum, epsilon } => {
+                Box::new(RmsProp::new(lr, rho, momentum, epsilon))
+            }
         }
     }
 }

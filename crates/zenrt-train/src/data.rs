@@ -84,9 +84,11 @@ pub fn read_array(path: &Path, key: Option<&str>) -> Result<Tensor> {
             let key = key.ok_or_else(|| ctx(Error::Invalid("an .npz file needs the name of the array".into())))?;
             let arrays = zenrt::npy::read_npz(path).map_err(ctx)?;
             let names: Vec<String> = arrays.iter().map(|a| a.0.clone()).collect();
-            arrays.into_iter().find(|(n, _)| n == key || n.strip_suffix(".npy") == Some(key)).map(|a| a.1).ok_or_else(
-                || ctx(Error::Invalid(format!("no array '{key}' (the file has: {})", names.join(", ")))),
-            )
+            arrays
+                .into_iter()
+                .find(|(n, _)| n == key || n.strip_suffix(".npy") == Some(key))
+                .map(|a| a.1)
+                .ok_or_else(|| ctx(Error::Invalid(format!("no array '{key}' (the file has: {})", names.join(", ")))))
         }
         _ => Err(ctx(Error::Invalid(format!("unknown data format '.{ext}' (expected .npy, .npz or .csv)")))),
     }
@@ -161,7 +163,10 @@ mod tests {
         assert_eq!(x.as_slice::<f32>().unwrap(), &[1.0, 2.0, 3.0, 4.0]);
         assert_eq!(y.as_slice::<f32>().unwrap(), &[0.0, 1.0]);
         let (x0, y0) = read_csv(&p, 0).unwrap();
-        assert_eq!((x0.as_slice::<f32>().unwrap(), y0.as_slice::<f32>().unwrap()), (&[2.0, 0.0, 4.0, 1.0][..], &[1.0, 3.0][..]));
+        assert_eq!(
+            (x0.as_slice::<f32>().unwrap(), y0.as_slice::<f32>().unwrap()),
+            (&[2.0, 0.0, 4.0, 1.0][..], &[1.0, 3.0][..])
+        );
         std::fs::write(&p, "1,2,0\n3,x,1\n").unwrap();
         assert!(read_csv(&p, -1).unwrap_err().to_string().contains(":2:"));
         std::fs::write(&p, "1,2,0\n3,1\n").unwrap();

@@ -60,7 +60,11 @@ fn from_model(model: zenrt_core::Model, trainable: Option<&[String]>) -> Result<
     for n in names {
         let t = g.initializers.remove(&n).ok_or_else(|| Error::Invalid(format!("no initializer '{n}'")))?;
         g.inputs.retain(|i| i.name != n);
-        g.inputs.push(ValueInfo::new(n.as_str(), Some(DType::F32), Some(t.shape().iter().map(|&d| Dim::Known(d)).collect())));
+        g.inputs.push(ValueInfo::new(
+            n.as_str(),
+            Some(DType::F32),
+            Some(t.shape().iter().map(|&d| Dim::Known(d)).collect()),
+        ));
         params.push(Param { name: n, value: (*t).clone(), trainable: true });
     }
     Ok(Network::from_graph(g, params))
@@ -69,7 +73,11 @@ fn from_model(model: zenrt_core::Model, trainable: Option<&[String]>) -> Result<
 /// Attaches `loss` to the model's first output and sets up training.
 pub fn compile(net: &mut Network, optimizer: Box<dyn Optimizer>, loss: Loss, metrics: &[&str]) -> Result<()> {
     let graph = net.infer.clone().ok_or_else(|| Error::Invalid("the network has no graph".into()))?;
-    let out = graph.outputs.first().map(|o| o.name.clone()).ok_or_else(|| Error::Invalid("the model has no outputs".into()))?;
+    let out = graph
+        .outputs
+        .first()
+        .map(|o| o.name.clone())
+        .ok_or_else(|| Error::Invalid("the model has no outputs".into()))?;
     let built = crate::model::Built { graph, masks: vec![], stats: vec![] };
     net.compile_with(built, &out, optimizer, loss, loss, metrics)
 }

@@ -39,7 +39,8 @@ fn layers_are_checked_against_the_previous_output() {
     // Failed adds left the model unchanged.
     assert_eq!(m.layers().count(), 4);
     assert_eq!(m.network().params.len(), 4);
-    let same = Sequential::new(&[1, 8, 8]).add(Conv2D::new(4, 3).padding(Padding::Same)).unwrap().output_shape().to_vec();
+    let same =
+        Sequential::new(&[1, 8, 8]).add(Conv2D::new(4, 3).padding(Padding::Same)).unwrap().output_shape().to_vec();
     assert_eq!(same, vec![4, 8, 8]);
 }
 
@@ -101,7 +102,11 @@ fn indices(n: usize, t: usize, seed: u64) -> Tensor {
 }
 
 fn python_ort() -> bool {
-    Command::new("python3").args(["-c", "import onnxruntime, numpy"]).output().map(|o| o.status.success()).unwrap_or(false)
+    Command::new("python3")
+        .args(["-c", "import onnxruntime, numpy"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
 }
 
 /// Runs `model.onnx` on `x` in ONNX Runtime; returns output 0.
@@ -146,7 +151,8 @@ fn export_round_trip_matches_predict_in_zenrt_and_onnxruntime() {
                 .iter()
                 .filter(|p| p.name.starts_with("batch_normalization."))
                 .map(|p| {
-                    let v = f64s(&p.value).iter().enumerate().map(|(i, &v)| (v + 0.3 * i as f64 + 0.1) as f32).collect();
+                    let v =
+                        f64s(&p.value).iter().enumerate().map(|(i, &v)| (v + 0.3 * i as f64 + 0.1) as f32).collect();
                     (p.name.clone(), Tensor::from_vec(p.value.shape().to_vec(), v).unwrap())
                 })
                 .collect();
@@ -219,11 +225,16 @@ fn mlp() -> Sequential {
 #[test]
 fn fit_learns_and_is_reproducible() {
     let (x, y) = blobs(300, 1);
-    let opts = FitOptions { epochs: 8, batch_size: 16, validation_split: 0.2, verbose: false, seed: 3, ..Default::default() };
+    let opts =
+        FitOptions { epochs: 8, batch_size: 16, validation_split: 0.2, verbose: false, seed: 3, ..Default::default() };
     let run = || {
         let mut m = mlp();
-        m.compile(Adam::new(0.01, 0.9, 0.999, 1e-7), Loss::SparseCategoricalCrossentropy { from_logits: false }, &["accuracy"])
-            .unwrap();
+        m.compile(
+            Adam::new(0.01, 0.9, 0.999, 1e-7),
+            Loss::SparseCategoricalCrossentropy { from_logits: false },
+            &["accuracy"],
+        )
+        .unwrap();
         let h = m.fit(&x, &y, &opts).unwrap();
         (m, h)
     };
@@ -232,8 +243,9 @@ fn fit_learns_and_is_reproducible() {
     assert!(loss[loss.len() - 1] < loss[0] * 0.5, "loss {loss:?}");
     assert!(h.last("val_accuracy").unwrap() >= 0.9, "{h:?}");
     assert_eq!(h.epochs[0].steps, 15); // 240 training rows / 16
-    // evaluate() is what fit reported for validation.
-    let (vx, vy) = (zenrt_train::data::slice_rows(&x, 240, 300).unwrap(), zenrt_train::data::slice_rows(&y, 240, 300).unwrap());
+                                       // evaluate() is what fit reported for validation.
+    let (vx, vy) =
+        (zenrt_train::data::slice_rows(&x, 240, 300).unwrap(), zenrt_train::data::slice_rows(&y, 240, 300).unwrap());
     let ev = m.evaluate(&vx, &vy, 7).unwrap();
     assert!((ev[0].1 - h.last("val_loss").unwrap()).abs() < 1e-5, "{ev:?} vs {h:?}");
     assert!((ev[1].1 - h.last("val_accuracy").unwrap()).abs() < 1e-9, "{ev:?} vs {h:?}");
@@ -314,8 +326,13 @@ fn fine_tune_an_onnx_model() {
     assert_eq!(ft.params.iter().filter(|p| p.trainable).count(), 2);
     let before = ft.predict(&x, 50).unwrap();
     assert_close(&before, &m.predict(&x, 50).unwrap(), 1e-6, "imported predict");
-    zenrt_train::finetune::compile(&mut ft, Box::new(Adam::default()), Loss::SparseCategoricalCrossentropy { from_logits: false }, &["accuracy"])
-        .unwrap();
+    zenrt_train::finetune::compile(
+        &mut ft,
+        Box::new(Adam::default()),
+        Loss::SparseCategoricalCrossentropy { from_logits: false },
+        &["accuracy"],
+    )
+    .unwrap();
     let opts = FitOptions { epochs: 10, batch_size: 16, verbose: false, ..Default::default() };
     let h = ft.fit(&x, &y, &opts).unwrap();
     assert!(h.last("loss").unwrap() < h.series("loss")[0], "{h:?}");

@@ -61,7 +61,10 @@ pub enum Init {
     Zeros,
     Ones,
     /// Glorot/Xavier uniform: U(±sqrt(6 / (fan_in + fan_out))) (Keras' default for kernels).
-    GlorotUniform { fan_in: usize, fan_out: usize },
+    GlorotUniform {
+        fan_in: usize,
+        fan_out: usize,
+    },
     /// U(-a, a).
     Uniform(f32),
 }

@@ -16,10 +16,9 @@ fn pool_shape(name: &str, pool: Size2, strides: Option<Size2>, input: &[usize]) 
     }
     let mut out = vec![input[0]];
     for a in 0..2 {
-        out.push(
-            window_out(input[1 + a], k[a], s[a], 0)
-                .ok_or_else(|| err(format!("pool {}×{} is larger than the {}×{} image", k[0], k[1], input[1], input[2])))?,
-        );
+        out.push(window_out(input[1 + a], k[a], s[a], 0).ok_or_else(|| {
+            err(format!("pool {}×{} is larger than the {}×{} image", k[0], k[1], input[1], input[2]))
+        })?);
     }
     Ok(out)
 }

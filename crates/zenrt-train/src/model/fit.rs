@@ -182,7 +182,9 @@ impl Network {
     ) -> Result<()> {
         let metrics = metrics.iter().map(|m| Metric::parse(m)).collect::<Result<Vec<_>>>()?;
         if metrics.contains(&Metric::Accuracy) && loss == Loss::MeanSquaredError {
-            return Err(Error::Invalid("the accuracy metric needs a classification loss, not mean_squared_error".into()));
+            return Err(Error::Invalid(
+                "the accuracy metric needs a classification loss, not mean_squared_error".into(),
+            ));
         }
         let Built { graph: mut g, masks, stats } = train;
         let input = self.input_name()?;
@@ -243,10 +245,7 @@ impl Network {
     pub fn fit(&mut self, x: &Tensor, y: &Tensor, opts: &FitOptions) -> Result<History> {
         let n = rows(x, "x")?;
         if rows(y, "y")? != n {
-            return Err(Error::BadInput {
-                name: "y".into(),
-                msg: format!("{} targets for {n} samples", y.shape()[0]),
-            });
+            return Err(Error::BadInput { name: "y".into(), msg: format!("{} targets for {n} samples", y.shape()[0]) });
         }
         if opts.batch_size == 0 || opts.epochs == 0 {
             return Err(Error::Invalid("epochs and batch_size must be positive".into()));
@@ -370,7 +369,8 @@ impl Network {
         feeds.push((TARGET.to_string(), yb));
         let (loss, grads, pred) = cx.step.run(feeds, &values)?;
         cx.optimizer.step(&mut values, &grads)?;
-        if let Some(k) = values.iter().position(|v| v.as_slice::<f32>().map_or(false, |s| !s.iter().all(|x| x.is_finite())))
+        if let Some(k) =
+            values.iter().position(|v| v.as_slice::<f32>().map_or(false, |s| !s.iter().all(|x| x.is_finite())))
         {
             let name = &self.params[cx.trainable[k]].name;
             return Err(Error::Invalid(format!("training diverged: the update made parameter '{name}' non-finite")));

@@ -85,7 +85,9 @@ impl Network {
         let data: Vec<&str> = g.real_inputs().map(|i| i.name.as_str()).filter(|n| !names.contains(n)).collect();
         match data.as_slice() {
             [one] => Ok(one.to_string()),
-            _ => Err(Error::Unsupported(format!("models with {} data inputs ({data:?}); one is supported", data.len()))),
+            _ => {
+                Err(Error::Unsupported(format!("models with {} data inputs ({data:?}); one is supported", data.len())))
+            }
         }
     }
 

@@ -50,9 +50,7 @@ pub fn read_safetensors(path: &Path) -> Result<Vec<(String, Tensor)>> {
                 .chunks_exact(8)
                 .map(|c| f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]) as f32)
                 .collect(),
-            Dtype::F16 => {
-                data.chunks_exact(2).map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32()).collect()
-            }
+            Dtype::F16 => data.chunks_exact(2).map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),
             other => return Err(st_err(path, format!("tensor '{name}' has dtype {other:?}; floats are expected"))),
         };
         let t = Tensor::from_vec(view.shape().to_vec(), v).map_err(|e| e.context(format!("tensor '{name}'")))?;
