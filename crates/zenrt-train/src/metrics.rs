@@ -9,7 +9,7 @@ fn argmax_rows(pred: &Tensor) -> Result<(Vec<usize>, usize)> {
         return Err(Error::BadInput { name: "prediction".into(), msg: "accuracy needs a class axis".into() });
     };
     let v = pred.to_f64_vec();
-    let rows = if c == 0 { 0 } else { v.len() / c };
+    let rows = v.len().checked_div(c).unwrap_or(0);
     let am = (0..rows)
         .map(|r| {
             let row = &v[r * c..(r + 1) * c];

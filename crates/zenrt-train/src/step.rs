@@ -17,6 +17,7 @@ pub struct TrainStep {
     target_input: String,
     target_dtype: DType,
     pred_index: usize,
+    extra_index: Vec<usize>,
     loss: Loss,
     steps: AtomicU64,
 }
@@ -32,6 +33,19 @@ impl TrainStep {
         target_input: &str,
         params: &[String],
     ) -> Result<TrainStep> {
+        TrainStep::with_outputs(forward, loss, prediction, target_input, params, &[])
+    }
+
+    /// Like [`TrainStep::new`]; [`TrainStep::run_with_outputs`] also returns the values named
+    /// in `extra` (forward values such as batch-norm batch statistics) from the same run.
+    pub fn with_outputs(
+        forward: &Graph,
+        loss: Loss,
+        prediction: &str,
+        target_input: &str,
+        params: &[String],
+        extra: &[String],
+    ) -> Result<TrainStep> {
         let mut g = forward.clone();
         let pred_dtype = crate::autodiff::builder::Builder::new(&mut g, "probe").dtype_of(prediction);
         let target_dtype = match g.inputs.iter().find(|i| i.name == target_input) {
@@ -42,8 +56,10 @@ impl TrainStep {
                 dt
             }
         };
-        if !g.outputs.iter().any(|o| o.name == prediction) {
-            g.outputs.push(ValueInfo::new(prediction, Some(pred_dtype), None));
+        for name in std::iter::once(prediction).chain(extra.iter().map(|s| s.as_str())) {
+            if !g.outputs.iter().any(|o| o.name == name) {
+                g.outputs.push(ValueInfo::new(name, None, None));
+            }
         }
         let loss_name = loss.append(&mut g, prediction, target_input)?;
         let mut bg = backward(&g, &loss_name, params)?;
@@ -51,6 +67,11 @@ impl TrainStep {
         let pred_index = bg.outputs.iter().position(|o| o.name == prediction).ok_or_else(|| {
             Error::Invalid(format!("prediction '{prediction}' is not an output of the training graph"))
         })?;
+        let mut extra_index = Vec::with_capacity(extra.len());
+        for e in extra {
+            let i = bg.outputs.iter().position(|o| &o.name == e);
+            extra_index.push(i.ok_or_else(|| Error::Invalid(format!("'{e}' is not a value of the training graph")))?);
+        }
         debug_assert!(bg.outputs.iter().skip(1).zip(params).all(|(o, p)| o.name == grad_of(p)));
         let plan = Plan::compile(Arc::new(bg), &ReferenceBackend, &HashSet::new())?;
         Ok(TrainStep {
@@ -59,6 +80,7 @@ impl TrainStep {
             target_input: target_input.to_string(),
             target_dtype,
             pred_index,
+            extra_index,
             loss,
             steps: AtomicU64::new(0),
         })
@@ -90,6 +112,16 @@ impl TrainStep {
     /// order given to [`TrainStep::new`]. Returns (loss, gradients, prediction). A loss that is
     /// NaN or infinite is an error naming the step.
     pub fn run(&self, feeds: Vec<(String, Tensor)>, params: &[Tensor]) -> Result<(f32, Vec<Tensor>, Tensor)> {
+        let (loss, grads, pred, _) = self.run_with_outputs(feeds, params)?;
+        Ok((loss, grads, pred))
+    }
+
+    /// [`TrainStep::run`] plus the values named in `extra` at construction, in that order.
+    pub fn run_with_outputs(
+        &self,
+        feeds: Vec<(String, Tensor)>,
+        params: &[Tensor],
+    ) -> Result<(f32, Vec<Tensor>, Tensor, Vec<Tensor>)> {
         if params.len() != self.params.len() {
             return Err(Error::Invalid(format!(
                 "train step: {} parameter values for {} parameters",
@@ -118,7 +150,8 @@ impl TrainStep {
             return Err(Error::Invalid(format!("training diverged: loss is {loss} at step {}", step + 1)));
         }
         let pred = outs[self.pred_index].clone();
+        let extra: Vec<Tensor> = self.extra_index.iter().filter_map(|&i| outs.get(i).cloned()).collect();
         let grads: Vec<Tensor> = outs.drain(1..=n).collect();
-        Ok((loss as f32, grads, pred))
+        Ok((loss as f32, grads, pred, extra))
     }
 }

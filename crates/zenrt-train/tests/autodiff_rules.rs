@@ -14,7 +14,7 @@ fn dims(rng: &mut Rng, n: usize) -> Vec<usize> {
 /// A random shape that broadcasts to `full` (some axes 1, maybe fewer leading axes).
 fn broadcastable(rng: &mut Rng, full: &[usize]) -> Vec<usize> {
     let drop = rng.int(0, full.len());
-    full[drop..].iter().map(|&d| if rng.next() % 2 == 0 { 1 } else { d }).collect()
+    full[drop..].iter().map(|&d| if rng.next().is_multiple_of(2) { 1 } else { d }).collect()
 }
 
 fn binary(op: &'static str, positive_rhs: bool) {
@@ -69,6 +69,54 @@ fn unary_math_and_activations() {
     unary("LeakyRelu", vec![], false);
     for op in ["Log", "Sqrt", "Reciprocal"] {
         unary(op, vec![], true);
+    }
+    for op in ["Gelu", "Elu", "Selu", "Softsign", "Swish"] {
+        unary(op, vec![], false);
+    }
+    unary("Gelu", vec![("approximate", Attr::String(b"tanh".to_vec()))], false);
+    unary("Elu", vec![("alpha", Attr::Float(0.7))], false);
+    unary("Swish", vec![("alpha", Attr::Float(1.7))], false);
+    unary("HardSigmoid", vec![("alpha", Attr::Float(0.3))], false);
+    // HardSwish over all three pieces (|x| up to 4.5, away from the ±3 kinks).
+    for seed in 0..TRIALS {
+        let mut rng = Rng(seed + 150);
+        let v: Vec<f64> = (0..12).map(|i| [-4.5, -2.0, -0.5, 0.7, 2.5, 4.0][i % 6] + rng.uniform(-0.3, 0.3)).collect();
+        let x = zenrt_core::Tensor::from_vec(vec![3, 4], v).unwrap();
+        check(vec![diff("x", x)], seed, &|b| b.node("HardSwish", &["x"], vec![]));
+    }
+}
+
+#[test]
+fn prelu_mean_pad() {
+    for seed in 0..TRIALS {
+        let mut rng = Rng(seed + 1800);
+        let s = vec![rng.int(1, 3), rng.int(1, 4), rng.int(1, 3)];
+        let slope_shape = if seed % 2 == 0 { vec![s[1], 1] } else { vec![s[2]] };
+        let ins = vec![diff("x", rng.away_from_zero(&s)), diff("a", rng.tensor(&slope_shape, 0.05, 0.5))];
+        check(ins, seed, &|b| b.node("PRelu", &["x", "a"], vec![]));
+        let sb = broadcastable(&mut rng, &s);
+        let ins = vec![diff("x", rng.tensor(&s, -1.0, 1.0)), diff("y", rng.tensor(&sb, -1.0, 1.0))];
+        check(ins, seed, &|b| b.node("Mean", &["x", "y", "x"], vec![]));
+        let p: Vec<i64> = (0..6).map(|_| rng.int(0, 2) as i64).collect();
+        check(vec![diff("x", rng.tensor(&s, -1.0, 1.0))], seed, &|b| {
+            let pads = b.ints(&p)?;
+            let v = b.scalar(0.25, F64)?;
+            b.node("Pad", &["x", &pads, &v], vec![])
+        });
+    }
+}
+
+#[test]
+fn max_min_two_inputs() {
+    for seed in 0..TRIALS {
+        let mut rng = Rng(seed + 1700);
+        let r = rng.int(1, 3);
+        let full = dims(&mut rng, r);
+        let other = broadcastable(&mut rng, &full);
+        for op in ["Max", "Min"] {
+            let ins = vec![diff("a", rng.tensor(&full, -1.0, 1.0)), diff("b", rng.tensor(&other, -1.0, 1.0))];
+            check(ins, seed, &|b| b.node(op, &["a", "b"], vec![]));
+        }
     }
 }
 
@@ -126,7 +174,7 @@ fn clip_with_and_without_bounds() {
             .map(|_| {
                 let m = rng.uniform(0.0, 1.2);
                 let m = if (0.4..0.6).contains(&m) { m + 0.3 } else { m };
-                if rng.next() % 2 == 0 {
+                if rng.next().is_multiple_of(2) {
                     m
                 } else {
                     -m
@@ -346,7 +394,18 @@ fn reductions() {
             }
         }
         let x = rng.tensor(&[s[0], s[1], s[2], 2], -1.0, 1.0);
-        check(vec![diff("x", x)], seed, &|b| b.node("GlobalAveragePool", &["x"], vec![]));
+        check(vec![diff("x", x.clone())], seed, &|b| b.node("GlobalAveragePool", &["x"], vec![]));
+        // Max/min: random continuous values have no ties.
+        check(vec![diff("x", x)], seed, &|b| b.node("GlobalMaxPool", &["x"], vec![]));
+        for op in ["ReduceMax", "ReduceMin"] {
+            for keep in [0, 1] {
+                let x = rng.tensor(&s, -1.0, 1.0);
+                check(vec![diff("x", x)], seed, &|b| {
+                    let a = b.ints(&[1])?;
+                    b.node(op, &["x", &a], vec![("keepdims", Attr::Int(keep))])
+                });
+            }
+        }
     }
 }
 
@@ -525,4 +584,52 @@ fn matmul_with_unknown_ranks_uses_einsum_transpose() {
         let want: f64 = (0..6).map(|bm| av[bm * 4 + k]).sum();
         assert!((known.1[k * 2] - want).abs() < 1e-12);
     }
+}
+
+#[test]
+fn transformer_encoder_block() {
+    // Embedding → 2-head self-attention (Reshape/Transpose/MatMul/Softmax) → residual →
+    // LayerNorm → Gelu MLP → residual: every parameter checked end to end.
+    let (bsz, t, d, h, f) = (2usize, 3usize, 4usize, 2usize, 5usize);
+    let dh = d / h;
+    let mut rng = Rng(2024);
+    let ids = i64s(&[bsz, t], vec![0, 3, 5, 1, 1, 4]);
+    let ins = vec![
+        fixed("ids", ids),
+        diff("emb", rng.tensor(&[6, d], -1.0, 1.0)),
+        diff("wq", rng.tensor(&[d, d], -0.7, 0.7)),
+        diff("wk", rng.tensor(&[d, d], -0.7, 0.7)),
+        diff("wv", rng.tensor(&[d, d], -0.7, 0.7)),
+        diff("g", rng.tensor(&[d], 0.5, 1.5)),
+        diff("beta", rng.tensor(&[d], -0.5, 0.5)),
+        diff("w1", rng.tensor(&[d, f], -0.7, 0.7)),
+        diff("b1", rng.tensor(&[f], -0.5, 0.5)),
+        diff("w2", rng.tensor(&[f, d], -0.7, 0.7)),
+    ];
+    check(ins, 9, &|b| {
+        let x = b.node("Gather", &["emb", "ids"], vec![])?;
+        let heads = |b: &mut zenrt_train::autodiff::builder::Builder, w: &str| {
+            let p = b.node("MatMul", &[&x, w], vec![])?;
+            let s = b.ints(&[bsz as i64, t as i64, h as i64, dh as i64])?;
+            let r = b.node("Reshape", &[&p, &s], vec![])?;
+            b.node("Transpose", &[&r], vec![("perm", ints(&[0, 2, 1, 3]))])
+        };
+        let (q, k, v) = (heads(b, "wq")?, heads(b, "wk")?, heads(b, "wv")?);
+        let kt = b.node("Transpose", &[&k], vec![("perm", ints(&[0, 1, 3, 2]))])?;
+        let sc = b.node("MatMul", &[&q, &kt], vec![])?;
+        let scale = b.scalar((dh as f64).sqrt(), F64)?;
+        let sc = b.div(&sc, &scale)?;
+        let att = b.node("Softmax", &[&sc], vec![("axis", Attr::Int(-1))])?;
+        let o = b.node("MatMul", &[&att, &v], vec![])?;
+        let o = b.node("Transpose", &[&o], vec![("perm", ints(&[0, 2, 1, 3]))])?;
+        let s = b.ints(&[bsz as i64, t as i64, d as i64])?;
+        let o = b.node("Reshape", &[&o, &s], vec![])?;
+        let r1 = b.add(&x, &o)?;
+        let y = b.node("LayerNormalization", &[&r1, "g", "beta"], vec![("axis", Attr::Int(-1))])?;
+        let m = b.node("MatMul", &[&y, "w1"], vec![])?;
+        let m = b.add(&m, "b1")?;
+        let m = b.node("Gelu", &[&m], vec![])?;
+        let m = b.node("MatMul", &[&m, "w2"], vec![])?;
+        b.add(&y, &m)
+    });
 }

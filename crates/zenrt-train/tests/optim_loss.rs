@@ -49,7 +49,9 @@ fn assert_close(got: &[f64], want: &[f64], tol: f64, what: &str) {
     }
 }
 
-fn optimizers() -> Vec<(&'static str, Box<dyn Fn() -> Box<dyn Optimizer>>)> {
+type MakeOpt = Box<dyn Fn() -> Box<dyn Optimizer>>;
+
+fn optimizers() -> Vec<(&'static str, MakeOpt)> {
     vec![
         ("sgd", Box::new(|| Box::new(Sgd::new(0.05, 0.0, false, 0.0)))),
         ("sgd_momentum", Box::new(|| Box::new(Sgd::new(0.05, 0.9, false, 0.0)))),

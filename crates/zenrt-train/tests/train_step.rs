@@ -179,4 +179,51 @@ fn unsupported_op_and_bad_params_are_typed_errors() {
     let err = zenrt_train::autodiff::backward(&g2, &y, &["c".to_string()]).unwrap_err().to_string();
     assert!(err.contains("initializer"), "{err}");
     assert!(zenrt_train::autodiff::backward(&g, "nope", &["w".to_string()]).is_err());
+    // Dropout in training mode (random mask) is refused; in inference mode it is the identity.
+    for (mode, ok) in [(true, false), (false, true)] {
+        let mut g3 = Graph::default();
+        input(&mut g3, "w", DType::F32, &[3]);
+        let y = {
+            let mut b = Builder::new(&mut g3, "d");
+            let r = b.scalar(0.5, DType::F32).unwrap();
+            let m = b.constant(Tensor::scalar(mode));
+            let d = b.node_n("", "Dropout", &["w", &r, &m], vec![], 1).unwrap().remove(0);
+            b.node("ReduceSum", &[&d], vec![("keepdims", Attr::Int(0))]).unwrap()
+        };
+        let r = zenrt_train::autodiff::backward(&g3, &y, &["w".to_string()]);
+        assert_eq!(r.is_ok(), ok, "training_mode={mode}: {:?}", r.err());
+    }
+}
+
+#[test]
+fn extra_forward_outputs_come_from_the_same_run() {
+    // Batch statistics (mean over the batch of the hidden layer) returned next to the gradients.
+    let mut g = Graph::default();
+    input(&mut g, "x", DType::F32, &[-1, 2]);
+    input(&mut g, "w", DType::F32, &[2, 3]);
+    let (mean, y) = {
+        let mut b = Builder::new(&mut g, "m");
+        let h = b.node("MatMul", &["x", "w"], vec![]).unwrap();
+        let mean = b.reduce_mean(&h, &[0], false).unwrap();
+        let y = b.node("Tanh", &[&h], vec![]).unwrap();
+        (mean, y)
+    };
+    let step = TrainStep::with_outputs(&g, Loss::MeanSquaredError, &y, "t", &["w".to_string()], &[mean]).unwrap();
+    let x = Tensor::from_vec(vec![2, 2], vec![1.0f32, 2.0, -1.0, 0.5]).unwrap();
+    let w = Tensor::from_vec(vec![2, 3], vec![0.1f32, 0.2, 0.3, -0.4, 0.5, 0.6]).unwrap();
+    let t = Tensor::zeros(DType::F32, vec![2, 3]).unwrap();
+    let (_, grads, pred, extra) =
+        step.run_with_outputs(vec![("x".into(), x), ("t".into(), t)], std::slice::from_ref(&w)).unwrap();
+    assert_eq!(grads[0].shape(), &[2, 3]);
+    assert_eq!(pred.shape(), &[2, 3]);
+    // mean_j = (x0·w[:, j] + x1·w[:, j]) / 2
+    let want = [
+        (0.1 * 1.0 - 0.4 * 2.0 - 0.1 - 0.4 * 0.5) / 2.0,
+        (0.2 + 1.0 - 0.2 + 0.25) / 2.0,
+        (0.3 + 1.2 - 0.3 + 0.3) / 2.0,
+    ];
+    let got = extra[0].to_f64_vec();
+    for j in 0..3 {
+        assert!((got[j] - want[j]).abs() < 1e-6, "{got:?} vs {want:?}");
+    }
 }

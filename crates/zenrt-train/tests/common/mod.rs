@@ -42,7 +42,7 @@ impl Rng {
         let v: Vec<f64> = (0..n)
             .map(|_| {
                 let m = self.uniform(0.2, 1.5);
-                if self.next() % 2 == 0 {
+                if self.next().is_multiple_of(2) {
                     m
                 } else {
                     -m

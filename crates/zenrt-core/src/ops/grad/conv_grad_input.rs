@@ -3,7 +3,7 @@
 //! Per image and group: `dcol = W_gᵀ · dy_g` (GEMM), then col2im scatter-adds the columns back
 //! onto the input positions they were read from.
 
-use crate::ops::nn::common::{gemm, unravel, GemmElem, Geometry, Window};
+use crate::ops::nn::common::{gemm, unravel, walk_lines, GemmElem, Geometry, Window};
 use crate::ops::nn::conv::{parse_group, ConvShape};
 use crate::ops::{input, BuildCtx, ExecCtx, InferInput, Op};
 use crate::{checked_numel, ensure, DType, Error, Result, Tensor, ValueInfo};
@@ -20,33 +20,31 @@ pub fn build(cx: &BuildCtx) -> Result<Arc<dyn Op>> {
 }
 
 /// Adds the `[cg * kernel_size, out_size]` column matrix `col` back onto the `cg` channel
-/// planes of `x` (the adjoint of `im2col`).
+/// planes of `x` (the adjoint of `im2col`, walking the same line segments).
 pub fn col2im<T: GemmElem>(col: &[T], cg: usize, in_sp: &[usize], geo: &Geometry, x: &mut [T]) {
     let ksize = geo.kernel_size();
     let in_size: usize = in_sp.iter().product();
     let out_size: usize = geo.out.iter().product();
-    let r = in_sp.len();
-    let (mut kidx, mut o) = (vec![0usize; r], vec![0usize; r]);
+    let mut kidx = vec![0usize; geo.kernel.len()];
     for c in 0..cg {
+        let xc = &mut x[c * in_size..(c + 1) * in_size];
         for kf in 0..ksize {
             unravel(kf, &geo.kernel, &mut kidx);
-            let row = &col[(c * ksize + kf) * out_size..][..out_size];
-            for (of, &v) in row.iter().enumerate() {
-                unravel(of, &geo.out, &mut o);
-                let mut flat = 0usize;
-                let mut inside = true;
-                for d in 0..r {
-                    let p = (o[d] * geo.strides[d]) as i64 - geo.pads_begin[d] + (kidx[d] * geo.dilations[d]) as i64;
-                    if p < 0 || p >= in_sp[d] as i64 {
-                        inside = false;
-                        break;
+            let row = &col[(c * ksize + kf) * out_size..(c * ksize + kf + 1) * out_size];
+            walk_lines(&geo.out, in_sp, geo, &kidx, |start, seg| {
+                if let Some(s) = seg {
+                    let src = &row[start + s.lo..start + s.hi];
+                    if s.step == 1 {
+                        for (d, &v) in xc[s.first..s.first + src.len()].iter_mut().zip(src) {
+                            *d += v;
+                        }
+                    } else {
+                        for (j, &v) in src.iter().enumerate() {
+                            xc[s.first + j * s.step] += v;
+                        }
                     }
-                    flat = flat * in_sp[d] + p as usize;
                 }
-                if inside {
-                    x[c * in_size + flat] += v;
-                }
-            }
+            });
         }
     }
 }

@@ -191,10 +191,23 @@ pub fn softplus(b: &mut Builder, n: &Node, dys: &[Option<String>], _: &[bool]) -
     Ok(vec![Some(b.mul(&dy, &s)?)])
 }
 
-/// Identity, and Dropout in inference mode (training-time dropout is a Mul by a mask input).
+/// Identity.
 pub fn identity(_: &mut Builder, _: &Node, dys: &[Option<String>], _: &[bool]) -> Grads {
     let dy = dy0!(dys);
     Ok(vec![Some(dy)])
+}
+
+/// Dropout in inference mode is the identity. In training mode its mask is random and not an
+/// output we can rely on, so it is refused: training-time dropout is a Mul by a mask input.
+pub fn dropout(b: &mut Builder, n: &Node, dys: &[Option<String>], needs: &[bool]) -> Grads {
+    let mode = inp(n, 2);
+    let off = mode.is_empty() || b.g.initializers.get(mode).is_some_and(|t| t.to_f64_vec().iter().all(|&v| v == 0.0));
+    if !off {
+        return Err(zenrt_core::Error::Unsupported(
+            "Dropout with training_mode: write training dropout as a Mul by a mask input".into(),
+        ));
+    }
+    identity(b, n, dys, needs)
 }
 
 /// Cast between float types: the gradient is cast back to the input's dtype.

@@ -5,6 +5,7 @@
 //! ordinary nodes and returns one optional gradient name per node input. Rules may read any
 //! forward value (inputs and outputs of the node): the backward graph contains the forward one.
 
+mod activation;
 mod elementwise;
 mod linalg;
 mod nn;
@@ -51,8 +52,19 @@ const TABLE: &[(&str, Rule)] = &[
     ("Pow", elementwise::pow),
     ("Erf", elementwise::erf),
     ("Softplus", elementwise::softplus),
+    ("Gelu", activation::gelu),
+    ("Elu", activation::elu),
+    ("Selu", activation::selu),
+    ("HardSigmoid", activation::hard_sigmoid),
+    ("Softsign", activation::softsign),
+    ("Swish", activation::swish),
+    ("PRelu", activation::prelu),
+    ("HardSwish", activation::hard_swish),
+    ("Mean", activation::mean),
+    ("Max", activation::max),
+    ("Min", activation::min),
     ("Identity", elementwise::identity),
-    ("Dropout", elementwise::identity),
+    ("Dropout", elementwise::dropout),
     ("Cast", elementwise::cast),
     ("Clip", elementwise::clip),
     ("Where", elementwise::where_),
@@ -70,9 +82,13 @@ const TABLE: &[(&str, Rule)] = &[
     ("Slice", shape::slice),
     ("Gather", shape::gather),
     ("Expand", shape::expand),
+    ("Pad", shape::pad),
     ("ReduceSum", reduce::reduce_sum),
     ("ReduceMean", reduce::reduce_mean),
     ("GlobalAveragePool", reduce::global_average_pool),
+    ("ReduceMax", reduce::reduce_extreme),
+    ("ReduceMin", reduce::reduce_extreme),
+    ("GlobalMaxPool", reduce::global_max_pool),
     ("Conv", nn::conv),
     ("MaxPool", nn::max_pool),
     ("AveragePool", nn::average_pool),

@@ -52,3 +52,25 @@ pub fn global_average_pool(b: &mut Builder, n: &Node, dys: &[Option<String>], _:
     let r = count_ratio(b, &n.outputs[0], x)?;
     Ok(vec![Some(b.mul(&e, &r)?)])
 }
+
+/// ReduceMax/ReduceMin/GlobalMaxPool: the gradient goes to the elements equal to the result
+/// (every one of them on exact ties).
+fn select_extreme(b: &mut Builder, n: &Node, dy: &str, global: bool) -> Result<String> {
+    let x = inp(n, 0);
+    let y = &n.outputs[0];
+    let (ye, de) =
+        if global { (b.expand_like(y, x)?, b.expand_like(dy, x)?) } else { (unreduce(b, n, y)?, unreduce(b, n, dy)?) };
+    let hit = b.node("Equal", &[x, &ye], vec![])?;
+    let zero = b.scalar_like(0.0, x)?;
+    b.node("Where", &[&hit, &de, &zero], vec![])
+}
+
+pub fn reduce_extreme(b: &mut Builder, n: &Node, dys: &[Option<String>], _: &[bool]) -> Grads {
+    let dy = dy0!(dys);
+    Ok(vec![Some(select_extreme(b, n, &dy, false)?), None])
+}
+
+pub fn global_max_pool(b: &mut Builder, n: &Node, dys: &[Option<String>], _: &[bool]) -> Grads {
+    let dy = dy0!(dys);
+    Ok(vec![Some(select_extreme(b, n, &dy, true)?)])
+}

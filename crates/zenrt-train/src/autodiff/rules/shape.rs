@@ -93,3 +93,31 @@ pub fn expand(b: &mut Builder, n: &Node, dys: &[Option<String>], _: &[bool]) -> 
     let dy = dy0!(dys);
     Ok(vec![Some(b.zenrt("SumToShape", &[&dy, inp(n, 0)], vec![])?), None])
 }
+
+/// Pad (constant mode, non-negative pads given as an input): the gradient is the interior of
+/// `dy`, `Slice(dy, pads_begin, shape(dy) − pads_end)`.
+pub fn pad(b: &mut Builder, n: &Node, dys: &[Option<String>], _: &[bool]) -> Grads {
+    let dy = dy0!(dys);
+    let mode = match n.attrs.get("mode") {
+        Some(Attr::String(s)) => String::from_utf8_lossy(s).into_owned(),
+        _ => "constant".into(),
+    };
+    if mode != "constant" {
+        return Err(zenrt_core::Error::Unsupported(format!("Pad gradient for mode '{mode}'")));
+    }
+    let pads = inp(n, 1);
+    if pads.is_empty() || !inp(n, 3).is_empty() {
+        return Err(zenrt_core::Error::Unsupported("Pad gradient needs the pads input and no axes input".into()));
+    }
+    // Split pads into begins and ends at runtime: half = Size(pads) / 2.
+    let size = b.node("Shape", &[pads], vec![])?;
+    let two = b.ints(&[2])?;
+    let half = b.node("Div", &[&size, &two], vec![])?;
+    let zero = b.ints(&[0])?;
+    let big = b.ints(&[i64::MAX])?;
+    let begins = b.node("Slice", &[pads, &zero, &half], vec![])?;
+    let ends_pad = b.node("Slice", &[pads, &half, &big], vec![])?;
+    let shape = b.shape(&dy)?;
+    let ends = b.node("Sub", &[&shape, &ends_pad], vec![])?;
+    Ok(vec![Some(b.node("Slice", &[&dy, &begins, &ends], vec![])?), None, None])
+}
