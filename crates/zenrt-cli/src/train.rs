@@ -1,6 +1,7 @@
 //! `zenrt train CONFIG.toml [--json]`: train the model a config file describes (see
 //! `zenrt_train::config`), write the ONNX model, the weights and a loss/accuracy PNG.
 
+use crate::util::CliResult;
 use clap::Args;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -24,7 +25,7 @@ pub struct TrainArgs {
     quiet: bool,
 }
 
-pub fn train(a: TrainArgs) -> zenrt::Result<ExitCode> {
+pub fn train(a: TrainArgs) -> CliResult<ExitCode> {
     let opts = RunOptions { verbose: !a.quiet, out_dir: a.out_dir, epochs: a.epochs };
     let r = train_from_config(&a.config, &opts)?;
     for e in &r.history.epochs {

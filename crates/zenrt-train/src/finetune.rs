@@ -25,7 +25,7 @@ pub fn from_onnx_file(path: &std::path::Path, trainable: Option<&[String]>) -> R
 fn from_model(model: zenrt_core::Model, trainable: Option<&[String]>) -> Result<Network> {
     let mut g = model.graph;
     if let Some(&v) = model.opsets.get("") {
-        if v > OPSET + 4 || v < 7 {
+        if !(7..=OPSET + 4).contains(&v) {
             return Err(Error::Unsupported(format!("fine-tuning a model of opset {v}")));
         }
     }

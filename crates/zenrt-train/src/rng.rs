@@ -34,7 +34,7 @@ impl Rng {
 
     /// Uniform integer in [0, n) (n > 0), without modulo bias worth caring about for n < 2^32.
     pub fn below(&mut self, n: usize) -> usize {
-        ((self.next_u64() >> 32) * n as u64 >> 32) as usize
+        (((self.next_u64() >> 32) * n as u64) >> 32) as usize
     }
 
     /// A uniformly random permutation of 0..n (Fisher–Yates).

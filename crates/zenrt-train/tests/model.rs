@@ -61,8 +61,8 @@ fn dense_forward_matches_a_float64_reference() {
         let z: Vec<f64> = (0..3).map(|k| b2[k] + (0..7).map(|j| h[j] * w2[j * 3 + k]).sum::<f64>()).collect();
         let mx = z.iter().cloned().fold(f64::MIN, f64::max);
         let s: f64 = z.iter().map(|v| (v - mx).exp()).sum();
-        for k in 0..3 {
-            let want = (z[k] - mx).exp() / s;
+        for (k, zk) in z.iter().enumerate() {
+            let want = (zk - mx).exp() / s;
             let got = y.as_slice::<f32>().unwrap()[r * 3 + k] as f64;
             assert!((got - want).abs() < 1e-5, "row {r} class {k}: {got} vs {want}");
         }

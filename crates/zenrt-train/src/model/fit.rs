@@ -369,8 +369,7 @@ impl Network {
         feeds.push((TARGET.to_string(), yb));
         let (loss, grads, pred) = cx.step.run(feeds, &values)?;
         cx.optimizer.step(&mut values, &grads)?;
-        if let Some(k) =
-            values.iter().position(|v| v.as_slice::<f32>().map_or(false, |s| !s.iter().all(|x| x.is_finite())))
+        if let Some(k) = values.iter().position(|v| v.as_slice::<f32>().is_ok_and(|s| !s.iter().all(|x| x.is_finite())))
         {
             let name = &self.params[cx.trainable[k]].name;
             return Err(Error::Invalid(format!("training diverged: the update made parameter '{name}' non-finite")));
