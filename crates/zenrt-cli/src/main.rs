@@ -27,6 +27,12 @@ enum Cmd {
         /// Also print every node's statically inferred output types.
         #[arg(long)]
         shapes: bool,
+        /// Print the static memory plan (peak activation memory, arena layout) of the optimized graph.
+        #[arg(long)]
+        plan: bool,
+        /// Bind a symbolic dimension for --plan, e.g. `--dim batch=1` (repeatable).
+        #[arg(long = "dim", value_name = "NAME=VALUE")]
+        dims: Vec<String>,
     },
     /// Run a model on inputs from .npz/.npy files (missing inputs get random values).
     Run(run::RunArgs),
@@ -55,7 +61,7 @@ fn main() -> ExitCode {
     }));
     let cli = Cli::parse();
     let res = std::panic::catch_unwind(move || match cli.cmd {
-        Cmd::Inspect { model, shapes } => inspect::inspect(&model, shapes),
+        Cmd::Inspect { model, shapes, plan, dims } => inspect::inspect(&model, shapes, plan.then_some(dims)),
         Cmd::Run(a) => run::run(a),
         Cmd::Bench(a) => bench::bench(a),
         Cmd::Profile(a) => bench::profile(a),
