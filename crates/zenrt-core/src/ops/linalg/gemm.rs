@@ -86,7 +86,7 @@ impl Op for Gemm {
         let (alpha, beta) = (self.alpha, self.beta);
         match dt {
             DType::F32 => {
-                let mut o = vec![0f32; total];
+                let mut o = crate::memory::alloc::<f32>(total);
                 f32::gemm(m, n, k, a.as_slice()?, av, b.as_slice()?, bv, &mut o)?;
                 if alpha != 1.0 {
                     o.iter_mut().for_each(|x| *x *= alpha);
