@@ -1,4 +1,4 @@
-//! `zenrt inspect MODEL [--shapes]`.
+//! `zenrt inspect MODEL [--shapes] [--plan [--dim NAME=VALUE ...]]`.
 //!
 //! Metadata, operator histogram and parameters come straight from the protobuf, so they are
 //! printed even when zenrt cannot load the model (unsupported operators).
@@ -169,7 +169,39 @@ fn group_digits(n: u128) -> String {
     out
 }
 
-pub fn inspect(path: &Path, shapes: bool, device: &str) -> CliResult<ExitCode> {
+/// Prints the static memory plan of the optimized graph; symbolic dims come from `--dim`.
+fn print_memory_plan(path: &Path, dims: &[String]) -> CliResult<()> {
+    let mut bound = std::collections::HashMap::new();
+    for d in dims {
+        let parsed = d.split_once('=').and_then(|(k, v)| Some((k.trim().to_string(), v.trim().parse::<usize>().ok()?)));
+        match parsed {
+            Some((k, v)) if !k.is_empty() => {
+                bound.insert(k, v);
+            }
+            _ => return Err(Error::Invalid(format!("--dim expects NAME=VALUE (e.g. batch=1), got '{d}'")).into()),
+        }
+    }
+    let session = zenrt::Session::from_file(path)?;
+    let mut unbound = std::collections::BTreeSet::new();
+    for vi in session.inputs() {
+        for d in vi.shape.iter().flatten() {
+            if let Dim::Sym(s) = d {
+                if !bound.contains_key(s) {
+                    unbound.insert(s.clone());
+                }
+            }
+        }
+    }
+    let plan = session.memory_plan(&[], &bound)?;
+    print!("{plan}");
+    if !unbound.is_empty() {
+        let list: Vec<String> = unbound.iter().map(|s| format!("--dim {s}=N")).collect();
+        println!("note: unbound symbolic dims make values dynamic; bind them with {}", list.join(" "));
+    }
+    Ok(())
+}
+
+pub fn inspect(path: &Path, shapes: bool, device: &str, plan: Option<Vec<String>>) -> CliResult<ExitCode> {
     let device: zenrt::Device = device.parse()?;
     let bytes = std::fs::read(path).map_err(|e| Error::Io { path: path.to_path_buf(), source: e })?;
     let mp = pb::ModelProto::decode(bytes.as_slice())
@@ -245,6 +277,9 @@ pub fn inspect(path: &Path, shapes: bool, device: &str) -> CliResult<ExitCode> {
                         .collect();
                     println!("  {} ({}) -> {}", n.name, n.op_type, outs.join(", "));
                 }
+            }
+            if let Some(dims) = plan {
+                print_memory_plan(path, &dims)?;
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -33,7 +33,7 @@ enum Cmd {
         /// Also count the model's FLOPs (2 x multiply-adds of Conv/ConvTranspose/MatMul/Gemm/RNNs).
         #[arg(long)]
         flops: bool,
-        /// Set a symbolic input dim for --flops, e.g. `--dim batch=8 --dim seq=32` (repeatable).
+        /// Bind a symbolic input dim for --flops and --plan, e.g. `--dim batch=8 --dim seq=32` (repeatable).
         #[arg(long = "dim", value_name = "NAME=VALUE")]
         dims: Vec<String>,
         /// Also print what the optimization passes do: rewrites per pass, nodes before/after.
@@ -44,6 +44,9 @@ enum Cmd {
         /// Also list where each node would run on this device (cuda:N: nodes without a CUDA kernel).
         #[arg(long, default_value = "cpu")]
         device: String,
+        /// Print the static memory plan (peak activation memory, arena layout) of the optimized graph.
+        #[arg(long)]
+        plan: bool,
     },
     /// Run a model on inputs from .npz/.npy files (missing inputs get random values).
     Run(run::RunArgs),
@@ -74,8 +77,8 @@ fn main() -> ExitCode {
     }));
     let cli = Cli::parse();
     let res = std::panic::catch_unwind(move || match cli.cmd {
-        Cmd::Inspect { model, shapes, flops, dims, passes: show, pass_args, device } => {
-            inspect::inspect(&model, shapes, &device).and_then(|code| {
+        Cmd::Inspect { model, shapes, flops, dims, passes: show, pass_args, device, plan } => {
+            inspect::inspect(&model, shapes, &device, plan.then(|| dims.clone())).and_then(|code| {
                 if show {
                     passes::print_report(&model, &pass_args)?;
                 }

@@ -1,7 +1,8 @@
 //! The planner and executor: a graph is compiled once into a [`Plan`] (topological order,
 //! value slots, last uses, kernels chosen by the backend), then run any number of times.
 
-use crate::ops::{ExecCtx, Op};
+use crate::memory::{self, BufferPool, Lifetime, MemoryPlan};
+use crate::ops::{ExecCtx, InArg, Op};
 use crate::{Attr, Dim, Error, Graph, Node, Result, Tensor, Value, ValueInfo};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -46,6 +47,8 @@ struct Step {
     outputs: Vec<Option<usize>>,
     /// Slots whose last reader is this step (freed after it runs).
     free_after: Vec<usize>,
+    /// Input positions the kernel may reuse in place and that die here (see [`Op::inplace_inputs`]).
+    donate: Vec<usize>,
 }
 
 /// How long one step (node) of a profiled run took; see [`Plan::run_profiled`].
@@ -70,7 +73,13 @@ pub struct Plan {
     steps: Vec<Step>,
     subplans: HashMap<usize, Arc<Plan>>,
     /// The intra-op thread pool kernels run in (`None`: one thread); see [`Plan::set_threads`].
-    pool: Option<Arc<rayon::ThreadPool>>,
+    thread_pool: Option<Arc<rayon::ThreadPool>>,
+    /// Per slot: the step producing it (step values only).
+    def_step: Vec<Option<usize>>,
+    /// Per slot: the last step reading it (in this graph, subgraph reads included).
+    last_use: Vec<Option<usize>>,
+    /// Recycled tensor storage for runs of this plan (see [`crate::memory`]).
+    pool: BufferPool,
 }
 
 impl std::fmt::Debug for Plan {
@@ -212,7 +221,7 @@ impl Plan {
                 }
             };
             let kernel = prepare_kernel(kernel, node, &graph)?;
-            steps.push(Step { node: node.clone(), kernel, inputs, outputs, free_after: vec![] });
+            steps.push(Step { node: node.clone(), kernel, inputs, outputs, free_after: vec![], donate: vec![] });
         }
         if !missing_kernels.is_empty() {
             return Err(Error::Unsupported(format!(
@@ -249,13 +258,32 @@ impl Plan {
             }
         }
         // Values produced but never read: free right away.
-        for (si, step) in steps.iter_mut().enumerate() {
+        for step in steps.iter_mut() {
             for s in step.outputs.iter().flatten() {
                 if !keep.contains(s) && !last_use.contains_key(s) {
                     step.free_after.push(*s);
                 }
             }
-            let _ = si;
+        }
+        // In place: inputs the kernel can overwrite that die at this step and are read once by it.
+        for step in steps.iter_mut() {
+            for &k in step.kernel.inplace_inputs() {
+                let Some(Some(s)) = step.inputs.get(k).copied() else { continue };
+                let reads = step.inputs.iter().filter(|i| **i == Some(s)).count();
+                if reads == 1 && step.free_after.contains(&s) && !step.donate.contains(&k) {
+                    step.donate.push(k);
+                }
+            }
+        }
+        let mut def_step = vec![None; slot_names.len()];
+        for (si, step) in steps.iter().enumerate() {
+            for s in step.outputs.iter().flatten() {
+                def_step[*s] = Some(si);
+            }
+        }
+        let mut last_use_v = vec![None; slot_names.len()];
+        for (&slot, &si) in &last_use {
+            last_use_v[slot] = Some(si);
         }
 
         // Compile subgraphs once, with everything visible here as their outer scope.
@@ -270,7 +298,21 @@ impl Plan {
             }
         }
 
-        Ok(Plan { graph, slot_names, slot_of, sources, consts, input_slots, output_slots, steps, subplans, pool: None })
+        Ok(Plan {
+            graph,
+            slot_names,
+            slot_of,
+            sources,
+            consts,
+            input_slots,
+            output_slots,
+            steps,
+            subplans,
+            def_step,
+            last_use: last_use_v,
+            pool: BufferPool::new(),
+            thread_pool: None,
+        })
     }
 
     /// The graph this plan runs.
@@ -288,6 +330,162 @@ impl Plan {
         self.steps.iter().map(|s| &s.node)
     }
 
+    /// Binds the symbolic dims of the graph inputs from concrete input shapes (by input name);
+    /// an error when an input's rank or fixed dims disagree, or two inputs bind a dim differently.
+    pub fn bind_dims(&self, shapes: &[(String, Vec<usize>)]) -> Result<HashMap<String, usize>> {
+        let mut dims = HashMap::new();
+        for (name, shape) in shapes {
+            let Some((vi, _)) = self.input_slots.iter().find(|(vi, _)| &vi.name == name) else {
+                return Err(Error::UnknownInput {
+                    name: name.clone(),
+                    expected: self.input_slots.iter().map(|(v, _)| v.name.clone()).collect(),
+                });
+            };
+            if let Some(decl) = &vi.shape {
+                if decl.len() != shape.len() {
+                    return Err(Error::BadInput {
+                        name: name.clone(),
+                        msg: format!("expected rank {} ({}), got shape {shape:?}", decl.len(), vi.type_string()),
+                    });
+                }
+                for (i, (d, &n)) in decl.iter().zip(shape).enumerate() {
+                    match d {
+                        Dim::Known(k) if *k != n => {
+                            return Err(Error::BadInput {
+                                name: name.clone(),
+                                msg: format!("dimension {i} must be {k}, got shape {shape:?}"),
+                            })
+                        }
+                        Dim::Sym(s) => {
+                            if let Some(&prev) = dims.get(s) {
+                                if prev != n {
+                                    return Err(Error::BadInput {
+                                        name: name.clone(),
+                                        msg: format!(
+                                            "dimension {i} ('{s}') is {n}, but another input set it to {prev}"
+                                        ),
+                                    });
+                                }
+                            }
+                            dims.insert(s.clone(), n);
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+        Ok(dims)
+    }
+
+    /// The static memory plan for symbolic dims bound to `dims` (see [`Plan::bind_dims`]): every
+    /// intermediate value's size and lifetime [producing step, last reading step], in-place reuse
+    /// where the kernel allows it, and one arena layout (see [`memory::layout`]). Values whose
+    /// size static inference cannot tell are listed as dynamic. Nothing runs.
+    pub fn memory_plan(&self, dims: &HashMap<String, usize>) -> MemoryPlan {
+        let mut g = (*self.graph).clone();
+        let bind = |shape: &mut Option<Vec<Dim>>| {
+            for d in shape.iter_mut().flatten() {
+                if let Dim::Sym(s) = d {
+                    if let Some(&n) = dims.get(s.as_str()) {
+                        *d = Dim::Known(n);
+                    }
+                }
+            }
+        };
+        for vi in g.inputs.iter_mut() {
+            bind(&mut vi.shape);
+        }
+        for vi in g.value_info.values_mut() {
+            bind(&mut vi.shape);
+        }
+        let known = crate::infer::infer_graph(&g);
+        let num_steps = self.steps.len();
+        let keep: HashSet<usize> = self.output_slots.iter().copied().collect();
+        let mut plan = MemoryPlan { num_steps, ..MemoryPlan::default() };
+        let mut used: Vec<(String, usize)> = dims.iter().map(|(k, v)| (k.clone(), *v)).collect();
+        used.sort();
+        plan.dims = used;
+        plan.weight_bytes = self.consts.iter().map(|(_, t)| t.nbytes()).sum();
+
+        // Planned values in execution order, and their buffer (group) index.
+        let mut entry_of: HashMap<usize, usize> = HashMap::new();
+        let mut groups: Vec<Lifetime> = Vec::new();
+        for (si, step) in self.steps.iter().enumerate() {
+            for (oi, slot) in step.outputs.iter().enumerate() {
+                let Some(slot) = *slot else { continue };
+                let name = &self.slot_names[slot];
+                let is_output = keep.contains(&slot);
+                let last = if is_output { num_steps } else { self.last_use[slot].unwrap_or(si).max(si) };
+                let mut vi = known.get(name).cloned().unwrap_or_default();
+                bind(&mut vi.shape);
+                let sized = match (vi.dtype, vi.concrete_shape()) {
+                    (Some(dt), Some(shape)) => {
+                        crate::checked_numel(&shape, dt, name).ok().map(|n| (dt, shape, n * dt.size()))
+                    }
+                    _ => None,
+                };
+                let Some((dtype, shape, bytes)) = sized else {
+                    plan.dynamic.push(memory::DynamicValue {
+                        value: name.clone(),
+                        type_string: vi.type_string(),
+                        def_step: si,
+                        last_step: last,
+                    });
+                    continue;
+                };
+                // In place: the first output may take over a donated input of the same dtype and size.
+                let mut buffer = None;
+                let mut in_place_of = None;
+                if oi == 0 {
+                    for &k in &step.donate {
+                        let Some(Some(src)) = step.inputs.get(k).copied() else { continue };
+                        let Some(&e) = entry_of.get(&src) else { continue };
+                        let donor: &memory::PlannedValue = &plan.values[e];
+                        if donor.dtype == dtype && donor.bytes == bytes {
+                            buffer = Some(donor.buffer);
+                            in_place_of = Some(donor.value.clone());
+                            break;
+                        }
+                    }
+                }
+                let buffer = match buffer {
+                    Some(b) => {
+                        groups[b].last = groups[b].last.max(last);
+                        b
+                    }
+                    None => {
+                        groups.push(Lifetime { bytes, first: si, last });
+                        groups.len() - 1
+                    }
+                };
+                entry_of.insert(slot, plan.values.len());
+                plan.values.push(memory::PlannedValue {
+                    value: name.clone(),
+                    dtype,
+                    shape,
+                    bytes,
+                    offset: 0,
+                    buffer,
+                    def_step: si,
+                    last_step: last,
+                    in_place_of,
+                    is_output,
+                });
+            }
+        }
+        let (offsets, arena) = memory::layout(&groups);
+        for v in plan.values.iter_mut() {
+            v.offset = offsets[v.buffer];
+        }
+        let (peak, at) = memory::peak_live(&groups);
+        plan.peak_live_bytes = peak;
+        plan.peak_step = at;
+        plan.arena_bytes = arena;
+        plan.num_buffers = groups.len();
+        plan.total_bytes = plan.values.iter().map(|v| v.bytes).sum();
+        plan
+    }
+
     /// Runs the plan with named tensor inputs; returns the graph outputs in order
     /// (an error if an output is a sequence or optional: use [`Plan::run_values`]).
     pub fn run(&self, inputs: Vec<(String, Tensor)>) -> Result<Vec<Tensor>> {
@@ -298,17 +496,17 @@ impl Plan {
     /// Sets how many threads the kernels of [`Plan::run_values`]/[`Plan::run_profiled`] may use
     /// (a process-wide pool shared with other plans of the same count; 1 = serial).
     pub fn set_threads(&mut self, n: usize) {
-        self.pool = crate::threads::pool(n);
+        self.thread_pool = crate::threads::pool(n);
     }
 
     /// The number of threads kernels use (see [`Plan::set_threads`]).
     pub fn threads(&self) -> usize {
-        self.pool.as_ref().map_or(1, |p| p.current_num_threads())
+        self.thread_pool.as_ref().map_or(1, |p| p.current_num_threads())
     }
 
     /// Runs the plan with named values (tensors, sequences, optionals).
     pub fn run_values(&self, inputs: Vec<(String, Value)>) -> Result<Vec<Value>> {
-        crate::threads::run_in(self.pool.as_deref(), || self.run_values_here(inputs))
+        crate::threads::run_in(self.thread_pool.as_deref(), || self.run_values_here(inputs))
     }
 
     fn run_values_here(&self, inputs: Vec<(String, Value)>) -> Result<Vec<Value>> {
@@ -317,13 +515,47 @@ impl Plan {
             values[*s] = Some(Value::Tensor(t.clone()));
         }
         self.bind_inputs(&mut values, inputs)?;
-        self.execute(values, None, None)
+        let scope = self.pool.enter();
+        let mut observed = self.observe(&scope);
+        let outs = self.execute(values, None, None, observed.as_mut());
+        self.set_pool_cap(observed);
+        outs
+    }
+
+    /// The buffer pool runs of this plan allocate from (stats, cap, on/off switch).
+    pub fn pool(&self) -> &BufferPool {
+        &self.pool
+    }
+
+    /// Turns the buffer pool on or off (also `ZENRT_POOL=0` in the environment); results are the
+    /// same either way.
+    pub fn set_pool_enabled(&self, on: bool) {
+        self.pool.set_enabled(on)
+    }
+
+    /// Whether this run should record value sizes (the first pooled run decides the pool's cap).
+    fn observe(&self, scope: &memory::PoolScope) -> Option<Vec<usize>> {
+        (scope.is_active() && !self.pool.is_capped()).then(|| vec![0usize; self.slot_names.len()])
+    }
+
+    /// Caps the pool from the first run: see [`BufferPool::cap_after_run`].
+    fn set_pool_cap(&self, observed: Option<Vec<usize>>) {
+        let Some(sizes) = observed else { return };
+        let lifetimes: Vec<Lifetime> = (0..sizes.len())
+            .filter_map(|s| {
+                let first = self.def_step[s]?;
+                let last = self.last_use[s].unwrap_or(first).max(first);
+                (sizes[s] > 0).then_some(Lifetime { bytes: sizes[s], first, last })
+            })
+            .collect();
+        let (_, arena) = memory::layout(&lifetimes);
+        self.pool.cap_after_run(arena);
     }
 
     /// Runs like [`Plan::run_values`] and also times every step of the main graph, in execution order
     /// (the time of a control-flow node includes its subgraphs).
     pub fn run_profiled(&self, inputs: Vec<(String, Value)>) -> Result<(Vec<Value>, Vec<StepTiming>)> {
-        crate::threads::run_in(self.pool.as_deref(), || self.run_profiled_here(inputs))
+        crate::threads::run_in(self.thread_pool.as_deref(), || self.run_profiled_here(inputs))
     }
 
     fn run_profiled_here(&self, inputs: Vec<(String, Value)>) -> Result<(Vec<Value>, Vec<StepTiming>)> {
@@ -333,8 +565,11 @@ impl Plan {
         }
         self.bind_inputs(&mut values, inputs)?;
         let mut timings = Vec::with_capacity(self.steps.len());
-        let outs = self.execute(values, None, Some(&mut timings))?;
-        Ok((outs, timings))
+        let scope = self.pool.enter();
+        let mut observed = self.observe(&scope);
+        let outs = self.execute(values, None, Some(&mut timings), observed.as_mut());
+        self.set_pool_cap(observed);
+        Ok((outs?, timings))
     }
 
     fn bind_inputs(&self, values: &mut [Option<Value>], inputs: Vec<(String, Value)>) -> Result<()> {
@@ -366,12 +601,14 @@ impl Plan {
         Ok(())
     }
 
-    /// Runs the steps; when `profile` is given, each step's wall time is appended to it.
+    /// Runs the steps; when `profile` is given, each step's wall time is appended to it; when
+    /// `observed` is given, each step value's size in bytes is recorded in it (by slot).
     fn execute(
         &self,
         mut values: Vec<Option<Value>>,
         outer: Option<&Scope>,
         mut profile: Option<&mut Vec<StepTiming>>,
+        mut observed: Option<&mut Vec<usize>>,
     ) -> Result<Vec<Value>> {
         // Outer-scope reads are resolved once per run.
         if let Some(sc) = outer {
@@ -382,7 +619,6 @@ impl Plan {
             }
         }
         for step in &self.steps {
-            let args: Vec<Option<&Value>> = step.inputs.iter().map(|s| s.and_then(|s| values[s].as_ref())).collect();
             for (k, s) in step.inputs.iter().enumerate() {
                 if let Some(s) = s {
                     if values[*s].is_none() {
@@ -391,13 +627,16 @@ impl Plan {
                     }
                 }
             }
-            let scope = Scope { plan: self, values: &values, parent: outer };
             let started = profile.is_some().then(Instant::now);
-            let outs = step
-                .kernel
-                .run_values(&scope, &args)
-                .map_err(|e| e.in_node(&display_name(&step.node), &step.node.op_type))?;
-            drop(args);
+            let outs = if step.donate.is_empty() || !all_tensors(step, &values) {
+                let args: Vec<Option<&Value>> =
+                    step.inputs.iter().map(|s| s.and_then(|s| values[s].as_ref())).collect();
+                let scope = Scope { plan: self, values: &values, parent: outer };
+                step.kernel.run_values(&scope, &args)
+            } else {
+                self.run_inplace(step, &mut values, outer)
+            }
+            .map_err(|e| e.in_node(&display_name(&step.node), &step.node.op_type))?;
             if let (Some(sink), Some(t0)) = (profile.as_deref_mut(), started) {
                 sink.push(StepTiming {
                     node: display_name(&step.node),
@@ -415,17 +654,78 @@ impl Plan {
             }
             for (slot, t) in step.outputs.iter().zip(outs) {
                 if let Some(slot) = slot {
+                    if let (Some(obs), Value::Tensor(t)) = (observed.as_deref_mut(), &t) {
+                        obs[*slot] = t.nbytes();
+                    }
                     values[*slot] = Some(t);
                 }
             }
             for &s in &step.free_after {
-                values[s] = None;
+                release(values[s].take());
             }
         }
         self.output_slots
             .iter()
             .map(|&s| values[s].clone().ok_or_else(|| Error::MissingOutput(self.slot_names[s].clone())))
             .collect()
+    }
+
+    /// Runs a step whose kernel can work in place: inputs dying here that the executor holds the
+    /// only reference to are moved into the call ([`InArg::Owned`]).
+    fn run_inplace(&self, step: &Step, values: &mut [Option<Value>], outer: Option<&Scope>) -> Result<Vec<Value>> {
+        let mut taken: Vec<Option<Tensor>> = Vec::new();
+        for &k in &step.donate {
+            let Some(Some(s)) = step.inputs.get(k).copied() else { continue };
+            if let Some(Value::Tensor(arc)) = values[s].take() {
+                match Arc::try_unwrap(arc) {
+                    Ok(t) => {
+                        if taken.len() <= k {
+                            taken.resize_with(k + 1, || None);
+                        }
+                        taken[k] = Some(t);
+                    }
+                    Err(arc) => values[s] = Some(Value::Tensor(arc)),
+                }
+            }
+        }
+        let values: &[Option<Value>] = values;
+        let mut args: Vec<Option<InArg>> = Vec::with_capacity(step.inputs.len());
+        for (k, s) in step.inputs.iter().enumerate() {
+            if let Some(t) = taken.get_mut(k).and_then(Option::take) {
+                args.push(Some(InArg::Owned(t)));
+                continue;
+            }
+            args.push(match s.and_then(|s| values[s].as_ref()) {
+                None | Some(Value::Optional(None)) => None,
+                Some(Value::Tensor(t)) => Some(InArg::Ref(t)),
+                Some(Value::Optional(Some(b))) => Some(InArg::Ref(b.as_tensor()?)),
+                Some(other) => {
+                    return Err(Error::Unsupported(format!("{} input to a tensor operator", other.kind_name())))
+                }
+            });
+        }
+        let scope = Scope { plan: self, values, parent: outer };
+        let outs = step.kernel.run_inplace(&scope, &mut args);
+        for a in args.into_iter().flatten() {
+            if let InArg::Owned(t) = a {
+                memory::recycle_data(t.into_data());
+            }
+        }
+        Ok(outs?.into_iter().map(Value::from).collect())
+    }
+}
+
+/// Whether every present input of `step` is a plain tensor (the in-place path takes tensors only).
+fn all_tensors(step: &Step, values: &[Option<Value>]) -> bool {
+    step.inputs.iter().flatten().all(|&s| matches!(values[s], Some(Value::Tensor(_)) | None))
+}
+
+/// Drops a freed value, giving its storage to the running pool when nothing else refers to it.
+fn release(v: Option<Value>) {
+    if let Some(Value::Tensor(arc)) = v {
+        if let Ok(t) = Arc::try_unwrap(arc) {
+            memory::recycle_data(t.into_data());
+        }
     }
 }
 
@@ -481,7 +781,7 @@ impl ExecCtx for Scope<'_> {
             let slot = plan.slot_of[&vi.name];
             values[slot] = Some(t);
         }
-        plan.execute(values, Some(self), None)
+        plan.execute(values, Some(self), None, None)
     }
 }
 

@@ -190,6 +190,18 @@ impl Session {
         &self.plan
     }
 
+    /// The static memory plan (value sizes and lifetimes, arena layout) for the given input
+    /// shapes, with symbolic dims bound from them and from `dims`; nothing runs.
+    pub fn memory_plan(
+        &self,
+        input_shapes: &[(String, Vec<usize>)],
+        dims: &std::collections::HashMap<String, usize>,
+    ) -> Result<zenrt_core::MemoryPlan> {
+        let mut bound = self.plan.bind_dims(input_shapes)?;
+        bound.extend(dims.iter().map(|(k, v)| (k.clone(), *v)));
+        Ok(self.plan.memory_plan(&bound))
+    }
+
     /// Runs the model on named inputs.
     pub fn run<S: Into<String>>(&self, inputs: impl IntoIterator<Item = (S, Tensor)>) -> Result<Outputs> {
         self.run_values(inputs.into_iter().map(|(n, t)| (n, Value::from(t))))

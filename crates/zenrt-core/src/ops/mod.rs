@@ -83,6 +83,59 @@ pub trait Op: Send + Sync + Debug {
         }
         Ok(self.run(ctx, &ts)?.into_iter().map(Value::from).collect())
     }
+
+    /// Inputs whose buffer this operator can reuse for its first output (in place). The executor
+    /// then calls [`Op::run_inplace`] instead of [`Op::run`], handing over by value each of these
+    /// inputs that dies at this step and that it holds the only reference to. Default: none.
+    fn inplace_inputs(&self) -> &'static [usize] {
+        &[]
+    }
+
+    /// Like [`Op::run`], with some inputs possibly owned ([`InArg::Owned`]): the operator may
+    /// take one with [`InArg::take_owned`] and write its output into that buffer. Owned inputs
+    /// left in place are recycled by the executor. The default runs [`Op::run`].
+    fn run_inplace(&self, ctx: &dyn ExecCtx, inputs: &mut [Option<InArg<'_>>]) -> Result<Vec<Tensor>> {
+        let refs: Vec<Option<&Tensor>> = inputs.iter().map(|a| a.as_deref()).collect();
+        self.run(ctx, &refs)
+    }
+}
+
+/// An input passed to [`Op::run_inplace`]: borrowed as usual, or owned when this step is its last
+/// reader and nothing else refers to it (its buffer may become the output).
+#[derive(Debug)]
+pub enum InArg<'a> {
+    Ref(&'a Tensor),
+    Owned(Tensor),
+}
+
+impl std::ops::Deref for InArg<'_> {
+    type Target = Tensor;
+    fn deref(&self) -> &Tensor {
+        match self {
+            InArg::Ref(t) => t,
+            InArg::Owned(t) => t,
+        }
+    }
+}
+
+impl InArg<'_> {
+    /// Takes input `i` by value if it is owned and `keep(&tensor)` accepts it (it stays in
+    /// place otherwise).
+    pub fn take_owned(inputs: &mut [Option<InArg<'_>>], i: usize, keep: impl Fn(&Tensor) -> bool) -> Option<Tensor> {
+        let slot = inputs.get_mut(i)?;
+        match slot {
+            Some(InArg::Owned(t)) if keep(t) => match slot.take() {
+                Some(InArg::Owned(t)) => Some(t),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// Borrowed views of all inputs (for falling back to [`Op::run`]).
+    pub fn refs<'b>(inputs: &'b [Option<InArg<'_>>]) -> Vec<Option<&'b Tensor>> {
+        inputs.iter().map(|a| a.as_deref()).collect()
+    }
 }
 
 /// Everything an operator builder gets: the node's attributes, opset and arity.

@@ -92,10 +92,14 @@ pub fn binary_map2<A: Elem, B: Elem, O: Elem>(a: &Tensor, b: &Tensor, f: impl Fn
     let shape = broadcast_shapes(a.shape(), b.shape())?;
     crate::checked_numel(&shape, O::DTYPE, "broadcast result")?;
     let out: Vec<O> = if a.shape() == b.shape() {
-        av.iter().zip(bv).map(|(&x, &y)| f(x, y)).collect()
+        let mut out = crate::memory::alloc_for_overwrite::<O>(av.len());
+        out.iter_mut().zip(av.iter().zip(bv)).for_each(|(o, (&x, &y))| *o = f(x, y));
+        out
     } else if b.len() == 1 && shape.as_slice() == a.shape() {
         let y = bv[0];
-        av.iter().map(|&x| f(x, y)).collect()
+        let mut out = crate::memory::alloc_for_overwrite::<O>(av.len());
+        out.iter_mut().zip(av).for_each(|(o, &x)| *o = f(x, y));
+        out
     } else {
         let ia = broadcast_index_map(a.shape(), &shape);
         let ib = broadcast_index_map(b.shape(), &shape);
@@ -106,7 +110,9 @@ pub fn binary_map2<A: Elem, B: Elem, O: Elem>(a: &Tensor, b: &Tensor, f: impl Fn
 
 /// Applies `f` to every element.
 pub fn unary_map<T: Elem, O: Elem>(a: &Tensor, f: impl Fn(T) -> O) -> Result<Tensor> {
-    let out: Vec<O> = a.as_slice::<T>()?.iter().map(|&x| f(x)).collect();
+    let av = a.as_slice::<T>()?;
+    let mut out = crate::memory::alloc_for_overwrite::<O>(av.len());
+    out.iter_mut().zip(av).for_each(|(o, &x)| *o = f(x));
     Tensor::from_vec(a.shape().to_vec(), out)
 }
 
@@ -134,4 +140,78 @@ pub fn same_as_input0(inputs: &[crate::ops::InferInput]) -> Vec<ValueInfo> {
         Some(i) => vec![ValueInfo::new("", i.dtype, i.shape.clone())],
         None => vec![],
     }
+}
+
+/// Applies `f` to every element of an owned tensor, in its own buffer (in-place kernels).
+pub fn unary_inplace<T: Elem>(mut t: Tensor, f: impl Fn(T) -> T) -> Result<Tensor> {
+    for v in t.as_mut_slice::<T>()? {
+        *v = f(*v);
+    }
+    Ok(t)
+}
+
+/// `f(a, b)` with numpy broadcasting, written into `dst` (the operand `a` when `dst_is_a`, else
+/// `b`), which must already have as many elements as `out_shape`; the result takes `out_shape`.
+pub fn binary_inplace<T: Elem>(
+    mut dst: Tensor,
+    other: &Tensor,
+    dst_is_a: bool,
+    out_shape: &[usize],
+    f: impl Fn(T, T) -> T,
+) -> Result<Tensor> {
+    let n: usize = out_shape.iter().product();
+    if dst.len() != n {
+        bail!("in-place broadcast: destination has {} elements, result {n}", dst.len());
+    }
+    let ov = other.as_slice::<T>()?;
+    let op = |d: &mut T, o: T| *d = if dst_is_a { f(*d, o) } else { f(o, *d) };
+    let dv = dst.as_mut_slice::<T>()?;
+    if ov.len() == n {
+        dv.iter_mut().zip(ov).for_each(|(d, &o)| op(d, o));
+    } else if ov.len() == 1 {
+        dv.iter_mut().for_each(|d| op(d, ov[0]));
+    } else if n > 0 {
+        // Strides of `other` in output coordinates (0 along broadcast axes); rows of the last axis.
+        let r = out_shape.len();
+        let os = other.shape();
+        let src = strides_of(os);
+        let st: Vec<usize> = (0..r)
+            .map(|i| match (i + os.len()).checked_sub(r) {
+                Some(j) if os[j] != 1 => src[j],
+                _ => 0,
+            })
+            .collect();
+        let (inner, inner_st) = (out_shape[r - 1], st[r - 1]);
+        let mut idx = vec![0usize; r];
+        for row in dv.chunks_mut(inner.max(1)) {
+            let base: usize = idx.iter().zip(&st).map(|(i, s)| i * s).sum();
+            for (j, d) in row.iter_mut().enumerate() {
+                op(d, ov[base + j * inner_st]);
+            }
+            for a in (0..r.saturating_sub(1)).rev() {
+                idx[a] += 1;
+                if idx[a] < out_shape[a] {
+                    break;
+                }
+                idx[a] = 0;
+            }
+        }
+    }
+    dst.reshape(out_shape.to_vec())
+}
+
+/// In-place body of the reshape family: the new shape is computed from the borrowed inputs, then
+/// input 0's buffer is moved into the output when owned (copied when borrowed).
+pub fn reshape_inplace(
+    inputs: &mut [Option<crate::ops::InArg<'_>>],
+    op: &str,
+    new_shape: impl FnOnce(&[Option<&Tensor>]) -> Result<Vec<usize>>,
+) -> Result<Vec<Tensor>> {
+    use crate::ops::InArg;
+    let shape = new_shape(&InArg::refs(inputs))?;
+    let x = match InArg::take_owned(inputs, 0, |_| true) {
+        Some(t) => t,
+        None => crate::ops::input(&InArg::refs(inputs), 0, op)?.clone(),
+    };
+    Ok(vec![x.reshape(shape)?])
 }

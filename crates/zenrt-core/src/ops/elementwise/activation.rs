@@ -7,8 +7,8 @@
 //! and converted back, like the ONNX reference).
 
 use super::common::{erf, infer_unary, map_f32, named};
-use crate::ops::util::unary_map;
-use crate::ops::{input, BuildCtx, ExecCtx, InferInput, Op};
+use crate::ops::util::{unary_inplace, unary_map};
+use crate::ops::{input, BuildCtx, ExecCtx, InArg, InferInput, Op};
 use crate::{dispatch_float, dispatch_numeric, Elem, Result, Tensor, ValueInfo};
 use std::sync::Arc;
 
@@ -260,6 +260,25 @@ impl Op for Activation {
 
     fn infer(&self, inputs: &[InferInput]) -> Result<Vec<ValueInfo>> {
         Ok(infer_unary(inputs, None))
+    }
+
+    /// Relu overwrites its input when it dies here (the other activations use `run`).
+    fn inplace_inputs(&self) -> &'static [usize] {
+        if self.act == Act::Relu {
+            &[0]
+        } else {
+            &[]
+        }
+    }
+
+    fn run_inplace(&self, ctx: &dyn ExecCtx, inputs: &mut [Option<InArg<'_>>]) -> Result<Vec<Tensor>> {
+        let relu = self.act == Act::Relu;
+        let Some(x) = InArg::take_owned(inputs, 0, |t| relu && (t.dtype().is_float() || t.dtype().is_int())) else {
+            return self.run(ctx, &InArg::refs(inputs));
+        };
+        let dt = x.dtype();
+        let out = dispatch_numeric!(dt, T => unary_inplace::<T>(x, |v| if v < T::zero() { T::zero() } else { v }));
+        Ok(vec![named("Relu", out)?])
     }
 }
 

@@ -2,8 +2,8 @@
 //! toward zero (as in C and ONNX Runtime); division by zero on integers is an error.
 //! f32 takes the vectorised broadcast path of `fast_binary` (bitwise the same results).
 
-use crate::ops::util::{binary_map, broadcast_dims};
-use crate::ops::{input, BuildCtx, ExecCtx, InferInput, Op};
+use crate::ops::util::{binary_inplace, binary_map, broadcast_dims, broadcast_shapes};
+use crate::ops::{input, BuildCtx, ExecCtx, InArg, InferInput, Op};
 use crate::{dispatch_numeric, Elem, Error, Result, Tensor, ValueInfo};
 use std::sync::Arc;
 
@@ -96,6 +96,47 @@ impl Op for Binary {
         }
         let out = dispatch_numeric!(a.dtype(), T => binary_map::<T, T>(a, &b, arith::<T>(self.kind)))?;
         Ok(vec![out])
+    }
+
+    /// Either operand's buffer can hold the result when it has the result's size.
+    fn inplace_inputs(&self) -> &'static [usize] {
+        if self.legacy_axis.is_none() {
+            &[0, 1]
+        } else {
+            &[]
+        }
+    }
+
+    fn run_inplace(&self, ctx: &dyn ExecCtx, inputs: &mut [Option<InArg<'_>>]) -> Result<Vec<Tensor>> {
+        let (dt, out_shape) = {
+            let r = InArg::refs(inputs);
+            let (a, b) = (input(&r, 0, "binary")?, input(&r, 1, "binary")?);
+            let plain = a.dtype() == b.dtype() && !(self.kind == Arith::Div && a.dtype().is_int());
+            if !plain || !(a.dtype().is_float() || a.dtype().is_int()) {
+                return self.run(ctx, &r);
+            }
+            (a.dtype(), broadcast_shapes(a.shape(), b.shape())?)
+        };
+        let n: usize = out_shape.iter().product();
+        for k in [0, 1] {
+            let Some(dst) = InArg::take_owned(inputs, k, |t| t.len() == n) else { continue };
+            let r = InArg::refs(inputs);
+            let other = input(&r, 1 - k, "binary")?;
+            let kind = self.kind;
+            let out = if dt == crate::DType::F32 {
+                // f32 arithmetic is exactly the f64 result rounded (as `arith` computes it).
+                binary_inplace::<f32>(dst, other, k == 0, &out_shape, move |x, y| match kind {
+                    Arith::Add => x + y,
+                    Arith::Sub => x - y,
+                    Arith::Mul => x * y,
+                    Arith::Div => x / y,
+                })
+            } else {
+                dispatch_numeric!(dt, T => binary_inplace::<T>(dst, other, k == 0, &out_shape, arith::<T>(kind)))
+            };
+            return Ok(vec![out?]);
+        }
+        self.run(ctx, &InArg::refs(inputs))
     }
 
     fn infer(&self, inputs: &[InferInput]) -> Result<Vec<ValueInfo>> {

@@ -109,7 +109,7 @@ impl GemmElem for i64 {
 
 /// Numpy `matmul` on flat row-major buffers: 1-D promotion and batch broadcasting.
 /// Returns the output shape and data.
-pub fn batched_matmul<G: GemmElem>(
+pub fn batched_matmul<G: GemmElem + crate::Elem>(
     a: &[G],
     ashape: &[usize],
     b: &[G],
@@ -137,7 +137,7 @@ pub fn batched_matmul<G: GemmElem>(
         out_shape.push(n);
     }
     let total = checked_numel(&out_shape, DType::F64, "MatMul output")?;
-    let mut out = vec![G::default(); total];
+    let mut out = crate::memory::alloc::<G>(total);
     if total == 0 {
         return Ok((out_shape, out));
     }

@@ -143,7 +143,7 @@ pub fn conv_typed<T: GemmElem>(x: &[T], w: &[T], b: Option<&[T]>, cs: &ConvShape
     if let Some(b) = b {
         ensure!(b.len() == cs.m, "Conv: bias has {} values, expected {}", b.len(), cs.m);
     }
-    let mut y = vec![T::zero(); total];
+    let mut y = crate::memory::alloc::<T>(total);
     if let Some(b) = b {
         for (i, plane) in y.chunks_mut(out_size.max(1)).enumerate().take(cs.n * cs.m) {
             plane.fill(b[i % cs.m]);
@@ -173,7 +173,7 @@ pub fn conv_typed<T: GemmElem>(x: &[T], w: &[T], b: Option<&[T]>, cs: &ConvShape
     let mut col = if pointwise {
         vec![]
     } else {
-        vec![T::zero(); checked_numel(&[kdim, out_size], T::DTYPE, "Conv im2col buffer")?]
+        crate::memory::alloc_for_overwrite::<T>(checked_numel(&[kdim, out_size], T::DTYPE, "Conv im2col buffer")?)
     };
     let beta = if b.is_some() { T::one() } else { T::zero() };
     for n in 0..cs.n {
@@ -190,6 +190,7 @@ pub fn conv_typed<T: GemmElem>(x: &[T], w: &[T], b: Option<&[T]>, cs: &ConvShape
             gemm(mg, kdim, out_size, (wg, kdim, 1), (bmat, out_size, 1), beta, yg, out_size, 1)?;
         }
     }
+    crate::memory::recycle(col);
     Ok(y)
 }
 

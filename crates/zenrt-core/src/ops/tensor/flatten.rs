@@ -1,7 +1,8 @@
 //! Flatten: reshapes to 2-D `[prod(shape[..axis]), prod(shape[axis..])]`, axis in `[-r, r]`.
 
 use super::common::{dtype_of, out, prod, shape_of};
-use crate::ops::{input, BuildCtx, ExecCtx, InferInput, Op};
+use crate::ops::util::reshape_inplace;
+use crate::ops::{input, BuildCtx, ExecCtx, InArg, InferInput, Op};
 use crate::{bail, Dim, Result, Tensor, ValueInfo};
 use std::sync::Arc;
 
@@ -34,12 +35,27 @@ fn prod_dims(d: &[Dim]) -> Dim {
     Dim::Known(p)
 }
 
-impl Op for Flatten {
-    fn run(&self, _: &dyn ExecCtx, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>> {
+impl Flatten {
+    fn new_shape(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<usize>> {
         let x = input(inputs, 0, "Flatten")?;
         let a = norm(self.axis, x.rank())?;
-        let shape = vec![prod(&x.shape()[..a]), prod(&x.shape()[a..])];
-        Ok(vec![x.clone().reshape(shape)?])
+        Ok(vec![prod(&x.shape()[..a]), prod(&x.shape()[a..])])
+    }
+}
+
+impl Op for Flatten {
+    fn run(&self, _: &dyn ExecCtx, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>> {
+        let shape = self.new_shape(inputs)?;
+        Ok(vec![input(inputs, 0, "Flatten")?.clone().reshape(shape)?])
+    }
+
+    /// Moves the data instead of copying it when the input dies here.
+    fn inplace_inputs(&self) -> &'static [usize] {
+        &[0]
+    }
+
+    fn run_inplace(&self, _: &dyn ExecCtx, inputs: &mut [Option<InArg<'_>>]) -> Result<Vec<Tensor>> {
+        reshape_inplace(inputs, "Flatten", |r| self.new_shape(r))
     }
 
     fn infer(&self, inputs: &[InferInput]) -> Result<Vec<ValueInfo>> {

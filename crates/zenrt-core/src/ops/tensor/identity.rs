@@ -1,7 +1,8 @@
 //! Identity (and Dropout in inference mode, which is Identity plus an all-true mask).
 
+use crate::ops::util::reshape_inplace;
 use crate::ops::util::same_as_input0;
-use crate::ops::{input, BuildCtx, ExecCtx, InferInput, Op};
+use crate::ops::{input, BuildCtx, ExecCtx, InArg, InferInput, Op};
 use crate::{Error, Result, Tensor, Value, ValueInfo};
 use std::sync::Arc;
 
@@ -27,5 +28,12 @@ impl Op for Identity {
     }
     fn infer(&self, inputs: &[InferInput]) -> Result<Vec<ValueInfo>> {
         Ok(same_as_input0(inputs))
+    }
+    /// Moves the data instead of copying it when the input dies here.
+    fn inplace_inputs(&self) -> &'static [usize] {
+        &[0]
+    }
+    fn run_inplace(&self, _: &dyn ExecCtx, inputs: &mut [Option<InArg<'_>>]) -> Result<Vec<Tensor>> {
+        reshape_inplace(inputs, "Identity", |r| Ok(input(r, 0, "Identity")?.shape().to_vec()))
     }
 }

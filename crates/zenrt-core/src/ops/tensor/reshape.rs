@@ -3,7 +3,8 @@
 
 use super::common::{const_ints, dtype_of, known_dims, out, shape_of};
 use crate::ops::util::ints_of;
-use crate::ops::{input, BuildCtx, ExecCtx, InferInput, Op};
+use crate::ops::util::reshape_inplace;
+use crate::ops::{input, BuildCtx, ExecCtx, InArg, InferInput, Op};
 use crate::{bail, Dim, Result, Tensor, ValueInfo};
 use std::sync::Arc;
 
@@ -55,15 +56,30 @@ pub fn compute_shape(ins: &[usize], spec: &[i64], allowzero: bool) -> Result<Vec
     Ok(out)
 }
 
-impl Op for Reshape {
-    fn run(&self, _: &dyn ExecCtx, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>> {
+impl Reshape {
+    fn new_shape(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<usize>> {
         let x = input(inputs, 0, "Reshape")?;
         let spec = match &self.shape_attr {
             Some(s) => s.clone(),
             None => ints_of(input(inputs, 1, "Reshape")?)?,
         };
-        let shape = compute_shape(x.shape(), &spec, self.allowzero)?;
-        Ok(vec![x.clone().reshape(shape)?])
+        compute_shape(x.shape(), &spec, self.allowzero)
+    }
+}
+
+impl Op for Reshape {
+    fn run(&self, _: &dyn ExecCtx, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>> {
+        let shape = self.new_shape(inputs)?;
+        Ok(vec![input(inputs, 0, "Reshape")?.clone().reshape(shape)?])
+    }
+
+    /// Moves the data instead of copying it when the input dies here.
+    fn inplace_inputs(&self) -> &'static [usize] {
+        &[0]
+    }
+
+    fn run_inplace(&self, _: &dyn ExecCtx, inputs: &mut [Option<InArg<'_>>]) -> Result<Vec<Tensor>> {
+        reshape_inplace(inputs, "Reshape", |r| self.new_shape(r))
     }
 
     fn infer(&self, inputs: &[InferInput]) -> Result<Vec<ValueInfo>> {

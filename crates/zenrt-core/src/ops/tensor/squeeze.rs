@@ -3,7 +3,8 @@
 
 use super::common::{const_ints, dtype_of, norm_axes, out, shape_of};
 use crate::ops::util::ints_of;
-use crate::ops::{input, opt_input, BuildCtx, ExecCtx, InferInput, Op};
+use crate::ops::util::reshape_inplace;
+use crate::ops::{input, opt_input, BuildCtx, ExecCtx, InArg, InferInput, Op};
 use crate::{bail, Dim, Result, Tensor, ValueInfo};
 use std::sync::Arc;
 
@@ -18,8 +19,8 @@ pub fn build(cx: &BuildCtx) -> Result<Arc<dyn Op>> {
     Ok(Arc::new(Squeeze { attr_axes: if from_input { None } else { cx.ints_opt("axes")? }, from_input }))
 }
 
-impl Op for Squeeze {
-    fn run(&self, _: &dyn ExecCtx, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>> {
+impl Squeeze {
+    fn new_shape(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<usize>> {
         let x = input(inputs, 0, "Squeeze")?;
         let axes =
             if self.from_input { opt_input(inputs, 1).map(ints_of).transpose()? } else { self.attr_axes.clone() };
@@ -35,7 +36,23 @@ impl Op for Squeeze {
             }
             None => x.shape().iter().copied().filter(|&d| d != 1).collect(),
         };
-        Ok(vec![x.clone().reshape(shape)?])
+        Ok(shape)
+    }
+}
+
+impl Op for Squeeze {
+    fn run(&self, _: &dyn ExecCtx, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>> {
+        let shape = self.new_shape(inputs)?;
+        Ok(vec![input(inputs, 0, "Squeeze")?.clone().reshape(shape)?])
+    }
+
+    /// Moves the data instead of copying it when the input dies here.
+    fn inplace_inputs(&self) -> &'static [usize] {
+        &[0]
+    }
+
+    fn run_inplace(&self, _: &dyn ExecCtx, inputs: &mut [Option<InArg<'_>>]) -> Result<Vec<Tensor>> {
+        reshape_inplace(inputs, "Squeeze", |r| self.new_shape(r))
     }
 
     fn infer(&self, inputs: &[InferInput]) -> Result<Vec<ValueInfo>> {

@@ -2,7 +2,8 @@
 
 use super::common::{const_ints, dtype_of, norm_axes, out, shape_of};
 use crate::ops::util::ints_of;
-use crate::ops::{input, BuildCtx, ExecCtx, InferInput, Op};
+use crate::ops::util::reshape_inplace;
+use crate::ops::{input, BuildCtx, ExecCtx, InArg, InferInput, Op};
 use crate::{Dim, Result, Tensor, ValueInfo};
 use std::sync::Arc;
 
@@ -24,15 +25,30 @@ pub fn unsqueeze_shape<D: Clone>(shape: &[D], axes: &[i64], one: D) -> Result<Ve
     Ok((0..r).map(|i| if a.contains(&i) { one.clone() } else { it.next().cloned().unwrap_or(one.clone()) }).collect())
 }
 
-impl Op for Unsqueeze {
-    fn run(&self, _: &dyn ExecCtx, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>> {
+impl Unsqueeze {
+    fn new_shape(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<usize>> {
         let x = input(inputs, 0, "Unsqueeze")?;
         let axes = match &self.attr_axes {
             Some(a) => a.clone(),
             None => ints_of(input(inputs, 1, "Unsqueeze")?)?,
         };
-        let shape = unsqueeze_shape(x.shape(), &axes, 1)?;
-        Ok(vec![x.clone().reshape(shape)?])
+        unsqueeze_shape(x.shape(), &axes, 1)
+    }
+}
+
+impl Op for Unsqueeze {
+    fn run(&self, _: &dyn ExecCtx, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>> {
+        let shape = self.new_shape(inputs)?;
+        Ok(vec![input(inputs, 0, "Unsqueeze")?.clone().reshape(shape)?])
+    }
+
+    /// Moves the data instead of copying it when the input dies here.
+    fn inplace_inputs(&self) -> &'static [usize] {
+        &[0]
+    }
+
+    fn run_inplace(&self, _: &dyn ExecCtx, inputs: &mut [Option<InArg<'_>>]) -> Result<Vec<Tensor>> {
+        reshape_inplace(inputs, "Unsqueeze", |r| self.new_shape(r))
     }
 
     fn infer(&self, inputs: &[InferInput]) -> Result<Vec<ValueInfo>> {
