@@ -392,9 +392,10 @@ fn warm_runs_allocate_little_and_match_the_reference() {
     let xc = x.clone();
     let (_, m_off) = measure(|| off.run([("x", xc)]).unwrap());
     eprintln!("synthetic CNN+MLP, pool off: {m_off:?}");
-    // What the pool saves per warm run: the intermediates (c1, c2: 16 KiB each; h1, h4), the
-    // im2col buffers (2 x 72 KiB). The rest is the GEMM library's own packing space.
-    let saved = (2 * 16384 + 2 * 73728) as u64;
+    // What the pool saves per warm run: at least the two big intermediates (c1, c2: 16 KiB each).
+    // (The convolution packs its GEMM panels straight from the image, so there is no im2col buffer
+    // to save; what remains is the GEMM's own packing space.)
+    let saved = (2 * 16384) as u64;
     for (m, o) in warm.iter().zip(&outs) {
         assert_eq!(bits(o.get("y").unwrap()), bits(got), "warm run output differs");
         assert!(
