@@ -184,6 +184,13 @@ pub fn bench(a: BenchArgs) -> CliResult<ExitCode> {
     let gpu_mem = session.cuda_plan().map(|c| c.gpu().memory_stats());
     #[cfg(not(feature = "cuda"))]
     let gpu_mem: Option<(usize, usize, usize)> = None;
+    #[cfg(feature = "cuda")]
+    let conv_path = session.cuda_plan().map(|c| c.gpu().conv_path());
+    #[cfg(not(feature = "cuda"))]
+    let conv_path: Option<String> = None;
+    if let Some(cp) = &conv_path {
+        println!("GPU conv:    {cp}");
+    }
     if let Some((reserved, peak, allocs)) = gpu_mem {
         println!(
             "GPU memory:  peak in use {:.1} MiB, reserved {:.1} MiB ({allocs} cuMemAlloc calls in all)",
@@ -197,6 +204,7 @@ pub fn bench(a: BenchArgs) -> CliResult<ExitCode> {
         let fields = [
             ("device", json_str(&session.device().to_string())),
             ("gpu_peak_bytes", gpu_peak),
+            ("gpu_conv", conv_path.as_deref().map(json_str).unwrap_or_else(|| "null".into())),
             ("gpu_reserved_bytes", gpu_reserved),
             ("model", json_str(&a.model.display().to_string())),
             ("batch", batch.to_string()),

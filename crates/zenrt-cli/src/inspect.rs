@@ -325,6 +325,7 @@ fn device_report(model: zenrt::Model, device: zenrt::Device) -> CliResult<()> {
         "not found on this machine (static check only)"
     };
     println!("{device}:     {} node(s) after passes; {gpu} on the GPU; device {status}", places.len());
+    println!("  convolution: {}", zenrt::cuda::conv_path());
     if !host.is_empty() {
         let list: Vec<String> = host.iter().map(|(k, v)| format!("{k} {v}")).collect();
         println!("  host shape arithmetic (inputs are constants/shapes): {}", list.join(", "));

@@ -184,6 +184,8 @@ pub struct Gpu {
     sms: u32,
     /// Device-side error flag for index checks (one i32).
     bad_flag: u64,
+    /// cuDNN for convolutions, or why it is not used.
+    pub(crate) cudnn: std::result::Result<crate::cudnn::Cudnn, String>,
 }
 
 // SAFETY: the raw stream and cuBLAS handle are only used with `run_lock` held (or during
@@ -268,6 +270,7 @@ impl Gpu {
             blas_sys::cublasSetMathMode(handle, mode).result().map_err(|e| cu_err("cuBLAS math mode", e))?;
         }
         let module = compile_module(cc)?;
+        let cudnn = crate::cudnn::Cudnn::open(stream as *mut c_void, precision == Precision::Tf32);
         let pool =
             Arc::new(Mutex::new(Pool { free: HashMap::new(), reserved: 0, in_use: 0, peak: 0, driver_allocs: 0 }));
         // SAFETY: plain device allocation of 256 bytes for the error flag.
@@ -283,7 +286,19 @@ impl Gpu {
             ordinal,
             sms,
             bad_flag,
+            cudnn,
         })
+    }
+
+    /// The convolution path in use: `cuDNN <version>` or `im2col + cuBLAS (<why>)`.
+    pub fn conv_path(&self) -> String {
+        match &self.cudnn {
+            Ok(c) => match c.broken() {
+                Some(why) => format!("im2col + cuBLAS (cuDNN failed: {why})"),
+                None => format!("cuDNN {}", c.version),
+            },
+            Err(why) => format!("im2col + cuBLAS ({why})"),
+        }
     }
 
     /// Milliseconds NVRTC took to compile the kernels (once per process).
@@ -521,6 +536,8 @@ impl Drop for Gpu {
     fn drop(&mut self) {
         let _ = self.bind();
         let _ = self.sync();
+        // cuDNN's handle goes before the stream it uses
+        self.cudnn = Err("closed".into());
         // SAFETY: created in open_unchecked and used by nothing else now.
         unsafe {
             let _ = blas::destroy_handle(self.blas);

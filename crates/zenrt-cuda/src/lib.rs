@@ -6,15 +6,19 @@
 //!   once per process) and a caching device allocator.
 //! - [`exec`]: [`CudaPlan`], the executor over the optimized graph (the CPU plan's order), with
 //!   values freed after their last reader; weights are uploaded once at compile time.
+//! - [`cudnn`]: cuDNN forward convolution (algorithm found once per shape), with the im2col
+//!   path kept for machines without libcudnn.
 //! - `ops`: one GPU kernel builder per ONNX operator.
 //!
 //! See docs/cuda.md for the design, the supported operators and measurements.
 
+pub mod cudnn;
 pub mod detect;
 pub mod exec;
 pub mod gpu;
 mod ops;
 
+pub use cudnn::conv_path;
 pub use detect::{available, probe, DeviceInfo, DeviceUnavailable};
 pub use exec::{placements, CudaPlan, NodePlacement, Placement};
 pub use gpu::{Gpu, Precision};

@@ -1,8 +1,9 @@
-//! Convolution (im2col + cuBLAS, a direct kernel for depthwise, no im2col for 1x1), pooling,
+//! Convolution (cuDNN when it loads, else im2col + cuBLAS, a direct kernel for depthwise, no im2col for 1x1), pooling,
 //! global pooling and BatchNormalization, for 1-D and 2-D NCHW tensors.
 
 use super::linalg::bias_act;
 use super::{arg, need_f32, Act, Attrs, BResult, Cx, GpuOp, Val};
+use crate::cudnn::ConvShape;
 use crate::gpu::GTensor;
 use zenrt_core::{DType, Error, Result};
 
@@ -171,6 +172,19 @@ impl GpuOp for Conv {
             None => None,
         };
         let y = cx.gpu.empty(DType::F32, out_shape)?;
+        if let Ok(dnn) = &cx.gpu.cudnn {
+            if let Some(shape) = cudnn_shape(&p) {
+                let gpu = cx.gpu;
+                let alloc = |bytes: usize| -> Result<(u64, Box<dyn std::any::Any>)> {
+                    let b = gpu.alloc_bytes(bytes)?;
+                    Ok((b.ptr, Box::new(b)))
+                };
+                if dnn.forward(&shape, gx.ptr(), gw.ptr(), y.ptr(), &alloc) {
+                    bias_act(cx.gpu, &y, bias.as_ref(), (p.oh * p.ow) as usize, oc, self.act)?;
+                    return Ok(vec![Val::Dev(y)]);
+                }
+            }
+        }
         let ohw = (p.oh * p.ow) as usize;
         let cg = c / g;
         let ocg = oc / g;
@@ -240,6 +254,26 @@ impl GpuOp for Conv {
         bias_act(cx.gpu, &y, bias.as_ref(), ohw, oc, self.act)?;
         Ok(vec![Val::Dev(y)])
     }
+}
+
+/// The cuDNN geometry of a convolution, when every size fits in i32.
+fn cudnn_shape(p: &ConvP) -> Option<ConvShape> {
+    let i = |v: i64| i32::try_from(v).ok();
+    Some(ConvShape {
+        n: i(p.n)?,
+        c: i(p.c)?,
+        h: i(p.h)?,
+        w: i(p.w)?,
+        oc: i(p.oc)?,
+        kh: i(p.kh)?,
+        kw: i(p.kw)?,
+        stride: [i(p.sh)?, i(p.sw)?],
+        pad: [i(p.ph)?, i(p.pw)?],
+        dil: [i(p.dh)?, i(p.dw)?],
+        group: i(p.group)?,
+        oh: i(p.oh)?,
+        ow: i(p.ow)?,
+    })
 }
 
 pub(super) fn build_pool(a: &Attrs, op: &str) -> BResult {

@@ -1,0 +1,354 @@
+//! cuDNN forward convolution (fp32, NCHW), loaded at run time like the other CUDA libraries.
+//!
+//! One cuDNN handle per [`Gpu`](crate::Gpu), on its stream. For every convolution shape the
+//! descriptors and the algorithm (chosen once by `cudnnFindConvolutionForwardAlgorithmEx`, i.e.
+//! timed on the device, fastest first) are cached; the workspace comes from the caching
+//! allocator. Math type: `CUDNN_FMA_MATH` (exact fp32, no TF32) unless the GPU was opened with
+//! [`Precision::Tf32`](crate::Precision), which allows tensor-op (TF32) math.
+//!
+//! cudarc's dynamic loading panics when a library or symbol is missing, so every cuDNN call runs
+//! inside `catch_unwind`; any failure disables cuDNN for the process (with a reason) and the
+//! caller keeps the im2col + cuBLAS path.
+//!
+//! Opt-in for now: `ZENRT_CUDA_CONV=cudnn` enables it. Measured on the H100 (docs/cuda.md) it
+//! was slower than the im2col/direct kernels at batch 1 and only ~5% faster at batch 32 on
+//! mobilenet_v2 / efficientnet_b0 (FMA math), and resnet50 could not be measured in that run.
+
+use cudarc::cudnn::sys;
+use std::collections::HashMap;
+use std::ffi::c_void;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Mutex;
+
+/// Convolution geometry (2-D; 1-D is promoted with height 1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct ConvShape {
+    pub n: i32,
+    pub c: i32,
+    pub h: i32,
+    pub w: i32,
+    pub oc: i32,
+    pub kh: i32,
+    pub kw: i32,
+    pub stride: [i32; 2],
+    pub pad: [i32; 2],
+    pub dil: [i32; 2],
+    pub group: i32,
+    /// Output height and width expected by the caller (checked against cuDNN's).
+    pub oh: i32,
+    pub ow: i32,
+}
+
+/// Cached descriptors and algorithm for one shape.
+struct ConvPlan {
+    x: sys::cudnnTensorDescriptor_t,
+    w: sys::cudnnFilterDescriptor_t,
+    conv: sys::cudnnConvolutionDescriptor_t,
+    y: sys::cudnnTensorDescriptor_t,
+    algo: sys::cudnnConvolutionFwdAlgo_t,
+    ws: usize,
+}
+
+/// A shape cuDNN cannot run with the required math (falls back to im2col).
+enum Entry {
+    Plan(ConvPlan),
+    Refused,
+}
+
+/// The cuDNN state of one GPU.
+pub(crate) struct Cudnn {
+    handle: sys::cudnnHandle_t,
+    tf32: bool,
+    plans: Mutex<HashMap<ConvShape, Entry>>,
+    /// Set when a call failed: the process stays on the im2col path.
+    broken: Mutex<Option<String>>,
+    pub version: usize,
+}
+
+// SAFETY: the handle and descriptors are used only with the GPU's run lock held (one stream).
+unsafe impl Send for Cudnn {}
+unsafe impl Sync for Cudnn {}
+
+/// Largest workspace an algorithm may use.
+const WS_LIMIT: usize = 256 << 20;
+
+fn ok(s: sys::cudnnStatus_t, what: &str) -> Result<(), String> {
+    if s == sys::cudnnStatus_t::CUDNN_STATUS_SUCCESS {
+        Ok(())
+    } else {
+        Err(format!("{what}: {s:?}"))
+    }
+}
+
+/// Runs `f`, turning a panic (missing library or symbol under dynamic loading) into an error.
+fn guarded<T>(what: &str, f: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(r) => r,
+        Err(_) => Err(format!("{what}: a cuDNN library call panicked (library or symbol missing)")),
+    }
+}
+
+/// True when `ZENRT_CUDA_CONV=cudnn` asks for cuDNN (opt-in, see the module docs).
+fn wanted() -> bool {
+    std::env::var("ZENRT_CUDA_CONV").map(|v| v == "cudnn").unwrap_or(false)
+}
+
+/// Which convolution path a GPU opened now would use, and why (needs no GPU: only probes
+/// whether libcudnn loads). For `inspect --device`.
+pub fn conv_path() -> String {
+    if !wanted() {
+        return "im2col + cuBLAS (default; ZENRT_CUDA_CONV=cudnn enables cuDNN)".into();
+    }
+    // SAFETY: only tries to dlopen the library.
+    match catch_unwind(|| unsafe { sys::is_culib_present() }) {
+        Ok(true) => match catch_unwind(cudarc::cudnn::result::get_version) {
+            Ok(v) => format!("cuDNN {}.{}.{} (fp32 FMA math; TF32 with --tf32)", v / 10000, (v / 100) % 100, v % 100),
+            Err(_) => "im2col + cuBLAS (libcudnn loads but has no cudnnGetVersion)".into(),
+        },
+        _ => "im2col + cuBLAS (libcudnn not found)".into(),
+    }
+}
+
+impl Cudnn {
+    /// Creates the handle on `stream`; `Err(reason)` when cuDNN is absent or unusable.
+    pub(crate) fn open(stream: *mut c_void, tf32: bool) -> Result<Cudnn, String> {
+        if !wanted() {
+            return Err("default; ZENRT_CUDA_CONV=cudnn enables cuDNN".into());
+        }
+        // SAFETY: only tries to dlopen the library.
+        if !matches!(catch_unwind(|| unsafe { sys::is_culib_present() }), Ok(true)) {
+            return Err("libcudnn not found".into());
+        }
+        guarded("cudnnCreate", || {
+            let version = cudarc::cudnn::result::get_version();
+            if version < 8000 {
+                return Err(format!("cuDNN {version} is too old (need 8.0 or later)"));
+            }
+            let mut handle: sys::cudnnHandle_t = std::ptr::null_mut();
+            // SAFETY: out-pointer to a handle; the stream belongs to the current context.
+            unsafe {
+                ok(sys::cudnnCreate(&mut handle), "cudnnCreate")?;
+                ok(sys::cudnnSetStream(handle, stream as sys::cudaStream_t), "cudnnSetStream")?;
+            }
+            Ok(Cudnn { handle, tf32, plans: Mutex::new(HashMap::new()), broken: Mutex::new(None), version })
+        })
+    }
+
+    /// Why cuDNN stopped being used, if it did.
+    pub(crate) fn broken(&self) -> Option<String> {
+        self.broken.lock().ok().and_then(|b| b.clone())
+    }
+
+    fn mark_broken(&self, why: String) {
+        if let Ok(mut b) = self.broken.lock() {
+            b.get_or_insert(why);
+        }
+    }
+
+    /// y = conv(x, w) (no bias). `alloc` gives a device workspace of the requested bytes.
+    /// `Ok(false)`: cuDNN does not take this shape (or is disabled); the caller uses im2col.
+    pub(crate) fn forward(
+        &self,
+        s: &ConvShape,
+        x: u64,
+        w: u64,
+        y: u64,
+        alloc: &dyn Fn(usize) -> zenrt_core::Result<(u64, Box<dyn std::any::Any>)>,
+    ) -> bool {
+        if self.broken().is_some() {
+            return false;
+        }
+        let r = guarded("cudnn convolution", || self.forward_inner(s, x, w, y, alloc));
+        match r {
+            Ok(done) => done,
+            Err(e) => {
+                self.mark_broken(e);
+                false
+            }
+        }
+    }
+
+    fn forward_inner(
+        &self,
+        s: &ConvShape,
+        x: u64,
+        w: u64,
+        y: u64,
+        alloc: &dyn Fn(usize) -> zenrt_core::Result<(u64, Box<dyn std::any::Any>)>,
+    ) -> Result<bool, String> {
+        let mut plans = self.plans.lock().map_err(|_| "cuDNN plan cache poisoned".to_string())?;
+        if !plans.contains_key(s) {
+            let e = self.make_plan(s, x, w, y, alloc)?;
+            plans.insert(*s, e);
+        }
+        let p = match plans.get(s) {
+            Some(Entry::Plan(p)) => p,
+            _ => return Ok(false),
+        };
+        let (ws_ptr, _keep) = if p.ws > 0 { alloc(p.ws).map_err(|e| e.to_string())? } else { (0, Box::new(()) as _) };
+        let (one, zero) = (1.0f32, 0.0f32);
+        // SAFETY: descriptors match the buffers' shapes (built for this key); the workspace is
+        // `p.ws` bytes and stays allocated (`_keep`) until the call is queued on the stream,
+        // after which the pool may hand it out only to later work on the same stream.
+        unsafe {
+            ok(
+                sys::cudnnConvolutionForward(
+                    self.handle,
+                    &one as *const f32 as *const c_void,
+                    p.x,
+                    x as *const c_void,
+                    p.w,
+                    w as *const c_void,
+                    p.conv,
+                    p.algo,
+                    ws_ptr as *mut c_void,
+                    p.ws,
+                    &zero as *const f32 as *const c_void,
+                    p.y,
+                    y as *mut c_void,
+                ),
+                "cudnnConvolutionForward",
+            )?;
+        }
+        Ok(true)
+    }
+
+    fn make_plan(
+        &self,
+        s: &ConvShape,
+        x: u64,
+        w: u64,
+        y: u64,
+        alloc: &dyn Fn(usize) -> zenrt_core::Result<(u64, Box<dyn std::any::Any>)>,
+    ) -> Result<Entry, String> {
+        use sys::cudnnDataType_t::CUDNN_DATA_FLOAT;
+        use sys::cudnnTensorFormat_t::CUDNN_TENSOR_NCHW;
+        let mut p = ConvPlan {
+            x: std::ptr::null_mut(),
+            w: std::ptr::null_mut(),
+            conv: std::ptr::null_mut(),
+            y: std::ptr::null_mut(),
+            algo: sys::cudnnConvolutionFwdAlgo_t::CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM,
+            ws: 0,
+        };
+        let math =
+            if self.tf32 { sys::cudnnMathType_t::CUDNN_DEFAULT_MATH } else { sys::cudnnMathType_t::CUDNN_FMA_MATH };
+        // SAFETY: descriptor creation and setup with out-pointers; no device memory is touched
+        // except by Find, which reads x and w and writes y (all sized by the caller for `s`).
+        unsafe {
+            ok(sys::cudnnCreateTensorDescriptor(&mut p.x), "create x descriptor")?;
+            ok(sys::cudnnCreateTensorDescriptor(&mut p.y), "create y descriptor")?;
+            ok(sys::cudnnCreateFilterDescriptor(&mut p.w), "create w descriptor")?;
+            ok(sys::cudnnCreateConvolutionDescriptor(&mut p.conv), "create conv descriptor")?;
+            ok(sys::cudnnSetTensor4dDescriptor(p.x, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, s.n, s.c, s.h, s.w), "x")?;
+            let cg = s.c / s.group;
+            ok(sys::cudnnSetFilter4dDescriptor(p.w, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, s.oc, cg, s.kh, s.kw), "w")?;
+            ok(
+                sys::cudnnSetConvolution2dDescriptor(
+                    p.conv,
+                    s.pad[0],
+                    s.pad[1],
+                    s.stride[0],
+                    s.stride[1],
+                    s.dil[0],
+                    s.dil[1],
+                    sys::cudnnConvolutionMode_t::CUDNN_CROSS_CORRELATION,
+                    CUDNN_DATA_FLOAT,
+                ),
+                "conv",
+            )?;
+            ok(sys::cudnnSetConvolutionGroupCount(p.conv, s.group), "group count")?;
+            ok(sys::cudnnSetConvolutionMathType(p.conv, math), "math type")?;
+            let (mut n, mut c, mut h, mut wd) = (0, 0, 0, 0);
+            ok(
+                sys::cudnnGetConvolution2dForwardOutputDim(p.conv, p.x, p.w, &mut n, &mut c, &mut h, &mut wd),
+                "output dim",
+            )?;
+            if (n, c, h, wd) != (s.n, s.oc, s.oh, s.ow) {
+                // asymmetric padding or ceil rounding: not expressible in cuDNN's descriptor
+                destroy(&p);
+                return Ok(Entry::Refused);
+            }
+            ok(sys::cudnnSetTensor4dDescriptor(p.y, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, n, c, h, wd), "y")?;
+            const COUNT: usize = 8;
+            let mut perf: [std::mem::MaybeUninit<sys::cudnnConvolutionFwdAlgoPerf_t>; COUNT] =
+                [std::mem::MaybeUninit::zeroed(); COUNT];
+            let mut got = 0;
+            let (ws_ptr, _keep) = alloc(WS_LIMIT).map_err(|e| e.to_string())?;
+            ok(
+                sys::cudnnFindConvolutionForwardAlgorithmEx(
+                    self.handle,
+                    p.x,
+                    x as *const c_void,
+                    p.w,
+                    w as *const c_void,
+                    p.conv,
+                    p.y,
+                    y as *mut c_void,
+                    COUNT as i32,
+                    &mut got,
+                    perf.as_mut_ptr() as *mut sys::cudnnConvolutionFwdAlgoPerf_t,
+                    ws_ptr as *mut c_void,
+                    WS_LIMIT,
+                ),
+                "cudnnFindConvolutionForwardAlgorithmEx",
+            )?;
+            let got = (got.max(0) as usize).min(COUNT);
+            // results are sorted fastest first; with FMA math, refuse tensor-op (TF32) kernels
+            let pick = perf[..got].iter().map(|r| r.assume_init()).find(|r| {
+                r.status == sys::cudnnStatus_t::CUDNN_STATUS_SUCCESS
+                    && r.memory <= WS_LIMIT
+                    && (self.tf32
+                        || !matches!(
+                            r.mathType,
+                            sys::cudnnMathType_t::CUDNN_TENSOR_OP_MATH
+                                | sys::cudnnMathType_t::CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION
+                        ))
+            });
+            match pick {
+                Some(r) => {
+                    p.algo = r.algo;
+                    p.ws = r.memory;
+                    if self.tf32 {
+                        ok(sys::cudnnSetConvolutionMathType(p.conv, r.mathType), "math type")?;
+                    }
+                    Ok(Entry::Plan(p))
+                }
+                None => {
+                    destroy(&p);
+                    Ok(Entry::Refused)
+                }
+            }
+        }
+    }
+}
+
+/// Destroys a plan's descriptors.
+///
+/// # Safety
+/// The descriptors are not used afterwards.
+unsafe fn destroy(p: &ConvPlan) {
+    let _ = sys::cudnnDestroyTensorDescriptor(p.x);
+    let _ = sys::cudnnDestroyTensorDescriptor(p.y);
+    let _ = sys::cudnnDestroyFilterDescriptor(p.w);
+    let _ = sys::cudnnDestroyConvolutionDescriptor(p.conv);
+}
+
+impl Drop for Cudnn {
+    fn drop(&mut self) {
+        let _ = catch_unwind(AssertUnwindSafe(|| {
+            if let Ok(mut plans) = self.plans.lock() {
+                for (_, e) in plans.drain() {
+                    if let Entry::Plan(p) = e {
+                        // SAFETY: the GPU is being dropped; nothing uses the plans.
+                        unsafe { destroy(&p) };
+                    }
+                }
+            }
+            // SAFETY: created in `open`, used by nothing else now.
+            unsafe {
+                let _ = sys::cudnnDestroy(self.handle);
+            }
+        }));
+    }
+}
