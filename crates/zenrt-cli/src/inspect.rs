@@ -303,7 +303,9 @@ pub fn inspect(path: &Path, shapes: bool, device: &str, plan: Option<Vec<String>
 #[cfg(feature = "cuda")]
 fn device_report(model: zenrt::Model, device: zenrt::Device) -> CliResult<()> {
     use zenrt::cuda::Placement;
-    let session = zenrt::Session::from_model(model, &zenrt::SessionOptions::default())?;
+    // The graph a GPU session would run: the passes for this device (no GPU needed to compile it).
+    let passes = zenrt::passes_for(device, &Default::default());
+    let session = zenrt::Session::from_model(model, &zenrt::SessionOptions { passes, ..Default::default() })?;
     let order: Vec<zenrt::core::Node> = session.plan().nodes().cloned().collect();
     let places = zenrt::cuda::placements(session.plan().graph(), &order, false);
     let mut host: BTreeMap<String, usize> = BTreeMap::new();

@@ -24,6 +24,20 @@ pub struct SessionOptions {
     pub cpu_fallback: bool,
 }
 
+/// Passes whose fused ops (`com.zenrt.FusedElementwise`, `com.zenrt.FusedAttention`) have no CUDA
+/// kernel yet: a GPU session skips them.
+pub const CPU_ONLY_PASSES: [&str; 2] = ["fuse_elementwise", "fuse_attention"];
+
+/// The passes a session on `device` runs: `passes`, less those whose fused ops the device has no
+/// kernel for (on CUDA: [`CPU_ONLY_PASSES`]).
+pub fn passes_for(device: Device, passes: &PassOptions) -> PassOptions {
+    let mut passes = passes.clone();
+    if device != Device::Cpu {
+        passes.disabled.extend(CPU_ONLY_PASSES.iter().map(|p| p.to_string()));
+    }
+    passes
+}
+
 /// The device a [`Session`] runs on. Parsed from `cpu`, `cuda` or `cuda:N`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Device {
@@ -122,7 +136,7 @@ impl Session {
     /// Plans an already imported model.
     pub fn from_model(model: Model, opts: &SessionOptions) -> Result<Session> {
         let mut optimized = model.graph.clone();
-        zenrt_core::passes::optimize(&mut optimized, &opts.passes)?;
+        zenrt_core::passes::optimize(&mut optimized, &passes_for(opts.device, &opts.passes))?;
         let graph = Arc::new(optimized);
         let mut plan = Plan::compile(graph.clone(), &ReferenceBackend, &HashSet::new())?;
         plan.set_threads(opts.intra_op_threads.unwrap_or_else(zenrt_core::threads::available));

@@ -92,7 +92,9 @@ pub(crate) unsafe fn tanh<V: F32x>(x: V) -> V {
     V::select(ax.lt(c(0.625)), small, large)
 }
 
-/// `erf(x) / x` as a polynomial in `x^2` on `|x| <= 1`.
+/// `erf(x) / x` as a polynomial in `x^2` on `|x| <= 1`. (The leading coefficient is a fitted value
+/// close to 2/√π, as erf's Taylor series starts; it is a fit, not the constant.)
+#[allow(clippy::approx_constant)]
 const ERF_P: [f32; 7] =
     [1.128_379_2, -0.376_126_3, 0.112_836_124, -0.026_854_808, 0.005_190_053, -0.000_802_435_1, 7.898_202e-5];
 /// `erfc(a) e^(a^2)` as a polynomial in `t = 1 / (1 + a)` on `0.45 <= a <= 10`.
