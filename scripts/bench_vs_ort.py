@@ -381,7 +381,7 @@ def main():
         "not used because Linux carries it over exec from the forking parent); "
         "load = median over rounds of the session creation time. Iterations (warm-up + timed) per subprocess: "
         + ", ".join(sorted({f"{r['model']} {r['warmup']}+{r['iters']}" for r in rows}, key=lambda s: models.index(s.split()[0])))
-        + ". zenrt kernels are single-threaded today, so its `--threads` is recorded but has no effect."
+        + ". zenrt uses an intra-op pool of `--threads` threads."
         + tract_method
         + " GFLOP = 2 × multiply-adds of the model's Conv/ConvTranspose/MatMul/Gemm/LSTM/GRU nodes at that batch "
         "(`zenrt inspect MODEL --flops --dim batch=B`); GFLOP/s = GFLOP / median latency.",
