@@ -93,7 +93,7 @@ fn main() -> ExitCode {
         Cmd::Bench(a) => bench::bench(a),
         Cmd::Profile(a) => bench::profile(a),
         Cmd::Conformance(a) => conformance::conformance(a),
-        Cmd::Train(a) => train::train(a).map_err(Into::into),
+        Cmd::Train(a) => train::train(a),
     });
     match res {
         Ok(Ok(code)) => code,
