@@ -97,7 +97,10 @@ pub fn im2col<T: GemmElem>(x: &[T], cg: usize, in_sp: &[usize], geo: &Geometry, 
 }
 
 /// Direct 2-D depthwise convolution of one channel plane into `dst` (already holding the bias).
-fn depthwise_plane<T: GemmElem>(src: &[T], h: usize, w: usize, wk: &[T], geo: &Geometry, dst: &mut [T]) {
+/// Shared by the reference path and the f32 kernel (`conv_kernels::depthwise`), which inlines it
+/// into its AVX2-compiled wrapper.
+#[inline(always)]
+pub(crate) fn depthwise_plane<T: GemmElem>(src: &[T], h: usize, w: usize, wk: &[T], geo: &Geometry, dst: &mut [T]) {
     let (kh, kw) = (geo.kernel[0], geo.kernel[1]);
     let (oh, ow) = (geo.out[0], geo.out[1]);
     let (sh, sw) = (geo.strides[0], geo.strides[1]);

@@ -2,7 +2,7 @@
 //! `(image, channel)` planes; rows are accumulated tap by tap so the inner loop is a
 //! contiguous multiply-add over the output width (vectorised for AVX2/AVX-512 when available).
 
-use super::super::common::valid_range;
+use super::super::conv::depthwise_plane;
 use super::ConvShape;
 use crate::ops::fused::Activation;
 
@@ -10,38 +10,8 @@ use crate::ops::fused::Activation;
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn plane(src: &[f32], h: usize, w: usize, wk: &[f32], cs: &ConvShape, bias: f32, act: Activation, dst: &mut [f32]) {
-    let geo = &cs.geo;
-    let (kh, kw) = (geo.kernel[0], geo.kernel[1]);
-    let (oh, ow) = (geo.out[0], geo.out[1]);
-    let (sh, sw) = (geo.strides[0], geo.strides[1]);
     dst.fill(bias);
-    for a in 0..kh {
-        let offh = (a * geo.dilations[0]) as i64 - geo.pads_begin[0];
-        let (h_lo, h_hi) = valid_range(oh, sh, offh, h);
-        for b in 0..kw {
-            let wv = wk[a * kw + b];
-            let offw = (b * geo.dilations[1]) as i64 - geo.pads_begin[1];
-            let (w_lo, w_hi) = valid_range(ow, sw, offw, w);
-            if w_lo >= w_hi {
-                continue;
-            }
-            for y in h_lo..h_hi {
-                let ih = (y as i64 * sh as i64 + offh) as usize;
-                let first = (w_lo as i64 * sw as i64 + offw) as usize;
-                let srow = &src[ih * w..(ih + 1) * w];
-                let drow = &mut dst[y * ow + w_lo..y * ow + w_hi];
-                if sw == 1 {
-                    for (d, &s) in drow.iter_mut().zip(&srow[first..first + (w_hi - w_lo)]) {
-                        *d += wv * s;
-                    }
-                } else {
-                    for (j, d) in drow.iter_mut().enumerate() {
-                        *d += wv * srow[first + j * sw];
-                    }
-                }
-            }
-        }
-    }
+    depthwise_plane(src, h, w, wk, &cs.geo, dst);
     act.apply_f32(dst);
 }
 
