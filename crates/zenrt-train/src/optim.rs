@@ -207,47 +207,8 @@ impl Optimizer for Sgd {
     }
 }
 
-/// The Adam step shared by [`Adam`] and [`AdamW`].
-#[allow(clippy::too_many_arguments)]
-fn adam_step(
-    slots: &mut Slots,
-    params: &mut [Tensor],
-    grads: &[Tensor],
-    lr: f32,
-    (b1, b2, eps): (f32, f32, f32),
-    l2: f32,
-    decoupled: f32,
-    op: &str,
-) -> Result<()> {
-    let sizes = check(op, params, grads)?;
-    slots.ensure(&sizes)?;
-    slots.iterations += 1;
-    let t = slots.iterations as i32;
-    let bc1 = 1.0 - (b1 as f64).powi(t);
-    let bc2 = 1.0 - (b2 as f64).powi(t);
-    for (i, (p, g)) in params.iter_mut().zip(grads).enumerate() {
-        let gv = g.as_slice::<f32>()?;
-        let pv = p.as_mut_slice::<f32>()?;
-        for j in 0..pv.len() {
-            if decoupled != 0.0 {
-                pv[j] *= 1.0 - lr * decoupled;
-            }
-            let gj = gv[j] + l2 * pv[j];
-            let m = &mut slots.buf(0, i)[j];
-            *m = b1 * *m + (1.0 - b1) * gj;
-            let mj = *m;
-            let v = &mut slots.buf(1, i)[j];
-            *v = b2 * *v + (1.0 - b2) * gj * gj;
-            let vj = *v;
-            let mhat = mj as f64 / bc1;
-            let vhat = vj as f64 / bc2;
-            pv[j] -= (lr as f64 * mhat / (vhat.sqrt() + eps as f64)) as f32;
-        }
-    }
-    Ok(())
-}
-
-/// Adam (Kingma & Ba) with optional L2 weight decay added to the gradient.
+/// Adam (Kingma & Ba). With `decoupled` false the weight decay is L2, added to the gradient (PyTorch's `Adam`);
+/// with it true the decay shrinks the weights directly (AdamW, Loshchilov & Hutter; build it with [`AdamW::new`]).
 #[derive(Clone, Debug)]
 pub struct Adam {
     pub lr: f32,
@@ -255,13 +216,16 @@ pub struct Adam {
     pub beta2: f32,
     pub eps: f32,
     pub weight_decay: f32,
+    /// Decoupled (AdamW) rather than L2 weight decay.
+    pub decoupled: bool,
     slots: Slots,
     shapes: Vec<Vec<usize>>,
 }
 
 impl Adam {
     pub fn new(lr: f32, beta1: f32, beta2: f32, eps: f32) -> Adam {
-        Adam { lr, beta1, beta2, eps, weight_decay: 0.0, slots: Slots::new(&["m", "v"]), shapes: vec![] }
+        let slots = Slots::new(&["m", "v"]);
+        Adam { lr, beta1, beta2, eps, weight_decay: 0.0, decoupled: false, slots, shapes: vec![] }
     }
 }
 
@@ -271,59 +235,49 @@ impl Default for Adam {
     }
 }
 
-impl Optimizer for Adam {
-    fn step(&mut self, params: &mut [Tensor], grads: &[Tensor]) -> Result<()> {
-        self.shapes = params.iter().map(|p| p.shape().to_vec()).collect();
-        let h = (self.beta1, self.beta2, self.eps);
-        adam_step(&mut self.slots, params, grads, self.lr, h, self.weight_decay, 0.0, "Adam")
-    }
-    fn state(&self) -> Vec<(String, Tensor)> {
-        self.slots.save(&self.shapes)
-    }
-    fn load_state(&mut self, state: Vec<(String, Tensor)>) -> Result<()> {
-        self.shapes = self.slots.load(state)?;
-        Ok(())
-    }
-    fn lr(&self) -> f32 {
-        self.lr
-    }
-    fn set_lr(&mut self, lr: f32) {
-        self.lr = lr;
-    }
-    fn name(&self) -> &'static str {
-        "adam"
-    }
-}
-
-/// AdamW (Loshchilov & Hutter): Adam with decoupled weight decay.
-#[derive(Clone, Debug)]
-pub struct AdamW {
-    pub lr: f32,
-    pub beta1: f32,
-    pub beta2: f32,
-    pub eps: f32,
-    pub weight_decay: f32,
-    slots: Slots,
-    shapes: Vec<Vec<usize>>,
-}
+/// AdamW: an [`Adam`] with decoupled weight decay.
+pub struct AdamW;
 
 impl AdamW {
-    pub fn new(lr: f32, beta1: f32, beta2: f32, eps: f32, weight_decay: f32) -> AdamW {
-        AdamW { lr, beta1, beta2, eps, weight_decay, slots: Slots::new(&["m", "v"]), shapes: vec![] }
+    /// An [`Adam`] whose weight decay is decoupled from the gradient.
+    #[allow(clippy::new_ret_no_self)]
+    pub fn new(lr: f32, beta1: f32, beta2: f32, eps: f32, weight_decay: f32) -> Adam {
+        Adam { weight_decay, decoupled: true, ..Adam::new(lr, beta1, beta2, eps) }
     }
 }
 
-impl Default for AdamW {
-    fn default() -> AdamW {
-        AdamW::new(1e-3, 0.9, 0.999, 1e-7, 0.004)
-    }
-}
-
-impl Optimizer for AdamW {
+impl Optimizer for Adam {
     fn step(&mut self, params: &mut [Tensor], grads: &[Tensor]) -> Result<()> {
+        let sizes = check(if self.decoupled { "AdamW" } else { "Adam" }, params, grads)?;
         self.shapes = params.iter().map(|p| p.shape().to_vec()).collect();
-        let h = (self.beta1, self.beta2, self.eps);
-        adam_step(&mut self.slots, params, grads, self.lr, h, 0.0, self.weight_decay, "AdamW")
+        let (b1, b2, eps, lr) = (self.beta1, self.beta2, self.eps, self.lr);
+        let (l2, decay) = if self.decoupled { (0.0, self.weight_decay) } else { (self.weight_decay, 0.0) };
+        let slots = &mut self.slots;
+        slots.ensure(&sizes)?;
+        slots.iterations += 1;
+        let t = slots.iterations as i32;
+        let bc1 = 1.0 - (b1 as f64).powi(t);
+        let bc2 = 1.0 - (b2 as f64).powi(t);
+        for (i, (p, g)) in params.iter_mut().zip(grads).enumerate() {
+            let gv = g.as_slice::<f32>()?;
+            let pv = p.as_mut_slice::<f32>()?;
+            for j in 0..pv.len() {
+                if decay != 0.0 {
+                    pv[j] *= 1.0 - lr * decay;
+                }
+                let gj = gv[j] + l2 * pv[j];
+                let m = &mut slots.buf(0, i)[j];
+                *m = b1 * *m + (1.0 - b1) * gj;
+                let mj = *m;
+                let v = &mut slots.buf(1, i)[j];
+                *v = b2 * *v + (1.0 - b2) * gj * gj;
+                let vj = *v;
+                let mhat = mj as f64 / bc1;
+                let vhat = vj as f64 / bc2;
+                pv[j] -= (lr as f64 * mhat / (vhat.sqrt() + eps as f64)) as f32;
+            }
+        }
+        Ok(())
     }
     fn state(&self) -> Vec<(String, Tensor)> {
         self.slots.save(&self.shapes)
@@ -339,7 +293,11 @@ impl Optimizer for AdamW {
         self.lr = lr;
     }
     fn name(&self) -> &'static str {
-        "adamw"
+        if self.decoupled {
+            "adamw"
+        } else {
+            "adam"
+        }
     }
 }
 

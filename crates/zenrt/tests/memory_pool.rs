@@ -221,16 +221,7 @@ fn depthwise_model() -> Vec<u8> {
 }
 
 fn input_dw(seed: u32) -> Tensor {
-    let mut s = seed.wrapping_add(777);
-    let v: Vec<f32> = (0..2 * 16 * 32 * 32)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 17;
-            s ^= s << 5;
-            (s % 1000) as f32 / 500.0 - 1.0
-        })
-        .collect();
-    Tensor::from_vec(vec![2, 16, 32, 32], v).unwrap()
+    xorshift_tensor(seed.wrapping_add(777), vec![2, 16, 32, 32])
 }
 
 /// Float64 reference of `depthwise_model`.
@@ -297,8 +288,12 @@ fn warm_runs_without_gemm_allocate_only_the_output() {
 }
 
 fn input_x(seed: u32) -> Tensor {
-    let mut s = seed.wrapping_add(12345);
-    let v: Vec<f32> = (0..2 * 8 * 16 * 16)
+    xorshift_tensor(seed.wrapping_add(12345), vec![2, 8, 16, 16])
+}
+
+/// A tensor of the given shape filled from a xorshift stream, values in [-1, 1).
+fn xorshift_tensor(mut s: u32, shape: Vec<usize>) -> Tensor {
+    let v: Vec<f32> = (0..shape.iter().product::<usize>())
         .map(|_| {
             s ^= s << 13;
             s ^= s >> 17;
@@ -306,7 +301,7 @@ fn input_x(seed: u32) -> Tensor {
             (s % 1000) as f32 / 500.0 - 1.0
         })
         .collect();
-    Tensor::from_vec(vec![2, 8, 16, 16], v).unwrap()
+    Tensor::from_vec(shape, v).unwrap()
 }
 
 fn bits(t: &Tensor) -> Vec<u32> {

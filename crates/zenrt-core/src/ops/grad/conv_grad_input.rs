@@ -19,6 +19,29 @@ pub fn build(cx: &BuildCtx) -> Result<Arc<dyn Op>> {
     Ok(Arc::new(ConvGradInput { win: Window::parse(cx, false)?, group: parse_group(cx)? }))
 }
 
+/// Checks a Conv gradient's operands: `dy` must have the shape of `Conv(x, w)`'s output and all
+/// three one dtype. Returns the convolution's shape and that dtype.
+pub(crate) fn grad_operands(
+    op: &str,
+    dy: &Tensor,
+    x: &Tensor,
+    w: &Tensor,
+    win: &Window,
+    group: usize,
+) -> Result<(ConvShape, DType)> {
+    let cs = ConvShape::new(x.shape(), w.shape(), win, group)?;
+    ensure!(dy.shape() == cs.out_shape(), "{op}: gradient shape {:?}, expected {:?}", dy.shape(), cs.out_shape());
+    let dt = x.dtype();
+    ensure!(
+        dy.dtype() == dt && w.dtype() == dt,
+        "{op}: dtypes differ ({:?}, {:?}, {:?})",
+        dy.dtype(),
+        x.dtype(),
+        w.dtype()
+    );
+    Ok((cs, dt))
+}
+
 /// Adds the `[cg * kernel_size, out_size]` column matrix `col` back onto the `cg` channel
 /// planes of `x` (the adjoint of `im2col`, walking the same line segments).
 pub fn col2im<T: GemmElem>(col: &[T], cg: usize, in_sp: &[usize], geo: &Geometry, x: &mut [T]) {
@@ -76,15 +99,7 @@ impl Op for ConvGradInput {
         let dy = input(inputs, 0, "ConvGradInput")?;
         let w = input(inputs, 1, "ConvGradInput")?;
         let x = input(inputs, 2, "ConvGradInput")?;
-        let cs = ConvShape::new(x.shape(), w.shape(), &self.win, self.group)?;
-        ensure!(
-            dy.shape() == cs.out_shape(),
-            "ConvGradInput: gradient shape {:?}, expected {:?}",
-            dy.shape(),
-            cs.out_shape()
-        );
-        let dt = x.dtype();
-        ensure!(dy.dtype() == dt && w.dtype() == dt, "ConvGradInput: dtypes differ");
+        let (cs, dt) = grad_operands("ConvGradInput", dy, x, w, &self.win, self.group)?;
         let out = match dt {
             DType::F32 => Tensor::from_vec(x.shape().to_vec(), grad_input::<f32>(dy.as_slice()?, w.as_slice()?, &cs)?)?,
             DType::F64 => Tensor::from_vec(x.shape().to_vec(), grad_input::<f64>(dy.as_slice()?, w.as_slice()?, &cs)?)?,

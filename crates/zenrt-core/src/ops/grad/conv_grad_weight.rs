@@ -2,6 +2,7 @@
 //! `w_like`), with the Conv node's attributes. Per image and group:
 //! `dW_g += dy_g · im2col(x_g)ᵀ` (GEMM with a transposed view of the column matrix).
 
+use super::conv_grad_input::grad_operands;
 use crate::ops::nn::common::{gemm, GemmElem, Window};
 use crate::ops::nn::conv::{im2col, parse_group, ConvShape};
 use crate::ops::{input, BuildCtx, ExecCtx, InferInput, Op};
@@ -45,15 +46,7 @@ impl Op for ConvGradWeight {
         let dy = input(inputs, 0, "ConvGradWeight")?;
         let x = input(inputs, 1, "ConvGradWeight")?;
         let w = input(inputs, 2, "ConvGradWeight")?;
-        let cs = ConvShape::new(x.shape(), w.shape(), &self.win, self.group)?;
-        ensure!(
-            dy.shape() == cs.out_shape(),
-            "ConvGradWeight: gradient shape {:?}, expected {:?}",
-            dy.shape(),
-            cs.out_shape()
-        );
-        let dt = x.dtype();
-        ensure!(dy.dtype() == dt && w.dtype() == dt, "ConvGradWeight: dtypes differ");
+        let (cs, dt) = grad_operands("ConvGradWeight", dy, x, w, &self.win, self.group)?;
         let out = match dt {
             DType::F32 => {
                 Tensor::from_vec(w.shape().to_vec(), grad_weight::<f32>(dy.as_slice()?, x.as_slice()?, &cs)?)?
