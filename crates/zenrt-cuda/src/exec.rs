@@ -331,39 +331,54 @@ impl CudaPlan {
         Ok(outs)
     }
 
-    /// Captures one run into a graph (the run lock held; nothing of it executes yet).
+    /// Captures one run into a graph (the run lock held; nothing of it executes): a first
+    /// capture records the run's allocations and frees, their lifetimes plan one device block
+    /// (`plan_arena`), and a second capture takes every buffer from that block, which the graph
+    /// keeps. So a graph holds about the run's peak of live bytes, not every buffer it touched.
     fn capture(&self, inputs: &[(String, Tensor)]) -> Result<Replay> {
         let gpu = &*self.gpu;
         let _guard = gpu.run_lock.lock().map_err(|_| Error::Invalid("CUDA run lock poisoned".into()))?;
         gpu.bind()?;
-        gpu.begin_capture()?;
-        let body = (|| {
-            gpu.clear_bad_flag()?;
-            let mut staged = Vec::new();
-            let mut values = self.feed(inputs, |t| {
-                let (g, pin) = gpu.stage_in(t)?;
-                staged.push(pin);
-                Ok(g)
-            })?;
-            self.run_steps(&mut values, None)?;
-            let mut outs = Vec::with_capacity(self.outputs.len());
-            for (i, &s) in self.outputs.iter().enumerate() {
-                let v = values[s].as_ref().ok_or_else(|| Error::MissingOutput(self.output_names[i].clone()))?;
-                outs.push(match v {
-                    Val::Host(t, _) => Staged::Host(t.as_ref().clone()),
-                    Val::Dev(g) => {
-                        Staged::Pinned(gpu.stage_out(g.ptr(), g.len() * g.dtype.size())?, g.dtype, g.shape.clone())
-                    }
-                });
-            }
-            let flag = gpu.stage_out(gpu.bad_flag(), 4)?;
-            // feed() put the inputs in the order given: name each staging buffer
-            let staged: Vec<(String, usize)> = inputs.iter().map(|(n, _)| n.clone()).zip(staged).collect();
-            Ok((staged, outs, flag))
-        })();
-        let graph = gpu.end_capture(body.is_ok());
+        gpu.begin_capture(None)?;
+        let first = self.capture_body(inputs);
+        let trace = gpu.end_capture(first.is_ok());
+        first?;
+        let (plan, total) = crate::graph::plan_arena(&trace?.events);
+        let arena = gpu.alloc_bytes(total.max(256))?;
+        gpu.begin_capture(Some(crate::graph::Arena { base: arena.ptr, plan, next: 0 }))?;
+        let body = self.capture_body(inputs);
+        let captured = gpu.end_capture(body.is_ok());
         let (staged, outputs, flag) = body?;
-        Ok(Replay { graph: graph?, staged, outputs, flag })
+        Ok(Replay { graph: gpu.instantiate(captured?, arena)?, staged, outputs, flag })
+    }
+
+    /// The captured work of one run: inputs through pinned buffers, the steps, outputs (and the
+    /// index-error flag) into pinned buffers.
+    #[allow(clippy::type_complexity)]
+    fn capture_body(&self, inputs: &[(String, Tensor)]) -> Result<(Vec<(String, usize)>, Vec<Staged>, usize)> {
+        let gpu = &*self.gpu;
+        gpu.clear_bad_flag()?;
+        let mut staged = Vec::new();
+        let mut values = self.feed(inputs, |t| {
+            let (g, pin) = gpu.stage_in(t)?;
+            staged.push(pin);
+            Ok(g)
+        })?;
+        self.run_steps(&mut values, None)?;
+        let mut outs = Vec::with_capacity(self.outputs.len());
+        for (i, &s) in self.outputs.iter().enumerate() {
+            let v = values[s].as_ref().ok_or_else(|| Error::MissingOutput(self.output_names[i].clone()))?;
+            outs.push(match v {
+                Val::Host(t, _) => Staged::Host(t.as_ref().clone()),
+                Val::Dev(g) => {
+                    Staged::Pinned(gpu.stage_out(g.ptr(), g.len() * g.dtype.size())?, g.dtype, g.shape.clone())
+                }
+            });
+        }
+        let flag = gpu.stage_out(gpu.bad_flag(), 4)?;
+        // feed() put the inputs in the order given: name each staging buffer
+        let staged: Vec<(String, usize)> = inputs.iter().map(|(n, _)| n.clone()).zip(staged).collect();
+        Ok((staged, outs, flag))
     }
 
     /// Replays a captured graph: inputs into its pinned buffers, one launch, outputs back.

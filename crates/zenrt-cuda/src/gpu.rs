@@ -88,8 +88,10 @@ unsafe impl Sync for SendFn {}
 /// has never seen. All work runs on one stream, so a freed buffer can be reused at once.
 pub(crate) struct Pool {
     pub(crate) free: HashMap<usize, Vec<u64>>,
-    /// While a graph is captured: every (address, size class) handed out (the graph claims them).
-    pub(crate) record: Option<Vec<(u64, usize)>>,
+    /// While a graph is captured: every allocation and free, in order (the arena plan's input).
+    pub(crate) record: Option<Vec<crate::graph::Ev>>,
+    /// While a graph is captured into a planned arena: where each allocation goes.
+    pub(crate) arena: Option<crate::graph::Arena>,
     /// Bytes held from the driver (in use or cached).
     pub reserved: usize,
     /// Bytes handed out now.
@@ -117,11 +119,19 @@ pub(crate) struct DevBuf {
     pub ptr: u64,
     pub bytes: usize,
     pub(crate) pool: Arc<Mutex<Pool>>,
+    /// False for a piece of a graph's arena (the arena itself goes back to the pool).
+    pub(crate) pooled: bool,
 }
 
 impl Drop for DevBuf {
     fn drop(&mut self) {
+        if !self.pooled {
+            return;
+        }
         if let Ok(mut p) = self.pool.lock() {
+            if let Some(r) = p.record.as_mut() {
+                r.push(crate::graph::Ev::Free(self.ptr));
+            }
             p.in_use -= self.bytes;
             p.free.entry(self.bytes).or_default().push(self.ptr);
         }
@@ -278,6 +288,7 @@ impl Gpu {
         let pool = Arc::new(Mutex::new(Pool {
             free: HashMap::new(),
             record: None,
+            arena: None,
             reserved: 0,
             in_use: 0,
             peak: 0,
@@ -326,6 +337,10 @@ impl Gpu {
     pub(crate) fn alloc_bytes(&self, bytes: usize) -> Result<Arc<DevBuf>> {
         let class = size_class(bytes);
         let mut p = self.pool.lock().map_err(|_| Error::Invalid("CUDA pool poisoned".into()))?;
+        if let Some(a) = p.arena.as_mut() {
+            let ptr = a.take(class)?;
+            return Ok(Arc::new(DevBuf { ptr, bytes: class, pool: self.pool.clone(), pooled: false }));
+        }
         let ptr = match p.free.get_mut(&class).and_then(|v| v.pop()) {
             Some(ptr) => ptr,
             None => {
@@ -362,9 +377,9 @@ impl Gpu {
         p.in_use += class;
         p.peak = p.peak.max(p.in_use);
         if let Some(r) = p.record.as_mut() {
-            r.push((ptr, class));
+            r.push(crate::graph::Ev::Alloc(ptr, class));
         }
-        Ok(Arc::new(DevBuf { ptr, bytes: class, pool: self.pool.clone() }))
+        Ok(Arc::new(DevBuf { ptr, bytes: class, pool: self.pool.clone(), pooled: true }))
     }
 
     /// A new uninitialised device tensor.

@@ -9,7 +9,6 @@
 use crate::gpu::{cu_err, DevBuf, GTensor, Gpu};
 use cudarc::driver::sys as drv_sys;
 use cudarc::driver::CudaContext;
-use std::collections::HashSet;
 use std::ffi::c_void;
 use std::sync::Arc;
 use zenrt_core::{DType, Error, Result, Tensor, TensorData};
@@ -136,6 +135,94 @@ impl Drop for Graph {
     }
 }
 
+/// An allocation event of a captured run.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Ev {
+    Alloc(u64, usize),
+    Free(u64),
+}
+
+/// Offsets in one device block for each allocation of a captured run, in order.
+pub(crate) struct Arena {
+    pub base: u64,
+    pub plan: Vec<(usize, usize)>,
+    pub next: usize,
+}
+
+impl Arena {
+    /// The address of the next allocation (which must have the planned size).
+    pub(crate) fn take(&mut self, class: usize) -> Result<u64> {
+        match self.plan.get(self.next) {
+            Some(&(off, size)) if size == class => {
+                self.next += 1;
+                Ok(self.base + off as u64)
+            }
+            _ => Err(Error::Invalid("CUDA graph capture: the run allocated differently than planned".into())),
+        }
+    }
+}
+
+/// Plans one block for a captured run's allocations from their lifetimes (allocation to free,
+/// in event order): largest first, each at the lowest offset free of every placed allocation
+/// alive at the same time. Returns (offset, size) per allocation in order, and the block size.
+pub(crate) fn plan_arena(events: &[Ev]) -> (Vec<(usize, usize)>, usize) {
+    let mut live = std::collections::HashMap::new();
+    let mut iv: Vec<(usize, usize, usize)> = Vec::new(); // (size, start, end)
+    for (t, e) in events.iter().enumerate() {
+        match *e {
+            Ev::Alloc(p, size) => {
+                live.insert(p, iv.len());
+                iv.push((size, t, usize::MAX));
+            }
+            Ev::Free(p) => {
+                if let Some(i) = live.remove(&p) {
+                    iv[i].2 = t;
+                }
+            }
+        }
+    }
+    let mut order: Vec<usize> = (0..iv.len()).collect();
+    order.sort_by_key(|&i| (std::cmp::Reverse(iv[i].0), iv[i].1));
+    let mut offs = vec![0usize; iv.len()];
+    let mut placed: Vec<(usize, usize, usize, usize)> = Vec::new(); // (offset, size, start, end)
+    let mut total = 0;
+    for i in order {
+        let (size, s, e) = iv[i];
+        let mut busy: Vec<(usize, usize)> = placed.iter().filter(|p| p.2 < e && s < p.3).map(|p| (p.0, p.1)).collect();
+        busy.sort_unstable();
+        let mut off = 0;
+        for (o, sz) in busy {
+            if o >= off + size {
+                break;
+            }
+            off = off.max(o + sz);
+        }
+        offs[i] = off;
+        total = total.max(off + size);
+        placed.push((off, size, s, e));
+    }
+    (iv.iter().zip(offs).map(|(v, o)| (o, v.0)).collect(), total)
+}
+
+/// A finished capture: the graph (destroyed on drop unless instantiated), its pinned staging
+/// buffers and the run's allocation events.
+pub(crate) struct Captured {
+    graph: drv_sys::CUgraph,
+    staging: Staging,
+    pub events: Vec<Ev>,
+}
+
+impl Drop for Captured {
+    fn drop(&mut self) {
+        if !self.graph.is_null() {
+            // SAFETY: created by the capture; an instantiated executable graph does not need it.
+            unsafe {
+                let _ = drv_sys::cuGraphDestroy(self.graph);
+            }
+        }
+    }
+}
+
 /// What a capture in progress collects besides the stream work.
 #[derive(Default)]
 pub(crate) struct Staging {
@@ -149,7 +236,8 @@ impl Gpu {
     }
 
     /// Starts capturing the stream's work (relaxed mode: allocating memory stays allowed).
-    pub(crate) fn begin_capture(&self) -> Result<()> {
+    /// With `arena`, every allocation of the captured run comes from its plan.
+    pub(crate) fn begin_capture(&self, arena: Option<Arena>) -> Result<()> {
         let mut st = self.staging.lock().map_err(|_| Error::Invalid("CUDA staging poisoned".into()))?;
         let mut pool = self.pool.lock().map_err(|_| Error::Invalid("CUDA pool poisoned".into()))?;
         // SAFETY: our own stream, not capturing now (the run lock is held).
@@ -159,6 +247,7 @@ impl Gpu {
         .result()
         .map_err(|e| cu_err("cuStreamBeginCapture", e))?;
         pool.record = Some(Vec::new());
+        pool.arena = arena;
         *st = Some(Staging::default());
         Ok(())
     }
@@ -199,84 +288,40 @@ impl Gpu {
         Ok(s.pinned.len() - 1)
     }
 
-    /// Ends the capture. With `ok` (the captured run succeeded) the graph is instantiated and
-    /// takes ownership of every pool buffer allocated during the capture: each must be back in
-    /// the pool's free lists (all values of the run dropped), else the capture is refused.
-    pub(crate) fn end_capture(&self, ok: bool) -> Result<Graph> {
+    /// Ends the capture (`ok`: the captured run succeeded).
+    pub(crate) fn end_capture(&self, ok: bool) -> Result<Captured> {
         let mut graph: drv_sys::CUgraph = std::ptr::null_mut();
         // SAFETY: ends the capture begun on our stream.
         let ended = unsafe { drv_sys::cuStreamEndCapture(self.stream, &mut graph) }.result();
         let staging = self.staging.lock().ok().and_then(|mut s| s.take());
-        let record = self.pool.lock().ok().and_then(|mut p| p.record.take());
-        let destroy = |g: drv_sys::CUgraph| {
-            if !g.is_null() {
-                // SAFETY: created by the capture, not used elsewhere.
-                unsafe {
-                    let _ = drv_sys::cuGraphDestroy(g);
-                }
-            }
-        };
+        let (record, arena) = self.pool.lock().map(|mut p| (p.record.take(), p.arena.take())).unwrap_or((None, None));
+        let c = Captured { graph, staging: staging.unwrap_or_default(), events: record.unwrap_or_default() };
         if !ok {
-            destroy(graph);
             return Err(Error::Invalid("CUDA graph capture: the captured run failed".into()));
         }
-        if let Err(e) = ended {
-            destroy(graph);
-            return Err(cu_err("cuStreamEndCapture", e));
+        ended.map_err(|e| cu_err("cuStreamEndCapture", e))?;
+        if arena.is_some_and(|a| a.next != a.plan.len()) {
+            return Err(Error::Invalid("CUDA graph capture: the run allocated differently than planned".into()));
         }
-        let (Some(staging), Some(record)) = (staging, record) else {
-            destroy(graph);
-            return Err(Error::Invalid("CUDA graph capture: state lost".into()));
-        };
-        let mut exec: drv_sys::CUgraphExec = std::ptr::null_mut();
-        // SAFETY: `graph` is a complete captured graph.
-        let inst = unsafe { drv_sys::cuGraphInstantiateWithFlags(&mut exec, graph, 0) }.result();
-        destroy(graph);
-        inst.map_err(|e| cu_err("cuGraphInstantiate", e))?;
-        let bufs = match self.claim(&record) {
-            Ok(b) => b,
-            Err(e) => {
-                // SAFETY: instantiated above, never launched.
-                unsafe {
-                    let _ = drv_sys::cuGraphExecDestroy(exec);
-                }
-                return Err(e);
-            }
-        };
-        let bytes = bufs.iter().map(|b| b.bytes).sum();
-        Ok(Graph { exec, ctx: self.ctx.clone(), _bufs: bufs, pinned: staging.pinned, bytes })
+        Ok(c)
     }
 
-    /// Takes the recorded buffers out of the pool's free lists as graph-owned handles.
-    fn claim(&self, record: &[(u64, usize)]) -> Result<Vec<Arc<DevBuf>>> {
-        let mut p = self.pool.lock().map_err(|_| Error::Invalid("CUDA pool poisoned".into()))?;
-        let mut seen = HashSet::new();
-        let mut taken: Vec<(u64, usize)> = Vec::new();
-        for &(ptr, class) in record {
-            if !seen.insert(ptr) {
-                continue;
-            }
-            let pos = p.free.get(&class).and_then(|v| v.iter().position(|&q| q == ptr));
-            match pos {
-                Some(i) => {
-                    if let Some(v) = p.free.get_mut(&class) {
-                        v.swap_remove(i);
-                    }
-                    taken.push((ptr, class));
-                }
-                None => {
-                    for (q, c) in taken {
-                        p.free.entry(c).or_default().push(q);
-                    }
-                    return Err(Error::Invalid("CUDA graph capture: a buffer of the run is still in use".into()));
-                }
-            }
-        }
-        let n: usize = taken.iter().map(|t| t.1).sum();
-        p.in_use += n;
-        p.peak = p.peak.max(p.in_use);
-        drop(p);
-        Ok(taken.into_iter().map(|(ptr, bytes)| Arc::new(DevBuf { ptr, bytes, pool: self.pool.clone() })).collect())
+    /// Instantiates a capture made with an arena; the graph keeps the arena.
+    pub(crate) fn instantiate(&self, c: Captured, arena: Arc<DevBuf>) -> Result<Graph> {
+        let mut exec: drv_sys::CUgraphExec = std::ptr::null_mut();
+        // SAFETY: `c.graph` is a complete captured graph.
+        unsafe { drv_sys::cuGraphInstantiateWithFlags(&mut exec, c.graph, 0) }
+            .result()
+            .map_err(|e| cu_err("cuGraphInstantiate", e))?;
+        let mut c = c;
+        let bytes = arena.bytes;
+        Ok(Graph {
+            exec,
+            ctx: self.ctx.clone(),
+            _bufs: vec![arena],
+            pinned: std::mem::take(&mut c.staging.pinned),
+            bytes,
+        })
     }
 
     /// Queues a replay of `g` on the stream.
@@ -315,5 +360,41 @@ impl Gpu {
             }
             r
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{plan_arena, Ev};
+
+    #[test]
+    fn arena_plan_never_overlaps_live_buffers_and_reuses_dead_ones() {
+        // a chain a -> b -> c (each freed after the next is made), plus d alive throughout
+        let ev = [
+            Ev::Alloc(1, 512),
+            Ev::Alloc(9, 256),
+            Ev::Alloc(2, 1024),
+            Ev::Free(1),
+            Ev::Alloc(3, 512),
+            Ev::Free(2),
+            Ev::Alloc(4, 512),
+            Ev::Free(3),
+            Ev::Free(4),
+            Ev::Free(9),
+        ];
+        let (plan, total) = plan_arena(&ev);
+        assert_eq!(plan.len(), 5);
+        // lifetimes as (start, end) event indices, in allocation order
+        let life = [(0, 3), (1, 9), (2, 5), (4, 7), (6, 8)];
+        for i in 0..5 {
+            assert!(plan[i].0 + plan[i].1 <= total);
+            for j in 0..i {
+                let alive_together = life[i].0 < life[j].1 && life[j].0 < life[i].1;
+                let disjoint = plan[i].0 + plan[i].1 <= plan[j].0 || plan[j].0 + plan[j].1 <= plan[i].0;
+                assert!(!alive_together || disjoint, "allocations {i} and {j} overlap: {plan:?}");
+            }
+        }
+        // the most alive at once: 1024 + 512 + 256 (b, c, d); sizes summed would be 2816
+        assert_eq!(total, 1792, "{plan:?}");
     }
 }
