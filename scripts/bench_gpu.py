@@ -59,7 +59,8 @@ def bench_zenrt(zenrt, model_path, npz, iters, warmup, tf32):
     if p.returncode != 0:
         return {"error": (p.stderr or p.stdout).strip()[-400:]}
     j = json.loads(p.stdout.strip().splitlines()[-1])
-    return {"median_ms": j["median_ms"], "peak_mib": (j.get("gpu_peak_bytes") or 0) / 2**20, "load_ms": j["load_ms"]}
+    return {"median_ms": j["median_ms"], "peak_mib": (j.get("gpu_peak_bytes") or 0) / 2**20, "load_ms": j["load_ms"],
+            "graph": j.get("gpu_graph")}
 
 
 def bench_torch(module, feeds, names, iters, warmup, mode):

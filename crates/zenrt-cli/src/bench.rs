@@ -188,6 +188,13 @@ pub fn bench(a: BenchArgs) -> CliResult<ExitCode> {
     let conv_path = session.cuda_plan().map(|c| c.gpu().conv_path());
     #[cfg(not(feature = "cuda"))]
     let conv_path: Option<String> = None;
+    #[cfg(feature = "cuda")]
+    let graph_status = session.cuda_plan().map(|c| c.graph_status());
+    #[cfg(not(feature = "cuda"))]
+    let graph_status: Option<String> = None;
+    if let Some(g) = &graph_status {
+        println!("GPU graph:   {g}");
+    }
     if let Some(cp) = &conv_path {
         println!("GPU conv:    {cp}");
     }
@@ -205,6 +212,7 @@ pub fn bench(a: BenchArgs) -> CliResult<ExitCode> {
             ("device", json_str(&session.device().to_string())),
             ("gpu_peak_bytes", gpu_peak),
             ("gpu_conv", conv_path.as_deref().map(json_str).unwrap_or_else(|| "null".into())),
+            ("gpu_graph", graph_status.as_deref().map(json_str).unwrap_or_else(|| "null".into())),
             ("gpu_reserved_bytes", gpu_reserved),
             ("model", json_str(&a.model.display().to_string())),
             ("batch", batch.to_string()),

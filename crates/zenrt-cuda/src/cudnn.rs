@@ -10,15 +10,18 @@
 //! inside `catch_unwind`; any failure disables cuDNN for the process (with a reason) and the
 //! caller keeps the im2col + cuBLAS path.
 //!
-//! Opt-in for now: `ZENRT_CUDA_CONV=cudnn` enables it. Measured on the H100 (docs/cuda.md) it
-//! was slower than the im2col/direct kernels at batch 1 and only ~5% faster at batch 32 on
-//! mobilenet_v2 / efficientnet_b0 (FMA math), and resnet50 could not be measured in that run.
+//! Which path a shape takes (`ZENRT_CUDA_CONV`): `auto` (default) times our im2col/direct path
+//! once per shape against Find's best cuDNN time and keeps the faster; `cudnn` always uses
+//! cuDNN where it takes the shape; `im2col` never loads cuDNN.
 
 use cudarc::cudnn::sys;
 use std::collections::HashMap;
 use std::ffi::c_void;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Mutex;
+
+/// Gives a device workspace of the requested bytes (address, and a handle that keeps it).
+pub(crate) type Alloc<'a> = dyn Fn(usize) -> zenrt_core::Result<(u64, Box<dyn std::any::Any>)> + 'a;
 
 /// Convolution geometry (2-D; 1-D is promoted with height 1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -47,12 +50,41 @@ struct ConvPlan {
     y: sys::cudnnTensorDescriptor_t,
     algo: sys::cudnnConvolutionFwdAlgo_t,
     ws: usize,
+    /// Find's device time of the chosen algorithm (ms).
+    ms: f32,
+    /// Whether cuDNN runs this shape: `None` until our own path was timed (mode `auto`).
+    chosen: Option<bool>,
+}
+
+/// What [`Cudnn::prepare`] says about a shape.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Decision {
+    /// cuDNN runs it.
+    Use,
+    /// Our path runs it (cuDNN refused the shape, is broken, or measured slower).
+    Skip,
+    /// Not decided: time our path and call [`Cudnn::decide`] (cuDNN's time in ms).
+    Undecided(f32),
 }
 
 /// A shape cuDNN cannot run with the required math (falls back to im2col).
 enum Entry {
     Plan(ConvPlan),
     Refused,
+}
+
+impl Entry {
+    fn decision(&self) -> Decision {
+        match self {
+            Entry::Plan(p) => match p.chosen {
+                Some(true) => Decision::Use,
+                Some(false) => Decision::Skip,
+                None if mode() == "cudnn" => Decision::Use,
+                None => Decision::Undecided(p.ms),
+            },
+            Entry::Refused => Decision::Skip,
+        }
+    }
 }
 
 /// The cuDNN state of one GPU.
@@ -69,8 +101,13 @@ pub(crate) struct Cudnn {
 unsafe impl Send for Cudnn {}
 unsafe impl Sync for Cudnn {}
 
-/// Largest workspace an algorithm may use.
-const WS_LIMIT: usize = 256 << 20;
+/// Workspace an algorithm may use: as much as the larger of the input and output tensors
+/// (so the workspace does not raise the peak much above the activations), within 16-256 MiB.
+fn ws_limit(s: &ConvShape) -> usize {
+    let elems = |a: i32, b: i32, c: i32, d: i32| [a, b, c, d].iter().map(|&v| v.max(0) as usize).product::<usize>();
+    let io = elems(s.n, s.c, s.h, s.w).max(elems(s.n, s.oc, s.oh, s.ow)) * 4;
+    io.clamp(16 << 20, 256 << 20)
+}
 
 fn ok(s: sys::cudnnStatus_t, what: &str) -> Result<(), String> {
     if s == sys::cudnnStatus_t::CUDNN_STATUS_SUCCESS {
@@ -88,21 +125,36 @@ fn guarded<T>(what: &str, f: impl FnOnce() -> Result<T, String>) -> Result<T, St
     }
 }
 
-/// True when `ZENRT_CUDA_CONV=cudnn` asks for cuDNN (opt-in, see the module docs).
+/// `ZENRT_CUDA_CONV`: `im2col` (never cuDNN), `cudnn` (always where it takes the shape) or
+/// anything else / unset: `auto` (per shape, the faster of the two as timed once).
+fn mode() -> &'static str {
+    match std::env::var("ZENRT_CUDA_CONV").as_deref() {
+        Ok("im2col") => "im2col",
+        Ok("cudnn") => "cudnn",
+        _ => "auto",
+    }
+}
+
 fn wanted() -> bool {
-    std::env::var("ZENRT_CUDA_CONV").map(|v| v == "cudnn").unwrap_or(false)
+    mode() != "im2col"
 }
 
 /// Which convolution path a GPU opened now would use, and why (needs no GPU: only probes
 /// whether libcudnn loads). For `inspect --device`.
 pub fn conv_path() -> String {
     if !wanted() {
-        return "im2col + cuBLAS (default; ZENRT_CUDA_CONV=cudnn enables cuDNN)".into();
+        return "im2col + cuBLAS (ZENRT_CUDA_CONV=im2col)".into();
     }
     // SAFETY: only tries to dlopen the library.
     match catch_unwind(|| unsafe { sys::is_culib_present() }) {
         Ok(true) => match catch_unwind(cudarc::cudnn::result::get_version) {
-            Ok(v) => format!("cuDNN {}.{}.{} (fp32 FMA math; TF32 with --tf32)", v / 10000, (v / 100) % 100, v % 100),
+            Ok(v) => format!(
+                "cuDNN {}.{}.{} where faster per shape ({}; fp32 FMA math; TF32 with --tf32), else im2col + cuBLAS",
+                v / 10000,
+                (v / 100) % 100,
+                v % 100,
+                mode()
+            ),
             Err(_) => "im2col + cuBLAS (libcudnn loads but has no cudnnGetVersion)".into(),
         },
         _ => "im2col + cuBLAS (libcudnn not found)".into(),
@@ -113,7 +165,7 @@ impl Cudnn {
     /// Creates the handle on `stream`; `Err(reason)` when cuDNN is absent or unusable.
     pub(crate) fn open(stream: *mut c_void, tf32: bool) -> Result<Cudnn, String> {
         if !wanted() {
-            return Err("default; ZENRT_CUDA_CONV=cudnn enables cuDNN".into());
+            return Err("ZENRT_CUDA_CONV=im2col".into());
         }
         // SAFETY: only tries to dlopen the library.
         if !matches!(catch_unwind(|| unsafe { sys::is_culib_present() }), Ok(true)) {
@@ -145,16 +197,52 @@ impl Cudnn {
         }
     }
 
-    /// y = conv(x, w) (no bias). `alloc` gives a device workspace of the requested bytes.
-    /// `Ok(false)`: cuDNN does not take this shape (or is disabled); the caller uses im2col.
-    pub(crate) fn forward(
-        &self,
-        s: &ConvShape,
-        x: u64,
-        w: u64,
-        y: u64,
-        alloc: &dyn Fn(usize) -> zenrt_core::Result<(u64, Box<dyn std::any::Any>)>,
-    ) -> bool {
+    /// Finds (once per shape, timed on the device) the algorithm for `s` and says whether
+    /// cuDNN runs it. x, w and y are the call's buffers (Find runs the convolution on them).
+    pub(crate) fn prepare(&self, s: &ConvShape, x: u64, w: u64, y: u64, alloc: &Alloc) -> Decision {
+        if self.broken().is_some() {
+            return Decision::Skip;
+        }
+        let r = guarded("cudnn algorithm search", || {
+            let mut plans = self.plans.lock().map_err(|_| "cuDNN plan cache poisoned".to_string())?;
+            if !plans.contains_key(s) {
+                let e = self.make_plan(s, x, w, y, alloc)?;
+                plans.insert(*s, e);
+            }
+            Ok(plans.get(s).map(Entry::decision).unwrap_or(Decision::Skip))
+        });
+        r.unwrap_or_else(|e| {
+            self.mark_broken(e);
+            Decision::Skip
+        })
+    }
+
+    /// True when [`Cudnn::prepare`] has settled `s` (it needs no device work any more).
+    pub(crate) fn settled(&self, s: &ConvShape) -> bool {
+        self.broken().is_some() || matches!(self.cached(s), Some(Decision::Use | Decision::Skip))
+    }
+
+    fn cached(&self, s: &ConvShape) -> Option<Decision> {
+        let plans = self.plans.lock().ok()?;
+        plans.get(s).map(Entry::decision)
+    }
+
+    /// Records the choice for `s`: cuDNN when it was faster than our path (`ours_ms`).
+    pub(crate) fn decide(&self, s: &ConvShape, ours_ms: f32) -> bool {
+        let Ok(mut plans) = self.plans.lock() else { return false };
+        match plans.get_mut(s) {
+            Some(Entry::Plan(p)) => {
+                let use_it = p.ms < ours_ms;
+                p.chosen = Some(use_it);
+                use_it
+            }
+            _ => false,
+        }
+    }
+
+    /// y = conv(x, w) (no bias) with the plan [`Cudnn::prepare`] made; false on failure (cuDNN
+    /// is then marked broken and the caller uses its own path).
+    pub(crate) fn forward(&self, s: &ConvShape, x: u64, w: u64, y: u64, alloc: &Alloc) -> bool {
         if self.broken().is_some() {
             return false;
         }
@@ -168,19 +256,8 @@ impl Cudnn {
         }
     }
 
-    fn forward_inner(
-        &self,
-        s: &ConvShape,
-        x: u64,
-        w: u64,
-        y: u64,
-        alloc: &dyn Fn(usize) -> zenrt_core::Result<(u64, Box<dyn std::any::Any>)>,
-    ) -> Result<bool, String> {
-        let mut plans = self.plans.lock().map_err(|_| "cuDNN plan cache poisoned".to_string())?;
-        if !plans.contains_key(s) {
-            let e = self.make_plan(s, x, w, y, alloc)?;
-            plans.insert(*s, e);
-        }
+    fn forward_inner(&self, s: &ConvShape, x: u64, w: u64, y: u64, alloc: &Alloc) -> Result<bool, String> {
+        let plans = self.plans.lock().map_err(|_| "cuDNN plan cache poisoned".to_string())?;
         let p = match plans.get(s) {
             Some(Entry::Plan(p)) => p,
             _ => return Ok(false),
@@ -213,14 +290,7 @@ impl Cudnn {
         Ok(true)
     }
 
-    fn make_plan(
-        &self,
-        s: &ConvShape,
-        x: u64,
-        w: u64,
-        y: u64,
-        alloc: &dyn Fn(usize) -> zenrt_core::Result<(u64, Box<dyn std::any::Any>)>,
-    ) -> Result<Entry, String> {
+    fn make_plan(&self, s: &ConvShape, x: u64, w: u64, y: u64, alloc: &Alloc) -> Result<Entry, String> {
         use sys::cudnnDataType_t::CUDNN_DATA_FLOAT;
         use sys::cudnnTensorFormat_t::CUDNN_TENSOR_NCHW;
         let mut p = ConvPlan {
@@ -230,6 +300,8 @@ impl Cudnn {
             y: std::ptr::null_mut(),
             algo: sys::cudnnConvolutionFwdAlgo_t::CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM,
             ws: 0,
+            ms: f32::INFINITY,
+            chosen: None,
         };
         let math =
             if self.tf32 { sys::cudnnMathType_t::CUDNN_DEFAULT_MATH } else { sys::cudnnMathType_t::CUDNN_FMA_MATH };
@@ -274,7 +346,8 @@ impl Cudnn {
             let mut perf: [std::mem::MaybeUninit<sys::cudnnConvolutionFwdAlgoPerf_t>; COUNT] =
                 [std::mem::MaybeUninit::zeroed(); COUNT];
             let mut got = 0;
-            let (ws_ptr, _keep) = alloc(WS_LIMIT).map_err(|e| e.to_string())?;
+            let limit = ws_limit(s);
+            let (ws_ptr, _keep) = alloc(limit).map_err(|e| e.to_string())?;
             ok(
                 sys::cudnnFindConvolutionForwardAlgorithmEx(
                     self.handle,
@@ -289,7 +362,7 @@ impl Cudnn {
                     &mut got,
                     perf.as_mut_ptr() as *mut sys::cudnnConvolutionFwdAlgoPerf_t,
                     ws_ptr as *mut c_void,
-                    WS_LIMIT,
+                    limit,
                 ),
                 "cudnnFindConvolutionForwardAlgorithmEx",
             )?;
@@ -297,7 +370,7 @@ impl Cudnn {
             // results are sorted fastest first; with FMA math, refuse tensor-op (TF32) kernels
             let pick = perf[..got].iter().map(|r| r.assume_init()).find(|r| {
                 r.status == sys::cudnnStatus_t::CUDNN_STATUS_SUCCESS
-                    && r.memory <= WS_LIMIT
+                    && r.memory <= limit
                     && (self.tf32
                         || !matches!(
                             r.mathType,
@@ -309,6 +382,7 @@ impl Cudnn {
                 Some(r) => {
                     p.algo = r.algo;
                     p.ws = r.memory;
+                    p.ms = r.time;
                     if self.tf32 {
                         ok(sys::cudnnSetConvolutionMathType(p.conv, r.mathType), "math type")?;
                     }

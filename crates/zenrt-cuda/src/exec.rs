@@ -1,13 +1,15 @@
 //! The CUDA executor: runs an optimized graph, in the CPU plan's topological order, with values
 //! on the device. Each value is freed (returned to the caching pool) after its last reader.
 
-use crate::gpu::Gpu;
+use crate::gpu::{GTensor, Gpu};
+use crate::graph::Graph;
 use crate::ops::{self, Cx, GpuOp, Val};
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use zenrt_core::plan::{display_name, node_subgraphs};
-use zenrt_core::{Error, Graph, Node, Result, StepTiming, Tensor, ValueInfo};
+use zenrt_core::{DType, Error, Graph as OnnxGraph, Node, Result, StepTiming, Tensor, ValueInfo};
 
 /// Where a node runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,11 +47,11 @@ struct Step {
 }
 
 /// Decides where each node (in `order`) runs; needs no GPU.
-pub fn placements(graph: &Graph, order: &[Node], cpu_fallback: bool) -> Vec<NodePlacement> {
+pub fn placements(graph: &OnnxGraph, order: &[Node], cpu_fallback: bool) -> Vec<NodePlacement> {
     analyze(graph, order, cpu_fallback).into_iter().map(|(p, _)| p).collect()
 }
 
-fn analyze(graph: &Graph, order: &[Node], cpu_fallback: bool) -> Vec<(NodePlacement, Option<Box<dyn GpuOp>>)> {
+fn analyze(graph: &OnnxGraph, order: &[Node], cpu_fallback: bool) -> Vec<(NodePlacement, Option<Box<dyn GpuOp>>)> {
     let mut host: HashSet<&str> = graph.initializers.keys().map(|s| s.as_str()).collect();
     let mut out = Vec::with_capacity(order.len());
     for n in order {
@@ -86,6 +88,8 @@ pub struct CudaPlan {
     output_names: Vec<String>,
     steps: Vec<Step>,
     placements: Vec<NodePlacement>,
+    graphs_on: AtomicBool,
+    graph: Mutex<Option<GraphSlot>>,
 }
 
 impl std::fmt::Debug for CudaPlan {
@@ -98,7 +102,7 @@ impl CudaPlan {
     /// Compiles `graph` (already optimized) for `gpu`, running nodes in `order` (the CPU plan's
     /// topological order). Uploads every initializer once. Fails, listing every node without a
     /// CUDA kernel, unless `cpu_fallback` is on.
-    pub fn compile(gpu: Arc<Gpu>, graph: &Arc<Graph>, order: &[Node], cpu_fallback: bool) -> Result<CudaPlan> {
+    pub fn compile(gpu: Arc<Gpu>, graph: &Arc<OnnxGraph>, order: &[Node], cpu_fallback: bool) -> Result<CudaPlan> {
         let mut analyzed = analyze(graph, order, cpu_fallback);
         fuse_activations(graph, order, &mut analyzed);
         let missing: Vec<String> = analyzed
@@ -207,6 +211,8 @@ impl CudaPlan {
             output_names: graph.outputs.iter().map(|o| o.name.clone()).collect(),
             steps,
             placements,
+            graphs_on: AtomicBool::new(std::env::var("ZENRT_CUDA_GRAPHS").map(|v| v != "0").unwrap_or(true)),
+            graph: Mutex::new(None),
         })
     }
 
@@ -226,50 +232,231 @@ impl CudaPlan {
     }
 
     /// Runs on named host tensors; returns the outputs as host tensors.
+    ///
+    /// With graphs on (the default; [`CudaPlan::set_graphs`], `ZENRT_CUDA_GRAPHS=0`): the first
+    /// run of an input signature (dtypes and shapes) runs op by op (choosing convolution
+    /// algorithms, warming the allocator); the second is captured into a CUDA graph with pinned
+    /// input/output staging buffers, and later runs of that signature replay it (one launch). A
+    /// different signature drops the graph (its memory goes back to the pool). Runs that
+    /// synchronise inside (data-dependent host work, CPU fallback) stay op by op.
     pub fn run(&self, inputs: Vec<(String, Tensor)>) -> Result<Vec<Tensor>> {
-        self.execute(inputs, None)
+        if !self.graphs_on.load(Ordering::Relaxed) {
+            return self.execute(&inputs, None);
+        }
+        let Some(key) = self.signature(&inputs) else { return self.execute(&inputs, None) };
+        let mut slot = self.graph.lock().map_err(|_| Error::Invalid("CUDA graph cache poisoned".into()))?;
+        match slot.as_mut() {
+            Some(g) if g.key == key => {
+                if matches!(g.state, GraphState::Seen) {
+                    g.state = match self.capture(&inputs) {
+                        Ok(r) => GraphState::Ready(Box::new(r)),
+                        Err(e) => GraphState::Off(e.to_string()),
+                    };
+                }
+                match &mut g.state {
+                    GraphState::Ready(r) => self.replay(r, &inputs),
+                    _ => self.execute(&inputs, None),
+                }
+            }
+            _ => {
+                *slot = Some(GraphSlot { key, state: GraphState::Seen });
+                drop(slot);
+                self.execute(&inputs, None)
+            }
+        }
+    }
+
+    /// Turns CUDA graph capture/replay on or off (off drops a captured graph).
+    pub fn set_graphs(&self, on: bool) {
+        self.graphs_on.store(on, Ordering::Relaxed);
+        if !on {
+            if let Ok(mut g) = self.graph.lock() {
+                *g = None;
+            }
+        }
+    }
+
+    /// What the graph cache holds: `none`, `seen` (one op-by-op run of the signature),
+    /// `replaying (N MiB)` or `op by op: <why capture failed>`.
+    pub fn graph_status(&self) -> String {
+        match self.graph.lock().ok().as_deref().and_then(|g| g.as_ref().map(|g| &g.state)) {
+            None => "none".into(),
+            Some(GraphState::Seen) => "seen".into(),
+            Some(GraphState::Ready(r)) => format!("replaying ({} MiB)", r.graph.bytes >> 20),
+            Some(GraphState::Off(why)) => format!("op by op: {why}"),
+        }
     }
 
     /// Runs and times each step (the stream is synchronised after every step, so the times are
     /// device times including launch overhead; the run is slower than [`CudaPlan::run`]).
     pub fn run_profiled(&self, inputs: Vec<(String, Tensor)>) -> Result<(Vec<Tensor>, Vec<StepTiming>)> {
         let mut t = Vec::with_capacity(self.steps.len());
-        let outs = self.execute(inputs, Some(&mut t))?;
+        let outs = self.execute(&inputs, Some(&mut t))?;
         Ok((outs, t))
     }
 
-    fn execute(&self, inputs: Vec<(String, Tensor)>, mut prof: Option<&mut Vec<StepTiming>>) -> Result<Vec<Tensor>> {
+    /// The input signature (dtype and shape of every graph input, in order); `None` when a
+    /// name is unknown (the op-by-op path reports the error).
+    fn signature(&self, inputs: &[(String, Tensor)]) -> Option<Signature> {
+        if inputs.iter().any(|(n, _)| !self.inputs.iter().any(|(vi, _)| &vi.name == n)) {
+            return None;
+        }
+        Some(
+            self.inputs
+                .iter()
+                .map(|(vi, _)| inputs.iter().find(|(n, _)| *n == vi.name).map(|(_, t)| (t.dtype(), t.shape().to_vec())))
+                .collect(),
+        )
+    }
+
+    fn execute(&self, inputs: &[(String, Tensor)], prof: Option<&mut Vec<StepTiming>>) -> Result<Vec<Tensor>> {
         let gpu = &*self.gpu;
         let _guard = gpu.run_lock.lock().map_err(|_| Error::Invalid("CUDA run lock poisoned".into()))?;
         gpu.bind()?;
         gpu.clear_bad_flag()?;
-        let cx = Cx { gpu };
+        let mut values = self.feed(inputs, |t| gpu.upload(t))?;
+        self.run_steps(&mut values, prof)?;
+        let mut outs = Vec::with_capacity(self.outputs.len());
+        for (i, &s) in self.outputs.iter().enumerate() {
+            let v = values[s].as_ref().ok_or_else(|| Error::MissingOutput(self.output_names[i].clone()))?;
+            outs.push(match v {
+                Val::Host(t, _) => t.as_ref().clone(),
+                Val::Dev(g) => gpu.download(g)?,
+            });
+        }
+        drop(values);
+        if gpu.read_bad_flag()? {
+            return Err(bad_index());
+        }
+        Ok(outs)
+    }
+
+    /// Captures one run into a graph (the run lock held; nothing of it executes): a first
+    /// capture records the run's allocations and frees, their lifetimes plan one device block
+    /// (`plan_arena`), and a second capture takes every buffer from that block, which the graph
+    /// keeps. So a graph holds about the run's peak of live bytes, not every buffer it touched.
+    fn capture(&self, inputs: &[(String, Tensor)]) -> Result<Replay> {
+        let gpu = &*self.gpu;
+        let _guard = gpu.run_lock.lock().map_err(|_| Error::Invalid("CUDA run lock poisoned".into()))?;
+        gpu.bind()?;
+        gpu.begin_capture(None)?;
+        let first = self.capture_body(inputs);
+        let trace = gpu.end_capture(first.is_ok());
+        first?;
+        let (plan, total) = crate::graph::plan_arena(&trace?.events);
+        let arena = gpu.alloc_bytes(total.max(256))?;
+        gpu.begin_capture(Some(crate::graph::Arena { base: arena.ptr, plan, next: 0 }))?;
+        let body = self.capture_body(inputs);
+        let captured = gpu.end_capture(body.is_ok());
+        let (staged, outputs, flag) = body?;
+        Ok(Replay { graph: gpu.instantiate(captured?, arena)?, staged, outputs, flag })
+    }
+
+    /// The captured work of one run: inputs through pinned buffers, the steps, outputs (and the
+    /// index-error flag) into pinned buffers.
+    #[allow(clippy::type_complexity)]
+    fn capture_body(&self, inputs: &[(String, Tensor)]) -> Result<(Vec<(String, usize)>, Vec<Staged>, usize)> {
+        let gpu = &*self.gpu;
+        gpu.clear_bad_flag()?;
+        let mut staged = Vec::new();
+        let mut values = self.feed(inputs, |t| {
+            let (g, pin) = gpu.stage_in(t)?;
+            staged.push(pin);
+            Ok(g)
+        })?;
+        self.run_steps(&mut values, None)?;
+        let mut outs = Vec::with_capacity(self.outputs.len());
+        for (i, &s) in self.outputs.iter().enumerate() {
+            let v = values[s].as_ref().ok_or_else(|| Error::MissingOutput(self.output_names[i].clone()))?;
+            outs.push(match v {
+                Val::Host(t, _) => Staged::Host(t.as_ref().clone()),
+                Val::Dev(g) => {
+                    Staged::Pinned(gpu.stage_out(g.ptr(), g.len() * g.dtype.size())?, g.dtype, g.shape.clone())
+                }
+            });
+        }
+        let flag = gpu.stage_out(gpu.bad_flag(), 4)?;
+        // feed() put the inputs in the order given: name each staging buffer
+        let staged: Vec<(String, usize)> = inputs.iter().map(|(n, _)| n.clone()).zip(staged).collect();
+        Ok((staged, outs, flag))
+    }
+
+    /// Replays a captured graph: inputs into its pinned buffers, one launch, outputs back.
+    fn replay(&self, r: &mut Replay, inputs: &[(String, Tensor)]) -> Result<Vec<Tensor>> {
+        let gpu = &*self.gpu;
+        let _guard = gpu.run_lock.lock().map_err(|_| Error::Invalid("CUDA run lock poisoned".into()))?;
+        gpu.bind()?;
+        for (name, pin) in &r.staged {
+            let t = inputs
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, t)| t)
+                .ok_or_else(|| Error::MissingInput(name.clone()))?;
+            let src = crate::graph::host_bytes(t)?;
+            let dst = r.graph.pinned_mut(*pin)?.as_mut_slice();
+            if dst.len() != src.len() {
+                return Err(Error::Invalid("CUDA graph: input size changed".into()));
+            }
+            dst.copy_from_slice(src);
+        }
+        gpu.launch_graph(&r.graph)?;
+        gpu.sync()?;
+        let flag = r.graph.pinned(r.flag)?.as_slice();
+        if flag.iter().take(4).any(|&b| b != 0) {
+            return Err(bad_index());
+        }
+        r.outputs
+            .iter()
+            .map(|o| match o {
+                Staged::Host(t) => Ok(t.clone()),
+                Staged::Pinned(pin, dt, shape) => {
+                    let src = r.graph.pinned(*pin)?.as_slice();
+                    crate::graph::host_tensor(*dt, shape.clone(), |b| {
+                        let s = src.get(..b.len()).ok_or_else(|| Error::Invalid("CUDA graph: output size".into()))?;
+                        b.copy_from_slice(s);
+                        Ok(())
+                    })
+                }
+            })
+            .collect()
+    }
+
+    /// The run's value slots with constants set and the inputs checked and put on the device
+    /// by `put` (in the order given).
+    fn feed(
+        &self,
+        inputs: &[(String, Tensor)],
+        mut put: impl FnMut(&Tensor) -> Result<GTensor>,
+    ) -> Result<Vec<Option<Val>>> {
         let mut values: Vec<Option<Val>> = vec![None; self.nslots];
         for (s, v) in &self.consts {
             values[*s] = Some(v.clone());
         }
         let mut fed = HashSet::new();
         for (name, t) in inputs {
-            let Some((vi, slot)) = self.inputs.iter().find(|(vi, _)| vi.name == name) else {
+            let Some((vi, slot)) = self.inputs.iter().find(|(vi, _)| &vi.name == name) else {
                 return Err(Error::UnknownInput {
-                    name,
+                    name: name.clone(),
                     expected: self.inputs.iter().map(|(v, _)| v.name.clone()).collect(),
                 });
             };
             if let Some(dt) = vi.dtype {
                 if dt != t.dtype() {
-                    return Err(Error::BadInput { name, msg: format!("expected dtype {dt}, got {}", t.dtype()) });
+                    return Err(Error::BadInput {
+                        name: name.clone(),
+                        msg: format!("expected dtype {dt}, got {}", t.dtype()),
+                    });
                 }
             }
             if let Some(shape) = &vi.shape {
                 if shape.len() != t.rank() {
                     return Err(Error::BadInput {
-                        name,
+                        name: name.clone(),
                         msg: format!("expected rank {}, got {:?}", shape.len(), t.shape()),
                     });
                 }
             }
-            values[*slot] = Some(Val::Dev(gpu.upload(&t)?));
+            values[*slot] = Some(Val::Dev(put(t)?));
             fed.insert(*slot);
         }
         for (vi, slot) in &self.inputs {
@@ -277,6 +464,13 @@ impl CudaPlan {
                 return Err(Error::MissingInput(vi.name.clone()));
             }
         }
+        Ok(values)
+    }
+
+    /// Runs every step on `values` (freeing each value after its last reader).
+    fn run_steps(&self, values: &mut [Option<Val>], mut prof: Option<&mut Vec<StepTiming>>) -> Result<()> {
+        let gpu = &*self.gpu;
+        let cx = Cx { gpu };
         for st in &self.steps {
             let name = || display_name(&st.node);
             let mut ins: Vec<Option<&Val>> = Vec::with_capacity(st.inputs.len());
@@ -318,27 +512,52 @@ impl CudaPlan {
                 values[s] = None;
             }
         }
-        let mut outs = Vec::with_capacity(self.outputs.len());
-        for (i, &s) in self.outputs.iter().enumerate() {
-            let v = values[s].as_ref().ok_or_else(|| Error::MissingOutput(self.output_names[i].clone()))?;
-            outs.push(match v {
-                Val::Host(t, _) => t.as_ref().clone(),
-                Val::Dev(g) => gpu.download(g)?,
-            });
-        }
-        drop(values);
-        if gpu.read_bad_flag()? {
-            return Err(Error::Invalid("Gather: an index is out of range (detected on the GPU)".into()));
-        }
-        Ok(outs)
+        Ok(())
     }
+}
+
+fn bad_index() -> Error {
+    Error::Invalid("Gather: an index is out of range (detected on the GPU)".into())
+}
+
+/// Dtype and shape of each graph input (`None`: not fed).
+type Signature = Vec<Option<(DType, Vec<usize>)>>;
+
+/// The graph cache of a plan: one input signature at a time.
+struct GraphSlot {
+    key: Signature,
+    state: GraphState,
+}
+
+enum GraphState {
+    /// Ran op by op once; the next run with this signature is captured.
+    Seen,
+    Ready(Box<Replay>),
+    /// Capture failed (the reason): op by op.
+    Off(String),
+}
+
+/// A captured run.
+struct Replay {
+    graph: Graph,
+    /// Pinned staging buffer of each fed input, by name.
+    staged: Vec<(String, usize)>,
+    outputs: Vec<Staged>,
+    /// Pinned copy of the index-error flag.
+    flag: usize,
+}
+
+enum Staged {
+    Pinned(usize, DType, Vec<usize>),
+    /// A host value (shape arithmetic): the same for every run of the signature.
+    Host(Tensor),
 }
 
 /// Folds an activation that is the only reader of a Conv/Gemm output into that node's epilogue
 /// (`Conv -> Relu` runs as one FusedConv kernel sequence); the activation node becomes a no-copy
 /// alias. Only applies where the fused op builds and the activation is a plain Relu, or a Clip
 /// with constant bounds.
-fn fuse_activations(graph: &Graph, order: &[Node], analyzed: &mut [(NodePlacement, Option<Box<dyn GpuOp>>)]) {
+fn fuse_activations(graph: &OnnxGraph, order: &[Node], analyzed: &mut [(NodePlacement, Option<Box<dyn GpuOp>>)]) {
     use zenrt_core::Attr;
     let outputs: HashSet<&str> = graph.outputs.iter().map(|o| o.name.as_str()).collect();
     let mut readers: HashMap<&str, Vec<usize>> = HashMap::new();

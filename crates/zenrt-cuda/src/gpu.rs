@@ -10,7 +10,7 @@ use cudarc::driver::CudaContext;
 use std::collections::HashMap;
 use std::ffi::{c_void, CString};
 use std::sync::{Arc, Mutex, OnceLock};
-use zenrt_core::{DType, Error, Result, Tensor, TensorData};
+use zenrt_core::{DType, Error, Result, Tensor};
 
 /// Errors from the CUDA driver, cuBLAS or NVRTC, as zenrt errors.
 pub(crate) fn cu_err(what: &str, e: impl std::fmt::Debug) -> Error {
@@ -87,7 +87,11 @@ unsafe impl Sync for SendFn {}
 /// their last [`DevBuf`] handle drops; a warm run therefore calls cuMemAlloc only for sizes it
 /// has never seen. All work runs on one stream, so a freed buffer can be reused at once.
 pub(crate) struct Pool {
-    free: HashMap<usize, Vec<u64>>,
+    pub(crate) free: HashMap<usize, Vec<u64>>,
+    /// While a graph is captured: every allocation and free, in order (the arena plan's input).
+    pub(crate) record: Option<Vec<crate::graph::Ev>>,
+    /// While a graph is captured into a planned arena: where each allocation goes.
+    pub(crate) arena: Option<crate::graph::Arena>,
     /// Bytes held from the driver (in use or cached).
     pub reserved: usize,
     /// Bytes handed out now.
@@ -114,12 +118,20 @@ fn size_class(bytes: usize) -> usize {
 pub(crate) struct DevBuf {
     pub ptr: u64,
     pub bytes: usize,
-    pool: Arc<Mutex<Pool>>,
+    pub(crate) pool: Arc<Mutex<Pool>>,
+    /// False for a piece of a graph's arena (the arena itself goes back to the pool).
+    pub(crate) pooled: bool,
 }
 
 impl Drop for DevBuf {
     fn drop(&mut self) {
+        if !self.pooled {
+            return;
+        }
         if let Ok(mut p) = self.pool.lock() {
+            if let Some(r) = p.record.as_mut() {
+                r.push(crate::graph::Ev::Free(self.ptr));
+            }
             p.in_use -= self.bytes;
             p.free.entry(self.bytes).or_default().push(self.ptr);
         }
@@ -171,8 +183,8 @@ pub enum Precision {
 
 /// One GPU: context, stream, cuBLAS handle, kernels, allocator.
 pub struct Gpu {
-    ctx: Arc<CudaContext>,
-    stream: drv_sys::CUstream,
+    pub(crate) ctx: Arc<CudaContext>,
+    pub(crate) stream: drv_sys::CUstream,
     blas: blas_sys::cublasHandle_t,
     module: &'static Module,
     pub(crate) pool: Arc<Mutex<Pool>>,
@@ -186,6 +198,8 @@ pub struct Gpu {
     bad_flag: u64,
     /// cuDNN for convolutions, or why it is not used.
     pub(crate) cudnn: std::result::Result<crate::cudnn::Cudnn, String>,
+    /// Pinned staging buffers of the graph being captured (`Some` while capturing).
+    pub(crate) staging: Mutex<Option<crate::graph::Staging>>,
 }
 
 // SAFETY: the raw stream and cuBLAS handle are only used with `run_lock` held (or during
@@ -271,8 +285,15 @@ impl Gpu {
         }
         let module = compile_module(cc)?;
         let cudnn = crate::cudnn::Cudnn::open(stream as *mut c_void, precision == Precision::Tf32);
-        let pool =
-            Arc::new(Mutex::new(Pool { free: HashMap::new(), reserved: 0, in_use: 0, peak: 0, driver_allocs: 0 }));
+        let pool = Arc::new(Mutex::new(Pool {
+            free: HashMap::new(),
+            record: None,
+            arena: None,
+            reserved: 0,
+            in_use: 0,
+            peak: 0,
+            driver_allocs: 0,
+        }));
         // SAFETY: plain device allocation of 256 bytes for the error flag.
         let bad_flag = unsafe { drv::malloc_sync(256) }.map_err(|e| cu_err("cuMemAlloc", e))?;
         Ok(Gpu {
@@ -287,6 +308,7 @@ impl Gpu {
             sms,
             bad_flag,
             cudnn,
+            staging: Mutex::new(None),
         })
     }
 
@@ -315,6 +337,10 @@ impl Gpu {
     pub(crate) fn alloc_bytes(&self, bytes: usize) -> Result<Arc<DevBuf>> {
         let class = size_class(bytes);
         let mut p = self.pool.lock().map_err(|_| Error::Invalid("CUDA pool poisoned".into()))?;
+        if let Some(a) = p.arena.as_mut() {
+            let ptr = a.take(class)?;
+            return Ok(Arc::new(DevBuf { ptr, bytes: class, pool: self.pool.clone(), pooled: false }));
+        }
         let ptr = match p.free.get_mut(&class).and_then(|v| v.pop()) {
             Some(ptr) => ptr,
             None => {
@@ -322,6 +348,10 @@ impl Gpu {
                 let r = unsafe { drv::malloc_sync(class) };
                 let ptr = match r {
                     Ok(ptr) => ptr,
+                    Err(e) if p.record.is_some() => {
+                        // capturing: the cache holds buffers the graph uses; keep them
+                        return Err(Error::Invalid(format!("CUDA out of memory during graph capture: {e:?}")));
+                    }
                     Err(_) => {
                         // Out of memory: release cached buffers and try once more.
                         for (_, v) in p.free.drain() {
@@ -346,7 +376,10 @@ impl Gpu {
         };
         p.in_use += class;
         p.peak = p.peak.max(p.in_use);
-        Ok(Arc::new(DevBuf { ptr, bytes: class, pool: self.pool.clone() }))
+        if let Some(r) = p.record.as_mut() {
+            r.push(crate::graph::Ev::Alloc(ptr, class));
+        }
+        Ok(Arc::new(DevBuf { ptr, bytes: class, pool: self.pool.clone(), pooled: true }))
     }
 
     /// A new uninitialised device tensor.
@@ -356,60 +389,38 @@ impl Gpu {
         Ok(GTensor { buf, off: 0, shape, dtype })
     }
 
-    /// Copies a host tensor to the device.
+    /// Copies a host tensor to the device (during a graph capture: through a pinned staging
+    /// buffer that the graph keeps, as a recorded async copy).
     pub fn upload(&self, t: &Tensor) -> Result<GTensor> {
-        let g = self.empty(t.dtype(), t.shape().to_vec())?;
-        if t.is_empty() {
-            return Ok(g);
+        if self.capturing() {
+            return self.stage_in(t).map(|(g, _)| g);
         }
-        // SAFETY: destination holds at least nbytes; the source slice lives until the copy ends
-        // (synchronous copy with respect to the host buffer).
-        let r = unsafe {
-            match t.data() {
-                TensorData::F32(v) => drv::memcpy_htod_sync(g.ptr(), v.as_slice()),
-                TensorData::F64(v) => drv::memcpy_htod_sync(g.ptr(), v.as_slice()),
-                TensorData::I64(v) => drv::memcpy_htod_sync(g.ptr(), v.as_slice()),
-                TensorData::I32(v) => drv::memcpy_htod_sync(g.ptr(), v.as_slice()),
-                TensorData::Bool(v) => drv::memcpy_htod_sync(g.ptr(), v.as_slice()),
-                TensorData::U8(v) => drv::memcpy_htod_sync(g.ptr(), v.as_slice()),
-                TensorData::I8(v) => drv::memcpy_htod_sync(g.ptr(), v.as_slice()),
-                TensorData::F16(v) => drv::memcpy_htod_sync(g.ptr(), v.as_slice()),
-                _ => return Err(Error::Unsupported(format!("CUDA: uploading {} tensors", t.dtype()))),
-            }
-        };
-        r.map_err(|e| cu_err("upload", e))?;
+        let g = self.empty(t.dtype(), t.shape().to_vec())?;
+        let src = crate::graph::host_bytes(t)?;
+        if !src.is_empty() {
+            // SAFETY: the destination holds at least src.len() bytes; synchronous copy.
+            unsafe { drv::memcpy_htod_sync(g.ptr(), src) }.map_err(|e| cu_err("upload", e))?;
+        }
         Ok(g)
     }
 
     /// Copies a device tensor back to the host (waits for the stream).
     pub fn download(&self, g: &GTensor) -> Result<Tensor> {
         self.sync()?;
-        let n = g.len();
-        macro_rules! get {
-            ($t:ty) => {{
-                let mut v: Vec<$t> = vec![<$t>::default(); n];
-                if n > 0 {
-                    // SAFETY: the device tensor holds n elements of this type.
-                    unsafe { drv::memcpy_dtoh_sync(v.as_mut_slice(), g.ptr()) }.map_err(|e| cu_err("download", e))?;
-                }
-                Tensor::from_vec(g.shape.clone(), v)?
-            }};
-        }
-        Ok(match g.dtype {
-            DType::F32 => get!(f32),
-            DType::F64 => get!(f64),
-            DType::I64 => get!(i64),
-            DType::I32 => get!(i32),
-            DType::Bool => get!(bool),
-            DType::U8 => get!(u8),
-            DType::I8 => get!(i8),
-            DType::F16 => get!(half::f16),
-            d => return Err(Error::Unsupported(format!("CUDA: downloading {d} tensors"))),
+        crate::graph::host_tensor(g.dtype, g.shape.clone(), |bytes| {
+            if !bytes.is_empty() {
+                // SAFETY: the device tensor holds bytes.len() bytes.
+                unsafe { drv::memcpy_dtoh_sync(bytes, g.ptr()) }.map_err(|e| cu_err("download", e))?;
+            }
+            Ok(())
         })
     }
 
     /// Waits for all queued work and reports asynchronous kernel errors.
     pub fn sync(&self) -> Result<()> {
+        if self.capturing() {
+            return Err(Error::Unsupported("CUDA graph capture: the run synchronises (reads device data)".into()));
+        }
         // SAFETY: our own stream.
         unsafe { drv::stream::synchronize(self.stream) }.map_err(|e| cu_err("stream synchronize", e))
     }

@@ -16,6 +16,7 @@ pub mod cudnn;
 pub mod detect;
 pub mod exec;
 pub mod gpu;
+pub mod graph;
 mod ops;
 
 pub use cudnn::conv_path;

@@ -82,19 +82,53 @@ fn check_model(model: &str) {
     let path = root.join(model).join("model.onnx");
     let cpu = Session::from_file(&path).unwrap_or_else(|e| panic!("{model}: CPU load failed: {e}"));
     let gpu = Session::from_file_with(&path, &cuda_opts()).unwrap_or_else(|e| panic!("{model}: GPU load failed: {e}"));
+    let plan = gpu.cuda_plan().expect("a GPU session has a CUDA plan");
     for batch in [1, 4] {
         let dir = root.join(model);
         let inputs = zenrt::npy::read_npz(dir.join(format!("b{batch}_inputs.npz"))).unwrap();
         let expected = zenrt::npy::read_npz(dir.join(format!("b{batch}_expected.npz"))).unwrap();
         let c = cpu.run(inputs.clone()).unwrap_or_else(|e| panic!("{model} b{batch}: CPU run failed: {e}"));
-        let g = gpu.run(inputs).unwrap_or_else(|e| panic!("{model} b{batch}: GPU run failed: {e}"));
+        // run 1: op by op (a new input shape drops the previous graph); run 2: captured into a
+        // CUDA graph and replayed; run 3: replayed. All three must agree with the CPU, and the
+        // replays must give exactly the op-by-op result.
+        let mut runs = Vec::new();
+        for run in 1..=3 {
+            let g = gpu.run(inputs.clone()).unwrap_or_else(|e| panic!("{model} b{batch}: GPU run {run} failed: {e}"));
+            let status = plan.graph_status();
+            eprintln!("{model} b{batch} run {run}: graph {status}");
+            if run == 1 {
+                assert_eq!(status, "seen", "{model} b{batch}: a new input shape must start a new graph");
+            } else {
+                assert!(status.starts_with("replaying"), "{model} b{batch}: no graph replay: {status}");
+            }
+            runs.push(g);
+        }
         for (name, want) in &expected {
-            let (gt, ct) = (g.get(name).expect("gpu output"), c.get(name).expect("cpu output"));
-            assert_eq!(gt.shape(), ct.shape(), "{model} b{batch} {name}: shape");
-            let (e_cpu, e_ort) = (rel_err(gt, ct), rel_err(gt, want));
-            eprintln!("{model} b{batch} {name}: GPU vs CPU {e_cpu:.2e}, GPU vs ORT {e_ort:.2e}");
-            assert!(e_cpu <= 1e-4, "{model} b{batch} {name}: GPU vs CPU relative error {e_cpu:.3e}");
-            assert!(e_ort <= 1e-4, "{model} b{batch} {name}: GPU vs ORT relative error {e_ort:.3e}");
+            let ct = c.get(name).expect("cpu output");
+            let first = runs[0].get(name).expect("gpu output");
+            for (i, g) in runs.iter().enumerate() {
+                let gt = g.get(name).expect("gpu output");
+                assert_eq!(gt.shape(), ct.shape(), "{model} b{batch} {name}: shape");
+                let (e_cpu, e_ort) = (rel_err(gt, ct), rel_err(gt, want));
+                eprintln!("{model} b{batch} {name} run {}: GPU vs CPU {e_cpu:.2e}, GPU vs ORT {e_ort:.2e}", i + 1);
+                assert!(e_cpu <= 1e-4, "{model} b{batch} {name}: GPU vs CPU relative error {e_cpu:.3e}");
+                assert!(e_ort <= 1e-4, "{model} b{batch} {name}: GPU vs ORT relative error {e_ort:.3e}");
+                assert_eq!(gt.to_f64_vec(), first.to_f64_vec(), "{model} b{batch} {name}: graph replay differs");
+            }
+        }
+    }
+    // graphs off: op by op again, same result as the replay
+    plan.set_graphs(false);
+    let inputs = zenrt::npy::read_npz(root.join(model).join("b4_inputs.npz")).unwrap();
+    let off = gpu.run(inputs.clone()).unwrap_or_else(|e| panic!("{model}: GPU run without graphs failed: {e}"));
+    assert_eq!(plan.graph_status(), "none");
+    plan.set_graphs(true);
+    let on1 = gpu.run(inputs.clone()).unwrap();
+    let on2 = gpu.run(inputs).unwrap();
+    for name in plan.output_names() {
+        let t = off.get(name).expect("output");
+        for on in [&on1, &on2] {
+            assert_eq!(on.get(name).expect("output").to_f64_vec(), t.to_f64_vec(), "{model} {name}: graphs on vs off");
         }
     }
 }

@@ -3,7 +3,7 @@
 
 use super::linalg::bias_act;
 use super::{arg, need_f32, Act, Attrs, BResult, Cx, GpuOp, Val};
-use crate::cudnn::ConvShape;
+use crate::cudnn::{ConvShape, Decision};
 use crate::gpu::GTensor;
 use zenrt_core::{DType, Error, Result};
 
@@ -172,35 +172,68 @@ impl GpuOp for Conv {
             None => None,
         };
         let y = cx.gpu.empty(DType::F32, out_shape)?;
-        if let Ok(dnn) = &cx.gpu.cudnn {
-            if let Some(shape) = cudnn_shape(&p) {
-                let gpu = cx.gpu;
-                let alloc = |bytes: usize| -> Result<(u64, Box<dyn std::any::Any>)> {
-                    let b = gpu.alloc_bytes(bytes)?;
-                    Ok((b.ptr, Box::new(b)))
-                };
-                if dnn.forward(&shape, gx.ptr(), gw.ptr(), y.ptr(), &alloc) {
-                    bias_act(cx.gpu, &y, bias.as_ref(), (p.oh * p.ow) as usize, oc, self.act)?;
-                    return Ok(vec![Val::Dev(y)]);
+        let ours = || self.run_ours(cx, &p, &gx, &gw, bias.as_ref(), &y);
+        if let (Ok(dnn), Some(shape)) = (&cx.gpu.cudnn, cudnn_shape(&p)) {
+            if cx.gpu.capturing() && !dnn.settled(&shape) {
+                // choosing needs device work and a synchronisation: not inside a graph capture
+                return Err(Error::Unsupported("CUDA graph capture: convolution path not chosen yet".into()));
+            }
+            let gpu = cx.gpu;
+            let alloc = |bytes: usize| -> Result<(u64, Box<dyn std::any::Any>)> {
+                let b = gpu.alloc_bytes(bytes)?;
+                Ok((b.ptr, Box::new(b)))
+            };
+            let use_dnn = match dnn.prepare(&shape, gx.ptr(), gw.ptr(), y.ptr(), &alloc) {
+                Decision::Use => true,
+                Decision::Skip => false,
+                Decision::Undecided(_) => {
+                    // once per shape: our path's device time (3 runs after a warm-up) vs Find's
+                    let ms = gpu.time_ms(3, &ours)?;
+                    if !dnn.decide(&shape, ms) {
+                        return Ok(vec![Val::Dev(y)]); // y holds our path's result
+                    }
+                    true
                 }
+            };
+            if use_dnn && dnn.forward(&shape, gx.ptr(), gw.ptr(), y.ptr(), &alloc) {
+                bias_act(cx.gpu, &y, bias.as_ref(), (p.oh * p.ow) as usize, oc, self.act)?;
+                return Ok(vec![Val::Dev(y)]);
             }
         }
+        ours()?;
+        Ok(vec![Val::Dev(y)])
+    }
+}
+
+impl Conv {
+    /// Our own convolution (depthwise kernel, 1x1 GEMM or im2col + GEMM) with bias and
+    /// activation, into `y`.
+    fn run_ours(
+        &self,
+        cx: &Cx,
+        p: &ConvP,
+        gx: &GTensor,
+        gw: &GTensor,
+        bias: Option<&GTensor>,
+        y: &GTensor,
+    ) -> Result<()> {
+        let (n, c, oc, g) = (p.n as usize, p.c as usize, p.oc as usize, self.group);
+        let (kh, kw) = (p.kh, p.kw);
         let ohw = (p.oh * p.ow) as usize;
         let cg = c / g;
         let ocg = oc / g;
         if g > 1 && cg == 1 {
-            let bp = bias.as_ref().map(|b| b.ptr()).unwrap_or(0);
+            let bp = bias.map(|b| b.ptr()).unwrap_or(0);
             let total = y.len();
-            cx.gpu.launch_n(
+            return cx.gpu.launch_n(
                 "depthwise_f32",
                 total,
-                &[&p, &gx.ptr(), &gw.ptr(), &bp, &self.act.code, &self.act.a, &self.act.b, &y.ptr()],
-            )?;
-            return Ok(vec![Val::Dev(y)]);
+                &[p, &gx.ptr(), &gw.ptr(), &bp, &self.act.code, &self.act.a, &self.act.b, &y.ptr()],
+            );
         }
         let k = cg * (kh * kw) as usize;
         let pointwise =
-            kh == 1 && kw == 1 && p.sh == 1 && p.sw == 1 && p.ph == 0 && p.pw == 0 && o[0] == h && o[1] == wd;
+            kh == 1 && kw == 1 && p.sh == 1 && p.sw == 1 && p.ph == 0 && p.pw == 0 && p.oh == p.h && p.ow == p.w;
         let col = if pointwise { None } else { Some(cx.gpu.empty(DType::F32, vec![n, k, ohw])?) };
         let fs = 4u64; // bytes per f32
         for gi in 0..g {
@@ -229,7 +262,7 @@ impl GpuOp for Conv {
                     )?;
                 }
                 Some(col) => {
-                    cx.gpu.launch_n("im2col_f32", n * k * ohw, &[&p, &(gi as i64), &gx.ptr(), &col.ptr()])?;
+                    cx.gpu.launch_n("im2col_f32", n * k * ohw, &[p, &(gi as i64), &gx.ptr(), &col.ptr()])?;
                     cx.gpu.sgemm(
                         false,
                         false,
@@ -251,8 +284,7 @@ impl GpuOp for Conv {
                 }
             }
         }
-        bias_act(cx.gpu, &y, bias.as_ref(), ohw, oc, self.act)?;
-        Ok(vec![Val::Dev(y)])
+        bias_act(cx.gpu, y, bias, ohw, oc, self.act)
     }
 }
 
