@@ -20,7 +20,7 @@ use crate::ops::fused::Activation;
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-unsafe fn block<const V: usize>(
+unsafe fn block<const V: usize, const P: usize>(
     p: *const f32,
     tap_off: &impl Fn(usize, usize) -> usize,
     wk: &[f32],
@@ -31,16 +31,26 @@ unsafe fn block<const V: usize>(
     ox: usize,
 ) {
     use std::arch::x86_64::*;
-    let mut acc = [_mm256_set1_ps(bias); V];
-    for a in 0..kh {
-        for b in 0..kw {
-            let wv = _mm256_set1_ps(wk[a * kw + b]);
-            let q = p.add(tap_off(a, b) + ox);
-            for (i, v) in acc.iter_mut().enumerate() {
-                *v = _mm256_fmadd_ps(wv, _mm256_loadu_ps(q.add(8 * i)), *v);
+    // P partial sums per vector (kernel row `a` feeds set `a % P`) shorten the FMA chains.
+    let mut acc = [[_mm256_setzero_ps(); V]; P];
+    for a0 in (0..kh).step_by(P) {
+        // `acc` is indexed by constants only (unrolled), so it stays in registers.
+        for (pi, set) in acc.iter_mut().enumerate() {
+            let a = a0 + pi;
+            if a >= kh {
+                break;
+            }
+            for b in 0..kw {
+                let wv = _mm256_set1_ps(wk[a * kw + b]);
+                let q = p.add(tap_off(a, b) + ox);
+                for (i, v) in set.iter_mut().enumerate() {
+                    *v = _mm256_fmadd_ps(wv, _mm256_loadu_ps(q.add(8 * i)), *v);
+                }
             }
         }
     }
+    let acc: [__m256; V] =
+        std::array::from_fn(|i| acc.iter().fold(_mm256_set1_ps(bias), |s, set| _mm256_add_ps(s, set[i])));
     if out.len() >= 8 * V {
         for (i, v) in acc.iter().enumerate() {
             _mm256_storeu_ps(out.as_mut_ptr().add(8 * i), *v);
@@ -71,11 +81,11 @@ unsafe fn plane_avx2(pad: &[f32], pd: Padded, wk: &[f32], cs: &ConvShape, bias: 
         // SAFETY (both loops): `ox + 8·V <= ow.next_multiple_of(8)`, so every load of `block`
         // stays within row `a` of `rows` (`phase_len` has room for it plus `b / sw`).
         while ox + 32 <= ow {
-            unsafe { block::<4>(rows.as_ptr(), &tap_off, wk, kh, kw, bias, &mut drow[ox..], ox) };
+            unsafe { block::<4, 2>(rows.as_ptr(), &tap_off, wk, kh, kw, bias, &mut drow[ox..], ox) };
             ox += 32;
         }
         while ox < ow {
-            unsafe { block::<1>(rows.as_ptr(), &tap_off, wk, kh, kw, bias, &mut drow[ox..], ox) };
+            unsafe { block::<1, 3>(rows.as_ptr(), &tap_off, wk, kh, kw, bias, &mut drow[ox..], ox) };
             ox += 8;
         }
         if let Some(f) = f {
