@@ -217,8 +217,12 @@ fn depthwise_large_planes_match_float64() {
         let p = (k / 2) as i64;
         let (xv, wv, bv, cs) = case_2d(&mut rng, [2, 5, hw, hw + 3], [5, 1, k, k], 5, s, [p; 4]);
         let want = naive(&xv, &[2, 5, hw, hw + 3], &wv, &[5, 1, k, k], Some(&bv), 5, &cs.geo);
-        let got = conv_f32(&to_f32(&xv), ConvWeights::Raw(&to_f32(&wv)), Some(&to_f32(&bv)), &cs, act).unwrap();
-        let e = rel_err(&want, &got, act);
-        assert!(e < 1e-6, "{hw} k{k} s{s}: {e}");
+        for direct in [false, true] {
+            let mut got = vec![f32::NAN; want.len()];
+            let (xf, wf, bf) = (to_f32(&xv), to_f32(&wv), to_f32(&bv));
+            depthwise::depthwise_with(direct, &xf, &wf, Some(&bf), &cs, act, &mut got);
+            let e = rel_err(&want, &got, act);
+            assert!(e < 1e-6, "{hw} k{k} s{s} direct {direct}: {e}");
+        }
     }
 }
