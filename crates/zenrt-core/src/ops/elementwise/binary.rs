@@ -123,7 +123,12 @@ impl Op for Binary {
             let r = InArg::refs(inputs);
             let other = input(&r, 1 - k, "binary")?;
             let kind = self.kind;
-            let out = if dt == crate::DType::F32 {
+            let per_row = per_row_value(other.shape(), &out_shape);
+            let out = if let Some(inner) = per_row.filter(|_| dt == crate::DType::F32 && (k == 0 || kind.commutes())) {
+                // x[N, C, H, W] ∘ s[N, C, 1, 1] (squeeze-excitation scales, channel biases): one
+                // vector pass over each row of x, rows split over threads.
+                scale_rows(dst, other, inner, kind).and_then(|t| t.reshape(out_shape.clone()))
+            } else if dt == crate::DType::F32 {
                 // f32 arithmetic is exactly the f64 result rounded (as `arith` computes it).
                 binary_inplace::<f32>(dst, other, k == 0, &out_shape, move |x, y| match kind {
                     Arith::Add => x + y,
@@ -149,4 +154,39 @@ impl Op for Binary {
         };
         Ok(vec![ValueInfo::new("", a.dtype.or(b.dtype), shape)])
     }
+}
+
+/// When `os` broadcast to `out` holds one value per row of `out` (its trailing axes are all 1
+/// and its leading axes equal `out`'s), the row length; `None` otherwise.
+impl Arith {
+    fn commutes(self) -> bool {
+        matches!(self, Arith::Add | Arith::Mul)
+    }
+}
+
+fn per_row_value(os: &[usize], out: &[usize]) -> Option<usize> {
+    let r = out.len();
+    if os.len() > r {
+        return None;
+    }
+    let padded: Vec<usize> = std::iter::repeat_n(1, r - os.len()).chain(os.iter().copied()).collect();
+    let k = padded.iter().rposition(|&d| d != 1).map_or(0, |i| i + 1);
+    let inner: usize = out[k..].iter().product();
+    (padded[..k] == out[..k] && inner > 1).then_some(inner)
+}
+
+/// `dst[row] = dst[row] ∘ other[row]` for every `inner`-long row (f32 Add/Sub/Mul/Div, dst = a).
+fn scale_rows(mut dst: Tensor, other: &Tensor, inner: usize, kind: Arith) -> Result<Tensor> {
+    use crate::simd::BinFn;
+    let f = match kind {
+        Arith::Add => BinFn::Add,
+        Arith::Sub => BinFn::Sub,
+        Arith::Mul => BinFn::Mul,
+        Arith::Div => BinFn::Div,
+    };
+    let ov = other.as_slice::<f32>()?;
+    let dv = dst.as_mut_slice::<f32>()?;
+    crate::ensure!(dv.len() == ov.len() * inner, "in-place broadcast: shapes do not match");
+    crate::simd::par::for_rows(dv, inner, |i, row| crate::simd::binary_vs_inplace(f, row, ov[i]));
+    Ok(dst)
 }

@@ -293,7 +293,11 @@ impl PackedConv {
         consts: &[Option<&Tensor>],
     ) -> Result<Option<Arc<dyn Op>>> {
         let Some(w) = consts.get(1).copied().flatten().filter(|w| w.dtype() == DType::F32) else { return Ok(None) };
-        let Some(packed) = PackedConvWeights::new(w.as_slice()?, w.shape(), group)? else { return Ok(None) };
+        let Some(mut packed) = PackedConvWeights::new(w.as_slice()?, w.shape(), group)? else { return Ok(None) };
+        let ones = |v: &Option<Vec<i64>>| v.as_ref().is_none_or(|v| v.iter().all(|&s| s == 1));
+        if ones(&win.strides) && ones(&win.dilations) {
+            packed.add_winograd(w.as_slice()?)?;
+        }
         Ok(Some(Arc::new(PackedConv { win: win.clone(), group, act, packed })))
     }
 }

@@ -13,12 +13,43 @@
 
 mod depthwise;
 mod im2col2d;
+mod padded;
+pub mod winograd;
 
 use super::conv::{im2col, ConvShape};
 use crate::ops::fused::Activation;
 use crate::ops::gemm::{kernels, sgemm, Bias, Epilogue, Kernel, Operand, PackedMat, Strided};
 use crate::{checked_numel, ensure, DType, Result};
 use im2col2d::Im2col2d;
+use winograd::{Tile, WinogradWeights};
+
+/// Runs `f(i, a_i, b_i)` over the zipped chunks of `a` (`ca` long) and `b` (`cb` long), in
+/// parallel when `par` (in the installed pool), serially otherwise.
+pub(super) fn split_zip<A: Send, B: Send>(
+    par: bool,
+    a: &mut [A],
+    ca: usize,
+    b: &mut [B],
+    cb: usize,
+    f: impl Fn(usize, &mut [A], &mut [B]) + Sync + Send,
+) {
+    let (ca, cb) = (ca.max(1), cb.max(1));
+    if par {
+        use rayon::prelude::*;
+        a.par_chunks_mut(ca).zip(b.par_chunks_mut(cb)).enumerate().for_each(|(i, (x, y))| f(i, x, y));
+    } else {
+        a.chunks_mut(ca).zip(b.chunks_mut(cb)).enumerate().for_each(|(i, (x, y))| f(i, x, y));
+    }
+}
+
+/// The Winograd tile chosen at plan time: `ZENRT_WINOGRAD=off|2|4` (default 4).
+fn winograd_tile() -> Option<Tile> {
+    match std::env::var("ZENRT_WINOGRAD").as_deref() {
+        Ok("off") | Ok("0") => None,
+        Ok("2") => Some(Tile::F2),
+        _ => Some(Tile::F4),
+    }
+}
 
 /// Conv weights `[M, C/group, k...]` packed per group as the GEMM's left operand.
 #[derive(Debug)]
@@ -27,6 +58,8 @@ pub struct PackedConvWeights {
     pub group: usize,
     kern: &'static Kernel,
     groups: Vec<PackedMat>,
+    /// Winograd-transformed weights (3×3, group 1, stride 1, dilation 1; see [`Self::add_winograd`]).
+    wino: Option<WinogradWeights>,
 }
 
 impl PackedConvWeights {
@@ -46,7 +79,18 @@ impl PackedConvWeights {
             let wg = &w[g * mg * kdim..(g + 1) * mg * kdim];
             groups.push(PackedMat::new(&Strided::new(wg, kdim, mg, 1, kdim)?, kern, true)?);
         }
-        Ok(Some(PackedConvWeights { shape: shape.to_vec(), group, kern, groups }))
+        Ok(Some(PackedConvWeights { shape: shape.to_vec(), group, kern, groups, wino: None }))
+    }
+
+    /// Also transforms 3×3 group-1 weights for Winograd (the caller checked stride 1 and
+    /// dilation 1); skipped when `ZENRT_WINOGRAD=off`.
+    pub fn add_winograd(&mut self, w: &[f32]) -> Result<()> {
+        if self.group == 1 && self.shape.len() == 4 && self.shape[2..] == [3, 3] {
+            if let Some(tile) = winograd_tile() {
+                self.wino = Some(WinogradWeights::new(w, self.shape[0], self.shape[1], tile, self.kern)?);
+            }
+        }
+        Ok(())
     }
 }
 
@@ -82,6 +126,12 @@ pub fn conv_f32(x: &[f32], w: ConvWeights, b: Option<&[f32]>, cs: &ConvShape, ac
     if cg == 1 && sp == 2 {
         if let ConvWeights::Raw(w) = w {
             depthwise::depthwise_f32(x, w, b, cs, act, &mut y);
+            return Ok(y);
+        }
+    }
+    if let ConvWeights::Packed(PackedConvWeights { wino: Some(wt), .. }) = w {
+        if winograd::applies(cs) && winograd::pays(cs, wt.tile) {
+            winograd::winograd_f32(x, wt, b, cs, act, &mut y)?;
             return Ok(y);
         }
     }

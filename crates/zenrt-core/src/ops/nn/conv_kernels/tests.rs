@@ -111,3 +111,118 @@ fn resnet_sized_conv() {
         assert!((a - *b as f64).abs() < 1e-3, "{a} vs {b}");
     }
 }
+
+/// A random 2-D case: input, weights, bias (f64) and the conv shape.
+#[allow(clippy::type_complexity)]
+fn case_2d(
+    rng: &mut Lcg,
+    xs: [usize; 4],
+    ws: [usize; 4],
+    g: usize,
+    stride: i64,
+    pads: [i64; 4],
+) -> (Vec<f64>, Vec<f64>, Vec<f64>, ConvShape) {
+    let win = Window {
+        kernel_shape: None,
+        strides: Some(vec![stride; 2]),
+        dilations: None,
+        pads: Some(pads.to_vec()),
+        auto_pad: AutoPad::NotSet,
+        ceil_mode: false,
+    };
+    let cs = ConvShape::new(&xs, &ws, &win, g).unwrap();
+    let xv: Vec<f64> = (0..xs.iter().product::<usize>()).map(|_| rng.float()).collect();
+    let wv: Vec<f64> = (0..ws.iter().product::<usize>()).map(|_| rng.float()).collect();
+    let bv: Vec<f64> = (0..ws[0]).map(|_| rng.float()).collect();
+    (xv, wv, bv, cs)
+}
+
+fn to_f32(v: &[f64]) -> Vec<f32> {
+    v.iter().map(|&v| v as f32).collect()
+}
+
+/// Largest |error| relative to the largest |value| of `want`.
+fn rel_err(want: &[f64], got: &[f32], act: Activation) -> f64 {
+    let scale = want.iter().fold(1e-30f64, |m, &v| m.max(act.eval(v).abs()));
+    want.iter().zip(got).fold(0.0f64, |m, (&a, &b)| m.max((act.eval(a) - b as f64).abs())) / scale
+}
+
+#[test]
+fn winograd_matches_float64_direct_conv() {
+    let mut rng = Lcg(2024);
+    let kern = kernels::best();
+    let pool = crate::threads::pool(2).unwrap();
+    for case in 0..60 {
+        let n = 1 + rng.below(2);
+        let (c, m) = (1 + rng.below(21), 1 + rng.below(21));
+        let (h, w) = (1 + rng.below(19), 1 + rng.below(19));
+        let pads = [rng.below(3) as i64, rng.below(3) as i64, rng.below(3) as i64, rng.below(3) as i64];
+        if h as i64 + pads[0] + pads[2] < 3 || w as i64 + pads[1] + pads[3] < 3 {
+            continue;
+        }
+        let (xv, wv, bv, cs) = case_2d(&mut rng, [n, c, h, w], [m, c, 3, 3], 1, 1, pads);
+        assert!(winograd::applies(&cs));
+        let act = [Activation::None, Activation::Relu, Activation::Silu][rng.below(3)];
+        let want = naive(&xv, &[n, c, h, w], &wv, &[m, c, 3, 3], Some(&bv), 1, &cs.geo);
+        let (xf, wf, bf) = (to_f32(&xv), to_f32(&wv), to_f32(&bv));
+        for tile in [winograd::Tile::F2, winograd::Tile::F4] {
+            let wt = WinogradWeights::new(&wf, m, c, tile, kern).unwrap();
+            for threads in [1, 2] {
+                let mut y = vec![f32::NAN; want.len()];
+                let mut run = || winograd::winograd_f32(&xf, &wt, Some(&bf), &cs, act, &mut y);
+                if threads == 2 {
+                    crate::threads::run_in(Some(&pool), run).unwrap();
+                } else {
+                    run().unwrap();
+                }
+                let e = rel_err(&want, &y, act);
+                assert!(e < 1e-5, "case {case} {tile:?} threads {threads}: [{n},{c},{h},{w}]→{m} pads {pads:?}: {e}");
+            }
+        }
+    }
+}
+
+#[test]
+fn winograd_error_on_resnet_shape() {
+    // F(2,3) and F(4,3) error vs float64 on a ResNet-50 layer1 3×3 conv (prints the numbers
+    // quoted in docs/kernels.md: `cargo test --release -p zenrt-core winograd_error -- --nocapture`).
+    let mut rng = Lcg(77);
+    let (xv, wv, bv, cs) = case_2d(&mut rng, [1, 64, 56, 56], [64, 64, 3, 3], 1, 1, [1; 4]);
+    let want = naive(&xv, &[1, 64, 56, 56], &wv, &[64, 64, 3, 3], Some(&bv), 1, &cs.geo);
+    let (xf, wf, bf) = (to_f32(&xv), to_f32(&wv), to_f32(&bv));
+    let direct = conv_f32(&xf, ConvWeights::Raw(&wf), Some(&bf), &cs, Activation::None).unwrap();
+    let ed = rel_err(&want, &direct, Activation::None);
+    for tile in [winograd::Tile::F2, winograd::Tile::F4] {
+        let wt = WinogradWeights::new(&wf, 64, 64, tile, kernels::best()).unwrap();
+        let mut y = vec![0f32; want.len()];
+        winograd::winograd_f32(&xf, &wt, Some(&bf), &cs, Activation::None, &mut y).unwrap();
+        let e = rel_err(&want, &y, Activation::None);
+        println!("{tile:?}: max error / max |y| = {e:.2e} (im2col+GEMM: {ed:.2e})");
+        let tol = if tile == winograd::Tile::F2 { 1e-6 } else { 2e-5 };
+        assert!(e < tol, "{tile:?}: {e}");
+    }
+}
+
+#[test]
+fn depthwise_large_planes_match_float64() {
+    // Planes wide enough for the 32-column blocks, strides 1 and 2, 3×3 and 5×5, fused SiLU/Clip.
+    let mut rng = Lcg(31);
+    for (hw, k, s, act) in [
+        (56, 3, 1, Activation::Clip(0.0, 6.0)),
+        (57, 3, 2, Activation::Silu),
+        (40, 5, 1, Activation::Silu),
+        (45, 5, 2, Activation::Relu),
+        (7, 3, 1, Activation::None),
+    ] {
+        let p = (k / 2) as i64;
+        let (xv, wv, bv, cs) = case_2d(&mut rng, [2, 5, hw, hw + 3], [5, 1, k, k], 5, s, [p; 4]);
+        let want = naive(&xv, &[2, 5, hw, hw + 3], &wv, &[5, 1, k, k], Some(&bv), 5, &cs.geo);
+        for direct in [false, true] {
+            let mut got = vec![f32::NAN; want.len()];
+            let (xf, wf, bf) = (to_f32(&xv), to_f32(&wv), to_f32(&bv));
+            depthwise::depthwise_with(direct, &xf, &wf, Some(&bf), &cs, act, &mut got);
+            let e = rel_err(&want, &got, act);
+            assert!(e < 1e-6, "{hw} k{k} s{s} direct {direct}: {e}");
+        }
+    }
+}
