@@ -41,7 +41,10 @@ pub(super) fn applies(m: usize, a_packed: bool, b_panel: Option<usize>) -> bool 
 enum Panels<'a> {
     Packed(&'a PackedMat),
     /// One block over all of K.
-    Own { data: &'a [f32], k: usize },
+    Own {
+        data: &'a [f32],
+        k: usize,
+    },
 }
 
 impl Panels<'_> {
@@ -482,9 +485,11 @@ mod tests {
                 let c0: Vec<f32> = (0..m * rsc).map(|_| rng.float() as f32).collect();
                 let bias: Vec<f32> = (0..m.max(n)).map(|_| rng.float() as f32).collect();
                 let (alpha, beta) = ([1.0, 0.5][rng.below(2)], [0.0, 1.0, -0.5][rng.below(3)]);
-                let (bkind, act) = (rng.below(3), [Activation::None, Activation::Relu, Activation::Sigmoid][rng.below(3)]);
+                let (bkind, act) =
+                    (rng.below(3), [Activation::None, Activation::Relu, Activation::Sigmoid][rng.below(3)]);
                 let trans_b = rng.below(2) == 1;
-                let bt: Vec<f32> = if trans_b { (0..n * k).map(|i| b[(i % k) * n + i / k]).collect() } else { b.clone() };
+                let bt: Vec<f32> =
+                    if trans_b { (0..n * k).map(|i| b[(i % k) * n + i / k]).collect() } else { b.clone() };
                 let sb = if trans_b { Strided::new(&bt, k, n, 1, k) } else { Strided::new(&bt, k, n, n, 1) }.unwrap();
                 let sa = Strided::new(&a, k, m, 1, k).unwrap();
                 let packed = PackedMat::new(&sb, kern, false).unwrap();
