@@ -11,6 +11,7 @@
 
 pub mod kernels;
 pub mod pack;
+pub mod small;
 
 pub use kernels::Kernel;
 pub use pack::{PackSrc, PackedMat, Strided};
@@ -266,6 +267,17 @@ pub fn sgemm(
         Activation::Clip(lo, hi) => (Some((lo, hi)), Activation::None),
         act => (None, act),
     };
+    if let Operand::Src(sa) = a {
+        let b_panel = if let Operand::Packed(p) = b { Some(p.r) } else { None };
+        if small::applies(m, false, b_panel) {
+            let (bp, bs) = match b {
+                Operand::Packed(p) => (Some(p), None),
+                Operand::Src(s) => (None, Some(s)),
+            };
+            small::sgemm_small(kern, alpha, sa, bp, bs, beta, c, rsc, (row_bias, col_bias), clamp, post);
+            return Ok(());
+        }
+    }
     let cx = Ctx { kern, m, n, k, alpha, beta, a, b, c: OutPtr(c.as_mut_ptr()), rsc, row_bias, col_bias, clamp, post };
     let (ms, ns) = partition(&cx, crate::threads::current());
     let tasks = ms.len() * ns.len();

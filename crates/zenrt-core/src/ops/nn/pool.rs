@@ -226,34 +226,62 @@ impl Pool {
         let include_pad = matches!(self.kind, PoolKind::Average { count_include_pad: true });
         let xv = x.as_slice::<f32>()?;
         let mut y = crate::memory::alloc_for_overwrite::<f32>(total);
+        // Output columns whose window lies wholly inside the input (no per-tap bounds there).
+        let kw = geo.kernel[1];
+        let full = |b: &Taps| b.lo == 0 && b.hi == kw;
+        let ox0 = tx.iter().position(full).unwrap_or(ow);
+        let ox1 = ox0 + tx[ox0..].iter().take_while(|b| full(b)).count();
+        let sw = geo.strides[1];
         crate::simd::par::for_rows(&mut y, (oh * ow).max(1), |p, out| {
             let src = &xv[p * h * w..(p + 1) * h * w];
+            let mut rowred = vec![0f32; w];
             for (oy, a) in ty.iter().enumerate() {
-                for (ox, b) in tx.iter().enumerate() {
-                    let v = if max {
-                        let mut best: Option<f32> = None;
-                        for ky in 0..a.hi - a.lo {
-                            let row = &src[(a.first + ky * dh) * w..];
-                            for kx in 0..b.hi - b.lo {
-                                let v = row[b.first + kx * dw];
-                                if best.is_none_or(|m| v > m) {
-                                    best = Some(v);
-                                }
-                            }
-                        }
-                        best.unwrap_or(f32::NEG_INFINITY)
+                let orow = &mut out[oy * ow..(oy + 1) * ow];
+                let rows = a.hi - a.lo;
+                // Reduce the window's input rows into one row (contiguous, vectorised).
+                if rows == 0 {
+                    rowred.fill(if max { f32::NEG_INFINITY } else { 0.0 });
+                } else {
+                    rowred.copy_from_slice(&src[a.first * w..a.first * w + w]);
+                }
+                for ky in 1..rows {
+                    let r = &src[(a.first + ky * dh) * w..(a.first + ky * dh) * w + w];
+                    if max {
+                        rowred.iter_mut().zip(r).for_each(|(t, &v)| *t = if v > *t { v } else { *t });
                     } else {
-                        let mut acc = 0f32;
-                        for ky in 0..a.hi - a.lo {
-                            let row = &src[(a.first + ky * dh) * w..];
-                            for kx in 0..b.hi - b.lo {
-                                acc += row[b.first + kx * dw];
-                            }
+                        rowred.iter_mut().zip(r).for_each(|(t, &v)| *t += v);
+                    }
+                }
+                // Interior columns: one strided pass per kernel column.
+                if ox0 < ox1 {
+                    let o = &mut orow[ox0..ox1];
+                    for kx in 0..kw {
+                        let taps = rowred[tx[ox0].first + kx * dw..].iter().step_by(sw);
+                        if kx == 0 {
+                            o.iter_mut().zip(taps).for_each(|(t, &v)| *t = v);
+                        } else if max {
+                            o.iter_mut().zip(taps).for_each(|(t, &v)| *t = if v > *t { v } else { *t });
+                        } else {
+                            o.iter_mut().zip(taps).for_each(|(t, &v)| *t += v);
                         }
-                        let cnt = if include_pad { a.padded * b.padded } else { (a.hi - a.lo) * (b.hi - b.lo) };
-                        acc / cnt as f32
-                    };
-                    out[oy * ow + ox] = v;
+                    }
+                }
+                // Border columns (and the interior's average divisor).
+                for (ox, b) in tx.iter().enumerate() {
+                    let interior = (ox0..ox1).contains(&ox);
+                    if !interior {
+                        let mut taps = (0..b.hi - b.lo).map(|kx| rowred[b.first + kx * dw]);
+                        orow[ox] = if max {
+                            let first = taps.next().unwrap_or(f32::NEG_INFINITY);
+                            taps.fold(first, |m, v| if v > m { v } else { m })
+                        } else {
+                            taps.sum()
+                        };
+                    }
+                    if !max {
+                        let cnt = if include_pad { a.padded * b.padded } else { rows * (b.hi - b.lo) };
+                        orow[ox] /= cnt as f32;
+                    }
                 }
             }
         });

@@ -1,9 +1,11 @@
 //! Shared machinery of the recurrent operators (LSTM, GRU, RNN): attributes (direction,
-//! layout, clip, activations), input unpacking to time-major buffers, sequence lengths, a
-//! checked GEMM wrapper over `matrixmultiply`, and output assembly.
+//! layout, clip, activations), input unpacking to time-major buffers, sequence lengths, the
+//! f32 weights packed once as GEMM operands ([`PackedRnn`]), and output assembly.
 
+use crate::ops::gemm::{kernels, sgemm, Bias, Epilogue, Kernel, Operand, PackedMat, Strided};
 use crate::ops::{BuildCtx, InferInput};
 use crate::{bail, checked_numel, ensure, DType, Dim, Error, Result, Tensor, ValueInfo};
+use std::borrow::Cow;
 
 /// Float types the recurrent kernels compute in (f16/bf16 are computed in f32).
 pub use crate::ops::gemm::{gemm, GemmFloat as RFloat, Mat};
@@ -252,19 +254,20 @@ impl RnnAttrs {
     }
 }
 
-/// The unpacked, shape-checked inputs of a recurrent op, as time-major buffers.
-pub struct Unpacked<T> {
+/// The unpacked, shape-checked inputs of a recurrent op, as time-major buffers (borrowed from
+/// the inputs where no reordering is needed).
+pub struct Unpacked<'a, T: Clone> {
     pub seq: usize,
     pub batch: usize,
     pub input: usize,
     pub hidden: usize,
     pub dirs: usize,
     /// `[seq, batch, input]`.
-    pub x: Vec<T>,
+    pub x: Cow<'a, [T]>,
     /// `[dirs, rows, input]`.
-    pub w: Vec<T>,
+    pub w: &'a [T],
     /// `[dirs, rows, hidden]`.
-    pub r: Vec<T>,
+    pub r: &'a [T],
     /// `[dirs, 2 * rows]` (zeros when absent).
     pub b: Vec<T>,
     /// Valid length of each batch entry (all `seq` when absent).
@@ -273,10 +276,10 @@ pub struct Unpacked<T> {
     pub h0: Vec<T>,
 }
 
-impl<T: RFloat> Unpacked<T> {
+impl<'a, T: RFloat> Unpacked<'a, T> {
     /// Unpacks X, W, R, B, sequence_lens, initial_h (inputs 0..=5); `gates` is the number of
     /// gate blocks stacked in W/R (4 for LSTM, 3 for GRU, 1 for RNN).
-    pub fn new(op: &str, attrs: &RnnAttrs, inputs: &[Option<&Tensor>], gates: usize) -> Result<Unpacked<T>> {
+    pub fn new(op: &str, attrs: &RnnAttrs, inputs: &[Option<&'a Tensor>], gates: usize) -> Result<Unpacked<'a, T>> {
         let x = crate::ops::input(inputs, 0, op)?;
         let w = crate::ops::input(inputs, 1, op)?;
         let r = crate::ops::input(inputs, 2, op)?;
@@ -305,7 +308,7 @@ impl<T: RFloat> Unpacked<T> {
             r.shape()
         );
         let xv = x.as_slice::<T>()?;
-        let xt = if attrs.layout == 0 { xv.to_vec() } else { swap01(xv, batch, seq, input) };
+        let xt = if attrs.layout == 0 { Cow::Borrowed(xv) } else { Cow::Owned(swap01(xv, batch, seq, input)) };
         let b = match crate::ops::opt_input(inputs, 3) {
             Some(b) => {
                 ensure!(
@@ -330,8 +333,8 @@ impl<T: RFloat> Unpacked<T> {
             hidden,
             dirs,
             x: xt,
-            w: w.as_slice::<T>()?.to_vec(),
-            r: r.as_slice::<T>()?.to_vec(),
+            w: w.as_slice::<T>()?,
+            r: r.as_slice::<T>()?,
             b,
             lens,
             h0,
@@ -344,7 +347,7 @@ impl<T: RFloat> Unpacked<T> {
         let mut out = vec![T::zero(); m * n];
         let wd = &self.w[d * n * self.input..(d + 1) * n * self.input];
         // W[d] is [n, input]; its transpose as a k×n matrix has row stride 1, column stride `input`.
-        gemm(m, self.input, n, (&self.x, self.input, 1), (wd, 1, self.input), T::zero(), &mut out, n, 1)?;
+        gemm(m, self.input, n, (&self.x[..], self.input, 1), (wd, 1, self.input), T::zero(), &mut out, n, 1)?;
         for row in out.chunks_mut(n.max(1)) {
             for (v, &bb) in row.iter_mut().zip(bias) {
                 *v = T::from_f64(v.to_f64() + bb);
@@ -387,6 +390,87 @@ impl<T: RFloat> Unpacked<T> {
         } else {
             Some(s)
         }
+    }
+}
+
+impl Unpacked<'_, f32> {
+    /// Rows `[seq*batch, n]` = X · W[d]ᵀ + bias on the packed W (bias of length n).
+    pub fn projection_f32(&self, pk: &PackedRnn, d: usize, bias: &[f32]) -> Result<Vec<f32>> {
+        let w = &pk.per_dir[d].0;
+        let m = self.seq * self.batch;
+        let mut out = crate::memory::alloc_for_overwrite::<f32>(m * w.other);
+        let sx = Strided::new(&self.x, self.input, m, 1, self.input)?;
+        let ep = Epilogue { bias: Bias::PerCol(bias), ..Default::default() };
+        sgemm(pk.kern, 1.0, Operand::Src(&sx), Operand::Packed(w), 0.0, &mut out, w.other, 1, &ep)?;
+        Ok(out)
+    }
+}
+
+/// W and R of every direction packed once (at plan time when they are constants) as the right
+/// operands of the f32 GEMMs: `Wᵀ` (`input × rows`) and `Rᵀ` split into column parts.
+#[derive(Debug)]
+pub struct PackedRnn {
+    pub kern: &'static Kernel,
+    pub dirs: usize,
+    pub input: usize,
+    pub hidden: usize,
+    /// Per direction: `Wᵀ` and the parts of `Rᵀ` (one per row range of R).
+    pub per_dir: Vec<(PackedMat, Vec<PackedMat>)>,
+}
+
+impl PackedRnn {
+    /// Packs `w` (`[dirs, rows, input]`) and `r` (`[dirs, rows, hidden]`); `r_parts` are the row
+    /// ranges of R packed as separate operands.
+    pub fn new(
+        w: &[f32],
+        r: &[f32],
+        (dirs, rows, input, hidden): (usize, usize, usize, usize),
+        r_parts: &[(usize, usize)],
+    ) -> Result<PackedRnn> {
+        let kern = kernels::best();
+        let mut per_dir = Vec::with_capacity(dirs);
+        for d in 0..dirs {
+            let wd = w.get(d * rows * input..(d + 1) * rows * input).unwrap_or_default();
+            let wp = PackedMat::new(&Strided::new(wd, input, rows, 1, input)?, kern, false)?;
+            let mut parts = Vec::with_capacity(r_parts.len());
+            for &(r0, r1) in r_parts {
+                let rd = r.get((d * rows + r0) * hidden..(d * rows + r1) * hidden).unwrap_or_default();
+                parts.push(PackedMat::new(&Strided::new(rd, hidden, r1 - r0, 1, hidden)?, kern, false)?);
+            }
+            per_dir.push((wp, parts));
+        }
+        Ok(PackedRnn { kern, dirs, input, hidden, per_dir })
+    }
+
+    /// The packing of constant f32 W and R (inputs 1 and 2), `None` when they are not both
+    /// constant f32 tensors of rank 3 with `gates` blocks; `r_parts` in units of `hidden` rows.
+    pub fn from_consts(
+        consts: &[Option<&Tensor>],
+        gates: usize,
+        r_parts: &[(usize, usize)],
+    ) -> Result<Option<PackedRnn>> {
+        let (Some(Some(w)), Some(Some(r))) = (consts.get(1), consts.get(2)) else { return Ok(None) };
+        if w.dtype() != DType::F32 || r.dtype() != DType::F32 || w.rank() != 3 || r.rank() != 3 {
+            return Ok(None);
+        }
+        let (dirs, rows, input, hidden) = (w.shape()[0], w.shape()[1], w.shape()[2], r.shape()[2]);
+        if rows != gates * hidden || r.shape() != [dirs, rows, hidden] {
+            return Ok(None);
+        }
+        let parts: Vec<(usize, usize)> = r_parts.iter().map(|&(a, b)| (a * hidden, b * hidden)).collect();
+        Ok(Some(PackedRnn::new(w.as_slice()?, r.as_slice()?, (dirs, rows, input, hidden), &parts)?))
+    }
+
+    /// Whether this packing is for the shapes of `u`.
+    pub fn fits(&self, u: &Unpacked<f32>) -> bool {
+        (self.dirs, self.input, self.hidden) == (u.dirs, u.input, u.hidden)
+    }
+
+    /// `out[batch, cols] = h · R[d]ᵀ` over R part `part` (`h` is `[batch, hidden]`).
+    pub fn step(&self, d: usize, part: usize, h: &[f32], batch: usize, out: &mut [f32]) -> Result<()> {
+        let rp = &self.per_dir[d].1[part];
+        let sh = Strided::new(h, self.hidden, batch, 1, self.hidden)?;
+        sgemm(self.kern, 1.0, Operand::Src(&sh), Operand::Packed(rp), 0.0, out, rp.other, 1, &Epilogue::default())
     }
 }
 
@@ -436,7 +520,7 @@ pub fn state_input<T: RFloat>(
 }
 
 /// Builds the Y output from `[seq, dirs, batch, hidden]` data.
-pub fn y_output<T: RFloat>(y: Vec<T>, u: &Unpacked<T>, layout: i64) -> Result<Tensor> {
+pub fn y_output<T: RFloat>(y: Vec<T>, u: &Unpacked<'_, T>, layout: i64) -> Result<Tensor> {
     let (s, d, b, h) = (u.seq, u.dirs, u.batch, u.hidden);
     if layout == 0 {
         return Tensor::from_vec(vec![s, d, b, h], y);
@@ -455,7 +539,7 @@ pub fn y_output<T: RFloat>(y: Vec<T>, u: &Unpacked<T>, layout: i64) -> Result<Te
 }
 
 /// Builds a final-state output (Y_h / Y_c) from `[dirs, batch, hidden]` data.
-pub fn state_output<T: RFloat>(v: Vec<T>, u: &Unpacked<T>, layout: i64) -> Result<Tensor> {
+pub fn state_output<T: RFloat>(v: Vec<T>, u: &Unpacked<'_, T>, layout: i64) -> Result<Tensor> {
     let (d, b, h) = (u.dirs, u.batch, u.hidden);
     if layout == 0 {
         Tensor::from_vec(vec![d, b, h], v)

@@ -1,7 +1,7 @@
 //! GRU (ONNX semantics: gate order z, r, h; B = [Wb_z, Wb_r, Wb_h, Rb_z, Rb_r, Rb_h];
 //! linear_before_reset; sequence_lens, layout, clip and custom activations f, g).
 
-use super::common::{gemm, state_output, with_float_type, y_output, RFloat, RnnAttrs, Unpacked};
+use super::common::{gemm, state_output, with_float_type, y_output, PackedRnn, RFloat, RnnAttrs, Unpacked};
 use crate::ops::{BuildCtx, ExecCtx, InferInput, Op};
 use crate::{Result, Tensor, ValueInfo};
 use std::sync::Arc;
@@ -10,15 +10,27 @@ use std::sync::Arc;
 pub struct Gru {
     attrs: RnnAttrs,
     linear_before_reset: bool,
+    /// W and R packed at plan time (constant f32 weights).
+    packed: Option<Arc<PackedRnn>>,
 }
 
 pub fn build(cx: &BuildCtx) -> Result<Arc<dyn Op>> {
     let attrs = RnnAttrs::parse(cx, &["Sigmoid", "Tanh"])?;
     let linear_before_reset = cx.int("linear_before_reset", 0)? != 0;
-    Ok(Arc::new(Gru { attrs, linear_before_reset }))
+    Ok(Arc::new(Gru { attrs, linear_before_reset, packed: None }))
 }
 
 impl Gru {
+    /// The parts of R multiplied per step, in gate blocks: all three with linear_before_reset,
+    /// else z|r first and h (applied to r ⊙ H) second.
+    fn r_parts(lbr: bool) -> Vec<(usize, usize)> {
+        if lbr {
+            vec![(0, 3)]
+        } else {
+            vec![(0, 2), (2, 3)]
+        }
+    }
+
     fn compute<T: RFloat>(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>> {
         let a = &self.attrs;
         let u = Unpacked::<T>::new("GRU", a, inputs, 3)?;
@@ -87,8 +99,9 @@ impl Gru {
 }
 
 impl Gru {
-    /// The f32 path: the input projection of all steps as one GEMM, per step one or two GEMMs
-    /// and vectorised gate kernels (no per-step allocation, no f64).
+    /// The f32 path: the input projection of all steps as one GEMM on the packed W, per step
+    /// one or two small-M GEMMs on the packed R and vectorised gate kernels (no per-step
+    /// allocation, no f64).
     #[allow(clippy::needless_range_loop)]
     fn compute_f32(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>> {
         use crate::simd::{self, BinFn};
@@ -104,18 +117,25 @@ impl Gru {
         let mut r_h = vec![0f32; batch * hs];
         let mut rhr = vec![0f32; batch * hs];
         let mut pre = vec![0f32; hs];
+        let owned;
+        let pk = match self.packed.as_deref().filter(|p| p.fits(&u)) {
+            Some(p) => p,
+            None => {
+                let parts: Vec<(usize, usize)> = Gru::r_parts(lbr).iter().map(|&(a, b)| (a * hs, b * hs)).collect();
+                owned = PackedRnn::new(u.w, u.r, (dirs, g3, u.input, hs), &parts)?;
+                &owned
+            }
+        };
         for d in 0..dirs {
             let rev = a.direction.is_reverse(d);
             let (fa, ga) = (a.acts[d][0], a.acts[d][1]);
             let bd = u.b_dir(d);
-            let bias: Vec<f64> = (0..g3).map(|j| bd[j] + if j < 2 * hs { bd[g3 + j] } else { 0.0 }).collect();
+            let bias: Vec<f32> = (0..g3).map(|j| (bd[j] + if j < 2 * hs { bd[g3 + j] } else { 0.0 }) as f32).collect();
             let rbh: Vec<f32> = bd[g3 + 2 * hs..].iter().map(|&v| v as f32).collect();
-            let xw = u.input_projection(d, g3, &bias)?;
-            let rd = u.r_dir(d);
-            let rh = &rd[2 * hs * hs..];
+            let xw = u.projection_f32(pk, d, &bias)?;
             let mut h = u.h0_dir(d);
             for s in 0..u.steps() {
-                gemm(batch, hs, ncols, (&h, hs, 1), (rd, 1, hs), 0.0, &mut hr, ncols, 1)?;
+                pk.step(d, 0, &h, batch, &mut hr)?;
                 for b in 0..batch {
                     let Some(t) = u.time_index(s, b, rev) else { continue };
                     let zr = &mut hr[b * ncols..b * ncols + 2 * hs];
@@ -127,7 +147,7 @@ impl Gru {
                     }
                 }
                 if !lbr {
-                    gemm(batch, hs, hs, (&r_h, hs, 1), (rh, 1, hs), 0.0, &mut rhr, hs, 1)?;
+                    pk.step(d, 1, &r_h, batch, &mut rhr)?;
                 }
                 for b in 0..batch {
                     let Some(t) = u.time_index(s, b, rev) else { continue };
@@ -166,5 +186,10 @@ impl Op for Gru {
     }
     fn infer(&self, inputs: &[InferInput]) -> Result<Vec<ValueInfo>> {
         Ok(self.attrs.infer(inputs, 1))
+    }
+    fn prepare(&self, consts: &[Option<&Tensor>]) -> Result<Option<Arc<dyn Op>>> {
+        let lbr = self.linear_before_reset;
+        let Some(p) = PackedRnn::from_consts(consts, 3, &Gru::r_parts(lbr))? else { return Ok(None) };
+        Ok(Some(Arc::new(Gru { attrs: self.attrs.clone(), linear_before_reset: lbr, packed: Some(Arc::new(p)) })))
     }
 }

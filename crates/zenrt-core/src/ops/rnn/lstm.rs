@@ -1,7 +1,9 @@
 //! LSTM (ONNX semantics: gate order i, o, f, c; peepholes P = [p_i, p_o, p_f]; input_forget
 //! couples f = 1 - i; sequence_lens, layout, clip and custom activations f, g, h).
 
-use super::common::{gemm, state_input, state_output, with_float_type, y_output, RFloat, RnnAttrs, Unpacked};
+use super::common::{
+    gemm, state_input, state_output, with_float_type, y_output, PackedRnn, RFloat, RnnAttrs, Unpacked,
+};
 use crate::ops::{opt_input, BuildCtx, ExecCtx, InferInput, Op};
 use crate::{ensure, Result, Tensor, ValueInfo};
 use std::sync::Arc;
@@ -10,12 +12,14 @@ use std::sync::Arc;
 pub struct Lstm {
     attrs: RnnAttrs,
     input_forget: bool,
+    /// W and R packed at plan time (constant f32 weights).
+    packed: Option<Arc<PackedRnn>>,
 }
 
 pub fn build(cx: &BuildCtx) -> Result<Arc<dyn Op>> {
     let attrs = RnnAttrs::parse(cx, &["Sigmoid", "Tanh", "Tanh"])?;
     let input_forget = cx.int("input_forget", 0)? != 0;
-    Ok(Arc::new(Lstm { attrs, input_forget }))
+    Ok(Arc::new(Lstm { attrs, input_forget, packed: None }))
 }
 
 impl Lstm {
@@ -83,8 +87,9 @@ impl Lstm {
 }
 
 impl Lstm {
-    /// The f32 path: the input projection of all steps as one GEMM, per step one GEMM for
-    /// H·Rᵀ and vectorised gate kernels (no per-step allocation, no f64).
+    /// The f32 path: the input projection of all steps as one GEMM on the packed W (bias in its
+    /// epilogue), per step one small-M GEMM H·Rᵀ on the packed R and vectorised gate kernels
+    /// (no per-step allocation, no f64).
     #[allow(clippy::needless_range_loop)]
     fn compute_f32(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>> {
         use crate::simd::{self, BinFn};
@@ -105,6 +110,14 @@ impl Lstm {
             None => None,
         };
         let g4 = 4 * hs;
+        let owned;
+        let pk = match self.packed.as_deref().filter(|p| p.fits(&u)) {
+            Some(p) => p,
+            None => {
+                owned = PackedRnn::new(u.w, u.r, (dirs, g4, u.input, hs), &[(0, g4)])?;
+                &owned
+            }
+        };
         let mut y = crate::memory::alloc::<f32>(seq * dirs * batch * hs);
         let mut yh = Vec::with_capacity(dirs * batch * hs);
         let mut yc = Vec::with_capacity(dirs * batch * hs);
@@ -114,14 +127,13 @@ impl Lstm {
             let rev = a.direction.is_reverse(d);
             let (fa, ga, ha) = (a.acts[d][0], a.acts[d][1], a.acts[d][2]);
             let bd = u.b_dir(d);
-            let bias: Vec<f64> = (0..g4).map(|j| bd[j] + bd[g4 + j]).collect();
-            let xw = u.input_projection(d, g4, &bias)?;
-            let rd = u.r_dir(d);
+            let bias: Vec<f32> = (0..g4).map(|j| (bd[j] + bd[g4 + j]) as f32).collect();
+            let xw = u.projection_f32(pk, d, &bias)?;
             let pd = p.as_ref().map(|p| &p[d * 3 * hs..(d + 1) * 3 * hs]);
             let mut h = u.h0_dir(d);
             let mut c = c0[d * batch * hs..(d + 1) * batch * hs].to_vec();
             for s in 0..u.steps() {
-                gemm(batch, hs, g4, (&h, hs, 1), (rd, 1, hs), 0.0, &mut hr, g4, 1)?;
+                pk.step(d, 0, &h, batch, &mut hr)?;
                 for b in 0..batch {
                     let Some(t) = u.time_index(s, b, rev) else { continue };
                     let g = &mut hr[b * g4..(b + 1) * g4];
@@ -175,5 +187,13 @@ impl Op for Lstm {
     }
     fn infer(&self, inputs: &[InferInput]) -> Result<Vec<ValueInfo>> {
         Ok(self.attrs.infer(inputs, 2))
+    }
+    fn prepare(&self, consts: &[Option<&Tensor>]) -> Result<Option<Arc<dyn Op>>> {
+        let Some(p) = PackedRnn::from_consts(consts, 4, &[(0, 4)])? else { return Ok(None) };
+        Ok(Some(Arc::new(Lstm {
+            attrs: self.attrs.clone(),
+            input_forget: self.input_forget,
+            packed: Some(Arc::new(p)),
+        })))
     }
 }

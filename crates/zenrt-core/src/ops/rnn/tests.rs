@@ -190,48 +190,53 @@ fn check(kind: Kind, direction: &str, layout: i64, dtype: crate::DType) {
         if kind == Kind::Lstm { Some(t(vec![dirs, 3 * hs], p)) } else { None },
     ];
     let refs: Vec<Option<&Tensor>> = inputs.iter().map(|t| t.as_ref()).collect();
-    let out = op.run(&NoSub, &refs).unwrap();
-    let tol = if dtype == crate::DType::F64 { 1e-12 } else { 1e-5 };
-    let cmp = |got: &Tensor, want: &[f64], what: &str| {
-        assert_eq!(got.dtype(), dtype);
-        let g = got.to_f64_vec();
-        assert_eq!(g.len(), want.len(), "{what} length");
-        for (i, (a, b)) in g.iter().zip(want).enumerate() {
-            assert!((a - b).abs() <= tol, "{direction} layout {layout} {what}[{i}]: got {a}, want {b}");
-        }
-    };
-    if layout == 0 {
-        assert_eq!(out[0].shape(), [seq, dirs, batch, hs]);
-        cmp(&out[0], &ey, "Y");
-        cmp(&out[1], &eyh, "Y_h");
-        if kind == Kind::Lstm {
-            cmp(&out[2], &eyc, "Y_c");
-        }
-    } else {
-        // Y: [seq, dirs, batch, h] → [batch, seq, dirs, h]
-        let mut yb = vec![];
-        for b in 0..batch {
-            for s in 0..seq {
-                for d in 0..dirs {
-                    let o = ((s * dirs + d) * batch + b) * hs;
-                    yb.extend_from_slice(&ey[o..o + hs]);
+    // The op as built, and with W and R packed at plan time (f32 LSTM/GRU).
+    let prepared = op.prepare(&[None, refs[1], refs[2]]).unwrap();
+    assert_eq!(prepared.is_some(), dtype == crate::DType::F32 && kind != Kind::Rnn);
+    for op in std::iter::once(op).chain(prepared) {
+        let out = op.run(&NoSub, &refs).unwrap();
+        let tol = if dtype == crate::DType::F64 { 1e-12 } else { 1e-5 };
+        let cmp = |got: &Tensor, want: &[f64], what: &str| {
+            assert_eq!(got.dtype(), dtype);
+            let g = got.to_f64_vec();
+            assert_eq!(g.len(), want.len(), "{what} length");
+            for (i, (a, b)) in g.iter().zip(want).enumerate() {
+                assert!((a - b).abs() <= tol, "{direction} layout {layout} {what}[{i}]: got {a}, want {b}");
+            }
+        };
+        if layout == 0 {
+            assert_eq!(out[0].shape(), [seq, dirs, batch, hs]);
+            cmp(&out[0], &ey, "Y");
+            cmp(&out[1], &eyh, "Y_h");
+            if kind == Kind::Lstm {
+                cmp(&out[2], &eyc, "Y_c");
+            }
+        } else {
+            // Y: [seq, dirs, batch, h] → [batch, seq, dirs, h]
+            let mut yb = vec![];
+            for b in 0..batch {
+                for s in 0..seq {
+                    for d in 0..dirs {
+                        let o = ((s * dirs + d) * batch + b) * hs;
+                        yb.extend_from_slice(&ey[o..o + hs]);
+                    }
                 }
             }
+            assert_eq!(out[0].shape(), [batch, seq, dirs, hs]);
+            cmp(&out[0], &yb, "Y");
+            cmp(&out[1], &transpose01(&eyh, dirs, batch, hs), "Y_h");
+            if kind == Kind::Lstm {
+                cmp(&out[2], &transpose01(&eyc, dirs, batch, hs), "Y_c");
+            }
         }
-        assert_eq!(out[0].shape(), [batch, seq, dirs, hs]);
-        cmp(&out[0], &yb, "Y");
-        cmp(&out[1], &transpose01(&eyh, dirs, batch, hs), "Y_h");
-        if kind == Kind::Lstm {
-            cmp(&out[2], &transpose01(&eyc, dirs, batch, hs), "Y_c");
-        }
-    }
-    // Outputs beyond a sequence's length are zero (batch entry 1 has length 2).
-    if layout == 0 {
-        let y = out[0].to_f64_vec();
-        for s in 2..seq {
-            for d in 0..dirs {
-                let o = ((s * dirs + d) * batch + 1) * hs;
-                assert!(y[o..o + hs].iter().all(|&v| v == 0.0));
+        // Outputs beyond a sequence's length are zero (batch entry 1 has length 2).
+        if layout == 0 {
+            let y = out[0].to_f64_vec();
+            for s in 2..seq {
+                for d in 0..dirs {
+                    let o = ((s * dirs + d) * batch + 1) * hs;
+                    assert!(y[o..o + hs].iter().all(|&v| v == 0.0));
+                }
             }
         }
     }
@@ -340,7 +345,9 @@ fn f32_paths_match_f64_with_clip_and_custom_activations() {
         let r64: Vec<Option<&Tensor>> = as64.iter().map(|t| t.as_ref()).collect();
         let got = op.run(&NoSub, &r32).unwrap();
         let want = op.run(&NoSub, &r64).unwrap();
-        for (gt, wt) in got.iter().zip(&want) {
+        let packed = op.prepare(&[None, r32[1], r32[2]]).unwrap().expect("f32 weights are packed");
+        let got_packed = packed.run(&NoSub, &r32).unwrap();
+        for (gt, wt) in got.iter().chain(&got_packed).zip(want.iter().chain(&want)) {
             assert_eq!(gt.shape(), wt.shape());
             for (a, b) in gt.to_f64_vec().iter().zip(wt.to_f64_vec()) {
                 assert!((a - b).abs() <= 2e-5, "{op_type}: {a} vs {b}");
