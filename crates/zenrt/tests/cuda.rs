@@ -5,13 +5,16 @@
 //!
 //! - real models: GPU vs CPU outputs on the exported models' inputs, max |gpu - cpu| / max |cpu|
 //!   <= 1e-4 (fp32, TF32 off), at batch 1 and 4, and GPU vs ONNX Runtime likewise.
+//! - the same models with `precision` fp16 and bf16 (modules `fp16`, `bf16`) against the CPU's
+//!   fp32 outputs: max |gpu - cpu| / max |cpu| <= 1e-2 at batch 1 and 4 (docs/cuda.md lists the
+//!   measured errors); a CPU session refuses fp16/bf16.
 //! - ONNX node cases (`ZENRT_NODE_CASES`, default /tmp/onnxdata/node): every case that passes
 //!   on the CPU must pass on the GPU, or be refused as unsupported; a wrong GPU result fails.
 #![cfg(feature = "cuda")]
 
 use std::path::PathBuf;
 use zenrt::conformance::{self as conf, Outcome};
-use zenrt::{Device, Session, SessionOptions, Tensor};
+use zenrt::{Device, Precision, Session, SessionOptions, Tensor};
 
 fn gpu() -> bool {
     match zenrt::cuda::probe(0) {
@@ -71,7 +74,15 @@ fn models_dir() -> Option<PathBuf> {
     dir.is_dir().then_some(dir)
 }
 
+/// fp16/bf16 models vs the CPU's fp32 outputs, relative to the output's scale.
+const HALF_TOL: f64 = 1e-2;
+
 fn check_model(model: &str) {
+    check_model_at(model, Precision::Fp32, 1e-4);
+}
+
+/// GPU (at `precision`) vs CPU fp32 and vs ONNX Runtime, max |diff| / max |ref| <= `tol`.
+fn check_model_at(model: &str, precision: Precision, tol: f64) {
     if !gpu() {
         return;
     }
@@ -81,7 +92,9 @@ fn check_model(model: &str) {
     };
     let path = root.join(model).join("model.onnx");
     let cpu = Session::from_file(&path).unwrap_or_else(|e| panic!("{model}: CPU load failed: {e}"));
-    let gpu = Session::from_file_with(&path, &cuda_opts()).unwrap_or_else(|e| panic!("{model}: GPU load failed: {e}"));
+    let opts = SessionOptions { precision, ..cuda_opts() };
+    let gpu =
+        Session::from_file_with(&path, &opts).unwrap_or_else(|e| panic!("{model} {precision}: GPU load failed: {e}"));
     for batch in [1, 4] {
         let dir = root.join(model);
         let inputs = zenrt::npy::read_npz(dir.join(format!("b{batch}_inputs.npz"))).unwrap();
@@ -92,9 +105,9 @@ fn check_model(model: &str) {
             let (gt, ct) = (g.get(name).expect("gpu output"), c.get(name).expect("cpu output"));
             assert_eq!(gt.shape(), ct.shape(), "{model} b{batch} {name}: shape");
             let (e_cpu, e_ort) = (rel_err(gt, ct), rel_err(gt, want));
-            eprintln!("{model} b{batch} {name}: GPU vs CPU {e_cpu:.2e}, GPU vs ORT {e_ort:.2e}");
-            assert!(e_cpu <= 1e-4, "{model} b{batch} {name}: GPU vs CPU relative error {e_cpu:.3e}");
-            assert!(e_ort <= 1e-4, "{model} b{batch} {name}: GPU vs ORT relative error {e_ort:.3e}");
+            eprintln!("{model} {precision} b{batch} {name}: GPU vs CPU {e_cpu:.2e}, GPU vs ORT {e_ort:.2e}");
+            assert!(e_cpu <= tol, "{model} {precision} b{batch} {name}: GPU vs CPU relative error {e_cpu:.3e}");
+            assert!(e_ort <= tol, "{model} {precision} b{batch} {name}: GPU vs ORT relative error {e_ort:.3e}");
         }
     }
 }
@@ -104,6 +117,54 @@ macro_rules! gpu_model_tests {
 }
 
 gpu_model_tests!(resnet50, mobilenet_v2, efficientnet_b0, lstm, bigru, bert, dlrm, keras_cnn);
+
+macro_rules! gpu_half_tests {
+    ($prec:ident, $p:expr, $($name:ident),*) => {
+        mod $prec {
+            $( #[test] fn $name() { super::check_model_at(stringify!($name), $p, super::HALF_TOL); } )*
+        }
+    };
+}
+
+gpu_half_tests!(
+    fp16,
+    zenrt::Precision::Fp16,
+    resnet50,
+    mobilenet_v2,
+    efficientnet_b0,
+    lstm,
+    bigru,
+    bert,
+    dlrm,
+    keras_cnn
+);
+gpu_half_tests!(
+    bf16,
+    zenrt::Precision::Bf16,
+    resnet50,
+    mobilenet_v2,
+    efficientnet_b0,
+    lstm,
+    bigru,
+    bert,
+    dlrm,
+    keras_cnn
+);
+
+#[test]
+fn half_precision_is_cuda_only() {
+    assert_eq!("fp16".parse::<Precision>().unwrap(), Precision::Fp16);
+    assert_eq!("BF16".parse::<Precision>().unwrap(), Precision::Bf16);
+    assert_eq!("fp32".parse::<Precision>().unwrap(), Precision::Fp32);
+    assert!("fp8".parse::<Precision>().is_err());
+    let model = zenrt::testing::tiny_add_model();
+    for precision in [Precision::Fp16, Precision::Bf16] {
+        let m = zenrt::onnx::load_model_bytes(&model, &Default::default()).unwrap();
+        let opts = SessionOptions { precision, ..Default::default() };
+        let e = Session::from_model(m, &opts).err().expect("a CPU session must refuse fp16/bf16");
+        assert!(matches!(e, zenrt::Error::Unsupported(_)) && e.to_string().contains("CUDA"), "{e}");
+    }
+}
 
 #[test]
 fn node_cases_match_cpu() {
