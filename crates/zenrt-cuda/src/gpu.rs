@@ -445,10 +445,13 @@ impl Gpu {
         let n = v.len();
         if n > 0 {
             let tmp = self.alloc_bytes(n * 4)?;
-            // SAFETY: `tmp` holds n f32; synchronous copy from the live host slice.
-            unsafe { drv::memcpy_htod_sync(tmp.ptr, v.as_slice()) }.map_err(|e| cu_err("upload", e))?;
+            // The copy goes on our stream: a plain cuMemcpyHtoD from pageable memory may return
+            // before its DMA lands and is not ordered with a non-blocking stream, so the
+            // conversion kernel could read stale data (seen on the H100 as nondeterministic
+            // errors); `tmp` may also be a pooled buffer whose last reader is still queued.
+            // SAFETY: `tmp` holds n f32; the host slice outlives the copy (synchronised below).
+            unsafe { drv::memcpy_htod_async(tmp.ptr, v.as_slice(), self.stream) }.map_err(|e| cu_err("upload", e))?;
             self.launch_n("f32_to_real", n, &[&(n as i64), &tmp.ptr, &g.ptr()])?;
-            // a later synchronous copy into `tmp` (back in the pool) must not overtake the kernel
             self.sync()?;
         }
         Ok(g)
