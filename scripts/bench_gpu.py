@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""GPU benchmark: zenrt's CUDA backend vs PyTorch (eager fp32, eager fp16 autocast, torch.compile)
-on the real models, same architectures and weights, batch 1 and 32.
+"""GPU benchmark: zenrt's CUDA backend (fp32, TF32, fp16, bf16) vs PyTorch (eager fp32, eager fp16
+autocast, torch.compile fp32 and under fp16 autocast) on the real models, same architectures and
+weights, batch 1 and 32.
 
 Usage (on a machine with a GPU, PyTorch and the zenrt binary):
     python3 scripts/bench_gpu.py --zenrt target/release/zenrt --models /tmp/models --out results.json
@@ -11,12 +12,15 @@ module built here have the same weights). Inputs come from export_models.make_in
 ids, masks), written to .npz for zenrt.
 
 What is timed (medians over --iters after --warmup runs):
-  zenrt        `zenrt bench --device cuda:0`: host tensors in, host tensors out (upload + run +
-               download, pageable memory), wall clock.
+  zenrt        `zenrt bench --device cuda:0 [--tf32 | --precision fp16|bf16]`: host f32 tensors in,
+               host f32 tensors out (upload + on-device conversion + run + download, pageable
+               memory), wall clock per run after `--warmup` runs.
   torch e2e    the same end to end: host -> .cuda() -> model -> .cpu().
   torch dev    inputs already on the GPU, output left there; CUDA events around the forward.
   fp16         torch.autocast(float16), device-resident like "torch dev".
   compile      torch.compile(model) (default mode), device-resident, after compile warm-up.
+  compile_fp16 torch.compile(model) called under torch.autocast(float16).
+torch modes use CUDA events around the forward (e2e: wall clock).
 Peak memory: torch.cuda.max_memory_allocated per configuration; zenrt's peak bytes in use in
 its caching allocator (weights included).
 """
@@ -50,11 +54,13 @@ def median(xs):
     return xs[n // 2] if n % 2 else 0.5 * (xs[n // 2 - 1] + xs[n // 2])
 
 
-def bench_zenrt(zenrt, model_path, npz, iters, warmup, tf32):
+ZENRT_FLAGS = {"zenrt_fp32": [], "zenrt_tf32": ["--tf32"], "zenrt_fp16": ["--precision", "fp16"],
+               "zenrt_bf16": ["--precision", "bf16"]}
+
+
+def bench_zenrt(zenrt, model_path, npz, iters, warmup, flags):
     cmd = [zenrt, "bench", str(model_path), "--device", "cuda:0", "--inputs", str(npz),
-           "--iters", str(iters), "--warmup", str(warmup), "--json"]
-    if tf32:
-        cmd.append("--tf32")
+           "--iters", str(iters), "--warmup", str(warmup), "--json"] + flags
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     if p.returncode != 0:
         return {"error": (p.stderr or p.stdout).strip()[-400:]}
@@ -71,13 +77,15 @@ def bench_torch(module, feeds, names, iters, warmup, mode):
     xs = [t.to(dev) for t in host]
     torch.cuda.synchronize()
     torch.cuda.reset_peak_memory_stats()
-    ctx = torch.autocast("cuda", dtype=torch.float16) if mode == "fp16" else torch.autocast("cuda", enabled=False)
+    half = mode.endswith("fp16")
+    ctx = torch.autocast("cuda", dtype=torch.float16) if half else torch.autocast("cuda", enabled=False)
     fn = module
     t_compile = None
-    if mode == "compile":
+    if mode.startswith("compile"):
+        torch._dynamo.reset()  # a fresh compile per cell (no recompile limit across cells)
         t0 = time.time()
         fn = torch.compile(module)
-        with torch.no_grad():
+        with torch.no_grad(), ctx:
             fn(*xs)
         torch.cuda.synchronize()
         t_compile = time.time() - t0
@@ -114,8 +122,8 @@ def main():
     ap.add_argument("--batches", default="1,32")
     ap.add_argument("--iters", type=int, default=30)
     ap.add_argument("--warmup", type=int, default=5)
-    ap.add_argument("--modes", default="zenrt_fp32,zenrt_tf32,torch_e2e,torch_dev,torch_fp16,torch_compile",
-                    help="comma-separated subset of the default")
+    ap.add_argument("--modes", default="zenrt_fp32,zenrt_tf32,zenrt_fp16,zenrt_bf16,torch_e2e,torch_dev,torch_fp16,"
+                    "torch_compile,torch_compile_fp16", help="comma-separated subset of the default")
     ap.add_argument("--out", default="bench_gpu.json")
     args = ap.parse_args()
 
@@ -139,10 +147,9 @@ def main():
             npz = root / name / f"bench_b{b}.npz"
             np.savez(npz, **feeds)
             row = {"model": name, "batch": b}
-            for tf32 in (False, True):
-                key = "zenrt_tf32" if tf32 else "zenrt_fp32"
+            for key, flags in ZENRT_FLAGS.items():
                 if key in modes:
-                    row[key] = bench_zenrt(args.zenrt, root / name / "model.onnx", npz, args.iters, args.warmup, tf32)
+                    row[key] = bench_zenrt(args.zenrt, root / name / "model.onnx", npz, args.iters, args.warmup, flags)
             for mode in [m[len("torch_"):] for m in modes if m.startswith("torch_")]:
                 try:
                     row[f"torch_{mode}"] = bench_torch(module, feeds, in_names, args.iters, args.warmup, mode)
@@ -158,7 +165,7 @@ def main():
         cells = []
         for c in cols:
             v = r.get(c, {})
-            cells.append("err" if "error" in v else f"{v['median_ms']:.3f} ({v['peak_mib']:.0f})")
+            cells.append("-" if not v else "err" if "error" in v else f"{v['median_ms']:.3f} ({v['peak_mib']:.0f})")
         log(f"| {r['model']} | {r['batch']} | " + " | ".join(cells) + " |")
     return 0
 

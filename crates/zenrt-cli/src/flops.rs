@@ -112,6 +112,7 @@ pub fn count_measured(model: &zenrt::Model, dims: &HashMap<String, usize>) -> Cl
         device: "cpu".into(),
         tf32: false,
         cpu_fallback: false,
+        precision: "fp32".into(),
     };
     let feeds = crate::inputs::make_inputs(&session, &args, None, false)?;
     let outs = session.run(feeds)?;

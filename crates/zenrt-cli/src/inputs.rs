@@ -30,6 +30,9 @@ pub struct InputArgs {
     /// CUDA: run nodes without a CUDA kernel on the CPU instead of failing (reported).
     #[arg(long)]
     pub cpu_fallback: bool,
+    /// Float storage precision: fp32, fp16 or bf16 (fp16/bf16 need --device cuda:N).
+    #[arg(long, default_value = "fp32")]
+    pub precision: String,
 }
 
 impl InputArgs {
@@ -39,6 +42,7 @@ impl InputArgs {
             device: self.device.parse()?,
             allow_tf32: self.tf32,
             cpu_fallback: self.cpu_fallback,
+            precision: self.precision.parse()?,
             ..Default::default()
         })
     }

@@ -371,7 +371,10 @@ impl CudaPlan {
             outs.push(match v {
                 Val::Host(t, _) => Staged::Host(t.as_ref().clone()),
                 Val::Dev(g) => {
-                    Staged::Pinned(gpu.stage_out(g.ptr(), g.len() * g.dtype.size())?, g.dtype, g.shape.clone())
+                    // half storage goes out as f32, widened on the device
+                    let wide = if gpu.narrowed(g.dtype) { Some(gpu.widen(g)?) } else { None };
+                    let src = wide.as_ref().map_or(g.ptr(), |b| b.ptr);
+                    Staged::Pinned(gpu.stage_out(src, g.len() * g.dtype.size())?, g.dtype, g.shape.clone())
                 }
             });
         }

@@ -22,6 +22,8 @@ const KERNELS: &str = include_str!("kernels.cu");
 /// Kernel names of `kernels.cu` (looked up once after loading).
 const KERNEL_NAMES: &[&str] = &[
     "unary_f32",
+    "f32_to_real",
+    "real_to_f32",
     "bias_act_f32",
     "binary_f32",
     "binary_i64",
@@ -33,6 +35,7 @@ const KERNEL_NAMES: &[&str] = &[
     "logic_u8",
     "not_u8",
     "where_1",
+    "where_2",
     "where_4",
     "where_8",
     "cast_f32_i64",
@@ -52,6 +55,8 @@ const KERNEL_NAMES: &[&str] = &[
     "copy_4",
     "copy_8",
     "gather_1_i64",
+    "gather_2_i64",
+    "gather_2_i32",
     "gather_4_i64",
     "gather_8_i64",
     "gather_1_i32",
@@ -179,11 +184,64 @@ pub enum Precision {
     F32,
     /// fp32 tensors with TF32 tensor-core matrix products (about 1e-3 relative error).
     Tf32,
+    /// Float tensors (weights and activations) stored as IEEE fp16; kernels compute in f32,
+    /// matrix products use fp16 tensor cores with f32 accumulation.
+    F16,
+    /// As `F16` with bfloat16 storage (fp32's range, 8-bit mantissa).
+    Bf16,
+}
+
+impl Precision {
+    /// Bytes per element of a float tensor on the device.
+    pub fn float_bytes(self) -> usize {
+        match self {
+            Precision::F32 | Precision::Tf32 => 4,
+            Precision::F16 | Precision::Bf16 => 2,
+        }
+    }
+
+    /// The `real` storage type and its conversions, put in front of kernels.cu.
+    fn prelude(self) -> &'static str {
+        const HALF: &str = "struct real { unsigned short u; };\n";
+        match self {
+            Precision::F32 | Precision::Tf32 => {
+                "typedef float real;\n__device__ __forceinline__ float ld(float v) { return v; }\n\
+                 __device__ __forceinline__ float st(float v) { return v; }\n"
+            }
+            // Stores round to nearest even and saturate: a finite f32 beyond the type's range becomes
+            // its largest finite value, not infinity (exported attention masks multiply
+            // `finfo(float32).min` by 0, which must stay 0); infinities and NaN are kept.
+            Precision::F16 => concat_half(
+                HALF,
+                "__device__ __forceinline__ float ld(real v) { float f; asm(\"cvt.f32.f16 %0, %1;\" : \"=f\"(f) : \"h\"(v.u)); return f; }\n\
+                 __device__ __forceinline__ real st(float f) { real r;\n\
+                 if (fabsf(f) <= 3.4028235e38f) f = fminf(fmaxf(f, -65504.f), 65504.f);\n\
+                 asm(\"cvt.rn.f16.f32 %0, %1;\" : \"=h\"(r.u) : \"f\"(f)); return r; }\n",
+            ),
+            // bf16 = the top 16 bits of an f32.
+            Precision::Bf16 => concat_half(
+                HALF,
+                "__device__ __forceinline__ float ld(real v) { return __uint_as_float(((unsigned)v.u) << 16); }\n\
+                 __device__ __forceinline__ real st(float f) { unsigned b = __float_as_uint(f); real r;\n\
+                 if ((b & 0x7fffffffu) > 0x7f800000u) { r.u = (unsigned short)((b >> 16) | 0x40u); return r; }\n\
+                 r.u = (unsigned short)((b + 0x7fffu + ((b >> 16) & 1u)) >> 16);\n\
+                 if ((r.u & 0x7fffu) == 0x7f80u && (b & 0x7fffffffu) != 0x7f800000u) r.u -= 1;\n\
+                 return r; }\n",
+            ),
+        }
+    }
+}
+
+/// `a` followed by `b`, leaked once per precision (the kernel source lives for the process).
+fn concat_half(a: &str, b: &str) -> &'static str {
+    Box::leak(format!("{a}{b}").into_boxed_str())
 }
 
 /// One GPU: context, stream, cuBLAS handle, kernels, allocator.
 pub struct Gpu {
     pub(crate) ctx: Arc<CudaContext>,
+    /// Storage and math of float tensors.
+    pub precision: Precision,
     pub(crate) stream: drv_sys::CUstream,
     blas: blas_sys::cublasHandle_t,
     module: &'static Module,
@@ -207,18 +265,22 @@ pub struct Gpu {
 unsafe impl Send for Gpu {}
 unsafe impl Sync for Gpu {}
 
-static MODULES: OnceLock<Mutex<HashMap<(i32, i32), &'static Module>>> = OnceLock::new();
+type ModuleKey = ((i32, i32), usize);
+static MODULES: OnceLock<Mutex<HashMap<ModuleKey, &'static Module>>> = OnceLock::new();
 
-fn compile_module(cc: (i32, i32)) -> Result<&'static Module> {
+fn compile_module(cc: (i32, i32), precision: Precision) -> Result<&'static Module> {
     let map = MODULES.get_or_init(|| Mutex::new(HashMap::new()));
     let mut map = map.lock().map_err(|_| Error::Invalid("CUDA kernel cache poisoned".into()))?;
-    if let Some(m) = map.get(&cc) {
+    // fp32 and TF32 share the f32 kernels; fp16 and bf16 each get their own build
+    let key = (cc, if precision == Precision::Tf32 { 0 } else { precision as usize });
+    if let Some(m) = map.get(&key) {
         return Ok(m);
     }
     let t0 = std::time::Instant::now();
     let arch: &'static str = Box::leak(format!("compute_{}{}", cc.0, cc.1).into_boxed_str());
     let opts = cudarc::nvrtc::CompileOptions { arch: Some(arch), ..Default::default() };
-    let ptx = cudarc::nvrtc::compile_ptx_with_opts(KERNELS, opts).map_err(|e| cu_err("NVRTC compile", e))?;
+    let src = format!("{}{KERNELS}", precision.prelude());
+    let ptx = cudarc::nvrtc::compile_ptx_with_opts(src, opts).map_err(|e| cu_err("NVRTC compile", e))?;
     let src = CString::new(ptx.to_src()).map_err(|e| cu_err("PTX", e))?;
     // SAFETY: `src` is a NUL-terminated PTX image; the context is current on this thread.
     let module = unsafe { drv::module::load_data(src.as_ptr() as *const c_void) }.map_err(|e| cu_err("load PTX", e))?;
@@ -230,7 +292,7 @@ fn compile_module(cc: (i32, i32)) -> Result<&'static Module> {
         funcs.insert(name, SendFn(f));
     }
     let m: &'static Module = Box::leak(Box::new(Module { funcs, compile_ms: t0.elapsed().as_secs_f64() * 1e3 }));
-    map.insert(cc, m);
+    map.insert(key, m);
     Ok(m)
 }
 
@@ -278,13 +340,17 @@ impl Gpu {
         unsafe {
             blas::set_stream(handle, stream as _).map_err(|e| cu_err("cuBLAS stream", e))?;
             let mode = match precision {
-                Precision::F32 => blas_sys::cublasMath_t::CUBLAS_DEFAULT_MATH,
+                Precision::F32 | Precision::F16 | Precision::Bf16 => blas_sys::cublasMath_t::CUBLAS_DEFAULT_MATH,
                 Precision::Tf32 => blas_sys::cublasMath_t::CUBLAS_TF32_TENSOR_OP_MATH,
             };
             blas_sys::cublasSetMathMode(handle, mode).result().map_err(|e| cu_err("cuBLAS math mode", e))?;
         }
-        let module = compile_module(cc)?;
-        let cudnn = crate::cudnn::Cudnn::open(stream as *mut c_void, precision == Precision::Tf32);
+        let module = compile_module(cc, precision)?;
+        let cudnn = if precision.float_bytes() == 4 {
+            crate::cudnn::Cudnn::open(stream as *mut c_void, precision == Precision::Tf32)
+        } else {
+            Err(format!("cuDNN is not used with {precision:?} storage"))
+        };
         let pool = Arc::new(Mutex::new(Pool {
             free: HashMap::new(),
             record: None,
@@ -298,6 +364,7 @@ impl Gpu {
         let bad_flag = unsafe { drv::malloc_sync(256) }.map_err(|e| cu_err("cuMemAlloc", e))?;
         Ok(Gpu {
             ctx,
+            precision,
             stream,
             blas: handle,
             module,
@@ -382,35 +449,86 @@ impl Gpu {
         Ok(Arc::new(DevBuf { ptr, bytes: class, pool: self.pool.clone(), pooled: true }))
     }
 
+    /// Bytes per element of `dtype` on the device (float32 tensors are stored in the
+    /// session's precision).
+    pub(crate) fn esize(&self, dtype: DType) -> usize {
+        if dtype == DType::F32 {
+            self.precision.float_bytes()
+        } else {
+            dtype.size()
+        }
+    }
+
+    /// Whether float tensors are stored in 2 bytes (fp16 / bf16).
+    fn half(&self) -> bool {
+        self.precision.float_bytes() == 2
+    }
+
     /// A new uninitialised device tensor.
     pub(crate) fn empty(&self, dtype: DType, shape: Vec<usize>) -> Result<GTensor> {
         let n: usize = shape.iter().product();
-        let buf = self.alloc_bytes(n * dtype.size())?;
+        let buf = self.alloc_bytes(n * self.esize(dtype))?;
         Ok(GTensor { buf, off: 0, shape, dtype })
     }
 
-    /// Copies a host tensor to the device (during a graph capture: through a pinned staging
-    /// buffer that the graph keeps, as a recorded async copy).
+    /// Whether `dtype` is stored narrower on the device than on the host: f32 with fp16/bf16
+    /// storage, converted on the device at the boundary.
+    pub(crate) fn narrowed(&self, dtype: DType) -> bool {
+        self.half() && dtype == DType::F32
+    }
+
+    /// Converts the `g.len()` f32 values at device address `src` into `g`'s half storage (queued).
+    pub(crate) fn narrow(&self, src: u64, g: &GTensor) -> Result<()> {
+        let n = g.len();
+        self.launch_n("f32_to_real", n, &[&(n as i64), &src, &g.ptr()])
+    }
+
+    /// An f32 copy of the half-storage tensor `g` on the device (queued).
+    pub(crate) fn widen(&self, g: &GTensor) -> Result<Arc<DevBuf>> {
+        let n = g.len();
+        let tmp = self.alloc_bytes(n * 4)?;
+        if n > 0 {
+            self.launch_n("real_to_f32", n, &[&(n as i64), &g.ptr(), &tmp.ptr])?;
+        }
+        Ok(tmp)
+    }
+
+    /// Copies a host tensor to the device: during a graph capture through a pinned staging
+    /// buffer that the graph keeps, as a recorded async copy; f32 into half storage through an
+    /// f32 buffer converted on the device.
     pub fn upload(&self, t: &Tensor) -> Result<GTensor> {
         if self.capturing() {
             return self.stage_in(t).map(|(g, _)| g);
         }
         let g = self.empty(t.dtype(), t.shape().to_vec())?;
         let src = crate::graph::host_bytes(t)?;
-        if !src.is_empty() {
-            // SAFETY: the destination holds at least src.len() bytes; synchronous copy.
-            unsafe { drv::memcpy_htod_sync(g.ptr(), src) }.map_err(|e| cu_err("upload", e))?;
+        if src.is_empty() {
+            return Ok(g);
         }
+        let tmp = if self.narrowed(t.dtype()) { Some(self.alloc_bytes(src.len())?) } else { None };
+        let dst = tmp.as_ref().map_or(g.ptr(), |b| b.ptr);
+        // The copy goes on our stream and is waited for: a plain cuMemcpyHtoD from pageable
+        // memory may return before its DMA lands and is not ordered with a non-blocking stream,
+        // so a later kernel could read stale data (seen on the H100 as nondeterministic errors
+        // in half mode); a pooled destination's last reader may also still be queued.
+        // SAFETY: `dst` holds src.len() bytes; the host slice outlives the copy (synchronised below).
+        unsafe { drv::memcpy_htod_async(dst, src, self.stream) }.map_err(|e| cu_err("upload", e))?;
+        if tmp.is_some() {
+            self.narrow(dst, &g)?;
+        }
+        self.sync()?;
         Ok(g)
     }
 
     /// Copies a device tensor back to the host (waits for the stream).
     pub fn download(&self, g: &GTensor) -> Result<Tensor> {
+        let wide = if self.narrowed(g.dtype) { Some(self.widen(g)?) } else { None };
+        let src = wide.as_ref().map_or(g.ptr(), |b| b.ptr);
         self.sync()?;
         crate::graph::host_tensor(g.dtype, g.shape.clone(), |bytes| {
             if !bytes.is_empty() {
-                // SAFETY: the device tensor holds bytes.len() bytes.
-                unsafe { drv::memcpy_dtoh_sync(bytes, g.ptr()) }.map_err(|e| cu_err("download", e))?;
+                // SAFETY: the device range holds bytes.len() bytes (f32 after widening).
+                unsafe { drv::memcpy_dtoh_sync(bytes, src) }.map_err(|e| cu_err("download", e))?;
             }
             Ok(())
         })
@@ -463,7 +581,7 @@ impl Gpu {
         Ok(v[0] != 0)
     }
 
-    /// Row-major strided-batched SGEMM: for each batch b, C_b[m,n] = alpha * op(A_b)[m,k] * op(B_b)[k,n] + beta * C_b.
+    /// Row-major strided-batched GEMM (SGEMM; fp16/bf16 storage: GemmEx with f32 compute): for each batch b, C_b[m,n] = alpha * op(A_b)[m,k] * op(B_b)[k,n] + beta * C_b.
     /// `lda`/`ldb` are the row lengths of A and B as stored; strides are in elements (0 = shared).
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn sgemm(
@@ -495,6 +613,42 @@ impl Gpu {
         // Row-major C = A B  <=>  column-major C^T = B^T A^T: pass B first.
         let opb = if tb { CUBLAS_OP_T } else { CUBLAS_OP_N };
         let opa = if ta { CUBLAS_OP_T } else { CUBLAS_OP_N };
+        if self.half() {
+            let dt = if self.precision == Precision::Bf16 {
+                blas_sys::cudaDataType::CUDA_R_16BF
+            } else {
+                blas_sys::cudaDataType::CUDA_R_16F
+            };
+            // SAFETY: as below; half inputs and output, f32 scalars and accumulation (tensor cores).
+            return unsafe {
+                blas::gemm_strided_batched_ex(
+                    self.blas,
+                    opb,
+                    opa,
+                    to_i(n, "n")?,
+                    to_i(m, "m")?,
+                    to_i(k, "k")?,
+                    &alpha as *const f32 as *const c_void,
+                    b as *const c_void,
+                    dt,
+                    to_i(ldb, "ldb")?,
+                    sb as i64,
+                    a as *const c_void,
+                    dt,
+                    to_i(lda, "lda")?,
+                    sa as i64,
+                    &beta as *const f32 as *const c_void,
+                    c as *mut c_void,
+                    dt,
+                    to_i(n, "ldc")?,
+                    sc as i64,
+                    to_i(batch, "batch")?,
+                    blas_sys::cublasComputeType_t::CUBLAS_COMPUTE_32F,
+                    blas_sys::cublasGemmAlgo_t::CUBLAS_GEMM_DEFAULT,
+                )
+            }
+            .map_err(|e| cu_err("cublasGemmStridedBatchedEx", e));
+        }
         // SAFETY: pointers address device buffers of the sizes implied by the shapes (checked by callers).
         unsafe {
             blas::sgemm_strided_batched(

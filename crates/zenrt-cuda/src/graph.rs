@@ -260,10 +260,16 @@ impl Gpu {
         let mut p = Pinned::new(src.len())?;
         p.as_mut_slice().copy_from_slice(src);
         if !src.is_empty() {
+            // f32 into half storage: through an f32 device buffer, converted on the device
+            let tmp = if self.narrowed(t.dtype()) { Some(self.alloc_bytes(src.len())?) } else { None };
+            let dst = tmp.as_ref().map_or(g.ptr(), |b| b.ptr);
             // SAFETY: both ranges hold src.len() bytes; the pinned buffer lives with the graph.
-            unsafe { drv_sys::cuMemcpyHtoDAsync_v2(g.ptr(), p.ptr as *const c_void, src.len(), self.stream) }
+            unsafe { drv_sys::cuMemcpyHtoDAsync_v2(dst, p.ptr as *const c_void, src.len(), self.stream) }
                 .result()
                 .map_err(|e| cu_err("cuMemcpyHtoDAsync", e))?;
+            if tmp.is_some() {
+                self.narrow(dst, &g)?;
+            }
         }
         Ok((g, self.push_staging(p)?))
     }

@@ -19,7 +19,7 @@ mod session;
 #[doc(hidden)]
 pub mod testing;
 
-pub use session::{passes_for, Device, Outputs, Session, SessionOptions, CPU_ONLY_PASSES};
+pub use session::{passes_for, Device, Outputs, Precision, Session, SessionOptions, CPU_ONLY_PASSES};
 /// Lower-level building blocks (IR, operators, planner) for tools and backends.
 pub use zenrt_core as core;
 pub use zenrt_core::passes::PassOptions;

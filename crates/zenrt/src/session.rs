@@ -22,6 +22,42 @@ pub struct SessionOptions {
     /// CUDA only: run nodes that have no CUDA kernel on the CPU (inputs downloaded, outputs
     /// uploaded) instead of failing. Off by default; `Session::placements` reports such nodes.
     pub cpu_fallback: bool,
+    /// Storage precision of float tensors. CUDA only for `Fp16`/`Bf16` (a CPU session refuses
+    /// them): weights are converted once at upload, activations stored in that type, kernels
+    /// compute in f32; inputs and outputs stay f32. `Fp32` by default.
+    pub precision: Precision,
+}
+
+/// Storage precision of float tensors (see [`SessionOptions::precision`]). Parsed from `fp32`,
+/// `fp16` or `bf16`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Precision {
+    #[default]
+    Fp32,
+    Fp16,
+    Bf16,
+}
+
+impl std::str::FromStr for Precision {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Precision> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "fp32" | "f32" | "float32" => Ok(Precision::Fp32),
+            "fp16" | "f16" | "float16" | "half" => Ok(Precision::Fp16),
+            "bf16" | "bfloat16" => Ok(Precision::Bf16),
+            _ => Err(Error::Invalid(format!("unknown precision '{s}' (expected fp32, fp16 or bf16)"))),
+        }
+    }
+}
+
+impl std::fmt::Display for Precision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Precision::Fp32 => "fp32",
+            Precision::Fp16 => "fp16",
+            Precision::Bf16 => "bf16",
+        })
+    }
 }
 
 /// Passes whose fused ops (`com.zenrt.FusedElementwise`, `com.zenrt.FusedAttention`) have no CUDA
@@ -135,6 +171,12 @@ impl Session {
 
     /// Plans an already imported model.
     pub fn from_model(model: Model, opts: &SessionOptions) -> Result<Session> {
+        if opts.device == Device::Cpu && opts.precision != Precision::Fp32 {
+            return Err(Error::Unsupported(format!(
+                "precision {} runs on CUDA devices only (the CPU backend computes in fp32)",
+                opts.precision
+            )));
+        }
         let mut optimized = model.graph.clone();
         zenrt_core::passes::optimize(&mut optimized, &passes_for(opts.device, &opts.passes))?;
         let graph = Arc::new(optimized);
@@ -145,7 +187,12 @@ impl Session {
         let cuda = match opts.device {
             Device::Cpu => None,
             Device::Cuda(n) => {
-                let precision = if opts.allow_tf32 { zenrt_cuda::Precision::Tf32 } else { zenrt_cuda::Precision::F32 };
+                let precision = match opts.precision {
+                    Precision::Fp16 => zenrt_cuda::Precision::F16,
+                    Precision::Bf16 => zenrt_cuda::Precision::Bf16,
+                    Precision::Fp32 if opts.allow_tf32 => zenrt_cuda::Precision::Tf32,
+                    Precision::Fp32 => zenrt_cuda::Precision::F32,
+                };
                 let gpu = zenrt_cuda::device(n, precision).map_err(|e| Error::Unsupported(e.to_string()))?;
                 let order: Vec<_> = plan.nodes().cloned().collect();
                 Some(zenrt_cuda::CudaPlan::compile(gpu, &graph, &order, opts.cpu_fallback)?)

@@ -235,7 +235,7 @@ impl Conv {
         let pointwise =
             kh == 1 && kw == 1 && p.sh == 1 && p.sw == 1 && p.ph == 0 && p.pw == 0 && p.oh == p.h && p.ow == p.w;
         let col = if pointwise { None } else { Some(cx.gpu.empty(DType::F32, vec![n, k, ohw])?) };
-        let fs = 4u64; // bytes per f32
+        let fs = cx.gpu.esize(DType::F32) as u64; // bytes per float element
         for gi in 0..g {
             let wptr = gw.ptr() + (gi * ocg * k) as u64 * fs;
             let yptr = y.ptr() + (gi * ocg * ohw) as u64 * fs;

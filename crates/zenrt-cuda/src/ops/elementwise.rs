@@ -242,8 +242,9 @@ impl GpuOp for Where {
             &broadcast_strides(x.shape(), &out)?,
             &broadcast_strides(z.shape(), &out)?,
         )?;
-        let k = match x.dtype().size() {
+        let k = match cx.gpu.esize(x.dtype()) {
             1 => "where_1",
+            2 => "where_2",
             4 => "where_4",
             8 => "where_8",
             _ => return Err(Error::UnsupportedDType { op: "Where (CUDA)".into(), dtype: x.dtype() }),

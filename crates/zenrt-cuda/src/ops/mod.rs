@@ -284,9 +284,9 @@ pub(crate) fn need_f32(v: &Val, op: &str) -> Result<()> {
     Ok(())
 }
 
-/// Strided copy kernel name by element size.
-pub(crate) fn copy_kernel(dtype: DType) -> Result<&'static str> {
-    Ok(match dtype.size() {
+/// Strided copy kernel name by element size (on the device: float tensors follow the precision).
+pub(crate) fn copy_kernel(gpu: &Gpu, dtype: DType) -> Result<&'static str> {
+    Ok(match gpu.esize(dtype) {
         1 => "copy_1",
         2 => "copy_2",
         4 => "copy_4",
@@ -310,7 +310,7 @@ pub(crate) fn strided_copy(
 ) -> Result<()> {
     let n: usize = shape.iter().product();
     let d = dims(shape, ss, ds, &[])?;
-    let k = copy_kernel(dtype)?;
+    let k = copy_kernel(gpu, dtype)?;
     gpu.launch_n(k, n, &[&(n as i64), &d, &src, &so, &dst, &dof])
 }
 

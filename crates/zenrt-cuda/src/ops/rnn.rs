@@ -7,8 +7,6 @@ use super::{arg, need_f32, Act, Attrs, BResult, Cx, GpuOp, Val};
 use crate::gpu::GTensor;
 use zenrt_core::{Attr, DType, Error, Result};
 
-const F: u64 = 4;
-
 struct Common {
     hidden: usize,
     dirs: usize,
@@ -118,6 +116,8 @@ impl GpuOp for Rnn {
         };
         let (h0, c0) = (init(5)?, if self.lstm { init(6)? } else { None });
         let gpu = cx.gpu;
+        let fb = gpu.esize(DType::F32);
+        let fs = fb as u64;
         let y = gpu.empty(DType::F32, vec![seq, dirs, batch, hs])?;
         let yh = gpu.empty(DType::F32, vec![dirs, batch, hs])?;
         let yc = if self.lstm { Some(gpu.empty(DType::F32, vec![dirs, batch, hs])?) } else { None };
@@ -128,15 +128,15 @@ impl GpuOp for Rnn {
         let tmp = gpu.empty(DType::F32, vec![batch, hs])?;
         let tmp2 = gpu.empty(DType::F32, vec![batch, hs])?;
         let bsum = gpu.empty(DType::F32, vec![g * hs])?;
-        let st = (batch * hs) as u64 * F;
+        let st = (batch * hs) as u64 * fs;
         for d in 0..dirs {
-            let wd = gw.ptr() + (d * g * hs * inp) as u64 * F;
-            let rd = gr.ptr() + (d * g * hs * hs) as u64 * F;
+            let wd = gw.ptr() + (d * g * hs * inp) as u64 * fs;
+            let rd = gr.ptr() + (d * g * hs * hs) as u64 * fs;
             gpu.sgemm(false, true, seq * batch, g * hs, inp, 1.0, gx.ptr(), inp, 0, wd, inp, 0, 0.0, xw.ptr(), 0, 1)?;
             let mut rb: u64 = 0;
             if let Some(b) = &gb {
-                let bw = b.ptr() + (d * 2 * g * hs) as u64 * F;
-                let br = bw + (g * hs) as u64 * F;
+                let bw = b.ptr() + (d * 2 * g * hs) as u64 * fs;
+                let br = bw + (g * hs) as u64 * fs;
                 if self.lstm {
                     // both biases fold into the projection
                     let n = g * hs;
@@ -144,27 +144,27 @@ impl GpuOp for Rnn {
                     gpu.launch_n("binary_same_f32", n, &[&(n as i64), &op0, &bw, &br, &op0, &a0, &b0, &bsum.ptr()])?;
                     bias_act(gpu, &xw, Some(&bsum), 1, g * hs, Act::NONE)?;
                 } else {
-                    gpu.copy_d2d(bsum.ptr(), bw, g * hs * 4)?;
+                    gpu.copy_d2d(bsum.ptr(), bw, g * hs * fb)?;
                     bias_act(gpu, &xw, Some(&bsum), 1, g * hs, Act::NONE)?;
                     rb = br;
                 }
             }
             let nstate = batch * hs;
             match &h0 {
-                Some(h0) => gpu.copy_d2d(h.ptr(), h0.ptr() + d as u64 * st, nstate * 4)?,
+                Some(h0) => gpu.copy_d2d(h.ptr(), h0.ptr() + d as u64 * st, nstate * fb)?,
                 None => gpu.launch_n("fill_f32", nstate, &[&(nstate as i64), &0f32, &h.ptr()])?,
             }
             if self.lstm {
                 match &c0 {
-                    Some(c0) => gpu.copy_d2d(c.ptr(), c0.ptr() + d as u64 * st, nstate * 4)?,
+                    Some(c0) => gpu.copy_d2d(c.ptr(), c0.ptr() + d as u64 * st, nstate * fb)?,
                     None => gpu.launch_n("fill_f32", nstate, &[&(nstate as i64), &0f32, &c.ptr()])?,
                 }
             }
             let backward = self.c.reverse || d == 1;
             for step in 0..seq {
                 let t = if backward { seq - 1 - step } else { step };
-                let xt = xw.ptr() + (t * batch * g * hs) as u64 * F;
-                let yt = y.ptr() + ((t * dirs + d) * batch * hs) as u64 * F;
+                let xt = xw.ptr() + (t * batch * g * hs) as u64 * fs;
+                let yt = y.ptr() + ((t * dirs + d) * batch * hs) as u64 * fs;
                 gpu.sgemm(false, true, batch, g * hs, hs, 1.0, h.ptr(), hs, 0, rd, hs, 0, 0.0, hr.ptr(), 0, 1)?;
                 if self.lstm {
                     gpu.launch_n(
@@ -180,7 +180,7 @@ impl GpuOp for Rnn {
                             nstate,
                             &[&(batch as i64), &(hs as i64), &xt, &hr.ptr(), &rb, &h.ptr(), &tmp.ptr()],
                         )?;
-                        let rh = rd + (2 * hs * hs) as u64 * F;
+                        let rh = rd + (2 * hs * hs) as u64 * fs;
                         gpu.sgemm(false, true, batch, hs, hs, 1.0, tmp.ptr(), hs, 0, rh, hs, 0, 0.0, tmp2.ptr(), 0, 1)?;
                         h2 = tmp2.ptr();
                     }
@@ -192,9 +192,9 @@ impl GpuOp for Rnn {
                     )?;
                 }
             }
-            gpu.copy_d2d(yh.ptr() + d as u64 * st, h.ptr(), nstate * 4)?;
+            gpu.copy_d2d(yh.ptr() + d as u64 * st, h.ptr(), nstate * fb)?;
             if let Some(yc) = &yc {
-                gpu.copy_d2d(yc.ptr() + d as u64 * st, c.ptr(), nstate * 4)?;
+                gpu.copy_d2d(yc.ptr() + d as u64 * st, c.ptr(), nstate * fb)?;
             }
         }
         let mut outs = vec![Val::Dev(y), Val::Dev(yh)];

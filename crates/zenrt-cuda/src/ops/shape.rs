@@ -359,8 +359,9 @@ impl GpuOp for Gather {
             DType::I32 => "i32",
             d => return Err(Error::UnsupportedDType { op: "Gather indices (CUDA)".into(), dtype: d }),
         };
-        let esz = match x.dtype().size() {
+        let esz = match cx.gpu.esize(x.dtype()) {
             1 => 1,
+            2 => 2,
             4 => 4,
             8 => 8,
             _ => return Err(Error::UnsupportedDType { op: "Gather (CUDA)".into(), dtype: x.dtype() }),
