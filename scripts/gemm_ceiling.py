@@ -10,9 +10,6 @@ Each library runs in its own subprocess with its thread count fixed before impor
 OMP_NUM_THREADS, MKL_NUM_THREADS, torch.set_num_threads), times the product repeatedly (at least 3 runs and
 --min-secs seconds after a warm-up) and reports the best and the median run. GFLOP/s = 2·n³ / time. The
 ceiling is the best run: on a shared machine the median is what you get, the best what the core can do.
-`--shapes MxNxK[xBATCH],...` times NumPy alone on those shapes instead (the model shapes of
-crates/zenrt-core/examples/gemm_bench.rs); with one thread it counts the thread's CPU time, so a loaded machine
-changes the figure little.
 zenrt is built here with `cargo build --release -p zenrt --example gemm_ceiling` (skipped with --no-zenrt); its
 GEMM is single-threaded, so its multi-thread figure splits C's rows over threads in the example program itself.
 """
@@ -72,29 +69,6 @@ def worker(lib, sizes, threads, min_secs):
                           "gflops_median": flop / median / 1e9}), flush=True)
 
 
-def shapes_worker(shapes, threads):
-    """NumPy GFLOP/s on `MxNxK[xBATCH]` shapes, best of 7 batches (thread CPU time with one thread)."""
-    import numpy as np
-
-    clock = time.thread_time if threads == 1 else time.perf_counter
-    rng = np.random.default_rng(0)
-    for spec in shapes:
-        m, n, k, batch = ([int(x) for x in spec.split("x")] + [1])[:4]
-        a = rng.standard_normal((batch, m, k), dtype=np.float32)
-        b = rng.standard_normal((batch, k, n), dtype=np.float32)
-        out = np.empty((batch, m, n), dtype=np.float32)
-        np.matmul(a, b, out=out)
-        flop = 2.0 * m * n * k * batch
-        reps = max(2, min(500, int(3e8 / flop)))
-        best = float("inf")
-        for _ in range(7):
-            t = clock()
-            for _ in range(reps):
-                np.matmul(a, b, out=out)
-            best = min(best, (clock() - t) / reps)
-        print(f"numpy threads {threads} {spec:>18}: {flop / best / 1e9:6.1f} GFLOP/s", flush=True)
-
-
 def blas_name():
     try:
         import numpy as np
@@ -133,19 +107,11 @@ def main():
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--min-secs", type=float, default=1.0, help="timing budget per size, library and thread count")
     ap.add_argument("--libs", default="numpy,torch,zenrt")
-    ap.add_argument("--shapes", help="MxNxK[xBATCH],...: NumPy alone on these shapes")
     ap.add_argument("--no-build", action="store_true", help="use target/release/examples/gemm_ceiling as it is")
     a = ap.parse_args()
     sizes = [int(s) for s in a.sizes.split(",")]
     threads = [int(t) for t in a.threads.split(",")]
     libs = [l.strip() for l in a.libs.split(",") if l.strip()]
-
-    if a.shapes:
-        for t in threads:
-            env = dict(os.environ, OPENBLAS_NUM_THREADS=str(t), OMP_NUM_THREADS=str(t), MKL_NUM_THREADS=str(t))
-            subprocess.run([sys.executable, str(Path(__file__).resolve()), "--_shapes", a.shapes, str(t)], env=env,
-                           check=True)
-        return 0
 
     results, notes = [], []
     for lib in libs:
@@ -200,9 +166,7 @@ def main():
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 4 and sys.argv[1] == "--_shapes":
-        shapes_worker(sys.argv[2].split(","), int(sys.argv[3]))
-    elif len(sys.argv) == 6 and sys.argv[1] == "--_worker":
+    if len(sys.argv) == 6 and sys.argv[1] == "--_worker":
         worker(sys.argv[2], [int(s) for s in sys.argv[3].split(",")], int(sys.argv[4]), float(sys.argv[5]))
     else:
         sys.exit(main())

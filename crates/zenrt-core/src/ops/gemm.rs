@@ -48,6 +48,9 @@ impl Operand<'_> {
             Operand::Packed(p) => p.other,
         }
     }
+    fn is_packed(&self) -> bool {
+        matches!(self, Operand::Packed(_))
+    }
 }
 
 /// A bias added to every output row (one value per column) or column (one per row).
@@ -96,31 +99,9 @@ thread_local! {
     static BUFS: RefCell<(Vec<f32>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
 }
 
-/// The panels of width `r` covering `t0..t0 + len` along M (A) or N (B), steps `p0..p0 + kc`:
-/// a slice of the pre-packed operand, or packed now into `buf`. `len` is a multiple of `r`
-/// except at the operand's end, so no panel crosses a block boundary.
-fn block<'b>(
-    op: &Operand<'b>,
-    buf: &'b mut Vec<f32>,
-    p0: usize,
-    kc: usize,
-    t0: usize,
-    len: usize,
-    r: usize,
-) -> &'b [f32] {
-    match op {
-        Operand::Packed(p) => p.block_from(p0, kc, t0 / r),
-        Operand::Src(s) => {
-            let npan = len.div_ceil(r);
-            if buf.len() < npan * kc * r {
-                buf.resize(npan * kc * r, 0.0);
-            }
-            for (q, dst) in buf.chunks_exact_mut(kc * r).take(npan).enumerate() {
-                let t = t0 + q * r;
-                s.pack(p0, kc, t, r.min(t0 + len - t), r, dst);
-            }
-            buf
-        }
+fn grow(v: &mut Vec<f32>, n: usize) {
+    if v.len() < n {
+        v.resize(n, 0.0);
     }
 }
 
@@ -136,13 +117,33 @@ fn run_task(cx: &Ctx, m0: usize, m1: usize, n0: usize, n1: usize) {
         let mut pc = 0;
         while pc < cx.k {
             let kc = KC.min(cx.k - pc);
-            let bblock = block(&cx.b, &mut bbuf, pc, kc, jc, nc, nr);
+            let bblock: &[f32] = match cx.b {
+                Operand::Packed(p) => p.block_from(pc, kc, jc / nr),
+                Operand::Src(s) => {
+                    grow(&mut bbuf, npan * kc * nr);
+                    for q in 0..npan {
+                        let t0 = jc + q * nr;
+                        s.pack(pc, kc, t0, nr.min(n1 - t0), nr, &mut bbuf[q * kc * nr..(q + 1) * kc * nr]);
+                    }
+                    &bbuf
+                }
+            };
             let (first, last) = (pc == 0, pc + kc == cx.k);
             let mut ic = m0;
             while ic < m1 {
                 let mc = mc_max.min(m1 - ic);
                 let mpan = mc.div_ceil(mr);
-                let ablock = block(&cx.a, &mut abuf, pc, kc, ic, mc, mr);
+                let ablock: &[f32] = match cx.a {
+                    Operand::Packed(p) => p.block_from(pc, kc, ic / mr),
+                    Operand::Src(s) => {
+                        grow(&mut abuf, mpan * kc * mr);
+                        for q in 0..mpan {
+                            let t0 = ic + q * mr;
+                            s.pack(pc, kc, t0, mr.min(m1 - t0), mr, &mut abuf[q * kc * mr..(q + 1) * kc * mr]);
+                        }
+                        &abuf
+                    }
+                };
                 for q in 0..npan {
                     let col = jc + q * nr;
                     let nr_eff = nr.min(n1 - col);
@@ -215,10 +216,10 @@ fn partition(cx: &Ctx, threads: usize) -> (Vec<Range>, Vec<Range>) {
         if tm * tn < threads.min(mb * nb) {
             continue;
         }
-        // Every task reads (and packs, unless pre-packed) its rows of A and its columns of B:
-        // A is read once per N group, B once per M group. Small M (BERT's 32 tokens) thus
-        // splits N, and a wide conv image splits N too, each task sharing the packed weights.
-        let cost = tn * cx.m + tm * cx.n + (tm * tn).abs_diff(target);
+        // Packing work duplicated by the split (B repacked per M group, A per N group).
+        let dup_b = if cx.b.is_packed() { 0 } else { (tm - 1) * cx.n };
+        let dup_a = if cx.a.is_packed() { 0 } else { (tn - 1) * cx.m };
+        let cost = dup_a + dup_b + (tm * tn).abs_diff(target);
         if cost < best.0 {
             best = (cost, tm, tn);
         }

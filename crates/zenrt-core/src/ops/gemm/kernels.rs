@@ -38,114 +38,27 @@ pub struct Kernel {
     pub f: KernelFn,
 }
 
-/// The vector operations a micro-kernel needs, for one register width. Implemented for plain
-/// `f32` (the portable kernel), AVX2 `__m256` and AVX-512 `__m512`; every method is
-/// `inline(always)` so it compiles inside the `target_feature` function that calls [`tile`].
-trait Simd: Copy {
-    const LANES: usize;
-    unsafe fn splat(x: f32) -> Self;
-    unsafe fn load(p: *const f32) -> Self;
-    /// `a * b + c`.
-    unsafe fn fmadd(a: Self, b: Self, c: Self) -> Self;
-    unsafe fn add(a: Self, b: Self) -> Self;
-    unsafe fn clamp(x: Self, lo: Self, hi: Self) -> Self;
-    /// Loads the first `n` lanes (`1 <= n`; `n >= LANES` loads all), zero in the others.
-    unsafe fn load_part(p: *const f32, n: usize) -> Self;
-    /// Stores the first `n` lanes (`1 <= n`; `n >= LANES` stores all).
-    unsafe fn store_part(p: *mut f32, x: Self, n: usize);
-}
-
-impl Simd for f32 {
-    const LANES: usize = 1;
-    #[inline(always)]
-    unsafe fn splat(x: f32) -> f32 {
-        x
-    }
-    #[inline(always)]
-    unsafe fn load(p: *const f32) -> f32 {
-        *p
-    }
-    #[inline(always)]
-    unsafe fn fmadd(a: f32, b: f32, c: f32) -> f32 {
-        a * b + c
-    }
-    #[inline(always)]
-    unsafe fn add(a: f32, b: f32) -> f32 {
-        a + b
-    }
-    #[inline(always)]
-    unsafe fn clamp(x: f32, lo: f32, hi: f32) -> f32 {
-        x.max(lo).min(hi)
-    }
-    #[inline(always)]
-    unsafe fn load_part(p: *const f32, _: usize) -> f32 {
-        *p
-    }
-    #[inline(always)]
-    unsafe fn store_part(p: *mut f32, x: f32, _: usize) {
-        *p = x
-    }
-}
-
-/// One micro-kernel: `MR` rows × `NV` vectors of `V` (an `MR × NV·LANES` register tile),
-/// `kc` rank-1 updates from the packed panels, then the epilogue on the top-left `mr × nr`
-/// part, written with partial (masked) vectors at the right edge.
+/// Scalar epilogue of one tile held in `acc` (row-major `MR × NR`).
 ///
 /// # Safety
-/// `a` holds `kc · MR` values, `b` `kc · NV · LANES`; `c` addresses `mr <= MR` rows of
-/// `nr <= NV · LANES` values, `rsc` apart; the bias pointers (if not null) `mr` / `nr` values.
+/// `c` must address `mr` rows of `nr` values, `rsc` apart; the bias pointers `mr` / `nr` values.
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
-unsafe fn tile<V: Simd, const MR: usize, const NV: usize>(
-    kc: usize,
-    a: *const f32,
-    b: *const f32,
-    c: *mut f32,
-    rsc: usize,
-    mr: usize,
-    nr: usize,
-    ep: &TileEp,
-) {
-    let zero = V::splat(0.0);
-    let mut acc = [[zero; NV]; MR];
-    let (mut ap, mut bp) = (a, b);
-    for _ in 0..kc {
-        let mut bv = [zero; NV];
-        for (v, x) in bv.iter_mut().enumerate() {
-            *x = V::load(bp.add(v * V::LANES));
-        }
-        for (i, row) in acc.iter_mut().enumerate() {
-            let av = V::splat(*ap.add(i));
-            for (x, &bx) in row.iter_mut().zip(&bv) {
-                *x = V::fmadd(av, bx, *x);
-            }
-        }
-        ap = ap.add(MR);
-        bp = bp.add(NV * V::LANES);
-    }
-    let (alpha, beta) = (V::splat(ep.alpha), V::splat(ep.beta));
-    let (lo, hi) = (V::splat(ep.lo), V::splat(ep.hi));
-    // Lanes of vector `v` inside the tile (0: past the right edge).
-    let lanes = |v: usize| nr.saturating_sub(v * V::LANES);
-    let mut cb = [zero; NV];
-    if !ep.col_bias.is_null() {
-        for (v, x) in cb.iter_mut().enumerate().take_while(|(v, _)| lanes(*v) > 0) {
-            *x = V::load_part(ep.col_bias.add(v * V::LANES), lanes(v));
-        }
-    }
-    for (i, row) in acc.iter().enumerate().take(mr) {
-        let rb = V::splat(if ep.row_bias.is_null() { 0.0 } else { *ep.row_bias.add(i) });
-        let crow = c.add(i * rsc);
-        for (v, &x) in row.iter().enumerate().take_while(|(v, _)| lanes(*v) > 0) {
-            let (n, dst) = (lanes(v), crow.add(v * V::LANES));
-            let mut y = V::add(V::fmadd(x, alpha, rb), cb[v]);
+unsafe fn store_tile(acc: &[f32], nrs: usize, c: *mut f32, rsc: usize, mr: usize, nr: usize, ep: &TileEp) {
+    for i in 0..mr {
+        let rb = if ep.row_bias.is_null() { 0.0 } else { *ep.row_bias.add(i) };
+        for j in 0..nr {
+            let dst = c.add(i * rsc + j);
+            let mut v = acc[i * nrs + j] * ep.alpha + rb;
             if ep.load_c {
-                y = V::fmadd(V::load_part(dst, n), beta, y);
+                v += ep.beta * *dst;
+            }
+            if !ep.col_bias.is_null() {
+                v += *ep.col_bias.add(j);
             }
             if ep.clamp {
-                y = V::clamp(y, lo, hi);
+                v = v.max(ep.lo).min(ep.hi);
             }
-            V::store_part(dst, y, n);
+            *dst = v;
         }
     }
 }
@@ -162,134 +75,165 @@ unsafe fn kernel_scalar(
     nr: usize,
     ep: &TileEp,
 ) {
-    tile::<f32, 4, 8>(kc, a, b, c, rsc, mr, nr, ep)
+    const MR: usize = 4;
+    const NR: usize = 8;
+    let mut acc = [[0f32; NR]; MR];
+    for p in 0..kc {
+        let bp = std::slice::from_raw_parts(b.add(p * NR), NR);
+        let ap = std::slice::from_raw_parts(a.add(p * MR), MR);
+        for i in 0..MR {
+            for j in 0..NR {
+                acc[i][j] += ap[i] * bp[j];
+            }
+        }
+    }
+    let flat: Vec<f32> = acc.iter().flatten().copied().collect();
+    store_tile(&flat, NR, c, rsc, mr, nr, ep);
 }
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::{tile, Simd, TileEp};
+    use super::TileEp;
     use std::arch::x86_64::*;
 
-    impl Simd for __m256 {
-        const LANES: usize = 8;
-        #[inline(always)]
-        unsafe fn splat(x: f32) -> Self {
-            _mm256_set1_ps(x)
+    /// AVX-512 kernel: 12 rows × 32 columns (24 zmm accumulators).
+    #[target_feature(enable = "avx512f")]
+    #[allow(clippy::too_many_arguments)]
+    pub unsafe fn kernel_avx512(
+        kc: usize,
+        a: *const f32,
+        b: *const f32,
+        c: *mut f32,
+        rsc: usize,
+        mr: usize,
+        nr: usize,
+        ep: &TileEp,
+    ) {
+        const MR: usize = 12;
+        let mut acc = [[_mm512_setzero_ps(); 2]; MR];
+        let (mut ap, mut bp) = (a, b);
+        for _ in 0..kc {
+            let b0 = _mm512_loadu_ps(bp);
+            let b1 = _mm512_loadu_ps(bp.add(16));
+            for (i, row) in acc.iter_mut().enumerate() {
+                let av = _mm512_set1_ps(*ap.add(i));
+                row[0] = _mm512_fmadd_ps(av, b0, row[0]);
+                row[1] = _mm512_fmadd_ps(av, b1, row[1]);
+            }
+            ap = ap.add(MR);
+            bp = bp.add(32);
         }
-        #[inline(always)]
-        unsafe fn load(p: *const f32) -> Self {
-            _mm256_loadu_ps(p)
-        }
-        #[inline(always)]
-        unsafe fn fmadd(a: Self, b: Self, c: Self) -> Self {
-            _mm256_fmadd_ps(a, b, c)
-        }
-        #[inline(always)]
-        unsafe fn add(a: Self, b: Self) -> Self {
-            _mm256_add_ps(a, b)
-        }
-        #[inline(always)]
-        unsafe fn clamp(x: Self, lo: Self, hi: Self) -> Self {
-            _mm256_min_ps(_mm256_max_ps(x, lo), hi)
-        }
-        #[inline(always)]
-        unsafe fn load_part(p: *const f32, n: usize) -> Self {
-            if n >= 8 {
-                _mm256_loadu_ps(p)
+        let alpha = _mm512_set1_ps(ep.alpha);
+        let beta = _mm512_set1_ps(ep.beta);
+        let (lo, hi) = (_mm512_set1_ps(ep.lo), _mm512_set1_ps(ep.hi));
+        let masks: [__mmask16; 2] = [
+            if nr >= 16 { 0xffff } else { ((1u32 << nr) - 1) as u16 },
+            if nr >= 32 {
+                0xffff
+            } else if nr > 16 {
+                ((1u32 << (nr - 16)) - 1) as u16
             } else {
-                _mm256_maskload_ps(p, mask8(n))
+                0
+            },
+        ];
+        let mut cb = [_mm512_setzero_ps(); 2];
+        if !ep.col_bias.is_null() {
+            for (v, cbv) in cb.iter_mut().enumerate() {
+                *cbv = _mm512_maskz_loadu_ps(masks[v], ep.col_bias.add(16 * v));
             }
         }
-        #[inline(always)]
-        unsafe fn store_part(p: *mut f32, x: Self, n: usize) {
-            if n >= 8 {
-                _mm256_storeu_ps(p, x)
-            } else {
-                _mm256_maskstore_ps(p, mask8(n), x)
+        // Spill through a small buffer so the accumulators are never indexed dynamically.
+        let mut tile = [[_mm512_setzero_ps(); 2]; MR];
+        tile.copy_from_slice(&acc);
+        for (i, row) in tile.iter().enumerate().take(mr) {
+            let rb = if ep.row_bias.is_null() { 0.0 } else { *ep.row_bias.add(i) };
+            let rbv = _mm512_set1_ps(rb);
+            let crow = c.add(i * rsc);
+            for v in 0..2 {
+                if masks[v] == 0 {
+                    continue;
+                }
+                let mut x = _mm512_fmadd_ps(row[v], alpha, rbv);
+                x = _mm512_add_ps(x, cb[v]);
+                if ep.load_c {
+                    x = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(masks[v], crow.add(16 * v)), beta, x);
+                }
+                if ep.clamp {
+                    x = _mm512_min_ps(_mm512_max_ps(x, lo), hi);
+                }
+                _mm512_mask_storeu_ps(crow.add(16 * v), masks[v], x);
             }
         }
     }
 
-    /// Lane mask of the first `n < 8` lanes.
-    #[inline(always)]
-    unsafe fn mask8(n: usize) -> __m256i {
-        _mm256_cmpgt_epi32(_mm256_set1_epi32(n as i32), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))
-    }
-
-    impl Simd for __m512 {
-        const LANES: usize = 16;
-        #[inline(always)]
-        unsafe fn splat(x: f32) -> Self {
-            _mm512_set1_ps(x)
+    /// AVX2+FMA kernel: 6 rows × 16 columns (12 ymm accumulators).
+    #[target_feature(enable = "avx2,fma")]
+    #[allow(clippy::too_many_arguments)]
+    pub unsafe fn kernel_avx2(
+        kc: usize,
+        a: *const f32,
+        b: *const f32,
+        c: *mut f32,
+        rsc: usize,
+        mr: usize,
+        nr: usize,
+        ep: &TileEp,
+    ) {
+        const MR: usize = 6;
+        const NR: usize = 16;
+        let mut acc = [[_mm256_setzero_ps(); 2]; MR];
+        let (mut ap, mut bp) = (a, b);
+        for _ in 0..kc {
+            let b0 = _mm256_loadu_ps(bp);
+            let b1 = _mm256_loadu_ps(bp.add(8));
+            for (i, row) in acc.iter_mut().enumerate() {
+                let av = _mm256_set1_ps(*ap.add(i));
+                row[0] = _mm256_fmadd_ps(av, b0, row[0]);
+                row[1] = _mm256_fmadd_ps(av, b1, row[1]);
+            }
+            ap = ap.add(MR);
+            bp = bp.add(NR);
         }
-        #[inline(always)]
-        unsafe fn load(p: *const f32) -> Self {
-            _mm512_loadu_ps(p)
-        }
-        #[inline(always)]
-        unsafe fn fmadd(a: Self, b: Self, c: Self) -> Self {
-            _mm512_fmadd_ps(a, b, c)
-        }
-        #[inline(always)]
-        unsafe fn add(a: Self, b: Self) -> Self {
-            _mm512_add_ps(a, b)
-        }
-        #[inline(always)]
-        unsafe fn clamp(x: Self, lo: Self, hi: Self) -> Self {
-            _mm512_min_ps(_mm512_max_ps(x, lo), hi)
-        }
-        #[inline(always)]
-        unsafe fn load_part(p: *const f32, n: usize) -> Self {
-            _mm512_maskz_loadu_ps(mask16(n), p)
-        }
-        #[inline(always)]
-        unsafe fn store_part(p: *mut f32, x: Self, n: usize) {
-            _mm512_mask_storeu_ps(p, mask16(n), x)
-        }
-    }
-
-    #[inline(always)]
-    fn mask16(n: usize) -> __mmask16 {
-        if n >= 16 {
-            0xffff
+        if mr == MR && nr == NR {
+            let alpha = _mm256_set1_ps(ep.alpha);
+            let beta = _mm256_set1_ps(ep.beta);
+            let (lo, hi) = (_mm256_set1_ps(ep.lo), _mm256_set1_ps(ep.hi));
+            let mut cb = [_mm256_setzero_ps(); 2];
+            if !ep.col_bias.is_null() {
+                cb = [_mm256_loadu_ps(ep.col_bias), _mm256_loadu_ps(ep.col_bias.add(8))];
+            }
+            let mut tile = [[_mm256_setzero_ps(); 2]; MR];
+            tile.copy_from_slice(&acc);
+            for (i, row) in tile.iter().enumerate() {
+                let rb = if ep.row_bias.is_null() { 0.0 } else { *ep.row_bias.add(i) };
+                let rbv = _mm256_set1_ps(rb);
+                let crow = c.add(i * rsc);
+                for v in 0..2 {
+                    let mut x = _mm256_fmadd_ps(row[v], alpha, rbv);
+                    x = _mm256_add_ps(x, cb[v]);
+                    if ep.load_c {
+                        x = _mm256_fmadd_ps(_mm256_loadu_ps(crow.add(8 * v)), beta, x);
+                    }
+                    if ep.clamp {
+                        x = _mm256_min_ps(_mm256_max_ps(x, lo), hi);
+                    }
+                    _mm256_storeu_ps(crow.add(8 * v), x);
+                }
+            }
         } else {
-            ((1u32 << n) - 1) as u16
+            let mut flat = [0f32; MR * NR];
+            for (i, row) in acc.iter().enumerate() {
+                _mm256_storeu_ps(flat.as_mut_ptr().add(i * NR), row[0]);
+                _mm256_storeu_ps(flat.as_mut_ptr().add(i * NR + 8), row[1]);
+            }
+            super::store_tile(&flat, NR, c, rsc, mr, nr, ep);
         }
     }
-
-    macro_rules! kernel {
-        ($(#[$doc:meta])* $name:ident, $feat:literal, $v:ty, $mr:literal, $nv:literal) => {
-            $(#[$doc])*
-            #[target_feature(enable = $feat)]
-            #[allow(clippy::too_many_arguments)]
-            pub unsafe fn $name(
-                kc: usize,
-                a: *const f32,
-                b: *const f32,
-                c: *mut f32,
-                rsc: usize,
-                mr: usize,
-                nr: usize,
-                ep: &TileEp,
-            ) {
-                tile::<$v, $mr, $nv>(kc, a, b, c, rsc, mr, nr, ep)
-            }
-        };
-    }
-    kernel!(
-        /// AVX-512 kernel: 12 rows × 32 columns (24 zmm accumulators).
-        kernel_avx512, "avx512f", __m512, 12, 2
-    );
-    kernel!(
-        /// AVX2+FMA kernel: 6 rows × 16 columns (12 ymm accumulators).
-        kernel_avx2, "avx2,fma", __m256, 6, 2
-    );
 }
 
 static SCALAR: Kernel = Kernel { name: "scalar-4x8", mr: 4, nr: 8, f: kernel_scalar };
 #[cfg(target_arch = "x86_64")]
 static AVX2: Kernel = Kernel { name: "avx2-6x16", mr: 6, nr: 16, f: x86::kernel_avx2 };
-
 #[cfg(target_arch = "x86_64")]
 static AVX512: Kernel = Kernel { name: "avx512-12x32", mr: 12, nr: 32, f: x86::kernel_avx512 };
 
