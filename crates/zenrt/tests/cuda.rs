@@ -179,30 +179,13 @@ macro_rules! gpu_half_tests {
     };
 }
 
-gpu_half_tests!(
-    fp16,
-    zenrt::Precision::Fp16,
-    resnet50,
-    mobilenet_v2,
-    efficientnet_b0,
-    lstm,
-    bigru,
-    bert,
-    dlrm,
-    keras_cnn
-);
-gpu_half_tests!(
-    bf16,
-    zenrt::Precision::Bf16,
-    resnet50,
-    mobilenet_v2,
-    efficientnet_b0,
-    lstm,
-    bigru,
-    bert,
-    dlrm,
-    keras_cnn
-);
+macro_rules! gpu_half_precisions {
+    ($($prec:ident: $p:expr),*) => {
+        $( gpu_half_tests!($prec, $p, resnet50, mobilenet_v2, efficientnet_b0, lstm, bigru, bert, dlrm, keras_cnn); )*
+    };
+}
+
+gpu_half_precisions!(fp16: zenrt::Precision::Fp16, bf16: zenrt::Precision::Bf16);
 
 #[test]
 fn half_precision_is_cuda_only() {

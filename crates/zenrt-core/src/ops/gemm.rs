@@ -152,21 +152,14 @@ fn run_task(cx: &Ctx, m0: usize, m1: usize, n0: usize, n1: usize) {
                         let row = ic + pi * mr;
                         let mr_eff = mr.min(m1 - row);
                         let ap = ablock[pi * kc * mr..(pi + 1) * kc * mr].as_ptr();
-                        let bias_ptr = |b: Option<&[f32]>, at: usize| match b {
-                            Some(b) if last => b[at..].as_ptr(),
-                            _ => std::ptr::null(),
-                        };
-                        let (lo, hi) = cx.clamp.unwrap_or((0.0, 0.0));
-                        let ep = TileEp {
-                            alpha: cx.alpha,
-                            beta: if first { cx.beta } else { 1.0 },
-                            load_c: !first || cx.beta != 0.0,
-                            row_bias: bias_ptr(cx.row_bias, row),
-                            col_bias: bias_ptr(cx.col_bias, col),
-                            clamp: last && cx.clamp.is_some(),
-                            lo,
-                            hi,
-                        };
+                        let ep = TileEp::for_block(
+                            (cx.alpha, cx.beta),
+                            cx.clamp,
+                            (cx.row_bias, row),
+                            (cx.col_bias, col),
+                            first,
+                            last,
+                        );
                         // SAFETY: the panels hold `kc` steps of `mr`/`nr` values (sliced above); the
                         // tile `row..row+mr_eff` × `col..col+nr_eff` lies inside C (checked by
                         // `sgemm`) and belongs to this task only; bias pointers have `mr_eff`/`nr_eff`

@@ -25,6 +25,35 @@ pub struct TileEp {
     pub hi: f32,
 }
 
+impl TileEp {
+    /// The epilogue of the tile at (`row`, `col`) for one K block: `first` and `last` say where the block
+    /// lies in K (beta and C are applied on the first block, biases and the clamp on the last).
+    pub fn for_block(
+        (alpha, beta): (f32, f32),
+        clamp: Option<(f32, f32)>,
+        (row_bias, row): (Option<&[f32]>, usize),
+        (col_bias, col): (Option<&[f32]>, usize),
+        first: bool,
+        last: bool,
+    ) -> TileEp {
+        let ptr = |b: Option<&[f32]>, at: usize| match b {
+            Some(b) if last => b[at..].as_ptr(),
+            _ => std::ptr::null(),
+        };
+        let (lo, hi) = clamp.unwrap_or((0.0, 0.0));
+        TileEp {
+            alpha,
+            beta: if first { beta } else { 1.0 },
+            load_c: !first || beta != 0.0,
+            row_bias: ptr(row_bias, row),
+            col_bias: ptr(col_bias, col),
+            clamp: last && clamp.is_some(),
+            lo,
+            hi,
+        }
+    }
+}
+
 /// `kc, a, b, c, rsc, mr, nr, ep`: `c` points at the tile's top-left element, rows `rsc` apart,
 /// columns contiguous; only the top-left `mr × nr` part is written.
 pub type KernelFn = unsafe fn(usize, *const f32, *const f32, *mut f32, usize, usize, usize, &TileEp);

@@ -203,21 +203,14 @@ impl Job<'_> {
                         let col = j + 8 * v;
                         *bp = blk[(col / r) * kc * r + col % r..].as_ptr();
                     }
-                    let ptr_or_null = |b: Option<&[f32]>, at: usize| match b {
-                        Some(b) if last => b[at..].as_ptr(),
-                        _ => std::ptr::null(),
-                    };
-                    let (lo, hi) = self.clamp.unwrap_or((0.0, 0.0));
-                    let ep = TileEp {
-                        alpha: self.alpha,
-                        beta: if first { self.beta } else { 1.0 },
-                        load_c: !first || self.beta != 0.0,
-                        row_bias: ptr_or_null(self.row_bias, i0),
-                        col_bias: ptr_or_null(self.col_bias, j),
-                        clamp: last && self.clamp.is_some(),
-                        lo,
-                        hi,
-                    };
+                    let ep = TileEp::for_block(
+                        (self.alpha, self.beta),
+                        self.clamp,
+                        (self.row_bias, i0),
+                        (self.col_bias, j),
+                        first,
+                        last,
+                    );
                     let t = Tile {
                         kc,
                         a: self.a[p0 * self.m + i0..].as_ptr(),
