@@ -29,7 +29,7 @@ unsafe fn poly<V: F32x>(x: V, cs: &[f32]) -> V {
 }
 
 /// `(e^r - 1 - r) / r^2` on `|r| <= ln2/2` (relative error 1.3e-7 of this part, 8e-9 overall).
-const EXP_Q: [f32; 5] = [0.499_999_99, 0.166_665_77, 0.041_666_94, 0.008_363_126, 0.001_389_383_2];
+const EXP_Q: [f32; 5] = [0.5, 0.166_665_77, 0.041_666_94, 0.008_363_126, 0.001_389_383_2];
 
 /// Reduces `x` (already clamped to `[-104, 88.8]`): returns `(n, r)` with `x = n ln2 + r`.
 #[inline(always)]
@@ -96,7 +96,7 @@ pub(crate) unsafe fn tanh<V: F32x>(x: V) -> V {
 /// close to 2/√π, as erf's Taylor series starts; it is a fit, not the constant.)
 #[allow(clippy::approx_constant)]
 const ERF_P: [f32; 7] =
-    [1.128_379_2, -0.376_126_3, 0.112_836_124, -0.026_854_808, 0.005_190_053, -0.000_802_435_1, 7.898_202e-5];
+    [1.128_379_2, -0.376_126_3, 0.112_836_12, -0.026_854_808, 0.005_190_053, -0.000_802_435_1, 7.898_202e-5];
 /// `erfc(a) e^(a^2)` as a polynomial in `t = 1 / (1 + a)` on `0.45 <= a <= 10`.
 #[allow(clippy::excessive_precision)]
 const ERFC_R: [f32; 11] = [
@@ -161,7 +161,7 @@ pub(crate) unsafe fn gelu<V: F32x>(x: V) -> V {
 /// `x * sigmoid(2u)` (the same function, without cancellation for negative x).
 #[inline(always)]
 pub(crate) unsafe fn gelu_tanh<V: F32x>(x: V) -> V {
-    let k2 = 2.0 * 0.797_884_56_f32; // 2 sqrt(2/pi)
+    let k2 = 2.0 * 0.797_884_6_f32; // 2 sqrt(2/pi)
     let u2 = x.mul(x).fma(c(0.044715 * k2), c(k2)).mul(x);
     x.mul(sigmoid(u2))
 }

@@ -91,7 +91,7 @@ impl Act {
             Act::Mish => F::Mish,
             Act::Softplus => F::Softplus,
             Act::Softsign => F::Softsign,
-            Act::Swish { alpha } if alpha == 1.0 => F::Silu,
+            Act::Swish { alpha: 1.0 } => F::Silu,
             Act::Swish { alpha } => F::Swish(alpha as f32),
             Act::ThresholdedRelu { alpha } => F::ThresholdedRelu(alpha as f32),
             Act::Shrink { .. } => return None,
