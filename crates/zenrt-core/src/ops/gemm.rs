@@ -18,7 +18,7 @@ pub use pack::{PackSrc, PackedMat, Strided};
 
 use crate::ops::fused::Activation;
 use crate::{ensure, Elem, Result};
-use kernels::TileEp;
+use kernels::BlockEp;
 use std::cell::RefCell;
 
 /// Depth of one K block (packed panels hold this many steps).
@@ -83,16 +83,11 @@ struct Ctx<'a> {
     m: usize,
     n: usize,
     k: usize,
-    alpha: f32,
-    beta: f32,
     a: Operand<'a>,
     b: Operand<'a>,
     c: OutPtr,
     rsc: usize,
-    row_bias: Option<&'a [f32]>,
-    col_bias: Option<&'a [f32]>,
-    clamp: Option<(f32, f32)>,
-    post: Activation,
+    ep: BlockEp<'a>,
 }
 
 thread_local! {
@@ -152,14 +147,7 @@ fn run_task(cx: &Ctx, m0: usize, m1: usize, n0: usize, n1: usize) {
                         let row = ic + pi * mr;
                         let mr_eff = mr.min(m1 - row);
                         let ap = ablock[pi * kc * mr..(pi + 1) * kc * mr].as_ptr();
-                        let ep = TileEp::for_block(
-                            (cx.alpha, cx.beta),
-                            cx.clamp,
-                            (cx.row_bias, row),
-                            (cx.col_bias, col),
-                            first,
-                            last,
-                        );
+                        let ep = cx.ep.tile(row, col, first, last);
                         // SAFETY: the panels hold `kc` steps of `mr`/`nr` values (sliced above); the
                         // tile `row..row+mr_eff` × `col..col+nr_eff` lies inside C (checked by
                         // `sgemm`) and belongs to this task only; bias pointers have `mr_eff`/`nr_eff`
@@ -167,9 +155,9 @@ fn run_task(cx: &Ctx, m0: usize, m1: usize, n0: usize, n1: usize) {
                         unsafe {
                             let c = cx.c.0.add(row * cx.rsc + col);
                             (cx.kern.f)(kc, ap, bp, c, cx.rsc, mr_eff, nr_eff, &ep);
-                            if last && cx.post != Activation::None {
+                            if last && cx.ep.post != Activation::None {
                                 for i in 0..mr_eff {
-                                    cx.post.apply_f32(std::slice::from_raw_parts_mut(c.add(i * cx.rsc), nr_eff));
+                                    cx.ep.post.apply_f32(std::slice::from_raw_parts_mut(c.add(i * cx.rsc), nr_eff));
                                 }
                             }
                         }
@@ -260,6 +248,7 @@ pub fn sgemm(
         Activation::Clip(lo, hi) => (Some((lo, hi)), Activation::None),
         act => (None, act),
     };
+    let bep = BlockEp { alpha, beta, row_bias, col_bias, clamp, post };
     if let Operand::Src(sa) = a {
         let b_panel = if let Operand::Packed(p) = b { Some(p.r) } else { None };
         if small::applies(m, false, b_panel) {
@@ -267,11 +256,11 @@ pub fn sgemm(
                 Operand::Packed(p) => (Some(p), None),
                 Operand::Src(s) => (None, Some(s)),
             };
-            small::sgemm_small(kern, alpha, sa, bp, bs, beta, c, rsc, (row_bias, col_bias), clamp, post);
+            small::sgemm_small(kern, sa, bp, bs, c, rsc, bep);
             return Ok(());
         }
     }
-    let cx = Ctx { kern, m, n, k, alpha, beta, a, b, c: OutPtr(c.as_mut_ptr()), rsc, row_bias, col_bias, clamp, post };
+    let cx = Ctx { kern, m, n, k, a, b, c: OutPtr(c.as_mut_ptr()), rsc, ep: bep };
     let (ms, ns) = partition(&cx, crate::threads::current());
     let tasks = ms.len() * ns.len();
     crate::threads::for_each_task(tasks, |t| {

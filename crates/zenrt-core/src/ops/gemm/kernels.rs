@@ -25,29 +25,34 @@ pub struct TileEp {
     pub hi: f32,
 }
 
-impl TileEp {
-    /// The epilogue of the tile at (`row`, `col`) for one K block: `first` and `last` say where the block
+/// The epilogue of one product, resolved once by `sgemm`: what every tile applies (scalars, biases
+/// and the clamp the micro-kernels fuse) and the activation applied after the last K block.
+#[derive(Clone, Copy, Debug)]
+pub struct BlockEp<'a> {
+    pub alpha: f32,
+    pub beta: f32,
+    pub row_bias: Option<&'a [f32]>,
+    pub col_bias: Option<&'a [f32]>,
+    pub clamp: Option<(f32, f32)>,
+    pub post: crate::ops::fused::Activation,
+}
+
+impl BlockEp<'_> {
+    /// The tile epilogue at (`row`, `col`) for one K block: `first` and `last` say where the block
     /// lies in K (beta and C are applied on the first block, biases and the clamp on the last).
-    pub fn for_block(
-        (alpha, beta): (f32, f32),
-        clamp: Option<(f32, f32)>,
-        (row_bias, row): (Option<&[f32]>, usize),
-        (col_bias, col): (Option<&[f32]>, usize),
-        first: bool,
-        last: bool,
-    ) -> TileEp {
+    pub fn tile(&self, row: usize, col: usize, first: bool, last: bool) -> TileEp {
         let ptr = |b: Option<&[f32]>, at: usize| match b {
             Some(b) if last => b[at..].as_ptr(),
             _ => std::ptr::null(),
         };
-        let (lo, hi) = clamp.unwrap_or((0.0, 0.0));
+        let (lo, hi) = self.clamp.unwrap_or((0.0, 0.0));
         TileEp {
-            alpha,
-            beta: if first { beta } else { 1.0 },
-            load_c: !first || beta != 0.0,
-            row_bias: ptr(row_bias, row),
-            col_bias: ptr(col_bias, col),
-            clamp: last && clamp.is_some(),
+            alpha: self.alpha,
+            beta: if first { self.beta } else { 1.0 },
+            load_c: !first || self.beta != 0.0,
+            row_bias: ptr(self.row_bias, row),
+            col_bias: ptr(self.col_bias, col),
+            clamp: last && self.clamp.is_some(),
             lo,
             hi,
         }

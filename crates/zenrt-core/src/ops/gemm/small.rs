@@ -11,7 +11,7 @@
 //! One generic kernel over [`Lanes`] (8 f32 lanes): `__m256` under AVX2+FMA (runtime
 //! detection), `[f32; 8]` as the portable fallback.
 
-use super::kernels::{Kernel, TileEp};
+use super::kernels::{BlockEp, Kernel, TileEp};
 use super::pack::PackedMat;
 use super::{OutPtr, PackSrc, KC};
 use crate::ops::fused::Activation;
@@ -75,36 +75,26 @@ impl Panels<'_> {
 struct Job<'a> {
     m: usize,
     k: usize,
-    alpha: f32,
-    beta: f32,
     /// A packed k-major: `a[p * m + i]`.
     a: &'a [f32],
     b: Panels<'a>,
     c: OutPtr,
     rsc: usize,
-    row_bias: Option<&'a [f32]>,
-    col_bias: Option<&'a [f32]>,
-    clamp: Option<(f32, f32)>,
-    post: Activation,
+    ep: BlockEp<'a>,
     simd: bool,
 }
 
 /// `C = post(clamp(alpha·A·B + beta·C + bias))` for `m ≤ MAX_M`, A an unpacked source (`m` rows),
 /// B pre-packed (`b_packed`) or a source; C checked by the caller (`m` rows `rsc` apart, `n`
 /// contiguous columns, `k > 0`).
-#[allow(clippy::too_many_arguments)]
 pub(super) fn sgemm_small(
     kern: &Kernel,
-    alpha: f32,
     a: &dyn PackSrc,
     b_packed: Option<&PackedMat>,
     b_src: Option<&dyn PackSrc>,
-    beta: f32,
     c: &mut [f32],
     rsc: usize,
-    bias: (Option<&[f32]>, Option<&[f32]>),
-    clamp: Option<(f32, f32)>,
-    post: Activation,
+    ep: BlockEp,
 ) {
     let (m, k) = (a.other(), a.k());
     let (mut abuf, mut bbuf) = BUFS.with(|b| std::mem::take(&mut *b.borrow_mut()));
@@ -124,21 +114,7 @@ pub(super) fn sgemm_small(
         }
         (None, None) => (Panels::Own { data: &[], k }, 0),
     };
-    let job = Job {
-        m,
-        k,
-        alpha,
-        beta,
-        a: &abuf,
-        b: panels,
-        c: OutPtr(c.as_mut_ptr()),
-        rsc,
-        row_bias: bias.0,
-        col_bias: bias.1,
-        clamp,
-        post,
-        simd: simd_ok(kern),
-    };
+    let job = Job { m, k, a: &abuf, b: panels, c: OutPtr(c.as_mut_ptr()), rsc, ep, simd: simd_ok(kern) };
     // Columns split in multiples of 64 over the threads when the product is big enough.
     let threads = crate::threads::current();
     let parts = if threads > 1 && m * n * k >= PAR_WORK { threads.min(n.div_ceil(64)) } else { 1 };
@@ -203,14 +179,7 @@ impl Job<'_> {
                         let col = j + 8 * v;
                         *bp = blk[(col / r) * kc * r + col % r..].as_ptr();
                     }
-                    let ep = TileEp::for_block(
-                        (self.alpha, self.beta),
-                        self.clamp,
-                        (self.row_bias, i0),
-                        (self.col_bias, j),
-                        first,
-                        last,
-                    );
+                    let ep = self.ep.tile(i0, j, first, last);
                     let t = Tile {
                         kc,
                         a: self.a[p0 * self.m + i0..].as_ptr(),
@@ -231,11 +200,11 @@ impl Job<'_> {
                     unsafe { run_tile(self.simd, rows, nv, &t, &ep) };
                     p0 += kc;
                 }
-                if self.post != Activation::None {
+                if self.ep.post != Activation::None {
                     for i in i0..i0 + rows {
                         // SAFETY: as above, row `i` columns `j..j + w` belong to this task.
                         let row = unsafe { std::slice::from_raw_parts_mut(self.c.0.add(i * self.rsc + j), w) };
-                        if let Some(f) = self.post.simd_f32() {
+                        if let Some(f) = self.ep.post.simd_f32() {
                             crate::simd::map_inplace(f, row);
                         }
                     }
