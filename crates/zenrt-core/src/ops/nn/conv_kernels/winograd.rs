@@ -231,17 +231,8 @@ fn input_transform(tl: &Tiles, cs: &ConvShape, n: usize, src: &[f32], pad: &mut 
                 }
             }
             // Columns, then rows: r = Bᵀ d, then d = (Bᵀ d) B.
-            let mut col = [L8::default(); 6];
+            down_columns(&d, al, al, &mut r, |c, o| bt(t, c, o));
             let mut out = [L8::default(); 6];
-            for j in 0..al {
-                for i in 0..al {
-                    col[i] = d[i * al + j];
-                }
-                bt(t, &col[..al], &mut out[..al]);
-                for i in 0..al {
-                    r[i * al + j] = out[i];
-                }
-            }
             for i in 0..al {
                 bt(t, &r[i * al..(i + 1) * al], &mut out[..al]);
                 d[i * al..(i + 1) * al].copy_from_slice(&out[..al]);
@@ -250,6 +241,23 @@ fn input_transform(tl: &Tiles, cs: &ConvShape, n: usize, src: &[f32], pad: &mut 
             for (xi, dv) in d[..al * al].iter().enumerate() {
                 v[xi * tl.ld + t0..][..8].copy_from_slice(&dv.0);
             }
+        }
+    }
+}
+
+/// A 1-D transform `f` (α inputs, `rows` outputs) applied down each of the α columns of the
+/// row-major `src` (α rows of α vectors): `dst[i·α + j] = f(column j)[i]`.
+#[inline(always)]
+fn down_columns(src: &[L8], al: usize, rows: usize, dst: &mut [L8], f: impl Fn(&[L8], &mut [L8])) {
+    let mut col = [L8::default(); 6];
+    let mut out = [L8::default(); 6];
+    for j in 0..al {
+        for i in 0..al {
+            col[i] = src[i * al + j];
+        }
+        f(&col[..al], &mut out[..rows]);
+        for i in 0..rows {
+            dst[i * al + j] = out[i];
         }
     }
 }
@@ -283,17 +291,8 @@ fn output_transform(
                 *sv = L8::load(&mm[xi * plane + k * tl.ld + t0..]);
             }
             // r = Aᵀ s (m×α), then o = r A (m×m).
-            let mut col = [L8::default(); 6];
+            down_columns(&s, al, m, &mut r, |c, o| at(t, c, o));
             let mut out = [L8::default(); 6];
-            for j in 0..al {
-                for i in 0..al {
-                    col[i] = s[i * al + j];
-                }
-                at(t, &col[..al], &mut out[..m]);
-                for i in 0..m {
-                    r[i * al + j] = out[i];
-                }
-            }
             for i in 0..m {
                 at(t, &r[i * al..(i + 1) * al], &mut out[..m]);
                 for (j, o) in out[..m].iter().enumerate() {
