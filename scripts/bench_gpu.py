@@ -17,6 +17,9 @@ What is timed (medians over --iters after --warmup runs):
                memory), wall clock per run after `--warmup` runs.
   torch e2e    the same end to end: host -> .cuda() -> model -> .cpu().
   torch dev    inputs already on the GPU, output left there; CUDA events around the forward.
+               PyTorch's default: convolutions in TF32 (cudnn.allow_tf32=True).
+  torch strict as "torch dev" with cudnn.allow_tf32=False: strict fp32 convolutions, the same
+               math as zenrt fp32 (zenrt --tf32 compares with "torch dev").
   fp16         torch.autocast(float16), device-resident like "torch dev".
   compile      torch.compile(model) (default mode), device-resident, after compile warm-up.
   compile_fp16 torch.compile(model) called under torch.autocast(float16).
@@ -72,6 +75,17 @@ def bench_zenrt(zenrt, model_path, npz, iters, warmup, flags):
 def bench_torch(module, feeds, names, iters, warmup, mode):
     import torch
 
+    tf32 = torch.backends.cudnn.allow_tf32
+    torch.backends.cudnn.allow_tf32 = tf32 and mode != "strict"
+    try:
+        return bench_torch_inner(module, feeds, names, iters, warmup, mode)
+    finally:
+        torch.backends.cudnn.allow_tf32 = tf32
+
+
+def bench_torch_inner(module, feeds, names, iters, warmup, mode):
+    import torch
+
     dev = torch.device("cuda")
     host = [torch.from_numpy(feeds[n]) for n in names]
     xs = [t.to(dev) for t in host]
@@ -122,7 +136,7 @@ def main():
     ap.add_argument("--batches", default="1,32")
     ap.add_argument("--iters", type=int, default=30)
     ap.add_argument("--warmup", type=int, default=5)
-    ap.add_argument("--modes", default="zenrt_fp32,zenrt_tf32,zenrt_fp16,zenrt_bf16,torch_e2e,torch_dev,torch_fp16,"
+    ap.add_argument("--modes", default="zenrt_fp32,zenrt_tf32,zenrt_fp16,zenrt_bf16,torch_e2e,torch_dev,torch_strict,torch_fp16,"
                     "torch_compile,torch_compile_fp16", help="comma-separated subset of the default")
     ap.add_argument("--out", default="bench_gpu.json")
     args = ap.parse_args()

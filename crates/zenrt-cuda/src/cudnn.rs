@@ -1,10 +1,18 @@
-//! cuDNN forward convolution (fp32, NCHW), loaded at run time like the other CUDA libraries.
+//! cuDNN forward convolution (NCHW; fp32, or fp16/bf16 storage with fp32 accumulation), loaded at
+//! run time like the other CUDA libraries.
 //!
 //! One cuDNN handle per [`Gpu`](crate::Gpu), on its stream. For every convolution shape the
 //! descriptors and the algorithm (chosen once by `cudnnFindConvolutionForwardAlgorithmEx`, i.e.
 //! timed on the device, fastest first) are cached; the workspace comes from the caching
-//! allocator. Math type: `CUDNN_FMA_MATH` (exact fp32, no TF32) unless the GPU was opened with
-//! [`Precision::Tf32`](crate::Precision), which allows tensor-op (TF32) math.
+//! allocator. Math type by the GPU's [`Precision`]: `F32` = `CUDNN_FMA_MATH` (exact fp32, no
+//! TF32; results that report tensor-op math are refused), `Tf32` = tensor-op (TF32) math allowed,
+//! `F16`/`Bf16` = half tensors (`CUDNN_DATA_HALF`/`BFLOAT16`) with `CUDNN_DATA_FLOAT` compute
+//! (fp32 accumulation) on tensor cores.
+//!
+//! Epilogue: with a bias and a ReLU, `y = relu(conv(x) + bias [+ z])` runs as one
+//! `cudnnConvolutionBiasActivationForward` (z: a residual input of y's shape), tried once per
+//! shape outside graph capture; where cuDNN refuses it the caller runs the plain convolution and
+//! its own epilogue kernel. `ZENRT_CUDNN_FUSED=0` turns the fused call off.
 //!
 //! cudarc's dynamic loading panics when a library or symbol is missing, so every cuDNN call runs
 //! inside `catch_unwind`; any failure disables cuDNN for the process (with a reason) and the
@@ -14,6 +22,7 @@
 //! once per shape against Find's best cuDNN time and keeps the faster; `cudnn` always uses
 //! cuDNN where it takes the shape; `im2col` never loads cuDNN.
 
+use crate::Precision;
 use cudarc::cudnn::sys;
 use std::collections::HashMap;
 use std::ffi::c_void;
@@ -48,12 +57,39 @@ struct ConvPlan {
     w: sys::cudnnFilterDescriptor_t,
     conv: sys::cudnnConvolutionDescriptor_t,
     y: sys::cudnnTensorDescriptor_t,
+    /// Bias descriptor (1, oc, 1, 1) for the fused call.
+    b: sys::cudnnTensorDescriptor_t,
     algo: sys::cudnnConvolutionFwdAlgo_t,
     ws: usize,
     /// Find's device time of the chosen algorithm (ms).
     ms: f32,
     /// Whether cuDNN runs this shape: `None` until our own path was timed (mode `auto`).
     chosen: Option<bool>,
+    /// Whether the fused bias + ReLU call works, without and with a residual z (`None`: not
+    /// tried yet).
+    fused: [Option<bool>; 2],
+}
+
+/// The epilogue a caller wants after the convolution: `y = act(conv + bias + z)`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Epilogue {
+    /// Bias device address (0: none).
+    pub bias: u64,
+    /// Residual device address (0: none), same shape as y.
+    pub z: u64,
+    /// The activation is a plain ReLU (the only one cuDNN's fused call takes).
+    pub relu: bool,
+}
+
+/// What [`Cudnn::forward`] did.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Done {
+    /// Nothing (the caller runs its own path).
+    No,
+    /// y = conv(x, w): the caller applies the epilogue.
+    Conv,
+    /// y = relu(conv(x, w) + bias + z): epilogue included.
+    Fused,
 }
 
 /// What [`Cudnn::prepare`] says about a shape.
@@ -90,7 +126,9 @@ impl Entry {
 /// The cuDNN state of one GPU.
 pub(crate) struct Cudnn {
     handle: sys::cudnnHandle_t,
-    tf32: bool,
+    precision: Precision,
+    /// ReLU activation descriptor for the fused call.
+    relu: sys::cudnnActivationDescriptor_t,
     plans: Mutex<HashMap<ConvShape, Entry>>,
     /// Set when a call failed: the process stays on the im2col path.
     broken: Mutex<Option<String>>,
@@ -101,12 +139,37 @@ pub(crate) struct Cudnn {
 unsafe impl Send for Cudnn {}
 unsafe impl Sync for Cudnn {}
 
-/// Workspace an algorithm may use: as much as the larger of the input and output tensors
-/// (so the workspace does not raise the peak much above the activations), within 16-256 MiB.
-fn ws_limit(s: &ConvShape) -> usize {
-    let elems = |a: i32, b: i32, c: i32, d: i32| [a, b, c, d].iter().map(|&v| v.max(0) as usize).product::<usize>();
-    let io = elems(s.n, s.c, s.h, s.w).max(elems(s.n, s.oc, s.oh, s.ow)) * 4;
-    io.clamp(16 << 20, 256 << 20)
+/// Workspace an algorithm may use: twice the input plus output tensors plus the filter, within
+/// 32 MiB - 1 GiB. cuDNN's fast tensor-op kernels on NCHW tensors transpose x and y into the
+/// workspace; device run 7 measured the earlier limit (the larger of x and y, 16-256 MiB) to
+/// exclude them at batch 32 (resnet50 b32 fp16 10.6 ms against 7.2 ms with 1 GiB). The limit is
+/// also the Find scratch buffer, so it shows in the allocator's peak (not in a graph's arena,
+/// which holds only the chosen algorithms' workspaces). `ZENRT_CUDNN_WS_MB` sets a fixed limit.
+fn ws_limit(s: &ConvShape, esize: usize) -> usize {
+    if let Some(mb) = std::env::var("ZENRT_CUDNN_WS_MB").ok().and_then(|v| v.parse::<usize>().ok()) {
+        return mb.clamp(1, 4096) << 20;
+    }
+    let elems = |v: [i32; 4]| v.iter().map(|&d| d.max(0) as usize).product::<usize>();
+    let x = elems([s.n, s.c, s.h, s.w]);
+    let y = elems([s.n, s.oc, s.oh, s.ow]);
+    let w = elems([s.oc, s.c / s.group.max(1), s.kh, s.kw]);
+    ((2 * (x + y) + w) * esize).clamp(32 << 20, 1 << 30)
+}
+
+/// cuDNN's tensor data type and the convolution math type for a precision.
+fn types(p: Precision) -> (sys::cudnnDataType_t, sys::cudnnMathType_t) {
+    use sys::cudnnDataType_t as D;
+    use sys::cudnnMathType_t as M;
+    match p {
+        Precision::F32 => (D::CUDNN_DATA_FLOAT, M::CUDNN_FMA_MATH),
+        Precision::Tf32 => (D::CUDNN_DATA_FLOAT, M::CUDNN_DEFAULT_MATH),
+        Precision::F16 => (D::CUDNN_DATA_HALF, M::CUDNN_TENSOR_OP_MATH),
+        Precision::Bf16 => (D::CUDNN_DATA_BFLOAT16, M::CUDNN_TENSOR_OP_MATH),
+    }
+}
+
+fn fused_wanted() -> bool {
+    std::env::var("ZENRT_CUDNN_FUSED").map(|v| v != "0").unwrap_or(true)
 }
 
 fn ok(s: sys::cudnnStatus_t, what: &str) -> Result<(), String> {
@@ -149,7 +212,7 @@ pub fn conv_path() -> String {
     match catch_unwind(|| unsafe { sys::is_culib_present() }) {
         Ok(true) => match catch_unwind(cudarc::cudnn::result::get_version) {
             Ok(v) => format!(
-                "cuDNN {}.{}.{} where faster per shape ({}; fp32 FMA math; TF32 with --tf32), else im2col + cuBLAS",
+                "cuDNN {}.{}.{} where faster per shape ({}; fp32 FMA math; TF32 with --tf32; fp16/bf16 tensor ops), else im2col + cuBLAS",
                 v / 10000,
                 (v / 100) % 100,
                 v % 100,
@@ -163,7 +226,7 @@ pub fn conv_path() -> String {
 
 impl Cudnn {
     /// Creates the handle on `stream`; `Err(reason)` when cuDNN is absent or unusable.
-    pub(crate) fn open(stream: *mut c_void, tf32: bool) -> Result<Cudnn, String> {
+    pub(crate) fn open(stream: *mut c_void, precision: Precision) -> Result<Cudnn, String> {
         if !wanted() {
             return Err("ZENRT_CUDA_CONV=im2col".into());
         }
@@ -177,12 +240,24 @@ impl Cudnn {
                 return Err(format!("cuDNN {version} is too old (need 8.0 or later)"));
             }
             let mut handle: sys::cudnnHandle_t = std::ptr::null_mut();
-            // SAFETY: out-pointer to a handle; the stream belongs to the current context.
+            let mut relu: sys::cudnnActivationDescriptor_t = std::ptr::null_mut();
+            // SAFETY: out-pointers to a handle and a descriptor; the stream belongs to the
+            // current context.
             unsafe {
                 ok(sys::cudnnCreate(&mut handle), "cudnnCreate")?;
                 ok(sys::cudnnSetStream(handle, stream as sys::cudaStream_t), "cudnnSetStream")?;
+                ok(sys::cudnnCreateActivationDescriptor(&mut relu), "create activation descriptor")?;
+                ok(
+                    sys::cudnnSetActivationDescriptor(
+                        relu,
+                        sys::cudnnActivationMode_t::CUDNN_ACTIVATION_RELU,
+                        sys::cudnnNanPropagation_t::CUDNN_PROPAGATE_NAN,
+                        0.0,
+                    ),
+                    "activation descriptor",
+                )?;
             }
-            Ok(Cudnn { handle, tf32, plans: Mutex::new(HashMap::new()), broken: Mutex::new(None), version })
+            Ok(Cudnn { handle, precision, relu, plans: Mutex::new(HashMap::new()), broken: Mutex::new(None), version })
         })
     }
 
@@ -240,34 +315,93 @@ impl Cudnn {
         }
     }
 
-    /// y = conv(x, w) (no bias) with the plan [`Cudnn::prepare`] made; false on failure (cuDNN
-    /// is then marked broken and the caller uses its own path).
-    pub(crate) fn forward(&self, s: &ConvShape, x: u64, w: u64, y: u64, alloc: &Alloc) -> bool {
+    /// Runs the convolution of `s` with the plan [`Cudnn::prepare`] made: `Done::Fused` when
+    /// cuDNN applied `ep` too (a bias and a ReLU; never tried for the first time while
+    /// `capturing`), `Done::Conv` for y = conv(x, w), `Done::No` when cuDNN did nothing (on a
+    /// failure cuDNN is marked broken and the caller uses its own path).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn forward(
+        &self,
+        s: &ConvShape,
+        x: u64,
+        w: u64,
+        y: u64,
+        ep: &Epilogue,
+        capturing: bool,
+        alloc: &Alloc,
+    ) -> Done {
         if self.broken().is_some() {
-            return false;
+            return Done::No;
         }
-        let r = guarded("cudnn convolution", || self.forward_inner(s, x, w, y, alloc));
-        match r {
+        match guarded("cudnn convolution", || self.forward_inner(s, x, w, y, ep, capturing, alloc)) {
             Ok(done) => done,
             Err(e) => {
                 self.mark_broken(e);
-                false
+                Done::No
             }
         }
     }
 
-    fn forward_inner(&self, s: &ConvShape, x: u64, w: u64, y: u64, alloc: &Alloc) -> Result<bool, String> {
-        let plans = self.plans.lock().map_err(|_| "cuDNN plan cache poisoned".to_string())?;
-        let p = match plans.get(s) {
+    #[allow(clippy::too_many_arguments)]
+    fn forward_inner(
+        &self,
+        s: &ConvShape,
+        x: u64,
+        w: u64,
+        y: u64,
+        ep: &Epilogue,
+        capturing: bool,
+        alloc: &Alloc,
+    ) -> Result<Done, String> {
+        let mut plans = self.plans.lock().map_err(|_| "cuDNN plan cache poisoned".to_string())?;
+        let p = match plans.get_mut(s) {
             Some(Entry::Plan(p)) => p,
-            _ => return Ok(false),
+            _ => return Ok(Done::No),
         };
         let (ws_ptr, _keep) = if p.ws > 0 { alloc(p.ws).map_err(|e| e.to_string())? } else { (0, Box::new(()) as _) };
         let (one, zero) = (1.0f32, 0.0f32);
-        // SAFETY: descriptors match the buffers' shapes (built for this key); the workspace is
-        // `p.ws` bytes and stays allocated (`_keep`) until the call is queued on the stream,
-        // after which the pool may hand it out only to later work on the same stream.
+        let with_z = usize::from(ep.z != 0);
+        let try_fused = ep.relu
+            && ep.bias != 0
+            && fused_wanted()
+            && match p.fused[with_z] {
+                Some(works) => works,
+                None => !capturing,
+            };
+        // SAFETY: descriptors match the buffers' shapes (built for this key; bias has `oc`
+        // elements, z has y's shape); the workspace is `p.ws` bytes and stays allocated
+        // (`_keep`) until the call is queued on the stream, after which the pool may hand it
+        // out only to later work on the same stream.
         unsafe {
+            if try_fused {
+                // without a residual z = y with alpha2 = 0
+                let (alpha2, z) = if ep.z != 0 { (1.0f32, ep.z) } else { (0.0f32, y) };
+                let st = sys::cudnnConvolutionBiasActivationForward(
+                    self.handle,
+                    &one as *const f32 as *const c_void,
+                    p.x,
+                    x as *const c_void,
+                    p.w,
+                    w as *const c_void,
+                    p.conv,
+                    p.algo,
+                    ws_ptr as *mut c_void,
+                    p.ws,
+                    &alpha2 as *const f32 as *const c_void,
+                    p.y,
+                    z as *const c_void,
+                    p.b,
+                    ep.bias as *const c_void,
+                    self.relu,
+                    p.y,
+                    y as *mut c_void,
+                );
+                let works = st == sys::cudnnStatus_t::CUDNN_STATUS_SUCCESS;
+                p.fused[with_z] = Some(works);
+                if works {
+                    return Ok(Done::Fused);
+                }
+            }
             ok(
                 sys::cudnnConvolutionForward(
                     self.handle,
@@ -287,34 +421,37 @@ impl Cudnn {
                 "cudnnConvolutionForward",
             )?;
         }
-        Ok(true)
+        Ok(Done::Conv)
     }
 
     fn make_plan(&self, s: &ConvShape, x: u64, w: u64, y: u64, alloc: &Alloc) -> Result<Entry, String> {
         use sys::cudnnDataType_t::CUDNN_DATA_FLOAT;
         use sys::cudnnTensorFormat_t::CUDNN_TENSOR_NCHW;
+        let (dt, math) = types(self.precision);
+        let strict = self.precision == Precision::F32;
         let mut p = ConvPlan {
             x: std::ptr::null_mut(),
             w: std::ptr::null_mut(),
             conv: std::ptr::null_mut(),
             y: std::ptr::null_mut(),
+            b: std::ptr::null_mut(),
             algo: sys::cudnnConvolutionFwdAlgo_t::CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM,
             ws: 0,
             ms: f32::INFINITY,
             chosen: None,
+            fused: [None; 2],
         };
-        let math =
-            if self.tf32 { sys::cudnnMathType_t::CUDNN_DEFAULT_MATH } else { sys::cudnnMathType_t::CUDNN_FMA_MATH };
         // SAFETY: descriptor creation and setup with out-pointers; no device memory is touched
         // except by Find, which reads x and w and writes y (all sized by the caller for `s`).
         unsafe {
             ok(sys::cudnnCreateTensorDescriptor(&mut p.x), "create x descriptor")?;
             ok(sys::cudnnCreateTensorDescriptor(&mut p.y), "create y descriptor")?;
+            ok(sys::cudnnCreateTensorDescriptor(&mut p.b), "create bias descriptor")?;
             ok(sys::cudnnCreateFilterDescriptor(&mut p.w), "create w descriptor")?;
             ok(sys::cudnnCreateConvolutionDescriptor(&mut p.conv), "create conv descriptor")?;
-            ok(sys::cudnnSetTensor4dDescriptor(p.x, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, s.n, s.c, s.h, s.w), "x")?;
+            ok(sys::cudnnSetTensor4dDescriptor(p.x, CUDNN_TENSOR_NCHW, dt, s.n, s.c, s.h, s.w), "x")?;
             let cg = s.c / s.group;
-            ok(sys::cudnnSetFilter4dDescriptor(p.w, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, s.oc, cg, s.kh, s.kw), "w")?;
+            ok(sys::cudnnSetFilter4dDescriptor(p.w, dt, CUDNN_TENSOR_NCHW, s.oc, cg, s.kh, s.kw), "w")?;
             ok(
                 sys::cudnnSetConvolution2dDescriptor(
                     p.conv,
@@ -341,12 +478,13 @@ impl Cudnn {
                 destroy(&p);
                 return Ok(Entry::Refused);
             }
-            ok(sys::cudnnSetTensor4dDescriptor(p.y, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, n, c, h, wd), "y")?;
+            ok(sys::cudnnSetTensor4dDescriptor(p.y, CUDNN_TENSOR_NCHW, dt, n, c, h, wd), "y")?;
+            ok(sys::cudnnSetTensor4dDescriptor(p.b, CUDNN_TENSOR_NCHW, dt, 1, c, 1, 1), "bias")?;
             const COUNT: usize = 8;
             let mut perf: [std::mem::MaybeUninit<sys::cudnnConvolutionFwdAlgoPerf_t>; COUNT] =
                 [std::mem::MaybeUninit::zeroed(); COUNT];
             let mut got = 0;
-            let limit = ws_limit(s);
+            let limit = ws_limit(s, if dt == CUDNN_DATA_FLOAT { 4 } else { 2 });
             let (ws_ptr, _keep) = alloc(limit).map_err(|e| e.to_string())?;
             ok(
                 sys::cudnnFindConvolutionForwardAlgorithmEx(
@@ -367,11 +505,11 @@ impl Cudnn {
                 "cudnnFindConvolutionForwardAlgorithmEx",
             )?;
             let got = (got.max(0) as usize).min(COUNT);
-            // results are sorted fastest first; with FMA math, refuse tensor-op (TF32) kernels
+            // results are sorted fastest first; in strict fp32, refuse tensor-op (TF32) kernels
             let pick = perf[..got].iter().map(|r| r.assume_init()).find(|r| {
                 r.status == sys::cudnnStatus_t::CUDNN_STATUS_SUCCESS
                     && r.memory <= limit
-                    && (self.tf32
+                    && (!strict
                         || !matches!(
                             r.mathType,
                             sys::cudnnMathType_t::CUDNN_TENSOR_OP_MATH
@@ -383,7 +521,7 @@ impl Cudnn {
                     p.algo = r.algo;
                     p.ws = r.memory;
                     p.ms = r.time;
-                    if self.tf32 {
+                    if !strict {
                         ok(sys::cudnnSetConvolutionMathType(p.conv, r.mathType), "math type")?;
                     }
                     Ok(Entry::Plan(p))
@@ -404,6 +542,7 @@ impl Cudnn {
 unsafe fn destroy(p: &ConvPlan) {
     let _ = sys::cudnnDestroyTensorDescriptor(p.x);
     let _ = sys::cudnnDestroyTensorDescriptor(p.y);
+    let _ = sys::cudnnDestroyTensorDescriptor(p.b);
     let _ = sys::cudnnDestroyFilterDescriptor(p.w);
     let _ = sys::cudnnDestroyConvolutionDescriptor(p.conv);
 }
@@ -421,6 +560,7 @@ impl Drop for Cudnn {
             }
             // SAFETY: created in `open`, used by nothing else now.
             unsafe {
+                let _ = sys::cudnnDestroyActivationDescriptor(self.relu);
                 let _ = sys::cudnnDestroy(self.handle);
             }
         }));

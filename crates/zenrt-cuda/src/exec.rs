@@ -105,6 +105,7 @@ impl CudaPlan {
     pub fn compile(gpu: Arc<Gpu>, graph: &Arc<OnnxGraph>, order: &[Node], cpu_fallback: bool) -> Result<CudaPlan> {
         let mut analyzed = analyze(graph, order, cpu_fallback);
         fuse_activations(graph, order, &mut analyzed);
+        let order = &fuse_residuals(graph, order, &mut analyzed);
         let missing: Vec<String> = analyzed
             .iter()
             .filter_map(|(p, _)| match &p.placement {
@@ -618,6 +619,79 @@ fn fuse_activations(graph: &OnnxGraph, order: &[Node], analyzed: &mut [(NodePlac
         analyzed[j].1 = Some(Box::new(Forward));
         analyzed[j].0.placement = Placement::Gpu;
     }
+}
+
+/// Folds the residual `Add` (and a `Relu` reading only the sum) after a Conv into the Conv's
+/// epilogue: `Conv(x) -> Add(., r) -> Relu` becomes `FusedConv(x, w, b, r)` with the ReLU, where
+/// the conv output has no other reader, `r` is computed before the Conv (not a constant), and
+/// the Add and Relu become no-copy aliases. Returns the order with the rewritten inputs (the
+/// Conv reads `r`, the Add only the conv output), so last-use frees follow the new readers.
+/// `ZENRT_CUDA_RESIDUAL=0` turns it off.
+fn fuse_residuals(
+    graph: &OnnxGraph,
+    order: &[Node],
+    analyzed: &mut [(NodePlacement, Option<Box<dyn GpuOp>>)],
+) -> Vec<Node> {
+    use zenrt_core::Attr;
+    let mut order = order.to_vec();
+    if std::env::var("ZENRT_CUDA_RESIDUAL").is_ok_and(|v| v == "0")
+        || order.iter().any(|n| !node_subgraphs(n).is_empty())
+    {
+        return order;
+    }
+    let outputs: HashSet<&str> = graph.outputs.iter().map(|o| o.name.as_str()).collect();
+    let mut readers: HashMap<String, Vec<usize>> = HashMap::new();
+    let mut producer: HashMap<String, usize> = HashMap::new();
+    for (i, n) in order.iter().enumerate() {
+        for v in n.inputs.iter().filter(|s| !s.is_empty()) {
+            readers.entry(v.clone()).or_default().push(i);
+        }
+        for o in &n.outputs {
+            producer.insert(o.clone(), i);
+        }
+    }
+    let on_gpu: Vec<bool> = analyzed.iter().map(|(p, _)| p.placement == Placement::Gpu).collect();
+    let gpu = |k: usize| on_gpu[k];
+    let plain = |n: &Node, op: &str| (n.domain.is_empty() || n.domain == "ai.onnx") && n.op_type == op;
+    let sole_reader = |v: &str| match readers.get(v).map(Vec::as_slice) {
+        Some([r]) if !outputs.contains(v) => Some(*r),
+        _ => None,
+    };
+    for i in 0..order.len() {
+        let n = order[i].clone();
+        if !plain(&n, "Conv") || !gpu(i) || n.outputs.len() != 1 || n.inputs.len() > 3 {
+            continue;
+        }
+        let x = n.outputs[0].clone();
+        let Some(j) = sole_reader(&x) else { continue };
+        let add = order[j].clone();
+        if !plain(&add, "Add") || !gpu(j) || add.inputs.len() != 2 || add.outputs.len() != 1 {
+            continue;
+        }
+        let r = if add.inputs[0] == x { add.inputs[1].clone() } else { add.inputs[0].clone() };
+        // r must be a value computed before the Conv (or a graph input), not the conv output
+        let before = producer.get(&r).map(|&k| k < i).unwrap_or(graph.inputs.iter().any(|v| v.name == r));
+        if r == x || !before || graph.initializers.contains_key(&r) {
+            continue;
+        }
+        let relu = sole_reader(&add.outputs[0]).filter(|&k| plain(&order[k], "Relu") && gpu(k));
+        let mut fused = n;
+        fused.domain = "com.zenrt".into();
+        fused.op_type = "FusedConv".into();
+        fused.inputs.resize(3, String::new());
+        fused.inputs.push(r);
+        fused.attrs.insert("activation".into(), Attr::String(if relu.is_some() { b"Relu".to_vec() } else { vec![] }));
+        fused.attrs.insert("activation_params".into(), Attr::Floats(vec![]));
+        let Ok(k) = ops::build(&fused) else { continue };
+        analyzed[i].1 = Some(k);
+        order[i] = fused;
+        order[j].inputs = vec![x];
+        analyzed[j].1 = Some(Box::new(Forward));
+        if let Some(k) = relu {
+            analyzed[k].1 = Some(Box::new(Forward));
+        }
+    }
+    order
 }
 
 /// The activation node of a fused pair: its input already holds the activated value.

@@ -25,6 +25,7 @@ const KERNEL_NAMES: &[&str] = &[
     "f32_to_real",
     "real_to_f32",
     "bias_act_f32",
+    "bias_res_act_f32",
     "binary_f32",
     "binary_i64",
     "binary_i32",
@@ -346,11 +347,7 @@ impl Gpu {
             blas_sys::cublasSetMathMode(handle, mode).result().map_err(|e| cu_err("cuBLAS math mode", e))?;
         }
         let module = compile_module(cc, precision)?;
-        let cudnn = if precision.float_bytes() == 4 {
-            crate::cudnn::Cudnn::open(stream as *mut c_void, precision == Precision::Tf32)
-        } else {
-            Err(format!("cuDNN is not used with {precision:?} storage"))
-        };
+        let cudnn = crate::cudnn::Cudnn::open(stream as *mut c_void, precision);
         let pool = Arc::new(Mutex::new(Pool {
             free: HashMap::new(),
             record: None,

@@ -87,6 +87,16 @@ extern "C" __global__ void bias_act_f32(i64 n, i64 inner, i64 ch, const real* bi
     }
 }
 
+// y = act(y + bias + z): a convolution's epilogue with a residual z of y's shape (one pass)
+extern "C" __global__ void bias_res_act_f32(i64 n, i64 inner, i64 ch, const real* bias, const real* z, int op, float a, float b, real* y) {
+    GRID_LOOP(i, n) {
+        float v = ld(y[i]);
+        if (bias) v += ld(bias[(i / inner) % ch]);
+        v += ld(z[i]);
+        y[i] = st(act(op, v, a, b));
+    }
+}
+
 __device__ __forceinline__ void offsets(const Dims& d, i64 i, i64& oa, i64& ob, i64& oc) {
     oa = 0; ob = 0; oc = 0;
     for (int k = (int)d.rank - 1; k >= 0; --k) {

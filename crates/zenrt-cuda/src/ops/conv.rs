@@ -3,7 +3,7 @@
 
 use super::linalg::bias_act;
 use super::{arg, need_f32, Act, Attrs, BResult, Cx, GpuOp, Val};
-use crate::cudnn::{ConvShape, Decision};
+use crate::cudnn::{ConvShape, Decision, Done, Epilogue};
 use crate::gpu::GTensor;
 use zenrt_core::{DType, Error, Result};
 
@@ -119,7 +119,29 @@ struct Conv {
 }
 
 impl GpuOp for Conv {
+    /// Inputs: X, W, optional bias, and (FusedConv from the residual fusion in exec.rs) an
+    /// optional residual Z: y = act(conv(X, W) + bias + Z).
     fn run(&self, cx: &Cx, ins: &[Option<&Val>]) -> Result<Vec<Val>> {
+        let z = ins.get(3).copied().flatten();
+        let (y, z_done) = self.conv(cx, ins, z)?;
+        match z {
+            Some(z) if !z_done => {
+                // Z does not have y's shape: broadcast add, then the activation
+                let sum = super::elementwise::Binary(0).run(cx, &[Some(&Val::Dev(y)), Some(z)])?;
+                if let Some(Val::Dev(s)) = sum.first() {
+                    bias_act(cx.gpu, s, None, 1, 1, self.act)?;
+                }
+                Ok(sum)
+            }
+            _ => Ok(vec![Val::Dev(y)]),
+        }
+    }
+}
+
+impl Conv {
+    /// y = act(conv(x, w) + bias + z) when z has y's shape (then `true`), else y = conv(x, w) +
+    /// bias (the caller adds z and applies the activation).
+    fn conv(&self, cx: &Cx, ins: &[Option<&Val>], z: Option<&Val>) -> Result<(GTensor, bool)> {
         let (x, w) = (arg(ins, 0, "Conv")?, arg(ins, 1, "Conv")?);
         need_f32(x, "Conv")?;
         need_f32(w, "Conv")?;
@@ -171,10 +193,22 @@ impl GpuOp for Conv {
             }
             None => None,
         };
+        let (ep, z_done) = match z {
+            Some(z) => {
+                need_f32(z, "Conv")?;
+                if z.shape() == out_shape.as_slice() {
+                    (Ep { bias, z: Some(cx.dev(z)?), act: self.act }, true)
+                } else {
+                    (Ep { bias, z: None, act: Act::NONE }, false)
+                }
+            }
+            None => (Ep { bias, z: None, act: self.act }, true),
+        };
         let y = cx.gpu.empty(DType::F32, out_shape)?;
-        let ours = || self.run_ours(cx, &p, &gx, &gw, bias.as_ref(), &y);
+        let ours = || self.run_ours(cx, &p, &gx, &gw, &ep, &y);
         if let (Ok(dnn), Some(shape)) = (&cx.gpu.cudnn, cudnn_shape(&p)) {
-            if cx.gpu.capturing() && !dnn.settled(&shape) {
+            let capturing = cx.gpu.capturing();
+            if capturing && !dnn.settled(&shape) {
                 // choosing needs device work and a synchronisation: not inside a graph capture
                 return Err(Error::Unsupported("CUDA graph capture: convolution path not chosen yet".into()));
             }
@@ -190,46 +224,53 @@ impl GpuOp for Conv {
                     // once per shape: our path's device time (3 runs after a warm-up) vs Find's
                     let ms = gpu.time_ms(3, &ours)?;
                     if !dnn.decide(&shape, ms) {
-                        return Ok(vec![Val::Dev(y)]); // y holds our path's result
+                        return Ok((y, z_done)); // y holds our path's result
                     }
                     true
                 }
             };
-            if use_dnn && dnn.forward(&shape, gx.ptr(), gw.ptr(), y.ptr(), &alloc) {
-                bias_act(cx.gpu, &y, bias.as_ref(), (p.oh * p.ow) as usize, oc, self.act)?;
-                return Ok(vec![Val::Dev(y)]);
+            if use_dnn {
+                let want = Epilogue {
+                    bias: ep.bias.as_ref().map(|b| b.ptr()).unwrap_or(0),
+                    z: ep.z.as_ref().map(|z| z.ptr()).unwrap_or(0),
+                    relu: ep.act.code == 1,
+                };
+                match dnn.forward(&shape, gx.ptr(), gw.ptr(), y.ptr(), &want, capturing, &alloc) {
+                    Done::Fused => return Ok((y, z_done)),
+                    Done::Conv => {
+                        ep.apply(cx.gpu, &y, (p.oh * p.ow) as usize, oc)?;
+                        return Ok((y, z_done));
+                    }
+                    Done::No => {}
+                }
             }
         }
         ours()?;
-        Ok(vec![Val::Dev(y)])
+        Ok((y, z_done))
     }
-}
 
-impl Conv {
-    /// Our own convolution (depthwise kernel, 1x1 GEMM or im2col + GEMM) with bias and
-    /// activation, into `y`.
-    fn run_ours(
-        &self,
-        cx: &Cx,
-        p: &ConvP,
-        gx: &GTensor,
-        gw: &GTensor,
-        bias: Option<&GTensor>,
-        y: &GTensor,
-    ) -> Result<()> {
+    /// Our own convolution (depthwise kernel, 1x1 GEMM or im2col + GEMM) with its epilogue,
+    /// into `y`.
+    fn run_ours(&self, cx: &Cx, p: &ConvP, gx: &GTensor, gw: &GTensor, ep: &Ep, y: &GTensor) -> Result<()> {
         let (n, c, oc, g) = (p.n as usize, p.c as usize, p.oc as usize, self.group);
         let (kh, kw) = (p.kh, p.kw);
         let ohw = (p.oh * p.ow) as usize;
         let cg = c / g;
         let ocg = oc / g;
         if g > 1 && cg == 1 {
-            let bp = bias.map(|b| b.ptr()).unwrap_or(0);
+            // bias (and the activation, without a residual) inside the kernel
+            let bp = ep.bias.as_ref().map(|b| b.ptr()).unwrap_or(0);
+            let act = if ep.z.is_some() { Act::NONE } else { ep.act };
             let total = y.len();
-            return cx.gpu.launch_n(
+            cx.gpu.launch_n(
                 "depthwise_f32",
                 total,
-                &[p, &gx.ptr(), &gw.ptr(), &bp, &self.act.code, &self.act.a, &self.act.b, &y.ptr()],
-            );
+                &[p, &gx.ptr(), &gw.ptr(), &bp, &act.code, &act.a, &act.b, &y.ptr()],
+            )?;
+            return match &ep.z {
+                Some(_) => Ep { bias: None, z: ep.z.clone(), act: ep.act }.apply(cx.gpu, y, ohw, oc),
+                None => Ok(()),
+            };
         }
         let k = cg * (kh * kw) as usize;
         let pointwise =
@@ -284,7 +325,29 @@ impl Conv {
                 }
             }
         }
-        bias_act(cx.gpu, y, bias, ohw, oc, self.act)
+        ep.apply(cx.gpu, y, ohw, oc)
+    }
+}
+
+/// A convolution's epilogue: y = act(y + bias + z).
+struct Ep {
+    bias: Option<GTensor>,
+    /// Residual of y's shape.
+    z: Option<GTensor>,
+    act: Act,
+}
+
+impl Ep {
+    fn apply(&self, gpu: &crate::gpu::Gpu, y: &GTensor, inner: usize, ch: usize) -> Result<()> {
+        let Some(z) = &self.z else { return bias_act(gpu, y, self.bias.as_ref(), inner, ch, self.act) };
+        let n = y.len();
+        let bp = self.bias.as_ref().map(|b| b.ptr()).unwrap_or(0);
+        let a = self.act;
+        gpu.launch_n(
+            "bias_res_act_f32",
+            n,
+            &[&(n as i64), &(inner.max(1) as i64), &(ch.max(1) as i64), &bp, &z.ptr(), &a.code, &a.a, &a.b, &y.ptr()],
+        )
     }
 }
 
