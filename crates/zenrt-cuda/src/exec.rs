@@ -733,3 +733,93 @@ pub fn by_op(t: &[StepTiming]) -> Vec<(String, Duration)> {
     v.sort_by_key(|x| std::cmp::Reverse(x.1));
     v
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug)]
+    struct Nop;
+
+    impl zenrt_core::Op for Nop {
+        fn run(&self, _: &dyn zenrt_core::ExecCtx, _: &[Option<&Tensor>]) -> Result<Vec<Tensor>> {
+            Ok(vec![])
+        }
+    }
+
+    fn node(op: &str, ins: &[&str], out: &str) -> Node {
+        Node {
+            name: out.into(),
+            op_type: op.into(),
+            domain: String::new(),
+            inputs: ins.iter().map(|s| s.to_string()).collect(),
+            outputs: vec![out.into()],
+            attrs: Default::default(),
+            op: Arc::new(Nop),
+        }
+    }
+
+    /// Conv -> Add(residual) -> Relu folds into one FusedConv (needs no GPU: only the plan's
+    /// rewrite is checked); a constant addend, a residual computed after the Conv and a conv
+    /// output with a second reader are left alone.
+    #[test]
+    fn residual_add_relu_folds_into_the_conv() {
+        let mut g = OnnxGraph { name: "t".into(), ..Default::default() };
+        g.inputs.push(ValueInfo::new("x", Some(DType::F32), None));
+        g.outputs.push(ValueInfo::new("out", None, None));
+        let w = Tensor::from_vec(vec![1, 1, 1, 1], vec![1.0f32]).unwrap();
+        g.initializers.insert("w".into(), Arc::new(w.clone()));
+        g.initializers.insert("k".into(), Arc::new(w));
+        g.nodes = vec![
+            node("Conv", &["x", "w"], "a"),
+            node("Relu", &["a"], "r"),
+            node("Conv", &["r", "w"], "c"),
+            node("Add", &["c", "r"], "s"), // folded with the Relu below
+            node("Relu", &["s"], "o"),
+            node("Conv", &["o", "w"], "d"),
+            node("Add", &["d", "k"], "e"), // constant addend: stays
+            node("Conv", &["e", "w"], "f"),
+            node("Conv", &["e", "w"], "h"),
+            node("Add", &["f", "h"], "i"), // h comes after f: f stays; h takes f as its residual
+            node("Conv", &["i", "w"], "j"),
+            node("Add", &["j", "i"], "l"),
+            node("Relu", &["j"], "m"), // j has two readers: stays
+            node("Add", &["l", "m"], "out"),
+        ];
+        let order = g.nodes.clone();
+        let mut analyzed = analyze(&g, &order, false);
+        fuse_activations(&g, &order, &mut analyzed);
+        let new = fuse_residuals(&g, &order, &mut analyzed);
+        let ops: Vec<&str> = new.iter().map(|n| n.op_type.as_str()).collect();
+        assert_eq!(
+            ops,
+            [
+                "Conv",
+                "Relu",
+                "FusedConv",
+                "Add",
+                "Relu",
+                "Conv",
+                "Add",
+                "Conv",
+                "FusedConv",
+                "Add",
+                "Conv",
+                "Add",
+                "Relu",
+                "Add"
+            ]
+        );
+        assert_eq!(new[2].inputs, ["r", "w", "", "r"]);
+        let act = |n: &Node| match n.attrs.get("activation") {
+            Some(zenrt_core::Attr::String(s)) => String::from_utf8_lossy(s).into_owned(),
+            _ => "-".into(),
+        };
+        assert_eq!(act(&new[2]), "Relu");
+        assert_eq!(new[3].inputs, ["c"]);
+        assert_eq!(new[8].inputs, ["e", "w", "", "f"]);
+        assert_eq!(act(&new[8]), "");
+        assert_eq!(new[9].inputs, ["h"]);
+        assert_eq!(new[6].inputs, ["d", "k"]);
+    }
+}
