@@ -75,6 +75,7 @@ const KERNEL_NAMES: &[&str] = &[
     "gru_rh_f32",
     "fill_f32",
     "rnn_seq_f32",
+    "attn_softmax_f32",
     "transpose_last2_f32",
 ];
 

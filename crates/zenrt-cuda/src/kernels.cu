@@ -347,6 +347,33 @@ extern "C" __global__ void softmax_f32(i64 outer, i64 r, i64 inner, int mode, co
     }
 }
 
+// FusedAttention's middle: x = softmax(x * scale + mask) over each row of t scores, in place. The
+// mask (or null) is read at offset `a` of Dims `d` (its strides over the scores' shape).
+extern "C" __global__ void attn_softmax_f32(i64 rows, i64 t, float scale, Dims d, const real* mask, real* x) {
+    __shared__ float sh[32];
+    for (i64 row = blockIdx.x; row < rows; row += gridDim.x) {
+        real* p = x + row * t;
+        float m = -INFINITY;
+        for (i64 k = threadIdx.x; k < t; k += blockDim.x) {
+            float v = ld(p[k]) * scale;
+            if (mask) {
+                i64 oa, ob, oc;
+                offsets(d, row * t + k, oa, ob, oc);
+                v += ld(mask[oa]);
+            }
+            real r = st(v);
+            p[k] = r;
+            m = fmaxf(m, ld(r));
+        }
+        m = block_max(m, sh);
+        float s = 0.f;
+        for (i64 k = threadIdx.x; k < t; k += blockDim.x) s += expf(ld(p[k]) - m);
+        s = block_sum(s, sh);
+        float inv = 1.f / s;
+        for (i64 k = threadIdx.x; k < t; k += blockDim.x) p[k] = st(expf(ld(p[k]) - m) * inv);
+    }
+}
+
 // LayerNormalization over the trailing r elements of each row; gamma/beta have r elements (beta may be null).
 extern "C" __global__ void layernorm_f32(i64 rows, i64 r, float eps, const real* x, const real* g, const real* bta, real* y) {
     __shared__ float sh[32];

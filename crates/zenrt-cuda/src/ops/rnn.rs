@@ -254,8 +254,7 @@ impl GpuOp for Rnn {
         let gpu = cx.gpu;
         let (seq, batch, hs, dirs) = (o.seq, o.batch, o.hs, o.dirs);
         let state = if self.attrs.layout == 0 { vec![dirs, batch, hs] } else { vec![batch, dirs, hs] };
-        let y_shape =
-            if self.attrs.layout == 0 { vec![seq, dirs, batch, hs] } else { vec![batch, seq, dirs, hs] };
+        let y_shape = if self.attrs.layout == 0 { vec![seq, dirs, batch, hs] } else { vec![batch, seq, dirs, hs] };
         let y = gpu.empty(DType::F32, y_shape)?;
         let yh = gpu.empty(DType::F32, state.clone())?;
         let yc = if self.lstm { Some(gpu.empty(DType::F32, state)?) } else { None };
@@ -307,7 +306,24 @@ impl Rnn {
         if o.inp == 0 {
             gpu.launch_n("fill_f32", xw.len(), &[&(xw.len() as i64), &0f32, &xw.ptr()])?;
         } else if o.seq > 0 {
-            gpu.sgemm(false, true, o.seq * o.batch, n, o.inp, 1.0, o.x.ptr(), o.inp, 0, o.w.ptr(), o.inp, 0, 0.0, xw.ptr(), 0, 1)?;
+            gpu.sgemm(
+                false,
+                true,
+                o.seq * o.batch,
+                n,
+                o.inp,
+                1.0,
+                o.x.ptr(),
+                o.inp,
+                0,
+                o.w.ptr(),
+                o.inp,
+                0,
+                0.0,
+                xw.ptr(),
+                0,
+                1,
+            )?;
         }
         let rt = gpu.empty(DType::F32, vec![o.dirs, o.hs, gh])?;
         let (d, m, k) = (o.dirs as i64, gh as i64, o.hs as i64);
