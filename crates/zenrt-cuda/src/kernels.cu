@@ -564,7 +564,9 @@ struct RnnSeq {
 
 __device__ __forceinline__ float rnn_act(const RnnSeq& p, int d, int k, float x, bool clip) {
     if (clip && p.has_clip) x = fminf(fmaxf(x, -p.clip), p.clip);
-    return act(p.act[d][k], x, p.aa[d][k], p.ab[d][k]);
+    // select the direction with a branch: indexing the parameter struct with a run-time value
+    // could make the compiler copy it to local memory
+    return d == 0 ? act(p.act[0][k], x, p.aa[0][k], p.ab[0][k]) : act(p.act[1][k], x, p.aa[1][k], p.ab[1][k]);
 }
 
 __device__ __forceinline__ i64 rnn_len(const RnnSeq& p, i64 b) {
@@ -577,28 +579,49 @@ __device__ __forceinline__ i64 rnn_len(const RnnSeq& p, i64 b) {
     return l;
 }
 
-// dst[r][c] = sum_k src[r][k] * rt[k][c] for the columns c in [c0, c1) and the block's nr rows.
-__device__ __forceinline__ void rnn_matvec(const real* rt, i64 gh, i64 h, int nr, const float* src, float* dst, i64 c0, i64 c1) {
-    for (i64 c = c0 + threadIdx.x; c < c1; c += blockDim.x) {
+// dst[r][c] = sum_k src[r][k] * rt[k][c] for the columns c in [c0, c1) and the block's nr rows. With
+// more threads than columns, each column's k range is split in up to RNN_SLICES slices (more loads in
+// flight per step, the latency that bounds a small recurrence); `red` sums the slices.
+#define RNN_SLICES 4
+__device__ __forceinline__ void rnn_matvec(const real* rt, int gh, int h, int nr, const float* src, float* dst, int c0, int c1, float* red) {
+    const int nc = c1 - c0;
+    const int S = max(1, min((int)blockDim.x / nc, RNN_SLICES));
+    const int kl = (h + S - 1) / S;
+    for (int t = threadIdx.x; t < nc * S; t += blockDim.x) {
+        const int cc = t % nc, s = t / nc, c = c0 + cc;
+        const int k0 = s * kl, k1 = min(h, k0 + kl);
         float acc[RNN_ROWS];
 #pragma unroll
         for (int r = 0; r < RNN_ROWS; ++r) acc[r] = 0.f;
-        for (i64 k = 0; k < h; ++k) {
-            float w = ld(rt[k * gh + c]);
+#pragma unroll 8
+        for (int k = k0; k < k1; ++k) {
+            float w = ld(rt[(i64)k * gh + c]);
 #pragma unroll
             for (int r = 0; r < RNN_ROWS; ++r)
                 if (r < nr) acc[r] += src[r * h + k] * w;
         }
 #pragma unroll
         for (int r = 0; r < RNN_ROWS; ++r)
-            if (r < nr) dst[r * gh + c] = acc[r];
+            if (r < nr) {
+                if (S == 1) dst[r * gh + c] = acc[r];
+                else red[(s * nr + r) * nc + cc] = acc[r];
+            }
+    }
+    if (S > 1) {
+        __syncthreads();
+        for (int t = threadIdx.x; t < nr * nc; t += blockDim.x) {
+            const int r = t / nc, cc = t % nc;
+            float v = 0.f;
+            for (int s = 0; s < S; ++s) v += red[(s * nr + r) * nc + cc];
+            dst[r * gh + c0 + cc] = v;
+        }
     }
 }
 
-// grid: ceil(batch / rows) * dirs blocks; shared memory: rows * (3H + G*H) floats.
-extern "C" __global__ void rnn_seq_f32(RnnSeq p) {
+// grid: ceil(batch / rows) * dirs blocks; shared memory: rows * (3H + (1 + RNN_SLICES) G*H) floats.
+extern "C" __global__ void __launch_bounds__(1024) rnn_seq_f32(RnnSeq p) {
     extern __shared__ float sm[];
-    const i64 H = p.hs, G = p.lstm ? 4 : 3, GH = G * H;
+    const int H = (int)p.hs, G = p.lstm ? 4 : 3, GH = G * H;
     const int d = (int)(blockIdx.x % p.dirs);
     const i64 b0 = (i64)(blockIdx.x / p.dirs) * p.rows;
     const int nr = (int)min(p.rows, p.batch - b0);
@@ -607,12 +630,13 @@ extern "C" __global__ void rnn_seq_f32(RnnSeq p) {
     float* csm = hsm + p.rows * H;
     float* gsm = csm + p.rows * H;
     float* rhs = gsm + p.rows * GH;
-    const real* rt = p.rt + d * H * GH;
-    const real* wb = p.bias ? p.bias + d * 2 * GH : 0;
-    const real* pp = p.peep ? p.peep + d * 3 * H : 0;
+    float* red = rhs + p.rows * H;
+    const real* rt = p.rt + (i64)d * H * GH;
+    const real* wb = p.bias ? p.bias + (i64)d * 2 * GH : 0;
+    const real* pp = p.peep ? p.peep + (i64)d * 3 * H : 0;
     const bool back = p.reverse || d == 1;
-    const i64 nh = nr * H;
-    for (i64 i = threadIdx.x; i < nh; i += blockDim.x) {
+    const int nh = nr * H;
+    for (int i = threadIdx.x; i < nh; i += blockDim.x) {
         i64 b = b0 + i / H, j = i % H;
         i64 o = (p.layout ? b * p.dirs + d : d * p.batch + b) * H + j;
         hsm[i] = p.h0 ? ld(p.h0[o]) : 0.f;
@@ -621,11 +645,12 @@ extern "C" __global__ void rnn_seq_f32(RnnSeq p) {
     __syncthreads();
     const bool rh_late = !p.lstm && !p.lbr;  // GRU: (r * h) R_h^T needs r first
     for (i64 s = 0; s < p.seq; ++s) {
-        rnn_matvec(rt, GH, H, nr, hsm, gsm, 0, rh_late ? 2 * H : GH);
+        rnn_matvec(rt, GH, H, nr, hsm, gsm, 0, rh_late ? 2 * H : GH, red);
         __syncthreads();
         if (rh_late) {
-            for (i64 i = threadIdx.x; i < nh; i += blockDim.x) {
-                i64 r = i / H, j = i % H, b = b0 + r, L = rnn_len(p, b);
+            for (int i = threadIdx.x; i < nh; i += blockDim.x) {
+                const int r = i / H, j = i % H;
+                const i64 b = b0 + r, L = rnn_len(p, b);
                 if (s >= L) { rhs[i] = 0.f; continue; }
                 i64 t = back ? L - 1 - s : s;
                 const real* x = p.xw + ((p.layout ? b * p.seq + t : t * p.batch + b) * p.dirs + d) * GH;
@@ -633,11 +658,12 @@ extern "C" __global__ void rnn_seq_f32(RnnSeq p) {
                 rhs[i] = rnn_act(p, d, 0, pre, true) * hsm[i];
             }
             __syncthreads();
-            rnn_matvec(rt, GH, H, nr, rhs, gsm, 2 * H, GH);
+            rnn_matvec(rt, GH, H, nr, rhs, gsm, 2 * H, GH, red);
             __syncthreads();
         }
-        for (i64 i = threadIdx.x; i < nh; i += blockDim.x) {
-            i64 r = i / H, j = i % H, b = b0 + r, L = rnn_len(p, b);
+        for (int i = threadIdx.x; i < nh; i += blockDim.x) {
+            const int r = i / H, j = i % H;
+            const i64 b = b0 + r, L = rnn_len(p, b);
             if (s >= L) {
                 if (p.y) p.y[(p.layout ? (b * p.seq + s) * p.dirs + d : (s * p.dirs + d) * p.batch + b) * H + j] = st(0.f);
                 continue;
@@ -672,7 +698,7 @@ extern "C" __global__ void rnn_seq_f32(RnnSeq p) {
         }
         __syncthreads();
     }
-    for (i64 i = threadIdx.x; i < nh; i += blockDim.x) {
+    for (int i = threadIdx.x; i < nh; i += blockDim.x) {
         i64 b = b0 + i / H, j = i % H;
         i64 o = (p.layout ? b * p.dirs + d : d * p.batch + b) * H + j;
         p.yh[o] = st(hsm[i]);

@@ -16,6 +16,8 @@ use zenrt_core::{DType, Error, Result};
 
 /// Rows of the batch one block of `rnn_seq_f32` handles at most (`RNN_ROWS` in kernels.cu).
 const RNN_ROWS: usize = 8;
+/// Slices of the k range per gate column (`RNN_SLICES` in kernels.cu).
+const RNN_SLICES: usize = 4;
 /// Hidden sizes up to this run the fused kernel by default.
 const FUSED_MAX_HIDDEN: usize = 128;
 /// Dynamic shared memory the fused kernel may use per block.
@@ -228,7 +230,8 @@ impl Rnn {
 
     /// Rows per block of the fused kernel and its shared memory, or `None` if one row does not fit.
     fn fused_shape(&self, gpu: &Gpu, o: &Operands) -> Option<(usize, usize)> {
-        let per_row = (3 + self.gates()) * o.hs * 4;
+        // h, c, r⊙h, the gates, and RNN_SLICES partial sums of the gates (kernels.cu)
+        let per_row = (3 + (1 + RNN_SLICES) * self.gates()) * o.hs * 4;
         let want = (o.batch * o.dirs).div_ceil(gpu.sms().max(1) as usize).clamp(1, RNN_ROWS);
         let rows = want.min(SMEM_LIMIT / per_row.max(1));
         (rows >= 1).then_some((rows, rows * per_row))
@@ -366,7 +369,7 @@ impl Rnn {
         };
         let blocks = (o.batch.div_ceil(rows) * o.dirs) as u32;
         let cols = if self.lstm || self.lbr { gh } else { 2 * o.hs };
-        let threads = (cols.div_ceil(32) * 32).clamp(32, 512) as u32;
+        let threads = ((cols * RNN_SLICES).div_ceil(32) * 32).clamp(32, 1024) as u32;
         gpu.launch_smem("rnn_seq_f32", blocks, threads, smem as u32, &[&p])
     }
 
