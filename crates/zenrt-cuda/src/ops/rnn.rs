@@ -5,7 +5,8 @@
 //! linear_before_reset, sequence_lens, layout 1. For a large hidden size with default attributes
 //! (R no longer fits the SM's cache, so every block re-reading it each step costs more than a
 //! GEMM) each step is one cuBLAS GEMM plus one gate kernel instead. `ZENRT_CUDA_RNN=steps|fused`
-//! forces one path (`steps` only where its restrictions hold).
+//! forces one path (`steps` only where its restrictions hold); `ZENRT_CUDA_RNN_SLICES=1..4` sets
+//! the threads per gate column of the fused kernel (ablation).
 
 use super::linalg::bias_act;
 use super::{arg, need_f32, Act, Attrs, BResult, Cx, GpuOp, Val};
@@ -57,7 +58,12 @@ fn build(a: &Attrs, lstm: bool) -> BResult {
         && !a.has_input(7)
         && attrs.acts.iter().all(|set| set.iter().zip(defaults).all(|(f, name)| *f == default_act(name)));
     let mode = std::env::var("ZENRT_CUDA_RNN").unwrap_or_default();
-    Ok(Box::new(Rnn { attrs, lstm, lbr, input_forget, acts, plain, mode }))
+    let slices = std::env::var("ZENRT_CUDA_RNN_SLICES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|s| (1..=RNN_SLICES).contains(s))
+        .unwrap_or(RNN_SLICES);
+    Ok(Box::new(Rnn { attrs, lstm, lbr, input_forget, acts, plain, mode, slices }))
 }
 
 fn default_act(name: &str) -> RAct {
@@ -96,6 +102,8 @@ struct Rnn {
     plain: bool,
     /// `ZENRT_CUDA_RNN` at build time.
     mode: String,
+    /// Threads per gate column in the fused kernel (`ZENRT_CUDA_RNN_SLICES`, 1..=4, default 4).
+    slices: usize,
 }
 
 /// Mirror of `struct RnnSeq` in kernels.cu (field order and types must match).
@@ -369,7 +377,8 @@ impl Rnn {
         };
         let blocks = (o.batch.div_ceil(rows) * o.dirs) as u32;
         let cols = if self.lstm || self.lbr { gh } else { 2 * o.hs };
-        let threads = ((cols * RNN_SLICES).div_ceil(32) * 32).clamp(32, 1024) as u32;
+        // threads per column = slices of its k range (the kernel derives them from the block size)
+        let threads = ((cols * self.slices).div_ceil(32) * 32).clamp(32, 1024) as u32;
         gpu.launch_smem("rnn_seq_f32", blocks, threads, smem as u32, &[&p])
     }
 
