@@ -562,11 +562,18 @@ struct RnnSeq {
     int* bad;          // set when a sequence length is out of range
 };
 
+// One shared (not inlined) copy of every activation for the rare cell activations: inlining
+// act()'s whole switch at each of the cell's five call sites makes the step's code large.
+__device__ __noinline__ float act_call(int op, float x, float a, float b) { return act(op, x, a, b); }
+
 __device__ __forceinline__ float rnn_act(const RnnSeq& p, int d, int k, float x, bool clip) {
     if (clip && p.has_clip) x = fminf(fmaxf(x, -p.clip), p.clip);
     // select the direction with a branch: indexing the parameter struct with a run-time value
     // could make the compiler copy it to local memory
-    return d == 0 ? act(p.act[0][k], x, p.aa[0][k], p.ab[0][k]) : act(p.act[1][k], x, p.aa[1][k], p.ab[1][k]);
+    const int op = d == 0 ? p.act[0][k] : p.act[1][k];
+    if (op == 4) return 1.f / (1.f + expf(-x));
+    if (op == 7) return tanhf(x);
+    return d == 0 ? act_call(op, x, p.aa[0][k], p.ab[0][k]) : act_call(op, x, p.aa[1][k], p.ab[1][k]);
 }
 
 __device__ __forceinline__ i64 rnn_len(const RnnSeq& p, i64 b) {
