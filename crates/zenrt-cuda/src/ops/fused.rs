@@ -254,7 +254,7 @@ impl GpuOp for FusedAttention {
         let Some(&t) = shape.last() else {
             return Err(Error::Shape(format!("{op}: scores must have at least one dimension")));
         };
-        let rows = if t == 0 { 0 } else { scores.len() / t };
+        let rows = scores.len().checked_div(t).unwrap_or(0);
         let (mask, d) = match ins.get(3).copied().flatten() {
             Some(m) => {
                 need_f32(m, op)?;
