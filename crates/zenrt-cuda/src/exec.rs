@@ -521,7 +521,7 @@ impl CudaPlan {
 }
 
 fn bad_index() -> Error {
-    Error::Invalid("Gather: an index is out of range (detected on the GPU)".into())
+    Error::Invalid("an index is out of range (Gather indices or RNN sequence_lens, detected on the GPU)".into())
 }
 
 /// Dtype and shape of each graph input (`None`: not fed).

@@ -75,6 +75,9 @@ const KERNEL_NAMES: &[&str] = &[
     "gru_gates_f32",
     "gru_rh_f32",
     "fill_f32",
+    "rnn_seq_f32",
+    "attn_softmax_f32",
+    "transpose_last2_f32",
 ];
 
 /// The compiled kernel module (once per process, shared by every session on the device).
@@ -296,6 +299,13 @@ fn compile_module(cc: (i32, i32), precision: Precision) -> Result<&'static Modul
     map.insert(key, m);
     Ok(m)
 }
+
+/// A kernel compiled at run time from generated source ([`Gpu::jit`]).
+#[derive(Clone, Copy)]
+pub(crate) struct JitFn(SendFn);
+
+type JitKey = ((i32, i32), usize, String);
+static JIT: OnceLock<Mutex<HashMap<JitKey, JitFn>>> = OnceLock::new();
 
 /// A kernel argument: anything passed by value.
 pub(crate) trait KArg {
@@ -540,16 +550,58 @@ impl Gpu {
         unsafe { drv::stream::synchronize(self.stream) }.map_err(|e| cu_err("stream synchronize", e))
     }
 
+    /// Compiles `src` (after the precision's `real` prelude) with NVRTC and returns its kernel
+    /// `name`; cached per process by (compute capability, storage, source), so each generated
+    /// kernel is compiled once.
+    pub(crate) fn jit(&self, name: &str, src: &str) -> Result<JitFn> {
+        let cc = self.ctx.compute_capability().map_err(|e| cu_err("compute capability", e))?;
+        let p = if self.precision == Precision::Tf32 { 0 } else { self.precision as usize };
+        let key = (cc, p, src.to_string());
+        let map = JIT.get_or_init(|| Mutex::new(HashMap::new()));
+        let mut map = map.lock().map_err(|_| Error::Invalid("CUDA JIT cache poisoned".into()))?;
+        if let Some(f) = map.get(&key) {
+            return Ok(*f);
+        }
+        let arch: &'static str = Box::leak(format!("compute_{}{}", cc.0, cc.1).into_boxed_str());
+        let opts = cudarc::nvrtc::CompileOptions { arch: Some(arch), ..Default::default() };
+        let full = format!("{}{src}", self.precision.prelude());
+        let ptx = cudarc::nvrtc::compile_ptx_with_opts(full, opts).map_err(|e| cu_err("NVRTC compile", e))?;
+        let image = CString::new(ptx.to_src()).map_err(|e| cu_err("PTX", e))?;
+        self.bind()?;
+        // SAFETY: `image` is a NUL-terminated PTX image; the context is current on this thread.
+        let module =
+            unsafe { drv::module::load_data(image.as_ptr() as *const c_void) }.map_err(|e| cu_err("load PTX", e))?;
+        let cname = CString::new(name).map_err(|e| cu_err("kernel name", e))?;
+        // SAFETY: the module is loaded and never unloaded.
+        let f = JitFn(SendFn(unsafe { drv::module::get_function(module, cname) }.map_err(|e| cu_err(name, e))?));
+        map.insert(key, f);
+        Ok(f)
+    }
+
+    /// Launches a [`Gpu::jit`] kernel.
+    pub(crate) fn launch_jit(&self, f: JitFn, grid: u32, block: u32, args: &[&dyn KArg]) -> Result<()> {
+        self.launch_fn(f.0, "generated kernel", grid, block, 0, args)
+    }
+
     /// Launches kernel `name` with `args` (each passed by value).
     pub(crate) fn launch(&self, name: &str, grid: u32, block: u32, args: &[&dyn KArg]) -> Result<()> {
+        self.launch_smem(name, grid, block, 0, args)
+    }
+
+    /// [`Gpu::launch`] with `smem` bytes of dynamic shared memory (at most 48 KiB).
+    pub(crate) fn launch_smem(&self, name: &str, grid: u32, block: u32, smem: u32, args: &[&dyn KArg]) -> Result<()> {
         let f =
             self.module.funcs.get(name).ok_or_else(|| Error::Invalid(format!("CUDA kernel {name} not compiled")))?;
+        self.launch_fn(*f, name, grid, block, smem, args)
+    }
+
+    fn launch_fn(&self, f: SendFn, name: &str, grid: u32, block: u32, smem: u32, args: &[&dyn KArg]) -> Result<()> {
         // `<dyn KArg>::as_arg` explicitly: `a.as_arg()` on `&&dyn KArg` would pick the blanket impl
         // for the reference type and pass the address of the fat pointer.
         let mut params: Vec<*mut c_void> = args.iter().map(|a| <dyn KArg as KArg>::as_arg(*a)).collect();
         // SAFETY: the argument list matches the kernel's signature in kernels.cu (each call site
         // passes the declared types in order); pointers are live device buffers.
-        unsafe { drv::launch_kernel(f.0, (grid.max(1), 1, 1), (block, 1, 1), 0, self.stream, &mut params) }
+        unsafe { drv::launch_kernel(f.0, (grid.max(1), 1, 1), (block, 1, 1), smem, self.stream, &mut params) }
             .map_err(|e| cu_err(&format!("launch {name}"), e))
     }
 
@@ -560,6 +612,11 @@ impl Gpu {
         }
         let (g, b) = grid_for(n, self.sms);
         self.launch(name, g, b, args)
+    }
+
+    /// Number of streaming multiprocessors.
+    pub(crate) fn sms(&self) -> u32 {
+        self.sms
     }
 
     /// The device-side index-error flag: cleared before, read after index kernels.

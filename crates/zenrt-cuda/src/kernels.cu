@@ -37,7 +37,8 @@ __device__ __forceinline__ void put(u8* p, u8 v) { *p = v; }
 // ---------- activations (shared by unary ops and fused epilogues) ----------
 // codes: 0 none, 1 relu, 2 leaky(a), 3 clip(a,b), 4 sigmoid, 5 hardsigmoid(a,b), 6 hardswish,
 // 7 tanh, 8 silu, 9 gelu, 10 gelu_tanh, 20 exp, 21 log, 22 sqrt, 23 neg, 24 abs, 25 erf,
-// 26 reciprocal, 27 floor, 28 ceil, 29 sin, 30 cos, 31 elu(a), 32 softplus, 33 round, 34 sign
+// 26 reciprocal, 27 floor, 28 ceil, 29 sin, 30 cos, 31 elu(a), 32 softplus, 33 round, 34 sign,
+// 35 affine(a,b), 36 thresholded relu(a), 37 scaled tanh(a,b), 38 softsign
 __device__ __forceinline__ float act(int op, float x, float a, float b) {
     switch (op) {
     case 0: return x;
@@ -63,9 +64,13 @@ __device__ __forceinline__ float act(int op, float x, float a, float b) {
     case 29: return sinf(x);
     case 30: return cosf(x);
     case 31: return x >= 0.f ? x : a * (expf(x) - 1.f);
-    case 32: return log1pf(expf(x));
+    case 32: return x > 0.f ? x + log1pf(expf(-x)) : log1pf(expf(x));
     case 33: return rintf(x);
     case 34: return (float)((x > 0.f) - (x < 0.f));
+    case 35: return a * x + b;
+    case 36: return x > a ? x : 0.f;
+    case 37: return a * tanhf(b * x);
+    case 38: return x / (1.f + fabsf(x));
     }
     return x;
 }
@@ -352,6 +357,33 @@ extern "C" __global__ void softmax_f32(i64 outer, i64 r, i64 inner, int mode, co
     }
 }
 
+// FusedAttention's middle: x = softmax(x * scale + mask) over each row of t scores, in place. The
+// mask (or null) is read at offset `a` of Dims `d` (its strides over the scores' shape).
+extern "C" __global__ void attn_softmax_f32(i64 rows, i64 t, float scale, Dims d, const real* mask, real* x) {
+    __shared__ float sh[32];
+    for (i64 row = blockIdx.x; row < rows; row += gridDim.x) {
+        real* p = x + row * t;
+        float m = -INFINITY;
+        for (i64 k = threadIdx.x; k < t; k += blockDim.x) {
+            float v = ld(p[k]) * scale;
+            if (mask) {
+                i64 oa, ob, oc;
+                offsets(d, row * t + k, oa, ob, oc);
+                v += ld(mask[oa]);
+            }
+            real r = st(v);
+            p[k] = r;
+            m = fmaxf(m, ld(r));
+        }
+        m = block_max(m, sh);
+        float s = 0.f;
+        for (i64 k = threadIdx.x; k < t; k += blockDim.x) s += expf(ld(p[k]) - m);
+        s = block_sum(s, sh);
+        float inv = 1.f / s;
+        for (i64 k = threadIdx.x; k < t; k += blockDim.x) p[k] = st(expf(ld(p[k]) - m) * inv);
+    }
+}
+
 // LayerNormalization over the trailing r elements of each row; gamma/beta have r elements (beta may be null).
 extern "C" __global__ void layernorm_f32(i64 rows, i64 r, float eps, const real* x, const real* g, const real* bta, real* y) {
     __shared__ float sh[32];
@@ -508,6 +540,194 @@ extern "C" __global__ void gru_rh_f32(i64 batch, i64 hs, const real* xw, const r
         float rr = rb ? ld(rb[hs + j]) : 0.f;
         float r = 1.f / (1.f + expf(-(ld(xw[b * 3 * hs + hs + j]) + ld(hr[b * 3 * hs + hs + j]) + rr)));
         out[i] = st(r * ld(h[i]));
+    }
+}
+
+// ---------- a whole LSTM / GRU layer in one launch ----------
+// One block owns `rows` batch rows of one direction for the whole sequence: h (and c) stay in shared
+// memory, each step computes h R^T from R transposed ([H, G*H], coalesced across gate columns) and
+// then the gate math; no launch and no global round trip per step. The input projection X W^T of
+// every step and direction comes from one GEMM before (`xw`, no bias). ONNX semantics as the CPU op:
+// gate order LSTM i,o,f,c / GRU z,r,h; biases Wb+Rb; clip on the gate pre-activations; activations
+// f,g(,h) per direction; LSTM peepholes and input_forget; GRU linear_before_reset; sequence_lens
+// (steps past a row's length write zeros to Y and leave the state; reverse starts at len-1); layout.
+#define RNN_ROWS 8
+struct RnnSeq {
+    i64 seq, batch, hs, rows, dirs, layout;
+    int lstm, lbr, input_forget, reverse, has_clip, lens_i64;
+    float clip;
+    int act[2][3];
+    float aa[2][3];
+    float ab[2][3];
+    const real* xw;    // [seq*batch, dirs*G*H]: row t*batch+b (layout 0) or b*seq+t (layout 1)
+    const real* rt;    // [dirs, H, G*H]
+    const real* bias;  // [dirs, 2*G*H] or null
+    const real* peep;  // [dirs, 3*H] or null
+    const real* h0;    // [dirs, batch, H] ([batch, dirs, H] in layout 1) or null
+    const real* c0;
+    const void* lens;  // [batch] int32 or int64, or null
+    real* y;
+    real* yh;
+    real* yc;          // null for GRU
+    int* bad;          // set when a sequence length is out of range
+};
+
+// One shared (not inlined) copy of every activation for the rare cell activations: inlining
+// act()'s whole switch at each of the cell's five call sites makes the step's code large.
+__device__ __noinline__ float act_call(int op, float x, float a, float b) { return act(op, x, a, b); }
+
+__device__ __forceinline__ float rnn_act(const RnnSeq& p, int d, int k, float x, bool clip) {
+    if (clip && p.has_clip) x = fminf(fmaxf(x, -p.clip), p.clip);
+    // select the direction with a branch: indexing the parameter struct with a run-time value
+    // could make the compiler copy it to local memory
+    const int op = d == 0 ? p.act[0][k] : p.act[1][k];
+    if (op == 4) return 1.f / (1.f + expf(-x));
+    if (op == 7) return tanhf(x);
+    return d == 0 ? act_call(op, x, p.aa[0][k], p.ab[0][k]) : act_call(op, x, p.aa[1][k], p.ab[1][k]);
+}
+
+__device__ __forceinline__ i64 rnn_len(const RnnSeq& p, i64 b) {
+    if (!p.lens) return p.seq;
+    i64 l = p.lens_i64 ? ((const i64*)p.lens)[b] : (i64)((const int*)p.lens)[b];
+    if (l < 0 || l > p.seq) {
+        *p.bad = 1;
+        return l < 0 ? 0 : p.seq;
+    }
+    return l;
+}
+
+// dst[r][c] = sum_k src[r][k] * rt[k][c] for the columns c in [c0, c1) and the block's nr rows. With
+// more threads than columns, each column's k range is split in up to RNN_SLICES slices (more loads in
+// flight per step, the latency that bounds a small recurrence); `red` sums the slices.
+#define RNN_SLICES 4
+__device__ __forceinline__ void rnn_matvec(const real* rt, int gh, int h, int nr, const float* src, float* dst, int c0, int c1, float* red) {
+    const int nc = c1 - c0;
+    const int S = max(1, min((int)blockDim.x / nc, RNN_SLICES));
+    const int kl = (h + S - 1) / S;
+    for (int t = threadIdx.x; t < nc * S; t += blockDim.x) {
+        const int cc = t % nc, s = t / nc, c = c0 + cc;
+        const int k0 = s * kl, k1 = min(h, k0 + kl);
+        float acc[RNN_ROWS];
+#pragma unroll
+        for (int r = 0; r < RNN_ROWS; ++r) acc[r] = 0.f;
+#pragma unroll 8
+        for (int k = k0; k < k1; ++k) {
+            float w = ld(rt[(i64)k * gh + c]);
+#pragma unroll
+            for (int r = 0; r < RNN_ROWS; ++r)
+                if (r < nr) acc[r] += src[r * h + k] * w;
+        }
+#pragma unroll
+        for (int r = 0; r < RNN_ROWS; ++r)
+            if (r < nr) {
+                if (S == 1) dst[r * gh + c] = acc[r];
+                else red[(s * nr + r) * nc + cc] = acc[r];
+            }
+    }
+    if (S > 1) {
+        __syncthreads();
+        for (int t = threadIdx.x; t < nr * nc; t += blockDim.x) {
+            const int r = t / nc, cc = t % nc;
+            float v = 0.f;
+            for (int s = 0; s < S; ++s) v += red[(s * nr + r) * nc + cc];
+            dst[r * gh + c0 + cc] = v;
+        }
+    }
+}
+
+// grid: ceil(batch / rows) * dirs blocks; shared memory: rows * (3H + (1 + RNN_SLICES) G*H) floats.
+extern "C" __global__ void __launch_bounds__(1024) rnn_seq_f32(RnnSeq p) {
+    extern __shared__ float sm[];
+    const int H = (int)p.hs, G = p.lstm ? 4 : 3, GH = G * H;
+    const int d = (int)(blockIdx.x % p.dirs);
+    const i64 b0 = (i64)(blockIdx.x / p.dirs) * p.rows;
+    const int nr = (int)min(p.rows, p.batch - b0);
+    if (nr <= 0) return;
+    float* hsm = sm;
+    float* csm = hsm + p.rows * H;
+    float* gsm = csm + p.rows * H;
+    float* rhs = gsm + p.rows * GH;
+    float* red = rhs + p.rows * H;
+    const real* rt = p.rt + (i64)d * H * GH;
+    const real* wb = p.bias ? p.bias + (i64)d * 2 * GH : 0;
+    const real* pp = p.peep ? p.peep + (i64)d * 3 * H : 0;
+    const bool back = p.reverse || d == 1;
+    const int nh = nr * H;
+    for (int i = threadIdx.x; i < nh; i += blockDim.x) {
+        i64 b = b0 + i / H, j = i % H;
+        i64 o = (p.layout ? b * p.dirs + d : d * p.batch + b) * H + j;
+        hsm[i] = p.h0 ? ld(p.h0[o]) : 0.f;
+        csm[i] = p.c0 ? ld(p.c0[o]) : 0.f;
+    }
+    __syncthreads();
+    const bool rh_late = !p.lstm && !p.lbr;  // GRU: (r * h) R_h^T needs r first
+    for (i64 s = 0; s < p.seq; ++s) {
+        rnn_matvec(rt, GH, H, nr, hsm, gsm, 0, rh_late ? 2 * H : GH, red);
+        __syncthreads();
+        if (rh_late) {
+            for (int i = threadIdx.x; i < nh; i += blockDim.x) {
+                const int r = i / H, j = i % H;
+                const i64 b = b0 + r, L = rnn_len(p, b);
+                if (s >= L) { rhs[i] = 0.f; continue; }
+                i64 t = back ? L - 1 - s : s;
+                const real* x = p.xw + ((p.layout ? b * p.seq + t : t * p.batch + b) * p.dirs + d) * GH;
+                float pre = ld(x[H + j]) + gsm[r * GH + H + j] + (wb ? ld(wb[H + j]) + ld(wb[GH + H + j]) : 0.f);
+                rhs[i] = rnn_act(p, d, 0, pre, true) * hsm[i];
+            }
+            __syncthreads();
+            rnn_matvec(rt, GH, H, nr, rhs, gsm, 2 * H, GH, red);
+            __syncthreads();
+        }
+        for (int i = threadIdx.x; i < nh; i += blockDim.x) {
+            const int r = i / H, j = i % H;
+            const i64 b = b0 + r, L = rnn_len(p, b);
+            if (s >= L) {
+                if (p.y) p.y[(p.layout ? (b * p.seq + s) * p.dirs + d : (s * p.dirs + d) * p.batch + b) * H + j] = st(0.f);
+                continue;
+            }
+            i64 t = back ? L - 1 - s : s;
+            const real* x = p.xw + ((p.layout ? b * p.seq + t : t * p.batch + b) * p.dirs + d) * GH;
+            const float* g = gsm + r * GH;
+            auto pre = [&](i64 k) {
+                i64 q = k * H + j;
+                return ld(x[q]) + g[q] + (wb ? ld(wb[q]) + ld(wb[GH + q]) : 0.f);
+            };
+            float hn;
+            if (p.lstm) {
+                float cp = csm[i];
+                float ig = rnn_act(p, d, 0, pre(0) + (pp ? ld(pp[j]) * cp : 0.f), true);
+                float fg = p.input_forget ? 1.f - ig : rnn_act(p, d, 0, pre(2) + (pp ? ld(pp[2 * H + j]) * cp : 0.f), true);
+                float ct = rnn_act(p, d, 1, pre(3), true);
+                float cn = fg * cp + ig * ct;
+                float og = rnn_act(p, d, 0, pre(1) + (pp ? ld(pp[H + j]) * cn : 0.f), true);
+                hn = og * rnn_act(p, d, 2, cn, false);
+                csm[i] = cn;
+            } else {
+                float z = rnn_act(p, d, 0, pre(0), true);
+                float rg = rnn_act(p, d, 0, pre(1), true);
+                float xh = ld(x[2 * H + j]) + (wb ? ld(wb[2 * H + j]) : 0.f);
+                float rbh = wb ? ld(wb[GH + 2 * H + j]) : 0.f;
+                float hp = p.lbr ? xh + rg * (g[2 * H + j] + rbh) : xh + g[2 * H + j] + rbh;
+                hn = (1.f - z) * rnn_act(p, d, 1, hp, true) + z * hsm[i];
+            }
+            hsm[i] = hn;
+            if (p.y) p.y[(p.layout ? (b * p.seq + t) * p.dirs + d : (t * p.dirs + d) * p.batch + b) * H + j] = st(hn);
+        }
+        __syncthreads();
+    }
+    for (int i = threadIdx.x; i < nh; i += blockDim.x) {
+        i64 b = b0 + i / H, j = i % H;
+        i64 o = (p.layout ? b * p.dirs + d : d * p.batch + b) * H + j;
+        p.yh[o] = st(hsm[i]);
+        if (p.yc) p.yc[o] = st(csm[i]);
+    }
+}
+
+// out[d][k][c] = a[d][c][k] for a = [dirs, m, n] (R to the [H, G*H] layout rnn_seq_f32 reads).
+extern "C" __global__ void transpose_last2_f32(i64 dirs, i64 m, i64 n, const real* a, real* out) {
+    GRID_LOOP(i, dirs * m * n) {
+        i64 d = i / (m * n), k = (i / m) % n, c = i % m;
+        out[i] = a[(d * m + c) * n + k];
     }
 }
 

@@ -60,9 +60,9 @@ impl std::fmt::Display for Precision {
     }
 }
 
-/// Passes whose fused ops (`com.zenrt.FusedElementwise`, `com.zenrt.FusedAttention`) have no CUDA
-/// kernel yet: a GPU session skips them.
-pub const CPU_ONLY_PASSES: [&str; 2] = ["fuse_elementwise", "fuse_attention"];
+/// Passes whose fused ops have no CUDA kernel: a GPU session skips them. None since
+/// `FusedElementwise` and `FusedAttention` got CUDA kernels (session 4).
+pub const CPU_ONLY_PASSES: [&str; 0] = [];
 
 /// The passes a session on `device` runs: `passes`, less those whose fused ops the device has no
 /// kernel for (on CUDA: [`CPU_ONLY_PASSES`]).

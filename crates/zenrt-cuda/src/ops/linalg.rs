@@ -95,6 +95,14 @@ struct MatMul {
     bias: bool,
 }
 
+/// `a @ b` with numpy semantics (the MatMul kernel), for ops built on products.
+pub(super) fn matmul(cx: &Cx, a: &Val, b: &Val) -> Result<GTensor> {
+    match (MatMul { act: Act::NONE, bias: false }).run(cx, &[Some(a), Some(b)])?.pop() {
+        Some(Val::Dev(g)) => Ok(g),
+        _ => Err(Error::Invalid("MatMul (CUDA) gave no device output".into())),
+    }
+}
+
 /// Makes `g` (shape `batch ++ [r, c]`) contiguous over the broadcast batch shape `bb`.
 fn expand_batch(cx: &Cx, g: &GTensor, bb: &[usize], r: usize, c: usize) -> Result<GTensor> {
     let mut out_shape = bb.to_vec();

@@ -3,6 +3,7 @@
 
 mod conv;
 mod elementwise;
+mod fused;
 mod linalg;
 mod nn;
 mod rnn;
@@ -77,6 +78,8 @@ pub fn build(node: &Node) -> std::result::Result<Box<dyn GpuOp>, String> {
         ("com.zenrt", "FusedConv") => conv::build_conv(&a, true),
         ("com.zenrt", "FusedGemm") => linalg::build_gemm(&a, true),
         ("com.zenrt", "FusedMatMul") => linalg::build_matmul(&a, true),
+        ("com.zenrt", "FusedElementwise") => fused::build_elementwise(&a),
+        ("com.zenrt", "FusedAttention") => fused::build_attention(&a),
         ("com.zenrt", op) => Err(format!("com.zenrt::{op} has no CUDA kernel")),
         ("" | "ai.onnx", op) => match op {
             "Conv" => conv::build_conv(&a, false),
