@@ -110,6 +110,11 @@ impl PackedMat {
         Ok(PackedMat { k, other, r, padded, data })
     }
 
+    /// Bytes of packed data held.
+    pub fn bytes(&self) -> usize {
+        self.data.len() * std::mem::size_of::<f32>()
+    }
+
     /// The packed panels of block `p0` (length `kc`) starting at panel `q`.
     pub(super) fn block_from(&self, p0: usize, kc: usize, q: usize) -> &[f32] {
         &self.data[p0 * self.padded + q * kc * self.r..p0 * self.padded + kc * self.padded]
