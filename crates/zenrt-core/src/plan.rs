@@ -204,6 +204,7 @@ impl Plan {
 
         let mut steps = Vec::with_capacity(n);
         let mut missing_kernels = Vec::new();
+        let mut shapes = None;
         for &i in &order {
             let node = &graph.nodes[i];
             let inputs: Vec<Option<usize>> =
@@ -220,7 +221,7 @@ impl Plan {
                     node.op.clone()
                 }
             };
-            let kernel = prepare_kernel(kernel, node, &graph)?;
+            let kernel = prepare_kernel(kernel, node, &graph, &mut shapes)?;
             steps.push(Step { node: node.clone(), kernel, inputs, outputs, free_after: vec![], donate: vec![] });
         }
         if !missing_kernels.is_empty() {
@@ -829,8 +830,14 @@ fn check_input(vi: &ValueInfo, t: &Tensor, sym: &mut HashMap<String, usize>) -> 
 }
 
 /// Lets `kernel` specialise itself for the node's constant inputs (initializers the caller cannot
-/// override), e.g. pre-pack weights; see [`Op::prepare`].
-fn prepare_kernel(kernel: Arc<dyn Op>, node: &Node, graph: &Graph) -> Result<Arc<dyn Op>> {
+/// override), e.g. pre-pack weights; see [`Op::prepare`]. `shapes`: the graph's static shapes,
+/// inferred on first need.
+fn prepare_kernel(
+    kernel: Arc<dyn Op>,
+    node: &Node,
+    graph: &Graph,
+    shapes: &mut Option<HashMap<String, ValueInfo>>,
+) -> Result<Arc<dyn Op>> {
     let consts: Vec<Option<&Tensor>> = node
         .inputs
         .iter()
@@ -842,7 +849,9 @@ fn prepare_kernel(kernel: Arc<dyn Op>, node: &Node, graph: &Graph) -> Result<Arc
     if consts.iter().all(Option::is_none) {
         return Ok(kernel);
     }
-    let prepared = kernel.prepare(&consts).map_err(|e| e.in_node(&display_name(node), &node.op_type))?;
+    let shapes = shapes.get_or_insert_with(|| crate::infer::infer_graph(graph));
+    let infos: Vec<Option<&ValueInfo>> = node.inputs.iter().map(|n| shapes.get(n)).collect();
+    let prepared = kernel.prepare_shaped(&consts, &infos).map_err(|e| e.in_node(&display_name(node), &node.op_type))?;
     Ok(prepared.unwrap_or(kernel))
 }
 

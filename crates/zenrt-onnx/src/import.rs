@@ -25,7 +25,12 @@ pub struct ImportOptions {
 pub fn load_model(path: &Path) -> Result<Model> {
     let bytes = std::fs::read(path).map_err(|e| Error::Io { path: path.to_path_buf(), source: e })?;
     let base = path.parent().map(|p| if p.as_os_str().is_empty() { Path::new(".") } else { p });
-    import(&bytes, base, &path.display().to_string()).map_err(|e| match e {
+    let what = path.display().to_string();
+    let mp = decode(&bytes, &what)?;
+    // The file's bytes are not needed once decoded: freeing them before the tensors are built
+    // keeps two copies of the weights alive at the peak instead of three.
+    drop(bytes);
+    import_proto(&mp, base).map_err(|e| match e {
         e @ (Error::Io { .. } | Error::Decode { .. }) => e,
         e => e.context(path.display().to_string()),
     })
@@ -37,7 +42,14 @@ pub fn load_model_bytes(bytes: &[u8], opts: &ImportOptions) -> Result<Model> {
 }
 
 fn import(bytes: &[u8], base: Option<&Path>, what: &str) -> Result<Model> {
-    let mp = ModelProto::decode(bytes).map_err(|e| Error::Decode { what: what.to_string(), msg: e.to_string() })?;
+    import_proto(&decode(bytes, what)?, base)
+}
+
+fn decode(bytes: &[u8], what: &str) -> Result<ModelProto> {
+    ModelProto::decode(bytes).map_err(|e| Error::Decode { what: what.to_string(), msg: e.to_string() })
+}
+
+fn import_proto(mp: &ModelProto, base: Option<&Path>) -> Result<Model> {
     let ir_version = mp.ir_version.unwrap_or(0);
     let mut opsets: HashMap<String, i64> = HashMap::new();
     for o in &mp.opset_import {

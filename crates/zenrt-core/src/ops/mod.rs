@@ -66,6 +66,17 @@ pub trait Op: Send + Sync + Debug {
         Ok(None)
     }
 
+    /// [`Op::prepare`] told what static shape inference knows of the node's inputs (`inputs[i]`,
+    /// `None` when nothing is known); the planner calls this one. Ops whose packing depends on
+    /// input shapes (Conv: Winograd or im2col) override it; the default calls [`Op::prepare`].
+    fn prepare_shaped(
+        &self,
+        consts: &[Option<&Tensor>],
+        _inputs: &[Option<&ValueInfo>],
+    ) -> Result<Option<Arc<dyn Op>>> {
+        self.prepare(consts)
+    }
+
     /// Runs on general values (sequences, optionals). Operators on tensors only implement
     /// [`Op::run`]; this default unwraps tensor inputs and refuses anything else.
     fn run_values(&self, ctx: &dyn ExecCtx, inputs: &[Option<&Value>]) -> Result<Vec<Value>> {

@@ -31,6 +31,10 @@ impl Op for FusedConv {
     }
 
     fn prepare(&self, consts: &[Option<&Tensor>]) -> Result<Option<Arc<dyn Op>>> {
-        PackedConv::prepare(&self.win, self.group, self.act, consts)
+        PackedConv::prepare(&self.win, self.group, self.act, consts, None)
+    }
+
+    fn prepare_shaped(&self, consts: &[Option<&Tensor>], inputs: &[Option<&ValueInfo>]) -> Result<Option<Arc<dyn Op>>> {
+        PackedConv::prepare(&self.win, self.group, self.act, consts, inputs.first().copied().flatten())
     }
 }

@@ -20,6 +20,33 @@ pub trait PackSrc: Sync {
     fn pack(&self, p0: usize, kc: usize, t0: usize, w: usize, r: usize, dst: &mut [f32]);
 }
 
+/// `dst.copy_from_slice(src)` for the short runs of packing: panel-wide runs (the kernels' `mr`
+/// and `nr`) are copied with a fixed length (a few vector moves) instead of a `memcpy` call per
+/// run, which costs as much as the copy itself for 6..32 floats.
+#[inline]
+pub fn copy_run(dst: &mut [f32], src: &[f32]) {
+    #[inline(always)]
+    fn fixed<const W: usize>(dst: &mut [f32], src: &[f32]) -> bool {
+        match (<&mut [f32; W]>::try_from(&mut *dst), <&[f32; W]>::try_from(src)) {
+            (Ok(d), Ok(s)) => {
+                *d = *s;
+                true
+            }
+            _ => false,
+        }
+    }
+    let done = match dst.len() {
+        6 => fixed::<6>(dst, src),
+        8 => fixed::<8>(dst, src),
+        16 => fixed::<16>(dst, src),
+        32 => fixed::<32>(dst, src),
+        _ => false,
+    };
+    if !done {
+        dst.copy_from_slice(src);
+    }
+}
+
 /// A strided matrix view, bounds-checked when built: element `(p, t)` at `p * ks + t * ts`.
 #[derive(Clone, Copy, Debug)]
 pub struct Strided<'a> {
@@ -53,8 +80,10 @@ impl PackSrc for Strided<'_> {
         if self.ts == 1 {
             for (pp, row) in dst.chunks_exact_mut(r).enumerate() {
                 let s = (p0 + pp) * self.ks + t0;
-                row[..w].copy_from_slice(&self.data[s..s + w]);
-                row[w..].fill(0.0);
+                copy_run(&mut row[..w], &self.data[s..s + w]);
+                if w < r {
+                    row[w..].fill(0.0);
+                }
             }
         } else {
             if w < r {
@@ -63,8 +92,8 @@ impl PackSrc for Strided<'_> {
             for tt in 0..w {
                 let base = (t0 + tt) * self.ts + p0 * self.ks;
                 if self.ks == 1 {
-                    for (pp, &v) in self.data[base..base + kc].iter().enumerate() {
-                        dst[pp * r + tt] = v;
+                    for (d, &v) in dst[tt..].iter_mut().step_by(r).zip(&self.data[base..base + kc]) {
+                        *d = v;
                     }
                 } else {
                     for pp in 0..kc {
@@ -108,6 +137,11 @@ impl PackedMat {
             p0 += kc;
         }
         Ok(PackedMat { k, other, r, padded, data })
+    }
+
+    /// Bytes of packed data held.
+    pub fn bytes(&self) -> usize {
+        self.data.len() * std::mem::size_of::<f32>()
     }
 
     /// The packed panels of block `p0` (length `kc`) starting at panel `q`.

@@ -225,7 +225,7 @@ pub fn conv_act_tensor(
     } else if dt == DType::F32 {
         let b = b.map(|b| b.as_slice::<f32>()).transpose()?;
         let wts = match packed.filter(|p| p.shape == w.shape() && p.group == group) {
-            Some(p) => ConvWeights::Packed(p),
+            Some(p) => ConvWeights::Packed(p, w.as_slice()?),
             None => ConvWeights::Raw(w.as_slice()?),
         };
         Tensor::from_vec(cs.out_shape(), conv_f32(x.as_slice()?, wts, b, &cs, act)?)?
@@ -271,7 +271,11 @@ impl Op for Conv {
     }
 
     fn prepare(&self, consts: &[Option<&Tensor>]) -> Result<Option<Arc<dyn Op>>> {
-        PackedConv::prepare(&self.win, self.group, Activation::None, consts)
+        PackedConv::prepare(&self.win, self.group, Activation::None, consts, None)
+    }
+
+    fn prepare_shaped(&self, consts: &[Option<&Tensor>], inputs: &[Option<&ValueInfo>]) -> Result<Option<Arc<dyn Op>>> {
+        PackedConv::prepare(&self.win, self.group, Activation::None, consts, inputs.first().copied().flatten())
     }
 }
 
@@ -286,19 +290,28 @@ pub struct PackedConv {
 
 impl PackedConv {
     /// The packed replacement of a convolution whose weight (input 1) is a constant f32 tensor.
+    /// `x`: what is known statically of the input (its spatial dims decide between Winograd and
+    /// im2col packing, see [`PackedConvWeights::plan`]).
     pub fn prepare(
         win: &Window,
         group: usize,
         act: Activation,
         consts: &[Option<&Tensor>],
+        x: Option<&ValueInfo>,
     ) -> Result<Option<Arc<dyn Op>>> {
         let Some(w) = consts.get(1).copied().flatten().filter(|w| w.dtype() == DType::F32) else { return Ok(None) };
-        let Some(mut packed) = PackedConvWeights::new(w.as_slice()?, w.shape(), group)? else { return Ok(None) };
         let ones = |v: &Option<Vec<i64>>| v.as_ref().is_none_or(|v| v.iter().all(|&s| s == 1));
-        if ones(&win.strides) && ones(&win.dilations) {
-            packed.add_winograd(w.as_slice()?)?;
-        }
-        Ok(Some(Arc::new(PackedConv { win: win.clone(), group, act, packed })))
+        let winograd_ok = ones(&win.strides) && ones(&win.dilations);
+        // The conv at batch 1, when the input's channel and spatial dims are static.
+        let one_image = x.and_then(|x| x.shape.as_ref()).and_then(|s| {
+            let mut xs = vec![1];
+            for d in s.get(1..)? {
+                xs.push(if let Dim::Known(n) = d { *n } else { return None });
+            }
+            ConvShape::new(&xs, w.shape(), win, group).ok()
+        });
+        let packed = PackedConvWeights::plan(w.as_slice()?, w.shape(), group, winograd_ok, one_image.as_ref())?;
+        Ok(packed.map(|packed| Arc::new(PackedConv { win: win.clone(), group, act, packed }) as Arc<dyn Op>))
     }
 }
 

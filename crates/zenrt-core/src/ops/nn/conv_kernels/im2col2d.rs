@@ -1,6 +1,7 @@
 //! Implicit im2col for 2-D convolutions: packs GEMM B panels (`K = C·kh·kw` along p, output
 //! positions along t) straight from the `[C, H, W]` image.
 
+use crate::ops::gemm::pack::copy_run;
 use crate::ops::gemm::PackSrc;
 use crate::ops::nn::common::Geometry;
 
@@ -76,7 +77,7 @@ impl PackSrc for Im2col2d<'_> {
                         dst[..lo].fill(0.0);
                         if hi > lo {
                             let s0 = (ix0 + lo as i64) as usize;
-                            dst[lo..hi].copy_from_slice(&src[s0..s0 + (hi - lo)]);
+                            copy_run(&mut dst[lo..hi], &src[s0..s0 + (hi - lo)]);
                         }
                         dst[hi..].fill(0.0);
                     } else {

@@ -19,8 +19,9 @@ pub mod winograd;
 use super::conv::{im2col, ConvShape};
 use crate::ops::fused::Activation;
 use crate::ops::gemm::{kernels, sgemm, Bias, Epilogue, Kernel, Operand, PackedMat, Strided};
-use crate::{checked_numel, ensure, DType, Result};
+use crate::{bail, checked_numel, ensure, DType, Result};
 use im2col2d::Im2col2d;
+use std::sync::OnceLock;
 use winograd::{Tile, WinogradWeights};
 
 /// Runs `f(i, a_i, b_i)` over the zipped chunks of `a` (`ca` long) and `b` (`cb` long), in
@@ -51,54 +52,111 @@ fn winograd_tile() -> Option<Tile> {
     }
 }
 
-/// Conv weights `[M, C/group, k...]` packed per group as the GEMM's left operand.
+/// Conv weights `[M, C/group, k...]` packed per group as the GEMM's left operand, and for
+/// Winograd-eligible 3×3 convolutions their transformed filters. Only the form the calls will use
+/// is built at plan time ([`Self::plan`]); the other one is built from the raw weights on the
+/// first call that needs it, so a conv that always runs Winograd never holds an im2col copy.
 #[derive(Debug)]
 pub struct PackedConvWeights {
     pub shape: Vec<usize>,
     pub group: usize,
     kern: &'static Kernel,
-    groups: Vec<PackedMat>,
-    /// Winograd-transformed weights (3×3, group 1, stride 1, dilation 1; see [`Self::add_winograd`]).
-    wino: Option<WinogradWeights>,
+    /// Per-group GEMM packing (im2col / 1×1 path).
+    groups: OnceLock<Vec<PackedMat>>,
+    /// The Winograd tile and transformed weights (3×3, group 1, stride 1, dilation 1).
+    wino: Option<(Tile, OnceLock<WinogradWeights>)>,
+}
+
+/// The value in `cell`, built by `f` if it is empty (`OnceLock::get_or_try_init` is unstable).
+fn get_or_build<T>(cell: &OnceLock<T>, f: impl FnOnce() -> Result<T>) -> Result<&T> {
+    if let Some(v) = cell.get() {
+        return Ok(v);
+    }
+    let v = f()?;
+    Ok(cell.get_or_init(|| v))
 }
 
 impl PackedConvWeights {
-    /// Packs `w` (shape `shape`) for `group` groups; `None` when the layout does not apply
-    /// (depthwise convolutions use the direct kernel and need no packing).
+    /// Packs `w` (shape `shape`) for `group` groups as GEMM operands, no Winograd; `None` when
+    /// the layout does not apply (depthwise convolutions use the direct kernel and need no packing).
     pub fn new(w: &[f32], shape: &[usize], group: usize) -> Result<Option<PackedConvWeights>> {
+        PackedConvWeights::plan(w, shape, group, false, None)
+    }
+
+    /// Plan-time packing. `winograd_ok`: stride 1 and dilation 1 (Winograd may apply to a 3×3
+    /// group-1 conv; `ZENRT_WINOGRAD=off` turns it off). `one_image`: the conv's shape at batch 1
+    /// when the input's spatial dims are static — if Winograd pays for one image it pays for
+    /// every batch, so only its weights are built now and the GEMM packing is left for a call
+    /// that might need it; otherwise the GEMM packing is built now and Winograd's on first use.
+    pub fn plan(
+        w: &[f32],
+        shape: &[usize],
+        group: usize,
+        winograd_ok: bool,
+        one_image: Option<&ConvShape>,
+    ) -> Result<Option<PackedConvWeights>> {
         if shape.len() < 3 || group == 0 || !shape[0].is_multiple_of(group) || shape[1] == 1 && shape.len() == 4 {
             return Ok(None);
         }
-        let (m, cg) = (shape[0], shape[1]);
-        let kdim = cg * shape[2..].iter().product::<usize>();
-        ensure!(w.len() == m * kdim, "Conv: weight data length mismatch");
-        let mg = m / group;
-        let kern = kernels::best();
-        let mut groups = Vec::with_capacity(group);
-        for g in 0..group {
-            let wg = &w[g * mg * kdim..(g + 1) * mg * kdim];
-            groups.push(PackedMat::new(&Strided::new(wg, kdim, mg, 1, kdim)?, kern, true)?);
-        }
-        Ok(Some(PackedConvWeights { shape: shape.to_vec(), group, kern, groups, wino: None }))
-    }
-
-    /// Also transforms 3×3 group-1 weights for Winograd (the caller checked stride 1 and
-    /// dilation 1); skipped when `ZENRT_WINOGRAD=off`.
-    pub fn add_winograd(&mut self, w: &[f32]) -> Result<()> {
-        if self.group == 1 && self.shape.len() == 4 && self.shape[2..] == [3, 3] {
-            if let Some(tile) = winograd_tile() {
-                self.wino = Some(WinogradWeights::new(w, self.shape[0], self.shape[1], tile, self.kern)?);
+        let kdim = shape[1] * shape[2..].iter().product::<usize>();
+        ensure!(w.len() == shape[0] * kdim, "Conv: weight data length mismatch");
+        let tile = winograd_tile().filter(|_| winograd_ok && group == 1 && shape.len() == 4 && shape[2..] == [3, 3]);
+        let p = PackedConvWeights {
+            shape: shape.to_vec(),
+            group,
+            kern: kernels::best(),
+            groups: OnceLock::new(),
+            wino: tile.map(|t| (t, OnceLock::new())),
+        };
+        match (tile, one_image) {
+            (Some(t), Some(cs)) if winograd::applies(cs) && winograd::pays(cs, t) => {
+                p.winograd_for(cs, w)?;
+            }
+            _ => {
+                p.packed_groups(w)?;
             }
         }
-        Ok(())
+        Ok(Some(p))
+    }
+
+    /// The per-group GEMM packing of `w` (these weights, raw), built on first use.
+    fn packed_groups(&self, w: &[f32]) -> Result<&[PackedMat]> {
+        let (mg, kdim) = (self.shape[0] / self.group, w.len() / self.shape[0].max(1));
+        let v = get_or_build(&self.groups, || {
+            (0..self.group)
+                .map(|g| {
+                    let wg = &w[g * mg * kdim..(g + 1) * mg * kdim];
+                    PackedMat::new(&Strided::new(wg, kdim, mg, 1, kdim)?, self.kern, true)
+                })
+                .collect()
+        })?;
+        Ok(v)
+    }
+
+    /// The Winograd weights when Winograd runs for `cs` (built from `w` on first use).
+    fn winograd_for(&self, cs: &ConvShape, w: &[f32]) -> Result<Option<&WinogradWeights>> {
+        let Some((tile, cell)) = &self.wino else { return Ok(None) };
+        if !(winograd::applies(cs) && winograd::pays(cs, *tile)) {
+            return Ok(None);
+        }
+        let (m, c) = (self.shape[0], self.shape[1]);
+        get_or_build(cell, || WinogradWeights::new(w, m, c, *tile, self.kern)).map(Some)
+    }
+
+    /// Bytes held by the packed forms built so far.
+    pub fn held_bytes(&self) -> usize {
+        let g: usize = self.groups.get().map_or(0, |v| v.iter().map(PackedMat::bytes).sum());
+        let wi = self.wino.as_ref().and_then(|(_, c)| c.get()).map_or(0, WinogradWeights::bytes);
+        g + wi
     }
 }
 
-/// The weights of one call: raw or pre-packed.
+/// The weights of one call: raw, or pre-packed (with the raw weights they were packed from,
+/// for the form built on first use).
 #[derive(Clone, Copy)]
 pub enum ConvWeights<'a> {
     Raw(&'a [f32]),
-    Packed(&'a PackedConvWeights),
+    Packed(&'a PackedConvWeights, &'a [f32]),
 }
 
 /// `act(conv(x, w) + b)` in f32, NCHW. `x`: `[N, C, ...]`, `w`: `[M, C/group, k...]`, `b`: `[M]`.
@@ -111,9 +169,8 @@ pub fn conv_f32(x: &[f32], w: ConvWeights, b: Option<&[f32]>, cs: &ConvShape, ac
     let ksize = cs.geo.kernel_size();
     let kdim = cg * ksize;
     ensure!(x.len() == cs.n * cs.c * in_size, "Conv: input data length mismatch");
-    if let ConvWeights::Raw(w) = w {
-        ensure!(w.len() == cs.m * kdim, "Conv: weight data length mismatch");
-    }
+    let (ConvWeights::Raw(raw) | ConvWeights::Packed(_, raw)) = w;
+    ensure!(raw.len() == cs.m * kdim, "Conv: weight data length mismatch");
     if let Some(b) = b {
         ensure!(b.len() == cs.m, "Conv: bias has {} values, expected {}", b.len(), cs.m);
     }
@@ -129,19 +186,18 @@ pub fn conv_f32(x: &[f32], w: ConvWeights, b: Option<&[f32]>, cs: &ConvShape, ac
             return Ok(y);
         }
     }
-    if let ConvWeights::Packed(PackedConvWeights { wino: Some(wt), .. }) = w {
-        if winograd::applies(cs) && winograd::pays(cs, wt.tile) {
-            winograd::winograd_f32(x, wt, b, cs, act, &mut y)?;
-            return Ok(y);
+    let packed = match w {
+        ConvWeights::Packed(p, raw) => {
+            ensure!(p.group == g && p.shape[0] == cs.m, "Conv: packed weights were made for another conv");
+            if let Some(wt) = p.winograd_for(cs, raw)? {
+                winograd::winograd_f32(x, wt, b, cs, act, &mut y)?;
+                return Ok(y);
+            }
+            Some((p.kern, p.packed_groups(raw)?))
         }
-    }
-    let kern = match w {
-        ConvWeights::Packed(p) => {
-            ensure!(p.group == g && p.groups.len() == g, "Conv: packed weights were made for another group count");
-            p.kern
-        }
-        ConvWeights::Raw(_) => kernels::best(),
+        ConvWeights::Raw(_) => None,
     };
+    let kern = packed.map_or_else(kernels::best, |p| p.0);
     let pointwise = geo.kernel.iter().all(|&k| k == 1)
         && geo.strides.iter().all(|&s| s == 1)
         && geo.pads_begin.iter().chain(&geo.pads_end).all(|&p| p == 0);
@@ -169,7 +225,10 @@ pub fn conv_f32(x: &[f32], w: ConvWeights, b: Option<&[f32]>, cs: &ConvShape, ac
             };
             let wsrc;
             let a = match w {
-                ConvWeights::Packed(p) => Operand::Packed(&p.groups[gi]),
+                ConvWeights::Packed(..) => match packed {
+                    Some((_, groups)) => Operand::Packed(&groups[gi]),
+                    None => bail!("internal: conv weights not packed"),
+                },
                 ConvWeights::Raw(w) => {
                     wsrc = Strided::new(&w[gi * mg * kdim..(gi + 1) * mg * kdim], kdim, mg, 1, kdim)?;
                     Operand::Src(&wsrc)

@@ -48,7 +48,7 @@ fn random_case(rng: &mut Lcg, case: usize) {
     let packed = PackedConvWeights::new(&wf, &ws, g).unwrap();
     let mut variants = vec![ConvWeights::Raw(&wf)];
     if let Some(p) = &packed {
-        variants.push(ConvWeights::Packed(p));
+        variants.push(ConvWeights::Packed(p, &wf));
     }
     let kdim = cg * ks.iter().product::<usize>();
     for wts in variants {
@@ -104,9 +104,10 @@ fn resnet_sized_conv() {
     let wf: Vec<f32> = wv.iter().map(|&v| v as f32).collect();
     let p = PackedConvWeights::new(&wf, &ws, 1).unwrap().unwrap();
     let pool = crate::threads::pool(2).unwrap();
-    let got =
-        crate::threads::run_in(Some(&pool), || conv_f32(&xf, ConvWeights::Packed(&p), None, &cs, Activation::None))
-            .unwrap();
+    let got = crate::threads::run_in(Some(&pool), || {
+        conv_f32(&xf, ConvWeights::Packed(&p, &wf), None, &cs, Activation::None)
+    })
+    .unwrap();
     for (a, b) in want.iter().zip(&got) {
         assert!((a - *b as f64).abs() < 1e-3, "{a} vs {b}");
     }
@@ -179,6 +180,70 @@ fn winograd_matches_float64_direct_conv() {
                 assert!(e < 1e-5, "case {case} {tile:?} threads {threads}: [{n},{c},{h},{w}]→{m} pads {pads:?}: {e}");
             }
         }
+    }
+}
+
+#[test]
+fn winograd_in_chunks_of_images_matches_float64() {
+    // 5 images of 30×29 → 31×28 outputs (F4: 8×7 tiles, F2: 16×14): chunks of 1 image, a few,
+    // or all.
+    let mut rng = Lcg(4);
+    let (xs, ws) = ([5, 17, 30, 29], [19, 17, 3, 3]);
+    let (xv, wv, bv, cs) = case_2d(&mut rng, xs, ws, 1, 1, [1, 0, 2, 1]);
+    let want = naive(&xv, &xs, &wv, &ws, Some(&bv), 1, &cs.geo);
+    let (xf, wf, bf) = (to_f32(&xv), to_f32(&wv), to_f32(&bv));
+    let pool = crate::threads::pool(2).unwrap();
+    for tile in [winograd::Tile::F2, winograd::Tile::F4] {
+        let wt = WinogradWeights::new(&wf, 19, 17, tile, kernels::best()).unwrap();
+        // 1 image per chunk, 2 (the last chunk short), and the whole batch at once.
+        for chunk_tiles in [1, 100, 10_000] {
+            let mut y = vec![f32::NAN; want.len()];
+            crate::threads::run_in(Some(&pool), || {
+                winograd::winograd_chunked(&xf, &wt, Some(&bf), &cs, Activation::Relu, &mut y, chunk_tiles)
+            })
+            .unwrap();
+            let e = rel_err(&want, &y, Activation::Relu);
+            assert!(e < 1e-5, "{tile:?} chunk {chunk_tiles}: {e}");
+        }
+    }
+}
+
+#[test]
+fn plan_packs_only_the_form_the_calls_use() {
+    // Static 56×56 input: Winograd always pays, so only its weights are built at plan time and
+    // the GEMM packing is left out; an 8×8 input (4 tiles per image) keeps the GEMM packing and
+    // builds Winograd's weights only when a batch large enough comes.
+    let mut rng = Lcg(8);
+    let ws = [16usize, 16, 3, 3];
+    let wf: Vec<f32> = (0..ws.iter().product::<usize>()).map(|_| rng.float() as f32).collect();
+    let shape_at = |n: usize, hw: usize| {
+        let (_, _, _, cs) = case_2d(&mut Lcg(1), [n, 16, hw, hw], ws, 1, 1, [1; 4]);
+        cs
+    };
+    let u_bytes = 36 * 18 * 16 * 4; // 36 packed [M=16 (3 panels of 6 = 18 rows), C=16]
+    let im2col_bytes = 144 * 18 * 4;
+    let big = PackedConvWeights::plan(&wf, &ws, 1, true, Some(&shape_at(1, 56))).unwrap().unwrap();
+    if winograd_tile() == Some(winograd::Tile::F4) && kernels::best().mr == 6 {
+        assert_eq!(big.held_bytes(), u_bytes);
+        let small = PackedConvWeights::plan(&wf, &ws, 1, true, Some(&shape_at(1, 8))).unwrap().unwrap();
+        assert_eq!(small.held_bytes(), im2col_bytes);
+        // Batch 8 of 8×8 images: 32 tiles, Winograd now pays and its weights are built.
+        let cs = shape_at(8, 8);
+        let x: Vec<f32> = (0..8 * 16 * 64).map(|_| rng.float() as f32).collect();
+        let got = conv_f32(&x, ConvWeights::Packed(&small, &wf), None, &cs, Activation::None).unwrap();
+        assert_eq!(small.held_bytes(), im2col_bytes + u_bytes);
+        let want = conv_f32(&x, ConvWeights::Raw(&wf), None, &cs, Activation::None).unwrap();
+        for (a, b) in want.iter().zip(&got) {
+            assert!((a - b).abs() < 1e-4, "{a} vs {b}");
+        }
+    }
+    // The Winograd-only weights still run a shape Winograd does not take (im2col packed on use).
+    let cs = shape_at(1, 3);
+    let x: Vec<f32> = (0..16 * 9).map(|_| rng.float() as f32).collect();
+    let got = conv_f32(&x, ConvWeights::Packed(&big, &wf), None, &cs, Activation::None).unwrap();
+    let want = conv_f32(&x, ConvWeights::Raw(&wf), None, &cs, Activation::None).unwrap();
+    for (a, b) in want.iter().zip(&got) {
+        assert!((a - b).abs() < 1e-5, "{a} vs {b}");
     }
 }
 

@@ -2,7 +2,7 @@
 //! (Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks", 2015), m = 4 (α = 6)
 //! or m = 2 (α = 4).
 //!
-//! - Filter transform `U = G g Gᵀ` once at plan time (in f64), packed as `α²` GEMM left
+//! - Filter transform `U = G g Gᵀ` once (in f32, parallel over output channels), packed as `α²` GEMM left
 //!   operands `[M, C]` ([`WinogradWeights`]).
 //! - Input transform `V = Bᵀ d B` of every m×m output tile (α×α input patch), 8 horizontally
 //!   adjacent tiles at a time: the input plane is copied into the padded stride-m phase layout
@@ -73,7 +73,7 @@ impl Tile {
         self.m() + 2
     }
     /// `G` (α×3), the filter transform.
-    fn g(self) -> &'static [[f64; 3]] {
+    fn g(self) -> &'static [[f32; 3]] {
         match self {
             Tile::F2 => &[[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]],
             Tile::F4 => &[
@@ -139,30 +139,50 @@ pub struct WinogradWeights {
 }
 
 impl WinogradWeights {
-    /// `w`: `[M, C, 3, 3]`.
+    /// `w`: `[M, C, 3, 3]`. The filter transform runs in f32 (error: docs/kernels.md), parallel
+    /// over output channels when a thread pool is installed.
     pub fn new(w: &[f32], m: usize, c: usize, tile: Tile, kern: &'static Kernel) -> Result<WinogradWeights> {
         ensure!(w.len() == m * c * 9, "Conv: weight data length mismatch");
         let (al, g) = (tile.alpha(), tile.g());
-        let mut u = vec![vec![0f32; m * c]; al * al];
-        for (mc, wk) in w.chunks_exact(9).enumerate() {
-            // G g Gᵀ in f64.
-            for i in 0..al {
-                for j in 0..al {
-                    let mut s = 0.0;
-                    for a in 0..3 {
-                        for b in 0..3 {
-                            s += g[i][a] * wk[a * 3 + b] as f64 * g[j][b];
-                        }
+        let per_m = al * al * c;
+        // u[mo][ξ][ci]: one output channel's α² rows of C values, written by one task.
+        let mut u = vec![0f32; crate::checked_numel(&[m, per_m], crate::DType::F32, "Winograd weights")?];
+        let xform = |mo: usize, um: &mut [f32]| {
+            for (ci, wk) in w[mo * c * 9..(mo + 1) * c * 9].chunks_exact(9).enumerate() {
+                // t = G g (α×3), then U = t Gᵀ (α×α).
+                let mut t = [[0f32; 3]; 6];
+                for (ti, gi) in t.iter_mut().zip(g) {
+                    for (b, tv) in ti.iter_mut().enumerate() {
+                        *tv = gi[0] * wk[b] + gi[1] * wk[3 + b] + gi[2] * wk[6 + b];
                     }
-                    u[i * al + j][mc] = s as f32;
+                }
+                for (i, ti) in t[..al].iter().enumerate() {
+                    for (j, gj) in g.iter().enumerate() {
+                        um[(i * al + j) * c + ci] = ti[0] * gj[0] + ti[1] * gj[1] + ti[2] * gj[2];
+                    }
                 }
             }
+        };
+        use rayon::prelude::*;
+        let par = crate::threads::current() > 1;
+        if par {
+            u.par_chunks_mut(per_m).enumerate().for_each(|(mo, um)| xform(mo, um));
+        } else {
+            u.chunks_mut(per_m).enumerate().for_each(|(mo, um)| xform(mo, um));
         }
-        let u = u
-            .iter()
-            .map(|ux| PackedMat::new(&Strided::new(ux, c, m, 1, c)?, kern, true))
-            .collect::<Result<Vec<_>>>()?;
+        // Uξ[M, C] is row ξ of every output channel's block: element (ci, mo) at mo·α²·C + ξ·C + ci.
+        let pack = |xi: usize| PackedMat::new(&Strided::new(&u[xi * c..], c, m, 1, per_m)?, kern, true);
+        let u = if par {
+            (0..al * al).into_par_iter().map(pack).collect::<Result<Vec<_>>>()?
+        } else {
+            (0..al * al).map(pack).collect::<Result<Vec<_>>>()?
+        };
         Ok(WinogradWeights { tile, kern, u })
+    }
+
+    /// Bytes of transformed weights held.
+    pub fn bytes(&self) -> usize {
+        self.u.iter().map(PackedMat::bytes).sum()
     }
 }
 
@@ -314,6 +334,11 @@ fn output_transform(
     }
 }
 
+/// Tiles per chunk of images (at least one image): the batch is transformed, multiplied and
+/// transformed back a few images at a time, so the scratch (`V`, `Mξ`: `α²·(C + M)` floats per
+/// tile) stays a few MiB whatever the batch, and is reused by every chunk.
+const CHUNK_TILES: usize = 256;
+
 /// `y = act(conv3x3(x, w) + b)` by Winograd; `y` is `[N, M, OH, OW]`.
 pub fn winograd_f32(
     x: &[f32],
@@ -323,39 +348,103 @@ pub fn winograd_f32(
     act: Activation,
     y: &mut [f32],
 ) -> Result<()> {
+    winograd_chunked(x, w, b, cs, act, y, CHUNK_TILES)
+}
+
+/// [`winograd_f32`] over chunks of images holding about `chunk_tiles` tiles.
+pub(super) fn winograd_chunked(
+    x: &[f32],
+    w: &WinogradWeights,
+    b: Option<&[f32]>,
+    cs: &ConvShape,
+    act: Activation,
+    y: &mut [f32],
+    chunk_tiles: usize,
+) -> Result<()> {
     let t = w.tile;
     let (m, al) = (t.m(), t.alpha());
     let (oh, ow) = (cs.geo.out[0], cs.geo.out[1]);
     let (th, tw) = (oh.div_ceil(m), ow.div_ceil(m));
-    let total = cs.n * th * tw;
-    let pd = Padded::new([al, al], [m, m], [th, tw]);
-    let tl = Tiles { t, th, tw, ld: total + 8, pd };
     let (c, mo) = (cs.c, cs.m);
     ensure!(w.u.len() == al * al && w.u[0].k == c && w.u[0].other == mo, "Conv: Winograd weights do not match");
-    let in_size = cs.in_sp[0] * cs.in_sp[1];
-    let out_size = oh * ow;
+    let (in_img, out_img) = (c * cs.in_sp[0] * cs.in_sp[1], mo * oh * ow);
+    ensure!(x.len() >= cs.n * in_img && y.len() >= cs.n * out_img, "Conv: Winograd buffers too short");
+    let imgs = chunk_tiles.div_ceil((th * tw).max(1)).clamp(1, cs.n.max(1));
+    let pd = Padded::new([al, al], [m, m], [th, tw]);
     let parts = crate::threads::current().max(1);
-    // V: [C·N planes][α²][ld]; each (n, c) writes its own tiles in all α² rows of channel c.
-    let mut v = crate::memory::alloc_for_overwrite::<f32>(al * al * c * tl.ld);
-    let mut pads = crate::memory::alloc_for_overwrite::<f32>(pd.len() * parts);
-    let mut mm = crate::memory::alloc_for_overwrite::<f32>(al * al * mo * tl.ld);
-    let mut bufs = crate::memory::alloc_for_overwrite::<f32>(m * m * tw.next_multiple_of(8) * parts);
+    let ld = imgs * th * tw + 8;
+    let mut s = Scratch {
+        v: crate::memory::alloc_for_overwrite::<f32>(al * al * c * ld),
+        pads: crate::memory::alloc_for_overwrite::<f32>(pd.len() * parts),
+        mm: crate::memory::alloc_for_overwrite::<f32>(al * al * mo * ld),
+        bufs: crate::memory::alloc_for_overwrite::<f32>(m * m * tw.next_multiple_of(8) * parts),
+    };
+    let mut res = Ok(());
+    for n0 in (0..cs.n).step_by(imgs) {
+        let sub = ConvShape { n: imgs.min(cs.n - n0), ..cs.clone() };
+        let tl = Tiles { t, th, tw, ld: sub.n * th * tw + 8, pd };
+        let (xs, ys) = (&x[n0 * in_img..(n0 + sub.n) * in_img], &mut y[n0 * out_img..(n0 + sub.n) * out_img]);
+        res = winograd_chunk(xs, w, b, &sub, act, ys, &tl, parts, &mut s);
+        if res.is_err() {
+            break;
+        }
+    }
+    for v in [s.v, s.pads, s.mm, s.bufs] {
+        crate::memory::recycle(v);
+    }
+    res
+}
+
+/// Scratch of one Winograd call, sized for its largest chunk.
+struct Scratch {
+    /// `V`: `[C][α²][ld]` transformed input tiles.
+    v: Vec<f32>,
+    /// One padded plane per thread.
+    pads: Vec<f32>,
+    /// `Mξ`: `[α²][M][ld]` products.
+    mm: Vec<f32>,
+    /// One row of output tiles per thread.
+    bufs: Vec<f32>,
+}
+
+/// One chunk of images (`cs.n` of them): input transform, `α²` GEMMs, output transform.
+#[allow(clippy::too_many_arguments)]
+fn winograd_chunk(
+    x: &[f32],
+    w: &WinogradWeights,
+    b: Option<&[f32]>,
+    cs: &ConvShape,
+    act: Activation,
+    y: &mut [f32],
+    tl: &Tiles,
+    parts: usize,
+    s: &mut Scratch,
+) -> Result<()> {
+    let al = tl.t.alpha();
+    let total = cs.n * tl.th * tl.tw;
+    let (c, mo) = (cs.c, cs.m);
+    let in_size = cs.in_sp[0] * cs.in_sp[1];
+    let out_size = cs.geo.out[0] * cs.geo.out[1];
     let per_c = al * al * tl.ld;
+    let (v, mm) = (&mut s.v[..c * per_c], &mut s.mm[..al * al * mo * tl.ld]);
     use rayon::prelude::*;
+    // V: each (n, c) writes its own tiles in all α² rows of channel c.
     let chunk_c = c.div_ceil(parts);
     let xform_in = |ci0: usize, vs: &mut [f32], pad: &mut [f32]| {
         with_avx2(|| {
             for (k, vc) in vs.chunks_exact_mut(per_c).enumerate() {
                 for n in 0..cs.n {
                     let src = &x[(n * c + ci0 + k) * in_size..][..in_size];
-                    input_transform(&tl, cs, n, src, pad, vc);
+                    input_transform(tl, cs, n, src, pad, vc);
                 }
             }
         })
     };
     let par = parts > 1;
-    split_zip(par, &mut v, chunk_c * per_c, &mut pads, pd.len(), |i, vs, pad| xform_in(i * chunk_c, vs, pad));
+    let plen = tl.pd.len();
+    split_zip(par, v, chunk_c * per_c, &mut s.pads, plen, |i, vs, pad| xform_in(i * chunk_c, vs, pad));
     // α² GEMMs: Mξ[M, T] = Uξ[M, C] · Vξ[C, T] (Vξ rows are strided by α²·ld).
+    let v: &[f32] = v;
     let gemm = |xi: usize, out: &mut [f32]| -> Result<()> {
         let vsrc = Strided::new(&v[xi * tl.ld..], c, total, per_c, 1)?;
         let a = Operand::Packed(&w.u[xi]);
@@ -369,20 +458,18 @@ pub fn winograd_f32(
     // Output transform, parallel over output planes.
     let planes = cs.n * mo;
     let chunk_p = planes.div_ceil(parts);
+    let mm: &[f32] = mm;
     let xform_out = |p0: usize, ys: &mut [f32], buf: &mut [f32]| {
         with_avx2(|| {
             for (k, dst) in ys.chunks_exact_mut(out_size).enumerate() {
                 let (n, ko) = ((p0 + k) / mo, (p0 + k) % mo);
                 let bias = b.map_or(0.0, |b| b[ko]);
-                output_transform(&tl, cs, n, ko, &mm, bias, act, buf, dst);
+                output_transform(tl, cs, n, ko, mm, bias, act, buf, dst);
             }
         })
     };
-    let blen = bufs.len() / parts;
+    let blen = s.bufs.len() / parts;
     let ys = &mut y[..planes * out_size];
-    split_zip(par, ys, chunk_p * out_size, &mut bufs, blen, |i, ys, buf| xform_out(i * chunk_p, ys, buf));
-    for s in [v, pads, mm, bufs] {
-        crate::memory::recycle(s);
-    }
+    split_zip(par, ys, chunk_p * out_size, &mut s.bufs, blen, |i, ys, buf| xform_out(i * chunk_p, ys, buf));
     Ok(())
 }
