@@ -25,7 +25,10 @@ What is timed (medians over --iters after --warmup runs):
   compile_fp16 torch.compile(model) called under torch.autocast(float16).
 torch modes use CUDA events around the forward (e2e: wall clock).
 Peak memory: torch.cuda.max_memory_allocated per configuration; zenrt's peak bytes in use in
-its caching allocator (weights included).
+its caching allocator (weights included) over the whole run (load, warm-up incl. cuDNN Find and
+graph capture, timed runs); cuDNN Find's scratch buffer comes from the driver outside the
+allocator and is given back after Find (reported apart: find_scratch_mib); steady_peak_mib is
+the timed runs' peak alone.
 """
 
 from __future__ import annotations
@@ -69,7 +72,8 @@ def bench_zenrt(zenrt, model_path, npz, iters, warmup, flags):
         return {"error": (p.stderr or p.stdout).strip()[-400:]}
     j = json.loads(p.stdout.strip().splitlines()[-1])
     return {"median_ms": j["median_ms"], "peak_mib": (j.get("gpu_peak_bytes") or 0) / 2**20, "load_ms": j["load_ms"],
-            "graph": j.get("gpu_graph")}
+            "steady_peak_mib": (j.get("gpu_steady_peak_bytes") or 0) / 2**20,
+            "find_scratch_mib": (j.get("gpu_find_scratch_bytes") or 0) / 2**20, "graph": j.get("gpu_graph")}
 
 
 def bench_torch(module, feeds, names, iters, warmup, mode):

@@ -155,6 +155,13 @@ pub fn bench(a: BenchArgs) -> CliResult<ExitCode> {
     for _ in 0..a.warmup {
         session.run(inputs.clone())?;
     }
+    // GPU: the peak of the load and warm-up runs (cuDNN Find, graph capture), then the timed runs'
+    #[cfg(feature = "cuda")]
+    let warm_peak = session.cuda_plan().map(|c| {
+        let peak = c.gpu().memory_stats().1;
+        c.gpu().reset_peak();
+        peak
+    });
     let mut samples = Vec::with_capacity(a.iters);
     for _ in 0..a.iters {
         let feed = inputs.clone(); // cheap relative to a run, and kept outside the timed region
@@ -181,9 +188,12 @@ pub fn bench(a: BenchArgs) -> CliResult<ExitCode> {
     println!("throughput:  {throughput:.2} inferences/s");
     println!("peak RSS:    {:.1} MiB", rss as f64 / (1024.0 * 1024.0));
     #[cfg(feature = "cuda")]
-    let gpu_mem = session.cuda_plan().map(|c| c.gpu().memory_stats());
+    let gpu_mem = session.cuda_plan().map(|c| {
+        let (reserved, steady, allocs) = c.gpu().memory_stats();
+        (reserved, steady.max(warm_peak.unwrap_or(0)), allocs, steady, c.gpu().find_scratch_bytes())
+    });
     #[cfg(not(feature = "cuda"))]
-    let gpu_mem: Option<(usize, usize, usize)> = None;
+    let gpu_mem: Option<(usize, usize, usize, usize, usize)> = None;
     #[cfg(feature = "cuda")]
     let conv_path = session.cuda_plan().map(|c| c.gpu().conv_path());
     #[cfg(not(feature = "cuda"))]
@@ -198,22 +208,28 @@ pub fn bench(a: BenchArgs) -> CliResult<ExitCode> {
     if let Some(cp) = &conv_path {
         println!("GPU conv:    {cp}");
     }
-    if let Some((reserved, peak, allocs)) = gpu_mem {
+    let mib = |b: usize| b as f64 / 1048576.0;
+    if let Some((reserved, peak, allocs, steady, scratch)) = gpu_mem {
         println!(
-            "GPU memory:  peak in use {:.1} MiB, reserved {:.1} MiB ({allocs} cuMemAlloc calls in all)",
-            peak as f64 / 1048576.0,
-            reserved as f64 / 1048576.0
+            "GPU memory:  peak in use {:.1} MiB (timed runs {:.1} MiB), reserved {:.1} MiB ({allocs} cuMemAlloc calls in all); cuDNN Find scratch up to {:.1} MiB, outside the pool and given back",
+            mib(peak),
+            mib(steady),
+            mib(reserved),
+            mib(scratch)
         );
     }
     if a.json {
-        let (gpu_reserved, gpu_peak) =
-            gpu_mem.map(|(r, p, _)| (r.to_string(), p.to_string())).unwrap_or(("null".into(), "null".into()));
+        let gpu = |f: fn(&(usize, usize, usize, usize, usize)) -> usize| {
+            gpu_mem.as_ref().map(|m| f(m).to_string()).unwrap_or_else(|| "null".into())
+        };
         let fields = [
             ("device", json_str(&session.device().to_string())),
-            ("gpu_peak_bytes", gpu_peak),
+            ("gpu_peak_bytes", gpu(|m| m.1)),
+            ("gpu_steady_peak_bytes", gpu(|m| m.3)),
+            ("gpu_find_scratch_bytes", gpu(|m| m.4)),
             ("gpu_conv", conv_path.as_deref().map(json_str).unwrap_or_else(|| "null".into())),
             ("gpu_graph", graph_status.as_deref().map(json_str).unwrap_or_else(|| "null".into())),
-            ("gpu_reserved_bytes", gpu_reserved),
+            ("gpu_reserved_bytes", gpu(|m| m.0)),
             ("model", json_str(&a.model.display().to_string())),
             ("batch", batch.to_string()),
             ("threads", session.threads().to_string()),

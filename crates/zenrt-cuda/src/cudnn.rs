@@ -27,6 +27,7 @@ use cudarc::cudnn::sys;
 use std::collections::HashMap;
 use std::ffi::c_void;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 /// Gives a device workspace of the requested bytes (address, and a handle that keeps it).
@@ -132,7 +133,24 @@ pub(crate) struct Cudnn {
     plans: Mutex<HashMap<ConvShape, Entry>>,
     /// Set when a call failed: the process stays on the im2col path.
     broken: Mutex<Option<String>>,
+    /// Largest Find scratch buffer taken from the driver (bytes; given back after each Find).
+    scratch_max: AtomicUsize,
     pub version: usize,
+}
+
+/// Find's scratch buffer, taken from the driver and given back right after Find: the caching
+/// allocator neither keeps it (reserved) nor counts it (peak in use).
+struct Scratch(u64);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        // SAFETY: allocated by `malloc_sync` in `make_plan`; after the synchronisation no work
+        // uses it any more.
+        unsafe {
+            let _ = cudarc::driver::result::ctx::synchronize();
+            let _ = cudarc::driver::result::free_sync(self.0);
+        }
+    }
 }
 
 // SAFETY: the handle and descriptors are used only with the GPU's run lock held (one stream).
@@ -143,8 +161,10 @@ unsafe impl Sync for Cudnn {}
 /// 32 MiB - 1 GiB. cuDNN's fast tensor-op kernels on NCHW tensors transpose x and y into the
 /// workspace; device run 7 measured the earlier limit (the larger of x and y, 16-256 MiB) to
 /// exclude them at batch 32 (resnet50 b32 fp16 10.6 ms against 7.2 ms with 1 GiB). The limit is
-/// also the Find scratch buffer, so it shows in the allocator's peak (not in a graph's arena,
-/// which holds only the chosen algorithms' workspaces). `ZENRT_CUDNN_WS_MB` sets a fixed limit.
+/// also the size of Find's scratch buffer, which comes from the driver and goes back to it right
+/// after Find ([`Scratch`]); each convolution then allocates only its chosen algorithm's own
+/// workspace (`memory` of Find's result) from the pool, per call, so a graph's arena overlaps
+/// them. `ZENRT_CUDNN_WS_MB` sets a fixed limit.
 fn ws_limit(s: &ConvShape, esize: usize) -> usize {
     if let Some(mb) = std::env::var("ZENRT_CUDNN_WS_MB").ok().and_then(|v| v.parse::<usize>().ok()) {
         return mb.clamp(1, 4096) << 20;
@@ -257,13 +277,27 @@ impl Cudnn {
                     "activation descriptor",
                 )?;
             }
-            Ok(Cudnn { handle, precision, relu, plans: Mutex::new(HashMap::new()), broken: Mutex::new(None), version })
+            Ok(Cudnn {
+                handle,
+                precision,
+                relu,
+                plans: Mutex::new(HashMap::new()),
+                broken: Mutex::new(None),
+                scratch_max: AtomicUsize::new(0),
+                version,
+            })
         })
     }
 
     /// Why cuDNN stopped being used, if it did.
     pub(crate) fn broken(&self) -> Option<String> {
         self.broken.lock().ok().and_then(|b| b.clone())
+    }
+
+    /// The largest Find scratch buffer so far (bytes): device memory held only while Find ran,
+    /// outside the caching allocator's statistics.
+    pub(crate) fn find_scratch_max(&self) -> usize {
+        self.scratch_max.load(Ordering::Relaxed)
     }
 
     fn mark_broken(&self, why: String) {
@@ -485,7 +519,15 @@ impl Cudnn {
                 [std::mem::MaybeUninit::zeroed(); COUNT];
             let mut got = 0;
             let limit = ws_limit(s, if dt == CUDNN_DATA_FLOAT { 4 } else { 2 });
-            let (ws_ptr, _keep) = alloc(limit).map_err(|e| e.to_string())?;
+            // from the driver (given back after Find); out of memory: from the pool, which may
+            // release its cache first
+            let (ws_ptr, _keep): (u64, Box<dyn std::any::Any>) = match cudarc::driver::result::malloc_sync(limit) {
+                Ok(ptr) => {
+                    self.scratch_max.fetch_max(limit, Ordering::Relaxed);
+                    (ptr, Box::new(Scratch(ptr)))
+                }
+                Err(_) => alloc(limit).map_err(|e| e.to_string())?,
+            };
             ok(
                 sys::cudnnFindConvolutionForwardAlgorithmEx(
                     self.handle,

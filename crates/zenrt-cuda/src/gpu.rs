@@ -743,6 +743,12 @@ impl Gpu {
         self.pool.lock().map(|p| (p.reserved, p.peak, p.driver_allocs)).unwrap_or((0, 0, 0))
     }
 
+    /// The largest cuDNN Find scratch buffer so far (bytes): taken from the driver only while
+    /// Find runs (once per convolution shape), so it is not in [`Gpu::memory_stats`].
+    pub fn find_scratch_bytes(&self) -> usize {
+        self.cudnn.as_ref().map(|c| c.find_scratch_max()).unwrap_or(0)
+    }
+
     /// Resets the peak-in-use counter.
     pub fn reset_peak(&self) {
         if let Ok(mut p) = self.pool.lock() {

@@ -275,57 +275,58 @@ impl Conv {
         let k = cg * (kh * kw) as usize;
         let pointwise =
             kh == 1 && kw == 1 && p.sh == 1 && p.sw == 1 && p.ph == 0 && p.pw == 0 && p.oh == p.h && p.ow == p.w;
-        let col = if pointwise { None } else { Some(cx.gpu.empty(DType::F32, vec![n, k, ohw])?) };
-        let fs = cx.gpu.esize(DType::F32) as u64; // bytes per float element
-        for gi in 0..g {
-            let wptr = gw.ptr() + (gi * ocg * k) as u64 * fs;
-            let yptr = y.ptr() + (gi * ocg * ohw) as u64 * fs;
-            match &col {
-                None => {
-                    let xptr = gx.ptr() + (gi * cg * ohw) as u64 * fs;
-                    cx.gpu.sgemm(
-                        false,
-                        false,
-                        ocg,
-                        ohw,
-                        k,
-                        1.0,
-                        wptr,
-                        k,
-                        0,
-                        xptr,
-                        ohw,
-                        c * ohw,
-                        0.0,
-                        yptr,
-                        oc * ohw,
-                        n,
-                    )?;
-                }
-                Some(col) => {
-                    cx.gpu.launch_n("im2col_f32", n * k * ohw, &[p, &(gi as i64), &gx.ptr(), &col.ptr()])?;
-                    cx.gpu.sgemm(
-                        false,
-                        false,
-                        ocg,
-                        ohw,
-                        k,
-                        1.0,
-                        wptr,
-                        k,
-                        0,
-                        col.ptr(),
-                        ohw,
-                        k * ohw,
-                        0.0,
-                        yptr,
-                        oc * ohw,
-                        n,
-                    )?;
-                }
+        // bytes per float element; im2col runs in batch chunks of at most col_bytes() (at least
+        // one sample): resnet50 b32's stem would need 236 MiB of columns at once in fp32
+        let fs = cx.gpu.esize(DType::F32) as u64;
+        let nb = if pointwise { n } else { (col_bytes() / (k * ohw * fs as usize).max(1)).clamp(1, n.max(1)) };
+        let col = if pointwise { None } else { Some(cx.gpu.empty(DType::F32, vec![nb, k, ohw])?) };
+        let hw = (p.h * p.w) as usize;
+        for b0 in (0..n).step_by(nb) {
+            let bn = nb.min(n - b0);
+            let pc = ConvP { n: bn as i64, ..*p };
+            let xb = gx.ptr() + (b0 * c * hw) as u64 * fs;
+            let yb = y.ptr() + (b0 * oc * ohw) as u64 * fs;
+            for gi in 0..g {
+                // B operand: the group's input channels (1x1) or its im2col columns
+                let (bptr, stride_b) = match &col {
+                    None => (xb + (gi * cg * ohw) as u64 * fs, c * ohw),
+                    Some(col) => {
+                        cx.gpu.launch_n("im2col_f32", bn * k * ohw, &[&pc, &(gi as i64), &xb, &col.ptr()])?;
+                        (col.ptr(), k * ohw)
+                    }
+                };
+                let wptr = gw.ptr() + (gi * ocg * k) as u64 * fs;
+                let yptr = yb + (gi * ocg * ohw) as u64 * fs;
+                cx.gpu.sgemm(
+                    false,
+                    false,
+                    ocg,
+                    ohw,
+                    k,
+                    1.0,
+                    wptr,
+                    k,
+                    0,
+                    bptr,
+                    ohw,
+                    stride_b,
+                    0.0,
+                    yptr,
+                    oc * ohw,
+                    bn,
+                )?;
             }
         }
         ep.apply(cx.gpu, y, ohw, oc)
+    }
+}
+
+/// The most bytes of im2col columns at once: 64 MiB, or `ZENRT_CUDA_COL_MB` (0: the whole batch).
+fn col_bytes() -> usize {
+    match std::env::var("ZENRT_CUDA_COL_MB").ok().and_then(|v| v.parse::<usize>().ok()) {
+        Some(0) => usize::MAX,
+        Some(mb) => mb << 20,
+        None => 64 << 20,
     }
 }
 
