@@ -35,8 +35,7 @@ pub(super) fn split_zip<A: Send, B: Send>(
 ) {
     let (ca, cb) = (ca.max(1), cb.max(1));
     if par {
-        use rayon::prelude::*;
-        a.par_chunks_mut(ca).zip(b.par_chunks_mut(cb)).enumerate().for_each(|(i, (x, y))| f(i, x, y));
+        crate::threads::for_each_chunk_zip(a, ca, b, cb, f);
     } else {
         a.chunks_mut(ca).zip(b.chunks_mut(cb)).enumerate().for_each(|(i, (x, y))| f(i, x, y));
     }

@@ -341,7 +341,6 @@ pub fn winograd_f32(
     let mut mm = crate::memory::alloc_for_overwrite::<f32>(al * al * mo * tl.ld);
     let mut bufs = crate::memory::alloc_for_overwrite::<f32>(m * m * tw.next_multiple_of(8) * parts);
     let per_c = al * al * tl.ld;
-    use rayon::prelude::*;
     let chunk_c = c.div_ceil(parts);
     let xform_in = |ci0: usize, vs: &mut [f32], pad: &mut [f32]| {
         with_avx2(|| {
@@ -361,11 +360,7 @@ pub fn winograd_f32(
         let a = Operand::Packed(&w.u[xi]);
         sgemm(w.kern, 1.0, a, Operand::Src(&vsrc), 0.0, out, tl.ld, 1, &Epilogue::default())
     };
-    if par {
-        mm.par_chunks_mut(mo * tl.ld).enumerate().map(|(xi, out)| gemm(xi, out)).collect::<Result<Vec<()>>>()?;
-    } else {
-        mm.chunks_mut(mo * tl.ld).enumerate().map(|(xi, out)| gemm(xi, out)).collect::<Result<Vec<()>>>()?;
-    }
+    crate::threads::try_for_each_chunk(&mut mm, mo * tl.ld, gemm)?;
     // Output transform, parallel over output planes.
     let planes = cs.n * mo;
     let chunk_p = planes.div_ceil(parts);
