@@ -7,7 +7,7 @@
 //! on it). A split publishes the job, wakes the workers and runs tasks itself: tasks are claimed
 //! from one atomic counter, so a worker that wakes late simply finds fewer (or no) tasks left and
 //! the caller never waits for a wake-up, only for tasks a worker already started. Workers spin a
-//! short while after each job ([`SPIN`]) before they sleep, so back-to-back splits of one run find
+//! short while after each job ([`SPIN_US`]) before they sleep, so back-to-back splits of one run find
 //! them awake. Small kernels do not split at all (each kernel checks its own work threshold), so a
 //! model of small ops runs at 2 threads exactly as at 1.
 //!
@@ -29,8 +29,14 @@ use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// How long a worker keeps polling for the next job before it sleeps.
-const SPIN: Duration = Duration::from_micros(100);
+/// How long a worker keeps polling for the next job before it sleeps, in µs
+/// (`ZENRT_SPIN_US` overrides; 0 sleeps at once).
+const SPIN_US: u64 = 50;
+
+fn spin_time() -> Duration {
+    let us = std::env::var("ZENRT_SPIN_US").ok().and_then(|v| v.parse().ok()).unwrap_or(SPIN_US);
+    Duration::from_micros(us)
+}
 
 /// The number of hardware threads available to this process (at least 1).
 pub fn available() -> usize {
@@ -96,7 +102,9 @@ impl Pool {
         let mut workers = Vec::with_capacity(threads - 1);
         for i in 1..threads {
             let sh = shared.clone();
-            let spawned = std::thread::Builder::new().name(format!("zenrt-{threads}-{i}")).spawn(move || worker(&sh));
+            let spin = spin_time();
+            let spawned =
+                std::thread::Builder::new().name(format!("zenrt-{threads}-{i}")).spawn(move || worker(&sh, spin));
             match spawned {
                 Ok(h) => workers.push(h),
                 Err(_) => break,
@@ -167,7 +175,7 @@ impl Drop for Pool {
     }
 }
 
-fn worker(sh: &Shared) {
+fn worker(sh: &Shared, spin: Duration) {
     let mut seen = 0;
     loop {
         let started = Instant::now();
@@ -182,7 +190,7 @@ fn worker(sh: &Shared) {
                 return;
             }
             polls = polls.wrapping_add(1);
-            if polls % 64 != 0 || started.elapsed() < SPIN {
+            if polls % 64 != 0 || started.elapsed() < spin {
                 std::hint::spin_loop();
                 continue;
             }

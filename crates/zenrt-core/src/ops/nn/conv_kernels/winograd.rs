@@ -19,6 +19,7 @@ use super::padded::{pad_plane, Padded};
 use super::{split_zip, ConvShape};
 use crate::ops::fused::Activation;
 use crate::ops::gemm::{sgemm, Epilogue, Kernel, Operand, PackedMat, Strided};
+use crate::simd::with_avx2;
 use crate::{ensure, Result};
 use std::ops::{Add, Mul, Sub};
 
@@ -183,24 +184,6 @@ pub fn pays(cs: &ConvShape, t: Tile) -> bool {
     let m = t.m();
     let tiles = cs.n * cs.geo.out[0].div_ceil(m) * cs.geo.out[1].div_ceil(m);
     tiles >= 16 && cs.c >= 16 && cs.m >= 16
-}
-
-/// Runs `f` compiled for AVX2+FMA when the CPU has them (the lane arrays become vectors).
-#[inline(always)]
-fn with_avx2(f: impl FnOnce()) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        #[target_feature(enable = "avx2,fma")]
-        unsafe fn avx2(f: impl FnOnce()) {
-            f()
-        }
-        if crate::simd::level() != crate::simd::Level::Scalar {
-            // SAFETY: the CPU supports AVX2 and FMA (detected by `simd::level`).
-            unsafe { avx2(f) };
-            return;
-        }
-    }
-    f()
 }
 
 /// Geometry of one call: tiles per image and the padded strides of the transformed matrices.
