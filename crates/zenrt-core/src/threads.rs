@@ -155,8 +155,15 @@ impl Drop for Finish<'_> {
         let sh = &*self.0.shared;
         sh.job.store(std::ptr::null_mut(), SeqCst);
         // A worker that counts itself active after this point reads the null job (both SeqCst).
+        // Yield now and then: on a busy machine the worker may be waiting for this very core.
+        let mut polls = 0u32;
         while sh.active.load(SeqCst) > 0 {
-            std::hint::spin_loop();
+            polls = polls.wrapping_add(1);
+            if polls % 256 == 0 {
+                std::thread::yield_now();
+            } else {
+                std::hint::spin_loop();
+            }
         }
         self.0.busy.store(false, SeqCst);
     }
@@ -190,8 +197,12 @@ fn worker(sh: &Shared, spin: Duration) {
                 return;
             }
             polls = polls.wrapping_add(1);
-            if polls % 64 != 0 || started.elapsed() < spin {
+            if polls % 64 != 0 {
                 std::hint::spin_loop();
+                continue;
+            }
+            if started.elapsed() < spin {
+                std::thread::yield_now();
                 continue;
             }
             let mut g = sh.lock.lock().unwrap_or_else(|e| e.into_inner());
