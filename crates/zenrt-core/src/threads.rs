@@ -159,7 +159,7 @@ impl Drop for Finish<'_> {
         let mut polls = 0u32;
         while sh.active.load(SeqCst) > 0 {
             polls = polls.wrapping_add(1);
-            if polls % 256 == 0 {
+            if polls.is_multiple_of(256) {
                 std::thread::yield_now();
             } else {
                 std::hint::spin_loop();
@@ -197,7 +197,7 @@ fn worker(sh: &Shared, spin: Duration) {
                 return;
             }
             polls = polls.wrapping_add(1);
-            if polls % 64 != 0 {
+            if !polls.is_multiple_of(64) {
                 std::hint::spin_loop();
                 continue;
             }
