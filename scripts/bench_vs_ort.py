@@ -34,7 +34,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-ZENRT = ROOT / "target" / "release" / "zenrt"
+ZENRT = Path(os.environ.get("ZENRT_BIN", ROOT / "target" / "release" / "zenrt"))
 TRACT_DIR = ROOT / "bench" / "tract-bench"
 TRACT = TRACT_DIR / "target" / "release" / "tract-bench"
 MODELS_DIR = Path(os.environ.get("ZENRT_MODELS", Path.home() / ".cache" / "zenrt" / "models"))

@@ -73,7 +73,7 @@ pub struct Plan {
     steps: Vec<Step>,
     subplans: HashMap<usize, Arc<Plan>>,
     /// The intra-op thread pool kernels run in (`None`: one thread); see [`Plan::set_threads`].
-    thread_pool: Option<Arc<rayon::ThreadPool>>,
+    thread_pool: Option<Arc<crate::threads::Pool>>,
     /// Per slot: the step producing it (step values only).
     def_step: Vec<Option<usize>>,
     /// Per slot: the last step reading it (in this graph, subgraph reads included).
@@ -502,7 +502,7 @@ impl Plan {
 
     /// The number of threads kernels use (see [`Plan::set_threads`]).
     pub fn threads(&self) -> usize {
-        self.thread_pool.as_ref().map_or(1, |p| p.current_num_threads())
+        self.thread_pool.as_ref().map_or(1, |p| p.threads())
     }
 
     /// Runs the plan with named values (tensors, sequences, optionals).

@@ -5,7 +5,7 @@
 //! process with `is_x86_feature_detected!` ([`level`]); `ZENRT_SIMD=scalar|avx2` forces a
 //! lower one (for tests and comparisons). All entry points are safe functions on slices.
 //!
-//! [`par`] splits large outputs over the current rayon pool (small ones stay on the caller).
+//! [`par`] splits large outputs over the current thread pool (small ones stay on the caller).
 
 mod math;
 pub mod par;
@@ -483,4 +483,22 @@ pub fn par_map(f: UnaryFn, src: &[f32], dst: &mut [f32]) {
 /// [`map_inplace`] split over the rayon pool when large.
 pub fn par_map_inplace(f: UnaryFn, x: &mut [f32]) {
     par::for_chunks(x, 16, |_, chunk| map_inplace(f, chunk));
+}
+
+/// Runs `f` compiled for AVX2+FMA when the CPU has them (the lane arrays become vectors).
+#[inline(always)]
+pub fn with_avx2(f: impl FnOnce()) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn avx2(f: impl FnOnce()) {
+            f()
+        }
+        if level() != Level::Scalar {
+            // SAFETY: the CPU supports AVX2 and FMA (detected by `simd::level`).
+            unsafe { avx2(f) };
+            return;
+        }
+    }
+    f()
 }

@@ -1,8 +1,8 @@
-//! Splitting large kernels over the current rayon pool. Work below [`MIN_CHUNK`] elements per
-//! thread stays on the calling thread, so small tensors never pay for a fork/join. The pool is
-//! whichever rayon pool the caller runs in (the session installs one sized by `--threads`).
+//! Splitting large kernels over the current thread pool ([`crate::threads`]). Work below
+//! [`MIN_CHUNK`] elements per thread stays on the calling thread, so small tensors never pay for a
+//! fork/join. The pool is the one the running plan set (sized by `--threads`).
 
-use rayon::prelude::*;
+use crate::threads;
 
 /// Smallest number of output elements worth handing to another thread.
 pub const MIN_CHUNK: usize = 32 * 1024;
@@ -10,7 +10,7 @@ pub const MIN_CHUNK: usize = 32 * 1024;
 /// How many pieces to cut `n` units of work into (1 when it is small or the pool has one thread).
 /// `unit_cost` is the number of elements per unit (a row of `unit_cost` elements, say).
 pub fn pieces(n: usize, unit_cost: usize) -> usize {
-    let threads = rayon::current_num_threads();
+    let threads = threads::current();
     if threads <= 1 || n < 2 {
         return 1;
     }
@@ -29,7 +29,7 @@ pub fn for_chunks<T: Send>(out: &mut [T], align: usize, f: impl Fn(usize, &mut [
         return;
     }
     let per = units.div_ceil(p) * align;
-    out.par_chunks_mut(per).enumerate().for_each(|(i, c)| f(i * per, c));
+    threads::for_each_chunk(out, per, |i, c| f(i * per, c));
 }
 
 /// Runs `f(row_index, row)` for every `row_len`-long row of `out`, rows split over threads
@@ -67,8 +67,5 @@ pub fn for_rows_with<T: Send, U: Send>(
         return;
     }
     let per = rows.div_ceil(p);
-    out.par_chunks_mut(per * row_len)
-        .zip(aux.par_chunks_mut(per))
-        .enumerate()
-        .for_each(|(i, (o, a))| run(i * per, o, a));
+    threads::for_each_chunk_zip(out, per * row_len, aux, per, |i, o, a| run(i * per, o, a));
 }

@@ -169,7 +169,7 @@ mod tests {
     #[test]
     fn large_outputs_split_over_threads_agree() {
         let mut rng = Rng(7);
-        let pool = rayon::ThreadPoolBuilder::new().num_threads(3).build().unwrap();
+        let pool = crate::threads::pool(3).unwrap();
         for (sa, sb) in [
             (vec![2, 64, 40, 40], vec![64, 1, 1]),
             (vec![300, 768], vec![768]),
@@ -178,7 +178,7 @@ mod tests {
         ] {
             let (a, b) = (random_tensor(&mut rng, sa), random_tensor(&mut rng, sb));
             let serial = binary_f32(BinFn::Mul, &a, &b).unwrap().unwrap();
-            let par = pool.install(|| binary_f32(BinFn::Mul, &a, &b)).unwrap().unwrap();
+            let par = crate::threads::run_in(Some(&pool), || binary_f32(BinFn::Mul, &a, &b)).unwrap().unwrap();
             let want = binary_map::<f32, f32>(&a, &b, |x, y| x * y).unwrap();
             assert_eq!(serial.as_slice::<f32>().unwrap(), want.as_slice::<f32>().unwrap());
             assert_eq!(par.as_slice::<f32>().unwrap(), want.as_slice::<f32>().unwrap());

@@ -3,9 +3,9 @@
 //! A into `mr`-row panels (6 rows for AVX2, so M = 1 wastes 5/6 of every FMA) and walks B in
 //! `nr`-wide panels with a 6×16 tile. Here A is packed once (k × m, a few hundred floats), B is
 //! read as k-major panels (pre-packed [`PackedMat`], or packed on the fly), and each register
-//! tile is `R ≤ 4` rows × `V` vectors of 8 columns with `R·V` between 8 and 12 independent
-//! accumulators, so even M = 1 keeps both FMA ports busy (8 chains of 4-cycle FMAs) while B
-//! streams contiguously. The epilogue (alpha, beta·C, bias, Relu/Clip, other activations) is the
+//! tile is `R ≤ 8` rows (all of M, so B streams once) × `V` vectors of 8 columns with `R·V`
+//! between 7 and 12 independent accumulators, so even M = 1 keeps both FMA ports busy (8 chains
+//! of 4-cycle FMAs) while B streams contiguously. The epilogue (alpha, beta·C, bias, Relu/Clip, other activations) is the
 //! big path's [`TileEp`].
 //!
 //! One generic kernel over [`Lanes`] (8 f32 lanes): `__m256` under AVX2+FMA (runtime
@@ -148,12 +148,24 @@ fn simd_ok(kern: &Kernel) -> bool {
     }
 }
 
-/// Vectors of 8 columns per tile for `r` rows (8 to 12 accumulators).
+/// Rows of A per tile when `left` rows remain: all of them up to 8 (so B streams once for
+/// M ≤ 8: keras_cnn's 8×7200·7200×64 reads its 1.8 MB of weights once, not twice), else 4.
+fn tile_rows(left: usize) -> usize {
+    if left <= 8 {
+        left
+    } else {
+        4
+    }
+}
+
+/// Vectors of 8 columns per tile for `r` rows (7 to 12 accumulators).
 fn max_vectors(r: usize) -> usize {
     match r {
         1 => 8,
         2 | 3 => 4,
-        _ => 3,
+        4 => 3,
+        5 | 6 => 2,
+        _ => 1,
     }
 }
 
@@ -163,7 +175,7 @@ impl Job<'_> {
         let r = self.b.r();
         let mut i0 = 0;
         while i0 < self.m {
-            let rows = (self.m - i0).min(4);
+            let rows = tile_rows(self.m - i0);
             let vmax = max_vectors(rows);
             let mut j = j0;
             while j < j1 {
@@ -409,9 +421,15 @@ unsafe fn run_tile(simd: bool, rows: usize, nv: usize, t: &Tile, ep: &TileEp) {
                 (3, 2) => $f::<$($feat,)? 3, 2>(t, ep),
                 (3, 3) => $f::<$($feat,)? 3, 3>(t, ep),
                 (3, _) => $f::<$($feat,)? 3, 4>(t, ep),
-                (_, 1) => $f::<$($feat,)? 4, 1>(t, ep),
-                (_, 2) => $f::<$($feat,)? 4, 2>(t, ep),
-                (_, _) => $f::<$($feat,)? 4, 3>(t, ep),
+                (4, 1) => $f::<$($feat,)? 4, 1>(t, ep),
+                (4, 2) => $f::<$($feat,)? 4, 2>(t, ep),
+                (4, _) => $f::<$($feat,)? 4, 3>(t, ep),
+                (5, 1) => $f::<$($feat,)? 5, 1>(t, ep),
+                (5, _) => $f::<$($feat,)? 5, 2>(t, ep),
+                (6, 1) => $f::<$($feat,)? 6, 1>(t, ep),
+                (6, _) => $f::<$($feat,)? 6, 2>(t, ep),
+                (7, _) => $f::<$($feat,)? 7, 1>(t, ep),
+                (_, _) => $f::<$($feat,)? 8, 1>(t, ep),
             }
         };
     }

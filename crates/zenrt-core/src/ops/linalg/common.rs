@@ -107,6 +107,10 @@ impl GemmElem for i64 {
     }
 }
 
+/// Multiply-adds of a batched product below which its matrices stay on one thread (a split
+/// costs a few µs: DLRM's interaction products, short attention heads).
+const PAR_BATCH_WORK: usize = 1 << 17;
+
 /// Numpy `matmul` on flat row-major buffers: 1-D promotion and batch broadcasting.
 /// Returns the output shape and data.
 pub fn batched_matmul<G: GemmElem + crate::Elem>(
@@ -155,10 +159,9 @@ pub fn batched_matmul<G: GemmElem + crate::Elem>(
         let bo = bmap[bi] * k * n;
         G::gemm(m, n, k, a, MatView::row_major(ao, k), b, MatView::row_major(bo, n), chunk)
     };
-    if crate::threads::current() > 1 && nb > 1 {
+    if crate::threads::current() > 1 && nb > 1 && nb * m * n * k >= PAR_BATCH_WORK {
         // Batched products (attention heads) run in parallel, one matrix per task.
-        use rayon::prelude::*;
-        out.par_chunks_mut(m * n).take(nb).enumerate().try_for_each(one)?;
+        crate::threads::try_for_each_chunk(&mut out[..nb * m * n], m * n, |bi, chunk| one((bi, chunk)))?;
     } else {
         out.chunks_mut(m * n).take(nb).enumerate().try_for_each(one)?;
     }

@@ -232,9 +232,11 @@ impl Pool {
         let ox0 = tx.iter().position(full).unwrap_or(ow);
         let ox1 = ox0 + tx[ox0..].iter().take_while(|b| full(b)).count();
         let sw = geo.strides[1];
-        crate::simd::par::for_rows(&mut y, (oh * ow).max(1), |p, out| {
+        // Non-overlapping pairs (2-wide, stride 2): one pass over adjacent input pairs.
+        let pairs = kw == 2 && sw == 2 && dw == 1;
+        let plane = (oh * ow).max(1);
+        let one_plane = |p: usize, out: &mut [f32], rowred: &mut [f32]| {
             let src = &xv[p * h * w..(p + 1) * h * w];
-            let mut rowred = vec![0f32; w];
             for (oy, a) in ty.iter().enumerate() {
                 let orow = &mut out[oy * ow..(oy + 1) * ow];
                 let rows = a.hi - a.lo;
@@ -253,7 +255,14 @@ impl Pool {
                     }
                 }
                 // Interior columns: one strided pass per kernel column.
-                if ox0 < ox1 {
+                if ox0 < ox1 && pairs {
+                    let (o, taps) = (&mut orow[ox0..ox1], rowred[tx[ox0].first..].chunks_exact(2));
+                    if max {
+                        o.iter_mut().zip(taps).for_each(|(t, q)| *t = if q[1] > q[0] { q[1] } else { q[0] });
+                    } else {
+                        o.iter_mut().zip(taps).for_each(|(t, q)| *t = q[0] + q[1]);
+                    }
+                } else if ox0 < ox1 {
                     let o = &mut orow[ox0..ox1];
                     for kx in 0..kw {
                         let taps = rowred[tx[ox0].first + kx * dw..].iter().step_by(sw);
@@ -284,6 +293,15 @@ impl Pool {
                     }
                 }
             }
+        };
+        // Planes in chunks over the threads; one row buffer per chunk, AVX2 code when available.
+        crate::simd::par::for_chunks(&mut y, plane, |start, chunk| {
+            crate::simd::with_avx2(|| {
+                let mut rowred = vec![0f32; w];
+                for (k, out) in chunk.chunks_mut(plane).enumerate() {
+                    one_plane(start / plane + k, out, &mut rowred);
+                }
+            })
         });
         Ok(Some(Tensor::from_vec(vec![n, c, oh, ow], y)?))
     }
@@ -358,6 +376,7 @@ mod tests {
         let geoms = [
             ([3, 3], [2, 2], [1, 1], [1, 1, 1, 1], false),
             ([2, 2], [2, 2], [1, 1], [0, 0, 0, 0], true),
+            ([2, 2], [2, 2], [1, 1], [1, 1, 0, 1], false),
             ([3, 2], [1, 2], [2, 1], [2, 0, 1, 1], false),
             ([5, 5], [3, 3], [1, 1], [2, 2, 2, 2], true),
             ([1, 1], [1, 1], [1, 1], [0, 0, 0, 0], false),

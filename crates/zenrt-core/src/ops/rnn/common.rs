@@ -379,6 +379,11 @@ impl<'a, T: RFloat> Unpacked<'a, T> {
         self.lens.iter().copied().max().unwrap_or(0)
     }
 
+    /// Number of steps batch entries `b0..b1` need (their longest sequence).
+    pub fn steps_of(&self, b0: usize, b1: usize) -> usize {
+        self.lens[b0..b1].iter().copied().max().unwrap_or(0)
+    }
+
     /// Time index processed at step `s` by batch entry `b` (None once its sequence is over).
     #[inline]
     pub fn time_index(&self, s: usize, b: usize, reverse: bool) -> Option<usize> {
@@ -404,6 +409,61 @@ impl Unpacked<'_, f32> {
         sgemm(pk.kern, 1.0, Operand::Src(&sx), Operand::Packed(w), 0.0, &mut out, w.other, 1, &ep)?;
         Ok(out)
     }
+}
+
+/// Multiply-adds of recurrence below which a slice is not worth its own task (a split costs a
+/// few µs); 1 in unit tests, so their small cases run split too.
+const PAR_SLICE_WORK: usize = if cfg!(test) { 1 } else { 1 << 16 };
+
+/// Runs the f32 recurrence in independent slices: each direction, and within it each range of
+/// batch entries (batch entries never interact, so a slice runs all its steps without syncing
+/// with the others). `f(d, b0, b1, y)` runs entries `b0..b1` of direction `d`, writes their
+/// outputs into `y` (`[seq, b1 - b0, hidden]`, zero-filled) and returns their `K` final states
+/// (each `[b1 - b0, hidden]`). `work` is the recurrence's multiply-adds per direction; with a
+/// pool, directions and batch ranges go to separate tasks while each keeps at least
+/// [`PAR_SLICE_WORK`]. Returns Y (`[seq, dirs, batch, hidden]`) and the `K` states
+/// (`[dirs, batch, hidden]`).
+pub fn run_slices<const K: usize>(
+    u: &Unpacked<f32>,
+    work: usize,
+    f: impl Fn(usize, usize, usize, &mut [f32]) -> Result<[Vec<f32>; K]> + Sync,
+) -> Result<(Vec<f32>, [Vec<f32>; K])> {
+    let (seq, dirs, batch, hs) = (u.seq, u.dirs, u.batch, u.hidden);
+    let threads = crate::threads::current();
+    let per_dir = threads.div_ceil(dirs).min(batch).min(work / PAR_SLICE_WORK).max(1);
+    let chunks = if threads > 1 { per_dir } else { 1 };
+    let range = |c: usize| (c * batch / chunks, (c + 1) * batch / chunks);
+    type Part<const K: usize> = std::sync::Mutex<Option<(Vec<f32>, [Vec<f32>; K])>>;
+    let parts: Vec<Part<K>> = (0..dirs * chunks).map(|_| Default::default()).collect();
+    let task = |i: usize| -> Result<()> {
+        let (d, (b0, b1)) = (i / chunks, range(i % chunks));
+        let mut y = crate::memory::alloc::<f32>(seq * (b1 - b0) * hs);
+        let st = f(d, b0, b1, &mut y)?;
+        *parts[i].lock().unwrap_or_else(|e| e.into_inner()) = Some((y, st));
+        Ok(())
+    };
+    if parts.len() > 1 && threads > 1 && work >= PAR_SLICE_WORK {
+        crate::threads::try_for_each_task(parts.len(), task)?;
+    } else {
+        (0..parts.len()).try_for_each(task)?;
+    }
+    let mut y = crate::memory::alloc_for_overwrite::<f32>(seq * dirs * batch * hs);
+    let mut states: [Vec<f32>; K] = std::array::from_fn(|_| vec![0f32; dirs * batch * hs]);
+    for (i, part) in parts.into_iter().enumerate() {
+        let (d, (b0, b1)) = (i / chunks, range(i % chunks));
+        let Some((yp, st)) = part.into_inner().unwrap_or_else(|e| e.into_inner()) else {
+            return Err(Error::Invalid("RNN: a slice did not run".into()));
+        };
+        let w = (b1 - b0) * hs;
+        for t in 0..seq {
+            y[((t * dirs + d) * batch + b0) * hs..][..w].copy_from_slice(&yp[t * w..(t + 1) * w]);
+        }
+        for (dst, src) in states.iter_mut().zip(&st) {
+            dst[(d * batch + b0) * hs..][..w].copy_from_slice(&src[..w]);
+        }
+        crate::memory::recycle(yp);
+    }
+    Ok((y, states))
 }
 
 /// W and R of every direction packed once (at plan time when they are constants) as the right

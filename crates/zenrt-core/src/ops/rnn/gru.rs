@@ -1,7 +1,7 @@
 //! GRU (ONNX semantics: gate order z, r, h; B = [Wb_z, Wb_r, Wb_h, Rb_z, Rb_r, Rb_h];
 //! linear_before_reset; sequence_lens, layout, clip and custom activations f, g).
 
-use super::common::{gemm, state_output, with_float_type, y_output, PackedRnn, RFloat, RnnAttrs, Unpacked};
+use super::common::{gemm, run_slices, state_output, with_float_type, y_output, PackedRnn, RFloat, RnnAttrs, Unpacked};
 use crate::ops::{BuildCtx, ExecCtx, InferInput, Op};
 use crate::{Result, Tensor, ValueInfo};
 use std::sync::Arc;
@@ -107,16 +107,10 @@ impl Gru {
         use crate::simd::{self, BinFn};
         let a = &self.attrs;
         let u = Unpacked::<f32>::new("GRU", a, inputs, 3)?;
-        let (seq, batch, hs, dirs) = (u.seq, u.batch, u.hidden, u.dirs);
+        let (batch, hs, dirs) = (u.batch, u.hidden, u.dirs);
         let g3 = 3 * hs;
         let lbr = self.linear_before_reset;
-        let mut y = crate::memory::alloc::<f32>(seq * dirs * batch * hs);
-        let mut yh = Vec::with_capacity(dirs * batch * hs);
         let ncols = if lbr { g3 } else { 2 * hs };
-        let mut hr = vec![0f32; batch * ncols];
-        let mut r_h = vec![0f32; batch * hs];
-        let mut rhr = vec![0f32; batch * hs];
-        let mut pre = vec![0f32; hs];
         let owned;
         let pk = match self.packed.as_deref().filter(|p| p.fits(&u)) {
             Some(p) => p,
@@ -126,33 +120,46 @@ impl Gru {
                 &owned
             }
         };
-        for d in 0..dirs {
+        // The input projections first (large GEMMs, split inside), then the recurrence in
+        // independent slices (directions × batch ranges).
+        let xws = (0..dirs)
+            .map(|d| {
+                let bd = u.b_dir(d);
+                let bias: Vec<f32> =
+                    (0..g3).map(|j| (bd[j] + if j < 2 * hs { bd[g3 + j] } else { 0.0 }) as f32).collect();
+                u.projection_f32(pk, d, &bias)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let (y, [yh]) = run_slices(&u, u.seq * batch * g3 * hs, |d, b0, b1, y| {
+            let nb = b1 - b0;
             let rev = a.direction.is_reverse(d);
             let (fa, ga) = (a.acts[d][0], a.acts[d][1]);
-            let bd = u.b_dir(d);
-            let bias: Vec<f32> = (0..g3).map(|j| (bd[j] + if j < 2 * hs { bd[g3 + j] } else { 0.0 }) as f32).collect();
-            let rbh: Vec<f32> = bd[g3 + 2 * hs..].iter().map(|&v| v as f32).collect();
-            let xw = u.projection_f32(pk, d, &bias)?;
-            let mut h = u.h0_dir(d);
-            for s in 0..u.steps() {
-                pk.step(d, 0, &h, batch, &mut hr)?;
-                for b in 0..batch {
+            let rbh: Vec<f32> = u.b_dir(d)[g3 + 2 * hs..].iter().map(|&v| v as f32).collect();
+            let xw = &xws[d];
+            let mut hr = vec![0f32; nb * ncols];
+            let mut r_h = vec![0f32; nb * hs];
+            let mut rhr = vec![0f32; nb * hs];
+            let mut pre = vec![0f32; hs];
+            let mut h = u.h0_dir(d)[b0 * hs..b1 * hs].to_vec();
+            for s in 0..u.steps_of(b0, b1) {
+                pk.step(d, 0, &h, nb, &mut hr)?;
+                for (bl, b) in (b0..b1).enumerate() {
                     let Some(t) = u.time_index(s, b, rev) else { continue };
-                    let zr = &mut hr[b * ncols..b * ncols + 2 * hs];
+                    let zr = &mut hr[bl * ncols..bl * ncols + 2 * hs];
                     simd::binary_inplace(BinFn::Add, zr, &xw[(t * batch + b) * g3..(t * batch + b) * g3 + 2 * hs]);
                     fa.apply_f32(a.clip, zr);
                     if !lbr {
                         let r = &zr[hs..];
-                        simd::binary(BinFn::Mul, r, &h[b * hs..(b + 1) * hs], &mut r_h[b * hs..(b + 1) * hs]);
+                        simd::binary(BinFn::Mul, r, &h[bl * hs..(bl + 1) * hs], &mut r_h[bl * hs..(bl + 1) * hs]);
                     }
                 }
                 if !lbr {
-                    pk.step(d, 1, &r_h, batch, &mut rhr)?;
+                    pk.step(d, 1, &r_h, nb, &mut rhr)?;
                 }
-                for b in 0..batch {
+                for (bl, b) in (b0..b1).enumerate() {
                     let Some(t) = u.time_index(s, b, rev) else { continue };
                     let xh = &xw[(t * batch + b) * g3 + 2 * hs..(t * batch + b + 1) * g3];
-                    let row = &hr[b * ncols..(b + 1) * ncols];
+                    let row = &hr[bl * ncols..(bl + 1) * ncols];
                     let (z, r) = (&row[..hs], &row[hs..2 * hs]);
                     if lbr {
                         let hh = &row[2 * hs..];
@@ -160,22 +167,23 @@ impl Gru {
                             pre[j] = xh[j] + r[j] * (hh[j] + rbh[j]);
                         }
                     } else {
-                        let q = &rhr[b * hs..(b + 1) * hs];
+                        let q = &rhr[bl * hs..(bl + 1) * hs];
                         for j in 0..hs {
                             pre[j] = xh[j] + q[j] + rbh[j];
                         }
                     }
                     ga.apply_f32(a.clip, &mut pre);
-                    let hb = &mut h[b * hs..(b + 1) * hs];
+                    let hb = &mut h[bl * hs..(bl + 1) * hs];
                     for j in 0..hs {
                         hb[j] = (1.0 - z[j]) * pre[j] + z[j] * hb[j];
                     }
-                    let yrow = ((t * dirs + d) * batch + b) * hs;
+                    let yrow = (t * nb + bl) * hs;
                     y[yrow..yrow + hs].copy_from_slice(hb);
                 }
             }
-            yh.extend_from_slice(&h);
-        }
+            Ok([h])
+        })?;
+        xws.into_iter().for_each(crate::memory::recycle);
         Ok(vec![y_output(y, &u, a.layout)?, state_output(yh, &u, a.layout)?])
     }
 }

@@ -2,7 +2,7 @@
 //! couples f = 1 - i; sequence_lens, layout, clip and custom activations f, g, h).
 
 use super::common::{
-    gemm, state_input, state_output, with_float_type, y_output, PackedRnn, RFloat, RnnAttrs, Unpacked,
+    gemm, run_slices, state_input, state_output, with_float_type, y_output, PackedRnn, RFloat, RnnAttrs, Unpacked,
 };
 use crate::ops::{opt_input, BuildCtx, ExecCtx, InferInput, Op};
 use crate::{ensure, Result, Tensor, ValueInfo};
@@ -95,7 +95,7 @@ impl Lstm {
         use crate::simd::{self, BinFn};
         let a = &self.attrs;
         let u = Unpacked::<f32>::new("LSTM", a, inputs, 4)?;
-        let (seq, batch, hs, dirs) = (u.seq, u.batch, u.hidden, u.dirs);
+        let (batch, hs, dirs) = (u.batch, u.hidden, u.dirs);
         let c0 = state_input::<f32>(opt_input(inputs, 6), a.layout, dirs, batch, hs, "initial_c", "LSTM")?;
         let p: Option<Vec<f32>> = match opt_input(inputs, 7) {
             Some(p) => {
@@ -118,65 +118,79 @@ impl Lstm {
                 &owned
             }
         };
-        let mut y = crate::memory::alloc::<f32>(seq * dirs * batch * hs);
-        let mut yh = Vec::with_capacity(dirs * batch * hs);
-        let mut yc = Vec::with_capacity(dirs * batch * hs);
-        let mut hr = vec![0f32; batch * g4];
-        let mut tmp = vec![0f32; hs];
-        for d in 0..dirs {
+        // The input projections first (large GEMMs, split inside), then the recurrence in
+        // independent slices (directions × batch ranges).
+        let xws = (0..dirs)
+            .map(|d| {
+                let bd = u.b_dir(d);
+                let bias: Vec<f32> = (0..g4).map(|j| (bd[j] + bd[g4 + j]) as f32).collect();
+                u.projection_f32(pk, d, &bias)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let (y, [yh, yc]) = run_slices(&u, u.seq * batch * g4 * hs, |d, b0, b1, y| {
+            let nb = b1 - b0;
             let rev = a.direction.is_reverse(d);
             let (fa, ga, ha) = (a.acts[d][0], a.acts[d][1], a.acts[d][2]);
-            let bd = u.b_dir(d);
-            let bias: Vec<f32> = (0..g4).map(|j| (bd[j] + bd[g4 + j]) as f32).collect();
-            let xw = u.projection_f32(pk, d, &bias)?;
+            let xw = &xws[d];
             let pd = p.as_ref().map(|p| &p[d * 3 * hs..(d + 1) * 3 * hs]);
-            let mut h = u.h0_dir(d);
-            let mut c = c0[d * batch * hs..(d + 1) * batch * hs].to_vec();
-            for s in 0..u.steps() {
-                pk.step(d, 0, &h, batch, &mut hr)?;
-                for b in 0..batch {
+            // Without peepholes or coupling, i, o and f (adjacent, same activation) go at once.
+            let joint = pd.is_none() && !self.input_forget;
+            let mut hr = vec![0f32; nb * g4];
+            let mut tmp = vec![0f32; hs];
+            let mut h = u.h0_dir(d)[b0 * hs..b1 * hs].to_vec();
+            let mut c = c0[(d * batch + b0) * hs..(d * batch + b1) * hs].to_vec();
+            for s in 0..u.steps_of(b0, b1) {
+                pk.step(d, 0, &h, nb, &mut hr)?;
+                for (bl, b) in (b0..b1).enumerate() {
                     let Some(t) = u.time_index(s, b, rev) else { continue };
-                    let g = &mut hr[b * g4..(b + 1) * g4];
+                    let g = &mut hr[bl * g4..(bl + 1) * g4];
                     simd::binary_inplace(BinFn::Add, g, &xw[(t * batch + b) * g4..(t * batch + b + 1) * g4]);
+                    if joint {
+                        fa.apply_f32(a.clip, &mut g[..3 * hs]);
+                    }
                     let (gi, rest) = g.split_at_mut(hs);
                     let (go, rest) = rest.split_at_mut(hs);
                     let (gf, gc) = rest.split_at_mut(hs);
-                    let cb = &mut c[b * hs..(b + 1) * hs];
-                    if let Some(pd) = pd {
-                        for j in 0..hs {
-                            gi[j] += pd[j] * cb[j];
-                            gf[j] += pd[2 * hs + j] * cb[j];
+                    let cb = &mut c[bl * hs..(bl + 1) * hs];
+                    if !joint {
+                        if let Some(pd) = pd {
+                            for j in 0..hs {
+                                gi[j] += pd[j] * cb[j];
+                                gf[j] += pd[2 * hs + j] * cb[j];
+                            }
                         }
-                    }
-                    fa.apply_f32(a.clip, gi);
-                    if self.input_forget {
-                        for (f, &i) in gf.iter_mut().zip(gi.iter()) {
-                            *f = 1.0 - i;
+                        fa.apply_f32(a.clip, gi);
+                        if self.input_forget {
+                            for (f, &i) in gf.iter_mut().zip(gi.iter()) {
+                                *f = 1.0 - i;
+                            }
+                        } else {
+                            fa.apply_f32(a.clip, gf);
                         }
-                    } else {
-                        fa.apply_f32(a.clip, gf);
                     }
                     ga.apply_f32(a.clip, gc);
                     for j in 0..hs {
                         cb[j] = gf[j] * cb[j] + gi[j] * gc[j];
                     }
-                    if let Some(pd) = pd {
-                        for j in 0..hs {
-                            go[j] += pd[hs + j] * cb[j];
+                    if !joint {
+                        if let Some(pd) = pd {
+                            for j in 0..hs {
+                                go[j] += pd[hs + j] * cb[j];
+                            }
                         }
+                        fa.apply_f32(a.clip, go);
                     }
-                    fa.apply_f32(a.clip, go);
                     tmp.copy_from_slice(cb);
                     ha.apply_f32(None, &mut tmp);
-                    let hb = &mut h[b * hs..(b + 1) * hs];
+                    let hb = &mut h[bl * hs..(bl + 1) * hs];
                     simd::binary(BinFn::Mul, go, &tmp, hb);
-                    let yrow = ((t * dirs + d) * batch + b) * hs;
+                    let yrow = (t * nb + bl) * hs;
                     y[yrow..yrow + hs].copy_from_slice(hb);
                 }
             }
-            yh.extend_from_slice(&h);
-            yc.extend_from_slice(&c);
-        }
+            Ok([h, c])
+        })?;
+        xws.into_iter().for_each(crate::memory::recycle);
         Ok(vec![y_output(y, &u, a.layout)?, state_output(yh, &u, a.layout)?, state_output(yc, &u, a.layout)?])
     }
 }

@@ -193,8 +193,11 @@ fn check(kind: Kind, direction: &str, layout: i64, dtype: crate::DType) {
     // The op as built, and with W and R packed at plan time (f32 LSTM/GRU).
     let prepared = op.prepare(&[None, refs[1], refs[2]]).unwrap();
     assert_eq!(prepared.is_some(), dtype == crate::DType::F32 && kind != Kind::Rnn);
-    for op in std::iter::once(op).chain(prepared) {
-        let out = op.run(&NoSub, &refs).unwrap();
+    // Each serially and over a 3-thread pool (directions and batch ranges as separate slices).
+    let pool = crate::threads::pool(3);
+    let runs = std::iter::once(op).chain(prepared).flat_map(|op| [(op.clone(), None), (op, pool.as_deref())]);
+    for (op, pool) in runs {
+        let out = crate::threads::run_in(pool, || op.run(&NoSub, &refs)).unwrap();
         let tol = if dtype == crate::DType::F64 { 1e-12 } else { 1e-5 };
         let cmp = |got: &Tensor, want: &[f64], what: &str| {
             assert_eq!(got.dtype(), dtype);

@@ -36,8 +36,7 @@ pub(super) fn split_zip<A: Send, B: Send>(
 ) {
     let (ca, cb) = (ca.max(1), cb.max(1));
     if par {
-        use rayon::prelude::*;
-        a.par_chunks_mut(ca).zip(b.par_chunks_mut(cb)).enumerate().for_each(|(i, (x, y))| f(i, x, y));
+        crate::threads::for_each_chunk_zip(a, ca, b, cb, f);
     } else {
         a.chunks_mut(ca).zip(b.chunks_mut(cb)).enumerate().for_each(|(i, (x, y))| f(i, x, y));
     }
@@ -159,6 +158,10 @@ pub enum ConvWeights<'a> {
     Packed(&'a PackedConvWeights, &'a [f32]),
 }
 
+/// Multiply-adds of one image's GEMMs below which batched images are split over threads by image
+/// (larger ones split inside their GEMM).
+const IMAGE_SPLIT_WORK: usize = 1 << 22;
+
 /// `act(conv(x, w) + b)` in f32, NCHW. `x`: `[N, C, ...]`, `w`: `[M, C/group, k...]`, `b`: `[M]`.
 pub fn conv_f32(x: &[f32], w: ConvWeights, b: Option<&[f32]>, cs: &ConvShape, act: Activation) -> Result<Vec<f32>> {
     let out_shape = cs.out_shape();
@@ -201,15 +204,14 @@ pub fn conv_f32(x: &[f32], w: ConvWeights, b: Option<&[f32]>, cs: &ConvShape, ac
     let pointwise = geo.kernel.iter().all(|&k| k == 1)
         && geo.strides.iter().all(|&s| s == 1)
         && geo.pads_begin.iter().chain(&geo.pads_end).all(|&p| p == 0);
-    let mut col = if pointwise || sp == 2 {
-        vec![]
-    } else {
-        vec![0f32; checked_numel(&[kdim, out_size], DType::F32, "Conv im2col buffer")?]
-    };
-    for n in 0..cs.n {
+    let col_len =
+        if pointwise || sp == 2 { 0 } else { checked_numel(&[kdim, out_size], DType::F32, "Conv im2col buffer")? };
+    // One image: its GEMM per group (each may split over the pool unless this runs in a task).
+    let image = |n: usize, yn: &mut [f32]| -> Result<()> {
+        let mut col = vec![0f32; col_len];
         for gi in 0..g {
             let xg = &x[(n * cs.c + gi * cg) * in_size..][..cg * in_size];
-            let yg = &mut y[(n * cs.m + gi * mg) * out_size..][..mg * out_size];
+            let yg = &mut yn[gi * mg * out_size..][..mg * out_size];
             let strided;
             let implicit;
             let bsrc: &dyn crate::ops::gemm::PackSrc = if pointwise {
@@ -239,6 +241,18 @@ pub fn conv_f32(x: &[f32], w: ConvWeights, b: Option<&[f32]>, cs: &ConvShape, ac
                 None => Bias::None,
             };
             sgemm(kern, 1.0, a, Operand::Src(bsrc), 0.0, yg, out_size, 1, &Epilogue { bias, act })?;
+        }
+        Ok(())
+    };
+    let per_image = cs.m * out_size;
+    let image_work = per_image.saturating_mul(kdim);
+    // Images over the threads when there are enough of them and each image's GEMMs are too
+    // small to split well themselves (keras_cnn at batch 8); otherwise image by image.
+    if crate::threads::current() > 1 && cs.n > 1 && image_work < IMAGE_SPLIT_WORK && image_work * cs.n >= 1 << 18 {
+        crate::threads::try_for_each_chunk(&mut y[..cs.n * per_image], per_image, image)?;
+    } else {
+        for (n, yn) in y.chunks_mut(per_image).enumerate() {
+            image(n, yn)?;
         }
     }
     Ok(y)

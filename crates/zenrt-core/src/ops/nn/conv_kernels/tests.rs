@@ -113,6 +113,21 @@ fn resnet_sized_conv() {
     }
 }
 
+#[test]
+fn batched_small_images_split_by_image() {
+    // keras_cnn-like: 4 images whose GEMMs are too small to split, so images go to tasks.
+    let mut rng = Lcg(11);
+    let (xv, wv, bv, cs) = case_2d(&mut rng, [4, 3, 32, 32], [32, 3, 3, 3], 1, 1, [0; 4]);
+    let want = naive(&xv, &[4, 3, 32, 32], &wv, &[32, 3, 3, 3], Some(&bv), 1, &cs.geo);
+    let (xf, wf, bf) = (to_f32(&xv), to_f32(&wv), to_f32(&bv));
+    let p = PackedConvWeights::new(&wf, &[32, 3, 3, 3], 1).unwrap().unwrap();
+    let pool = crate::threads::pool(2).unwrap();
+    let run = || conv_f32(&xf, ConvWeights::Packed(&p), Some(&bf), &cs, Activation::Relu);
+    for got in [run().unwrap(), crate::threads::run_in(Some(&pool), run).unwrap()] {
+        assert!(rel_err(&want, &got, Activation::Relu) < 1e-5);
+    }
+}
+
 /// A random 2-D case: input, weights, bias (f64) and the conv shape.
 #[allow(clippy::type_complexity)]
 fn case_2d(

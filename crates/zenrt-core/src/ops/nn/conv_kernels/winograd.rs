@@ -19,6 +19,7 @@ use super::padded::{pad_plane, Padded};
 use super::{split_zip, ConvShape};
 use crate::ops::fused::Activation;
 use crate::ops::gemm::{sgemm, Epilogue, Kernel, Operand, PackedMat, Strided};
+use crate::simd::with_avx2;
 use crate::{ensure, Result};
 use std::ops::{Add, Mul, Sub};
 
@@ -163,20 +164,14 @@ impl WinogradWeights {
                 }
             }
         };
-        use rayon::prelude::*;
-        let par = crate::threads::current() > 1;
-        if par {
-            u.par_chunks_mut(per_m).enumerate().for_each(|(mo, um)| xform(mo, um));
-        } else {
-            u.chunks_mut(per_m).enumerate().for_each(|(mo, um)| xform(mo, um));
-        }
+        // Parallel over output channels when a pool is current (serial otherwise).
+        crate::threads::for_each_chunk(&mut u, per_m, xform);
         // Uξ[M, C] is row ξ of every output channel's block: element (ci, mo) at mo·α²·C + ξ·C + ci.
         let pack = |xi: usize| PackedMat::new(&Strided::new(&u[xi * c..], c, m, 1, per_m)?, kern, true);
-        let u = if par {
-            (0..al * al).into_par_iter().map(pack).collect::<Result<Vec<_>>>()?
-        } else {
-            (0..al * al).map(pack).collect::<Result<Vec<_>>>()?
-        };
+        let mut packed: Vec<Option<Result<PackedMat>>> = (0..al * al).map(|_| None).collect();
+        crate::threads::for_each_chunk(&mut packed, 1, |xi, slot| slot[0] = Some(pack(xi)));
+        let missing = || Err(crate::Error::Invalid("Conv: a Winograd packing task did not run".into()));
+        let u = packed.into_iter().map(|p| p.unwrap_or_else(missing)).collect::<Result<Vec<_>>>()?;
         Ok(WinogradWeights { tile, kern, u })
     }
 
@@ -203,24 +198,6 @@ pub fn pays(cs: &ConvShape, t: Tile) -> bool {
     let m = t.m();
     let tiles = cs.n * cs.geo.out[0].div_ceil(m) * cs.geo.out[1].div_ceil(m);
     tiles >= 16 && cs.c >= 16 && cs.m >= 16
-}
-
-/// Runs `f` compiled for AVX2+FMA when the CPU has them (the lane arrays become vectors).
-#[inline(always)]
-fn with_avx2(f: impl FnOnce()) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        #[target_feature(enable = "avx2,fma")]
-        unsafe fn avx2(f: impl FnOnce()) {
-            f()
-        }
-        if crate::simd::level() != crate::simd::Level::Scalar {
-            // SAFETY: the CPU supports AVX2 and FMA (detected by `simd::level`).
-            unsafe { avx2(f) };
-            return;
-        }
-    }
-    f()
 }
 
 /// Geometry of one call: tiles per image and the padded strides of the transformed matrices.
@@ -427,7 +404,6 @@ fn winograd_chunk(
     let out_size = cs.geo.out[0] * cs.geo.out[1];
     let per_c = al * al * tl.ld;
     let (v, mm) = (&mut s.v[..c * per_c], &mut s.mm[..al * al * mo * tl.ld]);
-    use rayon::prelude::*;
     // V: each (n, c) writes its own tiles in all α² rows of channel c.
     let chunk_c = c.div_ceil(parts);
     let xform_in = |ci0: usize, vs: &mut [f32], pad: &mut [f32]| {
@@ -450,11 +426,7 @@ fn winograd_chunk(
         let a = Operand::Packed(&w.u[xi]);
         sgemm(w.kern, 1.0, a, Operand::Src(&vsrc), 0.0, out, tl.ld, 1, &Epilogue::default())
     };
-    if par {
-        mm.par_chunks_mut(mo * tl.ld).enumerate().map(|(xi, out)| gemm(xi, out)).collect::<Result<Vec<()>>>()?;
-    } else {
-        mm.chunks_mut(mo * tl.ld).enumerate().map(|(xi, out)| gemm(xi, out)).collect::<Result<Vec<()>>>()?;
-    }
+    crate::threads::try_for_each_chunk(mm, mo * tl.ld, gemm)?;
     // Output transform, parallel over output planes.
     let planes = cs.n * mo;
     let chunk_p = planes.div_ceil(parts);
