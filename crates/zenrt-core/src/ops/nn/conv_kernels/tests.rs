@@ -308,3 +308,28 @@ fn depthwise_timing() {
         );
     }
 }
+
+/// 1×1 layers of MobileNetV2 / EfficientNet-B0 (batch 1) through `conv_f32` with pre-packed
+/// weights, best of 20 (one thread):
+/// `cargo test --release -p zenrt-core pointwise_timing -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn pointwise_timing() {
+    let mut rng = Lcg(1);
+    let shapes = [(16, 96, 112), (32, 16, 112), (96, 24, 56), (24, 144, 56), (144, 32, 28), (32, 192, 28)];
+    let more = [(64, 384, 14), (384, 64, 14), (96, 576, 14), (576, 96, 14), (160, 960, 7), (960, 160, 7), (320, 1280, 7)];
+    for (c, m, hw) in shapes.into_iter().chain(more) {
+        let (xv, wv, bv, cs) = case_2d(&mut rng, [1, c, hw, hw], [m, c, 1, 1], 1, 1, [0; 4]);
+        let (xf, wf, bf) = (to_f32(&xv), to_f32(&wv), to_f32(&bv));
+        let p = PackedConvWeights::new(&wf, &[m, c, 1, 1], 1).unwrap().unwrap();
+        let mut best = f64::MAX;
+        for _ in 0..20 {
+            let t = std::time::Instant::now();
+            let y = conv_f32(&xf, ConvWeights::Packed(&p), Some(&bf), &cs, Activation::Clip(0.0, 6.0)).unwrap();
+            best = best.min(t.elapsed().as_secs_f64() * 1e3);
+            crate::memory::recycle(y);
+        }
+        let gf = 2.0 * (m * c * hw * hw) as f64 / 1e6;
+        println!("pw {c}->{m} @{hw}: {best:.3} ms ({:.1} GFLOP/s)", gf / best);
+    }
+}
