@@ -34,6 +34,8 @@ mod avx2 {
         hi: __m256,
         dst: *mut f32,
         ow: usize,
+        /// Start from the values in `dst` instead of the bias (sums over input channels).
+        accumulate: bool,
     }
 
     /// `R` output rows from `y` × `V` vectors from column `ox` (the last may be partial:
@@ -42,7 +44,17 @@ mod avx2 {
     /// and the padded rows hold `ow.next_multiple_of(8)` columns per phase past `(K-1)/S`.
     #[inline(always)]
     unsafe fn tile<const K: usize, const S: usize, const R: usize, const V: usize>(t: &Tiles, y: usize, ox: usize) {
+        let lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+        let mask = |n: usize| _mm256_cmpgt_epi32(_mm256_set1_epi32(n.min(8) as i32), lanes);
         let mut acc = [[t.init; V]; R];
+        if t.accumulate {
+            for (r, acc_r) in acc.iter_mut().enumerate() {
+                for (v, a) in acc_r.iter_mut().enumerate() {
+                    let col = ox + 8 * v;
+                    *a = _mm256_maskload_ps(t.dst.add((y + r) * t.ow + col), mask(t.ow - col));
+                }
+            }
+        }
         let base = t.src.add(y * S * t.pd.row_len + ox);
         for i in 0..(R - 1) * S + K {
             let row = base.add(i * t.pd.row_len);
@@ -69,8 +81,7 @@ mod avx2 {
                 if n >= 8 {
                     _mm256_storeu_ps(out, val);
                 } else {
-                    let lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-                    _mm256_maskstore_ps(out, _mm256_cmpgt_epi32(_mm256_set1_epi32(n as i32), lanes), val);
+                    _mm256_maskstore_ps(out, mask(n), val);
                 }
             }
         }
@@ -89,7 +100,8 @@ mod avx2 {
         }
     }
 
-    /// One `oh × ow` output plane from its padded input: `dst = act(bias + Σ taps)`.
+    /// One `oh × ow` output plane from its padded input: `dst = act(bias + Σ taps)`, or
+    /// `dst = act(dst + Σ taps)` when `accumulate`.
     /// Safety: AVX2 and FMA are available; `pad` holds `pd.len()` values laid out by `pd`
     /// (made for `K×K`, stride `S`, `oh × ow`), `w` holds `K·K` weights, `dst` `oh·ow` values.
     #[target_feature(enable = "avx2,fma")]
@@ -103,6 +115,7 @@ mod avx2 {
         oh: usize,
         ow: usize,
         dst: &mut [f32],
+        accumulate: bool,
     ) {
         assert!(pad.len() >= pd.len() && w.len() >= K * K && dst.len() >= oh * ow && pd.sw == S);
         let (lo, hi, post) = match act {
@@ -120,6 +133,7 @@ mod avx2 {
             hi: _mm256_set1_ps(hi),
             dst: dst.as_mut_ptr(),
             ow,
+            accumulate,
         };
         let mut y = 0;
         while y < oh {
@@ -143,7 +157,7 @@ mod avx2 {
 
 /// The register-tiled plane kernel for this kernel size and stride, if there is one.
 #[cfg(target_arch = "x86_64")]
-type PlaneFn = unsafe fn(&[f32], Padded, &[f32], f32, Activation, usize, usize, &mut [f32]);
+type PlaneFn = unsafe fn(&[f32], Padded, &[f32], f32, Activation, usize, usize, &mut [f32], bool);
 
 #[cfg(target_arch = "x86_64")]
 fn tiled_kernel(cs: &ConvShape) -> Option<PlaneFn> {
@@ -224,7 +238,7 @@ pub(super) fn depthwise_with(
                 pad_plane(src, [cs.in_sp[0], cs.in_sp[1]], [g.pads_begin[0], g.pads_begin[1]], pd, pad);
                 // SAFETY: `tiled_kernel` checked AVX2+FMA (run-time detection) and picked the
                 // kernel made for this kernel size and stride; `pd` is the layout for this shape.
-                unsafe { kernel(pad, pd, wk, bias, act, g.out[0], g.out[1], dst) };
+                unsafe { kernel(pad, pd, wk, bias, act, g.out[0], g.out[1], dst, false) };
                 continue;
             }
             let _ = &pad;
@@ -234,4 +248,59 @@ pub(super) fn depthwise_with(
     let y = &mut y[..planes * out_size];
     split_zip(parts > 1, y, per * out_size, &mut scratch, scratch_len, |t, ys, pad| run(t * per, ys, pad));
     crate::memory::recycle(scratch);
+}
+
+/// Most input channels of a group-1 convolution that [`few_channels_f32`] takes.
+pub const FEW_CHANNELS: usize = 4;
+
+/// Group-1 convolutions with at most [`FEW_CHANNELS`] input channels (a network's RGB stem):
+/// each output plane is a sum of depthwise passes of the register-tiled kernel over the padded
+/// input planes (padded once per image), output planes split over threads. Returns false
+/// (nothing written) when the tiled kernel does not apply.
+pub fn few_channels_f32(
+    x: &[f32],
+    w: &[f32],
+    b: Option<&[f32]>,
+    cs: &ConvShape,
+    act: Activation,
+    y: &mut [f32],
+) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(kernel) = tiled_enabled().then(|| tiled_kernel(cs)).flatten() {
+        if cs.group != 1 || cs.c == 0 || cs.c > FEW_CHANNELS || cs.in_sp.len() != 2 {
+            return false;
+        }
+        let g = &cs.geo;
+        let pd = Padded::new([g.kernel[0], g.kernel[1]], [g.strides[0], g.strides[1]], [g.out[0], g.out[1]]);
+        let (in_size, out_size, ksize) = (cs.in_sp[0] * cs.in_sp[1], g.out[0] * g.out[1], g.kernel_size());
+        let parts = crate::threads::current().min(cs.m).max(1);
+        let per = cs.m.div_ceil(parts);
+        let mut pads = crate::memory::alloc_for_overwrite::<f32>(cs.c * pd.len());
+        let mut dummy = vec![0u8; parts];
+        for n in 0..cs.n {
+            for (ci, pad) in pads.chunks_exact_mut(pd.len()).enumerate() {
+                let src = &x[(n * cs.c + ci) * in_size..][..in_size];
+                pad_plane(src, [cs.in_sp[0], cs.in_sp[1]], [g.pads_begin[0], g.pads_begin[1]], pd, pad);
+            }
+            let yn = &mut y[n * cs.m * out_size..][..cs.m * out_size];
+            let pads = &pads;
+            split_zip(parts > 1, yn, per * out_size, &mut dummy, 1, |t, ys, _| {
+                for (k, dst) in ys.chunks_exact_mut(out_size).enumerate() {
+                    let mo = t * per + k;
+                    let bias = b.map_or(0.0, |b| b[mo]);
+                    for (ci, pad) in pads.chunks_exact(pd.len()).enumerate() {
+                        let wk = &w[(mo * cs.c + ci) * ksize..][..ksize];
+                        let a = if ci + 1 == cs.c { act } else { Activation::None };
+                        // SAFETY: as in `depthwise_with`; `dst` holds the sum of the earlier
+                        // input channels when `ci > 0`.
+                        unsafe { kernel(pad, pd, wk, bias, a, g.out[0], g.out[1], dst, ci > 0) };
+                    }
+                }
+            });
+        }
+        crate::memory::recycle(pads);
+        return true;
+    }
+    let _ = (x, w, b, cs, act, y);
+    false
 }

@@ -60,6 +60,9 @@ pub struct PackedConvWeights {
     groups: Vec<PackedMat>,
     /// Winograd-transformed weights (3×3, group 1, stride 1, dilation 1; see [`Self::add_winograd`]).
     wino: Option<WinogradWeights>,
+    /// The raw weights of group-1 2-D convolutions with few input channels (for
+    /// [`depthwise::few_channels_f32`]).
+    raw: Option<Vec<f32>>,
 }
 
 impl PackedConvWeights {
@@ -79,7 +82,8 @@ impl PackedConvWeights {
             let wg = &w[g * mg * kdim..(g + 1) * mg * kdim];
             groups.push(PackedMat::new(&Strided::new(wg, kdim, mg, 1, kdim)?, kern, true)?);
         }
-        Ok(Some(PackedConvWeights { shape: shape.to_vec(), group, kern, groups, wino: None }))
+        let raw = (group == 1 && shape.len() == 4 && cg <= depthwise::FEW_CHANNELS).then(|| w.to_vec());
+        Ok(Some(PackedConvWeights { shape: shape.to_vec(), group, kern, groups, wino: None, raw }))
     }
 
     /// Also transforms 3×3 group-1 weights for Winograd (the caller checked stride 1 and
@@ -126,6 +130,15 @@ pub fn conv_f32(x: &[f32], w: ConvWeights, b: Option<&[f32]>, cs: &ConvShape, ac
     if cg == 1 && sp == 2 {
         if let ConvWeights::Raw(w) = w {
             depthwise::depthwise_f32(x, w, b, cs, act, &mut y);
+            return Ok(y);
+        }
+    }
+    if sp == 2 && g == 1 && cg <= depthwise::FEW_CHANNELS {
+        let raw = match w {
+            ConvWeights::Raw(w) => Some(w),
+            ConvWeights::Packed(p) => p.raw.as_deref(),
+        };
+        if raw.is_some_and(|w| depthwise::few_channels_f32(x, w, b, cs, act, &mut y)) {
             return Ok(y);
         }
     }

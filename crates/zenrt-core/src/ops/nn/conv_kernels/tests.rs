@@ -334,3 +334,32 @@ fn pointwise_timing() {
         println!("pw {c}->{m} @{hw}: {best:.3} ms ({:.1} GFLOP/s)", gf / best);
     }
 }
+
+#[test]
+fn few_channel_conv_matches_float64() {
+    // Group-1 convolutions with 1–4 input channels (the RGB stem path), odd sizes, pads,
+    // strides 1/2, 3×3/5×5/7×7, raw and pre-packed weights, 1 and 2 threads.
+    let mut rng = Lcg(808);
+    let pool = crate::threads::pool(2).unwrap();
+    for case in 0..80 {
+        let k: usize = [3, 5, 7][rng.below(3)];
+        let s = 1 + rng.below(2) as i64;
+        let (h, w) = (k + rng.below(30), k + rng.below(30));
+        let pads = [0; 4].map(|_: i64| rng.below(k as u64) as i64);
+        let (n, c, m) = (1 + rng.below(2), 1 + rng.below(4), 1 + rng.below(9));
+        let (xs, ws) = ([n, c, h, w], [m, c, k, k]);
+        let (xv, wv, bv, cs) = case_2d(&mut rng, xs, ws, 1, s, pads);
+        let act = [Activation::None, Activation::Clip(0.0, 0.5), Activation::Silu][rng.below(3)];
+        let want = naive(&xv, &xs, &wv, &ws, Some(&bv), 1, &cs.geo);
+        let (xf, wf, bf) = (to_f32(&xv), to_f32(&wv), to_f32(&bv));
+        // One input channel is the depthwise layout (no packing): raw weights twice.
+        let packed = PackedConvWeights::new(&wf, &ws, 1).unwrap();
+        let second = packed.as_ref().map_or(ConvWeights::Raw(&wf), ConvWeights::Packed);
+        for (threads, wts) in [(1, ConvWeights::Raw(&wf)), (2, second)] {
+            let run = || conv_f32(&xf, wts, Some(&bf), &cs, act).unwrap();
+            let got = if threads == 2 { crate::threads::run_in(Some(&pool), run) } else { run() };
+            let e = rel_err(&want, &got, act);
+            assert!(e < 1e-7 * (c * k * k) as f64, "case {case}: {xs:?} k{k} s{s} pads {pads:?} {act:?}: {e}");
+        }
+    }
+}
