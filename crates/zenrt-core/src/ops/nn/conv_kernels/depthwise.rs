@@ -1,97 +1,184 @@
 //! Direct 2-D depthwise convolution (one input channel per group), parallel over
 //! `(image, channel)` planes.
 //!
-//! Fast path (AVX2+FMA, dilation 1, any stride): each input plane is first copied into a
-//! zero-padded scratch plane whose rows are split by stride phase (for stride `s`, phase `p`
-//! holds padded columns `p, p+s, p+2s, …`), so tap `b` of output columns `ox..ox+8` is one
-//! contiguous 8-float load at `phase(b % s)[ox + b / s]` for every stride. Output rows are then
-//! computed 8 (or 32) columns at a time with all `kh·kw` taps accumulated in registers, the bias
-//! as the initial value, and the activation applied to the row while it is in L1 — one write of
-//! the output, no pass per tap. The scratch planes come from the plan's buffer pool.
-//! Without AVX2 (or with dilations) the tap-by-tap reference loop (`conv::depthwise_plane`) runs.
+//! Fast path (AVX2+FMA; square 3×3, 5×5 or 7×7 kernels; stride 1 or 2; dilation 1): each input
+//! plane is first copied into a zero-padded scratch plane whose rows are split by stride phase
+//! (for stride `s`, phase `p` holds padded columns `p, p+s, p+2s, …`), so tap `b` of output
+//! columns `ox..ox+8` is one contiguous 8-float load at `phase(b % s)[ox + b / s]`. The output
+//! is then computed in tiles of up to 4 rows × 16 columns (8 accumulators): every loaded input
+//! vector feeds each of the tile's rows that it touches, kernel size and stride are compile-time
+//! constants so the tap loops unroll, the bias is the initial value, Relu/Clip are applied in
+//! registers and other activations per strip of rows while it is in L1. One write of the
+//! output, no pass per tap. The scratch planes come from the plan's buffer pool.
+//! Other shapes (dilations, other kernels/strides) and CPUs without AVX2 run the tap-by-tap
+//! reference loop (`conv::depthwise_plane`); `ZENRT_DEPTHWISE=ref` forces it (comparisons).
 
 use super::super::conv::depthwise_plane;
 use super::padded::{pad_plane, Padded};
 use super::{split_zip, ConvShape};
 use crate::ops::fused::Activation;
 
-/// `V` vectors (8·V output columns from `ox`) of one output row into `out` (a partial last
-/// vector goes through a stack buffer). `p` points at the row's first padded input row.
 #[cfg(target_arch = "x86_64")]
-#[inline(always)]
-#[allow(clippy::too_many_arguments)]
-unsafe fn block<const V: usize, const P: usize>(
-    p: *const f32,
-    tap_off: &impl Fn(usize, usize) -> usize,
-    wk: &[f32],
-    kh: usize,
-    kw: usize,
-    bias: f32,
-    out: &mut [f32],
-    ox: usize,
-) {
+mod avx2 {
+    use super::{Activation, Padded};
     use std::arch::x86_64::*;
-    // P partial sums per vector (kernel row `a` feeds set `a % P`) shorten the FMA chains.
-    let mut acc = [[_mm256_setzero_ps(); V]; P];
-    for a0 in (0..kh).step_by(P) {
-        // `acc` is indexed by constants only (unrolled), so it stays in registers.
-        for (pi, set) in acc.iter_mut().enumerate() {
-            let a = a0 + pi;
-            if a >= kh {
-                break;
+
+    /// Where one plane's tiles read and write: the padded input, its layout, the `K×K`
+    /// weights, the clamp applied in registers, the output plane (`ow` wide).
+    struct Tiles {
+        src: *const f32,
+        pd: Padded,
+        w: *const f32,
+        init: __m256,
+        lo: __m256,
+        hi: __m256,
+        dst: *mut f32,
+        ow: usize,
+        /// Start from the values in `dst` instead of the bias (sums over input channels).
+        accumulate: bool,
+    }
+
+    /// `R` output rows from `y` × `V` vectors from column `ox` (the last may be partial:
+    /// masked store). Every input vector is loaded once and feeds each tile row it touches.
+    /// Safety: rows `y·S .. y·S + (R-1)·S + K` of the padded plane exist, `ox + 8·(V-1) < ow`
+    /// and the padded rows hold `ow.next_multiple_of(8)` columns per phase past `(K-1)/S`.
+    #[inline(always)]
+    unsafe fn tile<const K: usize, const S: usize, const R: usize, const V: usize>(t: &Tiles, y: usize, ox: usize) {
+        let lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+        let mask = |n: usize| _mm256_cmpgt_epi32(_mm256_set1_epi32(n.min(8) as i32), lanes);
+        let mut acc = [[t.init; V]; R];
+        if t.accumulate {
+            for (r, acc_r) in acc.iter_mut().enumerate() {
+                for (v, a) in acc_r.iter_mut().enumerate() {
+                    let col = ox + 8 * v;
+                    *a = _mm256_maskload_ps(t.dst.add((y + r) * t.ow + col), mask(t.ow - col));
+                }
             }
-            for b in 0..kw {
-                let wv = _mm256_set1_ps(wk[a * kw + b]);
-                let q = p.add(tap_off(a, b) + ox);
-                for (i, v) in set.iter_mut().enumerate() {
-                    *v = _mm256_fmadd_ps(wv, _mm256_loadu_ps(q.add(8 * i)), *v);
+        }
+        let base = t.src.add(y * S * t.pd.row_len + ox);
+        for i in 0..(R - 1) * S + K {
+            let row = base.add(i * t.pd.row_len);
+            for b in 0..K {
+                let q = row.add((b % S) * t.pd.phase_len + b / S);
+                for v in 0..V {
+                    let x = _mm256_loadu_ps(q.add(8 * v));
+                    for (r, acc_r) in acc.iter_mut().enumerate() {
+                        if i >= r * S && i - r * S < K {
+                            let w = _mm256_broadcast_ss(&*t.w.add((i - r * S) * K + b));
+                            acc_r[v] = _mm256_fmadd_ps(w, x, acc_r[v]);
+                        }
+                    }
+                }
+            }
+        }
+        for (r, acc_r) in acc.iter().enumerate() {
+            for (v, a) in acc_r.iter().enumerate() {
+                // max(lo, a) / min(hi, a) return `a` when it is NaN (x86 takes the 2nd operand).
+                let val = _mm256_min_ps(t.hi, _mm256_max_ps(t.lo, *a));
+                let col = ox + 8 * v;
+                let out = t.dst.add((y + r) * t.ow + col);
+                let n = t.ow - col;
+                if n >= 8 {
+                    _mm256_storeu_ps(out, val);
+                } else {
+                    _mm256_maskstore_ps(out, mask(n), val);
                 }
             }
         }
     }
-    let acc: [__m256; V] =
-        std::array::from_fn(|i| acc.iter().fold(_mm256_set1_ps(bias), |s, set| _mm256_add_ps(s, set[i])));
-    if out.len() >= 8 * V {
-        for (i, v) in acc.iter().enumerate() {
-            _mm256_storeu_ps(out.as_mut_ptr().add(8 * i), *v);
+
+    /// Output rows `y .. y+R`, all columns, 16 at a time.
+    #[inline(always)]
+    unsafe fn strip<const K: usize, const S: usize, const R: usize>(t: &Tiles, y: usize) {
+        let mut ox = 0;
+        while ox + 8 < t.ow {
+            tile::<K, S, R, 2>(t, y, ox);
+            ox += 16;
         }
-    } else {
-        let mut tmp = [0f32; 8];
-        _mm256_storeu_ps(tmp.as_mut_ptr(), acc[0]);
-        let n = out.len();
-        out.copy_from_slice(&tmp[..n]);
+        if ox < t.ow {
+            tile::<K, S, R, 1>(t, y, ox);
+        }
+    }
+
+    /// One `oh × ow` output plane from its padded input: `dst = act(bias + Σ taps)`, or
+    /// `dst = act(dst + Σ taps)` when `accumulate`.
+    /// Safety: AVX2 and FMA are available; `pad` holds `pd.len()` values laid out by `pd`
+    /// (made for `K×K`, stride `S`, `oh × ow`), `w` holds `K·K` weights, `dst` `oh·ow` values.
+    #[target_feature(enable = "avx2,fma")]
+    #[allow(clippy::too_many_arguments)]
+    pub unsafe fn plane<const K: usize, const S: usize>(
+        pad: &[f32],
+        pd: Padded,
+        w: &[f32],
+        bias: f32,
+        act: Activation,
+        oh: usize,
+        ow: usize,
+        dst: &mut [f32],
+        accumulate: bool,
+    ) {
+        assert!(pad.len() >= pd.len() && w.len() >= K * K && dst.len() >= oh * ow && pd.sw == S);
+        let (lo, hi, post) = match act {
+            Activation::None => (f32::NEG_INFINITY, f32::INFINITY, None),
+            Activation::Relu => (0.0, f32::INFINITY, None),
+            Activation::Clip(lo, hi) => (lo, hi, None),
+            other => (f32::NEG_INFINITY, f32::INFINITY, other.simd_f32()),
+        };
+        let t = Tiles {
+            src: pad.as_ptr(),
+            pd,
+            w: w.as_ptr(),
+            init: _mm256_set1_ps(bias),
+            lo: _mm256_set1_ps(lo),
+            hi: _mm256_set1_ps(hi),
+            dst: dst.as_mut_ptr(),
+            ow,
+            accumulate,
+        };
+        let mut y = 0;
+        while y < oh {
+            let r = match oh - y {
+                4.. => 4,
+                2 | 3 => 2,
+                _ => 1,
+            };
+            match r {
+                4 => strip::<K, S, 4>(&t, y),
+                2 => strip::<K, S, 2>(&t, y),
+                _ => strip::<K, S, 1>(&t, y),
+            }
+            if let Some(f) = post {
+                crate::simd::map_inplace(f, &mut dst[y * ow..(y + r) * ow]);
+            }
+            y += r;
+        }
     }
 }
 
-/// One output plane from its padded input: `dst = act(bias + Σ taps)`.
+/// The register-tiled plane kernel for this kernel size and stride, if there is one.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn plane_avx2(pad: &[f32], pd: Padded, wk: &[f32], cs: &ConvShape, bias: f32, act: Activation, dst: &mut [f32]) {
+type PlaneFn = unsafe fn(&[f32], Padded, &[f32], f32, Activation, usize, usize, &mut [f32], bool);
+
+#[cfg(target_arch = "x86_64")]
+fn tiled_kernel(cs: &ConvShape) -> Option<PlaneFn> {
     let g = &cs.geo;
-    let (kh, kw, sh) = (g.kernel[0], g.kernel[1], g.strides[0]);
-    let (oh, ow) = (g.out[0], g.out[1]);
-    let f = act.simd_f32();
-    let pad = &pad[..pd.len()];
-    let wk = &wk[..kh * kw];
-    for (y, drow) in dst[..oh * ow].chunks_exact_mut(ow).enumerate() {
-        let rows = &pad[y * sh * pd.row_len..(y * sh + kh) * pd.row_len];
-        // Tap (a, b) of output column `ox` reads `rows[tap_off(a, b) + ox]`.
-        let tap_off = |a: usize, b: usize| a * pd.row_len + pd.col_off(b);
-        let mut ox = 0;
-        // SAFETY (both loops): `ox + 8·V <= ow.next_multiple_of(8)`, so every load of `block`
-        // stays within row `a` of `rows` (`phase_len` has room for it plus `b / sw`).
-        while ox + 32 <= ow {
-            unsafe { block::<4, 2>(rows.as_ptr(), &tap_off, wk, kh, kw, bias, &mut drow[ox..], ox) };
-            ox += 32;
-        }
-        while ox < ow {
-            unsafe { block::<1, 3>(rows.as_ptr(), &tap_off, wk, kh, kw, bias, &mut drow[ox..], ox) };
-            ox += 8;
-        }
-        if let Some(f) = f {
-            crate::simd::map_inplace(f, drow);
-        }
+    if crate::simd::level() == crate::simd::Level::Scalar
+        || g.dilations.iter().any(|&d| d != 1)
+        || g.pads_begin.iter().any(|&p| p < 0)
+        || g.kernel[0] != g.kernel[1]
+        || g.strides[0] != g.strides[1]
+    {
+        return None;
     }
+    Some(match (g.kernel[0], g.strides[0]) {
+        (3, 1) => avx2::plane::<3, 1>,
+        (3, 2) => avx2::plane::<3, 2>,
+        (5, 1) => avx2::plane::<5, 1>,
+        (5, 2) => avx2::plane::<5, 2>,
+        (7, 1) => avx2::plane::<7, 1>,
+        (7, 2) => avx2::plane::<7, 2>,
+        _ => return None,
+    })
 }
 
 /// One output plane through the reference tap loop: `dst = act(bias + Σ taps)`.
@@ -103,28 +190,20 @@ fn plane_ref(src: &[f32], cs: &ConvShape, wk: &[f32], bias: f32, act: Activation
     }
 }
 
-/// The register-blocked path is off unless `ZENRT_DEPTHWISE=direct`: on the (heavily loaded)
-/// 2-core test machine it measured no faster than the reference tap loop on MobileNetV2 /
-/// EfficientNet-B0 (CPU time per inference 22.5 vs 20.5 ms, 41 vs 41 ms), so it stays opt-in
-/// until it is measured on a quiet machine.
-#[cfg(target_arch = "x86_64")]
-fn direct_enabled() -> bool {
+/// `ZENRT_DEPTHWISE=ref` forces the reference tap loop (for comparisons).
+fn tiled_enabled() -> bool {
     static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *ON.get_or_init(|| std::env::var("ZENRT_DEPTHWISE").is_ok_and(|v| v == "direct"))
+    *ON.get_or_init(|| std::env::var("ZENRT_DEPTHWISE").map_or(true, |v| v != "ref"))
 }
 
 /// All planes of the depthwise convolution into `y` (`[N, M, OH, OW]`).
 pub fn depthwise_f32(x: &[f32], w: &[f32], b: Option<&[f32]>, cs: &ConvShape, act: Activation, y: &mut [f32]) {
-    #[cfg(target_arch = "x86_64")]
-    let direct = direct_enabled();
-    #[cfg(not(target_arch = "x86_64"))]
-    let direct = false;
-    depthwise_with(direct, x, w, b, cs, act, y)
+    depthwise_with(tiled_enabled(), x, w, b, cs, act, y)
 }
 
-/// [`depthwise_f32`], with the register-blocked path allowed when `direct`.
+/// [`depthwise_f32`], with the register-tiled path allowed when `tiled`.
 pub(super) fn depthwise_with(
-    direct: bool,
+    tiled: bool,
     x: &[f32],
     w: &[f32],
     b: Option<&[f32]>,
@@ -138,18 +217,12 @@ pub(super) fn depthwise_with(
     let ksize = cs.geo.kernel_size();
     let mg = cs.m / cs.group;
     #[cfg(target_arch = "x86_64")]
-    let fast = direct
-        && crate::simd::level() != crate::simd::Level::Scalar
-        && cs.geo.dilations.iter().all(|&d| d == 1)
-        && cs.geo.pads_begin.iter().all(|&p| p >= 0);
+    let fast = tiled.then(|| tiled_kernel(cs)).flatten();
     #[cfg(not(target_arch = "x86_64"))]
-    let fast = {
-        let _ = direct;
-        false
-    };
+    let fast: Option<()> = tiled.then_some(None).flatten();
     let g = &cs.geo;
     let pd = Padded::new([g.kernel[0], g.kernel[1]], [g.strides[0], g.strides[1]], [g.out[0], g.out[1]]);
-    let scratch_len = if fast { pd.len() } else { 1 };
+    let scratch_len = if fast.is_some() { pd.len() } else { 1 };
     let parts = crate::threads::current().min(planes).max(1);
     let per = planes.div_ceil(parts);
     let mut scratch = crate::memory::alloc_for_overwrite::<f32>(scratch_len * parts);
@@ -161,10 +234,11 @@ pub(super) fn depthwise_with(
             let wk = &w[mo * ksize..(mo + 1) * ksize];
             let bias = b.map_or(0.0, |b| b[mo]);
             #[cfg(target_arch = "x86_64")]
-            if fast {
+            if let Some(kernel) = fast {
                 pad_plane(src, [cs.in_sp[0], cs.in_sp[1]], [g.pads_begin[0], g.pads_begin[1]], pd, pad);
-                // SAFETY: `fast` implies AVX2 and FMA (`simd::level` detected them at run time).
-                unsafe { plane_avx2(pad, pd, wk, cs, bias, act, dst) };
+                // SAFETY: `tiled_kernel` checked AVX2+FMA (run-time detection) and picked the
+                // kernel made for this kernel size and stride; `pd` is the layout for this shape.
+                unsafe { kernel(pad, pd, wk, bias, act, g.out[0], g.out[1], dst, false) };
                 continue;
             }
             let _ = &pad;
@@ -174,4 +248,59 @@ pub(super) fn depthwise_with(
     let y = &mut y[..planes * out_size];
     split_zip(parts > 1, y, per * out_size, &mut scratch, scratch_len, |t, ys, pad| run(t * per, ys, pad));
     crate::memory::recycle(scratch);
+}
+
+/// Most input channels of a group-1 convolution that [`few_channels_f32`] takes.
+pub const FEW_CHANNELS: usize = 4;
+
+/// Group-1 convolutions with at most [`FEW_CHANNELS`] input channels (a network's RGB stem):
+/// each output plane is a sum of depthwise passes of the register-tiled kernel over the padded
+/// input planes (padded once per image), output planes split over threads. Returns false
+/// (nothing written) when the tiled kernel does not apply.
+pub fn few_channels_f32(
+    x: &[f32],
+    w: &[f32],
+    b: Option<&[f32]>,
+    cs: &ConvShape,
+    act: Activation,
+    y: &mut [f32],
+) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(kernel) = tiled_enabled().then(|| tiled_kernel(cs)).flatten() {
+        if cs.group != 1 || cs.c == 0 || cs.c > FEW_CHANNELS || cs.in_sp.len() != 2 {
+            return false;
+        }
+        let g = &cs.geo;
+        let pd = Padded::new([g.kernel[0], g.kernel[1]], [g.strides[0], g.strides[1]], [g.out[0], g.out[1]]);
+        let (in_size, out_size, ksize) = (cs.in_sp[0] * cs.in_sp[1], g.out[0] * g.out[1], g.kernel_size());
+        let parts = crate::threads::current().min(cs.m).max(1);
+        let per = cs.m.div_ceil(parts);
+        let mut pads = crate::memory::alloc_for_overwrite::<f32>(cs.c * pd.len());
+        let mut dummy = vec![0u8; parts];
+        for n in 0..cs.n {
+            for (ci, pad) in pads.chunks_exact_mut(pd.len()).enumerate() {
+                let src = &x[(n * cs.c + ci) * in_size..][..in_size];
+                pad_plane(src, [cs.in_sp[0], cs.in_sp[1]], [g.pads_begin[0], g.pads_begin[1]], pd, pad);
+            }
+            let yn = &mut y[n * cs.m * out_size..][..cs.m * out_size];
+            let pads = &pads;
+            split_zip(parts > 1, yn, per * out_size, &mut dummy, 1, |t, ys, _| {
+                for (k, dst) in ys.chunks_exact_mut(out_size).enumerate() {
+                    let mo = t * per + k;
+                    let bias = b.map_or(0.0, |b| b[mo]);
+                    for (ci, pad) in pads.chunks_exact(pd.len()).enumerate() {
+                        let wk = &w[(mo * cs.c + ci) * ksize..][..ksize];
+                        let a = if ci + 1 == cs.c { act } else { Activation::None };
+                        // SAFETY: as in `depthwise_with`; `dst` holds the sum of the earlier
+                        // input channels when `ci > 0`.
+                        unsafe { kernel(pad, pd, wk, bias, a, g.out[0], g.out[1], dst, ci > 0) };
+                    }
+                }
+            });
+        }
+        crate::memory::recycle(pads);
+        return true;
+    }
+    let _ = (x, w, b, cs, act, y);
+    false
 }

@@ -189,6 +189,15 @@ pub fn conv_f32(x: &[f32], w: ConvWeights, b: Option<&[f32]>, cs: &ConvShape, ac
             return Ok(y);
         }
     }
+    if sp == 2 && g == 1 && cg <= depthwise::FEW_CHANNELS {
+        let raw = match w {
+            ConvWeights::Raw(w) => w,
+            ConvWeights::Packed(_, raw) => raw,
+        };
+        if depthwise::few_channels_f32(x, raw, b, cs, act, &mut y) {
+            return Ok(y);
+        }
+    }
     let packed = match w {
         ConvWeights::Packed(p, raw) => {
             ensure!(p.group == g && p.shape[0] == cs.m, "Conv: packed weights were made for another conv");

@@ -56,11 +56,48 @@ pub fn pad_plane(src: &[f32], hw: [usize; 2], pads: [i64; 2], pd: Padded, dst: &
             row[hi..].fill(0.0);
             continue;
         }
+        if pd.sw == 2 {
+            split_pairs(srow, pw, row, pd.phase_len);
+            continue;
+        }
+        let sw = pd.sw as i64;
         for (p, phase) in row.chunks_exact_mut(pd.phase_len).enumerate() {
-            for (j, d) in phase.iter_mut().enumerate() {
-                let ix = (j * pd.sw + p) as i64 - pw;
-                *d = if ix >= 0 && ix < w as i64 { srow[ix as usize] } else { 0.0 };
+            // Phase column j reads input column j·sw + p - pw: inside the row for j in lo..hi.
+            let first = p as i64 - pw;
+            let len = phase.len() as i64;
+            let lo = (((-first).max(0) + sw - 1) / sw).min(len);
+            let hi = ((w as i64 - first + sw - 1) / sw).clamp(lo, len);
+            let (lo, hi) = (lo as usize, hi as usize);
+            phase[..lo].fill(0.0);
+            phase[hi..].fill(0.0);
+            if lo < hi {
+                let start = (lo as i64 * sw + first) as usize;
+                for (d, s) in phase[lo..hi].iter_mut().zip(srow[start..].iter().step_by(pd.sw)) {
+                    *d = *s;
+                }
             }
+        }
+    }
+}
+
+/// Stride-2 row split: `row[j] = x(2j)`, `row[phase_len + j] = x(2j + 1)` where
+/// `x(c) = srow[c - pw]` (zero outside the row); the interior is one pass over pairs.
+fn split_pairs(srow: &[f32], pw: i64, row: &mut [f32], phase_len: usize) {
+    let w = srow.len() as i64;
+    let at = |c: i64| if c >= pw && c - pw < w { srow[(c - pw) as usize] } else { 0.0 };
+    let (even, odd) = row.split_at_mut(phase_len);
+    // Interior: both 2j - pw and 2j + 1 - pw inside the row.
+    let lo = ((pw.max(0) + 1) / 2).min(phase_len as i64) as usize;
+    let hi = (w + pw).div_euclid(2).clamp(lo as i64, phase_len as i64) as usize;
+    for j in (0..lo).chain(hi..phase_len) {
+        even[j] = at(2 * j as i64);
+        odd[j] = at(2 * j as i64 + 1);
+    }
+    if lo < hi {
+        let src = &srow[(2 * lo as i64 - pw) as usize..(2 * hi as i64 - pw) as usize];
+        for ((e, o), pair) in even[lo..hi].iter_mut().zip(&mut odd[lo..hi]).zip(src.chunks_exact(2)) {
+            *e = pair[0];
+            *o = pair[1];
         }
     }
 }

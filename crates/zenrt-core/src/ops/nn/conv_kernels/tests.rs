@@ -306,3 +306,140 @@ fn depthwise_large_planes_match_float64() {
         }
     }
 }
+
+#[test]
+fn depthwise_random_shapes_match_float64() {
+    // Odd sizes (narrower than a vector too), asymmetric pads, strides 1–3, kernels 2–7,
+    // channel multipliers, every activation kind of the fast path; one and two threads.
+    let mut rng = Lcg(4242);
+    let pool = crate::threads::pool(2).unwrap();
+    for case in 0..300 {
+        let k: usize = [3, 5, 7, 3, 5, 2, 4][rng.below(7)];
+        let s = [1, 2, 1, 2, 3][rng.below(5)] as i64;
+        let (h, w) = (1 + rng.below(40), 1 + rng.below(40));
+        let pads = [0; 4].map(|_: i64| rng.below(k as u64) as i64);
+        if h as i64 + pads[0] + pads[2] < k as i64 || w as i64 + pads[1] + pads[3] < k as i64 {
+            continue;
+        }
+        let (n, c, mult) = (1 + rng.below(2), 1 + rng.below(5), 1 + rng.below(2));
+        let (xs, ws) = ([n, c, h, w], [c * mult, 1, k, k]);
+        let (xv, wv, bv, cs) = case_2d(&mut rng, xs, ws, c, s, pads);
+        let act = [Activation::None, Activation::Relu, Activation::Clip(-0.5, 0.5), Activation::Silu][rng.below(4)];
+        let want = naive(&xv, &xs, &wv, &ws, Some(&bv), c, &cs.geo);
+        let (xf, wf, bf) = (to_f32(&xv), to_f32(&wv), to_f32(&bv));
+        for threads in [1, 2] {
+            let mut got = vec![f32::NAN; want.len()];
+            let mut run = || depthwise::depthwise_with(true, &xf, &wf, Some(&bf), &cs, act, &mut got);
+            if threads == 2 {
+                crate::threads::run_in(Some(&pool), run);
+            } else {
+                run();
+            }
+            let e = rel_err(&want, &got, act);
+            assert!(
+                e < 1e-7 * (k * k) as f64,
+                "case {case}: {xs:?} k{k} s{s} pads {pads:?} {act:?} threads {threads}: {e}"
+            );
+        }
+    }
+}
+
+/// Depthwise layers of MobileNetV2 / EfficientNet-B0 (batch 1), reference tap loop vs the
+/// register-tiled kernel, best of 20 (one thread):
+/// `cargo test --release -p zenrt-core depthwise_timing -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn depthwise_timing() {
+    let mut rng = Lcg(1);
+    let shapes = [(32, 112, 3, 1), (96, 112, 3, 2), (144, 56, 3, 1), (144, 56, 5, 2), (240, 28, 5, 1), (192, 28, 3, 1)];
+    let more = [(480, 14, 3, 1), (672, 14, 5, 1), (672, 14, 5, 2), (1152, 7, 5, 1), (960, 7, 3, 1)];
+    for (c, hw, k, s) in shapes.into_iter().chain(more) {
+        let p = (k / 2) as i64;
+        let (xv, wv, bv, cs) = case_2d(&mut rng, [1, c, hw, hw], [c, 1, k, k], c, s, [p; 4]);
+        let (xf, wf, bf) = (to_f32(&xv), to_f32(&wv), to_f32(&bv));
+        let mut y = vec![0f32; cs.out_shape().iter().product()];
+        let mut best = [f64::MAX; 2];
+        for _ in 0..20 {
+            for (i, tiled) in [false, true].into_iter().enumerate() {
+                let t = std::time::Instant::now();
+                depthwise::depthwise_with(tiled, &xf, &wf, Some(&bf), &cs, Activation::Clip(0.0, 6.0), &mut y);
+                best[i] = best[i].min(t.elapsed().as_secs_f64() * 1e3);
+            }
+        }
+        let g = &cs.geo;
+        let pd = super::padded::Padded::new([k, k], [s as usize; 2], [g.out[0], g.out[1]]);
+        let mut pad = vec![0f32; pd.len()];
+        let mut bp = f64::MAX;
+        for _ in 0..20 {
+            let t = std::time::Instant::now();
+            for ch in 0..c {
+                super::padded::pad_plane(&xf[ch * hw * hw..][..hw * hw], [hw, hw], [p, p], pd, &mut pad);
+            }
+            bp = bp.min(t.elapsed().as_secs_f64() * 1e3);
+        }
+        println!("pad only {bp:.3} ms");
+        let gf = 2.0 * (y.len() * k * k) as f64 / 1e6;
+        println!(
+            "dw {c}@{hw} k{k} s{s}: ref {:.3} ms ({:.1} GFLOP/s), tiled {:.3} ms ({:.1} GFLOP/s)",
+            best[0],
+            gf / best[0],
+            best[1],
+            gf / best[1]
+        );
+    }
+}
+
+/// 1×1 layers of MobileNetV2 / EfficientNet-B0 (batch 1) through `conv_f32` with pre-packed
+/// weights, best of 20 (one thread):
+/// `cargo test --release -p zenrt-core pointwise_timing -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn pointwise_timing() {
+    let mut rng = Lcg(1);
+    let shapes = [(16, 96, 112), (32, 16, 112), (96, 24, 56), (24, 144, 56), (144, 32, 28), (32, 192, 28)];
+    let more =
+        [(64, 384, 14), (384, 64, 14), (96, 576, 14), (576, 96, 14), (160, 960, 7), (960, 160, 7), (320, 1280, 7)];
+    for (c, m, hw) in shapes.into_iter().chain(more) {
+        let (xv, wv, bv, cs) = case_2d(&mut rng, [1, c, hw, hw], [m, c, 1, 1], 1, 1, [0; 4]);
+        let (xf, wf, bf) = (to_f32(&xv), to_f32(&wv), to_f32(&bv));
+        let p = PackedConvWeights::new(&wf, &[m, c, 1, 1], 1).unwrap().unwrap();
+        let mut best = f64::MAX;
+        for _ in 0..20 {
+            let t = std::time::Instant::now();
+            let y = conv_f32(&xf, ConvWeights::Packed(&p), Some(&bf), &cs, Activation::Clip(0.0, 6.0)).unwrap();
+            best = best.min(t.elapsed().as_secs_f64() * 1e3);
+            crate::memory::recycle(y);
+        }
+        let gf = 2.0 * (m * c * hw * hw) as f64 / 1e6;
+        println!("pw {c}->{m} @{hw}: {best:.3} ms ({:.1} GFLOP/s)", gf / best);
+    }
+}
+
+#[test]
+fn few_channel_conv_matches_float64() {
+    // Group-1 convolutions with 1–4 input channels (the RGB stem path), odd sizes, pads,
+    // strides 1/2, 3×3/5×5/7×7, raw and pre-packed weights, 1 and 2 threads.
+    let mut rng = Lcg(808);
+    let pool = crate::threads::pool(2).unwrap();
+    for case in 0..80 {
+        let k: usize = [3, 5, 7][rng.below(3)];
+        let s = 1 + rng.below(2) as i64;
+        let (h, w) = (k + rng.below(30), k + rng.below(30));
+        let pads = [0; 4].map(|_: i64| rng.below(k as u64) as i64);
+        let (n, c, m) = (1 + rng.below(2), 1 + rng.below(4), 1 + rng.below(9));
+        let (xs, ws) = ([n, c, h, w], [m, c, k, k]);
+        let (xv, wv, bv, cs) = case_2d(&mut rng, xs, ws, 1, s, pads);
+        let act = [Activation::None, Activation::Clip(0.0, 0.5), Activation::Silu][rng.below(3)];
+        let want = naive(&xv, &xs, &wv, &ws, Some(&bv), 1, &cs.geo);
+        let (xf, wf, bf) = (to_f32(&xv), to_f32(&wv), to_f32(&bv));
+        // One input channel is the depthwise layout (no packing): raw weights twice.
+        let packed = PackedConvWeights::new(&wf, &ws, 1).unwrap();
+        let second = packed.as_ref().map_or(ConvWeights::Raw(&wf), ConvWeights::Packed);
+        for (threads, wts) in [(1, ConvWeights::Raw(&wf)), (2, second)] {
+            let run = || conv_f32(&xf, wts, Some(&bf), &cs, act).unwrap();
+            let got = if threads == 2 { crate::threads::run_in(Some(&pool), run) } else { run() };
+            let e = rel_err(&want, &got, act);
+            assert!(e < 1e-7 * (c * k * k) as f64, "case {case}: {xs:?} k{k} s{s} pads {pads:?} {act:?}: {e}");
+        }
+    }
+}
