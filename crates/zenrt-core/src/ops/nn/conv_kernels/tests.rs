@@ -122,7 +122,7 @@ fn batched_small_images_split_by_image() {
     let (xf, wf, bf) = (to_f32(&xv), to_f32(&wv), to_f32(&bv));
     let p = PackedConvWeights::new(&wf, &[32, 3, 3, 3], 1).unwrap().unwrap();
     let pool = crate::threads::pool(2).unwrap();
-    let run = || conv_f32(&xf, ConvWeights::Packed(&p), Some(&bf), &cs, Activation::Relu);
+    let run = || conv_f32(&xf, ConvWeights::Packed(&p, &wf), Some(&bf), &cs, Activation::Relu);
     for got in [run().unwrap(), crate::threads::run_in(Some(&pool), run).unwrap()] {
         assert!(rel_err(&want, &got, Activation::Relu) < 1e-5);
     }
@@ -406,7 +406,7 @@ fn pointwise_timing() {
         let mut best = f64::MAX;
         for _ in 0..20 {
             let t = std::time::Instant::now();
-            let y = conv_f32(&xf, ConvWeights::Packed(&p), Some(&bf), &cs, Activation::Clip(0.0, 6.0)).unwrap();
+            let y = conv_f32(&xf, ConvWeights::Packed(&p, &wf), Some(&bf), &cs, Activation::Clip(0.0, 6.0)).unwrap();
             best = best.min(t.elapsed().as_secs_f64() * 1e3);
             crate::memory::recycle(y);
         }
@@ -434,7 +434,7 @@ fn few_channel_conv_matches_float64() {
         let (xf, wf, bf) = (to_f32(&xv), to_f32(&wv), to_f32(&bv));
         // One input channel is the depthwise layout (no packing): raw weights twice.
         let packed = PackedConvWeights::new(&wf, &ws, 1).unwrap();
-        let second = packed.as_ref().map_or(ConvWeights::Raw(&wf), ConvWeights::Packed);
+        let second = packed.as_ref().map_or(ConvWeights::Raw(&wf), |p| ConvWeights::Packed(p, &wf));
         for (threads, wts) in [(1, ConvWeights::Raw(&wf)), (2, second)] {
             let run = || conv_f32(&xf, wts, Some(&bf), &cs, act).unwrap();
             let got = if threads == 2 { crate::threads::run_in(Some(&pool), run) } else { run() };
