@@ -118,6 +118,9 @@ struct Free {
     /// Stamp of the next buffer given back (older buffers are evicted first when full).
     clock: u64,
     stats: PoolStats,
+    /// `ZENRT_POOL=lean`: the first run drops old free buffers on a miss (lower peak RSS, and a
+    /// cap at about the arena: a few heap allocations per warm run).
+    lean: bool,
 }
 
 impl Free {
@@ -134,7 +137,16 @@ impl Free {
                 }
             }
         }
-        let (i, cap) = best?;
+        let Some((i, cap)) = best else {
+            // A miss allocates fresh. Before the first run has set the cap, also drop as many
+            // bytes of the oldest free buffers (of sizes this run has not asked for again), so
+            // the heap can serve the new buffer from them: the first run's peak stays near the
+            // live set instead of the live set plus every buffer ever freed.
+            if self.cap == usize::MAX && self.lean {
+                self.evict_to(self.bytes.saturating_sub(want));
+            }
+            return None;
+        };
         self.bytes -= cap;
         self.stats.reused += 1;
         self.stats.reused_bytes += want as u64;
@@ -155,7 +167,12 @@ impl Free {
 
     /// Drops buffers (oldest first) until at most `cap` bytes are held.
     fn trim(&mut self) {
-        while self.bytes > self.cap {
+        self.evict_to(self.cap)
+    }
+
+    /// Drops buffers (oldest first) until at most `limit` bytes are held.
+    fn evict_to(&mut self, limit: usize) {
+        while self.bytes > limit {
             let Some((li, bi)) = self
                 .lists
                 .iter()
@@ -204,9 +221,10 @@ impl fmt::Debug for BufferPool {
 impl BufferPool {
     /// An empty pool; enabled unless the environment sets `ZENRT_POOL=0`.
     pub fn new() -> BufferPool {
-        let enabled = std::env::var("ZENRT_POOL").map(|v| v != "0").unwrap_or(true);
+        let mode = std::env::var("ZENRT_POOL").unwrap_or_default();
+        let enabled = mode != "0";
         BufferPool {
-            state: Mutex::new(Free { cap: usize::MAX, ..Free::default() }),
+            state: Mutex::new(Free { cap: usize::MAX, lean: mode == "lean", ..Free::default() }),
             enabled: AtomicBool::new(enabled),
             capped: AtomicBool::new(false),
             arena_hint: AtomicUsize::new(0),
