@@ -688,4 +688,21 @@ mod tests {
         pool.set_cap(100);
         assert_eq!(pool.held_buffers(), 0, "trimmed to the cap");
     }
+
+    #[test]
+    fn lean_first_run_drops_old_buffers_on_a_miss() {
+        for lean in [false, true] {
+            let mut free = Free { cap: usize::MAX, lean, ..Free::default() };
+            for n in [1000usize, 2000, 4000] {
+                free.put(n * 4, DType::F32, f32::wrap(vec![0.0; n]));
+            }
+            // 100 floats fit none of them (each would waste over half): a miss.
+            assert!(free.take(DType::F32, 100).is_none());
+            // Lean: the oldest buffer (1000 floats) went, enough to cover the 400 bytes asked.
+            assert_eq!(free.bytes, if lean { 6000 * 4 } else { 7000 * 4 }, "lean = {lean}");
+            assert_eq!(free.buffers(), if lean { 2 } else { 3 });
+            // A hit evicts nothing.
+            assert!(free.take(DType::F32, 2000).is_some());
+        }
+    }
 }
