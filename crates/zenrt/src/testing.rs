@@ -50,3 +50,16 @@ pub fn tiny_add_model() -> Vec<u8> {
     };
     m.encode_to_vec()
 }
+
+/// Whether GPU tests can run: true when CUDA device 0 opens; otherwise prints why on stderr
+/// (`SKIP: ...`) so a test without a GPU passes with a visible reason.
+#[cfg(feature = "cuda")]
+pub fn cuda_or_skip() -> bool {
+    match crate::cuda::probe(0) {
+        Ok(_) => true,
+        Err(e) => {
+            eprintln!("SKIP: no usable CUDA device: {e}");
+            false
+        }
+    }
+}

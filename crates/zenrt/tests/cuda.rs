@@ -17,13 +17,7 @@ use zenrt::conformance::{self as conf, Outcome};
 use zenrt::{Device, Precision, Session, SessionOptions, Tensor};
 
 fn gpu() -> bool {
-    match zenrt::cuda::probe(0) {
-        Ok(_) => true,
-        Err(e) => {
-            eprintln!("SKIP: no usable CUDA device: {e}");
-            false
-        }
-    }
+    zenrt::testing::cuda_or_skip()
 }
 
 fn cuda_opts() -> SessionOptions {

@@ -19,13 +19,7 @@ use zenrt::testing::vi;
 use zenrt::{Device, Precision, Session, SessionOptions, Tensor};
 
 fn gpu() -> bool {
-    match zenrt::cuda::probe(0) {
-        Ok(_) => true,
-        Err(e) => {
-            eprintln!("SKIP: no usable CUDA device: {e}");
-            false
-        }
-    }
+    zenrt::testing::cuda_or_skip()
 }
 
 fn rel_err(got: &Tensor, want: &Tensor) -> f64 {
