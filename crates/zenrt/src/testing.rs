@@ -63,3 +63,14 @@ pub fn cuda_or_skip() -> bool {
         }
     }
 }
+
+/// Largest absolute difference between `got` and `want`, relative to the largest magnitude of
+/// `want` (the tests' accuracy measure). A NaN difference counts as infinite, so a NaN in the
+/// output always fails a bound.
+pub fn rel_err(got: &crate::Tensor, want: &crate::Tensor) -> f64 {
+    let (g, w) = (got.to_f64_vec(), want.to_f64_vec());
+    let scale = w.iter().fold(0.0f64, |m, x| m.max(x.abs())).max(1e-30);
+    let diff =
+        g.iter().zip(&w).fold(0.0f64, |m, (a, b)| if (a - b).is_nan() { f64::INFINITY } else { m.max((a - b).abs()) });
+    diff / scale
+}

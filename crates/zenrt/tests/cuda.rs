@@ -24,13 +24,7 @@ fn cuda_opts() -> SessionOptions {
     SessionOptions { device: Device::Cuda(0), ..Default::default() }
 }
 
-fn rel_err(got: &Tensor, want: &Tensor) -> f64 {
-    let (g, w) = (got.to_f64_vec(), want.to_f64_vec());
-    let scale = w.iter().fold(0.0f64, |m, x| m.max(x.abs())).max(1e-30);
-    let diff =
-        g.iter().zip(&w).fold(0.0f64, |m, (a, b)| if (a - b).is_nan() { f64::INFINITY } else { m.max((a - b).abs()) });
-    diff / scale
-}
+use zenrt::testing::rel_err;
 
 #[test]
 fn cuda_without_device_is_a_clear_error() {

@@ -22,13 +22,7 @@ fn gpu() -> bool {
     zenrt::testing::cuda_or_skip()
 }
 
-fn rel_err(got: &Tensor, want: &Tensor) -> f64 {
-    let (g, w) = (got.to_f64_vec(), want.to_f64_vec());
-    let scale = w.iter().fold(0.0f64, |m, x| m.max(x.abs())).max(1e-30);
-    let diff =
-        g.iter().zip(&w).fold(0.0f64, |m, (a, b)| if (a - b).is_nan() { f64::INFINITY } else { m.max((a - b).abs()) });
-    diff / scale
-}
+use zenrt::testing::rel_err;
 
 /// Uniform values in [-scale, scale) from a xorshift stream.
 fn random(shape: &[usize], seed: u32, scale: f32) -> Tensor {

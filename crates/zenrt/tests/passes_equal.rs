@@ -5,7 +5,7 @@
 //! exported models are absent ($ZENRT_MODELS, default ~/.cache/zenrt/models).
 
 use std::path::PathBuf;
-use zenrt::{PassOptions, Session, SessionOptions, Tensor};
+use zenrt::{PassOptions, Session, SessionOptions};
 
 const MAX_REL_DIFF: f64 = 1e-5;
 
@@ -16,12 +16,7 @@ fn models_dir() -> Option<PathBuf> {
     dir.is_dir().then_some(dir)
 }
 
-fn rel_diff(got: &Tensor, want: &Tensor) -> f64 {
-    let (g, w) = (got.to_f64_vec(), want.to_f64_vec());
-    let scale = w.iter().fold(0.0f64, |m, x| m.max(x.abs())).max(1e-30);
-    let diff = g.iter().zip(&w).fold(0.0f64, |m, (a, b)| m.max((a - b).abs()));
-    diff / scale
-}
+use zenrt::testing::rel_err;
 
 fn session(path: &std::path::Path, passes: PassOptions) -> Session {
     #[allow(clippy::needless_update)] // other session options may be added
@@ -57,7 +52,7 @@ fn check(model: &str) {
             let gv = got.get(name).unwrap_or_else(|| panic!("{model}: optimized graph lacks output {name}"));
             assert_eq!(gv.shape(), w.shape(), "{model} b{batch} {name}: shape");
             assert_eq!(gv.dtype(), w.dtype(), "{model} b{batch} {name}: dtype");
-            let d = rel_diff(gv, w);
+            let d = rel_err(gv, w);
             eprintln!("{model} b{batch} {name}: passes on vs off, max diff relative to scale {d:.2e}");
             assert!(d <= MAX_REL_DIFF, "{model} b{batch} {name}: passes change the output by {d:.3e} (relative)");
         }

@@ -6,7 +6,7 @@
 //! ~/.cache/zenrt/models); `scripts/test.sh` creates them before running the tests.
 
 use std::path::PathBuf;
-use zenrt::{Session, Tensor};
+use zenrt::Session;
 
 const MAX_REL_ERR: f64 = 1e-4;
 
@@ -17,12 +17,7 @@ fn models_dir() -> Option<PathBuf> {
     dir.is_dir().then_some(dir)
 }
 
-fn rel_err(got: &Tensor, want: &Tensor) -> f64 {
-    let (g, w) = (got.to_f64_vec(), want.to_f64_vec());
-    let scale = w.iter().fold(0.0f64, |m, x| m.max(x.abs())).max(1e-30);
-    let diff = g.iter().zip(&w).fold(0.0f64, |m, (a, b)| m.max((a - b).abs()));
-    diff / scale
-}
+use zenrt::testing::rel_err;
 
 fn check(model: &str) {
     let Some(root) = models_dir() else {
