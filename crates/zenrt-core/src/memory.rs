@@ -6,7 +6,7 @@
 //! running thread, and these calls are served from buffers freed earlier in the run or in an
 //! earlier run (the executor gives back every intermediate whose last reader has run, when it
 //! holds the only reference). A warm run of a model with static shapes therefore takes its
-//! tensor storage from the pool instead of the heap. Outside a run (or on rayon worker threads,
+//! tensor storage from the pool instead of the heap. Outside a run (or on the thread pool's worker threads,
 //! which have no pool installed) both calls are plain allocations.
 //!
 //! **Planning.** [`layout`] assigns byte offsets in one arena to buffers with known sizes and

@@ -474,13 +474,13 @@ pub fn scale_shift(x: &[f32], a: f32, b: f32, y: &mut [f32]) {
     }
 }
 
-/// [`map`] split over the rayon pool when large.
+/// [`map`] split over the intra-op pool when large.
 pub fn par_map(f: UnaryFn, src: &[f32], dst: &mut [f32]) {
     assert_eq!(src.len(), dst.len(), "simd::par_map length mismatch");
     par::for_chunks(dst, 16, |start, chunk| map(f, &src[start..start + chunk.len()], chunk));
 }
 
-/// [`map_inplace`] split over the rayon pool when large.
+/// [`map_inplace`] split over the intra-op pool when large.
 pub fn par_map_inplace(f: UnaryFn, x: &mut [f32]) {
     par::for_chunks(x, 16, |_, chunk| map_inplace(f, chunk));
 }

@@ -22,7 +22,7 @@ pub const MAX_M: usize = 8;
 /// Panel width of a B packed here (a multiple of 8).
 const OWN_R: usize = 16;
 /// Multiply-adds below which the product stays on one thread (measured on a 2-core AVX2 box:
-/// a rayon fork/join costs ~5-10 µs, about 100k FMAs of this kernel).
+/// a fork/join on the pool costs several µs, about 100k FMAs of this kernel).
 const PAR_WORK: usize = 1 << 18;
 
 thread_local! {
