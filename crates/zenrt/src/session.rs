@@ -60,9 +60,10 @@ impl std::fmt::Display for Precision {
     }
 }
 
-/// Passes whose fused ops have no CUDA kernel: a GPU session skips them. None since
-/// `FusedElementwise` and `FusedAttention` got CUDA kernels (session 4).
-pub const CPU_ONLY_PASSES: [&str; 0] = [];
+/// Passes whose fused ops have no CUDA kernel: a GPU session skips them (`FusedElementwise` and
+/// `FusedAttention` got CUDA kernels in session 4; `FusedExpandDepthwise` is a CPU cache
+/// optimisation).
+pub const CPU_ONLY_PASSES: [&str; 1] = ["fuse_expand_depthwise"];
 
 /// The passes a session on `device` runs: `passes`, less those whose fused ops the device has no
 /// kernel for (on CUDA: [`CPU_ONLY_PASSES`]).

@@ -12,6 +12,7 @@ mod fold_shapes;
 mod fuse_activation;
 mod fuse_attention;
 mod fuse_elementwise;
+mod fuse_expand_dw;
 mod fuse_gelu;
 mod fuse_layernorm;
 mod fuse_matmul_bias;
@@ -29,6 +30,7 @@ pub use fold_shapes::FoldShapes;
 pub use fuse_activation::FuseActivation;
 pub use fuse_attention::FuseAttention;
 pub use fuse_elementwise::FuseElementwise;
+pub use fuse_expand_dw::FuseExpandDepthwise;
 pub use fuse_gelu::FuseGelu;
 pub use fuse_layernorm::FuseLayerNorm;
 pub use fuse_matmul_bias::FuseMatMulBias;
@@ -61,7 +63,8 @@ impl PassOptions {
 
 /// The default pipeline, in order: clean-ups and folding first (so patterns see constants and
 /// no Identity/duplicate nodes), then the pattern recognitions (LayerNorm, GELU, attention)
-/// before the epilogue fusions that consume their results, elementwise chains last.
+/// before the epilogue fusions that consume their results, then expand+depthwise conv pairs
+/// (which take the convolutions with their activations), elementwise chains last.
 pub fn default_passes() -> Vec<Box<dyn Pass>> {
     vec![
         Box::new(RemoveIdentity),
@@ -75,6 +78,7 @@ pub fn default_passes() -> Vec<Box<dyn Pass>> {
         Box::new(FuseAttention),
         Box::new(FuseMatMulBias),
         Box::new(FuseActivation),
+        Box::new(FuseExpandDepthwise),
         Box::new(FuseElementwise),
         Box::new(DeadCode),
     ]

@@ -292,6 +292,52 @@ fn activation_not_fused_when_value_is_also_read_elsewhere() {
     check(c2, &FuseActivation, 0);
 }
 
+/// `x [2, 4, 9, 11]` → 1×1 FusedConv (Relu) → depthwise FusedConv 3×3 with `dw` attributes (SiLU)
+/// → `y`, after `fuse_activation` ran on the plain graph.
+fn expand_dw_case(dw: &[(&str, Attr)], also_out: bool) -> Case {
+    let relu = attrs(&[("activation", Attr::String(b"Relu".to_vec()))]);
+    let mut dw_attrs = attrs(&[("group", Attr::Int(12)), ("activation", Attr::String(b"Silu".to_vec()))]);
+    dw_attrs.extend(attrs(dw));
+    let nodes =
+        vec![node("FusedConv", &["x", "we", "be"], &["e"], relu), node("FusedConv", &["e", "wd"], &["y"], dw_attrs)];
+    let inits = vec![("we", rand(&[12, 4, 1, 1], 3)), ("be", rand(&[12], 4)), ("wd", rand(&[12, 1, 3, 3], 5))];
+    let mut c = case(&[("x", &[2, 4, 9, 11])], &["y"], inits, nodes);
+    if also_out {
+        c.g.outputs.push(ValueInfo::new("e", None, None));
+    }
+    c
+}
+
+#[test]
+fn expand_and_depthwise_convs_fuse() {
+    let stride2 = [("strides", Attr::Ints(vec![2, 2])), ("pads", Attr::Ints(vec![1, 0, 1, 1]))];
+    assert_eq!(check(expand_dw_case(&stride2, false), &FuseExpandDepthwise, 1), ["FusedExpandDepthwise"]);
+    let plain = [("pads", Attr::Ints(vec![1, 1, 1, 1]))];
+    assert_eq!(check(expand_dw_case(&plain, false), &FuseExpandDepthwise, 1), ["FusedExpandDepthwise"]);
+    // A 3×3 conv (not a 1×1 expansion) + Relu before the depthwise conv: nothing to fuse.
+    let c = conv_case(
+        vec![
+            node("Relu", &["c"], &["r"], Attrs::new()),
+            node("Conv", &["r", "wd"], &["y"], attrs(&[("group", Attr::Int(4)), ("pads", Attr::Ints(vec![1; 4]))])),
+        ],
+        vec![("wd", rand(&[4, 1, 3, 3], 9))],
+        "y",
+    );
+    let mut g = c.g.clone();
+    FuseActivation.run(&mut g).unwrap();
+    check(Case { g, feeds: c.feeds }, &FuseExpandDepthwise, 0);
+}
+
+#[test]
+fn expand_and_depthwise_kept_when_not_fusable() {
+    // The expanded tensor is also a graph output.
+    check(expand_dw_case(&[], true), &FuseExpandDepthwise, 0);
+    // Dilations, auto_pad, a 2×1 stride: outside what the fused kernel takes.
+    check(expand_dw_case(&[("dilations", Attr::Ints(vec![2, 2]))], false), &FuseExpandDepthwise, 0);
+    check(expand_dw_case(&[("auto_pad", Attr::String(b"SAME_UPPER".to_vec()))], false), &FuseExpandDepthwise, 0);
+    check(expand_dw_case(&[("strides", Attr::Ints(vec![2, 1]))], false), &FuseExpandDepthwise, 0);
+}
+
 /// The erf GELU as PyTorch exports it.
 fn gelu_nodes(x: &str, out: &str) -> Vec<Node> {
     vec![

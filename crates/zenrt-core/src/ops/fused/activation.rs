@@ -30,12 +30,18 @@ pub enum Activation {
 impl Activation {
     /// Parses `activation` / `activation_params`; absent means `None`.
     pub fn parse(cx: &BuildCtx) -> Result<Activation> {
-        let Some(name) = cx.string_opt("activation")? else { return Ok(Activation::None) };
-        let p = cx.floats_opt("activation_params")?.unwrap_or_default();
+        Activation::parse_named(cx, "activation", "activation_params")
+    }
+
+    /// Like [`Activation::parse`] from the attributes `attr` / `params_attr` (fused ops with
+    /// more than one activation).
+    pub fn parse_named(cx: &BuildCtx, attr: &str, params_attr: &str) -> Result<Activation> {
+        let Some(name) = cx.string_opt(attr)? else { return Ok(Activation::None) };
+        let p = cx.floats_opt(params_attr)?.unwrap_or_default();
         let need = |n: usize| -> Result<()> {
             if p.len() < n {
                 return Err(Error::Attr {
-                    attr: "activation_params".into(),
+                    attr: params_attr.into(),
                     msg: format!("activation {name} needs {n} parameters, got {}", p.len()),
                 });
             }
@@ -58,9 +64,7 @@ impl Activation {
             "Silu" | "Swish" => Activation::Silu,
             "Gelu" => Activation::Gelu,
             "GeluTanh" => Activation::GeluTanh,
-            other => {
-                return Err(Error::Attr { attr: "activation".into(), msg: format!("unknown activation {other:?}") })
-            }
+            other => return Err(Error::Attr { attr: attr.into(), msg: format!("unknown activation {other:?}") }),
         })
     }
 

@@ -8,11 +8,13 @@
 //! - `FusedMatMul`: MatMul + optional bias (input 2, broadcast on the last axis) + activation.
 //! - `FusedAttention`: `Softmax(Q·Kt·scale + mask)·V`.
 //! - `FusedElementwise`: a chain of unary/binary elementwise operators in one pass.
+//! - `FusedExpandDepthwise`: 1×1 expansion conv + act → depthwise conv + act, in cached bands.
 
 pub mod activation;
 pub mod fused_attention;
 pub mod fused_conv;
 pub mod fused_elementwise;
+pub mod fused_expand_dw;
 pub mod fused_gemm;
 pub mod fused_matmul;
 
@@ -29,4 +31,5 @@ pub fn register(r: &mut Registry) {
     r.add_domain(DOMAIN, "FusedMatMul", 1, fused_matmul::build);
     r.add_domain(DOMAIN, "FusedAttention", 1, fused_attention::build);
     r.add_domain(DOMAIN, "FusedElementwise", 1, fused_elementwise::build);
+    r.add_domain(DOMAIN, "FusedExpandDepthwise", 1, fused_expand_dw::build);
 }

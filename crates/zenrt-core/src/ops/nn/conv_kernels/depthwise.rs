@@ -304,3 +304,55 @@ pub fn few_channels_f32(
     let _ = (x, w, b, cs, act, y);
     false
 }
+
+/// The register-tiled plane kernel as a band-level entry point for fused operators
+/// (`conv_kernels::expand_dw`): checked once for this CPU and geometry, then run on any
+/// [`Padded`] band of rows.
+#[derive(Clone, Copy)]
+pub struct PlaneKernel {
+    #[cfg(target_arch = "x86_64")]
+    f: PlaneFn,
+    kernel: usize,
+    stride: usize,
+}
+
+impl PlaneKernel {
+    /// The tiled kernel for the 2-D depthwise geometry of `cs`, or `None` where only the
+    /// reference loop applies (other kernels/strides, dilations, no AVX2, `ZENRT_DEPTHWISE=ref`).
+    pub fn for_shape(cs: &ConvShape) -> Option<PlaneKernel> {
+        if cs.in_sp.len() != 2 || !tiled_enabled() {
+            return None;
+        }
+        #[cfg(target_arch = "x86_64")]
+        return tiled_kernel(cs).map(|f| PlaneKernel { f, kernel: cs.geo.kernel[0], stride: cs.geo.strides[0] });
+        #[cfg(not(target_arch = "x86_64"))]
+        None
+    }
+
+    /// `dst = act(bias + Σ taps)` for `oh × ow` outputs read from `pad` (laid out by `pd`).
+    /// Panics (no UB) when `pd` was made for another kernel/stride or a buffer is too short.
+    #[allow(clippy::too_many_arguments)]
+    pub fn run(
+        &self,
+        pad: &[f32],
+        pd: Padded,
+        w: &[f32],
+        bias: f32,
+        act: Activation,
+        oh: usize,
+        ow: usize,
+        dst: &mut [f32],
+    ) {
+        let k = self.kernel;
+        assert!(pd.sw == self.stride && pd.rows >= oh.saturating_sub(1) * self.stride + k);
+        assert!(pd.phase_len >= ow.next_multiple_of(8) + (k - 1) / self.stride);
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `for_shape` checked AVX2+FMA and picked the kernel for this size and stride;
+        // `plane` asserts the buffer lengths, the asserts above the layout.
+        unsafe {
+            (self.f)(pad, pd, w, bias, act, oh, ow, dst, false)
+        };
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = (pad, w, bias, act, dst);
+    }
+}

@@ -12,6 +12,7 @@
 //! plan time ([`PackedConvWeights`]).
 
 mod depthwise;
+pub mod expand_dw;
 mod im2col2d;
 mod padded;
 pub mod winograd;
