@@ -14,7 +14,7 @@
 use super::Activation;
 use crate::ops::nn::common::{AutoPad, Window};
 use crate::ops::nn::conv::{conv_act_tensor, infer_conv, parse_group, ConvShape};
-use crate::ops::nn::conv_kernels::expand_dw::{expand_dw_applies, expand_dw_f32, ExpandDw};
+use crate::ops::nn::conv_kernels::expand_dw::{expand_dw_applies, expand_dw_f32, ExpandDw, ExpandWeights};
 use crate::ops::{input, opt_input, BuildCtx, ExecCtx, InferInput, Op};
 use crate::{DType, Result, Tensor, ValueInfo};
 use std::sync::Arc;
@@ -28,6 +28,8 @@ pub struct FusedExpandDepthwise {
     pub group: usize,
     pub act_expand: Activation,
     pub act: Activation,
+    /// The expansion weights packed at plan time (constant weights, f32).
+    pub packed: Option<Arc<ExpandWeights>>,
 }
 
 pub fn build(cx: &BuildCtx) -> Result<Arc<dyn Op>> {
@@ -36,6 +38,7 @@ pub fn build(cx: &BuildCtx) -> Result<Arc<dyn Op>> {
         group: parse_group(cx)?,
         act_expand: Activation::parse_named(cx, "expand_activation", "expand_activation_params")?,
         act: Activation::parse(cx)?,
+        packed: None,
     }))
 }
 
@@ -70,10 +73,17 @@ impl FusedExpandDepthwise {
         if !expand_dw_applies(&cs) {
             return Ok(None);
         }
+        let owned;
+        let packed = match &self.packed {
+            Some(p) if p.e == ws[0] && p.c == ws[1] => p,
+            _ => {
+                owned = Arc::new(ExpandWeights::new(we.as_slice()?, ws[0], ws[1])?);
+                &owned
+            }
+        };
         let p = ExpandDw {
             x: x.as_slice()?,
-            c: xs[1],
-            we: we.as_slice()?,
+            we: packed,
             be: be.map(|b| b.as_slice::<f32>()).transpose()?,
             act_e: self.act_expand,
             wd: wd.as_slice()?,
@@ -106,6 +116,23 @@ impl Op for FusedExpandDepthwise {
         let expanded = infer_conv(&pointwise(), &[at(0), at(1)], None);
         let Some(e) = expanded.first() else { return Ok(vec![]) };
         Ok(infer_conv(&self.win, &[InferInput { info: Some(e), value: None }, at(3)], None))
+    }
+
+    fn prepare(&self, consts: &[Option<&Tensor>]) -> Result<Option<Arc<dyn Op>>> {
+        let Some(we) = consts.get(1).copied().flatten().filter(|w| w.dtype() == DType::F32 && w.shape().len() == 4)
+        else {
+            return Ok(None);
+        };
+        let (e, c) = (we.shape()[0], we.shape()[1]);
+        let packed = Some(Arc::new(ExpandWeights::new(we.as_slice()?, e, c)?));
+        let op = FusedExpandDepthwise {
+            win: self.win.clone(),
+            group: self.group,
+            act_expand: self.act_expand,
+            act: self.act,
+            packed,
+        };
+        Ok(Some(Arc::new(op)))
     }
 }
 

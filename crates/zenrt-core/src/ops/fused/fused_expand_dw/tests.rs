@@ -35,7 +35,8 @@ struct Case {
 fn random_case(rng: &mut Lcg) -> Case {
     let k = [3, 3, 5, 7, 2, 4][rng.below(6)];
     let s = 1 + rng.below(2) as i64;
-    let (n, c, e) = (1 + rng.below(3), 1 + rng.below(12), 1 + rng.below(40));
+    let wide = rng.below(4) == 0;
+    let (n, c, e) = (1 + rng.below(3), 1 + rng.below(12), 1 + rng.below(if wide { 400 } else { 40 }));
     let (h, w) = (k.max(1 + rng.below(30)), k.max(1 + rng.below(40)));
     let pads: Vec<i64> = (0..4).map(|_| rng.below(k as u64 / 2 + 1) as i64).collect();
     let op = FusedExpandDepthwise {
@@ -50,6 +51,7 @@ fn random_case(rng: &mut Lcg) -> Case {
         group: e,
         act_expand: ACTS[rng.below(ACTS.len() as u64)],
         act: ACTS[rng.below(ACTS.len() as u64)],
+        packed: None,
     };
     let mut v = |len: usize| (0..len).map(|_| rng.float()).collect::<Vec<f64>>();
     let (x, we, be, wd, bd) = (v(n * c * h * w), v(e * c), v(e), v(e * k * k), v(e));
@@ -119,6 +121,10 @@ fn run_cases(seed: u64, count: usize) {
         let inputs: Vec<Option<&Tensor>> = ts.iter().map(|t| t.as_ref()).collect();
         let y = cs.op.run(&NoCtx, &inputs).unwrap().remove(0);
         cs.check(&format!("case {case} op"), y.shape(), &y.to_f64_vec());
+        // With the expansion weights packed at plan time.
+        let prepared = cs.op.prepare(&[None, inputs[1]]).unwrap().unwrap();
+        let y = prepared.run(&NoCtx, &inputs).unwrap().remove(0);
+        cs.check(&format!("case {case} prepared op"), y.shape(), &y.to_f64_vec());
         let [n, c, h, w] = cs.xs;
         let shape = ConvShape::new(&[n, cs.e, h, w], &[cs.e, 1, cs.k, cs.k], &cs.op.win, cs.e).unwrap();
         if !expand_dw_applies(&shape) {
@@ -128,10 +134,10 @@ fn run_cases(seed: u64, count: usize) {
         fn f(v: &Option<Tensor>) -> Option<&[f32]> {
             v.as_ref().map(|t| t.as_slice::<f32>().unwrap())
         }
+        let we = ExpandWeights::new(f(&ts[1]).unwrap(), cs.e, c).unwrap();
         let p = ExpandDw {
             x: f(&ts[0]).unwrap(),
-            c,
-            we: f(&ts[1]).unwrap(),
+            we: &we,
             be: f(&ts[2]),
             act_e: cs.op.act_expand,
             wd: f(&ts[3]).unwrap(),

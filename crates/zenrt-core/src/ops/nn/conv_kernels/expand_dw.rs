@@ -1,21 +1,26 @@
 //! A 1×1 expansion convolution followed by a depthwise convolution (MobileNet/EfficientNet's
-//! inverted-residual blocks), computed in bands of output rows so the wide expanded tensor never
-//! leaves the cache: for each band, the expansion GEMM ([`sgemm`]) writes only the input rows
-//! that band's windows read (its `k - s` halo rows are kept from the band before, not
-//! recomputed) into a small scratch, and the depthwise plane kernel ([`PlaneKernel`]) reads it
-//! back from there. Only the depthwise output is written to memory.
+//! inverted-residual blocks), computed so the wide expanded tensor never leaves the cache. The
+//! expanded channels are taken in groups of at most [`GROUP`] (the expansion weights of each
+//! group pre-packed as the GEMM's left operand, [`ExpandWeights`]); for each group, the output
+//! rows in bands: the expansion GEMM ([`sgemm`]) writes only the input rows the band's windows
+//! read (the `k - s` halo rows are kept from the band before, not recomputed) into a small
+//! scratch, and the depthwise plane kernel ([`PlaneKernel`]) reads them back from there. Only
+//! the depthwise output is written to memory.
 //!
-//! Work is split over the pool by images when there are at least as many as threads, by
-//! channel ranges otherwise (each task computes its own channels' expansion).
+//! Tasks over the pool: whole images when there are at least as many as threads, otherwise
+//! ranges of output rows of each image (a range recomputes its first band's halo rows).
 
 use super::depthwise::PlaneKernel;
 use super::padded::{pad_plane, Padded};
 use super::ConvShape;
 use crate::ops::fused::Activation;
-use crate::ops::gemm::{kernels, sgemm, Bias, Epilogue, Operand, Strided};
+use crate::ops::gemm::{kernels, sgemm, Bias, Epilogue, Kernel, Operand, PackedMat, Strided};
 use crate::{ensure, Result};
 
-/// Bytes of expanded rows one task keeps per band (fits the 512 KiB L2 with the depthwise
+/// Most expanded channels per group (the GEMM's `MC` block).
+const GROUP: usize = 144;
+
+/// Bytes of expanded rows of one channel group kept per band (fits the 512 KiB L2 with the depthwise
 /// output band and the padded plane beside it); `ZENRT_EXPAND_BAND=<KiB>` overrides it.
 const BAND_BYTES: usize = 192 << 10;
 
@@ -26,12 +31,44 @@ fn band_bytes() -> usize {
     })
 }
 
-/// The operands of `dw(act_e(We·x + be))`: `x` `[N, C, H, W]`, `we` `[E, C]`, `wd` `[E, k·k]`.
+/// The expansion weights `[E, C]` packed per group of at most [`GROUP`] channels.
+#[derive(Debug)]
+pub struct ExpandWeights {
+    pub e: usize,
+    pub c: usize,
+    kern: &'static Kernel,
+    /// `(first channel, packed rows)` of each group.
+    groups: Vec<(usize, PackedMat)>,
+}
+
+impl ExpandWeights {
+    pub fn new(we: &[f32], e: usize, c: usize) -> Result<ExpandWeights> {
+        ensure!(we.len() == e * c, "FusedExpandDepthwise: expansion weight length mismatch");
+        let kern = kernels::best();
+        let count = e.div_ceil(GROUP).max(1);
+        let size = e.div_ceil(count).next_multiple_of(kern.mr);
+        let groups = (0..e)
+            .step_by(size.max(1))
+            .map(|c0| {
+                let c1 = (c0 + size).min(e);
+                Ok((c0, PackedMat::new(&Strided::new(&we[c0 * c..c1 * c], c, c1 - c0, 1, c)?, kern, true)?))
+            })
+            .collect::<Result<_>>()?;
+        Ok(ExpandWeights { e, c, kern, groups })
+    }
+
+    /// Bytes of packed weights held.
+    pub fn bytes(&self) -> usize {
+        self.groups.iter().map(|(_, p)| p.bytes()).sum()
+    }
+}
+
+/// The operands of `dw(act_e(We·x + be))`: `x` `[N, C, H, W]`, `we` `[E, C]` (packed), `wd`
+/// `[E, k·k]`.
 #[derive(Clone, Copy)]
 pub struct ExpandDw<'a> {
     pub x: &'a [f32],
-    pub c: usize,
-    pub we: &'a [f32],
+    pub we: &'a ExpandWeights,
     pub be: Option<&'a [f32]>,
     pub act_e: Activation,
     pub wd: &'a [f32],
@@ -51,124 +88,115 @@ pub fn expand_dw_f32(p: &ExpandDw, cs: &ConvShape, y: &mut [f32]) -> Result<()> 
     expand_dw_with(p, cs, y, band_bytes())
 }
 
-/// [`expand_dw_f32`] keeping about `budget` bytes of expanded rows per task and band.
+/// The output pointer shared by tasks writing disjoint row ranges.
+#[derive(Clone, Copy)]
+struct OutPtr(*mut f32, usize);
+// SAFETY: tasks write disjoint (image, row range) parts of the output (see `expand_dw_with`).
+unsafe impl Send for OutPtr {}
+unsafe impl Sync for OutPtr {}
+
+/// [`expand_dw_f32`] keeping about `budget` bytes of expanded rows per channel group and band.
 pub fn expand_dw_with(p: &ExpandDw, cs: &ConvShape, y: &mut [f32], budget: usize) -> Result<()> {
     let kern = PlaneKernel::for_shape(cs).filter(|_| expand_dw_applies(cs));
     let Some(kern) = kern else { crate::bail!("internal: fused expand+depthwise does not apply to {cs:?}") };
-    let (e, [h, w], [oh, ow]) = (cs.m, [cs.in_sp[0], cs.in_sp[1]], [cs.geo.out[0], cs.geo.out[1]]);
-    let ksize = cs.geo.kernel_size();
-    ensure!(p.x.len() == cs.n * p.c * h * w, "FusedExpandDepthwise: input data length mismatch");
-    ensure!(p.we.len() == e * p.c && p.wd.len() == e * ksize, "FusedExpandDepthwise: weight length mismatch");
+    let (e, c, [h, w], oh) = (cs.m, p.we.c, [cs.in_sp[0], cs.in_sp[1]], cs.geo.out[0]);
+    let plane = oh * cs.geo.out[1];
+    ensure!(p.we.e == e, "FusedExpandDepthwise: packed weights were made for another conv");
+    ensure!(p.x.len() == cs.n * c * h * w, "FusedExpandDepthwise: input data length mismatch");
+    ensure!(p.wd.len() == e * cs.geo.kernel_size(), "FusedExpandDepthwise: weight length mismatch");
     ensure!(
         p.be.is_none_or(|b| b.len() == e) && p.bd.is_none_or(|b| b.len() == e),
         "FusedExpandDepthwise: bias length"
     );
-    let plane = oh * ow;
     ensure!(y.len() == cs.n * e * plane, "FusedExpandDepthwise: output length mismatch");
     if y.is_empty() {
         return Ok(());
     }
     let threads = crate::threads::current();
-    if cs.n >= threads {
-        // Whole images per task.
-        let per = cs.n.div_ceil(threads.max(1));
-        return crate::threads::try_for_each_chunk(y, per * e * plane, |t, ys| {
-            for (k, yn) in ys.chunks_mut(e * plane).enumerate() {
-                Band::new(p, cs, kern, budget, 0, e).image(t * per + k, yn)?;
-            }
-            Ok(())
-        });
-    }
-    // Channel ranges of each image over the tasks.
-    let per = e.div_ceil(threads.min(e));
-    for (n, yn) in y.chunks_mut(e * plane).enumerate() {
-        crate::threads::try_for_each_chunk(yn, per * plane, |t, ys| {
-            let c0 = t * per;
-            Band::new(p, cs, kern, budget, c0, c0 + ys.len() / plane).image(n, ys)
-        })?;
-    }
-    Ok(())
+    // Row ranges per image: enough tasks for the threads, each range at least 4 rows.
+    let ranges = if cs.n >= threads { 1 } else { threads.div_ceil(cs.n).min(oh.div_ceil(4)).max(1) };
+    let per = oh.div_ceil(ranges);
+    let out = OutPtr(y.as_mut_ptr(), y.len());
+    let task = Task { p, cs, kern, budget };
+    crate::threads::try_for_each_task(cs.n * ranges, |t| {
+        let (n, r) = (t / ranges, t % ranges);
+        let (r0, r1) = (r * per, ((r + 1) * per).min(oh));
+        (r0 < r1).then(|| task.rows(n, r0, r1, out)).unwrap_or(Ok(()))
+    })
 }
 
-/// One task's view: channels `c0..c1` of the expansion and depthwise convolution.
-struct Band<'a> {
+/// The shared operands of the tasks.
+struct Task<'a> {
     p: &'a ExpandDw<'a>,
     cs: &'a ConvShape,
     kern: PlaneKernel,
     budget: usize,
-    c0: usize,
-    c1: usize,
 }
 
-impl<'a> Band<'a> {
-    fn new(p: &'a ExpandDw<'a>, cs: &'a ConvShape, kern: PlaneKernel, budget: usize, c0: usize, c1: usize) -> Band<'a> {
-        Band { p, cs, kern, budget, c0, c1 }
-    }
-
-    /// Output rows per band: as many as keep the expanded rows of this task's channels within
-    /// `budget` bytes, at least 4 (the kernel's tile height) and at most the whole plane.
-    fn band_rows(&self) -> usize {
-        let g = &self.cs.geo;
-        let (k, s, w) = (g.kernel[0], g.strides[0], self.cs.in_sp[1]);
-        let row_bytes = (self.c1 - self.c0) * w * 4;
-        let rows_in = self.budget / row_bytes.max(1);
-        (rows_in.saturating_sub(k) / s + 1).max(4).min(g.out[0].max(1))
-    }
-
-    /// Channels `c0..c1` of image `n` into `yc` (`(c1 - c0)` output planes).
-    fn image(&self, n: usize, yc: &mut [f32]) -> Result<()> {
+impl Task<'_> {
+    /// Output rows `r0..r1` of every channel of image `n`.
+    fn rows(&self, n: usize, r0: usize, r1: usize, out: OutPtr) -> Result<()> {
         let (p, cs) = (self.p, self.cs);
         let g = &cs.geo;
         let (k, s) = (g.kernel[0], g.strides[0]);
         let ([h, w], [oh, ow]) = ([cs.in_sp[0], cs.in_sp[1]], [g.out[0], g.out[1]]);
         let (pt, pl) = (g.pads_begin[0], g.pads_begin[1]);
-        let (cc, ksize) = (self.c1 - self.c0, g.kernel_size());
-        let bh = self.band_rows();
+        let (c, ksize, e) = (p.we.c, g.kernel_size(), cs.m);
+        let xn = &p.x[n * c * h * w..][..c * h * w];
+        let gmax = p.we.groups.iter().map(|(_, pm)| pm.other).max().unwrap_or(1);
+        // Output rows per band: the expanded rows of a group within the budget, at least 4
+        // (the kernel's tile height), at most the range.
+        let rows_fit = self.budget / (gmax * w * 4).max(1);
+        let bh = (rows_fit.saturating_sub(k) / s + 1).max(4).min(r1 - r0);
         let rows_in = (bh - 1) * s + k;
-        // Expanded rows of every channel of the task: channel `ci` at `ci * rs`, input row
-        // `ex_lo + r` at `r * w` in it.
+        // Expanded rows of a group: channel `ci` at `ci * rs`, input row `ex_lo + r` at `r * w`.
         let rs = rows_in * w;
-        let mut ex = crate::memory::alloc_for_overwrite::<f32>(cc * rs);
+        let mut ex = crate::memory::alloc_for_overwrite::<f32>(gmax * rs);
         let mut pad = crate::memory::alloc_for_overwrite::<f32>(Padded::new([k, k], [s, s], [bh, ow]).len());
-        let xn = &p.x[n * p.c * h * w..][..p.c * h * w];
-        let wsrc = Strided::new(&p.we[self.c0 * p.c..self.c1 * p.c], p.c, cc, 1, p.c)?;
-        let bias = match p.be {
-            Some(b) => Bias::PerRow(&b[self.c0..self.c1]),
-            None => Bias::None,
-        };
-        let ep = Epilogue { bias, act: p.act_e };
-        let kern = kernels::best();
-        let (mut ex_lo, mut ex_hi) = (0usize, 0usize);
-        let mut y0 = 0;
-        while y0 < oh {
-            let bhb = bh.min(oh - y0);
-            // Input rows under this band's windows, clipped to the image.
-            let want_lo = (y0 * s) as i64 - pt;
-            let want_hi = want_lo + ((bhb - 1) * s + k) as i64;
-            let lo = want_lo.clamp(0, h as i64) as usize;
-            let hi = (want_hi.clamp(0, h as i64) as usize).max(lo);
-            // Rows lo..ex_hi were expanded for the band before: move them to the front.
-            let keep = if ex_lo <= lo && lo < ex_hi { ex_hi - lo } else { 0 };
-            if keep > 0 && lo > ex_lo {
-                for ch in ex.chunks_exact_mut(rs) {
-                    ch.copy_within((lo - ex_lo) * w..(ex_hi - ex_lo) * w, 0);
+        for (c0, pm) in &p.we.groups {
+            let (c0, cc) = (*c0, pm.other);
+            let bias = match p.be {
+                Some(b) => Bias::PerRow(&b[c0..c0 + cc]),
+                None => Bias::None,
+            };
+            let ep = Epilogue { bias, act: p.act_e };
+            let (mut ex_lo, mut ex_hi) = (0usize, 0usize);
+            let mut y0 = r0;
+            while y0 < r1 {
+                let bhb = bh.min(r1 - y0);
+                // Input rows under this band's windows, clipped to the image.
+                let want_lo = (y0 * s) as i64 - pt;
+                let want_hi = want_lo + ((bhb - 1) * s + k) as i64;
+                let lo = want_lo.clamp(0, h as i64) as usize;
+                let hi = (want_hi.clamp(0, h as i64) as usize).max(lo);
+                // Rows lo..ex_hi were expanded for the band before: move them to the front.
+                let keep = if ex_lo <= lo && lo < ex_hi { ex_hi - lo } else { 0 };
+                if keep > 0 && lo > ex_lo {
+                    for ch in ex.chunks_exact_mut(rs).take(cc) {
+                        ch.copy_within((lo - ex_lo) * w..(ex_hi - ex_lo) * w, 0);
+                    }
                 }
+                if hi > lo + keep {
+                    let xsrc = Strided::new(&xn[(lo + keep) * w..], c, (hi - lo - keep) * w, h * w, 1)?;
+                    let a = Operand::Packed(pm);
+                    sgemm(p.we.kern, 1.0, a, Operand::Src(&xsrc), 0.0, &mut ex[keep * w..], rs, 1, &ep)?;
+                }
+                (ex_lo, ex_hi) = (lo, hi);
+                let pd = Padded::new([k, k], [s, s], [bhb, ow]);
+                for ci in 0..cc {
+                    let ch = c0 + ci;
+                    let src = &ex[ci * rs..][..(hi - lo) * w];
+                    pad_plane(src, [hi - lo, w], [lo as i64 - want_lo, pl], pd, &mut pad);
+                    let start = ((n * e + ch) * oh + y0) * ow;
+                    assert!(start + bhb * ow <= out.1);
+                    // SAFETY: inside the output (checked); rows `r0..r1` of image `n` belong to
+                    // this task only, and `y` outlives the tasks (`expand_dw_with` waits).
+                    let dst = unsafe { std::slice::from_raw_parts_mut(out.0.add(start), bhb * ow) };
+                    let bias = p.bd.map_or(0.0, |b| b[ch]);
+                    self.kern.run(&pad, pd, &p.wd[ch * ksize..(ch + 1) * ksize], bias, p.act_d, bhb, ow, dst);
+                }
+                y0 += bhb;
             }
-            if hi > lo + keep {
-                let xsrc = Strided::new(&xn[(lo + keep) * w..], p.c, (hi - lo - keep) * w, h * w, 1)?;
-                sgemm(kern, 1.0, Operand::Src(&wsrc), Operand::Src(&xsrc), 0.0, &mut ex[keep * w..], rs, 1, &ep)?;
-            }
-            (ex_lo, ex_hi) = (lo, hi);
-            let pd = Padded::new([k, k], [s, s], [bhb, ow]);
-            for (ci, yp) in yc.chunks_exact_mut(oh * ow).enumerate() {
-                let c = self.c0 + ci;
-                let src = &ex[ci * rs..][..(hi - lo) * w];
-                pad_plane(src, [hi - lo, w], [lo as i64 - want_lo, pl], pd, &mut pad);
-                let bias = p.bd.map_or(0.0, |b| b[c]);
-                let dst = &mut yp[y0 * ow..(y0 + bhb) * ow];
-                self.kern.run(&pad, pd, &p.wd[c * ksize..(c + 1) * ksize], bias, p.act_d, bhb, ow, dst);
-            }
-            y0 += bhb;
         }
         crate::memory::recycle(ex);
         crate::memory::recycle(pad);
