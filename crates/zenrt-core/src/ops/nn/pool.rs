@@ -235,11 +235,21 @@ impl Pool {
         // Non-overlapping pairs (2-wide, stride 2): one pass over adjacent input pairs.
         let pairs = kw == 2 && sw == 2 && dw == 1;
         let plane = (oh * ow).max(1);
+        let borders = ox0 > 0 || ox1 < ow;
         let one_plane = |p: usize, out: &mut [f32], rowred: &mut [f32]| {
             let src = &xv[p * h * w..(p + 1) * h * w];
             for (oy, a) in ty.iter().enumerate() {
                 let orow = &mut out[oy * ow..(oy + 1) * ow];
                 let rows = a.hi - a.lo;
+                // 2×2 stride-2 max windows over two whole rows: straight from the input rows.
+                if max && pairs && rows == 2 && dh == 1 && ox0 < ox1 {
+                    let (r0, r1) = (&src[a.first * w..][..w], &src[(a.first + 1) * w..][..w]);
+                    let f = tx[ox0].first;
+                    max_2x2(&r0[f..], &r1[f..], &mut orow[ox0..ox1]);
+                    if !borders {
+                        continue;
+                    }
+                }
                 // Reduce the window's input rows into one row (contiguous, vectorised).
                 if rows == 0 {
                     rowred.fill(if max { f32::NEG_INFINITY } else { 0.0 });
@@ -255,7 +265,9 @@ impl Pool {
                     }
                 }
                 // Interior columns: one strided pass per kernel column.
-                if ox0 < ox1 && pairs {
+                if max && pairs && rows == 2 && dh == 1 {
+                    // Done above.
+                } else if ox0 < ox1 && pairs {
                     let (o, taps) = (&mut orow[ox0..ox1], rowred[tx[ox0].first..].chunks_exact(2));
                     if max {
                         o.iter_mut().zip(taps).for_each(|(t, q)| *t = if q[1] > q[0] { q[1] } else { q[0] });
@@ -305,6 +317,43 @@ impl Pool {
         });
         Ok(Some(Tensor::from_vec(vec![n, c, oh, ow], y)?))
     }
+}
+
+/// `out[j] = max(r0[2j], r0[2j+1], r1[2j], r1[2j+1])` (a 2×2 stride-2 max window per output).
+/// `r0` and `r1` hold at least `2·out.len()` values.
+fn max_2x2(r0: &[f32], r1: &[f32], out: &mut [f32]) {
+    let n = out.len();
+    let mut j = 0;
+    #[cfg(target_arch = "x86_64")]
+    if crate::simd::level() != crate::simd::Level::Scalar && r0.len() >= 2 * n && r1.len() >= 2 * n {
+        // SAFETY: AVX2 is available (run-time detection); both rows hold `2·n` values.
+        j = unsafe { max_2x2_avx2(r0, r1, out) };
+    }
+    for (o, (p, q)) in out[j..].iter_mut().zip(r0[2 * j..].chunks_exact(2).zip(r1[2 * j..].chunks_exact(2))) {
+        let (a, b) = (p[0].max(p[1]), q[0].max(q[1]));
+        *o = a.max(b);
+    }
+}
+
+/// [`max_2x2`] for whole groups of 8 outputs; returns how many outputs it wrote.
+/// Safety: AVX2 is available; `r0` and `r1` hold at least `2·out.len()` values.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn max_2x2_avx2(r0: &[f32], r1: &[f32], out: &mut [f32]) -> usize {
+    use std::arch::x86_64::*;
+    let mut j = 0;
+    while j + 8 <= out.len() {
+        let (p, q) = (r0.as_ptr().add(2 * j), r1.as_ptr().add(2 * j));
+        let a = _mm256_max_ps(_mm256_loadu_ps(p), _mm256_loadu_ps(q));
+        let b = _mm256_max_ps(_mm256_loadu_ps(p.add(8)), _mm256_loadu_ps(q.add(8)));
+        // Even and odd columns: [a0 a2 b0 b2 | a4 a6 b4 b6] and [a1 a3 b1 b3 | a5 a7 b5 b7].
+        let even = _mm256_shuffle_ps::<0b10_00_10_00>(a, b);
+        let odd = _mm256_shuffle_ps::<0b11_01_11_01>(a, b);
+        let m = _mm256_castpd_ps(_mm256_permute4x64_pd::<0b11_01_10_00>(_mm256_castps_pd(_mm256_max_ps(even, odd))));
+        _mm256_storeu_ps(out.as_mut_ptr().add(j), m);
+        j += 8;
+    }
+    j
 }
 
 impl Op for Pool {
@@ -371,11 +420,19 @@ mod tests {
     /// The 2-D f32 fast path against the generic N-D path on assorted geometries.
     #[test]
     fn fast_2d_matches_generic() {
-        let x: Vec<f32> = (0..2 * 3 * 11 * 9).map(|i| ((i * 37) % 101) as f32 * 0.1 - 5.0).collect();
-        let x = Tensor::from_vec(vec![2, 3, 11, 9], x).unwrap();
+        for (h, w) in [(11, 9), (13, 37), (8, 32)] {
+            fast_2d_matches_generic_on(h, w);
+        }
+    }
+
+    fn fast_2d_matches_generic_on(h: usize, w: usize) {
+        let x: Vec<f32> = (0..2 * 3 * h * w).map(|i| ((i * 37) % 101) as f32 * 0.1 - 5.0).collect();
+        let x = Tensor::from_vec(vec![2, 3, h, w], x).unwrap();
         let geoms = [
             ([3, 3], [2, 2], [1, 1], [1, 1, 1, 1], false),
             ([2, 2], [2, 2], [1, 1], [0, 0, 0, 0], true),
+            ([2, 2], [2, 2], [1, 1], [0, 0, 0, 0], false),
+            ([2, 2], [2, 2], [1, 1], [0, 1, 1, 0], true),
             ([2, 2], [2, 2], [1, 1], [1, 1, 0, 1], false),
             ([3, 2], [1, 2], [2, 1], [2, 0, 1, 1], false),
             ([5, 5], [3, 3], [1, 1], [2, 2, 2, 2], true),

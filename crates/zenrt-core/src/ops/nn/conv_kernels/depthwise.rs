@@ -250,61 +250,6 @@ pub(super) fn depthwise_with(
     crate::memory::recycle(scratch);
 }
 
-/// Most input channels of a group-1 convolution that [`few_channels_f32`] takes.
-pub const FEW_CHANNELS: usize = 4;
-
-/// Group-1 convolutions with at most [`FEW_CHANNELS`] input channels (a network's RGB stem):
-/// each output plane is a sum of depthwise passes of the register-tiled kernel over the padded
-/// input planes (padded once per image), output planes split over threads. Returns false
-/// (nothing written) when the tiled kernel does not apply.
-pub fn few_channels_f32(
-    x: &[f32],
-    w: &[f32],
-    b: Option<&[f32]>,
-    cs: &ConvShape,
-    act: Activation,
-    y: &mut [f32],
-) -> bool {
-    #[cfg(target_arch = "x86_64")]
-    if let Some(kernel) = tiled_enabled().then(|| tiled_kernel(cs)).flatten() {
-        if cs.group != 1 || cs.c == 0 || cs.c > FEW_CHANNELS || cs.in_sp.len() != 2 {
-            return false;
-        }
-        let g = &cs.geo;
-        let pd = Padded::new([g.kernel[0], g.kernel[1]], [g.strides[0], g.strides[1]], [g.out[0], g.out[1]]);
-        let (in_size, out_size, ksize) = (cs.in_sp[0] * cs.in_sp[1], g.out[0] * g.out[1], g.kernel_size());
-        let parts = crate::threads::current().min(cs.m).max(1);
-        let per = cs.m.div_ceil(parts);
-        let mut pads = crate::memory::alloc_for_overwrite::<f32>(cs.c * pd.len());
-        let mut dummy = vec![0u8; parts];
-        for n in 0..cs.n {
-            for (ci, pad) in pads.chunks_exact_mut(pd.len()).enumerate() {
-                let src = &x[(n * cs.c + ci) * in_size..][..in_size];
-                pad_plane(src, [cs.in_sp[0], cs.in_sp[1]], [g.pads_begin[0], g.pads_begin[1]], pd, pad);
-            }
-            let yn = &mut y[n * cs.m * out_size..][..cs.m * out_size];
-            let pads = &pads;
-            split_zip(parts > 1, yn, per * out_size, &mut dummy, 1, |t, ys, _| {
-                for (k, dst) in ys.chunks_exact_mut(out_size).enumerate() {
-                    let mo = t * per + k;
-                    let bias = b.map_or(0.0, |b| b[mo]);
-                    for (ci, pad) in pads.chunks_exact(pd.len()).enumerate() {
-                        let wk = &w[(mo * cs.c + ci) * ksize..][..ksize];
-                        let a = if ci + 1 == cs.c { act } else { Activation::None };
-                        // SAFETY: as in `depthwise_with`; `dst` holds the sum of the earlier
-                        // input channels when `ci > 0`.
-                        unsafe { kernel(pad, pd, wk, bias, a, g.out[0], g.out[1], dst, ci > 0) };
-                    }
-                }
-            });
-        }
-        crate::memory::recycle(pads);
-        return true;
-    }
-    let _ = (x, w, b, cs, act, y);
-    false
-}
-
 /// The register-tiled plane kernel as a band-level entry point for fused operators
 /// (`conv_kernels::expand_dw`): checked once for this CPU and geometry, then run on any
 /// [`Padded`] band of rows.

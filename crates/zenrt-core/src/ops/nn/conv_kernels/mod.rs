@@ -7,12 +7,15 @@
 //! - 1-D/3-D convolutions: explicit im2col + GEMM.
 //! - depthwise 2-D (one input channel per group): direct sliding-window kernel, parallel over
 //!   channel planes.
+//! - group-1 2-D with at most 4 input channels (RGB stems): direct register-tiled kernel
+//!   ([`few_channels`]).
 //!
 //! Bias and the activation are applied in the GEMM epilogue. Weights can be packed once at
 //! plan time ([`PackedConvWeights`]).
 
 mod depthwise;
 pub mod expand_dw;
+mod few_channels;
 mod im2col2d;
 mod padded;
 pub mod winograd;
@@ -190,14 +193,8 @@ pub fn conv_f32(x: &[f32], w: ConvWeights, b: Option<&[f32]>, cs: &ConvShape, ac
             return Ok(y);
         }
     }
-    if sp == 2 && g == 1 && cg <= depthwise::FEW_CHANNELS {
-        let raw = match w {
-            ConvWeights::Raw(w) => w,
-            ConvWeights::Packed(_, raw) => raw,
-        };
-        if depthwise::few_channels_f32(x, raw, b, cs, act, &mut y) {
-            return Ok(y);
-        }
+    if few_channels::few_channels_f32(x, raw, b, cs, act, &mut y) {
+        return Ok(y);
     }
     let packed = match w {
         ConvWeights::Packed(p, raw) => {

@@ -417,29 +417,47 @@ fn pointwise_timing() {
 
 #[test]
 fn few_channel_conv_matches_float64() {
-    // Group-1 convolutions with 1–4 input channels (the RGB stem path), odd sizes, pads,
-    // strides 1/2, 3×3/5×5/7×7, raw and pre-packed weights, 1 and 2 threads.
+    // Group-1 convolutions with 1–4 input channels (the direct few-channel path): odd sizes,
+    // non-square kernels 1..7, strides 1..3 per axis, pads, 1..19 output channels (blocks of
+    // 1..6), with and without bias, fused activations, raw and pre-packed weights, 1 and 2 threads.
     let mut rng = Lcg(808);
     let pool = crate::threads::pool(2).unwrap();
-    for case in 0..80 {
-        let k: usize = [3, 5, 7][rng.below(3)];
-        let s = 1 + rng.below(2) as i64;
-        let (h, w) = (k + rng.below(30), k + rng.below(30));
-        let pads = [0; 4].map(|_: i64| rng.below(k as u64) as i64);
-        let (n, c, m) = (1 + rng.below(2), 1 + rng.below(4), 1 + rng.below(9));
-        let (xs, ws) = ([n, c, h, w], [m, c, k, k]);
-        let (xv, wv, bv, cs) = case_2d(&mut rng, xs, ws, 1, s, pads);
-        let act = [Activation::None, Activation::Clip(0.0, 0.5), Activation::Silu][rng.below(3)];
-        let want = naive(&xv, &xs, &wv, &ws, Some(&bv), 1, &cs.geo);
+    for case in 0..150 {
+        let (kh, kw) = (1 + rng.below(7), 1 + rng.below(7));
+        let strides = vec![1 + rng.below(3) as i64, 1 + rng.below(3) as i64];
+        let (h, w) = (kh + rng.below(40), kw + rng.below(40));
+        let pads = vec![rng.below(kh as u64) as i64, rng.below(kw as u64) as i64, rng.below(3) as i64, 0];
+        let (n, c, m) = (1 + rng.below(3), 1 + rng.below(4), 1 + rng.below(19));
+        let (xs, ws) = ([n, c, h, w], [m, c, kh, kw]);
+        let win = Window {
+            kernel_shape: None,
+            strides: Some(strides.clone()),
+            dilations: None,
+            pads: Some(pads.clone()),
+            auto_pad: AutoPad::NotSet,
+            ceil_mode: false,
+        };
+        let cs = ConvShape::new(&xs, &ws, &win, 1).unwrap();
+        if crate::simd::level() != crate::simd::Level::Scalar && c > 1 {
+            assert!(few_channels::applies(&cs), "case {case}");
+        }
+        let xv: Vec<f64> = (0..xs.iter().product::<usize>()).map(|_| rng.float()).collect();
+        let wv: Vec<f64> = (0..ws.iter().product::<usize>()).map(|_| rng.float()).collect();
+        let bv: Vec<f64> = (0..m).map(|_| rng.float()).collect();
+        let bias = (rng.below(3) > 0).then_some(&bv[..]);
+        let act = [Activation::None, Activation::Relu, Activation::Clip(0.0, 0.5), Activation::Silu][rng.below(4)];
+        let want = naive(&xv, &xs, &wv, &ws, bias, 1, &cs.geo);
         let (xf, wf, bf) = (to_f32(&xv), to_f32(&wv), to_f32(&bv));
+        let bf = bias.map(|_| &bf[..]);
         // One input channel is the depthwise layout (no packing): raw weights twice.
         let packed = PackedConvWeights::new(&wf, &ws, 1).unwrap();
         let second = packed.as_ref().map_or(ConvWeights::Raw(&wf), |p| ConvWeights::Packed(p, &wf));
         for (threads, wts) in [(1, ConvWeights::Raw(&wf)), (2, second)] {
-            let run = || conv_f32(&xf, wts, Some(&bf), &cs, act).unwrap();
+            let run = || conv_f32(&xf, wts, bf, &cs, act).unwrap();
             let got = if threads == 2 { crate::threads::run_in(Some(&pool), run) } else { run() };
+            assert_eq!(got.len(), want.len());
             let e = rel_err(&want, &got, act);
-            assert!(e < 1e-7 * (c * k * k) as f64, "case {case}: {xs:?} k{k} s{s} pads {pads:?} {act:?}: {e}");
+            assert!(e < 1e-7 * (c * kh * kw) as f64, "case {case}: {xs:?} {ws:?} s{strides:?} p{pads:?} {act:?}: {e}");
         }
     }
 }
