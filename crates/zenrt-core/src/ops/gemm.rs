@@ -9,6 +9,7 @@
 //! ([`kernels::best`]), parallel over output tiles in the installed thread pool
 //! ([`crate::threads`]). f64 goes through `matrixmultiply`. See `docs/kernels.md`.
 
+pub mod blocking;
 pub mod kernels;
 pub mod pack;
 pub mod small;
@@ -18,15 +19,13 @@ pub use pack::{PackSrc, PackedMat, Strided};
 
 use crate::ops::fused::Activation;
 use crate::{ensure, Elem, Result};
+use blocking::Blocking;
 use kernels::BlockEp;
 use std::cell::RefCell;
 
-/// Depth of one K block (packed panels hold this many steps).
+/// Depth of one K block for the fallback caches. The blocks in use are derived at run time from
+/// this machine's caches ([`blocking::for_kernel`]); a [`PackedMat`] records its own.
 pub const KC: usize = 256;
-/// Rows of A packed per block (rounded down to the kernel's `mr`).
-const MC: usize = 144;
-/// Columns of B packed per block (a multiple of every kernel's `nr`).
-const NC: usize = 2048;
 
 /// A GEMM operand: packed on the fly from a source, or pre-packed.
 #[derive(Clone, Copy)]
@@ -88,6 +87,13 @@ struct Ctx<'a> {
     c: OutPtr,
     rsc: usize,
     ep: BlockEp<'a>,
+    /// The activation applied after the kernel's store, as a vector map (Sigmoid, SiLU, ...).
+    post: Option<crate::simd::UnaryFn>,
+    blk: Blocking,
+    /// The K block: a pre-packed operand's, else `blk.kc`.
+    kc: usize,
+    /// L2 size in bytes (chooses the loop order of a block).
+    l2: usize,
 }
 
 thread_local! {
@@ -103,15 +109,16 @@ fn grow(v: &mut Vec<f32>, n: usize) {
 /// Computes output rows `m0..m1` × columns `n0..n1` (`m0` a multiple of `mr`, `n0` of `nr`).
 fn run_task(cx: &Ctx, m0: usize, m1: usize, n0: usize, n1: usize) {
     let (mr, nr) = (cx.kern.mr, cx.kern.nr);
-    let mc_max = (MC / mr).max(1) * mr;
+    let Blocking { mc: mc_max, nc: nc_max, .. } = cx.blk;
+    let kc_max = cx.kc;
     let (mut abuf, mut bbuf) = BUFS.with(|b| std::mem::take(&mut *b.borrow_mut()));
     let mut jc = n0;
     while jc < n1 {
-        let nc = NC.min(n1 - jc);
+        let nc = nc_max.min(n1 - jc);
         let npan = nc.div_ceil(nr);
         let mut pc = 0;
         while pc < cx.k {
-            let kc = KC.min(cx.k - pc);
+            let kc = kc_max.min(cx.k - pc);
             let bblock: &[f32] = match cx.b {
                 Operand::Packed(p) => p.block_from(pc, kc, jc / nr),
                 Operand::Src(s) => {
@@ -124,6 +131,11 @@ fn run_task(cx: &Ctx, m0: usize, m1: usize, n0: usize, n1: usize) {
                 }
             };
             let (first, last) = (pc == 0, pc + kc == cx.k);
+            // Short K blocks (1×1 convs with few channels) are bound by writing C, not by the
+            // FMAs: when the B block fits in half of L2, sweep it once per A micro-panel, so C is
+            // written as `mr` row streams, one tile after another, instead of `mc` rows at once.
+            // (With long K blocks the classic order, B micro-panel in L1, reads less from L2.)
+            let b_in_l2 = kc <= 128 && kc * nc * 4 <= cx.l2 / 2;
             let mut ic = m0;
             while ic < m1 {
                 let mc = mc_max.min(m1 - ic);
@@ -139,29 +151,28 @@ fn run_task(cx: &Ctx, m0: usize, m1: usize, n0: usize, n1: usize) {
                         &abuf
                     }
                 };
-                for q in 0..npan {
-                    let col = jc + q * nr;
-                    let nr_eff = nr.min(n1 - col);
+                let tile = |q: usize, pi: usize| {
+                    let (col, row) = (jc + q * nr, ic + pi * mr);
+                    let (nr_eff, mr_eff) = (nr.min(n1 - col), mr.min(m1 - row));
                     let bp = bblock[q * kc * nr..(q + 1) * kc * nr].as_ptr();
-                    for pi in 0..mpan {
-                        let row = ic + pi * mr;
-                        let mr_eff = mr.min(m1 - row);
-                        let ap = ablock[pi * kc * mr..(pi + 1) * kc * mr].as_ptr();
-                        let ep = cx.ep.tile(row, col, first, last);
-                        // SAFETY: the panels hold `kc` steps of `mr`/`nr` values (sliced above); the
-                        // tile `row..row+mr_eff` × `col..col+nr_eff` lies inside C (checked by
-                        // `sgemm`) and belongs to this task only; bias pointers have `mr_eff`/`nr_eff`
-                        // values from `row`/`col` (lengths checked by `sgemm`).
-                        unsafe {
-                            let c = cx.c.0.add(row * cx.rsc + col);
-                            (cx.kern.f)(kc, ap, bp, c, cx.rsc, mr_eff, nr_eff, &ep);
-                            if last && cx.ep.post != Activation::None {
-                                for i in 0..mr_eff {
-                                    cx.ep.post.apply_f32(std::slice::from_raw_parts_mut(c.add(i * cx.rsc), nr_eff));
-                                }
-                            }
+                    let ap = ablock[pi * kc * mr..(pi + 1) * kc * mr].as_ptr();
+                    let ep = cx.ep.tile(row, col, first, last);
+                    // SAFETY: the panels hold `kc` steps of `mr`/`nr` values (sliced above); the
+                    // tile `row..row+mr_eff` × `col..col+nr_eff` lies inside C (checked by
+                    // `sgemm`) and belongs to this task only; bias pointers have `mr_eff`/`nr_eff`
+                    // values from `row`/`col` (lengths checked by `sgemm`).
+                    unsafe {
+                        let c = cx.c.0.add(row * cx.rsc + col);
+                        (cx.kern.f)(kc, ap, bp, c, cx.rsc, mr_eff, nr_eff, &ep);
+                        if let (true, Some(f)) = (last, cx.post) {
+                            crate::simd::map_rows_inplace(f, c, mr_eff, nr_eff, cx.rsc);
                         }
                     }
+                };
+                if b_in_l2 {
+                    (0..mpan).for_each(|pi| (0..npan).for_each(|q| tile(q, pi)));
+                } else {
+                    (0..npan).for_each(|q| (0..mpan).for_each(|pi| tile(q, pi)));
                 }
                 ic += mc;
             }
@@ -260,7 +271,14 @@ pub fn sgemm(
             return Ok(());
         }
     }
-    let cx = Ctx { kern, m, n, k, a, b, c: OutPtr(c.as_mut_ptr()), rsc, ep: bep };
+    let blk = blocking::for_kernel(kern.mr, kern.nr);
+    let kcs: Vec<usize> =
+        [a, b].iter().filter_map(|o| if let Operand::Packed(p) = o { Some(p.kc()) } else { None }).collect();
+    ensure!(kcs.windows(2).all(|w| w[0] == w[1]), "internal: gemm operands packed with different K blocks");
+    let kc = kcs.first().copied().unwrap_or(blk.kc);
+    let post = bep.post.simd_f32();
+    let l2 = blocking::caches().l2;
+    let cx = Ctx { kern, m, n, k, a, b, c: OutPtr(c.as_mut_ptr()), rsc, ep: bep, post, blk, kc, l2 };
     let (ms, ns) = partition(&cx, crate::threads::current());
     let tasks = ms.len() * ns.len();
     crate::threads::for_each_task(tasks, |t| {

@@ -389,6 +389,19 @@ pub fn map_inplace(f: UnaryFn, x: &mut [f32]) {
     unary_at(level(), f, p, p, x.len())
 }
 
+/// `f` in place on `rows` rows of `cols` values, `stride` apart, starting at `p` (one dispatch for
+/// a whole tile: the GEMM applies its activation this way right after storing a register tile).
+///
+/// # Safety
+/// Every addressed element must be valid for reads and writes, and not aliased elsewhere.
+pub unsafe fn map_rows_inplace(f: UnaryFn, p: *mut f32, rows: usize, cols: usize, stride: usize) {
+    let lvl = level();
+    for i in 0..rows {
+        let r = p.add(i * stride);
+        unary_at(lvl, f, r, r, cols)
+    }
+}
+
 /// [`map`] at an explicit level (tests compare the levels); falls back to scalar when the CPU
 /// lacks the requested one.
 pub fn map_at(lvl: Level, f: UnaryFn, src: &[f32], dst: &mut [f32]) {

@@ -6,7 +6,6 @@
 //! `dst[pp * r + tt] = X(p0 + pp, t0 + tt)`, zero-padded past the last `t`.
 
 use super::kernels::Kernel;
-use super::KC;
 use crate::{ensure, Result};
 
 /// Something that can be packed into panels (a strided matrix, an image seen through im2col, ...).
@@ -105,8 +104,9 @@ impl PackSrc for Strided<'_> {
     }
 }
 
-/// An operand packed once for one kernel's panel width: K blocks of [`KC`], each holding the
-/// panels of the whole other dimension. Block starting at `p0` with length `kc`: panel `q` at
+/// An operand packed once for one kernel's panel width: K blocks of `kc` (this machine's K block
+/// for the kernel, [`super::blocking::for_kernel`]), each holding the panels of the whole other
+/// dimension. Block starting at `p0` with length `kc`: panel `q` at
 /// `p0 * padded + q * kc * r`.
 #[derive(Debug, Clone)]
 pub struct PackedMat {
@@ -114,6 +114,8 @@ pub struct PackedMat {
     pub other: usize,
     /// Panel width (the kernel's `mr` for A, `nr` for B).
     pub r: usize,
+    /// Depth of the K blocks.
+    kc: usize,
     padded: usize,
     data: Vec<f32>,
 }
@@ -126,9 +128,10 @@ impl PackedMat {
         let padded = other.div_ceil(r) * r;
         let n = crate::checked_numel(&[k, padded], crate::DType::F32, "packed GEMM weights")?;
         let mut data = crate::memory::alloc_for_overwrite::<f32>(n);
+        let block = super::blocking::for_kernel(kernel.mr, kernel.nr).kc;
         let mut p0 = 0;
         while p0 < k {
-            let kc = KC.min(k - p0);
+            let kc = block.min(k - p0);
             for q in 0..padded / r {
                 let t0 = q * r;
                 let off = p0 * padded + q * kc * r;
@@ -136,7 +139,12 @@ impl PackedMat {
             }
             p0 += kc;
         }
-        Ok(PackedMat { k, other, r, padded, data })
+        Ok(PackedMat { k, other, r, kc: block, padded, data })
+    }
+
+    /// Depth of the K blocks the panels are stored in.
+    pub fn kc(&self) -> usize {
+        self.kc
     }
 
     /// Bytes of packed data held.

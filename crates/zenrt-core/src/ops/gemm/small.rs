@@ -13,7 +13,7 @@
 
 use super::kernels::{BlockEp, Kernel, TileEp};
 use super::pack::PackedMat;
-use super::{OutPtr, PackSrc, KC};
+use super::{OutPtr, PackSrc};
 use crate::ops::fused::Activation;
 use std::cell::RefCell;
 
@@ -56,7 +56,7 @@ impl Panels<'_> {
     }
     fn block_len(&self, k: usize) -> usize {
         match self {
-            Panels::Packed(_) => KC,
+            Panels::Packed(p) => p.kc(),
             Panels::Own { k, .. } => (*k).max(1),
         }
         .min(k)

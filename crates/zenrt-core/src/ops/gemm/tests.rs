@@ -123,7 +123,7 @@ fn k_spanning_several_blocks() {
             let cs = Case {
                 m: 29,
                 n: 70,
-                k: 2 * KC + 17,
+                k: 2 * blocking::for_kernel(kern.mr, kern.nr).kc + 17,
                 trans_a: false,
                 trans_b: true,
                 pad: 1,
@@ -135,6 +135,74 @@ fn k_spanning_several_blocks() {
                 pack_b,
             };
             check(kern, &cs, &mut rng);
+        }
+    }
+}
+
+/// The 1×1-conv shape: few input channels (one short K block), a row count off the tile, N wider
+/// than one column block (so several B blocks, each swept per A micro-panel), per-row bias and
+/// the fused activations, packed weights; alpha and beta off their defaults on some.
+#[test]
+fn small_k_wide_n_with_epilogues() {
+    let mut rng = Lcg(5);
+    for kern in kernels::available() {
+        let nc = blocking::for_kernel(kern.mr, kern.nr).nc;
+        let acts = [Activation::Clip(0.0, 6.0), Activation::Silu, Activation::None, Activation::Relu];
+        for (i, &(m, k)) in [(13, 16), (kern.mr * 2 + 1, 3), (25, 40)].iter().enumerate() {
+            let cs = Case {
+                m,
+                n: nc + 37,
+                k,
+                trans_a: i == 1,
+                trans_b: false,
+                pad: i,
+                alpha: if i == 2 { 0.5 } else { 1.0 },
+                beta: if i == 2 { 1.0 } else { 0.0 },
+                bias: 1,
+                act: acts[i % acts.len()],
+                pack_a: i != 1,
+                pack_b: false,
+            };
+            check(kern, &cs, &mut rng);
+        }
+    }
+}
+
+/// SiLU / Sigmoid epilogues on outputs reaching ±100 (exp far in both tails) and NaN/inf inputs,
+/// against float64, on every kernel and with two threads.
+#[test]
+fn transcendental_epilogue_over_wide_range() {
+    let (m, n, k) = (14, 70, 5);
+    let pool = crate::threads::pool(2);
+    for kern in kernels::available() {
+        for act in [Activation::Silu, Activation::Sigmoid] {
+            let a: Vec<f32> = (0..m * k).map(|i| ((i * 7) % 11) as f32 - 5.0).collect();
+            let mut b: Vec<f32> = (0..k * n).map(|i| ((i * 5) % 13) as f32 * 0.6 - 3.6).collect();
+            b[3] = f32::NAN;
+            b[n + 9] = f32::INFINITY;
+            let sa = Strided::new(&a, k, m, 1, k).unwrap();
+            let sb = Strided::new(&b, k, n, n, 1).unwrap();
+            let pa = PackedMat::new(&sa, kern, true).unwrap();
+            let mut c = vec![0f32; m * n];
+            let ep = Epilogue { bias: Bias::None, act };
+            crate::threads::run_in(pool.as_deref(), || {
+                sgemm(kern, 1.0, Operand::Packed(&pa), Operand::Src(&sb), 0.0, &mut c, n, 1, &ep).unwrap()
+            });
+            for i in 0..m {
+                for j in 0..n {
+                    let terms = (0..k).map(|p| a[i * k + p] as f64 * b[p * n + j] as f64);
+                    let s: f64 = terms.clone().sum();
+                    let scale = 1.0 + terms.map(f64::abs).sum::<f64>();
+                    let (want, got) = (act.eval(s), c[i * n + j] as f64);
+                    // f32 accumulation error (the activations' slopes are at most 1.1), NaN for NaN.
+                    let ok = match want {
+                        w if w.is_nan() => got.is_nan(),
+                        w if w.is_infinite() => got == w,
+                        w => (got - w).abs() <= 2e-6 * scale,
+                    };
+                    assert!(ok, "{} {act:?}({s}) at ({i},{j}): {got} vs {want}", kern.name);
+                }
+            }
         }
     }
 }
