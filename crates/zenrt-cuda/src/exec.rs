@@ -408,15 +408,18 @@ impl CudaPlan {
         })?;
         self.run_steps(&mut values, None)?;
         let mut outs = Vec::with_capacity(self.outputs.len());
+        let mut widened = Vec::new();
         for (i, &s) in self.outputs.iter().enumerate() {
             let v = values[s].as_ref().ok_or_else(|| Error::MissingOutput(self.output_names[i].clone()))?;
             outs.push(match v {
                 Val::Host(t, _) => Staged::Host(t.as_ref().clone()),
                 Val::Dev(g) => {
-                    // half storage goes out as f32, widened on the device (into the arena, which
-                    // nothing allocates from after this point of the run)
+                    // half storage goes out as f32, widened on the device into the arena; the
+                    // copy out follows the replay, so every widened buffer stays alive (in the
+                    // arena's plan) to the end of the run
                     let wide = if gpu.narrowed(g.dtype) { Some(gpu.widen(g)?) } else { None };
                     let addr = wide.as_ref().map_or(g.ptr(), |b| b.ptr);
+                    widened.extend(wide);
                     Staged::Dev { addr, bytes: g.len() * g.dtype.size(), dtype: g.dtype, shape: g.shape.clone() }
                 }
             });
