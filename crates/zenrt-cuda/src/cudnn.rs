@@ -620,7 +620,7 @@ impl Cudnn {
             let mut got = 0;
             let limit = ws_limit(s, if dt == CUDNN_DATA_FLOAT { 4 } else { 2 });
             p.key.ws_limit = limit;
-            if self.from_cache(&mut p, limit) {
+            if self.take_cached(&mut p, limit) {
                 return Ok(Entry::Plan(p));
             }
             FIND_CALLS.fetch_add(1, Ordering::Relaxed);
@@ -686,7 +686,7 @@ impl Cudnn {
     ///
     /// # Safety
     /// `p`'s descriptors are set up for its shape.
-    unsafe fn from_cache(&self, p: &mut ConvPlan, limit: usize) -> bool {
+    unsafe fn take_cached(&self, p: &mut ConvPlan, limit: usize) -> bool {
         let Some(c) = crate::find_cache::get(&p.key) else { return false };
         let (Some(algo), Some(math)) = (algo_of(c.algo), math_of(c.math)) else { return false };
         if self.precision == Precision::F32 && tensor_op(math) {
