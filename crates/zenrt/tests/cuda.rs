@@ -478,3 +478,19 @@ fn cudnn_find_cache_round_trips() {
     find_cache::set_file(find_cache::default_path());
     let _ = std::fs::remove_dir_all(file.parent().unwrap());
 }
+
+/// On the CPU, `Session::run_many` runs each request in turn: y = x + x for requests of
+/// different lengths, in order.
+#[test]
+fn run_many_on_the_cpu_runs_each_request() {
+    let s = Session::from_bytes(&zenrt::testing::tiny_add_model()).unwrap();
+    let reqs: Vec<Vec<(&str, Tensor)>> = (1..4usize)
+        .map(|n| vec![("x", Tensor::from_vec(vec![n], (0..n).map(|i| i as f32 * 0.5 - 1.0).collect()).unwrap())])
+        .collect();
+    let outs = s.run_many(reqs.clone()).unwrap();
+    assert_eq!(outs.len(), 3);
+    for (r, o) in reqs.iter().zip(&outs) {
+        let want: Vec<f64> = r[0].1.to_f64_vec().iter().map(|v| 2.0 * v).collect();
+        assert_eq!(o.get("y").unwrap().to_f64_vec(), want);
+    }
+}
