@@ -6,6 +6,7 @@ weights, batch 1 and 32.
 Usage (on a machine with a GPU, PyTorch and the zenrt binary):
     python3 scripts/bench_gpu.py --zenrt target/release/zenrt --models /tmp/models --out results.json
         [--only resnet50,bert] [--batches 1,32] [--iters 50] [--modes zenrt_fp32,torch_dev,...]
+        [--pipeline N]   (zenrt modes: N requests one `run` at a time vs one pipelined `run_many`)
 
 Models are exported first with scripts/export_models.py (seeded: the ONNX file and the PyTorch
 module built here have the same weights). Inputs come from export_models.make_inputs (valid token
@@ -64,16 +65,20 @@ ZENRT_FLAGS = {"zenrt_fp32": [], "zenrt_tf32": ["--tf32"], "zenrt_fp16": ["--pre
                "zenrt_bf16": ["--precision", "bf16"]}
 
 
-def bench_zenrt(zenrt, model_path, npz, iters, warmup, flags):
+def bench_zenrt(zenrt, model_path, npz, iters, warmup, flags, pipeline=0):
     cmd = [zenrt, "bench", str(model_path), "--device", "cuda:0", "--inputs", str(npz),
            "--iters", str(iters), "--warmup", str(warmup), "--json"] + flags
+    if pipeline:
+        cmd += ["--pipeline", str(pipeline)]
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     if p.returncode != 0:
         return {"error": (p.stderr or p.stdout).strip()[-400:]}
     j = json.loads(p.stdout.strip().splitlines()[-1])
     return {"median_ms": j["median_ms"], "peak_mib": (j.get("gpu_peak_bytes") or 0) / 2**20, "load_ms": j["load_ms"],
             "steady_peak_mib": (j.get("gpu_steady_peak_bytes") or 0) / 2**20,
-            "find_scratch_mib": (j.get("gpu_find_scratch_bytes") or 0) / 2**20, "graph": j.get("gpu_graph")}
+            "find_scratch_mib": (j.get("gpu_find_scratch_bytes") or 0) / 2**20, "graph": j.get("gpu_graph"),
+            **({"pipeline_n": j["pipeline_n"], "one_by_one_ms": j["pipeline_sequential_ms"],
+                "run_many_ms": j["pipeline_run_many_ms"]} if pipeline else {})}
 
 
 def bench_torch(module, feeds, names, iters, warmup, mode):
@@ -143,6 +148,8 @@ def main():
     ap.add_argument("--modes", default="zenrt_fp32,zenrt_tf32,zenrt_fp16,zenrt_bf16,torch_e2e,torch_dev,torch_strict,torch_fp16,"
                     "torch_compile,torch_compile_fp16", help="comma-separated subset of the default")
     ap.add_argument("--out", default="bench_gpu.json")
+    ap.add_argument("--pipeline", type=int, default=0,
+                    help="also time N requests one by one vs one pipelined run_many (zenrt modes, --iters rounds)")
     args = ap.parse_args()
 
     import torch
@@ -167,7 +174,8 @@ def main():
             row = {"model": name, "batch": b}
             for key, flags in ZENRT_FLAGS.items():
                 if key in modes:
-                    row[key] = bench_zenrt(args.zenrt, root / name / "model.onnx", npz, args.iters, args.warmup, flags)
+                    row[key] = bench_zenrt(args.zenrt, root / name / "model.onnx", npz, args.iters, args.warmup, flags,
+                                           args.pipeline)
             for mode in [m[len("torch_"):] for m in modes if m.startswith("torch_")]:
                 try:
                     row[f"torch_{mode}"] = bench_torch(module, feeds, in_names, args.iters, args.warmup, mode)
@@ -185,6 +193,15 @@ def main():
             v = r.get(c, {})
             cells.append("-" if not v else "err" if "error" in v else f"{v['median_ms']:.3f} ({v['peak_mib']:.0f})")
         log(f"| {r['model']} | {r['batch']} | " + " | ".join(cells) + " |")
+    if args.pipeline:
+        log(f"\n| model | batch | mode | {args.pipeline} runs one by one (ms) | run_many (ms) | gain |")
+        log("|---|---|---|---|---|---|")
+        for r in rows:
+            for c in cols:
+                v = r.get(c, {})
+                if v.get("one_by_one_ms") and v.get("run_many_ms"):
+                    a, b = v["one_by_one_ms"], v["run_many_ms"]
+                    log(f"| {r['model']} | {r['batch']} | {c} | {a:.3f} | {b:.3f} | x{a / b:.2f} |")
     return 0
 
 

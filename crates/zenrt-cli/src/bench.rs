@@ -34,6 +34,10 @@ pub struct BenchArgs {
     /// End with one line holding a JSON object of the results.
     #[arg(long)]
     pub json: bool,
+    /// Also time N requests one `run` after another against one pipelined `run_many` of N
+    /// (on a GPU: uploads and downloads overlap compute), `--iters` rounds each, alternating.
+    #[arg(long, value_name = "N")]
+    pub pipeline: Option<usize>,
 }
 
 #[derive(Args)]
@@ -171,6 +175,10 @@ pub fn bench(a: BenchArgs) -> CliResult<ExitCode> {
         drop(outs);
     }
     let s = stats(&samples);
+    let piped = match a.pipeline {
+        Some(n) => Some(pipeline_rounds(&session, &inputs, n.max(1), a.iters)?),
+        None => None,
+    };
     let rss = peak_rss_bytes();
     let throughput = if s.median > 0.0 { batch as f64 * 1000.0 / s.median } else { f64::INFINITY };
 
@@ -186,6 +194,15 @@ pub fn bench(a: BenchArgs) -> CliResult<ExitCode> {
         s.median, s.p90, s.p99, s.min, s.mean, s.max
     );
     println!("throughput:  {throughput:.2} inferences/s");
+    if let (Some(n), Some((seq, pipe))) = (a.pipeline, &piped) {
+        let per_s = |ms: f64| (n * batch) as f64 * 1000.0 / ms;
+        println!(
+            "pipeline:    {n} requests: one by one {seq:.3} ms ({:.1} inferences/s), run_many {pipe:.3} ms ({:.1} inferences/s), x{:.2}",
+            per_s(*seq),
+            per_s(*pipe),
+            seq / pipe
+        );
+    }
     println!("peak RSS:    {:.1} MiB", rss as f64 / (1024.0 * 1024.0));
     #[cfg(feature = "cuda")]
     let gpu_mem = session.cuda_plan().map(|c| {
@@ -244,12 +261,37 @@ pub fn bench(a: BenchArgs) -> CliResult<ExitCode> {
             ("max_ms", format!("{:.4}", s.max)),
             ("throughput_per_s", if throughput.is_finite() { format!("{throughput:.4}") } else { "null".into() }),
             ("peak_rss_bytes", rss.to_string()),
+            ("pipeline_n", a.pipeline.map_or("null".into(), |n| n.to_string())),
+            ("pipeline_sequential_ms", piped.map_or("null".into(), |p| format!("{:.4}", p.0))),
+            ("pipeline_run_many_ms", piped.map_or("null".into(), |p| format!("{:.4}", p.1))),
             ("samples_ms", format!("[{}]", samples.iter().map(|x| format!("{x:.4}")).collect::<Vec<_>>().join(","))),
         ];
         let body: Vec<String> = fields.iter().map(|(k, v)| format!("{}:{v}", json_str(k))).collect();
         println!("{{{}}}", body.join(","));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Median wall times (ms) of `n` requests run one by one and of one `run_many` of `n`, over
+/// `rounds` alternating rounds (inputs cloned outside the timed regions).
+fn pipeline_rounds(session: &Session, inputs: &[(String, Tensor)], n: usize, rounds: usize) -> CliResult<(f64, f64)> {
+    let (mut seq, mut pipe) = (Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        let reqs: Vec<Vec<(String, Tensor)>> = (0..n).map(|_| inputs.to_vec()).collect();
+        let mut outs = Vec::with_capacity(n);
+        let t = Instant::now();
+        for r in reqs {
+            outs.push(session.run(r)?);
+        }
+        seq.push(t.elapsed().as_secs_f64() * 1e3);
+        drop(outs);
+        let reqs: Vec<Vec<(String, Tensor)>> = (0..n).map(|_| inputs.to_vec()).collect();
+        let t = Instant::now();
+        let outs = session.run_many(reqs)?;
+        pipe.push(t.elapsed().as_secs_f64() * 1e3);
+        drop(outs);
+    }
+    Ok((stats(&seq).median, stats(&pipe).median))
 }
 
 pub fn profile(a: ProfileArgs) -> CliResult<ExitCode> {

@@ -1,9 +1,10 @@
 //! cuDNN forward convolution (NCHW; fp32, or fp16/bf16 storage with fp32 accumulation), loaded at
 //! run time like the other CUDA libraries.
 //!
-//! One cuDNN handle per [`Gpu`](crate::Gpu), on its stream. For every convolution shape the
+//! One cuDNN handle per [`Gpu`](crate::Gpu) lane, on its stream. For every convolution shape the
 //! descriptors and the algorithm (chosen once by `cudnnFindConvolutionForwardAlgorithmEx`, i.e.
-//! timed on the device, fastest first) are cached; the workspace comes from the caching
+//! timed on the device, fastest first, or read from [`crate::find_cache`], which keeps every
+//! choice on disk for the next process) are cached; the workspace comes from the caching
 //! allocator. Math type by the GPU's [`Precision`]: `F32` = `CUDNN_FMA_MATH` (exact fp32, no
 //! TF32; results that report tensor-op math are refused), `Tf32` = tensor-op (TF32) math allowed,
 //! `F16`/`Bf16` = half tensors (`CUDNN_DATA_HALF`/`BFLOAT16`) with `CUDNN_DATA_FLOAT` compute
@@ -28,6 +29,15 @@ use std::collections::HashMap;
 use std::ffi::c_void;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// How many times this process ran cuDNN's Find (shapes not in the find cache).
+static FIND_CALLS: AtomicUsize = AtomicUsize::new(0);
+
+/// How many convolution shapes this process timed with cuDNN's Find (the others came from the
+/// find cache or an earlier lane).
+pub fn find_calls() -> usize {
+    FIND_CALLS.load(Ordering::Relaxed)
+}
 use std::sync::Mutex;
 
 /// Gives a device workspace of the requested bytes (address, and a handle that keeps it).
@@ -69,6 +79,58 @@ struct ConvPlan {
     /// Whether the fused bias + ReLU call works, without and with a residual z (`None`: not
     /// tried yet).
     fused: [Option<bool>; 2],
+    /// The find cache's key for this shape, and the math type chosen.
+    key: crate::find_cache::Key,
+    math: sys::cudnnMathType_t,
+}
+
+impl ConvPlan {
+    /// Records this plan's choice in the find cache.
+    fn remember(&self) {
+        let c = crate::find_cache::Choice {
+            algo: self.algo as i32,
+            math: self.math as i32,
+            ws: self.ws,
+            ms: self.ms,
+            use_cudnn: self.chosen,
+        };
+        crate::find_cache::put(self.key.clone(), c);
+    }
+}
+
+/// The algorithm numbered `n` (as stored in the find cache).
+fn algo_of(n: i32) -> Option<sys::cudnnConvolutionFwdAlgo_t> {
+    use sys::cudnnConvolutionFwdAlgo_t as A;
+    Some(match n {
+        0 => A::CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM,
+        1 => A::CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM,
+        2 => A::CUDNN_CONVOLUTION_FWD_ALGO_GEMM,
+        3 => A::CUDNN_CONVOLUTION_FWD_ALGO_DIRECT,
+        4 => A::CUDNN_CONVOLUTION_FWD_ALGO_FFT,
+        5 => A::CUDNN_CONVOLUTION_FWD_ALGO_FFT_TILING,
+        6 => A::CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD,
+        7 => A::CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD_NONFUSED,
+        _ => return None,
+    })
+}
+
+/// The math type numbered `n`.
+fn math_of(n: i32) -> Option<sys::cudnnMathType_t> {
+    use sys::cudnnMathType_t as M;
+    Some(match n {
+        0 => M::CUDNN_DEFAULT_MATH,
+        1 => M::CUDNN_TENSOR_OP_MATH,
+        2 => M::CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION,
+        3 => M::CUDNN_FMA_MATH,
+        _ => return None,
+    })
+}
+
+fn tensor_op(m: sys::cudnnMathType_t) -> bool {
+    matches!(
+        m,
+        sys::cudnnMathType_t::CUDNN_TENSOR_OP_MATH | sys::cudnnMathType_t::CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION
+    )
 }
 
 /// The epilogue a caller wants after the convolution: `y = act(conv + bias + z)`.
@@ -127,7 +189,10 @@ impl Entry {
 /// The cuDNN state of one GPU.
 pub(crate) struct Cudnn {
     handle: sys::cudnnHandle_t,
+    stream: sys::cudaStream_t,
     precision: Precision,
+    /// Device name, for the find cache's keys.
+    device: String,
     /// ReLU activation descriptor for the fused call.
     relu: sys::cudnnActivationDescriptor_t,
     plans: Mutex<HashMap<ConvShape, Entry>>,
@@ -140,14 +205,15 @@ pub(crate) struct Cudnn {
 
 /// Find's scratch buffer, taken from the driver and given back right after Find: the caching
 /// allocator neither keeps it (reserved) nor counts it (peak in use).
-struct Scratch(u64);
+struct Scratch(u64, sys::cudaStream_t);
 
 impl Drop for Scratch {
     fn drop(&mut self) {
-        // SAFETY: allocated by `malloc_sync` in `make_plan`; after the synchronisation no work
-        // uses it any more.
+        // SAFETY: allocated by `malloc_sync` in `make_plan`; Find ran on the lane's stream, so
+        // after synchronising it no work uses the buffer (other lanes' streams are not waited
+        // for: one of them may be capturing a graph).
         unsafe {
-            let _ = cudarc::driver::result::ctx::synchronize();
+            let _ = cudarc::driver::result::stream::synchronize(self.1 as _);
             let _ = cudarc::driver::result::free_sync(self.0);
         }
     }
@@ -246,7 +312,7 @@ pub fn conv_path() -> String {
 
 impl Cudnn {
     /// Creates the handle on `stream`; `Err(reason)` when cuDNN is absent or unusable.
-    pub(crate) fn open(stream: *mut c_void, precision: Precision) -> Result<Cudnn, String> {
+    pub(crate) fn open(stream: *mut c_void, precision: Precision, device: &str) -> Result<Cudnn, String> {
         if !wanted() {
             return Err("ZENRT_CUDA_CONV=im2col".into());
         }
@@ -279,7 +345,9 @@ impl Cudnn {
             }
             Ok(Cudnn {
                 handle,
+                stream: stream as sys::cudaStream_t,
                 precision,
+                device: device.to_string(),
                 relu,
                 plans: Mutex::new(HashMap::new()),
                 broken: Mutex::new(None),
@@ -343,6 +411,7 @@ impl Cudnn {
             Some(Entry::Plan(p)) => {
                 let use_it = p.ms < ours_ms;
                 p.chosen = Some(use_it);
+                p.remember();
                 use_it
             }
             _ => false,
@@ -474,6 +543,37 @@ impl Cudnn {
             ms: f32::INFINITY,
             chosen: None,
             fused: [None; 2],
+            key: crate::find_cache::Key {
+                device: self.device.clone(),
+                cudnn: self.version,
+                precision: match self.precision {
+                    Precision::F32 => "fp32",
+                    Precision::Tf32 => "tf32",
+                    Precision::F16 => "fp16",
+                    Precision::Bf16 => "bf16",
+                }
+                .into(),
+                shape: [
+                    s.n,
+                    s.c,
+                    s.h,
+                    s.w,
+                    s.oc,
+                    s.kh,
+                    s.kw,
+                    s.stride[0],
+                    s.stride[1],
+                    s.pad[0],
+                    s.pad[1],
+                    s.dil[0],
+                    s.dil[1],
+                    s.group,
+                    s.oh,
+                    s.ow,
+                ],
+                ws_limit: 0,
+            },
+            math,
         };
         // SAFETY: descriptor creation and setup with out-pointers; no device memory is touched
         // except by Find, which reads x and w and writes y (all sized by the caller for `s`).
@@ -519,12 +619,17 @@ impl Cudnn {
                 [std::mem::MaybeUninit::zeroed(); COUNT];
             let mut got = 0;
             let limit = ws_limit(s, if dt == CUDNN_DATA_FLOAT { 4 } else { 2 });
+            p.key.ws_limit = limit;
+            if self.take_cached(&mut p, limit) {
+                return Ok(Entry::Plan(p));
+            }
+            FIND_CALLS.fetch_add(1, Ordering::Relaxed);
             // from the driver (given back after Find); out of memory: from the pool, which may
             // release its cache first
             let (ws_ptr, _keep): (u64, Box<dyn std::any::Any>) = match cudarc::driver::result::malloc_sync(limit) {
                 Ok(ptr) => {
                     self.scratch_max.fetch_max(limit, Ordering::Relaxed);
-                    (ptr, Box::new(Scratch(ptr)))
+                    (ptr, Box::new(Scratch(ptr, self.stream)))
                 }
                 Err(_) => alloc(limit).map_err(|e| e.to_string())?,
             };
@@ -551,12 +656,7 @@ impl Cudnn {
             let pick = perf[..got].iter().map(|r| r.assume_init()).find(|r| {
                 r.status == sys::cudnnStatus_t::CUDNN_STATUS_SUCCESS
                     && r.memory <= limit
-                    && (!strict
-                        || !matches!(
-                            r.mathType,
-                            sys::cudnnMathType_t::CUDNN_TENSOR_OP_MATH
-                                | sys::cudnnMathType_t::CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION
-                        ))
+                    && (!strict || !tensor_op(r.mathType))
             });
             match pick {
                 Some(r) => {
@@ -565,7 +665,9 @@ impl Cudnn {
                     p.ms = r.time;
                     if !strict {
                         ok(sys::cudnnSetConvolutionMathType(p.conv, r.mathType), "math type")?;
+                        p.math = r.mathType;
                     }
+                    p.remember();
                     Ok(Entry::Plan(p))
                 }
                 None => {
@@ -574,6 +676,39 @@ impl Cudnn {
                 }
             }
         }
+    }
+}
+
+impl Cudnn {
+    /// Takes `p`'s algorithm from the find cache when it holds one that this cuDNN still accepts
+    /// for the shape (within the workspace `limit`, no tensor-op math in strict fp32); a choice
+    /// it refuses is found again (and overwritten).
+    ///
+    /// # Safety
+    /// `p`'s descriptors are set up for its shape.
+    unsafe fn take_cached(&self, p: &mut ConvPlan, limit: usize) -> bool {
+        let Some(c) = crate::find_cache::get(&p.key) else { return false };
+        let (Some(algo), Some(math)) = (algo_of(c.algo), math_of(c.math)) else { return false };
+        if self.precision == Precision::F32 && tensor_op(math) {
+            return false;
+        }
+        if sys::cudnnSetConvolutionMathType(p.conv, math) != sys::cudnnStatus_t::CUDNN_STATUS_SUCCESS {
+            return false;
+        }
+        let mut ws = 0usize;
+        let st = sys::cudnnGetConvolutionForwardWorkspaceSize(self.handle, p.x, p.w, p.conv, p.y, algo, &mut ws);
+        if st != sys::cudnnStatus_t::CUDNN_STATUS_SUCCESS || ws > limit {
+            // stale: restore the math type Find starts from
+            let _ = sys::cudnnSetConvolutionMathType(p.conv, p.math);
+            return false;
+        }
+        p.algo = algo;
+        p.math = math;
+        p.ws = ws.max(c.ws);
+        p.ms = c.ms;
+        // a forced mode (ZENRT_CUDA_CONV=cudnn) ignores the cached cuDNN-or-ours decision
+        p.chosen = if mode() == "auto" { c.use_cudnn } else { None };
+        true
     }
 }
 

@@ -2,8 +2,8 @@
 //! on the device. Each value is freed (returned to the caching pool) after its last reader.
 
 use crate::gpu::{GTensor, Gpu};
-use crate::graph::Graph;
 use crate::ops::{self, Cx, GpuOp, Val};
+use crate::pipeline::{Replay, Staged};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -90,6 +90,16 @@ pub struct CudaPlan {
     placements: Vec<NodePlacement>,
     graphs_on: AtomicBool,
     graph: Mutex<Option<GraphSlot>>,
+}
+
+impl Drop for CudaPlan {
+    fn drop(&mut self) {
+        // drop the graph first (it holds pool memory), then keep the lane for the next session
+        if let Ok(mut g) = self.graph.lock() {
+            *g = None;
+        }
+        crate::retire(self.gpu.clone());
+    }
 }
 
 impl std::fmt::Debug for CudaPlan {
@@ -241,30 +251,58 @@ impl CudaPlan {
     /// different signature drops the graph (its memory goes back to the pool). Runs that
     /// synchronise inside (data-dependent host work, CPU fallback) stay op by op.
     pub fn run(&self, inputs: Vec<(String, Tensor)>) -> Result<Vec<Tensor>> {
-        if !self.graphs_on.load(Ordering::Relaxed) {
-            return self.execute(&inputs, None);
-        }
-        let Some(key) = self.signature(&inputs) else { return self.execute(&inputs, None) };
-        let mut slot = self.graph.lock().map_err(|_| Error::Invalid("CUDA graph cache poisoned".into()))?;
-        match slot.as_mut() {
-            Some(g) if g.key == key => {
-                if matches!(g.state, GraphState::Seen) {
-                    g.state = match self.capture(&inputs) {
-                        Ok(r) => GraphState::Ready(Box::new(r)),
-                        Err(e) => GraphState::Off(e.to_string()),
-                    };
+        self.run_many(vec![inputs])?.pop().ok_or_else(|| Error::Invalid("CUDA run: no result".into()))
+    }
+
+    /// Runs several requests in order and returns their outputs in order, equal to calling
+    /// [`CudaPlan::run`] on each. Consecutive requests whose input signature has a captured graph
+    /// are pipelined: request i+1's upload and request i-1's download run on the lane's copy
+    /// streams while request i's graph replays on the compute stream (`pipeline.rs`). Others
+    /// (first runs of a signature, graphs off) run one by one as in `run`.
+    pub fn run_many(&self, requests: Vec<Vec<(String, Tensor)>>) -> Result<Vec<Vec<Tensor>>> {
+        let mut outs = Vec::with_capacity(requests.len());
+        let mut i = 0;
+        while i < requests.len() {
+            let key = if self.graphs_on.load(Ordering::Relaxed) { self.signature(&requests[i]) } else { None };
+            let Some(key) = key else {
+                outs.push(self.execute(&requests[i], None)?);
+                i += 1;
+                continue;
+            };
+            let mut slot = self.graph.lock().map_err(|_| Error::Invalid("CUDA graph cache poisoned".into()))?;
+            match slot.as_mut() {
+                Some(g) if g.key == key => {
+                    if matches!(g.state, GraphState::Seen) {
+                        g.state = match self.capture(&requests[i]) {
+                            Ok(r) => GraphState::Ready(Box::new(r)),
+                            Err(e) => GraphState::Off(e.to_string()),
+                        };
+                    }
+                    match &mut g.state {
+                        GraphState::Ready(r) => {
+                            // the run of requests with this signature
+                            let n =
+                                requests[i..].iter().take_while(|q| self.signature(q).as_ref() == Some(&key)).count();
+                            let batch: Vec<&[(String, Tensor)]> =
+                                requests[i..i + n].iter().map(|q| q.as_slice()).collect();
+                            outs.extend(self.replay(r, &batch)?);
+                            i += n;
+                        }
+                        _ => {
+                            outs.push(self.execute(&requests[i], None)?);
+                            i += 1;
+                        }
+                    }
                 }
-                match &mut g.state {
-                    GraphState::Ready(r) => self.replay(r, &inputs),
-                    _ => self.execute(&inputs, None),
+                _ => {
+                    *slot = Some(GraphSlot { key, state: GraphState::Seen });
+                    drop(slot);
+                    outs.push(self.execute(&requests[i], None)?);
+                    i += 1;
                 }
             }
-            _ => {
-                *slot = Some(GraphSlot { key, state: GraphState::Seen });
-                drop(slot);
-                self.execute(&inputs, None)
-            }
         }
+        Ok(outs)
     }
 
     /// Turns CUDA graph capture/replay on or off (off drops a captured graph).
@@ -349,80 +387,57 @@ impl CudaPlan {
         gpu.begin_capture(Some(crate::graph::Arena { base: arena.ptr, plan, next: 0 }))?;
         let body = self.capture_body(inputs);
         let captured = gpu.end_capture(body.is_ok());
-        let (staged, outputs, flag) = body?;
-        Ok(Replay { graph: gpu.instantiate(captured?, arena)?, staged, outputs, flag })
+        let (fixed, outputs) = body?;
+        Ok(Replay::new(gpu.instantiate(captured?, arena)?, fixed, outputs))
     }
 
-    /// The captured work of one run: inputs through pinned buffers, the steps, outputs (and the
-    /// index-error flag) into pinned buffers.
+    /// The captured work of one run: the inputs read from fixed device buffers (returned with
+    /// their names and host sizes), the steps, and where each output is after a replay.
     #[allow(clippy::type_complexity)]
-    fn capture_body(&self, inputs: &[(String, Tensor)]) -> Result<(Vec<(String, usize)>, Vec<Staged>, usize)> {
+    fn capture_body(
+        &self,
+        inputs: &[(String, Tensor)],
+    ) -> Result<(Vec<(String, Arc<crate::gpu::DevBuf>, usize)>, Vec<Staged>)> {
         let gpu = &*self.gpu;
         gpu.clear_bad_flag()?;
-        let mut staged = Vec::new();
+        let mut fixed = Vec::new();
         let mut values = self.feed(inputs, |t| {
-            let (g, pin) = gpu.stage_in(t)?;
-            staged.push(pin);
+            let (g, buf) = gpu.fixed_input(t)?;
+            fixed.push((buf, crate::graph::host_bytes(t)?.len()));
             Ok(g)
         })?;
         self.run_steps(&mut values, None)?;
         let mut outs = Vec::with_capacity(self.outputs.len());
+        let mut widened = Vec::new();
         for (i, &s) in self.outputs.iter().enumerate() {
             let v = values[s].as_ref().ok_or_else(|| Error::MissingOutput(self.output_names[i].clone()))?;
             outs.push(match v {
                 Val::Host(t, _) => Staged::Host(t.as_ref().clone()),
                 Val::Dev(g) => {
-                    // half storage goes out as f32, widened on the device
+                    // half storage goes out as f32, widened on the device into the arena; the
+                    // copy out follows the replay, so every widened buffer stays alive (in the
+                    // arena's plan) to the end of the run
                     let wide = if gpu.narrowed(g.dtype) { Some(gpu.widen(g)?) } else { None };
-                    let src = wide.as_ref().map_or(g.ptr(), |b| b.ptr);
-                    Staged::Pinned(gpu.stage_out(src, g.len() * g.dtype.size())?, g.dtype, g.shape.clone())
+                    let addr = wide.as_ref().map_or(g.ptr(), |b| b.ptr);
+                    widened.extend(wide);
+                    Staged::Dev { addr, bytes: g.len() * g.dtype.size(), dtype: g.dtype, shape: g.shape.clone() }
                 }
             });
         }
-        let flag = gpu.stage_out(gpu.bad_flag(), 4)?;
-        // feed() put the inputs in the order given: name each staging buffer
-        let staged: Vec<(String, usize)> = inputs.iter().map(|(n, _)| n.clone()).zip(staged).collect();
-        Ok((staged, outs, flag))
+        // feed() put the inputs in the order given: name each buffer
+        let fixed = inputs.iter().zip(fixed).map(|((n, _), (b, bytes))| (n.clone(), b, bytes)).collect();
+        Ok((fixed, outs))
     }
 
-    /// Replays a captured graph: inputs into its pinned buffers, one launch, outputs back.
-    fn replay(&self, r: &mut Replay, inputs: &[(String, Tensor)]) -> Result<Vec<Tensor>> {
+    /// Replays a captured graph for `reqs` (one: on the compute stream; more: pipelined).
+    fn replay(&self, r: &mut Replay, reqs: &[&[(String, Tensor)]]) -> Result<Vec<Vec<Tensor>>> {
         let gpu = &*self.gpu;
         let _guard = gpu.run_lock.lock().map_err(|_| Error::Invalid("CUDA run lock poisoned".into()))?;
         gpu.bind()?;
-        for (name, pin) in &r.staged {
-            let t = inputs
-                .iter()
-                .find(|(n, _)| n == name)
-                .map(|(_, t)| t)
-                .ok_or_else(|| Error::MissingInput(name.clone()))?;
-            let src = crate::graph::host_bytes(t)?;
-            let dst = r.graph.pinned_mut(*pin)?.as_mut_slice();
-            if dst.len() != src.len() {
-                return Err(Error::Invalid("CUDA graph: input size changed".into()));
-            }
-            dst.copy_from_slice(src);
+        match reqs {
+            [one] => Ok(vec![r.run_one(gpu, one)?]),
+            _ => r.run_many(gpu, reqs),
         }
-        gpu.launch_graph(&r.graph)?;
-        gpu.sync()?;
-        let flag = r.graph.pinned(r.flag)?.as_slice();
-        if flag.iter().take(4).any(|&b| b != 0) {
-            return Err(bad_index());
-        }
-        r.outputs
-            .iter()
-            .map(|o| match o {
-                Staged::Host(t) => Ok(t.clone()),
-                Staged::Pinned(pin, dt, shape) => {
-                    let src = r.graph.pinned(*pin)?.as_slice();
-                    crate::graph::host_tensor(*dt, shape.clone(), |b| {
-                        let s = src.get(..b.len()).ok_or_else(|| Error::Invalid("CUDA graph: output size".into()))?;
-                        b.copy_from_slice(s);
-                        Ok(())
-                    })
-                }
-            })
-            .collect()
     }
 
     /// The run's value slots with constants set and the inputs checked and put on the device
@@ -520,7 +535,7 @@ impl CudaPlan {
     }
 }
 
-fn bad_index() -> Error {
+pub(crate) fn bad_index() -> Error {
     Error::Invalid("an index is out of range (Gather indices or RNN sequence_lens, detected on the GPU)".into())
 }
 
@@ -539,22 +554,6 @@ enum GraphState {
     Ready(Box<Replay>),
     /// Capture failed (the reason): op by op.
     Off(String),
-}
-
-/// A captured run.
-struct Replay {
-    graph: Graph,
-    /// Pinned staging buffer of each fed input, by name.
-    staged: Vec<(String, usize)>,
-    outputs: Vec<Staged>,
-    /// Pinned copy of the index-error flag.
-    flag: usize,
-}
-
-enum Staged {
-    Pinned(usize, DType, Vec<usize>),
-    /// A host value (shape arithmetic): the same for every run of the signature.
-    Host(Tensor),
 }
 
 /// Folds an activation that is the only reader of a Conv/Gemm output into that node's epilogue

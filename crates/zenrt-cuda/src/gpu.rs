@@ -1,5 +1,12 @@
-//! The GPU runtime: one CUDA context and stream, a cuBLAS handle, the NVRTC-compiled kernel
-//! module (compiled once per process), a caching device allocator, and device tensors.
+//! The GPU runtime: a *lane* of one device (its compute stream and two copy streams, a cuBLAS
+//! handle and a cuDNN handle on that stream, a caching device allocator), the NVRTC-compiled
+//! kernel module (compiled once per process and device) and device tensors.
+//!
+//! Each session gets its own lane ([`crate::lane`]), so sessions on one GPU do not queue behind
+//! one stream or one run lock; lanes share the device's primary context (kept for the process),
+//! the kernel module, the generated-kernel cache and the cuDNN algorithm choices
+//! ([`crate::find_cache`]). A dropped session's lane is kept idle and handed to the next
+//! session, with its cached memory.
 
 use crate::detect::{probe, DeviceUnavailable};
 use cudarc::cublas::result as blas;
@@ -94,8 +101,11 @@ unsafe impl Sync for SendFn {}
 
 /// Device memory: a caching allocator keyed by rounded size. Buffers return to the cache when
 /// their last [`DevBuf`] handle drops; a warm run therefore calls cuMemAlloc only for sizes it
-/// has never seen. All work runs on one stream, so a freed buffer can be reused at once.
+/// has never seen. One pool per lane and all its kernels run on the lane's compute stream, so a
+/// freed buffer can be reused at once (the copy streams touch only buffers a replay owns).
 pub(crate) struct Pool {
+    /// The context the buffers belong to (bound to free them when the pool goes).
+    ctx: Arc<CudaContext>,
     pub(crate) free: HashMap<usize, Vec<u64>>,
     /// While a graph is captured: every allocation and free, in order (the arena plan's input).
     pub(crate) record: Option<Vec<crate::graph::Ev>>,
@@ -109,6 +119,55 @@ pub(crate) struct Pool {
     pub peak: usize,
     /// Number of cuMemAlloc calls.
     pub driver_allocs: usize,
+}
+
+impl Pool {
+    /// A buffer of `class` bytes from the cache, else from the driver (on out of memory, outside
+    /// a capture, the cache is released and the allocation retried once).
+    fn take(&mut self, class: usize) -> Result<u64> {
+        if let Some(ptr) = self.free.get_mut(&class).and_then(|v| v.pop()) {
+            return Ok(ptr);
+        }
+        // SAFETY: plain device allocation; freed only through the pool.
+        let ptr = match unsafe { drv::malloc_sync(class) } {
+            Ok(ptr) => ptr,
+            Err(e) if self.record.is_some() => {
+                // capturing: the cache holds buffers the graph uses; keep them
+                return Err(Error::Invalid(format!("CUDA out of memory during graph capture: {e:?}")));
+            }
+            Err(_) => {
+                self.release_cache();
+                // SAFETY: as above.
+                unsafe { drv::malloc_sync(class) }
+                    .map_err(|e| Error::Invalid(format!("CUDA out of memory allocating {class} bytes: {e:?}")))?
+            }
+        };
+        self.reserved += class;
+        self.driver_allocs += 1;
+        Ok(ptr)
+    }
+
+    /// Gives every cached (unreferenced) buffer back to the driver.
+    fn release_cache(&mut self) {
+        for (_, v) in self.free.drain() {
+            for q in v {
+                // SAFETY: cached buffers are not referenced by anything.
+                unsafe {
+                    let _ = drv::free_sync(q);
+                }
+            }
+        }
+        self.reserved = self.in_use;
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        // the last buffer handle is gone (the lane too): return the cache to the driver
+        if self.ctx.bind_to_thread().is_ok() {
+            self.release_cache();
+        }
+    }
 }
 
 fn size_class(bytes: usize) -> usize {
@@ -241,16 +300,18 @@ fn concat_half(a: &str, b: &str) -> &'static str {
     Box::leak(format!("{a}{b}").into_boxed_str())
 }
 
-/// One GPU: context, stream, cuBLAS handle, kernels, allocator.
+/// One lane of a GPU: context, compute stream, copy streams, cuBLAS handle, kernels, allocator.
 pub struct Gpu {
     pub(crate) ctx: Arc<CudaContext>,
     /// Storage and math of float tensors.
     pub precision: Precision,
     pub(crate) stream: drv_sys::CUstream,
+    /// Upload and download streams of pipelined runs ([`crate::CudaPlan::run_many`]).
+    pub(crate) copy: [drv_sys::CUstream; 2],
     blas: blas_sys::cublasHandle_t,
     module: &'static Module,
     pub(crate) pool: Arc<Mutex<Pool>>,
-    /// Serialises runs (one stream).
+    /// Serialises the runs of this lane (one compute stream).
     pub(crate) run_lock: Mutex<()>,
     /// Device name and compute capability, for messages.
     pub name: String,
@@ -268,6 +329,20 @@ pub struct Gpu {
 // construction), after binding the context to the calling thread.
 unsafe impl Send for Gpu {}
 unsafe impl Sync for Gpu {}
+
+/// The device's primary context, retained for the whole process: the kernel module and
+/// generated kernels are loaded into it once, so it must outlive every lane.
+fn context(ordinal: usize) -> Result<Arc<CudaContext>> {
+    static CONTEXTS: OnceLock<Mutex<HashMap<usize, Arc<CudaContext>>>> = OnceLock::new();
+    let map = CONTEXTS.get_or_init(|| Mutex::new(HashMap::new()));
+    let mut map = map.lock().map_err(|_| Error::Invalid("CUDA context table poisoned".into()))?;
+    if let Some(c) = map.get(&ordinal) {
+        return Ok(c.clone());
+    }
+    let c = CudaContext::new(ordinal).map_err(|e| cu_err("context", e))?;
+    map.insert(ordinal, c.clone());
+    Ok(c)
+}
 
 type ModuleKey = ((i32, i32), usize);
 static MODULES: OnceLock<Mutex<HashMap<ModuleKey, &'static Module>>> = OnceLock::new();
@@ -338,14 +413,16 @@ impl Gpu {
     }
 
     fn open_unchecked(ordinal: usize, precision: Precision) -> Result<Gpu> {
-        let ctx = CudaContext::new(ordinal).map_err(|e| cu_err("context", e))?;
+        let ctx = context(ordinal)?;
         ctx.bind_to_thread().map_err(|e| cu_err("bind context", e))?;
         let name = ctx.name().map_err(|e| cu_err("device name", e))?;
         let cc = ctx.compute_capability().map_err(|e| cu_err("compute capability", e))?;
         let sms = ctx
             .attribute(drv_sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT)
             .map_err(|e| cu_err("SM count", e))? as u32;
-        let stream = drv::stream::create(drv::stream::StreamKind::NonBlocking).map_err(|e| cu_err("stream", e))?;
+        let new_stream = || drv::stream::create(drv::stream::StreamKind::NonBlocking).map_err(|e| cu_err("stream", e));
+        let stream = new_stream()?;
+        let copy = [new_stream()?, new_stream()?];
         let handle = blas::create_handle().map_err(|e| cu_err("cuBLAS handle", e))?;
         // SAFETY: handle and stream were just created on this context.
         unsafe {
@@ -357,8 +434,10 @@ impl Gpu {
             blas_sys::cublasSetMathMode(handle, mode).result().map_err(|e| cu_err("cuBLAS math mode", e))?;
         }
         let module = compile_module(cc, precision)?;
-        let cudnn = crate::cudnn::Cudnn::open(stream as *mut c_void, precision);
+        let dev_name = format!("{name} (sm_{}{})", cc.0, cc.1);
+        let cudnn = crate::cudnn::Cudnn::open(stream as *mut c_void, precision, &dev_name);
         let pool = Arc::new(Mutex::new(Pool {
+            ctx: ctx.clone(),
             free: HashMap::new(),
             record: None,
             arena: None,
@@ -373,11 +452,12 @@ impl Gpu {
             ctx,
             precision,
             stream,
+            copy,
             blas: handle,
             module,
             pool,
             run_lock: Mutex::new(()),
-            name: format!("{name} (sm_{}{})", cc.0, cc.1),
+            name: dev_name,
             ordinal,
             sms,
             bad_flag,
@@ -407,7 +487,8 @@ impl Gpu {
         self.ctx.bind_to_thread().map_err(|e| cu_err("bind context", e))
     }
 
-    /// Allocates `bytes` (uninitialised) from the caching pool.
+    /// Allocates `bytes` (uninitialised) from the caching pool (from the planned arena while a
+    /// graph is captured into one).
     pub(crate) fn alloc_bytes(&self, bytes: usize) -> Result<Arc<DevBuf>> {
         let class = size_class(bytes);
         let mut p = self.pool.lock().map_err(|_| Error::Invalid("CUDA pool poisoned".into()))?;
@@ -415,44 +496,23 @@ impl Gpu {
             let ptr = a.take(class)?;
             return Ok(Arc::new(DevBuf { ptr, bytes: class, pool: self.pool.clone(), pooled: false }));
         }
-        let ptr = match p.free.get_mut(&class).and_then(|v| v.pop()) {
-            Some(ptr) => ptr,
-            None => {
-                // SAFETY: plain device allocation; freed only through the pool.
-                let r = unsafe { drv::malloc_sync(class) };
-                let ptr = match r {
-                    Ok(ptr) => ptr,
-                    Err(e) if p.record.is_some() => {
-                        // capturing: the cache holds buffers the graph uses; keep them
-                        return Err(Error::Invalid(format!("CUDA out of memory during graph capture: {e:?}")));
-                    }
-                    Err(_) => {
-                        // Out of memory: release cached buffers and try once more.
-                        for (_, v) in p.free.drain() {
-                            for q in v {
-                                // SAFETY: cached buffers are not referenced by anything.
-                                unsafe {
-                                    let _ = drv::free_sync(q);
-                                }
-                            }
-                        }
-                        p.reserved = p.in_use;
-                        // SAFETY: as above.
-                        unsafe { drv::malloc_sync(class) }.map_err(|e| {
-                            Error::Invalid(format!("CUDA out of memory allocating {class} bytes: {e:?}"))
-                        })?
-                    }
-                };
-                p.reserved += class;
-                p.driver_allocs += 1;
-                ptr
-            }
-        };
+        let ptr = p.take(class)?;
         p.in_use += class;
         p.peak = p.peak.max(p.in_use);
         if let Some(r) = p.record.as_mut() {
             r.push(crate::graph::Ev::Alloc(ptr, class));
         }
+        Ok(Arc::new(DevBuf { ptr, bytes: class, pool: self.pool.clone(), pooled: true }))
+    }
+
+    /// Allocates `bytes` from the pool outside any capture's record or arena: a buffer a graph
+    /// replay reads or writes at a fixed address (its inputs, the pipeline's staging buffers).
+    pub(crate) fn alloc_fixed(&self, bytes: usize) -> Result<Arc<DevBuf>> {
+        let class = size_class(bytes);
+        let mut p = self.pool.lock().map_err(|_| Error::Invalid("CUDA pool poisoned".into()))?;
+        let ptr = p.take(class)?;
+        p.in_use += class;
+        p.peak = p.peak.max(p.in_use);
         Ok(Arc::new(DevBuf { ptr, bytes: class, pool: self.pool.clone(), pooled: true }))
     }
 
@@ -767,20 +827,13 @@ impl Drop for Gpu {
         unsafe {
             let _ = blas::destroy_handle(self.blas);
             let _ = drv::stream::destroy(self.stream);
+            for s in self.copy {
+                let _ = drv::stream::synchronize(s);
+                let _ = drv::stream::destroy(s);
+            }
             let _ = drv::free_sync(self.bad_flag);
         }
-        // Cached buffers stay with the pool; buffers still referenced (outputs held elsewhere are
-        // host tensors, so none) are released with the context.
-        if let Ok(mut p) = self.pool.lock() {
-            for (_, v) in p.free.drain() {
-                for q in v {
-                    // SAFETY: cached buffers are unreferenced.
-                    unsafe {
-                        let _ = drv::free_sync(q);
-                    }
-                }
-            }
-        }
+        // Cached buffers go back to the driver with the pool, once no buffer handle is left.
     }
 }
 

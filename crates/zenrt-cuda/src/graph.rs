@@ -1,10 +1,11 @@
 //! CUDA graph capture and replay, pinned host staging buffers, and event timing.
 //!
-//! A capture records one whole run on the GPU's stream (the input copies from pinned staging
-//! buffers, every kernel, cuBLAS/cuDNN call and the output copies into pinned staging buffers)
-//! into a graph that is replayed with one `cuGraphLaunch`. Replay uses the same device
-//! addresses, so the graph *owns* every pool buffer the captured run touched (see
-//! [`Gpu::end_capture`]): no other work can be handed those buffers while the graph lives.
+//! A capture records one whole run on the lane's compute stream (every kernel and cuBLAS/cuDNN
+//! call; the graph inputs are read from fixed device buffers, and the outputs stay at fixed
+//! addresses of the graph's arena) into a graph that is replayed with one `cuGraphLaunch`; the
+//! copies to and from the host are queued around it (`pipeline.rs`). Replay uses the same
+//! device addresses, so the graph *owns* its arena (see [`Gpu::end_capture`]): no other work
+//! can be handed that memory while the graph lives.
 
 use crate::gpu::{cu_err, DevBuf, GTensor, Gpu};
 use cudarc::driver::sys as drv_sys;
@@ -33,6 +34,10 @@ impl Pinned {
             .map_err(|e| cu_err("cuMemAllocHost", e))?;
         Ok(Pinned { ptr: p as *mut u8, bytes })
     }
+    /// The host address (for async copies).
+    pub(crate) fn ptr(&self) -> *mut u8 {
+        self.ptr
+    }
     pub(crate) fn as_slice(&self) -> &[u8] {
         // SAFETY: `bytes` bytes were allocated at `ptr` and live as long as self.
         unsafe { std::slice::from_raw_parts(self.ptr, self.bytes) }
@@ -48,6 +53,48 @@ impl Drop for Pinned {
         // SAFETY: allocated by cuMemAllocHost; nothing refers to it any more.
         unsafe {
             let _ = drv_sys::cuMemFreeHost(self.ptr as *mut c_void);
+        }
+    }
+}
+
+/// A CUDA event without timing (orders work between streams and with the host).
+pub(crate) struct Event(pub(crate) drv_sys::CUevent);
+
+// SAFETY: an event handle may be used from any thread that binds its context.
+unsafe impl Send for Event {}
+unsafe impl Sync for Event {}
+
+impl Event {
+    pub(crate) fn new() -> Result<Event> {
+        let mut e = std::ptr::null_mut();
+        // SAFETY: out-pointer; the context is current on this thread (callers bind it).
+        unsafe { drv_sys::cuEventCreate(&mut e, drv_sys::CUevent_flags_enum::CU_EVENT_DISABLE_TIMING as u32) }
+            .result()
+            .map_err(|e| cu_err("cuEventCreate", e))?;
+        Ok(Event(e))
+    }
+    /// Marks the point `stream` has reached.
+    pub(crate) fn record(&self, stream: drv_sys::CUstream) -> Result<()> {
+        // SAFETY: a live event and stream of the same context.
+        unsafe { drv_sys::cuEventRecord(self.0, stream) }.result().map_err(|e| cu_err("cuEventRecord", e))
+    }
+    /// Makes `stream`'s later work wait for the last recorded point (none recorded: no wait).
+    pub(crate) fn wait_on(&self, stream: drv_sys::CUstream) -> Result<()> {
+        // SAFETY: as above.
+        unsafe { drv_sys::cuStreamWaitEvent(stream, self.0, 0) }.result().map_err(|e| cu_err("cuStreamWaitEvent", e))
+    }
+    /// Blocks the host until the last recorded point is reached.
+    pub(crate) fn sync(&self) -> Result<()> {
+        // SAFETY: a live event.
+        unsafe { drv_sys::cuEventSynchronize(self.0) }.result().map_err(|e| cu_err("cuEventSynchronize", e))
+    }
+}
+
+impl Drop for Event {
+    fn drop(&mut self) {
+        // SAFETY: created in `new`; a pending record completes on its own.
+        unsafe {
+            let _ = drv_sys::cuEventDestroy_v2(self.0);
         }
     }
 }
@@ -106,7 +153,8 @@ pub struct Graph {
     exec: drv_sys::CUgraphExec,
     ctx: Arc<CudaContext>,
     _bufs: Vec<Arc<DevBuf>>,
-    pinned: Vec<Pinned>,
+    /// Pinned sources of host values uploaded inside the run (copies recorded in the graph).
+    _pinned: Vec<Pinned>,
     /// Bytes of device memory the graph holds.
     pub bytes: usize,
 }
@@ -114,15 +162,6 @@ pub struct Graph {
 // SAFETY: the executable graph is launched only with the GPU's run lock held.
 unsafe impl Send for Graph {}
 unsafe impl Sync for Graph {}
-
-impl Graph {
-    pub(crate) fn pinned(&self, i: usize) -> Result<&Pinned> {
-        self.pinned.get(i).ok_or_else(|| Error::Invalid(format!("CUDA graph: no staging buffer {i}")))
-    }
-    pub(crate) fn pinned_mut(&mut self, i: usize) -> Result<&mut Pinned> {
-        self.pinned.get_mut(i).ok_or_else(|| Error::Invalid(format!("CUDA graph: no staging buffer {i}")))
-    }
-}
 
 impl Drop for Graph {
     fn drop(&mut self) {
@@ -274,17 +313,20 @@ impl Gpu {
         Ok((g, self.push_staging(p)?))
     }
 
-    /// Queues a copy of `bytes` at device address `src` into a new pinned staging buffer;
-    /// returns its index in the graph.
-    pub(crate) fn stage_out(&self, src: u64, bytes: usize) -> Result<usize> {
-        let p = Pinned::new(bytes)?;
-        if bytes > 0 {
-            // SAFETY: the device range holds `bytes`; the pinned buffer lives with the graph.
-            unsafe { drv_sys::cuMemcpyDtoHAsync_v2(p.ptr as *mut c_void, src, bytes, self.stream) }
-                .result()
-                .map_err(|e| cu_err("cuMemcpyDtoHAsync", e))?;
+    /// A graph input: a fixed device buffer of `t`'s host bytes, outside the capture's arena,
+    /// that replays read (the copy into it is queued before each replay); f32 into half storage
+    /// is converted from it inside the graph. Returns the tensor the run uses and the buffer.
+    pub(crate) fn fixed_input(&self, t: &Tensor) -> Result<(GTensor, Arc<DevBuf>)> {
+        let bytes = host_bytes(t)?.len();
+        let buf = self.alloc_fixed(bytes)?;
+        if self.narrowed(t.dtype()) {
+            let g = self.empty(t.dtype(), t.shape().to_vec())?;
+            if bytes > 0 {
+                self.narrow(buf.ptr, &g)?;
+            }
+            return Ok((g, buf));
         }
-        self.push_staging(p)
+        Ok((GTensor { buf: buf.clone(), off: 0, shape: t.shape().to_vec(), dtype: t.dtype() }, buf))
     }
 
     fn push_staging(&self, p: Pinned) -> Result<usize> {
@@ -325,7 +367,7 @@ impl Gpu {
             exec,
             ctx: self.ctx.clone(),
             _bufs: vec![arena],
-            pinned: std::mem::take(&mut c.staging.pinned),
+            _pinned: std::mem::take(&mut c.staging.pinned),
             bytes,
         })
     }

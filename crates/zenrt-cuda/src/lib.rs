@@ -2,12 +2,12 @@
 //!
 //! - [`detect`]: finds the driver, cuBLAS and NVRTC without panicking (dynamic loading), so one
 //!   binary runs on machines with and without a GPU; absence is a [`DeviceUnavailable`] error.
-//! - [`gpu`]: context, stream, cuBLAS handle, the NVRTC-compiled kernels (`kernels.cu`, compiled
-//!   once per process) and a caching device allocator.
+//! - [`gpu`]: a lane of a device (compute and copy streams, cuBLAS and cuDNN handles, a caching
+//!   device allocator) and the NVRTC-compiled kernels (`kernels.cu`, compiled once per process).
 //! - [`exec`]: [`CudaPlan`], the executor over the optimized graph (the CPU plan's order), with
 //!   values freed after their last reader; weights are uploaded once at compile time.
 //! - [`cudnn`]: cuDNN forward convolution (algorithm found once per shape), with the im2col
-//!   path kept for machines without libcudnn.
+//!   path kept for machines without libcudnn; [`find_cache`] keeps the choices on disk.
 //! - `ops`: one GPU kernel builder per ONNX operator.
 //!
 //! See docs/cuda.md for the design, the supported operators and measurements.
@@ -15,9 +15,11 @@
 pub mod cudnn;
 pub mod detect;
 pub mod exec;
+pub mod find_cache;
 pub mod gpu;
 pub mod graph;
 mod ops;
+mod pipeline;
 
 pub use cudnn::conv_path;
 pub use detect::{available, probe, DeviceInfo, DeviceUnavailable};
@@ -27,8 +29,8 @@ pub use gpu::{Gpu, Precision};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
-/// The process-wide [`Gpu`] for `(ordinal, precision)`, opened on first use and shared by every
-/// session (one context, stream, cuBLAS handle and allocator per device and precision).
+/// A process-wide [`Gpu`] lane for `(ordinal, precision)`, opened on first use and shared by
+/// every caller (sessions take their own lanes with [`lane`]).
 pub fn device(ordinal: usize, precision: Precision) -> Result<Arc<Gpu>, DeviceUnavailable> {
     type Table = Mutex<HashMap<(usize, Precision), Arc<Gpu>>>;
     static DEVICES: OnceLock<Table> = OnceLock::new();
@@ -40,4 +42,40 @@ pub fn device(ordinal: usize, precision: Precision) -> Result<Arc<Gpu>, DeviceUn
     let g = Arc::new(Gpu::open(ordinal, precision)?);
     map.insert((ordinal, precision), g.clone());
     Ok(g)
+}
+
+type Idle = Mutex<Vec<Arc<Gpu>>>;
+static IDLE: OnceLock<Idle> = OnceLock::new();
+
+/// A lane of device `ordinal` for one session: its own compute and copy streams, cuBLAS and cuDNN
+/// handles and allocator, so sessions on one GPU run side by side instead of queueing on one
+/// stream. Lanes share the device's context, the compiled kernels and the cuDNN algorithm
+/// choices. An idle lane (its session dropped, see [`retire`]) is reused before a new one opens.
+pub fn lane(ordinal: usize, precision: Precision) -> Result<Arc<Gpu>, DeviceUnavailable> {
+    if let Ok(mut idle) = IDLE.get_or_init(|| Mutex::new(Vec::new())).lock() {
+        let free =
+            idle.iter().position(|g| g.ordinal == ordinal && g.precision == precision && Arc::strong_count(g) == 1);
+        if let Some(i) = free {
+            return Ok(idle.swap_remove(i));
+        }
+    }
+    Ok(Arc::new(Gpu::open(ordinal, precision)?))
+}
+
+/// Keeps `gpu` for [`lane`] to hand out again once its last other holder has dropped it.
+pub(crate) fn retire(gpu: Arc<Gpu>) {
+    if let Ok(mut idle) = IDLE.get_or_init(|| Mutex::new(Vec::new())).lock() {
+        if !idle.iter().any(|g| Arc::ptr_eq(g, &gpu)) {
+            idle.push(gpu);
+        }
+    }
+}
+
+/// Closes every idle lane (those of dropped sessions), giving their cached device memory back to
+/// the driver; returns how many were closed. New sessions then open fresh lanes.
+pub fn release_idle_lanes() -> usize {
+    let Ok(mut idle) = IDLE.get_or_init(|| Mutex::new(Vec::new())).lock() else { return 0 };
+    let before = idle.len();
+    idle.retain(|g| Arc::strong_count(g) > 1);
+    before - idle.len()
 }

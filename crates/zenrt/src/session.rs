@@ -194,7 +194,8 @@ impl Session {
                     Precision::Fp32 if opts.allow_tf32 => zenrt_cuda::Precision::Tf32,
                     Precision::Fp32 => zenrt_cuda::Precision::F32,
                 };
-                let gpu = zenrt_cuda::device(n, precision).map_err(|e| Error::Unsupported(e.to_string()))?;
+                // a lane of its own: streams, cuBLAS/cuDNN handles and allocator (docs/cuda.md)
+                let gpu = zenrt_cuda::lane(n, precision).map_err(|e| Error::Unsupported(e.to_string()))?;
                 let order: Vec<_> = plan.nodes().cloned().collect();
                 Some(zenrt_cuda::CudaPlan::compile(gpu, &graph, &order, opts.cpu_fallback)?)
             }
@@ -286,6 +287,34 @@ impl Session {
         }
         let values = self.plan.run_values(inputs)?;
         Ok(Outputs { names: self.model.graph.outputs.iter().map(|o| o.name.clone()).collect(), values })
+    }
+
+    /// Runs several requests and returns their outputs in order, as many [`Session::run`]s would.
+    /// On a GPU, consecutive requests with the same input shapes overlap: request i+1's upload
+    /// and request i-1's download run while request i computes (docs/cuda.md, "Pipelined
+    /// runs"); on the CPU the requests run one after another.
+    pub fn run_many<S: Into<String>>(
+        &self,
+        requests: impl IntoIterator<Item = impl IntoIterator<Item = (S, Tensor)>>,
+    ) -> Result<Vec<Outputs>> {
+        let requests: Vec<Vec<(String, Tensor)>> =
+            requests.into_iter().map(|r| r.into_iter().map(|(n, t)| (n.into(), t)).collect()).collect();
+        let names: Vec<String> = self.model.graph.outputs.iter().map(|o| o.name.clone()).collect();
+        #[cfg(feature = "cuda")]
+        if let Some(c) = &self.cuda {
+            return Ok(c
+                .run_many(requests)?
+                .into_iter()
+                .map(|outs| Outputs { names: names.clone(), values: outs.into_iter().map(Value::from).collect() })
+                .collect());
+        }
+        requests
+            .into_iter()
+            .map(|r| {
+                let values = self.plan.run_values(r.into_iter().map(|(n, t)| (n, Value::from(t))).collect())?;
+                Ok(Outputs { names: names.clone(), values })
+            })
+            .collect()
     }
 
     /// Runs the model and times every node of the optimized graph (in execution order); see

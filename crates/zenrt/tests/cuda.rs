@@ -295,3 +295,202 @@ fn half_precision_divergence_report() {
         }
     }
 }
+
+/// Request `k` of a family of different inputs: float inputs scaled by 1 + k/10, integer inputs
+/// (token ids, masks) rotated by k places, so mixed-up requests give different outputs.
+fn variant(inputs: &[(String, Tensor)], k: usize) -> Vec<(String, Tensor)> {
+    use zenrt::core::TensorData;
+    inputs
+        .iter()
+        .map(|(n, t)| {
+            let shape = t.shape().to_vec();
+            let v = match t.data() {
+                TensorData::F32(v) => Tensor::from_vec(shape, v.iter().map(|x| x * (1.0 + k as f32 / 10.0)).collect()),
+                TensorData::I64(v) => {
+                    let mut v = v.to_vec();
+                    let len = v.len().max(1);
+                    v.rotate_left(k % len);
+                    Tensor::from_vec(shape, v)
+                }
+                TensorData::I32(v) => {
+                    let mut v = v.to_vec();
+                    let len = v.len().max(1);
+                    v.rotate_left(k % len);
+                    Tensor::from_vec(shape, v)
+                }
+                _ => Ok(t.clone()),
+            };
+            (n.clone(), v.unwrap())
+        })
+        .collect()
+}
+
+fn same_outputs(a: &zenrt::Outputs, b: &zenrt::Outputs, what: &str) {
+    assert_eq!(a.names, b.names, "{what}");
+    for name in &a.names {
+        let (x, y) = (a.get(name).expect("output"), b.get(name).expect("output"));
+        assert_eq!(x.shape(), y.shape(), "{what} {name}: shape");
+        assert_eq!(x.to_f64_vec(), y.to_f64_vec(), "{what} {name}: values differ");
+    }
+}
+
+/// `Session::run_many` (pipelined graph replays) gives exactly the outputs of one `run` per
+/// request, in order, on several models and batches and in fp16; a request of another shape in
+/// the middle ends one pipelined group and starts another.
+#[test]
+fn run_many_equals_sequential_runs() {
+    if !gpu() {
+        return;
+    }
+    let Some(root) = models_dir() else { return };
+    for (model, precision) in [
+        ("resnet50", Precision::Fp32),
+        ("mobilenet_v2", Precision::Fp32),
+        ("bert", Precision::Fp32),
+        ("lstm", Precision::Fp32),
+        ("mobilenet_v2", Precision::Fp16),
+    ] {
+        let path = root.join(model).join("model.onnx");
+        let s = Session::from_file_with(&path, &SessionOptions { precision, ..cuda_opts() }).unwrap();
+        let plan = s.cuda_plan().expect("GPU plan");
+        let b1 = zenrt::npy::read_npz(root.join(model).join("b1_inputs.npz")).unwrap();
+        let b4 = zenrt::npy::read_npz(root.join(model).join("b4_inputs.npz")).unwrap();
+        for (batch, inputs) in [(1, &b1), (4, &b4)] {
+            let reqs: Vec<_> = (0..5).map(|k| variant(inputs, k)).collect();
+            // one by one: the first run is op by op, the second captures, the rest replay
+            let one: Vec<_> = reqs.iter().map(|r| s.run(r.clone()).unwrap()).collect();
+            assert!(plan.graph_status().starts_with("replaying"), "{model}: {}", plan.graph_status());
+            let many = s.run_many(reqs.clone()).unwrap();
+            assert_eq!(many.len(), reqs.len());
+            for (k, (a, b)) in one.iter().zip(&many).enumerate() {
+                same_outputs(a, b, &format!("{model} {precision} b{batch} request {k}"));
+            }
+            // requests do differ (a pipeline mixing them up would be seen)
+            let o = &one[0].names[0];
+            assert_ne!(one[0].get(o).unwrap().to_f64_vec(), one[1].get(o).unwrap().to_f64_vec(), "{model}");
+            eprintln!("{model} {precision} b{batch}: run_many of {} equals run", reqs.len());
+        }
+        // b4, b4, b1 (op by op: a new shape), b1 (captured), b4 x2 (op by op, then captured)
+        let mixed =
+            vec![variant(&b4, 0), variant(&b4, 1), variant(&b1, 2), variant(&b1, 3), variant(&b4, 4), variant(&b4, 5)];
+        let many = s.run_many(mixed.clone()).unwrap();
+        for (k, (r, got)) in mixed.into_iter().zip(&many).enumerate() {
+            same_outputs(&s.run(r).unwrap(), got, &format!("{model} {precision} mixed request {k}"));
+        }
+    }
+}
+
+/// Sessions on one GPU run on their own lanes (streams, handles, allocators): two sessions of one
+/// model, run from three threads at once (two threads share one session), give exactly the
+/// outputs of one session run alone.
+#[test]
+fn concurrent_sessions_agree() {
+    if !gpu() {
+        return;
+    }
+    let Some(root) = models_dir() else { return };
+    for model in ["mobilenet_v2", "bert"] {
+        let path = root.join(model).join("model.onnx");
+        let b4 = zenrt::npy::read_npz(root.join(model).join("b4_inputs.npz")).unwrap();
+        let reqs: Vec<_> = (0..4).map(|k| variant(&b4, k)).collect();
+        let a = Session::from_file_with(&path, &cuda_opts()).unwrap();
+        let b = Session::from_file_with(&path, &cuda_opts()).unwrap();
+        let want: Vec<_> = reqs.iter().map(|r| a.run(r.clone()).unwrap()).collect();
+        let (pa, pb) = (a.cuda_plan().unwrap(), b.cuda_plan().unwrap());
+        assert!(!std::sync::Arc::ptr_eq(pa.gpu(), pb.gpu()), "two live sessions share a lane");
+        std::thread::scope(|sc| {
+            for (t, sess) in [(0, &a), (1, &b), (2, &a)] {
+                let (reqs, want) = (&reqs, &want);
+                sc.spawn(move || {
+                    for it in 0..12 {
+                        let k = (it + t) % reqs.len();
+                        let got = if it % 3 == 2 {
+                            sess.run_many(vec![reqs[k].clone(), reqs[(k + 1) % reqs.len()].clone()]).unwrap().remove(0)
+                        } else {
+                            sess.run(reqs[k].clone()).unwrap()
+                        };
+                        same_outputs(&want[k], &got, &format!("{model} thread {t} iteration {it}"));
+                    }
+                });
+            }
+        });
+        eprintln!("{model}: 3 threads x 12 runs on 2 sessions agree with one session");
+    }
+}
+
+/// The cuDNN Find cache: a process writes its choices to the file; a fresh lane reading the
+/// file runs no Find and gives exactly the same outputs; a corrupt file is ignored (a warning),
+/// the run still matches the CPU, and the file is written anew. Counts Find calls of the whole
+/// process, so the device runs these tests with `--test-threads 1`.
+#[test]
+fn cudnn_find_cache_round_trips() {
+    use zenrt::cuda::{cudnn, find_cache, release_idle_lanes};
+    if !gpu() {
+        return;
+    }
+    let Some(root) = models_dir() else { return };
+    let model = "mobilenet_v2";
+    let path = root.join(model).join("model.onnx");
+    let inputs = zenrt::npy::read_npz(root.join(model).join("b1_inputs.npz")).unwrap();
+    let file = std::env::temp_dir().join(format!("zenrt-find-test-{}", std::process::id())).join("find.txt");
+    let _ = std::fs::remove_file(&file);
+    let run = |n: usize| {
+        release_idle_lanes(); // a fresh lane: no convolution plans in memory
+        let s = Session::from_file_with(&path, &cuda_opts()).unwrap();
+        let outs: Vec<_> = (0..n).map(|_| s.run(inputs.clone()).unwrap()).collect();
+        let conv = s.cuda_plan().unwrap().gpu().conv_path();
+        (outs.into_iter().last().unwrap(), conv)
+    };
+    assert_eq!(find_cache::set_file(Some(file.clone())), 0);
+    let (first, conv) = run(2);
+    if !conv.starts_with("cuDNN") {
+        eprintln!("SKIP: cuDNN is not in use ({conv})");
+        find_cache::set_file(find_cache::default_path());
+        return;
+    }
+    let (saved, warnings) = find_cache::parse(&std::fs::read_to_string(&file).expect("cache file written"));
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert!(!saved.is_empty());
+    assert!(saved.values().all(|c| c.use_cudnn.is_some()), "every shape decided: {saved:?}");
+    // read back from the file
+    assert_eq!(find_cache::set_file(Some(file.clone())), saved.len());
+    let finds = cudnn::find_calls();
+    let (again, _) = run(2);
+    assert_eq!(cudnn::find_calls(), finds, "choices read from the file must not be found again");
+    same_outputs(&first, &again, "second process (cached choices)");
+    // corrupt: ignored, found again, written anew
+    std::fs::write(&file, b"zenrt cudnn find cache v1\nnot\ta\tvalid\tline\n\x00\xff garbage").unwrap();
+    assert_eq!(find_cache::set_file(Some(file.clone())), 0);
+    let (fresh, _) = run(1);
+    assert!(cudnn::find_calls() > finds, "a corrupt cache must lead to Find");
+    let cpu = Session::from_file(&path).unwrap().run(inputs.clone()).unwrap();
+    for name in &first.names {
+        let e = rel_err(fresh.get(name).unwrap(), cpu.get(name).unwrap());
+        assert!(e <= 1e-4, "{name}: GPU vs CPU {e:.2e} after a corrupt cache");
+    }
+    let (rewritten, w) = find_cache::parse(&std::fs::read_to_string(&file).unwrap());
+    assert!(w.is_empty() && !rewritten.is_empty(), "{w:?}");
+    // garbage without a header, and a file that cannot be read (a directory): ignored too
+    std::fs::write(&file, [0xffu8, 0, 1, 2]).unwrap();
+    assert_eq!(find_cache::set_file(Some(file.clone())), 0);
+    assert_eq!(find_cache::set_file(file.parent().map(|p| p.to_path_buf())), 0);
+    let (_, _) = run(1);
+    find_cache::set_file(find_cache::default_path());
+    let _ = std::fs::remove_dir_all(file.parent().unwrap());
+}
+
+/// On the CPU, `Session::run_many` runs each request in turn: y = x + x for requests of
+/// different lengths, in order.
+#[test]
+fn run_many_on_the_cpu_runs_each_request() {
+    let s = Session::from_bytes(&zenrt::testing::tiny_add_model()).unwrap();
+    let reqs: Vec<Vec<(&str, Tensor)>> = (1..4usize)
+        .map(|n| vec![("x", Tensor::from_vec(vec![n], (0..n).map(|i| i as f32 * 0.5 - 1.0).collect()).unwrap())])
+        .collect();
+    let outs = s.run_many(reqs.clone()).unwrap();
+    assert_eq!(outs.len(), 3);
+    for (r, o) in reqs.iter().zip(&outs) {
+        let want: Vec<f64> = r[0].1.to_f64_vec().iter().map(|v| 2.0 * v).collect();
+        assert_eq!(o.get("y").unwrap().to_f64_vec(), want);
+    }
+}
