@@ -317,6 +317,7 @@ fn fused_attention_matches_cpu() {
 /// from a seeded stream: 1-D and 2-D, kernel 1-5, stride 1-3, dilation 1-2, pads 0-2 per side
 /// (asymmetric too), channel multiplier 1-2, planes from 1x1 (many planes per block) to 37x53,
 /// plus MobileNet's shapes and a row too wide for the tiled kernel's shared memory (fallback).
+/// Bounds: about 2.5x the worst measured on an H100 (3e-7 / 5.9e-4 / 5.6e-3).
 #[test]
 fn depthwise_conv_matches_cpu() {
     let mut s = 0x9e37_79b9u32;
@@ -378,6 +379,11 @@ fn depthwise_conv_matches_cpu() {
             ("w", random(&w_shape, 32 + i as u32, 1.0 / (kn as f32).sqrt())),
             ("b", random(&[c * m], 33 + i as u32, 0.5)),
         ];
-        check_at(&what, &model, &feeds, &[(Precision::Fp32, 1e-5), (Precision::Fp16, 4e-3), (Precision::Bf16, 3e-2)]);
+        check_at(
+            &what,
+            &model,
+            &feeds,
+            &[(Precision::Fp32, 2e-6), (Precision::Fp16, 1.5e-3), (Precision::Bf16, 1.2e-2)],
+        );
     }
 }
