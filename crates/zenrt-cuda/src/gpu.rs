@@ -77,6 +77,7 @@ const KERNEL_NAMES: &[&str] = &[
     "batchnorm_f32",
     "im2col_f32",
     "depthwise_f32",
+    "depthwise_tiled_f32",
     "pool2d_f32",
     "lstm_gates_f32",
     "gru_gates_f32",

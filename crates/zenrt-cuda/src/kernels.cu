@@ -441,7 +441,8 @@ extern "C" __global__ void im2col_f32(ConvP p, i64 g, const real* x, real* col) 
     }
 }
 
-// Depthwise convolution (group == c == oc / m) with bias and activation in the epilogue.
+// Depthwise convolution (group == c == oc / m) with bias and activation in the epilogue; one thread per
+// output. The fallback of `depthwise_tiled_f32` for rows too wide for its shared-memory tile.
 extern "C" __global__ void depthwise_f32(ConvP p, const real* x, const real* wt, const real* bias, int op, float a, float b2, real* y) {
     i64 total = p.n * p.oc * p.oh * p.ow;
     i64 m = p.oc / p.c;
@@ -464,6 +465,82 @@ extern "C" __global__ void depthwise_f32(ConvP p, const real* x, const real* wt,
             }
         }
         y[i] = st(act(op, acc, a, b2));
+    }
+}
+
+// (q, r, c): a flat index as digits of [*, nr, nc], advanced by a fixed step without divisions
+// (each digit carries at most once because the step's own digits are below nr and nc).
+struct Idx3 {
+    int q, r, c, dq, dr, dc, nr, nc;
+    __device__ Idx3(int i, int step, int nr_, int nc_) : nr(nr_), nc(nc_) {
+        c = i % nc; r = (i / nc) % nr; q = i / (nc * nr);
+        dc = step % nc; dr = (step / nc) % nr; dq = step / (nc * nr);
+    }
+    __device__ void next() {
+        c += dc; if (c >= nc) { c -= nc; r++; }
+        r += dr; if (r >= nr) { r -= nr; q++; }
+        q += dq;
+    }
+};
+
+// One depthwise window from shared memory: K x K unrolled (K = 3, 5), or kh x kw (K = 0).
+template <int K>
+__device__ __forceinline__ float dw_dot(const float* xp, const float* wp, int dh, int dw, int kh = K, int kw = K) {
+    float acc = 0.f;
+#pragma unroll
+    for (int ky = 0; ky < (K ? K : kh); ++ky)
+#pragma unroll
+        for (int kx = 0; kx < (K ? K : kw); ++kx) acc += xp[ky * dh + kx * dw] * wp[ky * (K ? K : kw) + kx];
+    return acc;
+}
+
+// Depthwise convolution, tiled: a block computes `tp` output planes (image, channel) x `th`
+// output rows. Their input rows (padding stored as zeros, so the inner loop has no bounds checks)
+// and the planes' weights are staged in shared memory as float: every input element is read from
+// global memory once per tile instead of kh*kw times, and the index math is 32-bit. Bias and
+// activation in the epilogue. Grid: ceil(planes / tp) * ceil(oh / th) blocks; shared memory as
+// computed by ops/conv.rs (`dw_tile`): tp*8 + tp*(ith*iw + kh*kw)*4 bytes.
+extern "C" __global__ void depthwise_tiled_f32(ConvP p, int tp, int th, const real* x, const real* wt, const real* bias, int op, float a, float b2, real* y) {
+    extern __shared__ i64 dw_sm[];
+    int oh = (int)p.oh, ow = (int)p.ow, kh = (int)p.kh, kw = (int)p.kw, sh = (int)p.sh, sw = (int)p.sw;
+    int tiles = (oh + th - 1) / th;
+    i64 planes = p.n * p.oc;
+    i64 pl0 = (i64)(blockIdx.x / tiles) * tp;
+    int oy0 = (int)(blockIdx.x % tiles) * th;
+    int np = (int)min((i64)tp, planes - pl0);
+    int rows = min(th, oh - oy0);
+    int ith = (rows - 1) * sh + (kh - 1) * (int)p.dh + 1;  // input rows of this tile
+    int iw = (ow - 1) * sw + (kw - 1) * (int)p.dw + 1;     // input columns, padding included
+    int kk = kh * kw;
+    i64* xoff = dw_sm;                      // [np] offset of each plane's input channel
+    float* xs = (float*)(dw_sm + tp);       // [np][ith][iw]
+    float* ws = xs + tp * ith * iw;         // [np][kh*kw]
+    i64 m = p.oc / p.c;
+    for (int q = threadIdx.x; q < np; q += blockDim.x) {
+        i64 pl = pl0 + q, co = pl % p.oc;
+        xoff[q] = ((pl / p.oc) * p.c + co / m) * p.h * p.w;
+    }
+    for (int i = threadIdx.x; i < np * kk; i += blockDim.x) ws[i] = ld(wt[((pl0 + i / kk) % p.oc) * kk + i % kk]);
+    __syncthreads();
+    int iy0 = oy0 * sh - (int)p.ph;
+    int n_in = np * ith * iw;
+    Idx3 u(threadIdx.x, blockDim.x, ith, iw);
+    for (int i = threadIdx.x; i < n_in; i += blockDim.x, u.next()) {
+        int iy = iy0 + u.r, ix = u.c - (int)p.pw;
+        xs[i] = iy >= 0 && iy < p.h && ix >= 0 && ix < p.w ? ld(x[xoff[u.q] + (i64)iy * p.w + ix]) : 0.f;
+    }
+    __syncthreads();
+    int dh = (int)p.dh * iw, dw = (int)p.dw;
+    Idx3 v(threadIdx.x, blockDim.x, rows, ow);
+    for (int i = threadIdx.x; i < np * rows * ow; i += blockDim.x, v.next()) {
+        i64 pl = pl0 + v.q;
+        const float* xp = xs + (v.q * ith + v.r * sh) * iw + v.c * sw;
+        const float* wp = ws + v.q * kk;
+        float acc = kh == 3 && kw == 3 ? dw_dot<3>(xp, wp, dh, dw)
+                  : kh == 5 && kw == 5 ? dw_dot<5>(xp, wp, dh, dw)
+                  : dw_dot<0>(xp, wp, dh, dw, kh, kw);
+        if (bias) acc += ld(bias[pl % p.oc]);
+        y[(pl * oh + oy0 + v.r) * ow + v.c] = st(act(op, acc, a, b2));
     }
 }
 

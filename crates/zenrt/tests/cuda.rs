@@ -6,8 +6,9 @@
 //! - real models: GPU vs CPU outputs on the exported models' inputs, max |gpu - cpu| / max |cpu|
 //!   <= 1e-4 (fp32, TF32 off), at batch 1 and 4, and GPU vs ONNX Runtime likewise.
 //! - the same models with `precision` fp16 and bf16 (modules `fp16`, `bf16`) against the CPU's
-//!   fp32 outputs: max |gpu - cpu| / max |cpu| <= 1e-2 at batch 1 and 4 (docs/cuda.md lists the
-//!   measured errors); a CPU session refuses fp16/bf16.
+//!   fp32 outputs: max |gpu - cpu| / max |cpu| <= `half_tol` (1e-2 or tighter, looser only where
+//!   the storage floor is above it; docs/cuda.md lists the measured errors) at batch 1 and 4; a
+//!   CPU session refuses fp16/bf16.
 //! - ONNX node cases (`ZENRT_NODE_CASES`, default /tmp/onnxdata/node): every case that passes
 //!   on the CPU must pass on the GPU, or be refused as unsupported; a wrong GPU result fails.
 #![cfg(feature = "cuda")]
@@ -62,21 +63,30 @@ fn models_dir() -> Option<PathBuf> {
     dir.is_dir().then_some(dir)
 }
 
-/// fp16/bf16 models vs the CPU's fp32 outputs, relative to the output's scale.
+/// fp16/bf16 models vs the CPU's fp32 outputs, relative to the output's scale: the bound.
 const HALF_TOL: f64 = 1e-2;
 
-/// The half-precision bound for `model`: [`HALF_TOL`], except for the deep random-weight CNNs
-/// (and BERT in bf16), whose logits are ill-conditioned: PyTorch running the same modules in
-/// fp16/bf16 on the CPU is off by 0.04-0.13 relative (docs/cuda.md), so these get about twice
-/// the error measured on the H100 (a wrong kernel or a race gives 0.5-18, as seen while building).
+/// The half-precision bound for `model`: about twice the worst error measured on an H100 (device
+/// runs 6-8 and session 5, batch 1 and 4; docs/cuda.md "Precision policy"), never above
+/// [`HALF_TOL`] where the measurement allows it. Above it: the deep random-weight CNNs in fp16 and
+/// the CNNs and BERT in bf16, whose error is the storage floor itself: emulating zenrt's roundings
+/// (inputs, weights, stored activations) in fp32 with `scripts/half_emulate.py` gives the same
+/// error (resnet50 fp16 2.1-2.5e-2, with the weights alone 1.8e-2), and PyTorch autocast on the
+/// same modules is as far off (resnet50 fp16 2.9e-2, bf16 0.13). A wrong kernel or a race gives
+/// 0.5-18.
 fn half_tol(model: &str, precision: Precision) -> f64 {
     match (precision, model) {
-        (Precision::Fp16, "resnet50") => 6e-2,
-        (Precision::Fp16, "mobilenet_v2") => 4e-2,
-        (Precision::Bf16, "resnet50") => 0.25,
-        (Precision::Bf16, "mobilenet_v2") => 0.2,
+        (Precision::Fp16, "resnet50") => 4e-2,
+        (Precision::Fp16, "mobilenet_v2") => 3e-2,
+        (Precision::Fp16, "efficientnet_b0") => 8e-3,
+        (Precision::Fp16, "bert") => 5e-3,
+        (Precision::Fp16, "bigru" | "dlrm") => 1.5e-3,
+        (Precision::Fp16, "lstm" | "keras_cnn") => 1e-3,
+        (Precision::Bf16, "resnet50") => 0.2,
+        (Precision::Bf16, "mobilenet_v2") => 0.15,
         (Precision::Bf16, "efficientnet_b0") => 5e-2,
-        (Precision::Bf16, "bert") => 3e-2,
+        (Precision::Bf16, "bert") => 2e-2,
+        (Precision::Bf16, "dlrm" | "keras_cnn") => 5e-3,
         _ => HALF_TOL,
     }
 }

@@ -4,6 +4,9 @@
 //!   sequence_lens, clip, activations with alpha/beta, peepholes, input_forget,
 //!   linear_before_reset, layout 1, several batch rows per block) and through the per-step GEMM
 //!   path (hidden size above the fused kernel's default);
+//! - depthwise convolutions (the tiled kernel and its wide-row fallback; run with
+//!   `ZENRT_CUDA_CONV=im2col` so that cuDNN's per-shape choice cannot hide them) over random
+//!   shapes, strides, pads, dilations, channel multipliers and fused activations, fp32/fp16/bf16;
 //! - `com.zenrt` FusedElementwise (generated kernels: same-shape, scalar and broadcast inputs,
 //!   swapped operands) and FusedAttention (with and without broadcast masks).
 //!
@@ -46,6 +49,7 @@ enum A {
     Ss(&'static [&'static str]),
     Fs(&'static [f32]),
     Is(&'static [i64]),
+    Iv(Vec<i64>),
 }
 
 fn attr(name: &str, a: &A) -> pb::AttributeProto {
@@ -57,6 +61,7 @@ fn attr(name: &str, a: &A) -> pb::AttributeProto {
         A::Ss(v) => (p.r#type, p.strings) = (Some(8), v.iter().map(|s| s.as_bytes().to_vec()).collect()),
         A::Fs(v) => (p.r#type, p.floats) = (Some(6), v.to_vec()),
         A::Is(v) => (p.r#type, p.ints) = (Some(7), v.to_vec()),
+        A::Iv(v) => (p.r#type, p.ints) = (Some(7), v.clone()),
     }
     p
 }
@@ -99,8 +104,13 @@ fn one_node(domain: &str, op: &str, ins: &[(&str, i32, Vec<usize>)], outs: &[&st
     m.encode_to_vec()
 }
 
-/// Runs `model` on the CPU and three times on the GPU at each precision; checks every output.
+/// Runs `model` on the CPU and three times on the GPU in fp32 (1e-4) and fp16 (2e-2).
 fn check(what: &str, model: &[u8], feeds: &[(&str, Tensor)]) {
+    check_at(what, model, feeds, &[(Precision::Fp32, 1e-4), (Precision::Fp16, 2e-2)]);
+}
+
+/// Runs `model` on the CPU and three times on the GPU at each (precision, tolerance); checks every output.
+fn check_at(what: &str, model: &[u8], feeds: &[(&str, Tensor)], precisions: &[(Precision, f64)]) {
     let load = |opts: &SessionOptions| {
         let m =
             zenrt::onnx::load_model_bytes(model, &Default::default()).unwrap_or_else(|e| panic!("{what}: load: {e}"));
@@ -111,7 +121,7 @@ fn check(what: &str, model: &[u8], feeds: &[(&str, Tensor)]) {
     if !gpu() {
         return;
     }
-    for (precision, tol) in [(Precision::Fp32, 1e-4), (Precision::Fp16, 2e-2)] {
+    for &(precision, tol) in precisions {
         let s = load(&SessionOptions { device: Device::Cuda(0), precision, ..Default::default() });
         let runs: Vec<_> = (0..3)
             .map(|i| s.run(feeds.clone()).unwrap_or_else(|e| panic!("{what} {precision}: GPU run {i}: {e}")))
@@ -300,5 +310,80 @@ fn fused_attention_matches_cpu() {
         }
         let model = one_node("com.zenrt", "FusedAttention", &ins, &["y"], &[("scale", A::F(0.35))]);
         check(what, &model, &feeds);
+    }
+}
+
+/// Depthwise FusedConv (bias + activation) against the CPU, fp32 / fp16 / bf16. Shapes are drawn
+/// from a seeded stream: 1-D and 2-D, kernel 1-5, stride 1-3, dilation 1-2, pads 0-2 per side
+/// (asymmetric too), channel multiplier 1-2, planes from 1x1 (many planes per block) to 37x53,
+/// plus MobileNet's shapes and a row too wide for the tiled kernel's shared memory (fallback).
+/// Bounds: about 2.5x the worst measured on an H100 (3e-7 / 5.9e-4 / 5.6e-3).
+#[test]
+fn depthwise_conv_matches_cpu() {
+    let mut s = 0x9e37_79b9u32;
+    let mut rnd = |n: u32| {
+        s ^= s << 13;
+        s ^= s >> 17;
+        s ^= s << 5;
+        (s % n) as usize
+    };
+    // (n, c, multiplier, spatial, kernel, strides, dilations, pads, activation)
+    type Case = (usize, usize, usize, Vec<usize>, Vec<usize>, Vec<i64>, Vec<i64>, Vec<i64>, &'static str);
+    let mut cases: Vec<Case> = vec![
+        (2, 32, 1, vec![112, 112], vec![3, 3], vec![1, 1], vec![1, 1], vec![1, 1, 1, 1], "Clip"),
+        (2, 96, 1, vec![112, 112], vec![3, 3], vec![2, 2], vec![1, 1], vec![1, 1, 1, 1], "Clip"),
+        (3, 160, 1, vec![7, 7], vec![3, 3], vec![1, 1], vec![1, 1], vec![1, 1, 1, 1], "Relu"),
+        (1, 40, 1, vec![28, 28], vec![5, 5], vec![2, 2], vec![1, 1], vec![1, 2, 1, 2], "Swish"),
+        (1, 2, 1, vec![13_000], vec![3], vec![1], vec![1], vec![1, 1], ""),
+    ];
+    let acts = ["", "Relu", "Clip", "Swish"];
+    for _ in 0..12 {
+        let two_d = rnd(4) != 0;
+        let r = if two_d { 2 } else { 1 };
+        let sp: Vec<usize> = (0..r).map(|_| 1 + rnd(40)).collect();
+        let k: Vec<usize> = (0..r).map(|_| 1 + rnd(5)).collect();
+        let st: Vec<i64> = (0..r).map(|_| 1 + rnd(3) as i64).collect();
+        let dl: Vec<i64> = (0..r).map(|_| 1 + rnd(2) as i64).collect();
+        let pads: Vec<i64> = (0..2 * r).map(|_| rnd(3) as i64).collect();
+        // the dilated kernel must fit in the padded input
+        let fits = (0..r).all(|i| (k[i] as i64 - 1) * dl[i] < sp[i] as i64 + pads[i] + pads[i + r]);
+        if fits {
+            cases.push((1 + rnd(3), 1 + rnd(24), 1 + rnd(2), sp, k, st, dl, pads, acts[rnd(4)]));
+        }
+    }
+    for (i, (n, c, m, sp, k, st, dl, pads, act)) in cases.into_iter().enumerate() {
+        let what = format!("depthwise {i}: n{n} c{c} x{m} {sp:?} k{k:?} s{st:?} d{dl:?} p{pads:?} {act}");
+        let x_shape: Vec<usize> = [vec![n, c], sp].concat();
+        let w_shape: Vec<usize> = [vec![c * m, 1], k.clone()].concat();
+        let kn: usize = k.iter().product();
+        let ins = vec![("x", 1, x_shape.clone()), ("w", 1, w_shape.clone()), ("b", 1, vec![c * m])];
+        let kernel: Vec<i64> = k.iter().map(|&v| v as i64).collect();
+        let mut attrs = vec![
+            ("group", A::I(c as i64)),
+            ("kernel_shape", A::Iv(kernel)),
+            ("strides", A::Iv(st)),
+            ("dilations", A::Iv(dl)),
+            ("pads", A::Iv(pads)),
+        ];
+        match act {
+            "" => {}
+            "Clip" => {
+                attrs.push(("activation", A::S("Clip")));
+                attrs.push(("activation_params", A::Fs(&[0.0, 6.0])));
+            }
+            a => attrs.push(("activation", A::S(a))),
+        }
+        let model = one_node("com.zenrt", "FusedConv", &ins, &["y"], &attrs);
+        let feeds = [
+            ("x", random(&x_shape, 31 + i as u32, 2.0)),
+            ("w", random(&w_shape, 32 + i as u32, 1.0 / (kn as f32).sqrt())),
+            ("b", random(&[c * m], 33 + i as u32, 0.5)),
+        ];
+        check_at(
+            &what,
+            &model,
+            &feeds,
+            &[(Precision::Fp32, 2e-6), (Precision::Fp16, 1.5e-3), (Precision::Bf16, 1.2e-2)],
+        );
     }
 }

@@ -261,12 +261,20 @@ impl Conv {
             // bias (and the activation, without a residual) inside the kernel
             let bp = ep.bias.as_ref().map(|b| b.ptr()).unwrap_or(0);
             let act = if ep.z.is_some() { Act::NONE } else { ep.act };
-            let total = y.len();
-            cx.gpu.launch_n(
-                "depthwise_f32",
-                total,
-                &[p, &gx.ptr(), &gw.ptr(), &bp, &act.code, &act.a, &act.b, &y.ptr()],
-            )?;
+            match dw_tile(p) {
+                Some(t) => cx.gpu.launch_smem(
+                    "depthwise_tiled_f32",
+                    t.blocks,
+                    256,
+                    t.smem,
+                    &[p, &t.tp, &t.th, &gx.ptr(), &gw.ptr(), &bp, &act.code, &act.a, &act.b, &y.ptr()],
+                )?,
+                None => cx.gpu.launch_n(
+                    "depthwise_f32",
+                    y.len(),
+                    &[p, &gx.ptr(), &gw.ptr(), &bp, &act.code, &act.a, &act.b, &y.ptr()],
+                )?,
+            }
             return match &ep.z {
                 Some(_) => Ep { bias: None, z: ep.z.clone(), act: ep.act }.apply(cx.gpu, y, ohw, oc),
                 None => Ok(()),
@@ -319,6 +327,43 @@ impl Conv {
         }
         ep.apply(cx.gpu, y, ohw, oc)
     }
+}
+
+/// The tile of `depthwise_tiled_f32`: `tp` output planes x `th` output rows per block of 256
+/// threads (about 1024 outputs), `smem` bytes of shared memory (input rows as f32, weights, plane
+/// offsets; at most 40 KiB), `blocks` in the grid. `None` (rows too wide for the tile, or a grid
+/// or size beyond 32 bits): the one-thread-per-output kernel.
+#[derive(Debug, PartialEq)]
+struct DwTile {
+    tp: i32,
+    th: i32,
+    smem: u32,
+    blocks: u32,
+}
+
+fn dw_tile(p: &ConvP) -> Option<DwTile> {
+    const OUTPUTS: i64 = 1024;
+    const SMEM: i64 = 40 << 10;
+    let iw = (p.ow - 1) * p.sw + (p.kw - 1) * p.dw + 1;
+    let rows_in = |th: i64| (th - 1) * p.sh + (p.kh - 1) * p.dh + 1;
+    let bytes = |tp: i64, th: i64| tp * 8 + tp * (rows_in(th) * iw + p.kh * p.kw) * 4;
+    let plane = p.oh * p.ow;
+    let (mut tp, mut th) =
+        if plane >= OUTPUTS { (1, (OUTPUTS / p.ow).clamp(1, p.oh)) } else { (OUTPUTS / plane, p.oh) };
+    while bytes(tp, th) > SMEM && (tp > 1 || th > 1) {
+        if tp > 1 {
+            tp = (tp / 2).max(1);
+        } else {
+            th = (th / 2).max(1);
+        }
+    }
+    let planes = p.n * p.oc;
+    let blocks = ((planes + tp - 1) / tp).checked_mul((p.oh + th - 1) / th)?;
+    let fits = |v: i64| v <= i32::MAX as i64;
+    if bytes(tp, th) > SMEM || !fits(blocks) || !fits(p.h * p.w) || !fits(iw) || !fits(p.oh * p.ow) {
+        return None;
+    }
+    Some(DwTile { tp: tp as i32, th: th as i32, smem: bytes(tp, th) as u32, blocks: blocks as u32 })
 }
 
 /// The most bytes of im2col columns at once: 64 MiB, or `ZENRT_CUDA_COL_MB` (0: the whole batch).
@@ -525,5 +570,52 @@ impl GpuOp for BatchNorm {
             ],
         )?;
         Ok(vec![Val::Dev(y)])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dw(n: i64, c: i64, h: i64, w: i64, k: i64, s: i64, pad: i64) -> ConvP {
+        let o = |v: i64| (v + 2 * pad - k) / s + 1;
+        ConvP {
+            n,
+            c,
+            h,
+            w,
+            oc: c,
+            oh: o(h),
+            ow: o(w),
+            kh: k,
+            kw: k,
+            sh: s,
+            sw: s,
+            ph: pad,
+            pw: pad,
+            dh: 1,
+            dw: 1,
+            group: c,
+        }
+    }
+
+    #[test]
+    fn depthwise_tiles_cover_the_output_within_shared_memory() {
+        for p in [
+            dw(32, 32, 112, 112, 3, 1, 1),
+            dw(32, 96, 112, 112, 3, 2, 1),
+            dw(32, 960, 7, 7, 3, 1, 1),
+            dw(1, 3, 1, 1, 3, 1, 1),
+            dw(2, 5, 300, 2000, 5, 1, 2),
+        ] {
+            let t = dw_tile(&p).unwrap_or_else(|| panic!("{p:?}: no tile"));
+            assert!(t.smem <= 40 << 10 && t.tp >= 1 && t.th >= 1, "{p:?}: {t:?}");
+            let (tp, th) = (t.tp as i64, t.th as i64);
+            // every plane and output row is in exactly one block
+            assert_eq!(t.blocks as i64, (p.n * p.oc + tp - 1) / tp * ((p.oh + th - 1) / th), "{p:?}: {t:?}");
+            assert!(tp * th * p.ow <= 2048, "{p:?}: {t:?} too many outputs per block");
+        }
+        // a row of 13000 floats does not fit 40 KiB: the one-thread-per-output kernel
+        assert_eq!(dw_tile(&dw(1, 2, 1, 13_000, 3, 1, 1)), None);
     }
 }
