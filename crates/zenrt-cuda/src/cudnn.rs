@@ -404,12 +404,16 @@ impl Cudnn {
         plans.get(s).map(Entry::decision)
     }
 
-    /// Records the choice for `s`: cuDNN when it was faster than our path (`ours_ms`).
-    pub(crate) fn decide(&self, s: &ConvShape, ours_ms: f32) -> bool {
+    /// Records the choice for `s`: cuDNN when its timed run (`dnn_ms`, epilogue included) was
+    /// faster than our path's (`ours_ms`), both timed the same way by the caller.
+    pub(crate) fn decide(&self, s: &ConvShape, ours_ms: f32, dnn_ms: f32) -> bool {
         let Ok(mut plans) = self.plans.lock() else { return false };
         match plans.get_mut(s) {
             Some(Entry::Plan(p)) => {
-                let use_it = p.ms < ours_ms;
+                let use_it = dnn_ms < ours_ms;
+                if dnn_ms.is_finite() {
+                    p.ms = dnn_ms;
+                }
                 p.chosen = Some(use_it);
                 p.remember();
                 use_it
