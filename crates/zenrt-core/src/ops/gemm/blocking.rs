@@ -172,9 +172,12 @@ fn overridden(b: Blocking, mr: usize, nr: usize, var: Option<&str>) -> Blocking 
     Blocking { mc: pick(0, b.mc, mr), kc: pick(1, b.kc, 1), nc: pick(2, b.nc, nr) }
 }
 
+/// Blockings computed so far, by kernel shape `(mr, nr)`.
+type Known = std::sync::Mutex<Vec<((usize, usize), Blocking)>>;
+
 /// The blocking of this process for a kernel shape (computed once per shape).
 pub fn for_kernel(mr: usize, nr: usize) -> Blocking {
-    static CACHE: OnceLock<std::sync::Mutex<Vec<((usize, usize), Blocking)>>> = OnceLock::new();
+    static CACHE: OnceLock<Known> = OnceLock::new();
     let cache = CACHE.get_or_init(Default::default);
     let mut v = cache.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(&(_, b)) = v.iter().find(|(s, _)| *s == (mr, nr)) {
@@ -209,17 +212,17 @@ mod tests {
         // Zen 3 core (32 KiB L1d, 512 KiB L2, 16 MiB L3 share) with the AVX2 6×16 kernel.
         let zen3 = derive(Caches { l1: 32 << 10, l2: 512 << 10, l3: 16 << 20 }, 6, 16);
         assert_eq!(zen3.kc, 256);
-        assert_eq!(zen3.mc % 6, 0);
+        assert!(zen3.mc.is_multiple_of(6));
         assert!(zen3.mc * zen3.kc * 4 <= (512 << 10) / 2, "{zen3:?}");
-        assert_eq!(zen3.nc % 16, 0);
+        assert!(zen3.nc.is_multiple_of(16));
         // A smaller L2 gives a smaller A block; a wider kernel a shorter K block.
         let small = derive(Caches { l1: 32 << 10, l2: 256 << 10, l3: 2 << 20 }, 6, 16);
         assert!(small.mc < zen3.mc);
         let wide = derive(Caches { l1: 48 << 10, l2: 2 << 20, l3: 2 << 20 }, 12, 32);
-        assert!(wide.kc * 32 * 4 <= 24 << 10 && wide.mc % 12 == 0 && wide.nc % 32 == 0, "{wide:?}");
+        assert!(wide.kc * 32 * 4 <= 24 << 10 && wide.mc.is_multiple_of(12) && wide.nc.is_multiple_of(32), "{wide:?}");
         // Whatever the machine reports, the blocks stay positive multiples of the tile.
         let b = for_kernel(6, 16);
-        assert!(b.mc >= 6 && b.mc % 6 == 0 && b.kc >= 8 && b.nc >= 16 && b.nc % 16 == 0, "{b:?}");
+        assert!(b.mc >= 6 && b.mc.is_multiple_of(6) && b.kc >= 8 && b.nc >= 16 && b.nc.is_multiple_of(16), "{b:?}");
         let o = overridden(zen3, 6, 16, Some("100,0,1000"));
         assert_eq!((o.mc, o.kc, o.nc), (102, zen3.kc, 1008));
     }
