@@ -305,9 +305,12 @@ fn device_report(model: zenrt::Model, device: zenrt::Device) -> CliResult<()> {
     use zenrt::cuda::Placement;
     // The graph a GPU session would run: the passes for this device (no GPU needed to compile it).
     let passes = zenrt::passes_for(device, &Default::default());
+    // The optimized graph with its weights (a CPU plan releases the weights it packed).
+    let mut graph = model.graph.clone();
+    zenrt::core::passes::optimize(&mut graph, &passes)?;
     let session = zenrt::Session::from_model(model, &zenrt::SessionOptions { passes, ..Default::default() })?;
     let order: Vec<zenrt::core::Node> = session.plan().nodes().cloned().collect();
-    let places = zenrt::cuda::placements(session.plan().graph(), &order, false);
+    let places = zenrt::cuda::placements(&graph, &order, false);
     let mut host: BTreeMap<String, usize> = BTreeMap::new();
     let mut missing = Vec::new();
     let mut gpu = 0;

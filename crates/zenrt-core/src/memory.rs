@@ -497,7 +497,7 @@ pub struct MemoryPlan {
     pub num_buffers: usize,
     /// Sum of the planned values' sizes (what one buffer per value would take).
     pub total_bytes: usize,
-    /// Bytes of constants (weights), not part of the arena.
+    /// Bytes of constants (weights) the plan holds, raw or packed into kernels; not part of the arena.
     pub weight_bytes: usize,
 }
 

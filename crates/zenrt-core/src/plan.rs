@@ -241,6 +241,9 @@ impl Plan {
             }
         }
 
+        let graph =
+            release_absorbed(graph, &mut steps, &mut consts, &slot_names, &slot_of, &input_slots, &output_slots);
+
         // Last use of every slot produced or fed here; graph outputs are never freed.
         let keep: HashSet<usize> = output_slots.iter().copied().collect();
         let mut last_use: HashMap<usize, usize> = HashMap::new();
@@ -393,6 +396,12 @@ impl Plan {
                 }
             }
         };
+        // Constants released after packing ([`release_absorbed`]) are known by type and shape only.
+        for (name, &s) in &self.slot_of {
+            if matches!(self.sources[s], Source::Const) && !g.initializers.contains_key(name) {
+                g.inputs.extend(g.value_info.get(name).cloned());
+            }
+        }
         for vi in g.inputs.iter_mut() {
             bind(&mut vi.shape);
         }
@@ -406,7 +415,8 @@ impl Plan {
         let mut used: Vec<(String, usize)> = dims.iter().map(|(k, v)| (k.clone(), *v)).collect();
         used.sort();
         plan.dims = used;
-        plan.weight_bytes = self.consts.iter().map(|(_, t)| t.nbytes()).sum();
+        plan.weight_bytes = self.consts.iter().map(|(_, t)| t.nbytes()).sum::<usize>()
+            + self.steps.iter().map(|s| s.kernel.held_bytes()).sum::<usize>();
 
         // Planned values in execution order, and their buffer (group) index.
         let mut entry_of: HashMap<usize, usize> = HashMap::new();
@@ -827,6 +837,52 @@ fn check_input(vi: &ValueInfo, t: &Tensor, sym: &mut HashMap<String, usize>) -> 
         }
     }
     Ok(())
+}
+
+/// Releases the constants that no step reads any more because every reader's kernel absorbed
+/// them (packed weights, [`Op::absorbed_inputs`]): their step inputs become `None`, they leave
+/// `consts`, and the plan's copy of the graph keeps only their type and shape (in `value_info`),
+/// so the weights' memory is freed once the caller drops its own references. Graph outputs,
+/// constants the caller may override (listed as inputs) and values subgraphs read are kept.
+fn release_absorbed(
+    graph: Arc<Graph>,
+    steps: &mut [Step],
+    consts: &mut Vec<(usize, Arc<Tensor>)>,
+    slot_names: &[String],
+    slot_of: &HashMap<String, usize>,
+    input_slots: &[(ValueInfo, usize)],
+    output_slots: &[usize],
+) -> Arc<Graph> {
+    let mut kept: HashSet<usize> = output_slots.iter().chain(input_slots.iter().map(|(_, s)| s)).copied().collect();
+    for step in steps.iter() {
+        for g in node_subgraphs(&step.node) {
+            kept.extend(g.free_values().iter().filter_map(|v| slot_of.get(v).copied()));
+        }
+        let absorbed = step.kernel.absorbed_inputs();
+        kept.extend(step.inputs.iter().enumerate().filter(|(k, _)| !absorbed.contains(k)).filter_map(|(_, s)| *s));
+    }
+    let (kept_consts, released): (Vec<_>, Vec<_>) =
+        std::mem::take(consts).into_iter().partition(|(s, _)| kept.contains(s));
+    *consts = kept_consts;
+    if released.is_empty() {
+        return graph;
+    }
+    let gone: HashSet<usize> = released.iter().map(|(s, _)| *s).collect();
+    for step in steps.iter_mut() {
+        for i in step.inputs.iter_mut() {
+            if i.is_some_and(|s| gone.contains(&s)) {
+                *i = None;
+            }
+        }
+    }
+    let mut g = (*graph).clone();
+    for (s, t) in released {
+        let name = &slot_names[s];
+        g.initializers.remove(name);
+        let shape = t.shape().iter().map(|&d| Dim::Known(d)).collect();
+        g.value_info.insert(name.clone(), ValueInfo::new(name.clone(), Some(t.dtype()), Some(shape)));
+    }
+    Arc::new(g)
 }
 
 /// Lets `kernel` specialise itself for the node's constant inputs (initializers the caller cannot

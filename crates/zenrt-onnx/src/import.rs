@@ -30,7 +30,7 @@ pub fn load_model(path: &Path) -> Result<Model> {
     // The file's bytes are not needed once decoded: freeing them before the tensors are built
     // keeps two copies of the weights alive at the peak instead of three.
     drop(bytes);
-    import_proto(&mp, base).map_err(|e| match e {
+    import_proto(mp, base).map_err(|e| match e {
         e @ (Error::Io { .. } | Error::Decode { .. }) => e,
         e => e.context(path.display().to_string()),
     })
@@ -42,14 +42,14 @@ pub fn load_model_bytes(bytes: &[u8], opts: &ImportOptions) -> Result<Model> {
 }
 
 fn import(bytes: &[u8], base: Option<&Path>, what: &str) -> Result<Model> {
-    import_proto(&decode(bytes, what)?, base)
+    import_proto(decode(bytes, what)?, base)
 }
 
 fn decode(bytes: &[u8], what: &str) -> Result<ModelProto> {
     ModelProto::decode(bytes).map_err(|e| Error::Decode { what: what.to_string(), msg: e.to_string() })
 }
 
-fn import_proto(mp: &ModelProto, base: Option<&Path>) -> Result<Model> {
+fn import_proto(mut mp: ModelProto, base: Option<&Path>) -> Result<Model> {
     let ir_version = mp.ir_version.unwrap_or(0);
     let mut opsets: HashMap<String, i64> = HashMap::new();
     for o in &mp.opset_import {
@@ -60,11 +60,20 @@ fn import_proto(mp: &ModelProto, base: Option<&Path>) -> Result<Model> {
     if !opsets.contains_key("") {
         opsets.insert(String::new(), 1);
     }
-    let gp = mp.graph.as_ref().ok_or_else(|| Error::InvalidModel("model has no graph".into()))?;
+    let mut gp = mp.graph.take().ok_or_else(|| Error::InvalidModel("model has no graph".into()))?;
+    // The main graph's weights first, each TensorProto (and its bytes) dropped as soon as its
+    // tensor is built: the import holds about one copy of the weights at its peak, not two.
+    let mut weights = HashMap::new();
+    for t in std::mem::take(&mut gp.initializer) {
+        weights.insert(t.name.clone().unwrap_or_default(), Arc::new(tensor_from_proto(&t, base)?));
+    }
     let functions = crate::functions::index(&mp.functions);
     let mut cx =
         ImportCx { opsets: &opsets, base, missing: vec![], registry: Registry::builtin(), functions, inlined: 0 };
-    let graph = cx.graph(gp)?;
+    let mut graph = cx.graph(&gp)?;
+    for (name, t) in weights {
+        graph.initializers.entry(name).or_insert(t); // a sparse initializer of the same name wins, as before
+    }
     if !cx.missing.is_empty() {
         return Err(Error::UnsupportedOps(cx.missing));
     }

@@ -184,6 +184,7 @@ impl Session {
         let mut plan = Plan::compile(graph.clone(), &ReferenceBackend, &HashSet::new())?;
         plan.set_threads(opts.intra_op_threads.unwrap_or_else(zenrt_core::threads::available));
         let inputs = model.graph.real_inputs().cloned().collect();
+        let mut model = model;
         #[cfg(feature = "cuda")]
         let cuda = match opts.device {
             Device::Cpu => None,
@@ -204,6 +205,9 @@ impl Session {
         if let Device::Cuda(_) = opts.device {
             return Err(Error::Unsupported("this zenrt was built without the `cuda` feature".into()));
         }
+        // The plan holds the constants it runs on (packed weights released the raw ones); the
+        // imported model's copies would only keep that memory resident.
+        model.graph.initializers.clear();
         Ok(Session {
             model,
             plan,
@@ -238,7 +242,7 @@ impl Session {
         &self.model.graph.outputs
     }
 
-    /// The imported model.
+    /// The imported model, without its initializers (released once planned: see [`Session::plan`]).
     pub fn model(&self) -> &Model {
         &self.model
     }

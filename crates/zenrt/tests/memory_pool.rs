@@ -441,6 +441,44 @@ fn concurrent_runs_of_one_session_are_correct() {
     });
 }
 
+/// Conv weights packed into their final form at plan time (static input shape) are released: the
+/// plan's graph keeps only their type and shape, the session's model no initializers, and the
+/// outputs still match the float64 reference. With symbolic spatial dims the packed form can
+/// change with the input shape, so the raw weights stay.
+#[test]
+fn packed_conv_weights_release_the_raw_ones() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let x = input_x(1);
+    let want = reference(&x);
+    let close = |s: &Session| {
+        let out = s.run([("x", x.clone())]).unwrap();
+        let got = out.get("y").unwrap().to_f64_vec();
+        let err = got.iter().zip(&want).fold(0.0f64, |m, (a, b)| m.max((a - b).abs()));
+        assert!(got.len() == want.len() && err < 1e-5, "differs from the float64 reference by {err}");
+    };
+    let s = Session::from_bytes(&cnn_mlp_model()).unwrap();
+    let g = s.plan().graph();
+    for w in ["w1", "w2"] {
+        assert!(!g.initializers.contains_key(w), "{w} is still held");
+        assert_eq!(g.value_info.get(w).and_then(|v| v.concrete_shape()), Some(vec![8, 8, 3, 3]));
+    }
+    assert!(g.initializers.contains_key("b1") && g.initializers.contains_key("m1"));
+    assert!(s.model().graph.initializers.is_empty());
+    let plan = s.memory_plan(&[], &Default::default()).unwrap();
+    assert!(plan.dynamic.is_empty(), "released weights keep their shapes: {:?}", plan.dynamic);
+    let raw_held: usize = g.initializers.values().map(|t| t.nbytes()).sum();
+    assert!(plan.weight_bytes > raw_held, "packed weights count as weights");
+    close(&s);
+
+    let mut m: pb::ModelProto = prost::Message::decode(&cnn_mlp_model()[..]).unwrap();
+    if let Some(g) = m.graph.as_mut() {
+        g.input = vec![vi("x", 1, &[2, 8, -1, -1])];
+    }
+    let d = Session::from_bytes(&prost::Message::encode_to_vec(&m)).unwrap();
+    assert!(d.plan().graph().initializers.contains_key("w1"), "symbolic spatial dims keep the raw weights");
+    close(&d);
+}
+
 #[test]
 fn memory_plan_of_the_synthetic_model() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());

@@ -77,6 +77,18 @@ pub trait Op: Send + Sync + Debug {
         self.prepare(consts)
     }
 
+    /// Constant inputs this (prepared) kernel no longer reads because it holds all it needs
+    /// from them (packed weights). The plan passes `None` there and releases a constant that no
+    /// other step reads ([`crate::Plan::compile`]). Default: none.
+    fn absorbed_inputs(&self) -> &'static [usize] {
+        &[]
+    }
+
+    /// Bytes of constant data the kernel holds itself (packed weights), for memory reports.
+    fn held_bytes(&self) -> usize {
+        0
+    }
+
     /// Runs on general values (sequences, optionals). Operators on tensors only implement
     /// [`Op::run`]; this default unwraps tensor inputs and refuses anything else.
     fn run_values(&self, ctx: &dyn ExecCtx, inputs: &[Option<&Value>]) -> Result<Vec<Value>> {

@@ -11,7 +11,7 @@
 
 use crate::ops::elementwise::common::erf;
 use crate::ops::util::{broadcast_all, broadcast_index_map};
-use crate::ops::{BuildCtx, ExecCtx, InferInput, Op};
+use crate::ops::{BuildCtx, ExecCtx, InArg, InferInput, Op};
 use crate::{ensure, DType, Dim, Error, Result, Tensor, ValueInfo};
 use std::sync::Arc;
 
@@ -149,18 +149,31 @@ pub fn build(cx: &BuildCtx) -> Result<Arc<dyn Op>> {
     Ok(Arc::new(FusedElementwise { steps }))
 }
 
+/// `t` broadcast to `shape`, as a new buffer (from the run's pool when `t` already has it).
+fn expand<T: crate::Elem>(t: &Tensor, shape: &[usize]) -> Result<Vec<T>> {
+    let v = t.as_slice::<T>()?;
+    Ok(if t.shape() == shape {
+        let mut out = crate::memory::alloc_for_overwrite::<T>(v.len());
+        out.copy_from_slice(v);
+        out
+    } else {
+        broadcast_index_map(t.shape(), shape).into_iter().map(|i| v[i]).collect()
+    })
+}
+
 impl FusedElementwise {
-    /// Runs the program over f64 values of the broadcast inputs.
-    fn eval_f64(&self, ins: &[&Tensor], shape: &[usize]) -> Result<Vec<f64>> {
-        self.eval::<f64>(ins, shape, |u, x| u.eval(x), |op, a, b| op.eval(a, b))
+    /// Runs the program over f64 values; `acc` holds input 0 broadcast to `shape`.
+    fn eval_f64(&self, ins: &[Option<&Tensor>], shape: &[usize], acc: Vec<f64>) -> Result<Vec<f64>> {
+        self.eval::<f64>(ins, shape, acc, |u, x| u.eval(x), |op, a, b| op.eval(a, b))
     }
 
     /// Runs the program in f32. Add/Sub/Mul/Div in f32 are exactly the f64 result rounded to
     /// f32; the transcendental steps go through f64 like the unfused operators.
-    fn eval_f32(&self, ins: &[&Tensor], shape: &[usize]) -> Result<Vec<f32>> {
+    fn eval_f32(&self, ins: &[Option<&Tensor>], shape: &[usize], acc: Vec<f32>) -> Result<Vec<f32>> {
         self.eval::<f32>(
             ins,
             shape,
+            acc,
             |u, x| match u {
                 Unary::Relu => {
                     if x < 0.0 {
@@ -184,30 +197,24 @@ impl FusedElementwise {
 
     fn eval<T: crate::Elem>(
         &self,
-        ins: &[&Tensor],
+        ins: &[Option<&Tensor>],
         shape: &[usize],
+        mut acc: Vec<T>,
         unary: impl Fn(Unary, T) -> T,
         binary: impl Fn(Binary, T, T) -> T,
     ) -> Result<Vec<T>> {
-        let expand = |t: &Tensor| -> Result<Vec<T>> {
-            let v = t.as_slice::<T>()?;
-            Ok(if t.shape() == shape {
-                v.to_vec()
-            } else {
-                broadcast_index_map(t.shape(), shape).into_iter().map(|i| v[i]).collect()
-            })
-        };
-        let mut acc = expand(ins[0])?;
         for step in &self.steps {
             match *step {
                 Step::Unary(u) => acc.iter_mut().for_each(|x| *x = unary(u, *x)),
                 Step::Binary { op, operand, swap } => {
-                    let t = ins[operand];
+                    let Some(t) = ins.get(operand).copied().flatten() else {
+                        return Err(Error::Invalid(format!("FusedElementwise: input #{operand} is missing")));
+                    };
                     let expanded;
                     let other: &[T] = if t.len() == 1 || t.shape() == shape {
                         t.as_slice::<T>()?
                     } else {
-                        expanded = expand(t)?;
+                        expanded = expand(t, shape)?;
                         &expanded
                     };
                     if let [c] = other {
@@ -225,10 +232,9 @@ impl FusedElementwise {
         }
         Ok(acc)
     }
-}
 
-impl Op for FusedElementwise {
-    fn run(&self, _: &dyn ExecCtx, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>> {
+    /// The output's shape and dtype (inputs checked).
+    fn out_shape(inputs: &[Option<&Tensor>]) -> Result<(Vec<usize>, DType)> {
         let ins: Vec<&Tensor> = inputs
             .iter()
             .enumerate()
@@ -242,12 +248,62 @@ impl Op for FusedElementwise {
         let shapes: Vec<&[usize]> = ins.iter().map(|t| t.shape()).collect();
         let shape = broadcast_all(&shapes)?;
         crate::checked_numel(&shape, dtype, "FusedElementwise output")?;
-        let out = match dtype {
-            DType::F32 => Tensor::from_vec(shape.clone(), self.eval_f32(&ins, &shape)?)?,
-            DType::F64 => Tensor::from_vec(shape.clone(), self.eval_f64(&ins, &shape)?)?,
-            dt => return Err(Error::UnsupportedDType { op: "FusedElementwise".into(), dtype: dt }),
+        Ok((shape, dtype))
+    }
+
+    /// Runs the program; `first`: input 0 by value (already of the output's shape), whose buffer
+    /// becomes the output's (`ins[0]` is then not read).
+    fn compute(
+        &self,
+        ins: &[Option<&Tensor>],
+        shape: Vec<usize>,
+        dtype: DType,
+        first: Option<Tensor>,
+    ) -> Result<Tensor> {
+        let x0 = || {
+            ins.first().copied().flatten().ok_or_else(|| Error::Invalid("FusedElementwise: input #0 is missing".into()))
         };
-        Ok(vec![out])
+        match dtype {
+            DType::F32 => {
+                let acc = match first {
+                    Some(t) => t.into_vec::<f32>()?,
+                    None => expand(x0()?, &shape)?,
+                };
+                Tensor::from_vec(shape.clone(), self.eval_f32(ins, &shape, acc)?)
+            }
+            DType::F64 => {
+                let acc = match first {
+                    Some(t) => t.into_vec::<f64>()?,
+                    None => expand(x0()?, &shape)?,
+                };
+                Tensor::from_vec(shape.clone(), self.eval_f64(ins, &shape, acc)?)
+            }
+            dt => Err(Error::UnsupportedDType { op: "FusedElementwise".into(), dtype: dt }),
+        }
+    }
+}
+
+impl Op for FusedElementwise {
+    fn run(&self, _: &dyn ExecCtx, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>> {
+        let (shape, dtype) = Self::out_shape(inputs)?;
+        Ok(vec![self.compute(inputs, shape, dtype, None)?])
+    }
+
+    fn inplace_inputs(&self) -> &'static [usize] {
+        &[0]
+    }
+
+    /// Computes in input 0's buffer when it dies here, already has the output's shape and no
+    /// step reads it again (the residual `Add → Relu` of a ResNet block: no new buffer).
+    fn run_inplace(&self, ctx: &dyn ExecCtx, inputs: &mut [Option<InArg<'_>>]) -> Result<Vec<Tensor>> {
+        let (shape, dtype) = Self::out_shape(&InArg::refs(inputs))?;
+        let rereads = self.steps.iter().any(|s| matches!(s, Step::Binary { operand: 0, .. }));
+        let fits =
+            |t: &Tensor| !rereads && t.shape() == shape.as_slice() && matches!(t.dtype(), DType::F32 | DType::F64);
+        let Some(x) = InArg::take_owned(inputs, 0, fits) else {
+            return self.run(ctx, &InArg::refs(inputs));
+        };
+        Ok(vec![self.compute(&InArg::refs(inputs), shape, dtype, Some(x))?])
     }
 
     fn infer(&self, inputs: &[InferInput]) -> Result<Vec<ValueInfo>> {

@@ -225,7 +225,7 @@ pub fn conv_act_tensor(
     } else if dt == DType::F32 {
         let b = b.map(|b| b.as_slice::<f32>()).transpose()?;
         let wts = match packed.filter(|p| p.shape == w.shape() && p.group == group) {
-            Some(p) => ConvWeights::Packed(p, w.as_slice()?),
+            Some(p) => ConvWeights::Packed(p, Some(w.as_slice()?)),
             None => ConvWeights::Raw(w.as_slice()?),
         };
         Tensor::from_vec(cs.out_shape(), conv_f32(x.as_slice()?, wts, b, &cs, act)?)?
@@ -318,9 +318,28 @@ impl PackedConv {
 impl Op for PackedConv {
     fn run(&self, _: &dyn ExecCtx, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>> {
         let x = input(inputs, 0, "Conv")?;
-        let w = input(inputs, 1, "Conv")?;
-        let y = conv_act_tensor(x, w, Some(&self.packed), opt_input(inputs, 2), &self.win, self.group, self.act)?;
-        Ok(vec![y])
+        let b = opt_input(inputs, 2);
+        let Some(w) = opt_input(inputs, 1) else {
+            // The plan released the raw weights (see `absorbed_inputs`): the packed f32 form is all.
+            ensure!(x.dtype() == DType::F32, "Conv: input dtype {} differs from the weights' (float32)", x.dtype());
+            let cs = ConvShape::new(x.shape(), &self.packed.shape, &self.win, self.group)?;
+            let bs = b.map(|b| b.as_slice::<f32>()).transpose()?;
+            let y = conv_f32(x.as_slice()?, ConvWeights::Packed(&self.packed, None), bs, &cs, self.act)?;
+            return Ok(vec![Tensor::from_vec(cs.out_shape(), y)?]);
+        };
+        Ok(vec![conv_act_tensor(x, w, Some(&self.packed), b, &self.win, self.group, self.act)?])
+    }
+
+    fn absorbed_inputs(&self) -> &'static [usize] {
+        if self.packed.needs_raw() {
+            &[]
+        } else {
+            &[1]
+        }
+    }
+
+    fn held_bytes(&self) -> usize {
+        self.packed.held_bytes()
     }
 
     fn infer(&self, inputs: &[InferInput]) -> Result<Vec<ValueInfo>> {

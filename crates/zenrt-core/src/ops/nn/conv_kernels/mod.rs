@@ -57,8 +57,10 @@ fn winograd_tile() -> Option<Tile> {
 
 /// Conv weights `[M, C/group, k...]` packed per group as the GEMM's left operand, and for
 /// Winograd-eligible 3×3 convolutions their transformed filters. Only the form the calls will use
-/// is built at plan time ([`Self::plan`]); the other one is built from the raw weights on the
-/// first call that needs it, so a conv that always runs Winograd never holds an im2col copy.
+/// is built at plan time ([`Self::plan`]). When the input's channel and spatial dims are static,
+/// that form is *final*: every call uses it whatever the batch, and the raw weights are no longer
+/// needed ([`Self::needs_raw`]; the plan then releases them). Otherwise the other form is built
+/// from the raw weights on the first call that needs it.
 #[derive(Debug)]
 pub struct PackedConvWeights {
     pub shape: Vec<usize>,
@@ -68,6 +70,8 @@ pub struct PackedConvWeights {
     groups: OnceLock<Vec<PackedMat>>,
     /// The Winograd tile and transformed weights (3×3, group 1, stride 1, dilation 1).
     wino: Option<(Tile, OnceLock<WinogradWeights>)>,
+    /// The form built at plan time serves every call (static spatial dims); see [`Self::plan`].
+    fixed: bool,
 }
 
 /// The value in `cell`, built by `f` if it is empty (`OnceLock::get_or_try_init` is unstable).
@@ -88,9 +92,11 @@ impl PackedConvWeights {
 
     /// Plan-time packing. `winograd_ok`: stride 1 and dilation 1 (Winograd may apply to a 3×3
     /// group-1 conv; `ZENRT_WINOGRAD=off` turns it off). `one_image`: the conv's shape at batch 1
-    /// when the input's spatial dims are static — if Winograd pays for one image it pays for
-    /// every batch, so only its weights are built now and the GEMM packing is left for a call
-    /// that might need it; otherwise the GEMM packing is built now and Winograd's on first use.
+    /// when the input's channel and spatial dims are static — the form is then chosen for one
+    /// image (Winograd when it pays there, else the GEMM packing) and is final: larger batches
+    /// use it too, so one form is held and the raw weights can go (except for the few-channel
+    /// stem kernel, which reads them). Without static dims the GEMM packing is built now and
+    /// Winograd's on the first call it pays for.
     pub fn plan(
         w: &[f32],
         shape: &[usize],
@@ -104,26 +110,47 @@ impl PackedConvWeights {
         let kdim = shape[1] * shape[2..].iter().product::<usize>();
         ensure!(w.len() == shape[0] * kdim, "Conv: weight data length mismatch");
         let tile = winograd_tile().filter(|_| winograd_ok && group == 1 && shape.len() == 4 && shape[2..] == [3, 3]);
+        let few_channels = group == 1 && shape.len() == 4 && shape[1] <= few_channels::FEW_CHANNELS;
         let p = PackedConvWeights {
             shape: shape.to_vec(),
             group,
             kern: kernels::best(),
             groups: OnceLock::new(),
             wino: tile.map(|t| (t, OnceLock::new())),
+            fixed: one_image.is_some() && !few_channels,
         };
         match (tile, one_image) {
             (Some(t), Some(cs)) if winograd::applies(cs) && winograd::pays(cs, t) => {
-                p.winograd_for(cs, w)?;
+                if let Some((_, cell)) = &p.wino {
+                    get_or_build(cell, || WinogradWeights::new(w, shape[0], shape[1], t, p.kern))?;
+                }
             }
             _ => {
-                p.packed_groups(w)?;
+                p.packed_groups(Some(w))?;
             }
         }
         Ok(Some(p))
     }
 
-    /// The per-group GEMM packing of `w` (these weights, raw), built on first use.
-    fn packed_groups(&self, w: &[f32]) -> Result<&[PackedMat]> {
+    /// Whether calls still need the raw weights (false once the form is final, see [`Self::plan`]).
+    pub fn needs_raw(&self) -> bool {
+        !self.fixed
+    }
+
+    /// The raw weights, which a form built on first use needs.
+    fn raw<'a>(&self, raw: Option<&'a [f32]>) -> Result<&'a [f32]> {
+        match raw {
+            Some(w) => Ok(w),
+            None => bail!("internal: conv weights were released but their packed form does not cover this call"),
+        }
+    }
+
+    /// The per-group GEMM packing of `raw` (these weights), built on first use.
+    fn packed_groups(&self, raw: Option<&[f32]>) -> Result<&[PackedMat]> {
+        if let Some(v) = self.groups.get() {
+            return Ok(v);
+        }
+        let w = self.raw(raw)?;
         let (mg, kdim) = (self.shape[0] / self.group, w.len() / self.shape[0].max(1));
         let v = get_or_build(&self.groups, || {
             (0..self.group)
@@ -136,14 +163,18 @@ impl PackedConvWeights {
         Ok(v)
     }
 
-    /// The Winograd weights when Winograd runs for `cs` (built from `w` on first use).
-    fn winograd_for(&self, cs: &ConvShape, w: &[f32]) -> Result<Option<&WinogradWeights>> {
+    /// The Winograd weights when Winograd runs for `cs`: always when they are the final form,
+    /// else when it pays (built from `raw` on first use).
+    fn winograd_for(&self, cs: &ConvShape, raw: Option<&[f32]>) -> Result<Option<&WinogradWeights>> {
         let Some((tile, cell)) = &self.wino else { return Ok(None) };
-        if !(winograd::applies(cs) && winograd::pays(cs, *tile)) {
+        if !winograd::applies(cs) {
             return Ok(None);
         }
+        if self.fixed || !winograd::pays(cs, *tile) {
+            return Ok(cell.get());
+        }
         let (m, c) = (self.shape[0], self.shape[1]);
-        get_or_build(cell, || WinogradWeights::new(w, m, c, *tile, self.kern)).map(Some)
+        get_or_build(cell, || WinogradWeights::new(self.raw(raw)?, m, c, *tile, self.kern)).map(Some)
     }
 
     /// Bytes held by the packed forms built so far.
@@ -154,12 +185,12 @@ impl PackedConvWeights {
     }
 }
 
-/// The weights of one call: raw, or pre-packed (with the raw weights they were packed from,
-/// for the form built on first use).
+/// The weights of one call: raw, or pre-packed (with the raw weights they were packed from, for
+/// a form built on first use; `None` once the plan released them, see [`PackedConvWeights::needs_raw`]).
 #[derive(Clone, Copy)]
 pub enum ConvWeights<'a> {
     Raw(&'a [f32]),
-    Packed(&'a PackedConvWeights, &'a [f32]),
+    Packed(&'a PackedConvWeights, Option<&'a [f32]>),
 }
 
 /// Multiply-adds of one image's GEMMs below which batched images are split over threads by image
@@ -176,8 +207,17 @@ pub fn conv_f32(x: &[f32], w: ConvWeights, b: Option<&[f32]>, cs: &ConvShape, ac
     let ksize = cs.geo.kernel_size();
     let kdim = cg * ksize;
     ensure!(x.len() == cs.n * cs.c * in_size, "Conv: input data length mismatch");
-    let (ConvWeights::Raw(raw) | ConvWeights::Packed(_, raw)) = w;
-    ensure!(raw.len() == cs.m * kdim, "Conv: weight data length mismatch");
+    let raw = match w {
+        ConvWeights::Raw(r) => Some(r),
+        ConvWeights::Packed(p, r) => {
+            ensure!(
+                p.group == g && p.shape[0] == cs.m && p.shape[1..].iter().product::<usize>() == kdim,
+                "Conv: packed weights were made for another conv"
+            );
+            r
+        }
+    };
+    ensure!(raw.is_none_or(|r| r.len() == cs.m * kdim), "Conv: weight data length mismatch");
     if let Some(b) = b {
         ensure!(b.len() == cs.m, "Conv: bias has {} values, expected {}", b.len(), cs.m);
     }
@@ -193,12 +233,13 @@ pub fn conv_f32(x: &[f32], w: ConvWeights, b: Option<&[f32]>, cs: &ConvShape, ac
             return Ok(y);
         }
     }
-    if few_channels::few_channels_f32(x, raw, b, cs, act, &mut y) {
-        return Ok(y);
+    if let Some(raw) = raw {
+        if few_channels::few_channels_f32(x, raw, b, cs, act, &mut y) {
+            return Ok(y);
+        }
     }
     let packed = match w {
         ConvWeights::Packed(p, raw) => {
-            ensure!(p.group == g && p.shape[0] == cs.m, "Conv: packed weights were made for another conv");
             if let Some(wt) = p.winograd_for(cs, raw)? {
                 winograd::winograd_f32(x, wt, b, cs, act, &mut y)?;
                 return Ok(y);

@@ -48,7 +48,7 @@ fn random_case(rng: &mut Lcg, case: usize) {
     let packed = PackedConvWeights::new(&wf, &ws, g).unwrap();
     let mut variants = vec![ConvWeights::Raw(&wf)];
     if let Some(p) = &packed {
-        variants.push(ConvWeights::Packed(p, &wf));
+        variants.push(ConvWeights::Packed(p, Some(&wf)));
     }
     let kdim = cg * ks.iter().product::<usize>();
     for wts in variants {
@@ -105,7 +105,7 @@ fn resnet_sized_conv() {
     let p = PackedConvWeights::new(&wf, &ws, 1).unwrap().unwrap();
     let pool = crate::threads::pool(2).unwrap();
     let got = crate::threads::run_in(Some(&pool), || {
-        conv_f32(&xf, ConvWeights::Packed(&p, &wf), None, &cs, Activation::None)
+        conv_f32(&xf, ConvWeights::Packed(&p, Some(&wf)), None, &cs, Activation::None)
     })
     .unwrap();
     for (a, b) in want.iter().zip(&got) {
@@ -122,7 +122,7 @@ fn batched_small_images_split_by_image() {
     let (xf, wf, bf) = (to_f32(&xv), to_f32(&wv), to_f32(&bv));
     let p = PackedConvWeights::new(&wf, &[32, 3, 3, 3], 1).unwrap().unwrap();
     let pool = crate::threads::pool(2).unwrap();
-    let run = || conv_f32(&xf, ConvWeights::Packed(&p, &wf), Some(&bf), &cs, Activation::Relu);
+    let run = || conv_f32(&xf, ConvWeights::Packed(&p, Some(&wf)), Some(&bf), &cs, Activation::Relu);
     for got in [run().unwrap(), crate::threads::run_in(Some(&pool), run).unwrap()] {
         assert!(rel_err(&want, &got, Activation::Relu) < 1e-5);
     }
@@ -225,9 +225,10 @@ fn winograd_in_chunks_of_images_matches_float64() {
 
 #[test]
 fn plan_packs_only_the_form_the_calls_use() {
-    // Static 56×56 input: Winograd always pays, so only its weights are built at plan time and
-    // the GEMM packing is left out; an 8×8 input (4 tiles per image) keeps the GEMM packing and
-    // builds Winograd's weights only when a batch large enough comes.
+    // Static 56×56 input: Winograd pays for one image, so only its weights are built, and they
+    // are final (no raw weights needed). A static 8×8 input (4 tiles per image) gets the GEMM
+    // packing, final too: batch 8 (where Winograd would pay) still runs it. Without static dims
+    // the GEMM packing is built and Winograd's weights come when a batch large enough does.
     let mut rng = Lcg(8);
     let ws = [16usize, 16, 3, 3];
     let wf: Vec<f32> = (0..ws.iter().product::<usize>()).map(|_| rng.float() as f32).collect();
@@ -235,31 +236,41 @@ fn plan_packs_only_the_form_the_calls_use() {
         let (_, _, _, cs) = case_2d(&mut Lcg(1), [n, 16, hw, hw], ws, 1, 1, [1; 4]);
         cs
     };
-    let u_bytes = 36 * 18 * 16 * 4; // 36 packed [M=16 (3 panels of 6 = 18 rows), C=16]
-    let im2col_bytes = 144 * 18 * 4;
-    let big = PackedConvWeights::plan(&wf, &ws, 1, true, Some(&shape_at(1, 56))).unwrap().unwrap();
-    if winograd_tile() == Some(winograd::Tile::F4) && kernels::best().mr == 6 {
-        assert_eq!(big.held_bytes(), u_bytes);
-        let small = PackedConvWeights::plan(&wf, &ws, 1, true, Some(&shape_at(1, 8))).unwrap().unwrap();
-        assert_eq!(small.held_bytes(), im2col_bytes);
-        // Batch 8 of 8×8 images: 32 tiles, Winograd now pays and its weights are built.
-        let cs = shape_at(8, 8);
-        let x: Vec<f32> = (0..8 * 16 * 64).map(|_| rng.float() as f32).collect();
-        let got = conv_f32(&x, ConvWeights::Packed(&small, &wf), None, &cs, Activation::None).unwrap();
-        assert_eq!(small.held_bytes(), im2col_bytes + u_bytes);
-        let want = conv_f32(&x, ConvWeights::Raw(&wf), None, &cs, Activation::None).unwrap();
-        for (a, b) in want.iter().zip(&got) {
+    let close = |got: &[f32], want: &[f32]| {
+        assert_eq!(got.len(), want.len());
+        for (a, b) in want.iter().zip(got) {
             assert!((a - b).abs() < 1e-4, "{a} vs {b}");
         }
+    };
+    let u_bytes = 36 * 18 * 16 * 4; // 36 packed [M=16 (3 panels of 6 = 18 rows), C=16]
+    let im2col_bytes = 144 * 18 * 4;
+    let check_bytes = winograd_tile() == Some(winograd::Tile::F4) && kernels::best().mr == 6;
+    let big = PackedConvWeights::plan(&wf, &ws, 1, true, Some(&shape_at(1, 56))).unwrap().unwrap();
+    let small = PackedConvWeights::plan(&wf, &ws, 1, true, Some(&shape_at(1, 8))).unwrap().unwrap();
+    let dynamic = PackedConvWeights::plan(&wf, &ws, 1, true, None).unwrap().unwrap();
+    assert!(!big.needs_raw() && !small.needs_raw() && dynamic.needs_raw());
+    let cs = shape_at(8, 8);
+    let x: Vec<f32> = (0..8 * 16 * 64).map(|_| rng.float() as f32).collect();
+    let want = conv_f32(&x, ConvWeights::Raw(&wf), None, &cs, Activation::None).unwrap();
+    for p in [&big, &small] {
+        close(&conv_f32(&x, ConvWeights::Packed(p, None), None, &cs, Activation::None).unwrap(), &want);
     }
-    // The Winograd-only weights still run a shape Winograd does not take (im2col packed on use).
+    close(&conv_f32(&x, ConvWeights::Packed(&dynamic, Some(&wf)), None, &cs, Activation::None).unwrap(), &want);
+    if check_bytes {
+        assert_eq!(big.held_bytes(), u_bytes);
+        assert_eq!(small.held_bytes(), im2col_bytes);
+        assert_eq!(dynamic.held_bytes(), im2col_bytes + u_bytes);
+    }
+    // The dynamic form needs the raw weights for what it builds on first use: an error, no panic.
+    let fresh = PackedConvWeights::plan(&wf, &ws, 1, true, None).unwrap().unwrap();
+    if winograd_tile().is_some() {
+        assert!(conv_f32(&x, ConvWeights::Packed(&fresh, None), None, &cs, Activation::None).is_err());
+    }
+    // Final Winograd weights also run a shape too small for Winograd to pay.
     let cs = shape_at(1, 3);
     let x: Vec<f32> = (0..16 * 9).map(|_| rng.float() as f32).collect();
-    let got = conv_f32(&x, ConvWeights::Packed(&big, &wf), None, &cs, Activation::None).unwrap();
     let want = conv_f32(&x, ConvWeights::Raw(&wf), None, &cs, Activation::None).unwrap();
-    for (a, b) in want.iter().zip(&got) {
-        assert!((a - b).abs() < 1e-5, "{a} vs {b}");
-    }
+    close(&conv_f32(&x, ConvWeights::Packed(&big, None), None, &cs, Activation::None).unwrap(), &want);
 }
 
 #[test]
@@ -406,7 +417,8 @@ fn pointwise_timing() {
         let mut best = f64::MAX;
         for _ in 0..20 {
             let t = std::time::Instant::now();
-            let y = conv_f32(&xf, ConvWeights::Packed(&p, &wf), Some(&bf), &cs, Activation::Clip(0.0, 6.0)).unwrap();
+            let y =
+                conv_f32(&xf, ConvWeights::Packed(&p, Some(&wf)), Some(&bf), &cs, Activation::Clip(0.0, 6.0)).unwrap();
             best = best.min(t.elapsed().as_secs_f64() * 1e3);
             crate::memory::recycle(y);
         }
@@ -451,7 +463,7 @@ fn few_channel_conv_matches_float64() {
         let bf = bias.map(|_| &bf[..]);
         // One input channel is the depthwise layout (no packing): raw weights twice.
         let packed = PackedConvWeights::new(&wf, &ws, 1).unwrap();
-        let second = packed.as_ref().map_or(ConvWeights::Raw(&wf), |p| ConvWeights::Packed(p, &wf));
+        let second = packed.as_ref().map_or(ConvWeights::Raw(&wf), |p| ConvWeights::Packed(p, Some(&wf)));
         for (threads, wts) in [(1, ConvWeights::Raw(&wf)), (2, second)] {
             let run = || conv_f32(&xf, wts, bf, &cs, act).unwrap();
             let got = if threads == 2 { crate::threads::run_in(Some(&pool), run) } else { run() };
