@@ -121,7 +121,11 @@ pub fn expand_dw_with(p: &ExpandDw, cs: &ConvShape, y: &mut [f32], budget: usize
     crate::threads::try_for_each_task(cs.n * ranges, |t| {
         let (n, r) = (t / ranges, t % ranges);
         let (r0, r1) = (r * per, ((r + 1) * per).min(oh));
-        (r0 < r1).then(|| task.rows(n, r0, r1, out)).unwrap_or(Ok(()))
+        if r0 < r1 {
+            task.rows(n, r0, r1, out)
+        } else {
+            Ok(())
+        }
     })
 }
 
