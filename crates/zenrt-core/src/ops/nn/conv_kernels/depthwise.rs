@@ -34,8 +34,6 @@ mod avx2 {
         hi: __m256,
         dst: *mut f32,
         ow: usize,
-        /// Start from the values in `dst` instead of the bias (sums over input channels).
-        accumulate: bool,
     }
 
     /// `R` output rows from `y` × `V` vectors from column `ox` (the last may be partial:
@@ -47,14 +45,6 @@ mod avx2 {
         let lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
         let mask = |n: usize| _mm256_cmpgt_epi32(_mm256_set1_epi32(n.min(8) as i32), lanes);
         let mut acc = [[t.init; V]; R];
-        if t.accumulate {
-            for (r, acc_r) in acc.iter_mut().enumerate() {
-                for (v, a) in acc_r.iter_mut().enumerate() {
-                    let col = ox + 8 * v;
-                    *a = _mm256_maskload_ps(t.dst.add((y + r) * t.ow + col), mask(t.ow - col));
-                }
-            }
-        }
         let base = t.src.add(y * S * t.pd.row_len + ox);
         for i in 0..(R - 1) * S + K {
             let row = base.add(i * t.pd.row_len);
@@ -100,8 +90,7 @@ mod avx2 {
         }
     }
 
-    /// One `oh × ow` output plane from its padded input: `dst = act(bias + Σ taps)`, or
-    /// `dst = act(dst + Σ taps)` when `accumulate`.
+    /// One `oh × ow` output plane from its padded input: `dst = act(bias + Σ taps)`.
     /// Safety: AVX2 and FMA are available; `pad` holds `pd.len()` values laid out by `pd`
     /// (made for `K×K`, stride `S`, `oh × ow`), `w` holds `K·K` weights, `dst` `oh·ow` values.
     #[target_feature(enable = "avx2,fma")]
@@ -115,7 +104,6 @@ mod avx2 {
         oh: usize,
         ow: usize,
         dst: &mut [f32],
-        accumulate: bool,
     ) {
         assert!(pad.len() >= pd.len() && w.len() >= K * K && dst.len() >= oh * ow && pd.sw == S);
         let (lo, hi, post) = match act {
@@ -133,7 +121,6 @@ mod avx2 {
             hi: _mm256_set1_ps(hi),
             dst: dst.as_mut_ptr(),
             ow,
-            accumulate,
         };
         let mut y = 0;
         while y < oh {
@@ -157,7 +144,7 @@ mod avx2 {
 
 /// The register-tiled plane kernel for this kernel size and stride, if there is one.
 #[cfg(target_arch = "x86_64")]
-type PlaneFn = unsafe fn(&[f32], Padded, &[f32], f32, Activation, usize, usize, &mut [f32], bool);
+type PlaneFn = unsafe fn(&[f32], Padded, &[f32], f32, Activation, usize, usize, &mut [f32]);
 
 #[cfg(target_arch = "x86_64")]
 fn tiled_kernel(cs: &ConvShape) -> Option<PlaneFn> {
@@ -238,7 +225,7 @@ pub(super) fn depthwise_with(
                 pad_plane(src, [cs.in_sp[0], cs.in_sp[1]], [g.pads_begin[0], g.pads_begin[1]], pd, pad);
                 // SAFETY: `tiled_kernel` checked AVX2+FMA (run-time detection) and picked the
                 // kernel made for this kernel size and stride; `pd` is the layout for this shape.
-                unsafe { kernel(pad, pd, wk, bias, act, g.out[0], g.out[1], dst, false) };
+                unsafe { kernel(pad, pd, wk, bias, act, g.out[0], g.out[1], dst) };
                 continue;
             }
             let _ = &pad;
@@ -295,7 +282,7 @@ impl PlaneKernel {
         // SAFETY: `for_shape` checked AVX2+FMA and picked the kernel for this size and stride;
         // `plane` asserts the buffer lengths, the asserts above the layout.
         unsafe {
-            (self.f)(pad, pd, w, bias, act, oh, ow, dst, false)
+            (self.f)(pad, pd, w, bias, act, oh, ow, dst)
         };
         #[cfg(not(target_arch = "x86_64"))]
         let _ = (pad, w, bias, act, dst);
