@@ -46,6 +46,8 @@ pub(crate) type Alloc<'a> = dyn Fn(usize) -> zenrt_core::Result<(u64, Box<dyn st
 /// Convolution geometry (2-D; 1-D is promoted with height 1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct ConvShape {
+    /// Channels-last x, y and filter (`[OC, KH, KW, C/group]`).
+    pub nhwc: bool,
     pub n: i32,
     pub c: i32,
     pub h: i32,
@@ -533,8 +535,9 @@ impl Cudnn {
 
     fn make_plan(&self, s: &ConvShape, x: u64, w: u64, y: u64, alloc: &Alloc) -> Result<Entry, String> {
         use sys::cudnnDataType_t::CUDNN_DATA_FLOAT;
-        use sys::cudnnTensorFormat_t::CUDNN_TENSOR_NCHW;
+        use sys::cudnnTensorFormat_t::{CUDNN_TENSOR_NCHW, CUDNN_TENSOR_NHWC};
         let (dt, math) = types(self.precision);
+        let fmt = if s.nhwc { CUDNN_TENSOR_NHWC } else { CUDNN_TENSOR_NCHW };
         let strict = self.precision == Precision::F32;
         let mut p = ConvPlan {
             x: std::ptr::null_mut(),
@@ -550,13 +553,16 @@ impl Cudnn {
             key: crate::find_cache::Key {
                 device: self.device.clone(),
                 cudnn: self.version,
-                precision: match self.precision {
-                    Precision::F32 => "fp32",
-                    Precision::Tf32 => "tf32",
-                    Precision::F16 => "fp16",
-                    Precision::Bf16 => "bf16",
-                }
-                .into(),
+                precision: format!(
+                    "{}{}",
+                    match self.precision {
+                        Precision::F32 => "fp32",
+                        Precision::Tf32 => "tf32",
+                        Precision::F16 => "fp16",
+                        Precision::Bf16 => "bf16",
+                    },
+                    if s.nhwc { "-nhwc" } else { "" }
+                ),
                 shape: [
                     s.n,
                     s.c,
@@ -587,9 +593,9 @@ impl Cudnn {
             ok(sys::cudnnCreateTensorDescriptor(&mut p.b), "create bias descriptor")?;
             ok(sys::cudnnCreateFilterDescriptor(&mut p.w), "create w descriptor")?;
             ok(sys::cudnnCreateConvolutionDescriptor(&mut p.conv), "create conv descriptor")?;
-            ok(sys::cudnnSetTensor4dDescriptor(p.x, CUDNN_TENSOR_NCHW, dt, s.n, s.c, s.h, s.w), "x")?;
+            ok(sys::cudnnSetTensor4dDescriptor(p.x, fmt, dt, s.n, s.c, s.h, s.w), "x")?;
             let cg = s.c / s.group;
-            ok(sys::cudnnSetFilter4dDescriptor(p.w, dt, CUDNN_TENSOR_NCHW, s.oc, cg, s.kh, s.kw), "w")?;
+            ok(sys::cudnnSetFilter4dDescriptor(p.w, dt, fmt, s.oc, cg, s.kh, s.kw), "w")?;
             ok(
                 sys::cudnnSetConvolution2dDescriptor(
                     p.conv,
@@ -616,14 +622,19 @@ impl Cudnn {
                 destroy(&p);
                 return Ok(Entry::Refused);
             }
-            ok(sys::cudnnSetTensor4dDescriptor(p.y, CUDNN_TENSOR_NCHW, dt, n, c, h, wd), "y")?;
-            ok(sys::cudnnSetTensor4dDescriptor(p.b, CUDNN_TENSOR_NCHW, dt, 1, c, 1, 1), "bias")?;
+            ok(sys::cudnnSetTensor4dDescriptor(p.y, fmt, dt, n, c, h, wd), "y")?;
+            ok(sys::cudnnSetTensor4dDescriptor(p.b, fmt, dt, 1, c, 1, 1), "bias")?;
             const COUNT: usize = 8;
             let mut perf: [std::mem::MaybeUninit<sys::cudnnConvolutionFwdAlgoPerf_t>; COUNT] =
                 [std::mem::MaybeUninit::zeroed(); COUNT];
             let mut got = 0;
             let limit = ws_limit(s, if dt == CUDNN_DATA_FLOAT { 4 } else { 2 });
             p.key.ws_limit = limit;
+            if crate::find_cache::get(&p.key).is_some_and(|c| c.algo < 0) {
+                // an earlier Find (maybe another process's) offered nothing usable
+                destroy(&p);
+                return Ok(Entry::Refused);
+            }
             if self.take_cached(&mut p, limit) {
                 return Ok(Entry::Plan(p));
             }
@@ -675,6 +686,14 @@ impl Cudnn {
                     Ok(Entry::Plan(p))
                 }
                 None => {
+                    let refused = crate::find_cache::Choice {
+                        algo: -1,
+                        math: p.math as i32,
+                        ws: 0,
+                        ms: 0.0,
+                        use_cudnn: Some(false),
+                    };
+                    crate::find_cache::put(p.key.clone(), refused);
                     destroy(&p);
                     Ok(Entry::Refused)
                 }

@@ -2,7 +2,7 @@
 //! on the device. Each value is freed (returned to the caching pool) after its last reader.
 
 use crate::gpu::{GTensor, Gpu};
-use crate::ops::{self, Cx, GpuOp, Val};
+use crate::ops::{self, Cx, GpuOp, Layout, Val};
 use crate::pipeline::{Replay, Staged};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -90,6 +90,19 @@ pub struct CudaPlan {
     placements: Vec<NodePlacement>,
     graphs_on: AtomicBool,
     graph: Mutex<Option<GraphSlot>>,
+    /// Channels-last convolution chains ([`nhwc_wanted`], [`CudaPlan::set_channels_last`]).
+    nhwc: AtomicBool,
+}
+
+/// Whether 4-D convolutions run channels-last (NHWC) for `precision`: `ZENRT_CUDA_NHWC=1` / `0`
+/// forces it on / off; by default on where device runs measured it faster (docs/cuda.md,
+/// "Session 6"): fp16 and bf16.
+pub fn nhwc_wanted(precision: crate::Precision) -> bool {
+    match std::env::var("ZENRT_CUDA_NHWC").as_deref() {
+        Ok("1") => true,
+        Ok("0") => false,
+        _ => matches!(precision, crate::Precision::F16 | crate::Precision::Bf16),
+    }
 }
 
 impl Drop for CudaPlan {
@@ -214,7 +227,6 @@ impl CudaPlan {
             st.free_after.extend(unread);
         }
         Ok(CudaPlan {
-            gpu,
             nslots: slot_of.len(),
             consts,
             inputs,
@@ -224,6 +236,8 @@ impl CudaPlan {
             placements,
             graphs_on: AtomicBool::new(std::env::var("ZENRT_CUDA_GRAPHS").map(|v| v != "0").unwrap_or(true)),
             graph: Mutex::new(None),
+            nhwc: AtomicBool::new(nhwc_wanted(gpu.precision) && gpu.cudnn.is_ok()),
+            gpu,
         })
     }
 
@@ -313,6 +327,22 @@ impl CudaPlan {
                 *g = None;
             }
         }
+    }
+
+    /// Turns channels-last convolution chains on or off (on only takes effect where cuDNN
+    /// loaded); drops a captured graph. Returns whether they are on now.
+    pub fn set_channels_last(&self, on: bool) -> bool {
+        let on = on && self.gpu.cudnn.is_ok();
+        self.nhwc.store(on, Ordering::Relaxed);
+        if let Ok(mut g) = self.graph.lock() {
+            *g = None;
+        }
+        on
+    }
+
+    /// Whether convolution chains run channels-last.
+    pub fn channels_last(&self) -> bool {
+        self.nhwc.load(Ordering::Relaxed)
     }
 
     /// What the graph cache holds: `none`, `seen` (one op-by-op run of the signature),
@@ -489,9 +519,16 @@ impl CudaPlan {
     /// Runs every step on `values` (freeing each value after its last reader).
     fn run_steps(&self, values: &mut [Option<Val>], mut prof: Option<&mut Vec<StepTiming>>) -> Result<()> {
         let gpu = &*self.gpu;
-        let cx = Cx { gpu };
+        let nhwc = self.channels_last();
+        let cx = Cx { gpu, nhwc };
         for st in &self.steps {
             let name = || display_name(&st.node);
+            let layout = match &st.kernel {
+                Kernel::Gpu(k) => k.layout(),
+                _ => Layout::Nchw,
+            };
+            let mark_nhwc = nhwc
+                && settle_layouts(gpu, values, &st.inputs, layout).map_err(|e| e.in_node(&name(), &st.node.op_type))?;
             let mut ins: Vec<Option<&Val>> = Vec::with_capacity(st.inputs.len());
             for (k, s) in st.inputs.iter().enumerate() {
                 match s {
@@ -522,7 +559,10 @@ impl CudaPlan {
                 return Err(Error::Invalid(format!("kernel returned {} outputs", outs.len()))
                     .in_node(&name(), &st.node.op_type));
             }
-            for (slot, v) in st.outputs.iter().zip(outs) {
+            for (slot, mut v) in st.outputs.iter().zip(outs) {
+                if let (true, Val::Dev(g)) = (mark_nhwc, &mut v) {
+                    g.nhwc = g.shape.len() == 4;
+                }
                 if let Some(slot) = slot {
                     values[*slot] = Some(v);
                 }
@@ -531,7 +571,70 @@ impl CudaPlan {
                 values[s] = None;
             }
         }
+        // graph outputs leave in NCHW
+        if nhwc {
+            settle_layouts(gpu, values, &self.outputs.iter().map(|&s| Some(s)).collect::<Vec<_>>(), Layout::Nchw)?;
+        }
         Ok(())
+    }
+}
+
+/// Makes the channels-last inputs `slots` of a kernel fit its `layout` (converting them to NCHW
+/// in place where it needs that; later readers then get the NCHW copy). Returns whether the
+/// kernel's outputs are channels-last (an elementwise kernel on NHWC inputs).
+fn settle_layouts(gpu: &Gpu, values: &mut [Option<Val>], slots: &[Option<usize>], layout: Layout) -> Result<bool> {
+    let seen: Vec<Seen> = slots
+        .iter()
+        .flatten()
+        .map(|&s| match values.get(s) {
+            Some(Some(Val::Dev(g))) => Seen { nhwc: g.nhwc, shape: g.shape.clone(), len: g.len() },
+            Some(Some(Val::Host(t, _))) => Seen { nhwc: false, shape: t.shape().to_vec(), len: t.len() },
+            _ => Seen { nhwc: false, shape: vec![], len: 1 },
+        })
+        .collect();
+    match layout_action(&seen, layout) {
+        LayoutAction::AsIs => Ok(false),
+        LayoutAction::NhwcOut => Ok(true),
+        LayoutAction::ToNchw => {
+            for &s in slots.iter().flatten() {
+                if let Some(Some(Val::Dev(g))) = values.get(s) {
+                    if g.nhwc {
+                        let n = ops::to_layout(gpu, g, false)?;
+                        values[s] = Some(Val::Dev(n));
+                    }
+                }
+            }
+            Ok(false)
+        }
+    }
+}
+
+/// A kernel input as the layout decision sees it.
+#[derive(Debug)]
+struct Seen {
+    nhwc: bool,
+    shape: Vec<usize>,
+    len: usize,
+}
+
+/// What happens before a kernel with `layout` reads `inputs`.
+#[derive(Debug, PartialEq)]
+enum LayoutAction {
+    /// Nothing (no channels-last input, or the kernel reads either layout).
+    AsIs,
+    /// Elementwise over NHWC inputs of one shape (and single elements): its outputs are NHWC.
+    NhwcOut,
+    /// The NHWC inputs are converted to NCHW first.
+    ToNchw,
+}
+
+fn layout_action(inputs: &[Seen], layout: Layout) -> LayoutAction {
+    let Some(first) = inputs.iter().find(|i| i.nhwc) else { return LayoutAction::AsIs };
+    let fits = |i: &Seen| (i.nhwc && i.shape == first.shape) || (!i.nhwc && i.len == 1);
+    match layout {
+        Layout::Any => LayoutAction::AsIs,
+        Layout::Same if inputs.iter().all(fits) => LayoutAction::NhwcOut,
+        _ => LayoutAction::ToNchw,
     }
 }
 
@@ -664,22 +767,23 @@ fn fuse_residuals(
         let x = n.outputs[0].clone();
         let Some(j) = sole_reader(&x) else { continue };
         let add = order[j].clone();
-        if !plain(&add, "Add") || !gpu(j) || add.inputs.len() != 2 || add.outputs.len() != 1 {
-            continue;
-        }
+        let Some(chain_relu) = residual_add(&add).filter(|_| gpu(j)) else { continue };
         let r = if add.inputs[0] == x { add.inputs[1].clone() } else { add.inputs[0].clone() };
         // r must be a value computed before the Conv (or a graph input), not the conv output
         let before = producer.get(&r).map(|&k| k < i).unwrap_or(graph.inputs.iter().any(|v| v.name == r));
         if r == x || !before || graph.initializers.contains_key(&r) {
             continue;
         }
-        let relu = sole_reader(&add.outputs[0]).filter(|&k| plain(&order[k], "Relu") && gpu(k));
+        let relu = sole_reader(&add.outputs[0]).filter(|&k| !chain_relu && plain(&order[k], "Relu") && gpu(k));
         let mut fused = n;
         fused.domain = "com.zenrt".into();
         fused.op_type = "FusedConv".into();
         fused.inputs.resize(3, String::new());
         fused.inputs.push(r);
-        fused.attrs.insert("activation".into(), Attr::String(if relu.is_some() { b"Relu".to_vec() } else { vec![] }));
+        fused.attrs.insert(
+            "activation".into(),
+            Attr::String(if relu.is_some() || chain_relu { b"Relu".to_vec() } else { vec![] }),
+        );
         fused.attrs.insert("activation_params".into(), Attr::Floats(vec![]));
         let Ok(k) = ops::build(&fused) else { continue };
         analyzed[i].1 = Some(k);
@@ -693,10 +797,37 @@ fn fuse_residuals(
     order
 }
 
+/// A residual addition of two values: a plain `Add` (`Some(false)`), or the optimizer's
+/// `FusedElementwise` chain `[Add]` (`Some(false)`) or `[Add, Relu]` (`Some(true)`: the ReLU is
+/// part of it).
+fn residual_add(n: &Node) -> Option<bool> {
+    use zenrt_core::Attr;
+    if n.inputs.len() != 2 || n.outputs.len() != 1 {
+        return None;
+    }
+    if (n.domain.is_empty() || n.domain == "ai.onnx") && n.op_type == "Add" {
+        return Some(false);
+    }
+    if n.domain != "com.zenrt" || n.op_type != "FusedElementwise" {
+        return None;
+    }
+    let (Some(Attr::Strings(ops)), Some(Attr::Ints(operands))) = (n.attrs.get("ops"), n.attrs.get("operands")) else {
+        return None;
+    };
+    match (ops.as_slice(), operands.first()) {
+        ([a], Some(1)) if a.as_slice() == b"Add" => Some(false),
+        ([a, r], Some(1)) if a.as_slice() == b"Add" && r.as_slice() == b"Relu" => Some(true),
+        _ => None,
+    }
+}
+
 /// The activation node of a fused pair: its input already holds the activated value.
 struct Forward;
 
 impl GpuOp for Forward {
+    fn layout(&self) -> Layout {
+        Layout::Any
+    }
     fn run(&self, _cx: &Cx, ins: &[Option<&Val>]) -> Result<Vec<Val>> {
         Ok(vec![ins
             .first()
@@ -756,6 +887,74 @@ mod tests {
             attrs: Default::default(),
             op: Arc::new(Nop),
         }
+    }
+
+    #[test]
+    fn channels_last_inputs_are_converted_only_where_needed() {
+        let t = |nhwc: bool, shape: &[usize]| Seen { nhwc, shape: shape.to_vec(), len: shape.iter().product() };
+        let (a, b) = (t(true, &[2, 8, 5, 5]), t(true, &[2, 8, 5, 5]));
+        // no NHWC input: nothing to do, whatever the kernel
+        for l in [Layout::Nchw, Layout::Any, Layout::Same] {
+            assert_eq!(layout_action(&[t(false, &[2, 8, 5, 5])], l), LayoutAction::AsIs);
+        }
+        // elementwise over NHWC values of one shape and scalars: stays NHWC
+        assert_eq!(layout_action(&[a, b, t(false, &[1])], Layout::Same), LayoutAction::NhwcOut);
+        let a = t(true, &[2, 8, 5, 5]);
+        // broadcast operand ([C,1,1] bias), an NCHW operand of the same shape, another NHWC shape
+        for other in [t(false, &[8, 1, 1]), t(false, &[2, 8, 5, 5]), t(true, &[2, 8, 1, 1])] {
+            assert_eq!(layout_action(&[t(true, &[2, 8, 5, 5]), other], Layout::Same), LayoutAction::ToNchw);
+        }
+        // convolution/pooling read NHWC themselves; anything else gets NCHW
+        assert_eq!(layout_action(&[t(true, &[2, 8, 5, 5])], Layout::Any), LayoutAction::AsIs);
+        assert_eq!(layout_action(&[a], Layout::Nchw), LayoutAction::ToNchw);
+    }
+
+    /// The optimizer's `FusedElementwise` residual chains fold like a plain Add (+ Relu).
+    #[test]
+    fn fused_add_chains_fold_into_the_conv() {
+        let chain = |ins: &[&str], out: &str, ops: &[&str], operands: &[i64]| {
+            let mut n = node("FusedElementwise", ins, out);
+            n.domain = "com.zenrt".into();
+            let ops = ops.iter().map(|o| o.as_bytes().to_vec()).collect();
+            n.attrs.insert("ops".into(), zenrt_core::Attr::Strings(ops));
+            n.attrs.insert("operands".into(), zenrt_core::Attr::Ints(operands.to_vec()));
+            n.attrs.insert("swap".into(), zenrt_core::Attr::Ints(vec![0; operands.len()]));
+            n
+        };
+        assert_eq!(residual_add(&chain(&["a", "b"], "c", &["Add", "Relu"], &[1, -1])), Some(true));
+        assert_eq!(residual_add(&chain(&["a", "b"], "c", &["Add"], &[1])), Some(false));
+        assert_eq!(residual_add(&chain(&["a", "b"], "c", &["Mul", "Relu"], &[1, -1])), None);
+        assert_eq!(residual_add(&chain(&["a", "b"], "c", &["Add", "Sigmoid"], &[1, -1])), None);
+        assert_eq!(residual_add(&chain(&["a", "b", "k"], "c", &["Add", "Add"], &[1, 2])), None);
+        assert_eq!(residual_add(&node("Add", &["a", "b"], "c")), Some(false));
+        assert_eq!(residual_add(&node("Sub", &["a", "b"], "c")), None);
+
+        let mut g = OnnxGraph { name: "t".into(), ..Default::default() };
+        g.inputs.push(ValueInfo::new("x", Some(DType::F32), None));
+        g.outputs.push(ValueInfo::new("o", None, None));
+        let w = Tensor::from_vec(vec![1, 1, 1, 1], vec![1.0f32]).unwrap();
+        g.initializers.insert("w".into(), Arc::new(w));
+        g.nodes = vec![
+            node("Relu", &["x"], "r"),
+            node("Conv", &["r", "w"], "c"),
+            chain(&["c", "r"], "s", &["Add", "Relu"], &[1, -1]),
+            node("Conv", &["s", "w"], "d"),
+            chain(&["s", "d"], "o", &["Add"], &[1]),
+        ];
+        let order = g.nodes.clone();
+        let mut analyzed = analyze(&g, &order, false);
+        let new = fuse_residuals(&g, &order, &mut analyzed);
+        assert_eq!(new[1].op_type, "FusedConv");
+        assert_eq!(new[1].inputs, ["r", "w", "", "r"]);
+        let act = |n: &Node| match n.attrs.get("activation") {
+            Some(zenrt_core::Attr::String(s)) => String::from_utf8_lossy(s).into_owned(),
+            _ => "-".into(),
+        };
+        assert_eq!(act(&new[1]), "Relu");
+        assert_eq!(new[2].inputs, ["c"]);
+        assert_eq!(new[3].inputs, ["s", "w", "", "s"]);
+        assert_eq!(act(&new[3]), "");
+        assert_eq!(new[4].inputs, ["d"]);
     }
 
     /// Conv -> Add(residual) -> Relu folds into one FusedConv (needs no GPU: only the plan's

@@ -15,7 +15,9 @@
 //! device  cudnn  precision  n,c,h,w,oc,kh,kw,sh,sw,ph,pw,dh,dw,group,oh,ow  ws_limit  algo  math  ws_bytes  ms  use
 //! ```
 //!
-//! (`use`: `cudnn`, `ours` or `-` when not decided.) With the file off, the choices are still
+//! (`use`: `cudnn`, `ours` or `-` when not decided; `algo` -1: Find offered no algorithm the
+//! precision accepts, so the shape runs our path without a Find; `precision` with `-nhwc`:
+//! channels-last tensors.) With the file off, the choices are still
 //! shared by the sessions of one process. A file with another header is ignored and
 //! a malformed line is skipped, each with one warning on stderr, never an error; a choice that
 //! the installed cuDNN no longer accepts is dropped by the caller and found again. Writes merge
@@ -34,7 +36,7 @@ pub struct Key {
     /// Device name and compute capability.
     pub device: String,
     pub cudnn: usize,
-    /// `fp32`, `tf32`, `fp16` or `bf16`.
+    /// `fp32`, `tf32`, `fp16` or `bf16`, with `-nhwc` for channels-last tensors.
     pub precision: String,
     /// n, c, h, w, oc, kh, kw, stride h/w, pad h/w, dilation h/w, group, oh, ow.
     pub shape: [i32; 16],
@@ -45,7 +47,8 @@ pub struct Key {
 /// The choice for a key.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Choice {
-    /// `cudnnConvolutionFwdAlgo_t` and `cudnnMathType_t` as numbers.
+    /// `cudnnConvolutionFwdAlgo_t` (-1: refused, no usable algorithm) and `cudnnMathType_t` as
+    /// numbers.
     pub algo: i32,
     pub math: i32,
     /// Workspace bytes of the algorithm.
@@ -83,12 +86,12 @@ fn parse_line(line: &str) -> Option<(Key, Choice)> {
     };
     let dims: Vec<i32> = shape.split(',').map(|d| d.parse().ok()).collect::<Option<_>>()?;
     let shape: [i32; 16] = dims.try_into().ok()?;
-    if device.is_empty() || !matches!(*precision, "fp32" | "tf32" | "fp16" | "bf16") {
+    if device.is_empty() || !matches!(precision.trim_end_matches("-nhwc"), "fp32" | "tf32" | "fp16" | "bf16") {
         return None;
     }
     let (algo, math): (i32, i32) = (algo.parse().ok()?, math.parse().ok()?);
     let ms: f32 = ms.parse().ok()?;
-    if !(0..8).contains(&algo) || !(0..4).contains(&math) || !ms.is_finite() || ms < 0.0 {
+    if !(-1..8).contains(&algo) || !(0..4).contains(&math) || !ms.is_finite() || ms < 0.0 {
         return None;
     }
     let use_cudnn = match *use_cudnn {
@@ -262,6 +265,9 @@ mod tests {
         m.insert(key(1, "fp32"), Choice { algo: 1, math: 3, ws: 4096, ms: 0.0123, use_cudnn: Some(true) });
         m.insert(key(32, "fp16"), Choice { algo: 7, math: 1, ws: 0, ms: 1.5, use_cudnn: Some(false) });
         m.insert(key(4, "tf32"), Choice { algo: 0, math: 0, ws: 1 << 20, ms: 0.25, use_cudnn: None });
+        // channels-last, and a refused shape (no usable algorithm: never found again)
+        m.insert(key(32, "fp16-nhwc"), Choice { algo: 1, math: 1, ws: 0, ms: 0.5, use_cudnn: Some(true) });
+        m.insert(key(8, "fp32"), Choice { algo: -1, math: 3, ws: 0, ms: 0.0, use_cudnn: Some(false) });
         let text = render(&m);
         assert!(text.starts_with(HEADER));
         let (back, warnings) = parse(&text);
@@ -286,13 +292,15 @@ mod tests {
         // bad lines: skipped, good lines kept
         let line = good.lines().nth(1).unwrap();
         let bad = [
-            line.replacen("\t1\t3\t", "\t9\t3\t", 1), // algorithm out of range
-            line.replacen("\t1\t3\t", "\t1\t7\t", 1), // math out of range
-            line.replacen("fp32", "fp64", 1),         // unknown precision
-            line.replacen("cudnn", "maybe", 1),       // unknown decision
-            line.replacen(",56,56", ",56", 1),        // 15 dims
-            line.replacen("0.5", "NaN", 1),           // time not finite
-            line.replacen("0.5", "-1", 1),            // negative time
+            line.replacen("\t1\t3\t", "\t9\t3\t", 1),  // algorithm out of range
+            line.replacen("\t1\t3\t", "\t1\t7\t", 1),  // math out of range
+            line.replacen("fp32", "fp64", 1),          // unknown precision
+            line.replacen("fp32", "fp32-nchw", 1),     // unknown layout
+            line.replacen("\t1\t3\t", "\t-2\t3\t", 1), // algorithm out of range
+            line.replacen("cudnn", "maybe", 1),        // unknown decision
+            line.replacen(",56,56", ",56", 1),         // 15 dims
+            line.replacen("0.5", "NaN", 1),            // time not finite
+            line.replacen("0.5", "-1", 1),             // negative time
             line.split('\t').take(9).collect::<Vec<_>>().join("\t"), // missing field
             format!("{line}\textra"),
             "x".repeat(300),

@@ -215,6 +215,9 @@ pub struct GTensor {
     pub(crate) off: usize,
     pub(crate) shape: Vec<usize>,
     pub(crate) dtype: DType,
+    /// A 4-D tensor stored channels-last: `shape` stays the logical NCHW shape, the memory is
+    /// [N, H, W, C] (see `ops::Layout`).
+    pub(crate) nhwc: bool,
 }
 
 impl GTensor {
@@ -236,7 +239,7 @@ impl GTensor {
     }
     /// The same data under another shape (same element count), no copy.
     pub(crate) fn view(&self, shape: Vec<usize>) -> GTensor {
-        GTensor { buf: self.buf.clone(), off: self.off, shape, dtype: self.dtype }
+        GTensor { buf: self.buf.clone(), off: self.off, shape, dtype: self.dtype, nhwc: false }
     }
 }
 
@@ -536,7 +539,7 @@ impl Gpu {
     pub(crate) fn empty(&self, dtype: DType, shape: Vec<usize>) -> Result<GTensor> {
         let n: usize = shape.iter().product();
         let buf = self.alloc_bytes(n * self.esize(dtype))?;
-        Ok(GTensor { buf, off: 0, shape, dtype })
+        Ok(GTensor { buf, off: 0, shape, dtype, nhwc: false })
     }
 
     /// Whether `dtype` is stored narrower on the device than on the host: f32 with fp16/bf16

@@ -326,7 +326,7 @@ impl Gpu {
             }
             return Ok((g, buf));
         }
-        Ok((GTensor { buf: buf.clone(), off: 0, shape: t.shape().to_vec(), dtype: t.dtype() }, buf))
+        Ok((GTensor { buf: buf.clone(), off: 0, shape: t.shape().to_vec(), dtype: t.dtype(), nhwc: false }, buf))
     }
 
     fn push_staging(&self, p: Pinned) -> Result<usize> {

@@ -443,16 +443,21 @@ extern "C" __global__ void im2col_f32(ConvP p, i64 g, const real* x, real* col) 
 
 // Depthwise convolution (group == c == oc / m) with bias and activation in the epilogue; one thread per
 // output. The fallback of `depthwise_tiled_f32` for rows too wide for its shared-memory tile.
-extern "C" __global__ void depthwise_f32(ConvP p, const real* x, const real* wt, const real* bias, int op, float a, float b2, real* y) {
+// nhwc: x and y channels-last ([N, H, W, C]: output index i = ((b * oh + oy) * ow + ox) * oc + co)
+extern "C" __global__ void depthwise_f32(ConvP p, int nhwc, const real* x, const real* wt, const real* bias, int op, float a, float b2, real* y) {
     i64 total = p.n * p.oc * p.oh * p.ow;
     i64 m = p.oc / p.c;
     GRID_LOOP(i, total) {
-        i64 ox = i % p.ow;
-        i64 oy = (i / p.ow) % p.oh;
-        i64 co = (i / (p.ow * p.oh)) % p.oc;
-        i64 b = i / (p.ow * p.oh * p.oc);
+        i64 ox, oy, co, b;
+        if (nhwc) {
+            co = i % p.oc; ox = (i / p.oc) % p.ow; oy = (i / (p.oc * p.ow)) % p.oh; b = i / (p.oc * p.ow * p.oh);
+        } else {
+            ox = i % p.ow; oy = (i / p.ow) % p.oh; co = (i / (p.ow * p.oh)) % p.oc; b = i / (p.ow * p.oh * p.oc);
+        }
         i64 ci = co / m;
-        const real* xp = x + (b * p.c + ci) * p.h * p.w;
+        // element (iy, ix) of the input plane is xp[(iy * p.w + ix) * xs]
+        i64 xs = nhwc ? p.c : 1;
+        const real* xp = nhwc ? x + b * p.h * p.w * p.c + ci : x + (b * p.c + ci) * p.h * p.w;
         const real* wp = wt + co * p.kh * p.kw;
         float acc = bias ? ld(bias[co]) : 0.f;
         for (i64 ky = 0; ky < p.kh; ++ky) {
@@ -461,7 +466,7 @@ extern "C" __global__ void depthwise_f32(ConvP p, const real* x, const real* wt,
             for (i64 kx = 0; kx < p.kw; ++kx) {
                 i64 ix = ox * p.sw - p.pw + kx * p.dw;
                 if (ix < 0 || ix >= p.w) continue;
-                acc += ld(xp[iy * p.w + ix]) * ld(wp[ky * p.kw + kx]);
+                acc += ld(xp[(iy * p.w + ix) * xs]) * ld(wp[ky * p.kw + kx]);
             }
         }
         y[i] = st(act(op, acc, a, b2));
@@ -545,13 +550,22 @@ extern "C" __global__ void depthwise_tiled_f32(ConvP p, int tp, int th, const re
 }
 
 // Max (mode 0) / average (1: count_include_pad=0, 2: include pad) pooling, 2-D NCHW (channels folded into n*c).
-extern "C" __global__ void pool2d_f32(ConvP p, int mode, const real* x, real* y) {
+// nhwc: x and y channels-last (as depthwise_f32)
+extern "C" __global__ void pool2d_f32(ConvP p, int nhwc, int mode, const real* x, real* y) {
     i64 total = p.n * p.c * p.oh * p.ow;
     GRID_LOOP(i, total) {
-        i64 ox = i % p.ow;
-        i64 oy = (i / p.ow) % p.oh;
-        i64 nc = i / (p.ow * p.oh);
-        const real* xp = x + nc * p.h * p.w;
+        i64 ox, oy, xs;
+        const real* xp;
+        if (nhwc) {
+            i64 c = i % p.c;
+            ox = (i / p.c) % p.ow; oy = (i / (p.c * p.ow)) % p.oh;
+            xp = x + (i / (p.c * p.ow * p.oh)) * p.h * p.w * p.c + c;
+            xs = p.c;
+        } else {
+            ox = i % p.ow; oy = (i / p.ow) % p.oh;
+            xp = x + (i / (p.ow * p.oh)) * p.h * p.w;
+            xs = 1;
+        }
         float acc = mode == 0 ? -INFINITY : 0.f;
         i64 cnt = 0;
         for (i64 ky = 0; ky < p.kh; ++ky) {
@@ -561,7 +575,7 @@ extern "C" __global__ void pool2d_f32(ConvP p, int mode, const real* x, real* y)
                 bool in = iy >= 0 && iy < p.h && ix >= 0 && ix < p.w;
                 if (mode == 2 && iy < p.h + p.ph && ix < p.w + p.pw) cnt++;
                 if (!in) continue;
-                float v = ld(xp[iy * p.w + ix]);
+                float v = ld(xp[(iy * p.w + ix) * xs]);
                 if (mode == 0) acc = fmaxf(acc, v); else acc += v;
                 if (mode == 1) cnt++;
             }

@@ -185,6 +185,48 @@ macro_rules! gpu_half_precisions {
 
 gpu_half_precisions!(fp16: zenrt::Precision::Fp16, bf16: zenrt::Precision::Bf16);
 
+/// Channels-last convolution chains (`set_channels_last`, `ZENRT_CUDA_NHWC`) against the NCHW
+/// path and the CPU at batch 4: fp32 within 1e-4 of both, fp16 within `half_tol`; three runs
+/// each (op by op, captured, replayed), the replays bit-identical to the op-by-op run.
+#[test]
+fn channels_last_matches_nchw() {
+    if !gpu() {
+        return;
+    }
+    let Some(root) = models_dir() else {
+        eprintln!("SKIP: no exported models (set ZENRT_MODELS)");
+        return;
+    };
+    for model in ["resnet50", "mobilenet_v2", "efficientnet_b0", "keras_cnn"] {
+        let path = root.join(model).join("model.onnx");
+        let inputs = zenrt::npy::read_npz(root.join(model).join("b4_inputs.npz")).unwrap();
+        let cpu = Session::from_file(&path).unwrap().run(inputs.clone()).unwrap();
+        for (precision, tol) in [(Precision::Fp32, 1e-4), (Precision::Fp16, half_tol(model, Precision::Fp16))] {
+            let s = Session::from_file_with(&path, &SessionOptions { precision, ..cuda_opts() }).unwrap();
+            let plan = s.cuda_plan().expect("a GPU session has a CUDA plan");
+            let mut by_layout = Vec::new();
+            for nhwc in [false, true] {
+                assert_eq!(plan.set_channels_last(nhwc), nhwc, "cuDNN is needed for channels-last");
+                let runs: Vec<_> = (0..3).map(|_| s.run(inputs.clone()).unwrap()).collect();
+                assert!(plan.graph_status().starts_with("replaying"), "{model}: {}", plan.graph_status());
+                by_layout.push(runs);
+            }
+            for name in plan.output_names() {
+                let ct = cpu.get(name).expect("cpu output");
+                let nchw = by_layout[0][0].get(name).expect("output");
+                let first = by_layout[1][0].get(name).expect("output");
+                for (i, r) in by_layout[1].iter().enumerate() {
+                    let t = r.get(name).expect("output");
+                    let (e_cpu, e_nchw) = (rel_err(t, ct), rel_err(t, nchw));
+                    eprintln!("{model} {precision} NHWC run {}: vs CPU {e_cpu:.2e}, vs NCHW {e_nchw:.2e}", i + 1);
+                    assert!(e_cpu <= tol && e_nchw <= tol, "{model} {precision} NHWC: {e_cpu:.3e} / {e_nchw:.3e}");
+                    assert_eq!(t.to_f64_vec(), first.to_f64_vec(), "{model} {precision} NHWC: replay differs");
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn half_precision_is_cuda_only() {
     assert_eq!("fp16".parse::<Precision>().unwrap(), Precision::Fp16);

@@ -2,7 +2,7 @@
 //! global pooling and BatchNormalization, for 1-D and 2-D NCHW tensors.
 
 use super::linalg::bias_act;
-use super::{arg, need_f32, Act, Attrs, BResult, Cx, GpuOp, Val};
+use super::{arg, need_f32, relayout_into, to_layout, transpose_batched, Act, Attrs, BResult, Cx, GpuOp, Layout, Val};
 use crate::cudnn::{ConvShape, Decision, Done, Epilogue};
 use crate::gpu::GTensor;
 use zenrt_core::{DType, Error, Result};
@@ -109,6 +109,7 @@ pub(super) fn build_conv(a: &Attrs, fused: bool) -> BResult {
         win: Window::parse(a)?,
         group: a.int("group", 1)?.max(1) as usize,
         act: if fused { Act::from_attrs(a)? } else { Act::NONE },
+        ohwi: std::sync::Mutex::new(None),
     }))
 }
 
@@ -116,9 +117,16 @@ struct Conv {
     win: Window,
     group: usize,
     act: Act,
+    /// Channels-last runs: the constant weights reordered to [OC, KH, KW, C/group] for cuDNN,
+    /// made once (keyed by the source address).
+    ohwi: std::sync::Mutex<Option<(u64, GTensor)>>,
 }
 
 impl GpuOp for Conv {
+    fn layout(&self) -> Layout {
+        Layout::Any
+    }
+
     /// Inputs: X, W, optional bias, and (FusedConv from the residual fusion in exec.rs) an
     /// optional residual Z: y = act(conv(X, W) + bias + Z).
     fn run(&self, cx: &Cx, ins: &[Option<&Val>]) -> Result<Vec<Val>> {
@@ -127,6 +135,15 @@ impl GpuOp for Conv {
         match z {
             Some(z) if !z_done => {
                 // Z does not have y's shape: broadcast add, then the activation
+                let y = to_layout(cx.gpu, &y, false)?;
+                let z_nchw;
+                let z = match z {
+                    Val::Dev(g) if g.nhwc => {
+                        z_nchw = Val::Dev(to_layout(cx.gpu, g, false)?);
+                        &z_nchw
+                    }
+                    z => z,
+                };
                 let sum = super::elementwise::Binary(0).run(cx, &[Some(&Val::Dev(y)), Some(z)])?;
                 if let Some(Val::Dev(s)) = sum.first() {
                     bias_act(cx.gpu, s, None, 1, 1, self.act)?;
@@ -182,7 +199,10 @@ impl Conv {
         } else {
             out_shape.extend([o[0] as usize, o[1] as usize]);
         }
-        let (gx, gw) = (cx.dev(x)?, cx.dev(w)?);
+        // channels-last: 2-D convolutions while cuDNN is there (its NHWC kernels)
+        let nhwc = cx.nhwc && xs.len() == 4 && cx.gpu.cudnn.is_ok();
+        let (gx, gw) = (to_layout(cx.gpu, &cx.dev(x)?, nhwc)?, cx.dev(w)?);
+        let gw_dnn = if nhwc { self.weights_ohwi(cx, w, &gw)? } else { gw.clone() };
         let bias: Option<GTensor> = match ins.get(2).copied().flatten() {
             Some(b) => {
                 need_f32(b, "Conv")?;
@@ -197,16 +217,19 @@ impl Conv {
             Some(z) => {
                 need_f32(z, "Conv")?;
                 if z.shape() == out_shape.as_slice() {
-                    (Ep { bias, z: Some(cx.dev(z)?), act: self.act }, true)
+                    let gz = cx.dev(z)?;
+                    let gz = if xs.len() == 4 { to_layout(cx.gpu, &gz, nhwc)? } else { gz };
+                    (Ep { bias, z: Some(gz), act: self.act, nhwc }, true)
                 } else {
-                    (Ep { bias, z: None, act: Act::NONE }, false)
+                    (Ep { bias, z: None, act: Act::NONE, nhwc }, false)
                 }
             }
-            None => (Ep { bias, z: None, act: self.act }, true),
+            None => (Ep { bias, z: None, act: self.act, nhwc }, true),
         };
-        let y = cx.gpu.empty(DType::F32, out_shape)?;
+        let mut y = cx.gpu.empty(DType::F32, out_shape)?;
+        y.nhwc = nhwc;
         let ours = || self.run_ours(cx, &p, &gx, &gw, &ep, &y);
-        if let (Ok(dnn), Some(shape)) = (&cx.gpu.cudnn, cudnn_shape(&p)) {
+        if let (Ok(dnn), Some(shape)) = (&cx.gpu.cudnn, cudnn_shape(&p, nhwc)) {
             let capturing = cx.gpu.capturing();
             if capturing && !dnn.settled(&shape) {
                 // choosing needs device work and a synchronisation: not inside a graph capture
@@ -222,7 +245,7 @@ impl Conv {
                 z: ep.z.as_ref().map(|z| z.ptr()).unwrap_or(0),
                 relu: ep.act.code == 1,
             };
-            let use_dnn = match dnn.prepare(&shape, gx.ptr(), gw.ptr(), y.ptr(), &alloc) {
+            let use_dnn = match dnn.prepare(&shape, gx.ptr(), gw_dnn.ptr(), y.ptr(), &alloc) {
                 Decision::Use => true,
                 Decision::Skip => false,
                 Decision::Undecided(_) => {
@@ -230,7 +253,7 @@ impl Conv {
                     // a warm-up, epilogue included. (Find's own figure leaves out the epilogue
                     // pass and favoured cuDNN where our kernel was faster end to end.)
                     let ms_ours = gpu.time_ms(3, &ours)?;
-                    let dnn_run = || match dnn.forward(&shape, gx.ptr(), gw.ptr(), y.ptr(), &want, false, &alloc) {
+                    let dnn_run = || match dnn.forward(&shape, gx.ptr(), gw_dnn.ptr(), y.ptr(), &want, false, &alloc) {
                         Done::Fused => Ok(()),
                         Done::Conv => ep.apply(gpu, &y, (p.oh * p.ow) as usize, oc),
                         Done::No => Err(Error::Unsupported("cuDNN refused the convolution".into())),
@@ -238,13 +261,14 @@ impl Conv {
                     let ms_dnn = gpu.time_ms(3, dnn_run).unwrap_or(f32::INFINITY);
                     if !dnn.decide(&shape, ms_ours, ms_dnn) {
                         ours()?; // y may hold cuDNN's result: our path writes it again
-                        return Ok((y, z_done));
                     }
-                    true
+                    // else y holds the result of cuDNN's last timed run (each run rewrites all
+                    // of y from x, w, bias and z)
+                    return Ok((y, z_done));
                 }
             };
             if use_dnn {
-                match dnn.forward(&shape, gx.ptr(), gw.ptr(), y.ptr(), &want, capturing, &alloc) {
+                match dnn.forward(&shape, gx.ptr(), gw_dnn.ptr(), y.ptr(), &want, capturing, &alloc) {
                     Done::Fused => return Ok((y, z_done)),
                     Done::Conv => {
                         ep.apply(cx.gpu, &y, (p.oh * p.ow) as usize, oc)?;
@@ -258,19 +282,58 @@ impl Conv {
         Ok((y, z_done))
     }
 
+    /// The weights [OC, C/group, KH, KW] reordered to [OC, KH, KW, C/group] (cuDNN's NHWC
+    /// filter layout); constants once per plan, computed weights every run.
+    fn weights_ohwi(&self, cx: &Cx, w: &Val, gw: &GTensor) -> Result<GTensor> {
+        let s = gw.shape().to_vec();
+        let (ocn, cg, khw) = (s[0], s[1], s[2..].iter().product::<usize>());
+        if cg == 1 || khw == 1 {
+            return Ok(gw.clone()); // the same memory order
+        }
+        let constant = matches!(w, Val::Host(..));
+        if let (true, Ok(Some((src, t)))) = (constant, self.ohwi.lock().as_deref()) {
+            if *src == gw.ptr() {
+                return Ok(t.clone());
+            }
+        }
+        let t = cx.gpu.empty(DType::F32, s)?;
+        transpose_batched(cx.gpu, ocn, cg, khw, gw.ptr(), t.ptr())?;
+        if let (true, Ok(mut c)) = (constant, self.ohwi.lock()) {
+            *c = Some((gw.ptr(), t.clone()));
+        }
+        Ok(t)
+    }
+
     /// Our own convolution (depthwise kernel, 1x1 GEMM or im2col + GEMM) with its epilogue,
-    /// into `y`.
+    /// into `y`; `gw` in ONNX's [OC, C/group, KH, KW] order. Channels-last (`ep.nhwc`): x, y
+    /// and z are NHWC; depthwise and 1x1 run on them directly, others through NCHW copies.
     fn run_ours(&self, cx: &Cx, p: &ConvP, gx: &GTensor, gw: &GTensor, ep: &Ep, y: &GTensor) -> Result<()> {
         let (n, c, oc, g) = (p.n as usize, p.c as usize, p.oc as usize, self.group);
         let (kh, kw) = (p.kh, p.kw);
         let ohw = (p.oh * p.ow) as usize;
         let cg = c / g;
         let ocg = oc / g;
+        let pointwise =
+            kh == 1 && kw == 1 && p.sh == 1 && p.sw == 1 && p.ph == 0 && p.pw == 0 && p.oh == p.h && p.ow == p.w;
+        if ep.nhwc && pointwise && g == 1 {
+            // Y[n*h*w, oc] = X[n*h*w, c] * W[oc, c]^T: one GEMM
+            cx.gpu.sgemm(false, true, n * ohw, oc, c, 1.0, gx.ptr(), c, 0, gw.ptr(), c, 0, 0.0, y.ptr(), 0, 1)?;
+            return ep.apply(cx.gpu, y, ohw, oc);
+        }
+        if ep.nhwc && !(g > 1 && cg == 1) {
+            // through NCHW copies of x, z and y
+            let xn = to_layout(cx.gpu, gx, false)?;
+            let yn = cx.gpu.empty(DType::F32, y.shape().to_vec())?;
+            let z = ep.z.as_ref().map(|z| to_layout(cx.gpu, z, false)).transpose()?;
+            let epn = Ep { bias: ep.bias.clone(), z, act: ep.act, nhwc: false };
+            self.run_ours(cx, p, &xn, gw, &epn, &yn)?;
+            return relayout_into(cx.gpu, &yn, y);
+        }
         if g > 1 && cg == 1 {
             // bias (and the activation, without a residual) inside the kernel
             let bp = ep.bias.as_ref().map(|b| b.ptr()).unwrap_or(0);
             let act = if ep.z.is_some() { Act::NONE } else { ep.act };
-            match dw_tile(p) {
+            match dw_tile(p).filter(|_| !ep.nhwc) {
                 Some(t) => cx.gpu.launch_smem(
                     "depthwise_tiled_f32",
                     t.blocks,
@@ -281,17 +344,15 @@ impl Conv {
                 None => cx.gpu.launch_n(
                     "depthwise_f32",
                     y.len(),
-                    &[p, &gx.ptr(), &gw.ptr(), &bp, &act.code, &act.a, &act.b, &y.ptr()],
+                    &[p, &i32::from(ep.nhwc), &gx.ptr(), &gw.ptr(), &bp, &act.code, &act.a, &act.b, &y.ptr()],
                 )?,
             }
             return match &ep.z {
-                Some(_) => Ep { bias: None, z: ep.z.clone(), act: ep.act }.apply(cx.gpu, y, ohw, oc),
+                Some(_) => Ep { bias: None, z: ep.z.clone(), act: ep.act, nhwc: ep.nhwc }.apply(cx.gpu, y, ohw, oc),
                 None => Ok(()),
             };
         }
         let k = cg * (kh * kw) as usize;
-        let pointwise =
-            kh == 1 && kw == 1 && p.sh == 1 && p.sw == 1 && p.ph == 0 && p.pw == 0 && p.oh == p.h && p.ow == p.w;
         // bytes per float element; im2col runs in batch chunks of at most col_bytes() (at least
         // one sample): resnet50 b32's stem would need 236 MiB of columns at once in fp32
         let fs = cx.gpu.esize(DType::F32) as u64;
@@ -387,13 +448,18 @@ fn col_bytes() -> usize {
 /// A convolution's epilogue: y = act(y + bias + z).
 struct Ep {
     bias: Option<GTensor>,
-    /// Residual of y's shape.
+    /// Residual of y's shape (and layout).
     z: Option<GTensor>,
     act: Act,
+    /// y (and z) are channels-last.
+    nhwc: bool,
 }
 
 impl Ep {
+    /// The epilogue over y with `inner` elements per channel plane (NCHW; 1 when channels-last)
+    /// and `ch` channels.
     fn apply(&self, gpu: &crate::gpu::Gpu, y: &GTensor, inner: usize, ch: usize) -> Result<()> {
+        let inner = if self.nhwc { 1 } else { inner };
         let Some(z) = &self.z else { return bias_act(gpu, y, self.bias.as_ref(), inner, ch, self.act) };
         let n = y.len();
         let bp = self.bias.as_ref().map(|b| b.ptr()).unwrap_or(0);
@@ -407,9 +473,10 @@ impl Ep {
 }
 
 /// The cuDNN geometry of a convolution, when every size fits in i32.
-fn cudnn_shape(p: &ConvP) -> Option<ConvShape> {
+fn cudnn_shape(p: &ConvP, nhwc: bool) -> Option<ConvShape> {
     let i = |v: i64| i32::try_from(v).ok();
     Some(ConvShape {
+        nhwc,
         n: i(p.n)?,
         c: i(p.c)?,
         h: i(p.h)?,
@@ -450,6 +517,9 @@ struct Pool {
 }
 
 impl GpuOp for Pool {
+    fn layout(&self) -> Layout {
+        Layout::Any
+    }
     fn run(&self, cx: &Cx, ins: &[Option<&Val>]) -> Result<Vec<Val>> {
         let x = arg(ins, 0, "Pool")?;
         need_f32(x, "Pool")?;
@@ -487,8 +557,9 @@ impl GpuOp for Pool {
             out.extend([o[0] as usize, o[1] as usize]);
         }
         let gx = cx.dev(x)?;
-        let y = cx.gpu.empty(DType::F32, out)?;
-        cx.gpu.launch_n("pool2d_f32", y.len(), &[&p, &self.mode, &gx.ptr(), &y.ptr()])?;
+        let mut y = cx.gpu.empty(DType::F32, out)?;
+        y.nhwc = gx.nhwc; // channels-last in, channels-last out
+        cx.gpu.launch_n("pool2d_f32", y.len(), &[&p, &i32::from(gx.nhwc), &self.mode, &gx.ptr(), &y.ptr()])?;
         Ok(vec![Val::Dev(y)])
     }
 }
@@ -502,6 +573,9 @@ struct GlobalPool {
 }
 
 impl GpuOp for GlobalPool {
+    fn layout(&self) -> Layout {
+        Layout::Any
+    }
     fn run(&self, cx: &Cx, ins: &[Option<&Val>]) -> Result<Vec<Val>> {
         let x = arg(ins, 0, "GlobalPool")?;
         need_f32(x, "GlobalPool")?;
@@ -515,7 +589,12 @@ impl GpuOp for GlobalPool {
         out.extend(std::iter::repeat_n(1, xs.len() - 2));
         let gx = cx.dev(x)?;
         let y = cx.gpu.empty(DType::F32, out)?;
-        if self.max {
+        if gx.nhwc {
+            // [N, H*W, C] reduced over the middle axis: [N, C] = NCHW [N, C, 1, 1]
+            let op = if self.max { 2i32 } else { 1 };
+            let (nb, ch) = (xs[0] as i64, xs[1] as i64);
+            cx.gpu.launch_n("reduce_f32", y.len(), &[&nb, &(r as i64), &ch, &op, &gx.ptr(), &y.ptr()])?;
+        } else if self.max {
             cx.gpu.launch_n("reduce_f32", rows, &[&(rows as i64), &(r as i64), &1i64, &2i32, &gx.ptr(), &y.ptr()])?;
         } else {
             let blocks = rows.clamp(1, 65535) as u32;

@@ -71,6 +71,9 @@ pub(super) fn build(a: &Attrs, op: &str) -> Option<BResult> {
 struct Unary(Act);
 
 impl GpuOp for Unary {
+    fn layout(&self) -> super::Layout {
+        super::Layout::Same
+    }
     fn run(&self, cx: &Cx, ins: &[Option<&Val>]) -> Result<Vec<Val>> {
         let x = arg(ins, 0, "unary")?;
         need_f32(x, "unary")?;
@@ -89,6 +92,9 @@ struct Clip {
 }
 
 impl GpuOp for Clip {
+    fn layout(&self) -> super::Layout {
+        super::Layout::Same
+    }
     fn run(&self, cx: &Cx, ins: &[Option<&Val>]) -> Result<Vec<Val>> {
         let scalar = |i: usize, d: f32| -> Result<f32> {
             match ins.get(i).copied().flatten() {
@@ -117,6 +123,9 @@ fn suffix(dt: DType, op: &str) -> Result<&'static str> {
 pub(crate) struct Binary(pub i32);
 
 impl GpuOp for Binary {
+    fn layout(&self) -> super::Layout {
+        super::Layout::Same
+    }
     fn run(&self, cx: &Cx, ins: &[Option<&Val>]) -> Result<Vec<Val>> {
         let (a, b) = (arg(ins, 0, "binary")?, arg(ins, 1, "binary")?);
         if a.dtype() != b.dtype() {

@@ -183,6 +183,9 @@ fn merge_axes(shape: &[usize], strides: &mut [Vec<i64>]) -> Vec<usize> {
 }
 
 impl GpuOp for FusedElementwise {
+    fn layout(&self) -> super::Layout {
+        super::Layout::Same
+    }
     fn run(&self, cx: &Cx, ins: &[Option<&Val>]) -> Result<Vec<Val>> {
         let vals: Vec<&Val> = (0..self.n_in).map(|i| arg(ins, i, "FusedElementwise")).collect::<Result<_>>()?;
         for v in &vals {

@@ -41,6 +41,8 @@ impl Val {
 /// What a kernel gets at run time.
 pub struct Cx<'a> {
     pub gpu: &'a Gpu,
+    /// Channels-last mode (`exec::nhwc_wanted`): 4-D convolutions store their outputs NHWC.
+    pub nhwc: bool,
 }
 
 impl Cx<'_> {
@@ -64,6 +66,55 @@ impl Cx<'_> {
 /// A GPU implementation of one node.
 pub trait GpuOp: Send + Sync {
     fn run(&self, cx: &Cx, ins: &[Option<&Val>]) -> Result<Vec<Val>>;
+    /// Which input layouts the kernel takes (the executor converts channels-last inputs to NCHW
+    /// before a kernel that takes only NCHW).
+    fn layout(&self) -> Layout {
+        Layout::Nchw
+    }
+}
+
+/// How a kernel treats channels-last (NHWC) device inputs (`GTensor::nhwc`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Layout {
+    /// Needs every input in NCHW.
+    Nchw,
+    /// Reads each input's layout itself (convolution, pooling, aliases).
+    Any,
+    /// Elementwise: where every input is NHWC of one shape or a single element, runs on the
+    /// memory as it is and its outputs are NHWC too; otherwise needs NCHW.
+    Same,
+}
+
+/// `src` (4-D, float) in the asked layout: itself, or a transposed copy.
+pub(crate) fn to_layout(gpu: &Gpu, src: &GTensor, nhwc: bool) -> Result<GTensor> {
+    if src.nhwc == nhwc {
+        return Ok(src.clone());
+    }
+    let mut y = gpu.empty(src.dtype, src.shape.clone())?;
+    y.nhwc = nhwc;
+    relayout_into(gpu, src, &y)?;
+    Ok(y)
+}
+
+/// Copies 4-D `src` into `dst` (same logical shape) converting between NCHW and NHWC as their
+/// flags say.
+pub(crate) fn relayout_into(gpu: &Gpu, src: &GTensor, dst: &GTensor) -> Result<()> {
+    let s = src.shape();
+    if s.len() != 4 || dst.shape() != s || src.dtype != dst.dtype || src.dtype != DType::F32 {
+        return Err(Error::Shape(format!("layout change of {s:?} {} into {:?}", src.dtype, dst.shape())));
+    }
+    if src.nhwc == dst.nhwc {
+        return gpu.copy_d2d(dst.ptr(), src.ptr(), src.len() * gpu.esize(src.dtype));
+    }
+    let (c, hw) = (s[1], s[2] * s[3]);
+    let (m, k) = if dst.nhwc { (c, hw) } else { (hw, c) };
+    transpose_batched(gpu, s[0], m, k, src.ptr(), dst.ptr())
+}
+
+/// out[d][j][i] = a[d][i][j] for float matrices a = [batch, m, k].
+pub(crate) fn transpose_batched(gpu: &Gpu, batch: usize, m: usize, k: usize, a: u64, out: u64) -> Result<()> {
+    let n = batch * m * k;
+    gpu.launch_n("transpose_last2_f32", n, &[&(batch as i64), &(m as i64), &(k as i64), &a, &out])
 }
 
 /// Required input `i`.
