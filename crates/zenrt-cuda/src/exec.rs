@@ -527,10 +527,17 @@ impl CudaPlan {
                 Kernel::Gpu(k) => k.layout(),
                 _ => Layout::Nchw,
             };
-            let mark_nhwc = nhwc
-                && settle_layouts(gpu, values, &st.inputs, layout).map_err(|e| e.in_node(&name(), &st.node.op_type))?;
+            let views = if nhwc {
+                settle_layouts(gpu, values, &st.inputs, layout).map_err(|e| e.in_node(&name(), &st.node.op_type))?
+            } else {
+                None
+            };
             let mut ins: Vec<Option<&Val>> = Vec::with_capacity(st.inputs.len());
             for (k, s) in st.inputs.iter().enumerate() {
+                if let Some((v, _)) = &views {
+                    ins.push(v.get(k).and_then(|v| v.as_ref()));
+                    continue;
+                }
                 match s {
                     None => ins.push(None),
                     Some(s) => match values[*s].as_ref() {
@@ -559,9 +566,14 @@ impl CudaPlan {
                 return Err(Error::Invalid(format!("kernel returned {} outputs", outs.len()))
                     .in_node(&name(), &st.node.op_type));
             }
+            let logical = views.map(|(_, s)| s);
             for (slot, mut v) in st.outputs.iter().zip(outs) {
-                if let (true, Val::Dev(g)) = (mark_nhwc, &mut v) {
-                    g.nhwc = g.shape.len() == 4;
+                // a result over channels-last views, [N, H, W, C]: NHWC under its logical shape
+                if let (Some(s), Val::Dev(g)) = (&logical, &mut v) {
+                    if g.shape == [s[0], s[2], s[3], s[1]] {
+                        *g = g.view(s.clone());
+                        g.nhwc = true;
+                    }
                 }
                 if let Some(slot) = slot {
                     values[*slot] = Some(v);
@@ -579,10 +591,16 @@ impl CudaPlan {
     }
 }
 
-/// Makes the channels-last inputs `slots` of a kernel fit its `layout` (converting them to NCHW
-/// in place where it needs that; later readers then get the NCHW copy). Returns whether the
-/// kernel's outputs are channels-last (an elementwise kernel on NHWC inputs).
-fn settle_layouts(gpu: &Gpu, values: &mut [Option<Val>], slots: &[Option<usize>], layout: Layout) -> Result<bool> {
+/// Makes the channels-last inputs `slots` of a kernel fit its `layout`: converts them to NCHW
+/// in place where it needs that (later readers then get the NCHW copy), or, for an elementwise
+/// kernel whose inputs all have a channels-last view ([`physical_shape`]), returns those views:
+/// the kernel then runs on the memory as it is, and its outputs are channels-last.
+fn settle_layouts(
+    gpu: &Gpu,
+    values: &mut [Option<Val>],
+    slots: &[Option<usize>],
+    layout: Layout,
+) -> Result<Option<(Vec<Option<Val>>, Vec<usize>)>> {
     let seen: Vec<Seen> = slots
         .iter()
         .flatten()
@@ -593,20 +611,48 @@ fn settle_layouts(gpu: &Gpu, values: &mut [Option<Val>], slots: &[Option<usize>]
         })
         .collect();
     match layout_action(&seen, layout) {
-        LayoutAction::AsIs => Ok(false),
-        LayoutAction::NhwcOut => Ok(true),
-        LayoutAction::ToNchw => {
-            for &s in slots.iter().flatten() {
-                if let Some(Some(Val::Dev(g))) = values.get(s) {
-                    if g.nhwc {
-                        let n = ops::to_layout(gpu, g, false)?;
-                        values[s] = Some(Val::Dev(n));
-                    }
-                }
+        LayoutAction::AsIs => Ok(None),
+        LayoutAction::Physical(shape) => {
+            let view = |v: &Val| -> Option<Val> {
+                let g = match v {
+                    Val::Host(t, _) if t.len() == 1 => return Some(v.clone()), // host scalars stay
+                    Val::Dev(g) | Val::Host(_, Some(g)) => g,
+                    Val::Host(_, None) => return None,
+                };
+                let seen = Seen { nhwc: g.nhwc, shape: g.shape.clone(), len: g.len() };
+                Some(Val::Dev(g.view(physical_shape(&seen, &shape)?)))
+            };
+            let views: Option<Vec<Option<Val>>> = slots
+                .iter()
+                .map(|s| match s.and_then(|s| values.get(s)).and_then(|v| v.as_ref()) {
+                    None => Some(None),
+                    Some(v) => view(v).map(Some),
+                })
+                .collect();
+            if let Some(views) = views {
+                return Ok(Some((views, shape)));
             }
-            Ok(false)
+            to_nchw(gpu, values, slots)?;
+            Ok(None)
+        }
+        LayoutAction::ToNchw => {
+            to_nchw(gpu, values, slots)?;
+            Ok(None)
         }
     }
+}
+
+/// Converts the channels-last values among `slots` to NCHW in place.
+fn to_nchw(gpu: &Gpu, values: &mut [Option<Val>], slots: &[Option<usize>]) -> Result<()> {
+    for &s in slots.iter().flatten() {
+        if let Some(Some(Val::Dev(g))) = values.get(s) {
+            if g.nhwc {
+                let n = ops::to_layout(gpu, g, false)?;
+                values[s] = Some(Val::Dev(n));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A kernel input as the layout decision sees it.
@@ -622,20 +668,41 @@ struct Seen {
 enum LayoutAction {
     /// Nothing (no channels-last input, or the kernel reads either layout).
     AsIs,
-    /// Elementwise over NHWC inputs of one shape (and single elements): its outputs are NHWC.
-    NhwcOut,
+    /// Elementwise over NHWC inputs of this logical shape, with operands that have a
+    /// channels-last view: runs on the views; outputs are NHWC.
+    Physical(Vec<usize>),
     /// The NHWC inputs are converted to NCHW first.
     ToNchw,
 }
 
 fn layout_action(inputs: &[Seen], layout: Layout) -> LayoutAction {
-    let Some(first) = inputs.iter().find(|i| i.nhwc) else { return LayoutAction::AsIs };
-    let fits = |i: &Seen| (i.nhwc && i.shape == first.shape) || (!i.nhwc && i.len == 1);
+    let Some(first) = inputs.iter().filter(|i| i.nhwc).max_by_key(|i| i.len) else { return LayoutAction::AsIs };
     match layout {
         Layout::Any => LayoutAction::AsIs,
-        Layout::Same if inputs.iter().all(fits) => LayoutAction::NhwcOut,
+        Layout::Same if inputs.iter().all(|i| physical_shape(i, &first.shape).is_some()) => {
+            LayoutAction::Physical(first.shape.clone())
+        }
         _ => LayoutAction::ToNchw,
     }
+}
+
+/// The shape under which input `i` lines up with channels-last tensors of logical shape
+/// `s` = [N, C, H, W] seen as [N, H, W, C]: such a tensor itself; a single element as it is; an
+/// operand constant over H and W (shape [.., n, c, 1, 1] in either layout, the same memory, e.g.
+/// a squeeze-excitation scale or a per-channel [C, 1, 1]) as [n, 1, 1, c]. `None`: no such view.
+fn physical_shape(i: &Seen, s: &[usize]) -> Option<Vec<usize>> {
+    if i.nhwc && i.shape == s && s.len() == 4 {
+        return Some(vec![s[0], s[2], s[3], s[1]]);
+    }
+    if i.len == 1 {
+        return Some(i.shape.clone());
+    }
+    if i.shape.len() > 4 {
+        return None;
+    }
+    let mut p = vec![1usize; 4 - i.shape.len()];
+    p.extend(&i.shape);
+    (p[2] == 1 && p[3] == 1).then(|| vec![p[0], 1, 1, p[1]])
 }
 
 pub(crate) fn bad_index() -> Error {
@@ -892,21 +959,30 @@ mod tests {
     #[test]
     fn channels_last_inputs_are_converted_only_where_needed() {
         let t = |nhwc: bool, shape: &[usize]| Seen { nhwc, shape: shape.to_vec(), len: shape.iter().product() };
-        let (a, b) = (t(true, &[2, 8, 5, 5]), t(true, &[2, 8, 5, 5]));
+        let s = [2, 8, 5, 5];
         // no NHWC input: nothing to do, whatever the kernel
         for l in [Layout::Nchw, Layout::Any, Layout::Same] {
-            assert_eq!(layout_action(&[t(false, &[2, 8, 5, 5])], l), LayoutAction::AsIs);
+            assert_eq!(layout_action(&[t(false, &s)], l), LayoutAction::AsIs);
         }
-        // elementwise over NHWC values of one shape and scalars: stays NHWC
-        assert_eq!(layout_action(&[a, b, t(false, &[1])], Layout::Same), LayoutAction::NhwcOut);
-        let a = t(true, &[2, 8, 5, 5]);
-        // broadcast operand ([C,1,1] bias), an NCHW operand of the same shape, another NHWC shape
-        for other in [t(false, &[8, 1, 1]), t(false, &[2, 8, 5, 5]), t(true, &[2, 8, 1, 1])] {
-            assert_eq!(layout_action(&[t(true, &[2, 8, 5, 5]), other], Layout::Same), LayoutAction::ToNchw);
+        // elementwise over NHWC values of one shape, scalars and per-channel operands: channels-last
+        for other in
+            [t(true, &s), t(false, &[1]), t(false, &[2, 8, 1, 1]), t(false, &[8, 1, 1]), t(true, &[1, 8, 1, 1])]
+        {
+            assert_eq!(layout_action(&[t(true, &s), other], Layout::Same), LayoutAction::Physical(s.to_vec()));
+        }
+        // an NCHW operand of the same shape, another NHWC shape, a row broadcast [W]: NCHW
+        for other in [t(false, &s), t(true, &[2, 8, 5, 1]), t(false, &[5]), t(false, &[1, 8, 5, 5])] {
+            assert_eq!(layout_action(&[t(true, &s), other], Layout::Same), LayoutAction::ToNchw);
         }
         // convolution/pooling read NHWC themselves; anything else gets NCHW
-        assert_eq!(layout_action(&[t(true, &[2, 8, 5, 5])], Layout::Any), LayoutAction::AsIs);
-        assert_eq!(layout_action(&[a], Layout::Nchw), LayoutAction::ToNchw);
+        assert_eq!(layout_action(&[t(true, &s)], Layout::Any), LayoutAction::AsIs);
+        assert_eq!(layout_action(&[t(true, &s)], Layout::Nchw), LayoutAction::ToNchw);
+        // the views: [N, H, W, C] for the tensors, [n, 1, 1, c] for per-channel operands
+        assert_eq!(physical_shape(&t(true, &s), &s), Some(vec![2, 5, 5, 8]));
+        assert_eq!(physical_shape(&t(false, &[2, 8, 1, 1]), &s), Some(vec![2, 1, 1, 8]));
+        assert_eq!(physical_shape(&t(false, &[8, 1, 1]), &s), Some(vec![1, 1, 1, 8]));
+        assert_eq!(physical_shape(&t(false, &[1, 1]), &s), Some(vec![1, 1]));
+        assert_eq!(physical_shape(&t(false, &[1, 2, 8, 1, 1]), &s), None);
     }
 
     /// The optimizer's `FusedElementwise` residual chains fold like a plain Add (+ Relu).

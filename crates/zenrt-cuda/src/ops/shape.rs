@@ -412,6 +412,9 @@ struct ShapeOp {
 }
 
 impl GpuOp for ShapeOp {
+    fn layout(&self) -> super::Layout {
+        super::Layout::Any // reads only the (logical) shape
+    }
     fn run(&self, _cx: &Cx, ins: &[Option<&Val>]) -> Result<Vec<Val>> {
         let s = arg(ins, 0, "Shape")?.shape();
         let r = s.len() as i64;
@@ -427,6 +430,9 @@ impl GpuOp for ShapeOp {
 struct SizeOp;
 
 impl GpuOp for SizeOp {
+    fn layout(&self) -> super::Layout {
+        super::Layout::Any // reads only the (logical) shape
+    }
     fn run(&self, _cx: &Cx, ins: &[Option<&Val>]) -> Result<Vec<Val>> {
         let n: usize = arg(ins, 0, "Size")?.shape().iter().product();
         Ok(vec![Val::Host(Arc::new(Tensor::scalar(n as i64)), None)])
