@@ -5,7 +5,7 @@ use crate::gpu::{GTensor, Gpu};
 use crate::ops::{self, Cx, GpuOp, Layout, Val};
 use crate::pipeline::{Replay, Staged};
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use zenrt_core::plan::{display_name, node_subgraphs};
@@ -90,19 +90,51 @@ pub struct CudaPlan {
     placements: Vec<NodePlacement>,
     graphs_on: AtomicBool,
     graph: Mutex<Option<GraphSlot>>,
-    /// Channels-last convolution chains ([`nhwc_wanted`], [`CudaPlan::set_channels_last`]).
-    nhwc: AtomicBool,
+    /// When convolution chains run channels-last: a [`Nhwc`] as u8 ([`default_nhwc`],
+    /// `ZENRT_CUDA_NHWC`, [`CudaPlan::set_channels_last`]).
+    nhwc: AtomicU8,
 }
 
-/// Whether 4-D convolutions run channels-last (NHWC) for `precision`: `ZENRT_CUDA_NHWC=1` / `0`
-/// forces it on / off; by default on where device runs measured it faster (docs/cuda.md,
-/// "Session 6"): fp16 and bf16.
-pub fn nhwc_wanted(precision: crate::Precision) -> bool {
-    match std::env::var("ZENRT_CUDA_NHWC").as_deref() {
-        Ok("1") => true,
-        Ok("0") => false,
-        _ => matches!(precision, crate::Precision::F16 | crate::Precision::Bf16),
+/// When 4-D convolutions run channels-last (NHWC).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Nhwc {
+    Off = 0,
+    On = 1,
+    /// On for runs whose batch (leading dim of the first 4-D input) is at least [`NHWC_MIN_BATCH`].
+    Batched = 2,
+}
+
+/// The smallest batch [`Nhwc::Batched`] runs channels-last.
+pub const NHWC_MIN_BATCH: usize = 8;
+
+/// The default policy, from device runs (docs/cuda.md, "Session 6", H100): channels-last paid
+/// at batch 32 in TF32, fp16 and bf16 on a model without grouped (depthwise) convolutions
+/// (resnet50 b32 fp16 7.5-7.8 -> 5.3-5.5 ms, TF32 7.4-7.8 -> 6.4-6.5); it lost in strict fp32
+/// (cuDNN's NHWC FMA kernels: 13.1 -> 14.3 ms), on the depthwise models (efficientnet_b0 b32 TF32
+/// 6.6 -> 10.8 ms, b1 fp16 0.67 -> 1.65) and at batch 1 (resnet50 fp16 0.80 -> 0.88).
+pub fn default_nhwc(precision: crate::Precision, grouped_conv: bool) -> Nhwc {
+    use crate::Precision as P;
+    match precision {
+        P::Tf32 | P::F16 | P::Bf16 if !grouped_conv => Nhwc::Batched,
+        _ => Nhwc::Off,
     }
+}
+
+/// `ZENRT_CUDA_NHWC=1` / `0` forces channels-last on / off; else [`default_nhwc`].
+fn nhwc_policy(precision: crate::Precision, grouped_conv: bool) -> Nhwc {
+    match std::env::var("ZENRT_CUDA_NHWC").as_deref() {
+        Ok("1") => Nhwc::On,
+        Ok("0") => Nhwc::Off,
+        _ => default_nhwc(precision, grouped_conv),
+    }
+}
+
+/// Whether any convolution in `order` has groups (depthwise or grouped).
+fn has_grouped_conv(order: &[Node]) -> bool {
+    order.iter().any(|n| {
+        n.op_type.ends_with("Conv") && matches!(n.attrs.get("group"), Some(zenrt_core::Attr::Int(g)) if *g > 1)
+    })
 }
 
 impl Drop for CudaPlan {
@@ -129,6 +161,7 @@ impl CudaPlan {
         let mut analyzed = analyze(graph, order, cpu_fallback);
         fuse_activations(graph, order, &mut analyzed);
         let order = &fuse_residuals(graph, order, &mut analyzed);
+        let grouped = has_grouped_conv(order);
         let missing: Vec<String> = analyzed
             .iter()
             .filter_map(|(p, _)| match &p.placement {
@@ -236,7 +269,7 @@ impl CudaPlan {
             placements,
             graphs_on: AtomicBool::new(std::env::var("ZENRT_CUDA_GRAPHS").map(|v| v != "0").unwrap_or(true)),
             graph: Mutex::new(None),
-            nhwc: AtomicBool::new(nhwc_wanted(gpu.precision) && gpu.cudnn.is_ok()),
+            nhwc: AtomicU8::new(if gpu.cudnn.is_ok() { nhwc_policy(gpu.precision, grouped) as u8 } else { 0 }),
             gpu,
         })
     }
@@ -329,20 +362,36 @@ impl CudaPlan {
         }
     }
 
-    /// Turns channels-last convolution chains on or off (on only takes effect where cuDNN
-    /// loaded); drops a captured graph. Returns whether they are on now.
+    /// Turns channels-last convolution chains on (every batch) or off (on only takes effect
+    /// where cuDNN loaded); drops a captured graph. Returns whether they are on now.
     pub fn set_channels_last(&self, on: bool) -> bool {
         let on = on && self.gpu.cudnn.is_ok();
-        self.nhwc.store(on, Ordering::Relaxed);
+        self.nhwc.store(if on { Nhwc::On } else { Nhwc::Off } as u8, Ordering::Relaxed);
         if let Ok(mut g) = self.graph.lock() {
             *g = None;
         }
         on
     }
 
-    /// Whether convolution chains run channels-last.
-    pub fn channels_last(&self) -> bool {
-        self.nhwc.load(Ordering::Relaxed)
+    /// When convolution chains run channels-last.
+    pub fn channels_last(&self) -> Nhwc {
+        match self.nhwc.load(Ordering::Relaxed) {
+            1 => Nhwc::On,
+            2 => Nhwc::Batched,
+            _ => Nhwc::Off,
+        }
+    }
+
+    /// Whether the run with these values (graph inputs fed) goes channels-last.
+    fn channels_last_for(&self, values: &[Option<Val>]) -> bool {
+        match self.channels_last() {
+            Nhwc::On => true,
+            Nhwc::Off => false,
+            Nhwc::Batched => self.inputs.iter().any(|(_, s)| match values.get(*s) {
+                Some(Some(Val::Dev(g))) => g.shape.len() == 4 && g.shape[0] >= NHWC_MIN_BATCH,
+                _ => false,
+            }),
+        }
     }
 
     /// What the graph cache holds: `none`, `seen` (one op-by-op run of the signature),
@@ -519,7 +568,7 @@ impl CudaPlan {
     /// Runs every step on `values` (freeing each value after its last reader).
     fn run_steps(&self, values: &mut [Option<Val>], mut prof: Option<&mut Vec<StepTiming>>) -> Result<()> {
         let gpu = &*self.gpu;
-        let nhwc = self.channels_last();
+        let nhwc = self.channels_last_for(values);
         let cx = Cx { gpu, nhwc };
         for st in &self.steps {
             let name = || display_name(&st.node);
@@ -983,6 +1032,23 @@ mod tests {
         assert_eq!(physical_shape(&t(false, &[8, 1, 1]), &s), Some(vec![1, 1, 1, 8]));
         assert_eq!(physical_shape(&t(false, &[1, 1]), &s), Some(vec![1, 1]));
         assert_eq!(physical_shape(&t(false, &[1, 2, 8, 1, 1]), &s), None);
+    }
+
+    #[test]
+    fn channels_last_by_default_only_where_it_was_measured_faster() {
+        use crate::Precision as P;
+        for p in [P::Tf32, P::F16, P::Bf16] {
+            assert_eq!(default_nhwc(p, false), Nhwc::Batched);
+            assert_eq!(default_nhwc(p, true), Nhwc::Off);
+        }
+        assert_eq!(default_nhwc(P::F32, false), Nhwc::Off);
+        let conv = |group: i64| {
+            let mut n = node("Conv", &["x", "w"], "y");
+            n.attrs.insert("group".into(), zenrt_core::Attr::Int(group));
+            n
+        };
+        assert!(!has_grouped_conv(&[conv(1), node("Relu", &["y"], "z")]));
+        assert!(has_grouped_conv(&[conv(1), conv(32)]));
     }
 
     /// The optimizer's `FusedElementwise` residual chains fold like a plain Add (+ Relu).

@@ -23,7 +23,7 @@ mod pipeline;
 
 pub use cudnn::conv_path;
 pub use detect::{available, probe, DeviceInfo, DeviceUnavailable};
-pub use exec::{placements, CudaPlan, NodePlacement, Placement};
+pub use exec::{placements, CudaPlan, Nhwc, NodePlacement, Placement};
 pub use gpu::{Gpu, Precision};
 
 use std::collections::HashMap;

@@ -41,7 +41,7 @@ impl Val {
 /// What a kernel gets at run time.
 pub struct Cx<'a> {
     pub gpu: &'a Gpu,
-    /// Channels-last mode (`exec::nhwc_wanted`): 4-D convolutions store their outputs NHWC.
+    /// Channels-last run (`exec::Nhwc`): 4-D convolutions store their outputs NHWC.
     pub nhwc: bool,
 }
 
