@@ -649,7 +649,7 @@ fn settle_layouts(
     values: &mut [Option<Val>],
     slots: &[Option<usize>],
     layout: Layout,
-) -> Result<Option<(Vec<Option<Val>>, Vec<usize>)>> {
+) -> Result<Option<Views>> {
     let seen: Vec<Seen> = slots
         .iter()
         .flatten()
@@ -703,6 +703,9 @@ fn to_nchw(gpu: &Gpu, values: &mut [Option<Val>], slots: &[Option<usize>]) -> Re
     }
     Ok(())
 }
+
+/// A kernel's inputs as channels-last views, and the logical shape of its NHWC inputs.
+type Views = (Vec<Option<Val>>, Vec<usize>);
 
 /// A kernel input as the layout decision sees it.
 #[derive(Debug)]
