@@ -76,6 +76,13 @@ pub struct ExpandDw<'a> {
     pub act_d: Activation,
 }
 
+/// Whether fusing pays for a depthwise output `ow` wide: not where the plain depthwise conv runs
+/// the channel-blocked kernel (narrow planes; measured in docs/kernels.md), which the row bands
+/// of the fused kernel cannot use.
+pub fn fusion_pays(ow: usize) -> bool {
+    ow > super::depthwise::blocked_max_ow()
+}
+
 /// Whether [`expand_dw_f32`] computes the depthwise convolution `cs` (its input is the expanded
 /// tensor `[N, E, H, W]`): a 2-D depthwise geometry the tiled kernel takes.
 pub fn expand_dw_applies(cs: &ConvShape) -> bool {
