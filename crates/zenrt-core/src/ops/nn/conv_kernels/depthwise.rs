@@ -189,7 +189,7 @@ fn tiled_enabled() -> bool {
 /// (measured: `depthwise_timing`, docs/kernels.md); `ZENRT_DW_BLOCKED_MAX_OW=<n>` overrides it.
 const BLOCKED_MAX_OW: usize = 16;
 
-pub fn blocked_max_ow() -> usize {
+fn blocked_max_ow() -> usize {
     static W: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     *W.get_or_init(|| {
         std::env::var("ZENRT_DW_BLOCKED_MAX_OW").ok().and_then(|v| v.parse().ok()).unwrap_or(BLOCKED_MAX_OW)

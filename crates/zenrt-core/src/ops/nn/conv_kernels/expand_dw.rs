@@ -76,11 +76,14 @@ pub struct ExpandDw<'a> {
     pub act_d: Activation,
 }
 
-/// Whether fusing pays for a depthwise output `ow` wide: not where the plain depthwise conv runs
-/// the channel-blocked kernel (narrow planes; measured in docs/kernels.md), which the row bands
-/// of the fused kernel cannot use.
+/// Narrowest depthwise output for which the fusion pays (measured per layer on MobileNetV2 at
+/// batch 1, docs/kernels.md: fused faster at 56 wide, slower at 28, where the plain depthwise
+/// conv's kernels and one GEMM over the whole plane beat the per-band GEMMs).
+const FUSED_MIN_OW: usize = 29;
+
+/// Whether fusing pays for a depthwise output `ow` wide.
 pub fn fusion_pays(ow: usize) -> bool {
-    ow > super::depthwise::blocked_max_ow()
+    ow >= FUSED_MIN_OW
 }
 
 /// Whether [`expand_dw_f32`] computes the depthwise convolution `cs` (its input is the expanded

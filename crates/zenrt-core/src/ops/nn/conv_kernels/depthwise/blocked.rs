@@ -79,6 +79,87 @@ mod avx2 {
         }
     }
 
+    /// The 8×8 transpose of `r` (row `i` lane `j` → row `j` lane `i`). Written without closures:
+    /// those would not inherit the caller's target features, and the intrinsics would not inline.
+    #[inline(always)]
+    unsafe fn transpose8(r: &mut [__m256; 8]) {
+        let (t0, t1) = (_mm256_unpacklo_ps(r[0], r[1]), _mm256_unpackhi_ps(r[0], r[1]));
+        let (t2, t3) = (_mm256_unpacklo_ps(r[2], r[3]), _mm256_unpackhi_ps(r[2], r[3]));
+        let (t4, t5) = (_mm256_unpacklo_ps(r[4], r[5]), _mm256_unpackhi_ps(r[4], r[5]));
+        let (t6, t7) = (_mm256_unpacklo_ps(r[6], r[7]), _mm256_unpackhi_ps(r[6], r[7]));
+        let (s0, s1) = (_mm256_shuffle_ps::<0x44>(t0, t2), _mm256_shuffle_ps::<0xEE>(t0, t2));
+        let (s2, s3) = (_mm256_shuffle_ps::<0x44>(t1, t3), _mm256_shuffle_ps::<0xEE>(t1, t3));
+        let (s4, s5) = (_mm256_shuffle_ps::<0x44>(t4, t6), _mm256_shuffle_ps::<0xEE>(t4, t6));
+        let (s6, s7) = (_mm256_shuffle_ps::<0x44>(t5, t7), _mm256_shuffle_ps::<0xEE>(t5, t7));
+        r[0] = _mm256_permute2f128_ps::<0x20>(s0, s4);
+        r[1] = _mm256_permute2f128_ps::<0x20>(s1, s5);
+        r[2] = _mm256_permute2f128_ps::<0x20>(s2, s6);
+        r[3] = _mm256_permute2f128_ps::<0x20>(s3, s7);
+        r[4] = _mm256_permute2f128_ps::<0x31>(s0, s4);
+        r[5] = _mm256_permute2f128_ps::<0x31>(s1, s5);
+        r[6] = _mm256_permute2f128_ps::<0x31>(s2, s6);
+        r[7] = _mm256_permute2f128_ps::<0x31>(s3, s7);
+    }
+
+    /// Interleaves 8 `h × w` planes into the padded scratch: pixel `(y, x)` of plane `c` to
+    /// `dst[((y + pt)·wp + x + pl)·8 + c]`; 8 pixels per transpose.
+    /// Safety: AVX2 is available (the lengths are asserted).
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn pack8(planes: [&[f32]; CB], hw: [usize; 2], pt: usize, pl: usize, wp: usize, dst: &mut [f32]) {
+        let [h, w] = hw;
+        let len = h * w;
+        if len == 0 {
+            return;
+        }
+        assert!(
+            planes.iter().all(|p| p.len() >= len) && w + pl <= wp && dst.len() >= ((h - 1 + pt) * wp + w + pl) * CB
+        );
+        let at = |p: usize| ((p / w + pt) * wp + p % w + pl) * CB;
+        let d = dst.as_mut_ptr();
+        let mut p = 0;
+        while p + 8 <= len {
+            let mut r = [_mm256_setzero_ps(); 8];
+            for (v, s) in r.iter_mut().zip(&planes) {
+                *v = _mm256_loadu_ps(s.as_ptr().add(p));
+            }
+            transpose8(&mut r);
+            for (i, v) in r.iter().enumerate() {
+                _mm256_storeu_ps(d.add(at(p + i)), *v);
+            }
+            p += 8;
+        }
+        for p in p..len {
+            for (c, s) in planes.iter().enumerate() {
+                dst[at(p) + c] = s[p];
+            }
+        }
+    }
+
+    /// De-interleaves `src` (`[plane][8]`) into 8 consecutive planes of `dst`.
+    /// Safety: AVX2 is available (the lengths are asserted).
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn unpack8(src: &[f32], plane: usize, dst: &mut [f32]) {
+        assert!(src.len() >= plane * CB && dst.len() >= plane * CB);
+        let (s, d) = (src.as_ptr(), dst.as_mut_ptr());
+        let mut p = 0;
+        while p + 8 <= plane {
+            let mut r = [_mm256_setzero_ps(); 8];
+            for (i, v) in r.iter_mut().enumerate() {
+                *v = _mm256_loadu_ps(s.add((p + i) * CB));
+            }
+            transpose8(&mut r);
+            for (c, v) in r.iter().enumerate() {
+                _mm256_storeu_ps(d.add(c * plane + p), *v);
+            }
+            p += 8;
+        }
+        for p in p..plane {
+            for c in 0..CB {
+                dst[c * plane + p] = src[p * CB + c];
+            }
+        }
+    }
+
     /// All `oh × ow` interleaved outputs of one block: `dst = clamp(bias + Σ taps, lo, hi)`.
     /// Safety: AVX2 and FMA are available (the lengths are asserted).
     #[target_feature(enable = "avx2,fma")]
@@ -140,6 +221,38 @@ struct Scratch {
     w: Vec<f32>,
 }
 
+/// Copies rows `0..rows`, columns `0..cols` of planes `0..cb` (each `w` wide, from
+/// `plane_of`) into the padded interleaved scratch at `(pt, pl)`.
+#[allow(clippy::too_many_arguments)]
+fn pack_scalar<'a>(
+    plane_of: &impl Fn(usize) -> &'a [f32],
+    cb: usize,
+    w: usize,
+    [rows, cols]: [usize; 2],
+    pt: usize,
+    pl: usize,
+    wp: usize,
+    pad: &mut [f32],
+) {
+    for c in 0..cb {
+        for (iy, srow) in plane_of(c).chunks_exact(w).take(rows).enumerate() {
+            let drow = &mut pad[((iy + pt) * wp + pl) * CB..][..cols * CB];
+            for (d, s) in drow.chunks_exact_mut(CB).zip(&srow[..cols]) {
+                d[c] = *s;
+            }
+        }
+    }
+}
+
+/// `dst` (consecutive planes) from the interleaved `src` (`[plane][8]`).
+fn unpack_scalar(src: &[f32], plane: usize, dst: &mut [f32]) {
+    for (c, yc) in dst.chunks_exact_mut(plane).enumerate() {
+        for (d, s) in yc.iter_mut().zip(src.chunks_exact(CB)) {
+            *d = s[c];
+        }
+    }
+}
+
 /// Output channels `ch0..ch0 + ys.len() / plane` of image `n` into `ys` (NCHW planes).
 #[allow(clippy::too_many_arguments)]
 fn channels(
@@ -173,15 +286,16 @@ fn channels(
         if cb < CB || pt > 0 || pl > 0 || rows + pt < g.hp || cols + pl < g.wp {
             pad.fill(0.0);
         }
-        for c in 0..cb {
-            let src = &x[(n * cs.c + (c0 + c) / mg) * h * wi..][..h * wi];
-            for (iy, srow) in src.chunks_exact(wi).take(rows).enumerate() {
-                let drow = &mut pad[((iy + pt) * g.wp + pl) * CB..][..cols * CB];
-                for (d, s) in drow.chunks_exact_mut(CB).zip(&srow[..cols]) {
-                    d[c] = *s;
-                }
-            }
+        let plane_of = |c: usize| &x[(n * cs.c + (c0 + c) / mg) * h * wi..][..h * wi];
+        #[cfg(target_arch = "x86_64")]
+        if cb == CB && rows == h && cols == wi {
+            // SAFETY: `applies` checked AVX2; `pack8` asserts the lengths.
+            unsafe { avx2::pack8(std::array::from_fn(plane_of), [h, wi], pt, pl, g.wp, pad) };
+        } else {
+            pack_scalar(&plane_of, cb, wi, [rows, cols], pt, pl, g.wp, pad);
         }
+        #[cfg(not(target_arch = "x86_64"))]
+        pack_scalar(&plane_of, cb, wi, [rows, cols], pt, pl, g.wp, pad);
         let mut bias = [0f32; CB];
         sc.w.fill(0.0);
         for c in 0..cb {
@@ -196,11 +310,15 @@ fn channels(
         unsafe {
             avx2::block(&g, pad, &sc.w, &bias, lo, hi, &mut sc.out)
         };
-        for (c, yc) in yb.chunks_exact_mut(plane).enumerate() {
-            for (d, s) in yc.iter_mut().zip(sc.out.chunks_exact(CB)) {
-                *d = s[c];
-            }
+        #[cfg(target_arch = "x86_64")]
+        if cb == CB {
+            // SAFETY: `applies` checked AVX2; `unpack8` asserts the lengths.
+            unsafe { avx2::unpack8(&sc.out, plane, yb) };
+        } else {
+            unpack_scalar(&sc.out, plane, yb);
         }
+        #[cfg(not(target_arch = "x86_64"))]
+        unpack_scalar(&sc.out, plane, yb);
         if let Some(f) = post {
             crate::simd::map_inplace(f, yb);
         }
