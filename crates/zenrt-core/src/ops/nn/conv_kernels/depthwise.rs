@@ -201,9 +201,11 @@ fn blocked_max_ow() -> usize {
 pub(super) enum DwPath {
     /// The reference tap loop.
     Reference,
-    /// The register-tiled plane kernel where it applies, else the reference loop.
+    /// The register-tiled plane kernel where it applies, else the reference loop (tests).
+    #[cfg_attr(not(test), allow(dead_code))]
     Planes,
-    /// The channel-blocked kernel where it applies, else the reference loop.
+    /// The channel-blocked kernel where it applies, else the reference loop (tests).
+    #[cfg_attr(not(test), allow(dead_code))]
     Blocked,
     /// Channel-blocked for narrow outputs or geometries the plane kernel does not take, plane
     /// kernel otherwise (the default).
