@@ -6,7 +6,8 @@
 //! (MobileNetV2/EfficientNet inverted-residual blocks). Runs after `fuse_activation`, so both
 //! convolutions carry their activations (`activation` → `expand_activation` for the 1×1).
 //!
-//! Left alone: other dtypes than f32, inputs not of rank 4, non-constant weights, `auto_pad`
+//! Left alone: depthwise outputs too narrow for the fusion to pay (`expand_dw::fusion_pays`:
+//! there the plain depthwise conv runs the faster channel-blocked kernel), other dtypes than f32, inputs not of rank 4, non-constant weights, `auto_pad`
 //! other than NOTSET, an expanded tensor with another reader or that is a graph output, and
 //! geometries the fused kernel does not take (it would fall back to two convolutions anyway).
 
@@ -57,8 +58,9 @@ fn weight_shape(g: &Graph, idx: &Index, n: &Node) -> Option<Vec<usize>> {
     (w.dtype() == DType::F32 && w.shape().len() == 4).then(|| w.shape().to_vec())
 }
 
-/// The fused node replacing depthwise conv `d` fed by 1×1 conv `p`, if the pattern holds.
-fn fuse(g: &Graph, idx: &Index, p: &Node, d: &Node) -> Option<Attrs> {
+/// The fused node replacing depthwise conv `d` fed by 1×1 conv `p`, if the pattern holds and
+/// the input width `w` (when known) gives an output wide enough for the fusion to pay.
+fn fuse(g: &Graph, idx: &Index, p: &Node, d: &Node, w: Option<usize>) -> Option<Attrs> {
     let (ws_e, ws_d) = (weight_shape(g, idx, p)?, weight_shape(g, idx, d)?);
     let (e, k) = (ws_d[0], ws_d[2]);
     let pointwise = ws_e[2..] == [1, 1]
@@ -84,6 +86,13 @@ fn fuse(g: &Graph, idx: &Index, p: &Node, d: &Node) -> Option<Attrs> {
     if !(pointwise && depthwise) {
         return None;
     }
+    if let Some(w) = w {
+        let pads = ints(d, "pads").map_or(0, |ps| ps[1] + ps[3]) as usize;
+        let ow = (w + pads).checked_sub(k)? / strides[0] as usize + 1;
+        if !crate::ops::nn::conv_kernels::expand_dw::fusion_pays(ow) {
+            return None;
+        }
+    }
     let mut attrs = d.attrs.clone();
     for (from, to) in [("activation", "expand_activation"), ("activation_params", "expand_activation_params")] {
         if let Some(a) = p.attrs.get(from) {
@@ -107,11 +116,16 @@ impl Pass for FuseExpandDepthwise {
             let p = &g.nodes[pi];
             let x = p.inputs.first().map(String::as_str).unwrap_or("");
             let x_info = infos.get(x);
-            let rank4 = x_info.and_then(|v| v.shape.as_ref()).is_some_and(|s| s.len() == 4);
+            let shape = x_info.and_then(|v| v.shape.as_ref());
+            let rank4 = shape.is_some_and(|s| s.len() == 4);
+            let width = shape.and_then(|s| s.get(3)).and_then(|d| match d {
+                crate::Dim::Known(n) => Some(*n),
+                _ => None,
+            });
             if !is_conv(p) || p.outputs.len() != 1 || !rank4 || x_info.and_then(|v| v.dtype) != Some(DType::F32) {
                 return Ok(None);
             }
-            let Some(attrs) = fuse(g, idx, p, d) else { return Ok(None) };
+            let Some(attrs) = fuse(g, idx, p, d, width) else { return Ok(None) };
             let arg = |n: &Node, k: usize| n.inputs.get(k).cloned().unwrap_or_default();
             let inputs = vec![arg(p, 0), arg(p, 1), arg(p, 2), arg(d, 1), arg(d, 2)];
             let node = make_fused(d.name.clone(), "FusedExpandDepthwise", inputs, d.outputs.clone(), attrs)?;

@@ -292,16 +292,21 @@ fn activation_not_fused_when_value_is_also_read_elsewhere() {
     check(c2, &FuseActivation, 0);
 }
 
-/// `x [2, 4, 9, 11]` → 1×1 FusedConv (Relu) → depthwise FusedConv 3×3 with `dw` attributes (SiLU)
+/// `x [2, 4, 9, 67]` → 1×1 FusedConv (Relu) → depthwise FusedConv 3×3 with `dw` attributes (SiLU)
 /// → `y`, after `fuse_activation` ran on the plain graph.
 fn expand_dw_case(dw: &[(&str, Attr)], also_out: bool) -> Case {
+    expand_dw_case_w(dw, also_out, 67)
+}
+
+/// [`expand_dw_case`] with input width `w`.
+fn expand_dw_case_w(dw: &[(&str, Attr)], also_out: bool, w: usize) -> Case {
     let relu = attrs(&[("activation", Attr::String(b"Relu".to_vec()))]);
     let mut dw_attrs = attrs(&[("group", Attr::Int(12)), ("activation", Attr::String(b"Silu".to_vec()))]);
     dw_attrs.extend(attrs(dw));
     let nodes =
         vec![node("FusedConv", &["x", "we", "be"], &["e"], relu), node("FusedConv", &["e", "wd"], &["y"], dw_attrs)];
     let inits = vec![("we", rand(&[12, 4, 1, 1], 3)), ("be", rand(&[12], 4)), ("wd", rand(&[12, 1, 3, 3], 5))];
-    let mut c = case(&[("x", &[2, 4, 9, 11])], &["y"], inits, nodes);
+    let mut c = case(&[("x", &[2, 4, 9, w])], &["y"], inits, nodes);
     if also_out {
         c.g.outputs.push(ValueInfo::new("e", None, None));
     }
@@ -332,6 +337,9 @@ fn expand_and_depthwise_convs_fuse() {
 fn expand_and_depthwise_kept_when_not_fusable() {
     // The expanded tensor is also a graph output.
     check(expand_dw_case(&[], true), &FuseExpandDepthwise, 0);
+    // Outputs too narrow for the fusion to pay (28 wide; 29 wide fuses).
+    check(expand_dw_case_w(&[("pads", Attr::Ints(vec![1; 4]))], false, 28), &FuseExpandDepthwise, 0);
+    check(expand_dw_case_w(&[("pads", Attr::Ints(vec![1; 4]))], false, 29), &FuseExpandDepthwise, 1);
     // Dilations, auto_pad, a 2×1 stride: outside what the fused kernel takes.
     check(expand_dw_case(&[("dilations", Attr::Ints(vec![2, 2]))], false), &FuseExpandDepthwise, 0);
     check(expand_dw_case(&[("auto_pad", Attr::String(b"SAME_UPPER".to_vec()))], false), &FuseExpandDepthwise, 0);

@@ -13,6 +13,8 @@
 //! Other shapes (dilations, other kernels/strides) and CPUs without AVX2 run the tap-by-tap
 //! reference loop (`conv::depthwise_plane`); `ZENRT_DEPTHWISE=ref` forces it (comparisons).
 
+mod blocked;
+
 use super::super::conv::depthwise_plane;
 use super::padded::{pad_plane, Padded};
 use super::{split_zip, ConvShape};
@@ -183,14 +185,42 @@ fn tiled_enabled() -> bool {
     *ON.get_or_init(|| std::env::var("ZENRT_DEPTHWISE").map_or(true, |v| v != "ref"))
 }
 
-/// All planes of the depthwise convolution into `y` (`[N, M, OH, OW]`).
-pub fn depthwise_f32(x: &[f32], w: &[f32], b: Option<&[f32]>, cs: &ConvShape, act: Activation, y: &mut [f32]) {
-    depthwise_with(tiled_enabled(), x, w, b, cs, act, y)
+/// Output widths up to which the channel-blocked kernel runs rather than the plane kernel
+/// (measured: `depthwise_timing`, docs/kernels.md); `ZENRT_DW_BLOCKED_MAX_OW=<n>` overrides it.
+const BLOCKED_MAX_OW: usize = 16;
+
+fn blocked_max_ow() -> usize {
+    static W: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *W.get_or_init(|| {
+        std::env::var("ZENRT_DW_BLOCKED_MAX_OW").ok().and_then(|v| v.parse().ok()).unwrap_or(BLOCKED_MAX_OW)
+    })
 }
 
-/// [`depthwise_f32`], with the register-tiled path allowed when `tiled`.
+/// Which depthwise kernel runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum DwPath {
+    /// The reference tap loop.
+    Reference,
+    /// The register-tiled plane kernel where it applies, else the reference loop (tests).
+    #[cfg_attr(not(test), allow(dead_code))]
+    Planes,
+    /// The channel-blocked kernel where it applies, else the reference loop (tests).
+    #[cfg_attr(not(test), allow(dead_code))]
+    Blocked,
+    /// Channel-blocked for narrow outputs or geometries the plane kernel does not take, plane
+    /// kernel otherwise (the default).
+    Auto,
+}
+
+/// All planes of the depthwise convolution into `y` (`[N, M, OH, OW]`).
+pub fn depthwise_f32(x: &[f32], w: &[f32], b: Option<&[f32]>, cs: &ConvShape, act: Activation, y: &mut [f32]) {
+    let path = if tiled_enabled() { DwPath::Auto } else { DwPath::Reference };
+    depthwise_with(path, x, w, b, cs, act, y)
+}
+
+/// [`depthwise_f32`] through the kernel `path` picks.
 pub(super) fn depthwise_with(
-    tiled: bool,
+    path: DwPath,
     x: &[f32],
     w: &[f32],
     b: Option<&[f32]>,
@@ -198,6 +228,19 @@ pub(super) fn depthwise_with(
     act: Activation,
     y: &mut [f32],
 ) {
+    #[cfg(target_arch = "x86_64")]
+    let planes = tiled_kernel(cs).is_some();
+    #[cfg(not(target_arch = "x86_64"))]
+    let planes = false;
+    let blocked = match path {
+        DwPath::Reference | DwPath::Planes => false,
+        DwPath::Blocked => true,
+        DwPath::Auto => !planes || cs.geo.out.get(1).is_some_and(|&ow| ow <= blocked_max_ow()),
+    };
+    if blocked && blocked::applies(cs) {
+        return blocked::depthwise_blocked(x, w, b, cs, act, y);
+    }
+    let tiled = path != DwPath::Reference;
     let in_size: usize = cs.in_sp.iter().product();
     let out_size: usize = cs.geo.out.iter().product();
     let planes = cs.n * cs.m;

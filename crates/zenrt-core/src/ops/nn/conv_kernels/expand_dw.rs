@@ -76,6 +76,16 @@ pub struct ExpandDw<'a> {
     pub act_d: Activation,
 }
 
+/// Narrowest depthwise output for which the fusion pays (measured per layer on MobileNetV2 at
+/// batch 1, docs/kernels.md: fused faster at 56 wide, slower at 28, where the plain depthwise
+/// conv's kernels and one GEMM over the whole plane beat the per-band GEMMs).
+const FUSED_MIN_OW: usize = 29;
+
+/// Whether fusing pays for a depthwise output `ow` wide.
+pub fn fusion_pays(ow: usize) -> bool {
+    ow >= FUSED_MIN_OW
+}
+
 /// Whether [`expand_dw_f32`] computes the depthwise convolution `cs` (its input is the expanded
 /// tensor `[N, E, H, W]`): a 2-D depthwise geometry the tiled kernel takes.
 pub fn expand_dw_applies(cs: &ConvShape) -> bool {

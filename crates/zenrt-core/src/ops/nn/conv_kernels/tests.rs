@@ -5,6 +5,7 @@
 use super::*;
 use crate::ops::nn::common::{AutoPad, Window};
 use crate::ops::nn::conv::tests::{naive, Lcg};
+use depthwise::DwPath;
 
 fn random_case(rng: &mut Lcg, case: usize) {
     let r = if case.is_multiple_of(3) { 1 + rng.below(3) } else { 2 };
@@ -308,12 +309,12 @@ fn depthwise_large_planes_match_float64() {
         let p = (k / 2) as i64;
         let (xv, wv, bv, cs) = case_2d(&mut rng, [2, 5, hw, hw + 3], [5, 1, k, k], 5, s, [p; 4]);
         let want = naive(&xv, &[2, 5, hw, hw + 3], &wv, &[5, 1, k, k], Some(&bv), 5, &cs.geo);
-        for direct in [false, true] {
+        for path in [DwPath::Reference, DwPath::Planes, DwPath::Blocked, DwPath::Auto] {
             let mut got = vec![f32::NAN; want.len()];
             let (xf, wf, bf) = (to_f32(&xv), to_f32(&wv), to_f32(&bv));
-            depthwise::depthwise_with(direct, &xf, &wf, Some(&bf), &cs, act, &mut got);
+            depthwise::depthwise_with(path, &xf, &wf, Some(&bf), &cs, act, &mut got);
             let e = rel_err(&want, &got, act);
-            assert!(e < 1e-6, "{hw} k{k} s{s} direct {direct}: {e}");
+            assert!(e < 1e-6, "{hw} k{k} s{s} {path:?}: {e}");
         }
     }
 }
@@ -321,18 +322,21 @@ fn depthwise_large_planes_match_float64() {
 #[test]
 fn depthwise_random_shapes_match_float64() {
     // Odd sizes (narrower than a vector too), asymmetric pads, strides 1–3, kernels 2–7,
-    // channel multipliers, every activation kind of the fast path; one and two threads.
+    // channel multipliers, every activation kind of the fast path; one and two threads; the
+    // plane kernel and the channel-blocked kernel (channel counts across the 8-lane blocks).
     let mut rng = Lcg(4242);
     let pool = crate::threads::pool(2).unwrap();
     for case in 0..300 {
         let k: usize = [3, 5, 7, 3, 5, 2, 4][rng.below(7)];
         let s = [1, 2, 1, 2, 3][rng.below(5)] as i64;
+        let path = if case % 2 == 0 { DwPath::Planes } else { DwPath::Blocked };
         let (h, w) = (1 + rng.below(40), 1 + rng.below(40));
         let pads = [0; 4].map(|_: i64| rng.below(k as u64) as i64);
         if h as i64 + pads[0] + pads[2] < k as i64 || w as i64 + pads[1] + pads[3] < k as i64 {
             continue;
         }
-        let (n, c, mult) = (1 + rng.below(2), 1 + rng.below(5), 1 + rng.below(2));
+        let (n, c, mult) =
+            (1 + rng.below(3), 1 + rng.below(if path == DwPath::Blocked { 20 } else { 5 }), 1 + rng.below(2));
         let (xs, ws) = ([n, c, h, w], [c * mult, 1, k, k]);
         let (xv, wv, bv, cs) = case_2d(&mut rng, xs, ws, c, s, pads);
         let act = [Activation::None, Activation::Relu, Activation::Clip(-0.5, 0.5), Activation::Silu][rng.below(4)];
@@ -340,7 +344,7 @@ fn depthwise_random_shapes_match_float64() {
         let (xf, wf, bf) = (to_f32(&xv), to_f32(&wv), to_f32(&bv));
         for threads in [1, 2] {
             let mut got = vec![f32::NAN; want.len()];
-            let mut run = || depthwise::depthwise_with(true, &xf, &wf, Some(&bf), &cs, act, &mut got);
+            let mut run = || depthwise::depthwise_with(path, &xf, &wf, Some(&bf), &cs, act, &mut got);
             if threads == 2 {
                 crate::threads::run_in(Some(&pool), run);
             } else {
@@ -349,14 +353,14 @@ fn depthwise_random_shapes_match_float64() {
             let e = rel_err(&want, &got, act);
             assert!(
                 e < 1e-7 * (k * k) as f64,
-                "case {case}: {xs:?} k{k} s{s} pads {pads:?} {act:?} threads {threads}: {e}"
+                "case {case} {path:?}: {xs:?} k{k} s{s} pads {pads:?} {act:?} threads {threads}: {e}"
             );
         }
     }
 }
 
-/// Depthwise layers of MobileNetV2 / EfficientNet-B0 (batch 1), reference tap loop vs the
-/// register-tiled kernel, best of 20 (one thread):
+/// Depthwise layers of MobileNetV2 / EfficientNet-B0 (batch 1): reference tap loop, register-
+/// tiled plane kernel and channel-blocked kernel, best of 20 (one thread):
 /// `cargo test --release -p zenrt-core depthwise_timing -- --ignored --nocapture`.
 #[test]
 #[ignore]
@@ -369,34 +373,19 @@ fn depthwise_timing() {
         let (xv, wv, bv, cs) = case_2d(&mut rng, [1, c, hw, hw], [c, 1, k, k], c, s, [p; 4]);
         let (xf, wf, bf) = (to_f32(&xv), to_f32(&wv), to_f32(&bv));
         let mut y = vec![0f32; cs.out_shape().iter().product()];
-        let mut best = [f64::MAX; 2];
+        let paths = [DwPath::Reference, DwPath::Planes, DwPath::Blocked];
+        let mut best = [f64::MAX; 3];
         for _ in 0..20 {
-            for (i, tiled) in [false, true].into_iter().enumerate() {
+            for (i, path) in paths.into_iter().enumerate() {
                 let t = std::time::Instant::now();
-                depthwise::depthwise_with(tiled, &xf, &wf, Some(&bf), &cs, Activation::Clip(0.0, 6.0), &mut y);
+                depthwise::depthwise_with(path, &xf, &wf, Some(&bf), &cs, Activation::Clip(0.0, 6.0), &mut y);
                 best[i] = best[i].min(t.elapsed().as_secs_f64() * 1e3);
             }
         }
-        let g = &cs.geo;
-        let pd = super::padded::Padded::new([k, k], [s as usize; 2], [g.out[0], g.out[1]]);
-        let mut pad = vec![0f32; pd.len()];
-        let mut bp = f64::MAX;
-        for _ in 0..20 {
-            let t = std::time::Instant::now();
-            for ch in 0..c {
-                super::padded::pad_plane(&xf[ch * hw * hw..][..hw * hw], [hw, hw], [p, p], pd, &mut pad);
-            }
-            bp = bp.min(t.elapsed().as_secs_f64() * 1e3);
-        }
-        println!("pad only {bp:.3} ms");
         let gf = 2.0 * (y.len() * k * k) as f64 / 1e6;
-        println!(
-            "dw {c}@{hw} k{k} s{s}: ref {:.3} ms ({:.1} GFLOP/s), tiled {:.3} ms ({:.1} GFLOP/s)",
-            best[0],
-            gf / best[0],
-            best[1],
-            gf / best[1]
-        );
+        let cols: Vec<String> =
+            paths.iter().zip(best).map(|(p, t)| format!("{p:?} {t:.3} ms ({:.1} GFLOP/s)", gf / t)).collect();
+        println!("dw {c}@{hw} k{k} s{s}: {}", cols.join(", "));
     }
 }
 
