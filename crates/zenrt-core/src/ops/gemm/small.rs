@@ -3,12 +3,12 @@
 //! A into `mr`-row panels (6 rows for AVX2, so M = 1 wastes 5/6 of every FMA) and walks B in
 //! `nr`-wide panels with a 6×16 tile. Here A is packed once (k × m, a few hundred floats), B is
 //! read as k-major panels (pre-packed [`PackedMat`], or packed on the fly), and each register
-//! tile is `R ≤ 4` rows × `V` vectors of 8 columns with `R·V` between 7 and 12 independent
-//! accumulators, so even M = 1 keeps both FMA ports busy (8 chains of 4-cycle FMAs). K blocks
-//! are the outer loop: a block of A (at most 8 KiB) stays in L1 and a block of B's columns is
-//! read from memory once whatever M is (keras_cnn's 8×7200 · 7200×64 dense layer streams its
-//! 1.8 MB of weights once). The epilogue (alpha, beta·C, bias, Relu/Clip, other activations)
-//! is the big path's [`TileEp`].
+//! tile is `R ≤ 8` rows (all of M, so B streams once) × `V` vectors of 8 columns with `R·V`
+//! between 7 and 12 independent accumulators, so even M = 1 keeps both FMA ports busy (8 chains
+//! of 4-cycle FMAs). K blocks are the outer loop: a block of A (at most 8 KiB) stays in L1 while
+//! every tile of the column range reads it, and each block of B is read from memory once
+//! (keras_cnn's 8×7200 · 7200×64 dense layer streams its 1.8 MB of weights once). The epilogue
+//! (alpha, beta·C, bias, Relu/Clip, other activations) is the big path's [`TileEp`].
 //!
 //! One generic kernel over [`Lanes`] (8 f32 lanes): `__m256` under AVX2+FMA (runtime
 //! detection), `[f32; 8]` as the portable fallback.
@@ -154,12 +154,15 @@ fn simd_ok(kern: &Kernel) -> bool {
     }
 }
 
-/// Rows of A per tile when `left` rows remain: all of them up to 4, then balanced tiles of at
-/// most 4 (8 → 4 + 4, 7 → 4 + 3, 6 → 3 + 3). Each K block of B is read once per row tile, from
-/// L1/L2 after the first (the loop in [`Job::columns`] keeps the block hot), and a 4-row tile of
-/// 3 vectors needs 7 loads per 12 FMAs where an 8×1 tile needs 9 per 8.
+/// Rows of A per tile when `left` rows remain: all of them up to 8 (so B streams once for
+/// M ≤ 8), else 4. Two 4-row tiles of 3 vectors (fewer loads per FMA) measured 1.4–1.7× slower
+/// than one 8×1 tile on the 2-core AVX2 box (docs/kernels.md, session 6).
 fn tile_rows(left: usize) -> usize {
-    left.div_ceil(left.div_ceil(4))
+    if left <= 8 {
+        left
+    } else {
+        4
+    }
 }
 
 /// Vectors of 8 columns per tile for `r` rows (7 to 12 accumulators).
@@ -174,62 +177,64 @@ fn max_vectors(r: usize) -> usize {
 }
 
 impl Job<'_> {
-    /// Computes output columns `j0..j1` (`j0` a multiple of 8) of every row: K blocks outermost,
-    /// so the block of A and the block of B's columns `j0..j1` are read from memory once (the
-    /// tiles accumulate in C between blocks: the first block applies beta, the last the biases
-    /// and the clamp), then the activation over the range.
+    /// Computes output columns `j0..j1` (`j0` a multiple of 8) of every row, then the
+    /// activation over the range. K blocks are the outer loop, so a block of A stays in L1 for
+    /// all the range's tiles and B's block is read from memory once (the tiles accumulate in C
+    /// between blocks: the first block applies beta, the last the biases and the clamp).
     fn columns(&self, j0: usize, j1: usize) {
-        let r = self.b.r();
         let mut p0 = 0;
         while p0 < self.k {
-            let (kc, blk, pstride) = self.b.block(p0, self.k);
-            let (first, last) = (p0 == 0, p0 + kc == self.k);
             let mut i0 = 0;
             while i0 < self.m {
                 let rows = tile_rows(self.m - i0);
-                let vmax = max_vectors(rows);
                 let mut j = j0;
                 while j < j1 {
-                    let w = (j1 - j).min(8 * vmax);
-                    let nv = w.div_ceil(8);
-                    // Vector `v` of the tile: columns `j + 8v ..`, inside panel `(j + 8v) / r`.
-                    let mut bptr = [std::ptr::null::<f32>(); 8];
-                    for (v, bp) in bptr.iter_mut().enumerate().take(nv) {
-                        let col = j + 8 * v;
-                        *bp = blk[(col / r) * pstride + col % r..].as_ptr();
-                    }
-                    let ep = self.ep.tile(i0, j, first, last);
-                    let t = Tile {
-                        kc,
-                        a: self.a[p0 * self.m + i0..].as_ptr(),
-                        lda: self.m,
-                        b: bptr,
-                        ldb: r,
-                        // SAFETY (of the pointer arithmetic): row `i0 < m`, column `j < n`, inside
-                        // the C checked by `sgemm`.
-                        c: unsafe { self.c.0.add(i0 * self.rsc + j) },
-                        rsc: self.rsc,
-                        w,
-                    };
-                    // SAFETY: A holds `kc` steps of `m` values from `p0 * m` (packed above); every
-                    // B vector pointer has `kc` steps of 8 values `r` apart inside its panel
-                    // (panels are padded to `r`, a multiple of 8); C has `rows` rows of `w`
-                    // columns from `(i0, j)` owned by this task; bias pointers have `rows` / `w`
-                    // values (lengths checked by `sgemm`).
-                    unsafe { run_tile(self.simd, rows, nv, &t, &ep) };
+                    let w = (j1 - j).min(8 * max_vectors(rows));
+                    self.tile(p0, (i0, rows, j, w));
                     j += w;
                 }
                 i0 += rows;
             }
-            p0 += kc;
+            p0 += self.b.block(p0, self.k).0;
         }
         if let Some(f) = self.ep.post.simd_f32() {
             for i in 0..self.m {
-                // SAFETY: as above, row `i` columns `j0..j1` belong to this task.
+                // SAFETY: row `i` columns `j0..j1` belong to this task (see `sgemm_small`).
                 let row = unsafe { std::slice::from_raw_parts_mut(self.c.0.add(i * self.rsc + j0), j1 - j0) };
                 crate::simd::map_inplace(f, row);
             }
         }
+    }
+
+    /// One register tile `(i0, rows, j, w)` over the K block starting at `p0`.
+    fn tile(&self, p0: usize, (i0, rows, j, w): (usize, usize, usize, usize)) {
+        let r = self.b.r();
+        let (kc, blk, pstride) = self.b.block(p0, self.k);
+        let nv = w.div_ceil(8);
+        // Vector `v` of the tile: columns `j + 8v ..`, inside panel `(j + 8v) / r`.
+        let mut bptr = [std::ptr::null::<f32>(); 8];
+        for (v, bp) in bptr.iter_mut().enumerate().take(nv) {
+            let col = j + 8 * v;
+            *bp = blk[(col / r) * pstride + col % r..].as_ptr();
+        }
+        let ep = self.ep.tile(i0, j, p0 == 0, p0 + kc == self.k);
+        let t = Tile {
+            kc,
+            a: self.a[p0 * self.m + i0..].as_ptr(),
+            lda: self.m,
+            b: bptr,
+            ldb: r,
+            // SAFETY (of the pointer arithmetic): row `i0 < m`, column `j < n`, inside the C
+            // checked by `sgemm`.
+            c: unsafe { self.c.0.add(i0 * self.rsc + j) },
+            rsc: self.rsc,
+            w,
+        };
+        // SAFETY: A holds `kc` steps of `m` values from `p0 * m` (packed above); every B vector
+        // pointer has `kc` steps of 8 values `r` apart inside its panel (panels are padded to
+        // `r`, a multiple of 8); C has `rows` rows of `w` columns from `(i0, j)` owned by this
+        // task; bias pointers have `rows` / `w` values (lengths checked by `sgemm`).
+        unsafe { run_tile(self.simd, rows, nv, &t, &ep) };
     }
 }
 
