@@ -1,30 +1,57 @@
 #!/usr/bin/env python3
-"""ONNX Runtime per-node times (CPU provider, ORT_ENABLE_ALL, `enable_profiling`): minimum over ITERS runs of each
-node's `dur`, written as JSON {median_ms, nodes: {name: [op, ms]}} for scripts/layers_vs_ort.py.
+"""ONNX Runtime's per-node times for one model, to set beside `zenrt profile` (CPU provider, ORT_ENABLE_ALL,
+`enable_profiling`, sequential). Runs the model ITERS times after 5 warm-up runs and prints each node's median
+`dur` (µs), sorted by time. With OUT.json it also writes {median_ms, nodes: {name: [op, min_ms]}} (the minimum
+per node) for scripts/layers_vs_ort.py.
 
-    python3 scripts/ort_profile.py MODEL.onnx INPUTS.npz THREADS ITERS OUT.json
+    python3 scripts/ort_profile.py MODEL.onnx INPUTS.npz THREADS [ITERS [OUT.json]]
 """
-import sys, json, glob, os, collections, numpy as np, onnxruntime as ort
-model, npz, threads, iters = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-out = sys.argv[5]
-so = ort.SessionOptions(); so.intra_op_num_threads = threads; so.inter_op_num_threads = 1
-so.enable_profiling = True; so.profile_file_prefix = "/tmp/ortprof"
-so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-s = ort.InferenceSession(model, so, providers=["CPUExecutionProvider"])
-feed = dict(np.load(npz))
-for _ in range(2): s.run(None, feed)
+import collections
+import json
+import os
+import statistics
+import sys
+import tempfile
 import time
-ts=[]
+
+import numpy as np
+import onnxruntime as ort
+
+model, npz, threads = sys.argv[1:4]
+iters = int(sys.argv[4]) if len(sys.argv) > 4 else 50
+out = sys.argv[5] if len(sys.argv) > 5 else None
+so = ort.SessionOptions()
+so.intra_op_num_threads = int(threads)
+so.inter_op_num_threads = 1
+so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+so.enable_profiling = True
+so.profile_file_prefix = os.path.join(tempfile.mkdtemp(), "ort")
+sess = ort.InferenceSession(model, so, providers=["CPUExecutionProvider"])
+feeds = dict(np.load(npz))
+for _ in range(5):
+    sess.run(None, feeds)
+wall = []
 for _ in range(iters):
-    t=time.perf_counter(); s.run(None, feed); ts.append(time.perf_counter()-t)
-f = s.end_profiling()
-ev = json.load(open(f)); os.remove(f)
-per = collections.defaultdict(list); ops = {}
-for e in ev:
-    if e.get("cat") == "Node" and e["name"].endswith("_kernel_time"):
-        n = e["name"][:-len("_kernel_time")]
-        per[n].append(e["dur"]); ops[n] = e["args"].get("op_name", "")
-# first 2 runs are warmup: take median per node over all runs
-res = {n: (ops[n], float(np.min(v))/1000) for n, v in per.items()}
-json.dump({"median_ms": float(np.median(ts))*1000, "nodes": res}, open(out, "w"), indent=0)
-print("median", np.median(ts)*1000, "sum nodes", sum(v[1] for v in res.values()))
+    t = time.perf_counter()
+    sess.run(None, feeds)
+    wall.append(time.perf_counter() - t)
+trace_file = sess.end_profiling()
+trace = json.load(open(trace_file))
+os.remove(trace_file)
+runs = collections.defaultdict(list)
+ops = {}
+for ev in trace:
+    if ev.get("cat") == "Node" and ev["name"].endswith("_kernel_time"):
+        name = ev["name"][: -len("_kernel_time")]
+        runs[name].append(ev["dur"])
+        ops[name] = ev.get("args", {}).get("op_name", "?")
+# The first 5 runs are warm-up: keep the last `iters` samples of each node.
+rows = sorted(((statistics.median(v[-iters:]), n) for n, v in runs.items()), reverse=True)
+total = sum(r[0] for r in rows)
+print(f"ORT {threads}T: median run {1000 * statistics.median(wall):.3f} ms, sum of node medians {total / 1000:.3f} ms")
+for us, n in rows:
+    print(f"{us:9.1f} us  {100 * us / total:5.1f}%  {ops[n]:22s} {n}")
+if out:
+    nodes = {n: (ops[n], float(np.min(v[-iters:])) / 1000) for n, v in runs.items()}
+    json.dump({"median_ms": 1000 * statistics.median(wall), "nodes": nodes}, open(out, "w"), indent=0)

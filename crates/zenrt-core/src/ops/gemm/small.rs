@@ -5,8 +5,10 @@
 //! read as k-major panels (pre-packed [`PackedMat`], or packed on the fly), and each register
 //! tile is `R ≤ 8` rows (all of M, so B streams once) × `V` vectors of 8 columns with `R·V`
 //! between 7 and 12 independent accumulators, so even M = 1 keeps both FMA ports busy (8 chains
-//! of 4-cycle FMAs) while B streams contiguously. The epilogue (alpha, beta·C, bias, Relu/Clip, other activations) is the
-//! big path's [`TileEp`].
+//! of 4-cycle FMAs). K blocks are the outer loop: a block of A (at most 8 KiB) stays in L1 while
+//! every tile of the column range reads it, and each block of B is read from memory once
+//! (keras_cnn's 8×7200 · 7200×64 dense layer streams its 1.8 MB of weights once). The epilogue
+//! (alpha, beta·C, bias, Relu/Clip, other activations) is the big path's [`TileEp`].
 //!
 //! One generic kernel over [`Lanes`] (8 f32 lanes): `__m256` under AVX2+FMA (runtime
 //! detection), `[f32; 8]` as the portable fallback.
@@ -14,7 +16,6 @@
 use super::kernels::{BlockEp, Kernel, TileEp};
 use super::pack::PackedMat;
 use super::{OutPtr, PackSrc};
-use crate::ops::fused::Activation;
 use std::cell::RefCell;
 
 /// Largest M this path takes.
@@ -35,17 +36,21 @@ pub(super) fn applies(m: usize, a_packed: bool, b_panel: Option<usize>) -> bool 
     (1..=MAX_M).contains(&m) && !a_packed && b_panel.is_none_or(|r| r % 8 == 0)
 }
 
-/// B as k-major panels `r` columns wide, in K blocks: in the block starting at `p0` (length
-/// `kc`), panel `q` starts at `q * kc * r` of the block's slice.
+/// B as k-major panels `r` columns wide, in K blocks: [`Panels::block`] gives, for the block
+/// starting at `p0`, its depth, its data from panel 0 and the distance between panels.
 #[derive(Clone, Copy)]
 enum Panels<'a> {
     Packed(&'a PackedMat),
-    /// One block over all of K.
+    /// Panels over all of K (`k * OWN_R` values each), walked in blocks of [`OWN_KC`].
     Own {
         data: &'a [f32],
         k: usize,
     },
 }
+
+/// K block of B packed here: a block of A (`OWN_KC × m`, at most 8 KiB) stays in L1 while the
+/// tiles of every column range read it.
+const OWN_KC: usize = 256;
 
 impl Panels<'_> {
     fn r(&self) -> usize {
@@ -54,19 +59,19 @@ impl Panels<'_> {
             Panels::Own { .. } => OWN_R,
         }
     }
-    fn block_len(&self, k: usize) -> usize {
+    fn block_len(&self) -> usize {
         match self {
             Panels::Packed(p) => p.kc(),
-            Panels::Own { k, .. } => (*k).max(1),
+            Panels::Own { .. } => OWN_KC,
         }
-        .min(k)
+        .max(1)
     }
-    /// The block starting at `p0`: `(kc, slice from panel 0)`.
-    fn block(&self, p0: usize, k: usize) -> (usize, &[f32]) {
-        let kc = self.block_len(k).min(k - p0);
+    /// The block starting at `p0`: `(kc, data from panel 0, panel stride)`.
+    fn block(&self, p0: usize, k: usize) -> (usize, &[f32], usize) {
+        let kc = self.block_len().min(k - p0);
         match self {
-            Panels::Packed(p) => (kc, p.block_from(p0, kc, 0)),
-            Panels::Own { data, .. } => (kc, data),
+            Panels::Packed(p) => (kc, p.block_from(p0, kc, 0), kc * p.r),
+            Panels::Own { data, k } => (kc, &data[p0 * OWN_R..], k * OWN_R),
         }
     }
 }
@@ -150,7 +155,8 @@ fn simd_ok(kern: &Kernel) -> bool {
 }
 
 /// Rows of A per tile when `left` rows remain: all of them up to 8 (so B streams once for
-/// M ≤ 8: keras_cnn's 8×7200·7200×64 reads its 1.8 MB of weights once, not twice), else 4.
+/// M ≤ 8), else 4. Two 4-row tiles of 3 vectors (fewer loads per FMA) measured 1.4–1.7× slower
+/// than one 8×1 tile on the 2-core AVX2 box (docs/kernels.md, session 6).
 fn tile_rows(left: usize) -> usize {
     if left <= 8 {
         left
@@ -171,61 +177,64 @@ fn max_vectors(r: usize) -> usize {
 }
 
 impl Job<'_> {
-    /// Computes output columns `j0..j1` (`j0` a multiple of 8) of every row.
+    /// Computes output columns `j0..j1` (`j0` a multiple of 8) of every row, then the
+    /// activation over the range. K blocks are the outer loop, so a block of A stays in L1 for
+    /// all the range's tiles and B's block is read from memory once (the tiles accumulate in C
+    /// between blocks: the first block applies beta, the last the biases and the clamp).
     fn columns(&self, j0: usize, j1: usize) {
-        let r = self.b.r();
-        let mut i0 = 0;
-        while i0 < self.m {
-            let rows = tile_rows(self.m - i0);
-            let vmax = max_vectors(rows);
-            let mut j = j0;
-            while j < j1 {
-                let w = (j1 - j).min(8 * vmax);
-                let nv = w.div_ceil(8);
-                let mut p0 = 0;
-                while p0 < self.k {
-                    let (kc, blk) = self.b.block(p0, self.k);
-                    let (first, last) = (p0 == 0, p0 + kc == self.k);
-                    // Vector `v` of the tile: columns `j + 8v ..`, inside panel `(j + 8v) / r`.
-                    let mut bptr = [std::ptr::null::<f32>(); 8];
-                    for (v, bp) in bptr.iter_mut().enumerate().take(nv) {
-                        let col = j + 8 * v;
-                        *bp = blk[(col / r) * kc * r + col % r..].as_ptr();
-                    }
-                    let ep = self.ep.tile(i0, j, first, last);
-                    let t = Tile {
-                        kc,
-                        a: self.a[p0 * self.m + i0..].as_ptr(),
-                        lda: self.m,
-                        b: bptr,
-                        ldb: r,
-                        // SAFETY (of the pointer arithmetic): row `i0 < m`, column `j < n`, inside
-                        // the C checked by `sgemm`.
-                        c: unsafe { self.c.0.add(i0 * self.rsc + j) },
-                        rsc: self.rsc,
-                        w,
-                    };
-                    // SAFETY: A holds `kc` steps of `m` values from `p0 * m` (packed above); every
-                    // B vector pointer has `kc` steps of 8 values `r` apart inside its panel
-                    // (panels are padded to `r`, a multiple of 8); C has `rows` rows of `w`
-                    // columns from `(i0, j)` owned by this task; bias pointers have `rows` / `w`
-                    // values (lengths checked by `sgemm`).
-                    unsafe { run_tile(self.simd, rows, nv, &t, &ep) };
-                    p0 += kc;
+        let mut p0 = 0;
+        while p0 < self.k {
+            let mut i0 = 0;
+            while i0 < self.m {
+                let rows = tile_rows(self.m - i0);
+                let mut j = j0;
+                while j < j1 {
+                    let w = (j1 - j).min(8 * max_vectors(rows));
+                    self.tile(p0, (i0, rows, j, w));
+                    j += w;
                 }
-                if self.ep.post != Activation::None {
-                    for i in i0..i0 + rows {
-                        // SAFETY: as above, row `i` columns `j..j + w` belong to this task.
-                        let row = unsafe { std::slice::from_raw_parts_mut(self.c.0.add(i * self.rsc + j), w) };
-                        if let Some(f) = self.ep.post.simd_f32() {
-                            crate::simd::map_inplace(f, row);
-                        }
-                    }
-                }
-                j += w;
+                i0 += rows;
             }
-            i0 += rows;
+            p0 += self.b.block(p0, self.k).0;
         }
+        if let Some(f) = self.ep.post.simd_f32() {
+            for i in 0..self.m {
+                // SAFETY: row `i` columns `j0..j1` belong to this task (see `sgemm_small`).
+                let row = unsafe { std::slice::from_raw_parts_mut(self.c.0.add(i * self.rsc + j0), j1 - j0) };
+                crate::simd::map_inplace(f, row);
+            }
+        }
+    }
+
+    /// One register tile `(i0, rows, j, w)` over the K block starting at `p0`.
+    fn tile(&self, p0: usize, (i0, rows, j, w): (usize, usize, usize, usize)) {
+        let r = self.b.r();
+        let (kc, blk, pstride) = self.b.block(p0, self.k);
+        let nv = w.div_ceil(8);
+        // Vector `v` of the tile: columns `j + 8v ..`, inside panel `(j + 8v) / r`.
+        let mut bptr = [std::ptr::null::<f32>(); 8];
+        for (v, bp) in bptr.iter_mut().enumerate().take(nv) {
+            let col = j + 8 * v;
+            *bp = blk[(col / r) * pstride + col % r..].as_ptr();
+        }
+        let ep = self.ep.tile(i0, j, p0 == 0, p0 + kc == self.k);
+        let t = Tile {
+            kc,
+            a: self.a[p0 * self.m + i0..].as_ptr(),
+            lda: self.m,
+            b: bptr,
+            ldb: r,
+            // SAFETY (of the pointer arithmetic): row `i0 < m`, column `j < n`, inside the C
+            // checked by `sgemm`.
+            c: unsafe { self.c.0.add(i0 * self.rsc + j) },
+            rsc: self.rsc,
+            w,
+        };
+        // SAFETY: A holds `kc` steps of `m` values from `p0 * m` (packed above); every B vector
+        // pointer has `kc` steps of 8 values `r` apart inside its panel (panels are padded to
+        // `r`, a multiple of 8); C has `rows` rows of `w` columns from `(i0, j)` owned by this
+        // task; bias pointers have `rows` / `w` values (lengths checked by `sgemm`).
+        unsafe { run_tile(self.simd, rows, nv, &t, &ep) };
     }
 }
 
@@ -449,16 +458,18 @@ mod tests {
     use crate::ops::fused::Activation;
     use crate::ops::nn::conv::tests::Lcg;
 
-    /// Small-M products (M = 1..=8, odd K and N, K above one KC block) against a float64
+    /// Small-M products (M = 1..=8, odd K and N, K over several K blocks) against a float64
     /// reference, with B packed and unpacked, beta, both bias kinds and activations, on every
-    /// kernel this CPU has (the portable lanes run under the scalar kernel).
+    /// kernel this CPU has (the portable lanes run under the scalar kernel), on 1 thread and on a
+    /// 2-thread pool (large products split their columns).
     #[test]
     fn small_m_matches_f64() {
         let mut rng = Lcg(77);
+        let pool = crate::threads::pool(2);
         for kern in kernels::available() {
-            for case in 0..120 {
+            for case in 0..160 {
                 let m = 1 + rng.below(8);
-                let k = [1, 3, 17, 64, 300, 7][rng.below(6)];
+                let k = [1, 3, 17, 64, 300, 7, 1000, 2100][rng.below(8)];
                 let n = [1, 5, 8, 10, 33, 64, 100, 256][rng.below(8)];
                 let a: Vec<f32> = (0..m * k).map(|_| rng.float() as f32).collect();
                 let b: Vec<f32> = (0..k * n).map(|_| rng.float() as f32).collect();
@@ -485,7 +496,10 @@ mod tests {
                         act,
                     };
                     let bop = if use_packed { Operand::Packed(&packed) } else { Operand::Src(&sb) };
-                    sgemm(kern, alpha, Operand::Src(&sa), bop, beta, &mut c, rsc, 1, &ep).unwrap();
+                    let threads = if case % 2 == 1 { pool.as_deref() } else { None };
+                    crate::threads::run_in(threads, || {
+                        sgemm(kern, alpha, Operand::Src(&sa), bop, beta, &mut c, rsc, 1, &ep).unwrap()
+                    });
                     for i in 0..m {
                         for j in 0..rsc {
                             let got = c[i * rsc + j] as f64;

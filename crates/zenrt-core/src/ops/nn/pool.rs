@@ -306,12 +306,15 @@ impl Pool {
                 }
             }
         };
-        // Planes in chunks over the threads; one row buffer per chunk, AVX2 code when available.
-        crate::simd::par::for_chunks(&mut y, plane, |start, chunk| {
+        // Planes in chunks over the threads (sized by the input read, `h·w` per plane: a 2×2 pool
+        // reads 4 values per output); one row buffer per chunk, AVX2 code when available.
+        let planes = n * c;
+        let per = planes.div_ceil(crate::simd::par::pieces(planes, h * w)) * plane;
+        crate::threads::for_each_chunk(&mut y, per.max(1), |i, chunk| {
             crate::simd::with_avx2(|| {
                 let mut rowred = vec![0f32; w];
                 for (k, out) in chunk.chunks_mut(plane).enumerate() {
-                    one_plane(start / plane + k, out, &mut rowred);
+                    one_plane(i * per / plane + k, out, &mut rowred);
                 }
             })
         });
@@ -335,14 +338,24 @@ fn max_2x2(r0: &[f32], r1: &[f32], out: &mut [f32]) {
     }
 }
 
-/// [`max_2x2`] for whole groups of 8 outputs; returns how many outputs it wrote.
+/// [`max_2x2`] in groups of 8 outputs (none when there are fewer than 8); returns how many
+/// outputs it wrote.
 /// Safety: AVX2 is available; `r0` and `r1` hold at least `2·out.len()` values.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 unsafe fn max_2x2_avx2(r0: &[f32], r1: &[f32], out: &mut [f32]) -> usize {
     use std::arch::x86_64::*;
+    let n = out.len();
+    if n < 8 {
+        return 0;
+    }
     let mut j = 0;
-    while j + 8 <= out.len() {
+    loop {
+        // The last group overlaps the previous one when `n` is not a multiple of 8 (the max of
+        // a window does not change when it is written twice).
+        if j + 8 > n {
+            j = n - 8;
+        }
         let (p, q) = (r0.as_ptr().add(2 * j), r1.as_ptr().add(2 * j));
         let a = _mm256_max_ps(_mm256_loadu_ps(p), _mm256_loadu_ps(q));
         let b = _mm256_max_ps(_mm256_loadu_ps(p.add(8)), _mm256_loadu_ps(q.add(8)));
@@ -352,8 +365,10 @@ unsafe fn max_2x2_avx2(r0: &[f32], r1: &[f32], out: &mut [f32]) -> usize {
         let m = _mm256_castpd_ps(_mm256_permute4x64_pd::<0b11_01_10_00>(_mm256_castps_pd(_mm256_max_ps(even, odd))));
         _mm256_storeu_ps(out.as_mut_ptr().add(j), m);
         j += 8;
+        if j >= n {
+            return n;
+        }
     }
-    j
 }
 
 impl Op for Pool {
@@ -417,17 +432,23 @@ mod tests {
         }
     }
 
-    /// The 2-D f32 fast path against the generic N-D path on assorted geometries.
+    /// The 2-D f32 fast path against the generic N-D path on assorted geometries, serially and
+    /// on a 2-thread pool (the 8×32×30×30 input splits its planes).
     #[test]
     fn fast_2d_matches_generic() {
-        for (h, w) in [(11, 9), (13, 37), (8, 32)] {
-            fast_2d_matches_generic_on(h, w);
+        let pool = crate::threads::pool(2);
+        for threads in [None, pool.as_deref()] {
+            crate::threads::run_in(threads, || {
+                for (n, c, h, w) in [(2, 3, 11, 9), (2, 3, 13, 37), (2, 3, 8, 32), (8, 32, 30, 30), (1, 5, 7, 23)] {
+                    fast_2d_matches_generic_on(n, c, h, w);
+                }
+            });
         }
     }
 
-    fn fast_2d_matches_generic_on(h: usize, w: usize) {
-        let x: Vec<f32> = (0..2 * 3 * h * w).map(|i| ((i * 37) % 101) as f32 * 0.1 - 5.0).collect();
-        let x = Tensor::from_vec(vec![2, 3, h, w], x).unwrap();
+    fn fast_2d_matches_generic_on(n: usize, c: usize, h: usize, w: usize) {
+        let x: Vec<f32> = (0..n * c * h * w).map(|i| ((i * 37) % 101) as f32 * 0.1 - 5.0).collect();
+        let x = Tensor::from_vec(vec![n, c, h, w], x).unwrap();
         let geoms = [
             ([3, 3], [2, 2], [1, 1], [1, 1, 1, 1], false),
             ([2, 2], [2, 2], [1, 1], [0, 0, 0, 0], true),

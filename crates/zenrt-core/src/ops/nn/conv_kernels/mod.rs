@@ -125,6 +125,9 @@ impl PackedConvWeights {
                     get_or_build(cell, || WinogradWeights::new(w, shape[0], shape[1], t, p.kern))?;
                 }
             }
+            // The few-channel kernel reads the raw weights (kept: `fixed` is false), so the GEMM
+            // packing is left to the first call that needs it (none where that kernel applies).
+            _ if few_channels => {}
             _ => {
                 p.packed_groups(Some(w))?;
             }

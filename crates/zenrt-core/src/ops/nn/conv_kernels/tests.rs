@@ -462,3 +462,19 @@ fn few_channel_conv_matches_float64() {
         }
     }
 }
+
+#[test]
+fn few_channel_plan_packs_nothing() {
+    // An RGB stem: the few-channel kernel reads the raw weights, so the plan builds no GEMM
+    // packing (it comes on first use where that kernel does not apply); the result against the
+    // float64 direct convolution.
+    let mut rng = Lcg(9);
+    let (xv, wv, _, cs) = case_2d(&mut rng, [2, 3, 12, 12], [8, 3, 3, 3], 1, 1, [1; 4]);
+    let want = naive(&xv, &[2, 3, 12, 12], &wv, &[8, 3, 3, 3], None, 1, &cs.geo);
+    let (xf, wf) = (to_f32(&xv), to_f32(&wv));
+    let p = PackedConvWeights::plan(&wf, &[8, 3, 3, 3], 1, true, Some(&cs)).unwrap().unwrap();
+    assert!(p.needs_raw());
+    assert_eq!(p.held_bytes(), 0);
+    let got = conv_f32(&xf, ConvWeights::Packed(&p, Some(&wf)), None, &cs, Activation::None).unwrap();
+    assert!(rel_err(&want, &got, Activation::None) < 1e-5);
+}
