@@ -112,6 +112,18 @@ impl Activation {
         }
     }
 
+    /// How a kernel that clamps in registers applies this activation, as `(lo, hi, post)`:
+    /// `None`, `Relu` and `Clip` become the clamp bounds with no pass afterwards; any other
+    /// activation leaves the bounds open and runs as `post` over the stored outputs.
+    pub fn clamp_or_post(&self) -> (f32, f32, Option<crate::simd::UnaryFn>) {
+        match *self {
+            Activation::None => (f32::NEG_INFINITY, f32::INFINITY, None),
+            Activation::Relu => (0.0, f32::INFINITY, None),
+            Activation::Clip(lo, hi) => (lo, hi, None),
+            other => (f32::NEG_INFINITY, f32::INFINITY, other.simd_f32()),
+        }
+    }
+
     /// The vector kernel of this activation (`None` for the identity).
     pub fn simd_f32(&self) -> Option<crate::simd::UnaryFn> {
         use crate::simd::UnaryFn as F;

@@ -184,18 +184,19 @@ impl Job<'_> {
     fn columns(&self, j0: usize, j1: usize) {
         let mut p0 = 0;
         while p0 < self.k {
+            let block = self.b.block(p0, self.k);
             let mut i0 = 0;
             while i0 < self.m {
                 let rows = tile_rows(self.m - i0);
                 let mut j = j0;
                 while j < j1 {
                     let w = (j1 - j).min(8 * max_vectors(rows));
-                    self.tile(p0, (i0, rows, j, w));
+                    self.tile(p0, block, (i0, rows, j, w));
                     j += w;
                 }
                 i0 += rows;
             }
-            p0 += self.b.block(p0, self.k).0;
+            p0 += block.0;
         }
         if let Some(f) = self.ep.post.simd_f32() {
             for i in 0..self.m {
@@ -206,10 +207,11 @@ impl Job<'_> {
         }
     }
 
-    /// One register tile `(i0, rows, j, w)` over the K block starting at `p0`.
-    fn tile(&self, p0: usize, (i0, rows, j, w): (usize, usize, usize, usize)) {
+    /// One register tile `(i0, rows, j, w)` over the K block starting at `p0` (`block`, as
+    /// [`Panels::block`] gives it).
+    fn tile(&self, p0: usize, block: (usize, &[f32], usize), (i0, rows, j, w): (usize, usize, usize, usize)) {
         let r = self.b.r();
-        let (kc, blk, pstride) = self.b.block(p0, self.k);
+        let (kc, blk, pstride) = block;
         let nv = w.div_ceil(8);
         // Vector `v` of the tile: columns `j + 8v ..`, inside panel `(j + 8v) / r`.
         let mut bptr = [std::ptr::null::<f32>(); 8];

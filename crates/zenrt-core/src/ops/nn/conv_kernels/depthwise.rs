@@ -108,12 +108,7 @@ mod avx2 {
         dst: &mut [f32],
     ) {
         assert!(pad.len() >= pd.len() && w.len() >= K * K && dst.len() >= oh * ow && pd.sw == S);
-        let (lo, hi, post) = match act {
-            Activation::None => (f32::NEG_INFINITY, f32::INFINITY, None),
-            Activation::Relu => (0.0, f32::INFINITY, None),
-            Activation::Clip(lo, hi) => (lo, hi, None),
-            other => (f32::NEG_INFINITY, f32::INFINITY, other.simd_f32()),
-        };
+        let (lo, hi, post) = act.clamp_or_post();
         let t = Tiles {
             src: pad.as_ptr(),
             pd,
@@ -204,7 +199,7 @@ pub(super) enum DwPath {
     /// The register-tiled plane kernel where it applies, else the reference loop (tests).
     #[cfg_attr(not(test), allow(dead_code))]
     Planes,
-    /// The channel-blocked kernel where it applies, else the reference loop (tests).
+    /// The channel-blocked kernel where it applies, else as `Planes` (tests).
     #[cfg_attr(not(test), allow(dead_code))]
     Blocked,
     /// Channel-blocked for narrow outputs or geometries the plane kernel does not take, plane
@@ -229,13 +224,13 @@ pub(super) fn depthwise_with(
     y: &mut [f32],
 ) {
     #[cfg(target_arch = "x86_64")]
-    let planes = tiled_kernel(cs).is_some();
+    let plane_kernel = tiled_kernel(cs).is_some();
     #[cfg(not(target_arch = "x86_64"))]
-    let planes = false;
+    let plane_kernel = false;
     let blocked = match path {
         DwPath::Reference | DwPath::Planes => false,
         DwPath::Blocked => true,
-        DwPath::Auto => !planes || cs.geo.out.get(1).is_some_and(|&ow| ow <= blocked_max_ow()),
+        DwPath::Auto => !plane_kernel || cs.geo.out.get(1).is_some_and(|&ow| ow <= blocked_max_ow()),
     };
     if blocked && blocked::applies(cs) {
         return blocked::depthwise_blocked(x, w, b, cs, act, y);

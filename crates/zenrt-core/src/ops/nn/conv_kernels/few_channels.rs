@@ -105,11 +105,7 @@ mod avx2 {
     /// [`row`] for a block of `b` (1..=6) output channels.
     /// Safety: as [`row`].
     pub unsafe fn row_dyn(b: usize, r: &Row, act: Activation) {
-        let (lo, hi) = match act {
-            Activation::Relu => (0.0, f32::INFINITY),
-            Activation::Clip(lo, hi) => (lo, hi),
-            _ => (f32::NEG_INFINITY, f32::INFINITY),
-        };
+        let (lo, hi, _) = act.clamp_or_post();
         match b {
             1 => row::<1>(r, lo, hi),
             2 => row::<2>(r, lo, hi),
@@ -165,10 +161,7 @@ pub fn few_channels_f32(
             (0..taps).map(|k| (k / (kh * kw)) * pd.len() + (k / kw % kh) * pd.row_len + pd.col_off(k % kw)).collect();
         let zeros = vec![0f32; if b.is_some() { 0 } else { m }];
         let bias = b.unwrap_or(&zeros);
-        let post = match act {
-            Activation::None | Activation::Relu | Activation::Clip(..) => None,
-            other => other.simd_f32(),
-        };
+        let (_, _, post) = act.clamp_or_post();
         let planes = cs.n * m;
         let work = planes * out_size * taps;
         let parts = if work >= PAR_WORK { crate::threads::current().min(planes).max(1) } else { 1 };

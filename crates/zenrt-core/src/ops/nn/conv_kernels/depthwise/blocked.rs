@@ -270,12 +270,7 @@ fn channels(
     let ([h, wi], plane, ks) = ([cs.in_sp[0], cs.in_sp[1]], g.oh * g.ow, g.ksize());
     let [pt, pl] = [cs.geo.pads_begin[0] as usize, cs.geo.pads_begin[1] as usize];
     let mg = cs.m / cs.group;
-    let (lo, hi, post) = match act {
-        Activation::None => (f32::NEG_INFINITY, f32::INFINITY, None),
-        Activation::Relu => (0.0, f32::INFINITY, None),
-        Activation::Clip(lo, hi) => (lo, hi, None),
-        other => (f32::NEG_INFINITY, f32::INFINITY, other.simd_f32()),
-    };
+    let (lo, hi, post) = act.clamp_or_post();
     // Input rows/columns that land inside the padded plane.
     let (rows, cols) = (h.min(g.hp.saturating_sub(pt)), wi.min(g.wp.saturating_sub(pl)));
     for (bi, yb) in ys.chunks_mut(CB * plane).enumerate() {
