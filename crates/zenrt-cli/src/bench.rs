@@ -107,6 +107,23 @@ pub fn peak_rss_bytes() -> u64 {
         .map_or(0, |kb| kb * 1024)
 }
 
+/// CPU time used so far by this process's live threads, in ns (`/proc/self/task/*/schedstat`);
+/// `None` where that is not available. Session creation's CPU time is steadier than its wall time
+/// on a loaded machine.
+pub fn cpu_time_ns() -> Option<u64> {
+    let mut total = 0u64;
+    let mut any = false;
+    for task in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
+        // a thread that exits between the listing and the read is skipped
+        let Ok(stat) = std::fs::read_to_string(task.path().join("schedstat")) else { continue };
+        if let Some(ns) = stat.split_whitespace().next().and_then(|v| v.parse::<u64>().ok()) {
+            total += ns;
+            any = true;
+        }
+    }
+    any.then_some(total)
+}
+
 fn json_str(s: &str) -> String {
     let mut o = String::from("\"");
     for c in s.chars() {
@@ -150,9 +167,10 @@ fn check_iters(iters: usize) -> CliResult<()> {
 
 pub fn bench(a: BenchArgs) -> CliResult<ExitCode> {
     check_iters(a.iters)?;
-    let t0 = Instant::now();
+    let (t0, cpu0) = (Instant::now(), cpu_time_ns());
     let session = open_session(&a.model, a.threads, &a.passes, &a.io)?;
     let load_ms = t0.elapsed().as_secs_f64() * 1e3;
+    let load_cpu_ms = cpu0.zip(cpu_time_ns()).map(|(a, b)| b.saturating_sub(a) as f64 / 1e6);
     let inputs = make_inputs(&session, &a.io, a.batch, !a.json)?;
     let batch = effective_batch(a.batch, &inputs);
 
@@ -253,6 +271,7 @@ pub fn bench(a: BenchArgs) -> CliResult<ExitCode> {
             ("warmup", a.warmup.to_string()),
             ("iters", a.iters.to_string()),
             ("load_ms", format!("{load_ms:.4}")),
+            ("load_cpu_ms", load_cpu_ms.map_or("null".into(), |c| format!("{c:.4}"))),
             ("median_ms", format!("{:.4}", s.median)),
             ("p90_ms", format!("{:.4}", s.p90)),
             ("p99_ms", format!("{:.4}", s.p99)),
@@ -389,6 +408,16 @@ mod tests {
         let v: Vec<f64> = (1..=100).map(f64::from).collect();
         let s = stats(&v);
         assert_eq!((s.p90, s.p99, s.median), (90.0, 99.0, 50.5));
+    }
+
+    #[test]
+    fn cpu_time_grows_with_work() {
+        let before = cpu_time_ns().unwrap();
+        let mut x = 0u64;
+        for i in 0..20_000_000u64 {
+            x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(i));
+        }
+        assert!(cpu_time_ns().unwrap() > before + 1_000_000, "{x}");
     }
 
     #[test]

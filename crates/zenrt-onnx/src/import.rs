@@ -23,13 +23,12 @@ pub struct ImportOptions {
 
 /// Loads an ONNX model file.
 pub fn load_model(path: &Path) -> Result<Model> {
-    let bytes = std::fs::read(path).map_err(|e| Error::Io { path: path.to_path_buf(), source: e })?;
+    let bytes = crate::file::read_shared(path)?;
     let base = path.parent().map(|p| if p.as_os_str().is_empty() { Path::new(".") } else { p });
     let what = path.display().to_string();
-    let mp = decode(&bytes, &what)?;
-    // The file's bytes are not needed once decoded: freeing them before the tensors are built
-    // keeps two copies of the weights alive at the peak instead of three.
-    drop(bytes);
+    // Decoding from `Bytes` makes every TensorProto's `raw_data` a slice of the file's bytes (no
+    // copy); each is released as its tensor is built, and the mapping with the last one.
+    let mp = ModelProto::decode(bytes).map_err(|e| Error::Decode { what, msg: e.to_string() })?;
     import_proto(mp, base).map_err(|e| match e {
         e @ (Error::Io { .. } | Error::Decode { .. }) => e,
         e => e.context(path.display().to_string()),

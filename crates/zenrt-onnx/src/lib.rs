@@ -7,6 +7,7 @@ pub mod onnx_proto;
 
 pub mod data_proto;
 mod export;
+mod file;
 mod functions;
 mod import;
 mod tensor;

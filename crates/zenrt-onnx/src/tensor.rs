@@ -192,7 +192,7 @@ pub fn tensor_to_proto(name: &str, t: &Tensor) -> TensorProto {
         dims: t.shape().iter().map(|&d| d as i64).collect(),
         data_type: Some(t.dtype().onnx_code()),
         name: Some(name.to_string()),
-        raw_data: Some(raw),
+        raw_data: Some(raw.into()),
         ..Default::default()
     }
 }

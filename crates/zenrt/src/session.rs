@@ -181,8 +181,13 @@ impl Session {
         let mut optimized = model.graph.clone();
         zenrt_core::passes::optimize(&mut optimized, &passes_for(opts.device, &opts.passes))?;
         let graph = Arc::new(optimized);
-        let mut plan = Plan::compile(graph.clone(), &ReferenceBackend, &HashSet::new())?;
-        plan.set_threads(opts.intra_op_threads.unwrap_or_else(zenrt_core::threads::available));
+        let threads = opts.intra_op_threads.unwrap_or_else(zenrt_core::threads::available);
+        // Weight packing and transforms at plan time split over the session's own pool.
+        let pool = zenrt_core::threads::pool(threads);
+        let mut plan = zenrt_core::threads::run_in(pool.as_deref(), || {
+            Plan::compile(graph.clone(), &ReferenceBackend, &HashSet::new())
+        })?;
+        plan.set_threads(threads);
         let inputs = model.graph.real_inputs().cloned().collect();
         let mut model = model;
         #[cfg(feature = "cuda")]

@@ -51,7 +51,7 @@ fn f32_init(name: &str, dims: &[i64], raw_len: usize) -> pb::TensorProto {
         name: Some(name.into()),
         dims: dims.to_vec(),
         data_type: Some(F32),
-        raw_data: Some(vec![0u8; raw_len]),
+        raw_data: Some(vec![0u8; raw_len].into()),
         ..Default::default()
     }
 }

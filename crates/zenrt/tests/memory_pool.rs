@@ -84,7 +84,7 @@ fn f32_init(name: &str, dims: &[i64], seed: u32) -> pb::TensorProto {
         name: Some(name.into()),
         dims: dims.to_vec(),
         data_type: Some(1),
-        raw_data: Some(raw),
+        raw_data: Some(raw.into()),
         ..Default::default()
     }
 }
@@ -146,9 +146,9 @@ fn cnn_mlp_model() -> Vec<u8> {
         node("Reshape", &["h6", "shape"], &["y"]),
     ];
     let mut lo = f32_init("lo", &[], 0);
-    lo.raw_data = Some((-0.05f32).to_le_bytes().to_vec());
+    lo.raw_data = Some((-0.05f32).to_le_bytes().to_vec().into());
     let mut hi = f32_init("hi", &[], 0);
-    hi.raw_data = Some(0.05f32.to_le_bytes().to_vec());
+    hi.raw_data = Some(0.05f32.to_le_bytes().to_vec().into());
     let inits = vec![
         f32_init("w1", &[8, 8, 3, 3], 1),
         f32_init("b1", &[8], 2),

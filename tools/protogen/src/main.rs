@@ -8,6 +8,8 @@ fn main() {
     std::fs::create_dir_all(&out).unwrap();
     prost_build::Config::new()
         .out_dir(&out)
+        // weights as slices of the (memory-mapped) file, not copies: see zenrt-onnx's `load_model`
+        .bytes([".onnx.TensorProto.raw_data"])
         .compile_fds(fds)
         .expect("code generation");
     let generated = std::fs::read_to_string(out.join("onnx.rs")).unwrap();

@@ -88,6 +88,9 @@ impl PackSrc for Strided<'_> {
             if w < r {
                 dst.fill(0.0);
             }
+            if self.ks == 1 && gather_rows(self.data, t0 * self.ts + p0, self.ts, kc, w, r, dst) {
+                return;
+            }
             for tt in 0..w {
                 let base = (t0 + tt) * self.ts + p0 * self.ks;
                 if self.ks == 1 {
@@ -103,6 +106,46 @@ impl PackSrc for Strided<'_> {
         }
     }
 }
+
+/// The panel of `w` rows of a t-major source (row `tt` is the contiguous run
+/// `data[base + tt·ts..][..kc]`, as constant weights `[M, K]` are for the A operand), written in
+/// panel order: for each `p`, the `r` values of the rows, zero past `w`. Sequential stores of
+/// whole `r`-wide groups instead of `r` strided passes over the panel (the strided stores were
+/// most of session creation's packing time). Returns false for panel widths it has no form for.
+fn gather_rows(data: &[f32], base: usize, ts: usize, kc: usize, w: usize, r: usize, dst: &mut [f32]) -> bool {
+    fn go<const R: usize>(data: &[f32], base: usize, ts: usize, kc: usize, w: usize, dst: &mut [f32]) {
+        const EMPTY: &[f32] = &[];
+        let rows: [&[f32]; R] = std::array::from_fn(|tt| if tt < w { &data[base + tt * ts..][..kc] } else { EMPTY });
+        let dst = &mut dst[..kc * R];
+        if w == R {
+            for (pp, out) in dst.chunks_exact_mut(R).enumerate() {
+                for (o, row) in out.iter_mut().zip(&rows) {
+                    *o = row[pp];
+                }
+            }
+        } else {
+            for (pp, out) in dst.chunks_exact_mut(R).enumerate() {
+                for (o, row) in out.iter_mut().zip(&rows) {
+                    *o = row.get(pp).copied().unwrap_or(0.0);
+                }
+            }
+        }
+    }
+    match r {
+        4 => go::<4>(data, base, ts, kc, w, dst),
+        6 => go::<6>(data, base, ts, kc, w, dst),
+        8 => go::<8>(data, base, ts, kc, w, dst),
+        12 => go::<12>(data, base, ts, kc, w, dst),
+        14 => go::<14>(data, base, ts, kc, w, dst),
+        16 => go::<16>(data, base, ts, kc, w, dst),
+        32 => go::<32>(data, base, ts, kc, w, dst),
+        _ => return false,
+    }
+    true
+}
+
+/// Packed blocks of at least this many floats are split over the current thread pool.
+const PAR_PACK_MIN: usize = 1 << 15;
 
 /// An operand packed once for one kernel's panel width: K blocks of `kc` (this machine's K block
 /// for the kernel, [`super::blocking::for_kernel`]), each holding the panels of the whole other
@@ -132,10 +175,13 @@ impl PackedMat {
         let mut p0 = 0;
         while p0 < k {
             let kc = block.min(k - p0);
-            for q in 0..padded / r {
-                let t0 = q * r;
-                let off = p0 * padded + q * kc * r;
-                src.pack(p0, kc, t0, r.min(other - t0), r, &mut data[off..off + kc * r]);
+            let panel = |q: usize, dst: &mut [f32]| src.pack(p0, kc, q * r, r.min(other - q * r), r, dst);
+            let blk = &mut data[p0 * padded..(p0 + kc) * padded];
+            // Weights are packed at session creation: large blocks use the current pool's threads.
+            if blk.len() >= PAR_PACK_MIN {
+                crate::threads::for_each_chunk(blk, kc * r, panel);
+            } else {
+                blk.chunks_exact_mut(kc * r).enumerate().for_each(|(q, dst)| panel(q, dst));
             }
             p0 += kc;
         }
@@ -145,6 +191,12 @@ impl PackedMat {
     /// Depth of the K blocks the panels are stored in.
     pub fn kc(&self) -> usize {
         self.kc
+    }
+
+    /// All packed panels, in storage order (for tests).
+    #[cfg(test)]
+    pub(super) fn panels(&self) -> &[f32] {
+        &self.data
     }
 
     /// Bytes of packed data held.

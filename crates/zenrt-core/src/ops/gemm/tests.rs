@@ -230,3 +230,32 @@ fn strided_output_and_f64_entry() {
     assert!(gemm(m, k, n, (&a[..5], k, 1), (&b, n, 1), 0.0, &mut c, n, 1).is_err());
     assert!(gemm(m, k, n, (&a, k, 1), (&b, n, 1), 0.0, &mut c[..4], n, 1).is_err());
 }
+
+/// The same matrix packed from its k-major and its t-major storage (the two packing paths, the
+/// latter the panel gather used for weights) gives the same panels, serially and split over a
+/// pool (large blocks), for every kernel's panel widths and ragged edges.
+#[test]
+fn packing_is_the_same_from_either_storage() {
+    let pool = crate::threads::pool(2);
+    let mut rng = Lcg(5);
+    for kern in kernels::available() {
+        for &(k, other) in &[(7usize, 5usize), (300, 37), (1100, 203), (64, 1030)] {
+            let x: Vec<f32> = (0..k * other).map(|_| rng.float() as f32).collect();
+            let mut xt = vec![0f32; k * other];
+            for p in 0..k {
+                for t in 0..other {
+                    xt[t * k + p] = x[p * other + t];
+                }
+            }
+            let kmajor = Strided::new(&x, k, other, other, 1).unwrap();
+            let tmajor = Strided::new(&xt, k, other, 1, k).unwrap();
+            for lhs in [true, false] {
+                let want = PackedMat::new(&kmajor, kern, lhs).unwrap();
+                let serial = PackedMat::new(&tmajor, kern, lhs).unwrap();
+                let split = crate::threads::run_in(pool.as_deref(), || PackedMat::new(&tmajor, kern, lhs).unwrap());
+                assert_eq!(serial.panels(), want.panels(), "{} k={k} other={other} lhs={lhs}", kern.name);
+                assert_eq!(split.panels(), want.panels(), "{} k={k} other={other} lhs={lhs} (pool)", kern.name);
+            }
+        }
+    }
+}
