@@ -28,6 +28,7 @@ const KERNELS: &str = include_str!("kernels.cu");
 
 /// Kernel names of `kernels.cu` (looked up once after loading).
 const KERNEL_NAMES: &[&str] = &[
+    "pool_nhwc_f32",
     "dw_nhwc_v1_k3",
     "dw_nhwc_v1_k5",
     "dw_nhwc_v1_k0",

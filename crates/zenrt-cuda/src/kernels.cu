@@ -314,6 +314,38 @@ extern "C" __global__ void row_mean_f32(i64 rows, i64 r, float scale, const real
     }
 }
 
+// Global average (op 1) or max (op 2) pooling of channels-last x = [N, R, C] (R = H * W) into
+// y = [N, C]: a block reduces `cw` channels (8 or 32) of one image, its threads as cw channels x
+// blockDim / cw row groups (a warp reads 32 / cw rows of cw contiguous channels), then the groups'
+// partial results are combined in shared memory. (One thread per output channel, `reduce_f32`,
+// left 32 x C threads to loop over 112 x 112 rows each: efficientnet's squeeze-excitation pools.)
+extern "C" __global__ void __launch_bounds__(256) pool_nhwc_f32(i64 n, i64 r, i64 c, int cw, int op, const real* x, real* y) {
+    __shared__ float sh[256];
+    const int lane = threadIdx.x % cw, grp = threadIdx.x / cw, groups = blockDim.x / cw;
+    const i64 chunks = (c + cw - 1) / cw;
+    for (i64 blk = blockIdx.x; blk < n * chunks; blk += gridDim.x) {
+        const i64 b = blk / chunks, ch = (blk % chunks) * cw + lane;
+        float acc = op == 2 ? -INFINITY : 0.f;
+        if (ch < c) {
+            const real* p = x + b * r * c + ch;
+            for (i64 k = grp; k < r; k += groups) {
+                float v = ld(p[k * c]);
+                acc = op == 2 ? fmaxf(acc, v) : acc + v;
+            }
+        }
+        sh[threadIdx.x] = acc;
+        __syncthreads();
+        if (grp == 0 && ch < c) {
+            for (int g = 1; g < groups; ++g) {
+                float v = sh[g * cw + lane];
+                acc = op == 2 ? fmaxf(acc, v) : acc + v;
+            }
+            y[b * c + ch] = st(op == 2 ? acc : acc / (float)r);
+        }
+        __syncthreads();
+    }
+}
+
 // ---------- block-wide helpers ----------
 __device__ float block_sum(float v, float* sh) {
     for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffff, v, o);

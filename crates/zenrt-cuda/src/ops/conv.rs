@@ -668,8 +668,12 @@ impl GpuOp for GlobalPool {
         if gx.nhwc {
             // [N, H*W, C] reduced over the middle axis: [N, C] = NCHW [N, C, 1, 1]
             let op = if self.max { 2i32 } else { 1 };
-            let (nb, ch) = (xs[0] as i64, xs[1] as i64);
-            cx.gpu.launch_n("reduce_f32", y.len(), &[&nb, &(r as i64), &ch, &op, &gx.ptr(), &y.ptr()])?;
+            let (nb, ch) = (xs[0], xs[1]);
+            // 32 channels per block where that still gives every SM two blocks, else 8
+            let cw: i32 = if nb * ch.div_ceil(32) >= 264 { 32 } else { 8 };
+            let blocks = (nb * ch.div_ceil(cw as usize)).clamp(1, 65535) as u32;
+            let (nb, ch) = (nb as i64, ch as i64);
+            cx.gpu.launch("pool_nhwc_f32", blocks, 256, &[&nb, &(r as i64), &ch, &cw, &op, &gx.ptr(), &y.ptr()])?;
         } else if self.max {
             cx.gpu.launch_n("reduce_f32", rows, &[&(rows as i64), &(r as i64), &1i64, &2i32, &gx.ptr(), &y.ptr()])?;
         } else {
