@@ -181,7 +181,11 @@ fn filter_consts(graph: &OnnxGraph, order: &[Node]) -> HashSet<String> {
     let mut filters = HashSet::new();
     for n in order {
         for (k, i) in n.inputs.iter().enumerate() {
-            if k == 1 && n.op_type.ends_with("Conv") && (n.domain.is_empty() || n.domain == "com.zenrt") {
+            let conv = matches!(
+                (n.domain.as_str(), n.op_type.as_str()),
+                ("" | "ai.onnx", "Conv") | ("com.zenrt", "FusedConv")
+            );
+            if k == 1 && conv {
                 filters.insert(i.as_str());
             } else {
                 other.insert(i.as_str());
