@@ -82,7 +82,12 @@ fn analyze(graph: &OnnxGraph, order: &[Node], cpu_fallback: bool) -> Vec<(NodePl
 pub struct CudaPlan {
     gpu: Arc<Gpu>,
     nslots: usize,
-    consts: Vec<(usize, Val)>,
+    /// Initializers (slot, value). Convolution filters among them (`conv_weights`) are kept on
+    /// the device in one layout at a time, the layout of the last run ([`CudaPlan::settle_weights`]).
+    consts: Mutex<Vec<(usize, Val)>>,
+    /// Indices into `consts` of the filters whose NCHW and NHWC memory orders differ, read only
+    /// as the weights of convolutions.
+    conv_weights: Vec<usize>,
     inputs: Vec<(ValueInfo, usize)>,
     outputs: Vec<usize>,
     output_names: Vec<String>,
@@ -108,33 +113,93 @@ pub enum Nhwc {
 /// The smallest batch [`Nhwc::Batched`] runs channels-last.
 pub const NHWC_MIN_BATCH: usize = 8;
 
-/// The default policy, from device runs (docs/cuda.md, "Session 6", H100): channels-last paid
-/// at batch 32 in TF32, fp16 and bf16 on a model without grouped (depthwise) convolutions
+/// What grouped convolutions a model has (the channels-last default depends on it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Groups {
+    None,
+    /// Depthwise only (group = input channels: one input channel per group).
+    Depthwise,
+    /// Grouped with several channels per group (no channels-last kernel of ours).
+    Other,
+}
+
+/// The default policy, from device runs (docs/cuda.md, "Session 6" and "Session 7", H100):
+/// channels-last paid at batch 32 in TF32, fp16 and bf16 on a model without grouped convolutions
 /// (resnet50 b32 fp16 7.5-7.8 -> 5.3-5.5 ms, TF32 7.4-7.8 -> 6.4-6.5); it lost in strict fp32
-/// (cuDNN's NHWC FMA kernels: 13.1 -> 14.3 ms), on the depthwise models (efficientnet_b0 b32 TF32
-/// 6.6 -> 10.8 ms, b1 fp16 0.67 -> 1.65) and at batch 1 (resnet50 fp16 0.80 -> 0.88).
-pub fn default_nhwc(precision: crate::Precision, grouped_conv: bool) -> Nhwc {
+/// (cuDNN's NHWC FMA kernels: 13.1 -> 14.3 ms) and at batch 1 (resnet50 fp16 0.80 -> 0.88).
+/// Depthwise models: see [`DEPTHWISE_NHWC`]. Other grouped convolutions stay NCHW.
+pub fn default_nhwc(precision: crate::Precision, groups: Groups) -> Nhwc {
     use crate::Precision as P;
-    match precision {
-        P::Tf32 | P::F16 | P::Bf16 if !grouped_conv => Nhwc::Batched,
+    match (groups, precision) {
+        (Groups::None, P::Tf32 | P::F16 | P::Bf16) => Nhwc::Batched,
+        (Groups::Depthwise, p) if DEPTHWISE_NHWC.contains(&p) => Nhwc::Batched,
         _ => Nhwc::Off,
     }
 }
 
-/// `ZENRT_CUDA_NHWC=1` / `0` forces channels-last on / off; else [`default_nhwc`].
-fn nhwc_policy(precision: crate::Precision, grouped_conv: bool) -> Nhwc {
+/// Precisions in which depthwise models run channels-last at batch >= [`NHWC_MIN_BATCH`] by
+/// default (session 7: with the vectorised channels-last depthwise kernel `dw_nhwc_*`).
+const DEPTHWISE_NHWC: &[crate::Precision] =
+    &[crate::Precision::F32, crate::Precision::Tf32, crate::Precision::F16, crate::Precision::Bf16];
+
+/// `ZENRT_CUDA_NHWC=1` / `0` forces channels-last on / off; else [`default_nhwc`] where cuDNN
+/// loaded (off without it: our NHWC path runs dense convolutions through NCHW copies).
+fn nhwc_policy(precision: crate::Precision, groups: Groups, cudnn: bool) -> Nhwc {
     match std::env::var("ZENRT_CUDA_NHWC").as_deref() {
         Ok("1") => Nhwc::On,
         Ok("0") => Nhwc::Off,
-        _ => default_nhwc(precision, grouped_conv),
+        _ if cudnn => default_nhwc(precision, groups),
+        _ => Nhwc::Off,
     }
 }
 
-/// Whether any convolution in `order` has groups (depthwise or grouped).
-fn has_grouped_conv(order: &[Node]) -> bool {
-    order.iter().any(|n| {
-        n.op_type.ends_with("Conv") && matches!(n.attrs.get("group"), Some(zenrt_core::Attr::Int(g)) if *g > 1)
-    })
+/// The grouped convolutions in `order`: depthwise where the filter (an initializer) has one
+/// input channel per group.
+fn conv_groups(graph: &OnnxGraph, order: &[Node]) -> Groups {
+    order
+        .iter()
+        .filter(|n| n.op_type.ends_with("Conv"))
+        .map(|n| match n.attrs.get("group") {
+            Some(zenrt_core::Attr::Int(g)) if *g > 1 => {
+                let w = n.inputs.get(1).and_then(|w| graph.initializers.get(w));
+                if w.is_some_and(|w| w.shape().get(1) == Some(&1)) {
+                    Groups::Depthwise
+                } else {
+                    Groups::Other
+                }
+            }
+            _ => Groups::None,
+        })
+        .max()
+        .unwrap_or(Groups::None)
+}
+
+/// Initializers read only as convolution filters (input 1 of Conv/FusedConv) whose NCHW and NHWC
+/// memory orders differ (4-D, several input channels per group, a window larger than 1x1).
+fn filter_consts(graph: &OnnxGraph, order: &[Node]) -> HashSet<String> {
+    let mut other: HashSet<&str> = graph.outputs.iter().map(|o| o.name.as_str()).collect();
+    let mut filters = HashSet::new();
+    for n in order {
+        for (k, i) in n.inputs.iter().enumerate() {
+            let conv = matches!(
+                (n.domain.as_str(), n.op_type.as_str()),
+                ("" | "ai.onnx", "Conv") | ("com.zenrt", "FusedConv")
+            );
+            if k == 1 && conv {
+                filters.insert(i.as_str());
+            } else {
+                other.insert(i.as_str());
+            }
+        }
+    }
+    filters
+        .into_iter()
+        .filter(|f| !other.contains(f))
+        .filter(|f| {
+            graph.initializers.get(*f).is_some_and(|t| matches!(t.shape(), [_, c, h, w] if *c > 1 && h * w > 1))
+        })
+        .map(str::to_string)
+        .collect()
 }
 
 impl Drop for CudaPlan {
@@ -161,7 +226,8 @@ impl CudaPlan {
         let mut analyzed = analyze(graph, order, cpu_fallback);
         fuse_activations(graph, order, &mut analyzed);
         let order = &fuse_residuals(graph, order, &mut analyzed);
-        let grouped = has_grouped_conv(order);
+        let groups = conv_groups(graph, order);
+        let filters = filter_consts(graph, order);
         let missing: Vec<String> = analyzed
             .iter()
             .filter_map(|(p, _)| match &p.placement {
@@ -179,10 +245,14 @@ impl CudaPlan {
         gpu.bind()?;
         let mut slot_of: HashMap<String, usize> = HashMap::new();
         let mut consts = Vec::new();
+        let mut conv_weights = Vec::new();
         for (name, t) in &graph.initializers {
             let id = slot_of.len();
             slot_of.insert(name.clone(), id);
             let g = gpu.upload(t).map_err(|e| e.context(format!("uploading initializer '{name}'")))?;
+            if filters.contains(name) {
+                conv_weights.push(consts.len());
+            }
             consts.push((id, Val::Host(t.clone(), Some(g))));
         }
         let mut inputs = Vec::new();
@@ -261,7 +331,8 @@ impl CudaPlan {
         }
         Ok(CudaPlan {
             nslots: slot_of.len(),
-            consts,
+            consts: Mutex::new(consts),
+            conv_weights,
             inputs,
             outputs,
             output_names: graph.outputs.iter().map(|o| o.name.clone()).collect(),
@@ -269,7 +340,7 @@ impl CudaPlan {
             placements,
             graphs_on: AtomicBool::new(std::env::var("ZENRT_CUDA_GRAPHS").map(|v| v != "0").unwrap_or(true)),
             graph: Mutex::new(None),
-            nhwc: AtomicU8::new(if gpu.cudnn.is_ok() { nhwc_policy(gpu.precision, grouped) as u8 } else { 0 }),
+            nhwc: AtomicU8::new(nhwc_policy(gpu.precision, groups, gpu.cudnn.is_ok()) as u8),
             gpu,
         })
     }
@@ -362,10 +433,10 @@ impl CudaPlan {
         }
     }
 
-    /// Turns channels-last convolution chains on (every batch) or off (on only takes effect
-    /// where cuDNN loaded); drops a captured graph. Returns whether they are on now.
+    /// Turns channels-last convolution chains on (every batch) or off; drops a captured graph.
+    /// Returns whether they are on now. (Without cuDNN, dense convolutions then run through
+    /// NCHW copies: correct, slower; the default policy keeps them off there.)
     pub fn set_channels_last(&self, on: bool) -> bool {
-        let on = on && self.gpu.cudnn.is_ok();
         self.nhwc.store(if on { Nhwc::On } else { Nhwc::Off } as u8, Ordering::Relaxed);
         if let Ok(mut g) = self.graph.lock() {
             *g = None;
@@ -392,6 +463,32 @@ impl CudaPlan {
                 _ => false,
             }),
         }
+    }
+
+    /// Puts the convolution filters in the layout of this run (`nhwc`: [OC, KH, KW, C/group]),
+    /// replacing the device copy of each constant, so that only one layout of each filter is on
+    /// the device. They change only when a run's layout differs from the last one's, which comes
+    /// with a new input signature or [`CudaPlan::set_channels_last`] (both drop a captured graph,
+    /// so no graph holds the old addresses); never inside a capture.
+    fn settle_weights(&self, values: &mut [Option<Val>], nhwc: bool) -> Result<()> {
+        if self.conv_weights.is_empty() {
+            return Ok(());
+        }
+        let mut consts = self.consts.lock().map_err(|_| Error::Invalid("CUDA constants poisoned".into()))?;
+        for &k in &self.conv_weights {
+            let Some((slot, Val::Host(t, Some(g)))) = consts.get_mut(k) else { continue };
+            if g.nhwc == nhwc {
+                continue;
+            }
+            if self.gpu.capturing() {
+                return Err(Error::Unsupported("CUDA graph capture: convolution filters change layout".into()));
+            }
+            *g = ops::to_layout(&self.gpu, g, nhwc)?;
+            if let Some(v) = values.get_mut(*slot) {
+                *v = Some(Val::Host(t.clone(), Some(g.clone())));
+            }
+        }
+        Ok(())
     }
 
     /// What the graph cache holds: `none`, `seen` (one op-by-op run of the signature),
@@ -527,7 +624,7 @@ impl CudaPlan {
         mut put: impl FnMut(&Tensor) -> Result<GTensor>,
     ) -> Result<Vec<Option<Val>>> {
         let mut values: Vec<Option<Val>> = vec![None; self.nslots];
-        for (s, v) in &self.consts {
+        for (s, v) in self.consts.lock().map_err(|_| Error::Invalid("CUDA constants poisoned".into()))?.iter() {
             values[*s] = Some(v.clone());
         }
         let mut fed = HashSet::new();
@@ -569,6 +666,7 @@ impl CudaPlan {
     fn run_steps(&self, values: &mut [Option<Val>], mut prof: Option<&mut Vec<StepTiming>>) -> Result<()> {
         let gpu = &*self.gpu;
         let nhwc = self.channels_last_for(values);
+        self.settle_weights(values, nhwc)?;
         let cx = Cx { gpu, nhwc };
         for st in &self.steps {
             let name = || display_name(&st.node);
@@ -654,7 +752,7 @@ fn settle_layouts(
         .iter()
         .flatten()
         .map(|&s| match values.get(s) {
-            Some(Some(Val::Dev(g))) => Seen { nhwc: g.nhwc, shape: g.shape.clone(), len: g.len() },
+            Some(Some(Val::Dev(g))) => Seen::of(g),
             Some(Some(Val::Host(t, _))) => Seen { nhwc: false, shape: t.shape().to_vec(), len: t.len() },
             _ => Seen { nhwc: false, shape: vec![], len: 1 },
         })
@@ -668,8 +766,7 @@ fn settle_layouts(
                     Val::Dev(g) | Val::Host(_, Some(g)) => g,
                     Val::Host(_, None) => return None,
                 };
-                let seen = Seen { nhwc: g.nhwc, shape: g.shape.clone(), len: g.len() };
-                Some(Val::Dev(g.view(physical_shape(&seen, &shape)?)))
+                Some(Val::Dev(g.view(physical_shape(&Seen::of(g), &shape)?)))
             };
             let views: Option<Vec<Option<Val>>> = slots
                 .iter()
@@ -713,6 +810,12 @@ struct Seen {
     nhwc: bool,
     shape: Vec<usize>,
     len: usize,
+}
+
+impl Seen {
+    fn of(g: &GTensor) -> Seen {
+        Seen { nhwc: g.nhwc, shape: g.shape.clone(), len: g.len() }
+    }
 }
 
 /// What happens before a kernel with `layout` reads `inputs`.
@@ -1041,17 +1144,61 @@ mod tests {
     fn channels_last_by_default_only_where_it_was_measured_faster() {
         use crate::Precision as P;
         for p in [P::Tf32, P::F16, P::Bf16] {
-            assert_eq!(default_nhwc(p, false), Nhwc::Batched);
-            assert_eq!(default_nhwc(p, true), Nhwc::Off);
+            assert_eq!(default_nhwc(p, Groups::None), Nhwc::Batched);
+            assert_eq!(default_nhwc(p, Groups::Other), Nhwc::Off);
         }
-        assert_eq!(default_nhwc(P::F32, false), Nhwc::Off);
-        let conv = |group: i64| {
-            let mut n = node("Conv", &["x", "w"], "y");
-            n.attrs.insert("group".into(), zenrt_core::Attr::Int(group));
-            n
+        assert_eq!(default_nhwc(P::F32, Groups::None), Nhwc::Off);
+        assert_eq!(default_nhwc(P::F32, Groups::Other), Nhwc::Off);
+        for p in [P::F32, P::Tf32, P::F16, P::Bf16] {
+            let want = if DEPTHWISE_NHWC.contains(&p) { Nhwc::Batched } else { Nhwc::Off };
+            assert_eq!(default_nhwc(p, Groups::Depthwise), want);
+        }
+        // without cuDNN only the switch turns channels-last on
+        if std::env::var("ZENRT_CUDA_NHWC").is_err() {
+            assert_eq!(nhwc_policy(P::F16, Groups::None, false), Nhwc::Off);
+            assert_eq!(nhwc_policy(P::F16, Groups::None, true), Nhwc::Batched);
+        }
+    }
+
+    /// A graph of convolutions `(weight name, weight shape, group)` reading `x`, plus `extra`
+    /// nodes; every weight is an initializer.
+    fn conv_graph(convs: &[(&str, &[usize], i64)], extra: Vec<Node>) -> (OnnxGraph, Vec<Node>) {
+        let mut g = OnnxGraph::default();
+        let mut order = Vec::new();
+        for (i, (w, shape, group)) in convs.iter().enumerate() {
+            g.initializers.insert(w.to_string(), Arc::new(Tensor::zeros(DType::F32, shape.to_vec()).unwrap()));
+            let mut n = node("Conv", &["x", w], &format!("y{i}"));
+            n.attrs.insert("group".into(), zenrt_core::Attr::Int(*group));
+            order.push(n);
+        }
+        order.extend(extra);
+        (g, order)
+    }
+
+    #[test]
+    fn grouped_convolutions_are_told_apart() {
+        let kinds = |convs: &[(&str, &[usize], i64)]| {
+            let (g, order) = conv_graph(convs, vec![]);
+            conv_groups(&g, &order)
         };
-        assert!(!has_grouped_conv(&[conv(1), node("Relu", &["y"], "z")]));
-        assert!(has_grouped_conv(&[conv(1), conv(32)]));
+        assert_eq!(kinds(&[("w", &[8, 4, 3, 3], 1)]), Groups::None);
+        assert_eq!(kinds(&[("w", &[8, 4, 3, 3], 1), ("d", &[8, 1, 3, 3], 8)]), Groups::Depthwise);
+        assert_eq!(kinds(&[("d", &[8, 1, 3, 3], 8), ("g", &[8, 2, 3, 3], 4)]), Groups::Other);
+    }
+
+    /// Only filters read by convolutions alone, whose two layouts differ, change layout.
+    #[test]
+    fn filters_that_change_layout() {
+        let shapes: &[(&str, &[usize], i64)] = &[
+            ("dense", &[8, 4, 3, 3], 1),
+            ("pointwise", &[8, 4, 1, 1], 1),
+            ("depthwise", &[8, 1, 3, 3], 8),
+            ("shared", &[8, 4, 3, 3], 1),
+            ("one_d", &[8, 4, 3], 1),
+        ];
+        let (g, order) = conv_graph(shapes, vec![node("Shape", &["shared"], "s")]);
+        let f = filter_consts(&g, &order);
+        assert_eq!(f, HashSet::from(["dense".to_string()]));
     }
 
     /// The optimizer's `FusedElementwise` residual chains fold like a plain Add (+ Relu).

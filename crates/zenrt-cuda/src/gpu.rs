@@ -28,6 +28,19 @@ const KERNELS: &str = include_str!("kernels.cu");
 
 /// Kernel names of `kernels.cu` (looked up once after loading).
 const KERNEL_NAMES: &[&str] = &[
+    "pool_nhwc_f32",
+    "dw_nhwc_v1_k3",
+    "dw_nhwc_v1_k5",
+    "dw_nhwc_v1_k0",
+    "dw_nhwc_v2_k3",
+    "dw_nhwc_v2_k5",
+    "dw_nhwc_v2_k0",
+    "dw_nhwc_v4_k3",
+    "dw_nhwc_v4_k5",
+    "dw_nhwc_v4_k0",
+    "dw_nhwc_v8_k3",
+    "dw_nhwc_v8_k5",
+    "dw_nhwc_v8_k0",
     "unary_f32",
     "f32_to_real",
     "real_to_f32",

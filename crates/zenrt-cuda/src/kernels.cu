@@ -314,6 +314,38 @@ extern "C" __global__ void row_mean_f32(i64 rows, i64 r, float scale, const real
     }
 }
 
+// Global average (op 1) or max (op 2) pooling of channels-last x = [N, R, C] (R = H * W) into
+// y = [N, C]: a block reduces `cw` channels (8 or 32) of one image, its threads as cw channels x
+// blockDim / cw row groups (a warp reads 32 / cw rows of cw contiguous channels), then the groups'
+// partial results are combined in shared memory. (One thread per output channel, `reduce_f32`,
+// left 32 x C threads to loop over 112 x 112 rows each: efficientnet's squeeze-excitation pools.)
+extern "C" __global__ void __launch_bounds__(256) pool_nhwc_f32(i64 n, i64 r, i64 c, int cw, int op, const real* x, real* y) {
+    __shared__ float sh[256];
+    const int lane = threadIdx.x % cw, grp = threadIdx.x / cw, groups = blockDim.x / cw;
+    const i64 chunks = (c + cw - 1) / cw;
+    for (i64 blk = blockIdx.x; blk < n * chunks; blk += gridDim.x) {
+        const i64 b = blk / chunks, ch = (blk % chunks) * cw + lane;
+        float acc = op == 2 ? -INFINITY : 0.f;
+        if (ch < c) {
+            const real* p = x + b * r * c + ch;
+            for (i64 k = grp; k < r; k += groups) {
+                float v = ld(p[k * c]);
+                acc = op == 2 ? fmaxf(acc, v) : acc + v;
+            }
+        }
+        sh[threadIdx.x] = acc;
+        __syncthreads();
+        if (grp == 0 && ch < c) {
+            for (int g = 1; g < groups; ++g) {
+                float v = sh[g * cw + lane];
+                acc = op == 2 ? fmaxf(acc, v) : acc + v;
+            }
+            y[b * c + ch] = st(op == 2 ? acc : acc / (float)r);
+        }
+        __syncthreads();
+    }
+}
+
 // ---------- block-wide helpers ----------
 __device__ float block_sum(float v, float* sh) {
     for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffff, v, o);
@@ -548,6 +580,100 @@ extern "C" __global__ void depthwise_tiled_f32(ConvP p, int tp, int th, const re
         y[(pl * oh + oy0 + v.r) * ow + v.c] = st(act(op, acc, a, b2));
     }
 }
+
+// Depthwise convolution (multiplier 1) on channels-last tensors: each thread computes V
+// consecutive channels of DW_PX horizontally adjacent output pixels. Channels are contiguous, so
+// loads and stores are V-wide vectors (16 bytes at V = 4 fp32 / 8 half; the host checks that C is a
+// multiple of V and the pointers are aligned) and a warp reads whole rows of [.., W, C] memory.
+// Weights are [kh, kw, C] (one vector per tap, shared by the DW_PX pixels). Epilogue:
+// y = act(conv + bias + z) with an optional residual z of y's shape (NHWC). K = 3 or 5: the window
+// unrolled; K = 0: kh x kw from p. Index math is 32-bit per thread (the host checks the sizes).
+#define DW_PX 2
+template <int B> struct RawB;  // B bytes, B-aligned (16 at most): one or two vector loads
+template <> struct alignas(16) RawB<32> { unsigned a[8]; };
+template <> struct alignas(16) RawB<16> { unsigned a[4]; };
+template <> struct alignas(8) RawB<8> { unsigned a[2]; };
+template <> struct alignas(4) RawB<4> { unsigned a; };
+template <> struct alignas(2) RawB<2> { unsigned short a; };
+template <int V> union Pack {
+    RawB<V * (int)sizeof(real)> raw;
+    real r[V];
+    __device__ Pack() {}
+};
+template <int V> __device__ __forceinline__ void ldv(const real* p, float* f) {
+    Pack<V> k;
+    k.raw = *(const RawB<V * (int)sizeof(real)>*)p;
+#pragma unroll
+    for (int j = 0; j < V; ++j) f[j] = ld(k.r[j]);
+}
+template <int V> __device__ __forceinline__ void stv(real* p, const float* f) {
+    Pack<V> k;
+#pragma unroll
+    for (int j = 0; j < V; ++j) k.r[j] = st(f[j]);
+    *(RawB<V * (int)sizeof(real)>*)p = k.raw;
+}
+
+template <int V, int K>
+__device__ __forceinline__ void dw_nhwc(const ConvP& p, const real* x, const real* wt, const real* bias, const real* z, int op, float a, float b2, real* y) {
+    const int c = (int)p.c, h = (int)p.h, w = (int)p.w, oh = (int)p.oh, ow = (int)p.ow;
+    const int kh = K ? K : (int)p.kh, kw = K ? K : (int)p.kw;
+    const int sh = (int)p.sh, sw = (int)p.sw, dh = (int)p.dh, dw = (int)p.dw, ph = (int)p.ph, pw = (int)p.pw;
+    const int cv = c / V, oxq = (ow + DW_PX - 1) / DW_PX;
+    const int total = (int)p.n * oh * oxq * cv;
+    for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < total; i += blockDim.x * gridDim.x) {
+        const int c0 = (i % cv) * V;
+        int r = i / cv;
+        const int ox0 = (r % oxq) * DW_PX;
+        r /= oxq;
+        const int oy = r % oh, b = r / oh;
+        float acc[DW_PX][V], v[V];
+        if (bias) ldv<V>(bias + c0, v);
+        else
+#pragma unroll
+            for (int j = 0; j < V; ++j) v[j] = 0.f;
+#pragma unroll
+        for (int q = 0; q < DW_PX; ++q)
+#pragma unroll
+            for (int j = 0; j < V; ++j) acc[q][j] = v[j];
+        const real* xb = x + (i64)b * h * w * c + c0;
+#pragma unroll
+        for (int ky = 0; ky < kh; ++ky) {
+            const int iy = oy * sh - ph + ky * dh;
+            if (iy < 0 || iy >= h) continue;
+            const real* xr = xb + (i64)iy * w * c;
+#pragma unroll
+            for (int kx = 0; kx < kw; ++kx) {
+                float wv[V];
+                ldv<V>(wt + (ky * kw + kx) * c + c0, wv);
+#pragma unroll
+                for (int q = 0; q < DW_PX; ++q) {
+                    const int ix = (ox0 + q) * sw - pw + kx * dw;
+                    if (ix < 0 || ix >= w) continue;
+                    ldv<V>(xr + (i64)ix * c, v);
+#pragma unroll
+                    for (int j = 0; j < V; ++j) acc[q][j] += v[j] * wv[j];
+                }
+            }
+        }
+#pragma unroll
+        for (int q = 0; q < DW_PX; ++q) {
+            if (ox0 + q >= ow) break;
+            const i64 o = (((i64)b * oh + oy) * ow + ox0 + q) * c + c0;
+            if (z) ldv<V>(z + o, v);
+#pragma unroll
+            for (int j = 0; j < V; ++j) v[j] = act(op, acc[q][j] + (z ? v[j] : 0.f), a, b2);
+            stv<V>(y + o, v);
+        }
+    }
+}
+#define DW_NHWC(V, K) \
+    extern "C" __global__ void __launch_bounds__(256) dw_nhwc_v##V##_k##K(ConvP p, const real* x, const real* wt, const real* bias, const real* z, int op, float a, float b2, real* y) { \
+        dw_nhwc<V, K>(p, x, wt, bias, z, op, a, b2, y); \
+    }
+DW_NHWC(1, 3) DW_NHWC(1, 5) DW_NHWC(1, 0)
+DW_NHWC(2, 3) DW_NHWC(2, 5) DW_NHWC(2, 0)
+DW_NHWC(4, 3) DW_NHWC(4, 5) DW_NHWC(4, 0)
+DW_NHWC(8, 3) DW_NHWC(8, 5) DW_NHWC(8, 0)
 
 // Max (mode 0) / average (1: count_include_pad=0, 2: include pad) pooling, 2-D NCHW (channels folded into n*c).
 // nhwc: x and y channels-last (as depthwise_f32)

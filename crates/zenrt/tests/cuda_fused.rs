@@ -6,7 +6,9 @@
 //!   path (hidden size above the fused kernel's default);
 //! - depthwise convolutions (the tiled kernel and its wide-row fallback; run with
 //!   `ZENRT_CUDA_CONV=im2col` so that cuDNN's per-shape choice cannot hide them) over random
-//!   shapes, strides, pads, dilations, channel multipliers and fused activations, fp32/fp16/bf16;
+//!   shapes, strides, pads, dilations, channel multipliers and fused activations, fp32/fp16/bf16,
+//!   each in NCHW and channels-last (the vectorised `dw_nhwc_*` kernels: every vector width and
+//!   window specialisation), and with a residual folded into the epilogue;
 //! - `com.zenrt` FusedElementwise (generated kernels: same-shape, scalar and broadcast inputs,
 //!   swapped operands) and FusedAttention (with and without broadcast masks).
 //!
@@ -111,6 +113,19 @@ fn check(what: &str, model: &[u8], feeds: &[(&str, Tensor)]) {
 
 /// Runs `model` on the CPU and three times on the GPU at each (precision, tolerance); checks every output.
 fn check_at(what: &str, model: &[u8], feeds: &[(&str, Tensor)], precisions: &[(Precision, f64)]) {
+    check_layouts(what, model, feeds, precisions, &[None]);
+}
+
+/// [`check_at`] once per channels-last setting in `layouts` (`None`: the default policy,
+/// `Some(on)`: `CudaPlan::set_channels_last(on)`); the first run of each later setting must also
+/// be within the tolerance of the first setting's.
+fn check_layouts(
+    what: &str,
+    model: &[u8],
+    feeds: &[(&str, Tensor)],
+    precisions: &[(Precision, f64)],
+    layouts: &[Option<bool>],
+) {
     let load = |opts: &SessionOptions| {
         let m =
             zenrt::onnx::load_model_bytes(model, &Default::default()).unwrap_or_else(|e| panic!("{what}: load: {e}"));
@@ -122,21 +137,32 @@ fn check_at(what: &str, model: &[u8], feeds: &[(&str, Tensor)], precisions: &[(P
         return;
     }
     for &(precision, tol) in precisions {
-        let s = load(&SessionOptions { device: Device::Cuda(0), precision, ..Default::default() });
-        let runs: Vec<_> = (0..3)
-            .map(|i| s.run(feeds.clone()).unwrap_or_else(|e| panic!("{what} {precision}: GPU run {i}: {e}")))
-            .collect();
-        for name in &cpu.names {
-            let want = cpu.get(name).unwrap_or_else(|| panic!("{what}: CPU output {name} is not a tensor"));
-            for (i, r) in runs.iter().enumerate() {
-                let got = r.get(name).unwrap_or_else(|| panic!("{what}: no GPU output {name}"));
-                assert_eq!(got.shape(), want.shape(), "{what} {name}: shape");
-                let e = rel_err(got, want);
-                eprintln!("{what} {precision} {name} run {i}: {e:.2e}");
-                assert!(e <= tol, "{what} {precision} {name} run {i}: GPU vs CPU {e:.3e} > {tol:e}");
-                let first = runs[0].get(name).unwrap().to_f64_vec();
-                assert_eq!(got.to_f64_vec(), first, "{what} {precision} {name}: replay differs");
+        let mut firsts: Vec<zenrt::Outputs> = Vec::new();
+        for &layout in layouts {
+            let s = load(&SessionOptions { device: Device::Cuda(0), precision, ..Default::default() });
+            if let (Some(on), Some(plan)) = (layout, s.cuda_plan()) {
+                plan.set_channels_last(on);
             }
+            let what = format!("{what} {precision} nhwc {layout:?}");
+            let runs: Vec<_> =
+                (0..3).map(|i| s.run(feeds.clone()).unwrap_or_else(|e| panic!("{what}: GPU run {i}: {e}"))).collect();
+            for name in &cpu.names {
+                let want = cpu.get(name).unwrap_or_else(|| panic!("{what}: CPU output {name} is not a tensor"));
+                for (i, r) in runs.iter().enumerate() {
+                    let got = r.get(name).unwrap_or_else(|| panic!("{what}: no GPU output {name}"));
+                    assert_eq!(got.shape(), want.shape(), "{what} {name}: shape");
+                    let e = rel_err(got, want);
+                    eprintln!("{what} {name} run {i}: {e:.2e}");
+                    assert!(e <= tol, "{what} {name} run {i}: GPU vs CPU {e:.3e} > {tol:e}");
+                    let first = runs[0].get(name).unwrap().to_f64_vec();
+                    assert_eq!(got.to_f64_vec(), first, "{what} {name}: replay differs");
+                }
+                if let Some(other) = firsts.first().and_then(|f| f.get(name)) {
+                    let e = rel_err(runs[0].get(name).unwrap(), other);
+                    assert!(e <= tol, "{what} {name}: against the first layout {e:.3e} > {tol:e}");
+                }
+            }
+            firsts.extend(runs.into_iter().next());
         }
     }
 }
@@ -335,6 +361,12 @@ fn depthwise_conv_matches_cpu() {
         (3, 160, 1, vec![7, 7], vec![3, 3], vec![1, 1], vec![1, 1], vec![1, 1, 1, 1], "Relu"),
         (1, 40, 1, vec![28, 28], vec![5, 5], vec![2, 2], vec![1, 1], vec![1, 2, 1, 2], "Swish"),
         (1, 2, 1, vec![13_000], vec![3], vec![1], vec![1], vec![1, 1], ""),
+        // channels-last vector widths (C multiple of 8, 4, 2, odd), kernels 3x3 / 5x5 / other
+        (2, 24, 1, vec![19, 17], vec![3, 3], vec![1, 1], vec![1, 1], vec![1, 1, 1, 1], "Clip"),
+        (2, 144, 1, vec![14, 14], vec![3, 3], vec![2, 2], vec![1, 1], vec![0, 0, 1, 1], "Swish"),
+        (1, 20, 1, vec![11, 13], vec![5, 5], vec![1, 1], vec![2, 2], vec![4, 4, 4, 4], "Relu"),
+        (3, 6, 1, vec![9, 10], vec![2, 4], vec![1, 2], vec![1, 1], vec![0, 1, 1, 2], ""),
+        (1, 7, 1, vec![8, 8], vec![3, 3], vec![3, 1], vec![2, 1], vec![2, 0, 2, 1], "Swish"),
     ];
     let acts = ["", "Relu", "Clip", "Swish"];
     for _ in 0..12 {
@@ -379,11 +411,52 @@ fn depthwise_conv_matches_cpu() {
             ("w", random(&w_shape, 32 + i as u32, 1.0 / (kn as f32).sqrt())),
             ("b", random(&[c * m], 33 + i as u32, 0.5)),
         ];
-        check_at(
-            &what,
-            &model,
-            &feeds,
-            &[(Precision::Fp32, 2e-6), (Precision::Fp16, 1.5e-3), (Precision::Bf16, 1.2e-2)],
-        );
+        check_layouts(&what, &model, &feeds, DW_TOL, &[Some(false), Some(true)]);
+    }
+}
+
+/// fp32 / fp16 / bf16 bounds of the depthwise tests: about 2.5x the worst measured on an H100
+/// (3e-7 / 5.9e-4 / 5.6e-3).
+const DW_TOL: &[(Precision, f64)] = &[(Precision::Fp32, 2e-6), (Precision::Fp16, 1.5e-3), (Precision::Bf16, 1.2e-2)];
+
+/// A depthwise Conv followed by `Add` with a graph input (the residual the CUDA plan folds into
+/// the convolution's epilogue), NCHW and channels-last, against the CPU.
+#[test]
+fn depthwise_conv_with_residual_matches_cpu() {
+    // (n, c, spatial, kernel, stride, dilation, pad)
+    for (i, (n, c, hw, k, st, dl, pad)) in
+        [(2, 24, 15, 3, 1, 1, 1), (1, 7, 12, 5, 1, 1, 2), (2, 32, 9, 3, 1, 2, 2)].into_iter().enumerate()
+    {
+        let what = format!("depthwise + residual {i}: n{n} c{c} {hw}x{hw} k{k} s{st} d{dl} p{pad}");
+        let x_shape = vec![n, c, hw, hw];
+        let w_shape = vec![c, 1, k, k];
+        let o = (hw + 2 * pad - dl * (k - 1) - 1) / st + 1;
+        let z_shape = vec![n, c, o, o];
+        let ins = vec![("x", 1, x_shape.clone()), ("w", 1, w_shape.clone()), ("b", 1, vec![c])];
+        let attrs = [
+            ("group", A::I(c as i64)),
+            ("kernel_shape", A::Iv(vec![k as i64; 2])),
+            ("strides", A::Iv(vec![st as i64; 2])),
+            ("dilations", A::Iv(vec![dl as i64; 2])),
+            ("pads", A::Iv(vec![pad as i64; 4])),
+        ];
+        let mut m = pb::ModelProto::decode(one_node("", "Conv", &ins, &["y"], &attrs).as_slice()).unwrap();
+        let g = m.graph.as_mut().unwrap();
+        g.node.push(pb::NodeProto {
+            op_type: Some("Add".into()),
+            name: Some("add".into()),
+            input: vec!["y".into(), "z".into()],
+            output: vec!["out".into()],
+            ..Default::default()
+        });
+        g.input.push(vi("z", 1, &z_shape.iter().map(|&d| d as i64).collect::<Vec<_>>()));
+        g.output = vec![pb::ValueInfoProto { name: Some("out".into()), ..Default::default() }];
+        let feeds = [
+            ("x", random(&x_shape, 61 + i as u32, 2.0)),
+            ("w", random(&w_shape, 62 + i as u32, 1.0 / k as f32)),
+            ("b", random(&[c], 63 + i as u32, 0.5)),
+            ("z", random(&z_shape, 64 + i as u32, 1.0)),
+        ];
+        check_layouts(&what, &m.encode_to_vec(), &feeds, DW_TOL, &[Some(false), Some(true)]);
     }
 }

@@ -109,7 +109,7 @@ pub(super) fn build_conv(a: &Attrs, fused: bool) -> BResult {
         win: Window::parse(a)?,
         group: a.int("group", 1)?.max(1) as usize,
         act: if fused { Act::from_attrs(a)? } else { Act::NONE },
-        ohwi: std::sync::Mutex::new(None),
+        dw_kc: std::sync::Mutex::new(None),
     }))
 }
 
@@ -117,9 +117,9 @@ struct Conv {
     win: Window,
     group: usize,
     act: Act,
-    /// Channels-last runs: the constant weights reordered to [OC, KH, KW, C/group] for cuDNN,
-    /// made once (keyed by the source address).
-    ohwi: std::sync::Mutex<Option<(u64, GTensor)>>,
+    /// Channels-last depthwise runs: the constant weights [C, 1, KH, KW] reordered to
+    /// [KH, KW, C] for `dw_nhwc_*`, made once (keyed by the source address).
+    dw_kc: std::sync::Mutex<Option<(u64, GTensor)>>,
 }
 
 impl GpuOp for Conv {
@@ -199,10 +199,12 @@ impl Conv {
         } else {
             out_shape.extend([o[0] as usize, o[1] as usize]);
         }
-        // channels-last: 2-D convolutions while cuDNN is there (its NHWC kernels)
-        let nhwc = cx.nhwc && xs.len() == 4 && cx.gpu.cudnn.is_ok();
+        // channels-last: 2-D convolutions. Constant weights are already in the run's layout
+        // (`settle_weights` in exec.rs: [OC, KH, KW, C/group] when channels-last); computed
+        // ones are reordered here
+        let nhwc = cx.nhwc && xs.len() == 4;
         let (gx, gw) = (to_layout(cx.gpu, &cx.dev(x)?, nhwc)?, cx.dev(w)?);
-        let gw_dnn = if nhwc { self.weights_ohwi(cx, w, &gw)? } else { gw.clone() };
+        let gw_dnn = filter_layout(cx.gpu, &gw, nhwc)?;
         let bias: Option<GTensor> = match ins.get(2).copied().flatten() {
             Some(b) => {
                 need_f32(b, "Conv")?;
@@ -228,7 +230,8 @@ impl Conv {
         };
         let mut y = cx.gpu.empty(DType::F32, out_shape)?;
         y.nhwc = nhwc;
-        let ours = || self.run_ours(cx, &p, &gx, &gw, &ep, &y);
+        let w_const = matches!(w, Val::Host(..));
+        let ours = || self.run_ours(cx, &p, &gx, &gw, w_const, &ep, &y);
         if let (Ok(dnn), Some(shape)) = (&cx.gpu.cudnn, cudnn_shape(&p, nhwc)) {
             let capturing = cx.gpu.capturing();
             if capturing && !dnn.settled(&shape) {
@@ -251,8 +254,12 @@ impl Conv {
                 Decision::Undecided(_) => {
                     // Once per shape, both paths timed the same way: device time of 3 runs after
                     // a warm-up, epilogue included. (Find's own figure leaves out the epilogue
-                    // pass and favoured cuDNN where our kernel was faster end to end.)
-                    let ms_ours = gpu.time_ms(3, &ours)?;
+                    // pass and favoured cuDNN where our kernel was faster end to end.) Channels-
+                    // last shapes that our path runs through NCHW copies (im2col) are not timed:
+                    // their copies and columns (up to 64 MiB) set the first run's peak and never
+                    // win against cuDNN's NHWC kernels; ours runs only where cuDNN refuses.
+                    let via_copies = nhwc && !(pointwise(&p) && g == 1) && !(g > 1 && p.c == p.group);
+                    let ms_ours = if via_copies { f32::INFINITY } else { gpu.time_ms(3, &ours)? };
                     let dnn_run = || match dnn.forward(&shape, gx.ptr(), gw_dnn.ptr(), y.ptr(), &want, false, &alloc) {
                         Done::Fused => Ok(()),
                         Done::Conv => ep.apply(gpu, &y, (p.oh * p.ow) as usize, oc),
@@ -282,24 +289,18 @@ impl Conv {
         Ok((y, z_done))
     }
 
-    /// The weights [OC, C/group, KH, KW] reordered to [OC, KH, KW, C/group] (cuDNN's NHWC
-    /// filter layout); constants once per plan, computed weights every run.
-    fn weights_ohwi(&self, cx: &Cx, w: &Val, gw: &GTensor) -> Result<GTensor> {
-        let s = gw.shape().to_vec();
-        let (ocn, cg, khw) = (s[0], s[1], s[2..].iter().product::<usize>());
-        if cg == 1 || khw == 1 {
-            return Ok(gw.clone()); // the same memory order
-        }
-        let constant = matches!(w, Val::Host(..));
-        if let (true, Ok(Some((src, t)))) = (constant, self.ohwi.lock().as_deref()) {
+    /// Depthwise weights [C, 1, KH, KW] as [KH, KW, C] for the channels-last kernel; constants
+    /// once per plan, computed weights every run.
+    fn weights_kc(&self, cx: &Cx, w_const: bool, gw: &GTensor, c: usize, kk: usize) -> Result<GTensor> {
+        if let (true, Ok(Some((src, t)))) = (w_const, self.dw_kc.lock().as_deref()) {
             if *src == gw.ptr() {
                 return Ok(t.clone());
             }
         }
-        let t = cx.gpu.empty(DType::F32, s)?;
-        transpose_batched(cx.gpu, ocn, cg, khw, gw.ptr(), t.ptr())?;
-        if let (true, Ok(mut c)) = (constant, self.ohwi.lock()) {
-            *c = Some((gw.ptr(), t.clone()));
+        let t = cx.gpu.empty(DType::F32, vec![kk, c])?;
+        transpose_batched(cx.gpu, 1, c, kk, gw.ptr(), t.ptr())?;
+        if let (true, Ok(mut cache)) = (w_const, self.dw_kc.lock()) {
+            *cache = Some((gw.ptr(), t.clone()));
         }
         Ok(t)
     }
@@ -307,14 +308,23 @@ impl Conv {
     /// Our own convolution (depthwise kernel, 1x1 GEMM or im2col + GEMM) with its epilogue,
     /// into `y`; `gw` in ONNX's [OC, C/group, KH, KW] order. Channels-last (`ep.nhwc`): x, y
     /// and z are NHWC; depthwise and 1x1 run on them directly, others through NCHW copies.
-    fn run_ours(&self, cx: &Cx, p: &ConvP, gx: &GTensor, gw: &GTensor, ep: &Ep, y: &GTensor) -> Result<()> {
+    #[allow(clippy::too_many_arguments)]
+    fn run_ours(
+        &self,
+        cx: &Cx,
+        p: &ConvP,
+        gx: &GTensor,
+        gw: &GTensor,
+        w_const: bool,
+        ep: &Ep,
+        y: &GTensor,
+    ) -> Result<()> {
         let (n, c, oc, g) = (p.n as usize, p.c as usize, p.oc as usize, self.group);
         let (kh, kw) = (p.kh, p.kw);
         let ohw = (p.oh * p.ow) as usize;
         let cg = c / g;
         let ocg = oc / g;
-        let pointwise =
-            kh == 1 && kw == 1 && p.sh == 1 && p.sw == 1 && p.ph == 0 && p.pw == 0 && p.oh == p.h && p.ow == p.w;
+        let pointwise = pointwise(p);
         if ep.nhwc && pointwise && g == 1 {
             // Y[n*h*w, oc] = X[n*h*w, c] * W[oc, c]^T: one GEMM
             cx.gpu.sgemm(false, true, n * ohw, oc, c, 1.0, gx.ptr(), c, 0, gw.ptr(), c, 0, 0.0, y.ptr(), 0, 1)?;
@@ -326,8 +336,22 @@ impl Conv {
             let yn = cx.gpu.empty(DType::F32, y.shape().to_vec())?;
             let z = ep.z.as_ref().map(|z| to_layout(cx.gpu, z, false)).transpose()?;
             let epn = Ep { bias: ep.bias.clone(), z, act: ep.act, nhwc: false };
-            self.run_ours(cx, p, &xn, gw, &epn, &yn)?;
+            self.run_ours(cx, p, &xn, &to_layout(cx.gpu, gw, false)?, w_const, &epn, &yn)?;
             return relayout_into(cx.gpu, &yn, y);
+        }
+        if ep.nhwc && g == c && oc == c {
+            if let Some((name, v)) = dw_nhwc_kernel(p, cx.gpu.esize(DType::F32), &[gx, y], ep) {
+                let kk = (kh * kw) as usize;
+                let wk = self.weights_kc(cx, w_const, gw, c, kk)?;
+                let ptr = |t: &Option<GTensor>| t.as_ref().map(|t| t.ptr()).unwrap_or(0);
+                let (bp, zp, a) = (ptr(&ep.bias), ptr(&ep.z), ep.act);
+                let threads = (p.n * p.oh * ((p.ow + DW_PX - 1) / DW_PX) * (p.c / v)) as usize;
+                return cx.gpu.launch_n(
+                    &name,
+                    threads,
+                    &[p, &gx.ptr(), &wk.ptr(), &bp, &zp, &a.code, &a.a, &a.b, &y.ptr()],
+                );
+            }
         }
         if g > 1 && cg == 1 {
             // bias (and the activation, without a residual) inside the kernel
@@ -397,6 +421,58 @@ impl Conv {
         }
         ep.apply(cx.gpu, y, ohw, oc)
     }
+}
+
+/// A stride-1, unpadded 1x1 convolution (a plain product over channels).
+fn pointwise(p: &ConvP) -> bool {
+    p.kh == 1 && p.kw == 1 && p.sh == 1 && p.sw == 1 && p.ph == 0 && p.pw == 0 && p.oh == p.h && p.ow == p.w
+}
+
+/// The filter `gw` in the run's layout: [OC, KH, KW, C/group] when channels-last (cuDNN's NHWC
+/// filter), else ONNX's [OC, C/group, KH, KW]; depthwise and 1x1 filters have one memory order.
+fn filter_layout(gpu: &crate::gpu::Gpu, gw: &GTensor, nhwc: bool) -> Result<GTensor> {
+    let s = gw.shape();
+    if s.len() != 4 || s[1] == 1 || s[2] * s[3] == 1 {
+        return Ok(gw.clone());
+    }
+    to_layout(gpu, gw, nhwc)
+}
+
+/// Output pixels along W per thread of `dw_nhwc_*` (`DW_PX` in kernels.cu).
+const DW_PX: i64 = 2;
+
+/// The channels-last depthwise kernel for `p` (multiplier 1) and its vector width V (channels
+/// per thread): the widest of 16 bytes' worth down to 1 that divides C and keeps every tensor
+/// (`ts`, bias, residual) aligned to V elements. `None` where sizes leave 32-bit index math
+/// (then the one-thread-per-output `depthwise_f32`).
+fn dw_nhwc_kernel(p: &ConvP, esize: usize, ts: &[&GTensor], ep: &Ep) -> Option<(String, i64)> {
+    let threads = p.n.checked_mul(p.oh)?.checked_mul((p.ow + DW_PX - 1) / DW_PX)?.checked_mul(p.c)?;
+    let big = |v: i64| v > i32::MAX as i64;
+    if big(threads) || big(p.h * p.w * p.c) || big(p.kh * p.kw * p.c) || p.oc != p.c {
+        return None;
+    }
+    let ptrs: Vec<u64> = ts.iter().map(|t| t.ptr()).chain(ep.bias.iter().chain(ep.z.iter()).map(|t| t.ptr())).collect();
+    let v = dw_vector(p.c, esize, &ptrs);
+    let k = match (p.kh, p.kw) {
+        (3, 3) => 3,
+        (5, 5) => 5,
+        _ => 0,
+    };
+    Some((format!("dw_nhwc_v{v}_k{k}"), v))
+}
+
+/// Channels per thread of `dw_nhwc_*`: the largest V in 16 bytes / `esize`, ..., 2, 1 with C % V
+/// == 0 and every pointer aligned to min(V * esize, 16) bytes.
+fn dw_vector(c: i64, esize: usize, ptrs: &[u64]) -> i64 {
+    let mut v = (16 / esize.max(1)) as i64;
+    while v > 1 {
+        let align = (v as u64 * esize as u64).min(16);
+        if c % v == 0 && ptrs.iter().all(|p| p % align == 0) {
+            break;
+        }
+        v /= 2;
+    }
+    v.max(1)
 }
 
 /// The tile of `depthwise_tiled_f32`: `tp` output planes x `th` output rows per block of 256
@@ -592,8 +668,12 @@ impl GpuOp for GlobalPool {
         if gx.nhwc {
             // [N, H*W, C] reduced over the middle axis: [N, C] = NCHW [N, C, 1, 1]
             let op = if self.max { 2i32 } else { 1 };
-            let (nb, ch) = (xs[0] as i64, xs[1] as i64);
-            cx.gpu.launch_n("reduce_f32", y.len(), &[&nb, &(r as i64), &ch, &op, &gx.ptr(), &y.ptr()])?;
+            let (nb, ch) = (xs[0], xs[1]);
+            // 32 channels per block where that still gives every SM two blocks, else 8
+            let cw: i32 = if nb * ch.div_ceil(32) >= 264 { 32 } else { 8 };
+            let blocks = (nb * ch.div_ceil(cw as usize)).clamp(1, 65535) as u32;
+            let (nb, ch) = (nb as i64, ch as i64);
+            cx.gpu.launch("pool_nhwc_f32", blocks, 256, &[&nb, &(r as i64), &ch, &cw, &op, &gx.ptr(), &y.ptr()])?;
         } else if self.max {
             cx.gpu.launch_n("reduce_f32", rows, &[&(rows as i64), &(r as i64), &1i64, &2i32, &gx.ptr(), &y.ptr()])?;
         } else {
@@ -705,5 +785,29 @@ mod tests {
         }
         // a row of 13000 floats does not fit 40 KiB: the one-thread-per-output kernel
         assert_eq!(dw_tile(&dw(1, 2, 1, 13_000, 3, 1, 1)), None);
+    }
+
+    #[test]
+    fn channels_last_depthwise_vector_width_fits_channels_and_alignment() {
+        // fp32: 4 channels (16 bytes) where C and the pointers allow, then 2, then 1
+        assert_eq!(dw_vector(32, 4, &[0, 256, 4096]), 4);
+        assert_eq!(dw_vector(144, 4, &[0]), 4);
+        assert_eq!(dw_vector(6, 4, &[0]), 2);
+        assert_eq!(dw_vector(7, 4, &[0]), 1);
+        assert_eq!(dw_vector(32, 4, &[0, 8]), 2);
+        // half: 8 channels
+        assert_eq!(dw_vector(24, 2, &[0, 512]), 8);
+        assert_eq!(dw_vector(20, 2, &[0]), 4);
+        assert_eq!(dw_vector(32, 2, &[4]), 2);
+        assert_eq!(dw_vector(9, 2, &[0]), 1);
+        // the kernel: multiplier 1 only, window-specialised names
+        let ep = Ep { bias: None, z: None, act: Act::NONE, nhwc: true };
+        assert_eq!(dw_nhwc_kernel(&dw(32, 96, 112, 112, 3, 2, 1), 2, &[], &ep), Some(("dw_nhwc_v8_k3".into(), 8)));
+        assert_eq!(dw_nhwc_kernel(&dw(32, 40, 28, 28, 5, 2, 2), 4, &[], &ep), Some(("dw_nhwc_v4_k5".into(), 4)));
+        assert_eq!(dw_nhwc_kernel(&dw(1, 7, 9, 9, 7, 1, 3), 4, &[], &ep), Some(("dw_nhwc_v1_k0".into(), 1)));
+        let mut doubled = dw(1, 8, 9, 9, 3, 1, 1);
+        doubled.oc = 16;
+        assert_eq!(dw_nhwc_kernel(&doubled, 4, &[], &ep), None);
+        assert_eq!(dw_nhwc_kernel(&dw(4096, 256, 2048, 2048, 3, 1, 1), 4, &[], &ep), None);
     }
 }
