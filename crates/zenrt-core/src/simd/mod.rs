@@ -7,9 +7,9 @@
 //!
 //! [`par`] splits large outputs over the current thread pool (small ones stay on the caller).
 
-mod math;
+pub(crate) mod math;
 pub mod par;
-mod vector;
+pub(crate) mod vector;
 
 #[cfg(test)]
 mod tests;

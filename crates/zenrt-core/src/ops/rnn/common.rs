@@ -2,7 +2,7 @@
 //! layout, clip, activations), input unpacking to time-major buffers, sequence lengths, the
 //! f32 weights packed once as GEMM operands ([`PackedRnn`]), and output assembly.
 
-use crate::ops::gemm::{kernels, sgemm, Bias, Epilogue, Kernel, Operand, PackedMat, Strided};
+use super::panels::PanelMat;
 use crate::ops::{BuildCtx, InferInput};
 use crate::{bail, checked_numel, ensure, DType, Dim, Error, Result, Tensor, ValueInfo};
 use std::borrow::Cow;
@@ -399,14 +399,13 @@ impl<'a, T: RFloat> Unpacked<'a, T> {
 }
 
 impl Unpacked<'_, f32> {
-    /// Rows `[seq*batch, n]` = X · W[d]ᵀ + bias on the packed W (bias of length n).
+    /// Rows `[seq*batch, n]` = X · W[d]ᵀ + bias on the packed W (bias of length n), split over
+    /// the pool by rows.
     pub fn projection_f32(&self, pk: &PackedRnn, d: usize, bias: &[f32]) -> Result<Vec<f32>> {
         let w = &pk.per_dir[d].0;
         let m = self.seq * self.batch;
-        let mut out = crate::memory::alloc_for_overwrite::<f32>(m * w.other);
-        let sx = Strided::new(&self.x, self.input, m, 1, self.input)?;
-        let ep = Epilogue { bias: Bias::PerCol(bias), ..Default::default() };
-        sgemm(pk.kern, 1.0, Operand::Src(&sx), Operand::Packed(w), 0.0, &mut out, w.other, 1, &ep)?;
+        let mut out = crate::memory::alloc_for_overwrite::<f32>(m * w.n);
+        w.matmul_par(&self.x, m, Some(bias), &mut out)?;
         Ok(out)
     }
 }
@@ -467,15 +466,15 @@ pub fn run_slices<const K: usize>(
 }
 
 /// W and R of every direction packed once (at plan time when they are constants) as the right
-/// operands of the f32 GEMMs: `Wᵀ` (`input × rows`) and `Rᵀ` split into column parts.
+/// operands of the f32 products ([`PanelMat`]): `Wᵀ` (`input × rows`) and `Rᵀ` split into
+/// column parts.
 #[derive(Debug)]
 pub struct PackedRnn {
-    pub kern: &'static Kernel,
     pub dirs: usize,
     pub input: usize,
     pub hidden: usize,
     /// Per direction: `Wᵀ` and the parts of `Rᵀ` (one per row range of R).
-    pub per_dir: Vec<(PackedMat, Vec<PackedMat>)>,
+    pub per_dir: Vec<(PanelMat, Vec<PanelMat>)>,
 }
 
 impl PackedRnn {
@@ -487,19 +486,18 @@ impl PackedRnn {
         (dirs, rows, input, hidden): (usize, usize, usize, usize),
         r_parts: &[(usize, usize)],
     ) -> Result<PackedRnn> {
-        let kern = kernels::best();
         let mut per_dir = Vec::with_capacity(dirs);
         for d in 0..dirs {
             let wd = w.get(d * rows * input..(d + 1) * rows * input).unwrap_or_default();
-            let wp = PackedMat::new(&Strided::new(wd, input, rows, 1, input)?, kern, false)?;
+            let wp = PanelMat::from_transposed(wd, rows, input)?;
             let mut parts = Vec::with_capacity(r_parts.len());
             for &(r0, r1) in r_parts {
                 let rd = r.get((d * rows + r0) * hidden..(d * rows + r1) * hidden).unwrap_or_default();
-                parts.push(PackedMat::new(&Strided::new(rd, hidden, r1 - r0, 1, hidden)?, kern, false)?);
+                parts.push(PanelMat::from_transposed(rd, r1 - r0, hidden)?);
             }
             per_dir.push((wp, parts));
         }
-        Ok(PackedRnn { kern, dirs, input, hidden, per_dir })
+        Ok(PackedRnn { dirs, input, hidden, per_dir })
     }
 
     /// The packing of constant f32 W and R (inputs 1 and 2), `None` when they are not both
@@ -529,8 +527,7 @@ impl PackedRnn {
     /// `out[batch, cols] = h · R[d]ᵀ` over R part `part` (`h` is `[batch, hidden]`).
     pub fn step(&self, d: usize, part: usize, h: &[f32], batch: usize, out: &mut [f32]) -> Result<()> {
         let rp = &self.per_dir[d].1[part];
-        let sh = Strided::new(h, self.hidden, batch, 1, self.hidden)?;
-        sgemm(self.kern, 1.0, Operand::Src(&sh), Operand::Packed(rp), 0.0, out, rp.other, 1, &Epilogue::default())
+        rp.matmul(h, self.hidden, batch, None, out, rp.n)
     }
 }
 

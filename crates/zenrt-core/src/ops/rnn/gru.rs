@@ -1,7 +1,10 @@
 //! GRU (ONNX semantics: gate order z, r, h; B = [Wb_z, Wb_r, Wb_h, Rb_z, Rb_r, Rb_h];
 //! linear_before_reset; sequence_lens, layout, clip and custom activations f, g).
 
-use super::common::{gemm, run_slices, state_output, with_float_type, y_output, PackedRnn, RFloat, RnnAttrs, Unpacked};
+use super::cell::{self, Cell, Row, StepBufs};
+use super::common::{
+    gemm, run_slices, state_output, with_float_type, y_output, Act, PackedRnn, RFloat, RnnAttrs, Unpacked,
+};
 use crate::ops::{BuildCtx, ExecCtx, InferInput, Op};
 use crate::{Result, Tensor, ValueInfo};
 use std::sync::Arc;
@@ -141,8 +144,20 @@ impl Gru {
             let mut rhr = vec![0f32; nb * hs];
             let mut pre = vec![0f32; hs];
             let mut h = u.h0_dir(d)[b0 * hs..b1 * hs].to_vec();
+            let fused = lbr && (fa, ga) == (Act::Sigmoid, Act::Tanh);
+            let mut rows = Vec::with_capacity(nb);
             for s in 0..u.steps_of(b0, b1) {
                 pk.step(d, 0, &h, nb, &mut hr)?;
+                if fused {
+                    rows.clear();
+                    rows.extend((b0..b1).enumerate().filter_map(|(bl, b)| {
+                        let t = u.time_index(s, b, rev)?;
+                        Some(Row { local: bl, xw: (t * batch + b) * g3, y: (t * nb + bl) * hs })
+                    }));
+                    let bufs = StepBufs { gates: &hr, xw, c: &mut [], h: &mut h, y: &mut *y };
+                    cell::step(Cell::GruLbr { rbh: &rbh }, hs, a.clip.map(|c| c as f32), &rows, bufs)?;
+                    continue;
+                }
                 for (bl, b) in (b0..b1).enumerate() {
                     let Some(t) = u.time_index(s, b, rev) else { continue };
                     let zr = &mut hr[bl * ncols..bl * ncols + 2 * hs];

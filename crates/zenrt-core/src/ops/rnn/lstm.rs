@@ -1,8 +1,9 @@
 //! LSTM (ONNX semantics: gate order i, o, f, c; peepholes P = [p_i, p_o, p_f]; input_forget
 //! couples f = 1 - i; sequence_lens, layout, clip and custom activations f, g, h).
 
+use super::cell::{self, Cell, Row, StepBufs};
 use super::common::{
-    gemm, run_slices, state_input, state_output, with_float_type, y_output, PackedRnn, RFloat, RnnAttrs, Unpacked,
+    gemm, run_slices, state_input, state_output, with_float_type, y_output, Act, PackedRnn, RFloat, RnnAttrs, Unpacked,
 };
 use crate::ops::{opt_input, BuildCtx, ExecCtx, InferInput, Op};
 use crate::{ensure, Result, Tensor, ValueInfo};
@@ -139,8 +140,21 @@ impl Lstm {
             let mut tmp = vec![0f32; hs];
             let mut h = u.h0_dir(d)[b0 * hs..b1 * hs].to_vec();
             let mut c = c0[(d * batch + b0) * hs..(d * batch + b1) * hs].to_vec();
+            let fused = (fa, ga, ha) == (Act::Sigmoid, Act::Tanh, Act::Tanh);
+            let cell = Cell::Lstm { peep: pd, input_forget: self.input_forget };
+            let mut rows = Vec::with_capacity(nb);
             for s in 0..u.steps_of(b0, b1) {
                 pk.step(d, 0, &h, nb, &mut hr)?;
+                if fused {
+                    rows.clear();
+                    rows.extend((b0..b1).enumerate().filter_map(|(bl, b)| {
+                        let t = u.time_index(s, b, rev)?;
+                        Some(Row { local: bl, xw: (t * batch + b) * g4, y: (t * nb + bl) * hs })
+                    }));
+                    let bufs = StepBufs { gates: &hr, xw, c: &mut c, h: &mut h, y: &mut *y };
+                    cell::step(cell, hs, a.clip.map(|c| c as f32), &rows, bufs)?;
+                    continue;
+                }
                 for (bl, b) in (b0..b1).enumerate() {
                     let Some(t) = u.time_index(s, b, rev) else { continue };
                     let g = &mut hr[bl * g4..(bl + 1) * g4];

@@ -2,9 +2,11 @@
 
 use crate::ops::Registry;
 
+pub mod cell;
 pub mod common;
 pub mod gru;
 pub mod lstm;
+pub mod panels;
 pub mod simple_rnn;
 
 #[cfg(test)]

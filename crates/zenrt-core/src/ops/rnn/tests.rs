@@ -35,6 +35,9 @@ fn dot(w: &[f64], row: usize, v: &[f64]) -> f64 {
     (0..n).map(|k| w[row * n + k] * v[k]).sum()
 }
 
+/// (seq, batch, input, hidden).
+type Dims = (usize, usize, usize, usize);
+
 #[derive(Clone, Copy, PartialEq)]
 enum Kind {
     Lstm,
@@ -133,8 +136,7 @@ fn transpose01(v: &[f64], a: usize, b: usize, c: usize) -> Vec<f64> {
     super::common::swap01(v, a, b, c)
 }
 
-fn check(kind: Kind, direction: &str, layout: i64, dtype: crate::DType) {
-    let (seq, batch, inp, hs) = (5, 3, 4, 3);
+fn check(kind: Kind, direction: &str, layout: i64, dtype: crate::DType, (seq, batch, inp, hs): Dims) {
     let dirs = if direction == "bidirectional" { 2 } else { 1 };
     let g = match kind {
         Kind::Lstm => 4,
@@ -149,7 +151,8 @@ fn check(kind: Kind, direction: &str, layout: i64, dtype: crate::DType) {
     let h0 = rng.vec(dirs * batch * hs);
     let c0 = rng.vec(dirs * batch * hs);
     let p = rng.vec(dirs * 3 * hs);
-    let lens = [5usize, 2, 4];
+    // Entry 1 stops after 2 steps (checked below), the others run full or one short.
+    let lens: Vec<usize> = (0..batch).map(|i| [seq, 2, seq - 1][i % 3]).collect();
     let (ey, eyh, eyc) =
         naive(kind, dirs, direction == "reverse", seq, batch, inp, hs, &x, &w, &r, &bias, &lens, &h0, &c0, &p);
 
@@ -252,8 +255,11 @@ fn matches_naive_reference() {
         for dir in ["forward", "reverse", "bidirectional"] {
             for layout in [0, 1] {
                 for dt in [F64, F32] {
-                    check(kind, dir, layout, dt);
+                    check(kind, dir, layout, dt, (5, 3, 4, 3));
                 }
+                // Odd batch (a 4-row tile and a 1-row tile) and a hidden size of one 8-lane
+                // vector plus a 3-lane tail in the fused f32 cells.
+                check(kind, dir, layout, F32, (4, 5, 7, 11));
             }
         }
     }
@@ -299,13 +305,22 @@ fn bad_sequence_lens_is_an_error() {
     assert!(op.run(&NoSub, &[Some(&x), Some(&w), Some(&r), None, Some(&l)]).is_err());
 }
 
-/// The f32 fast paths against the f64 generic path with clip, non-default activations,
-/// input_forget and peepholes (attributes the naive reference does not cover).
+/// The f32 fast paths against the f64 generic path with clip, input_forget and peepholes
+/// (attributes the naive reference does not cover): with non-default activations (the per-gate
+/// path) and with the default ones (the fused cells; odd batch, hidden 11 = 8 lanes + a tail).
 #[test]
 fn f32_paths_match_f64_with_clip_and_custom_activations() {
-    let (seq, batch, inp, hs) = (4, 3, 5, 6);
     let mut rng = Rng(99);
-    for (op_type, g) in [("LSTM", 4), ("GRU", 3), ("GRU-lbr", 3)] {
+    for custom in [true, false] {
+        for (op_type, g) in [("LSTM", 4), ("GRU", 3), ("GRU-lbr", 3)] {
+            f32_vs_f64(&mut rng, op_type, g, custom);
+        }
+    }
+}
+
+fn f32_vs_f64(rng: &mut Rng, op_type: &str, g: usize, custom: bool) {
+    let (seq, batch, inp, hs) = if custom { (4, 3, 5, 6) } else { (4, 5, 5, 11) };
+    {
         let dirs = 2;
         let mut attrs = Attrs::new();
         attrs.insert("direction".into(), Attr::String(b"bidirectional".to_vec()));
@@ -315,7 +330,9 @@ fn f32_paths_match_f64_with_clip_and_custom_activations() {
         } else {
             &[b"HardSigmoid", b"LeakyRelu", b"Sigmoid", b"Tanh"]
         };
-        attrs.insert("activations".into(), Attr::Strings(acts.iter().map(|a| a.to_vec()).collect()));
+        if custom {
+            attrs.insert("activations".into(), Attr::Strings(acts.iter().map(|a| a.to_vec()).collect()));
+        }
         attrs.insert("activation_alpha".into(), Attr::Floats(vec![0.3, 0.9, 0.5]));
         attrs.insert("activation_beta".into(), Attr::Floats(vec![0.4, 1.5]));
         if g == 4 {
@@ -349,11 +366,52 @@ fn f32_paths_match_f64_with_clip_and_custom_activations() {
         let got = op.run(&NoSub, &r32).unwrap();
         let want = op.run(&NoSub, &r64).unwrap();
         let packed = op.prepare(&[None, r32[1], r32[2]]).unwrap().expect("f32 weights are packed");
-        let got_packed = packed.run(&NoSub, &r32).unwrap();
+        let pool = crate::threads::pool(2);
+        let got_packed = crate::threads::run_in(pool.as_deref(), || packed.run(&NoSub, &r32)).unwrap();
         for (gt, wt) in got.iter().chain(&got_packed).zip(want.iter().chain(&want)) {
             assert_eq!(gt.shape(), wt.shape());
             for (a, b) in gt.to_f64_vec().iter().zip(wt.to_f64_vec()) {
-                assert!((a - b).abs() <= 2e-5, "{op_type}: {a} vs {b}");
+                assert!((a - b).abs() <= 2e-5, "{op_type} (custom activations: {custom}): {a} vs {b}");
+            }
+        }
+    }
+}
+
+/// The panel GEMM against float64 dot products: row counts around the 4-row tile, k and n
+/// around the 16-column panel, with and without a start row, strided, and split over a pool.
+#[test]
+fn panel_matmul_matches_f64() {
+    use super::panels::PanelMat;
+    let mut rng = Rng(5);
+    let pool = crate::threads::pool(2);
+    for &(m, k, n) in &[(1, 1, 1), (3, 7, 13), (5, 64, 256), (8, 64, 44), (13, 65, 17), (130, 33, 48), (9, 0, 5)] {
+        let a: Vec<f32> = rng.vec(m * (k + 2)).iter().map(|&v| v as f32).collect();
+        let wt: Vec<f32> = rng.vec(n * k).iter().map(|&v| v as f32).collect();
+        let init: Vec<f32> = rng.vec(n).iter().map(|&v| v as f32).collect();
+        let pm = PanelMat::from_transposed(&wt, n, k).unwrap();
+        for with_init in [false, true] {
+            let want = |i: usize, j: usize, lda: usize| {
+                let s: f64 = (0..k).map(|kk| a[i * lda + kk] as f64 * wt[j * k + kk] as f64).sum();
+                s + if with_init { init[j] as f64 } else { 0.0 }
+            };
+            let bound = |i: usize, j: usize, lda: usize| {
+                let s: f64 = (0..k).map(|kk| (a[i * lda + kk] as f64 * wt[j * k + kk] as f64).abs()).sum();
+                1e-6 * (s + 1.0)
+            };
+            let iv = with_init.then_some(&init[..]);
+            // Strided A (k + 2 per row) and out (n + 3 per row) on the caller.
+            let mut out = vec![f32::NAN; m * (n + 3)];
+            pm.matmul(&a, k + 2, m, iv, &mut out, n + 3).unwrap();
+            // Contiguous, split over two threads.
+            let ac: Vec<f32> = (0..m).flat_map(|i| a[i * (k + 2)..i * (k + 2) + k].to_vec()).collect();
+            let mut outp = vec![f32::NAN; m * n];
+            crate::threads::run_in(pool.as_deref(), || pm.matmul_par(&ac, m, iv, &mut outp)).unwrap();
+            for i in 0..m {
+                for j in 0..n {
+                    let (w, e) = (want(i, j, k + 2), bound(i, j, k + 2));
+                    let (g1, g2) = (out[i * (n + 3) + j] as f64, outp[i * n + j] as f64);
+                    assert!((g1 - w).abs() <= e && (g2 - w).abs() <= e, "{m}x{k}x{n} [{i},{j}]: {g1} {g2} vs {w}");
+                }
             }
         }
     }
