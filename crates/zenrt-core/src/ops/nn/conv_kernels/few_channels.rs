@@ -27,7 +27,7 @@ const BLOCK: usize = 6;
 const PAR_WORK: usize = 1 << 18;
 
 #[cfg(target_arch = "x86_64")]
-mod avx2 {
+pub(super) mod avx2 {
     use super::Activation;
     use std::arch::x86_64::*;
 
@@ -44,23 +44,38 @@ mod avx2 {
         pub dst: *mut f32,
         pub plane: usize,
         pub ow: usize,
+        /// Add to the values in `dst` (a later block of taps) instead of starting at the bias.
+        pub acc: bool,
     }
 
     /// `B` output channels × `V` vectors from column `ox` (the last may be partial: masked
-    /// store). Safety: every tap offset plus `ox + 8·V` stays inside the padded planes,
-    /// `ox + 8·(V-1) < ow`, the pointers hold what [`Row`] says.
+    /// load and store). Safety: every tap offset plus `ox..ow.min(ox + 8·V)` stays inside the
+    /// source, `ox + 8·(V-1) < ow`, the pointers hold what [`Row`] says.
     #[inline(always)]
     unsafe fn tile<const B: usize, const V: usize>(r: &Row, lo: __m256, hi: __m256, ox: usize) {
+        let src = r.src.add(ox);
+        let lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+        // A partial last vector is loaded masked: a pointwise source has no padding past its end.
+        let n = r.ow - ox;
+        let masks: [__m256i; V] =
+            std::array::from_fn(|v| _mm256_cmpgt_epi32(_mm256_set1_epi32((n - 8 * v) as i32), lanes));
+        let full = n >= 8 * V;
         let mut acc = [[_mm256_setzero_ps(); V]; B];
         for (o, acc_o) in acc.iter_mut().enumerate() {
-            *acc_o = [_mm256_set1_ps(*r.bias.add(o)); V];
+            if r.acc {
+                let d = r.dst.add(o * r.plane + ox);
+                for (v, a) in acc_o.iter_mut().enumerate() {
+                    *a = if full { _mm256_loadu_ps(d.add(8 * v)) } else { _mm256_maskload_ps(d.add(8 * v), masks[v]) };
+                }
+            } else {
+                *acc_o = [_mm256_set1_ps(*r.bias.add(o)); V];
+            }
         }
-        let src = r.src.add(ox);
         for (k, &off) in r.offs.iter().enumerate() {
             let p = src.add(off);
             let mut x = [_mm256_setzero_ps(); V];
             for (v, xv) in x.iter_mut().enumerate() {
-                *xv = _mm256_loadu_ps(p.add(8 * v));
+                *xv = if full { _mm256_loadu_ps(p.add(8 * v)) } else { _mm256_maskload_ps(p.add(8 * v), masks[v]) };
             }
             let wk = r.w.add(k * B);
             for (o, acc_o) in acc.iter_mut().enumerate() {
@@ -70,18 +85,16 @@ mod avx2 {
                 }
             }
         }
-        let lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
         for (o, acc_o) in acc.iter().enumerate() {
             for (v, a) in acc_o.iter().enumerate() {
                 // max(lo, a) / min(hi, a) return `a` when it is NaN (x86 takes the 2nd operand).
                 let val = _mm256_min_ps(hi, _mm256_max_ps(lo, *a));
                 let col = ox + 8 * v;
                 let out = r.dst.add(o * r.plane + col);
-                let n = r.ow - col;
-                if n >= 8 {
+                if full || v + 1 < V {
                     _mm256_storeu_ps(out, val);
                 } else {
-                    _mm256_maskstore_ps(out, _mm256_cmpgt_epi32(_mm256_set1_epi32(n as i32), lanes), val);
+                    _mm256_maskstore_ps(out, masks[v], val);
                 }
             }
         }
@@ -132,7 +145,7 @@ pub fn applies(cs: &ConvShape) -> bool {
 }
 
 /// Block sizes (each at most [`BLOCK`], as even as possible) covering `n` output channels.
-fn blocks(n: usize) -> impl Iterator<Item = usize> {
+pub(super) fn blocks(n: usize) -> impl Iterator<Item = usize> {
     let k = n.div_ceil(BLOCK);
     (0..k).map(move |i| n / k + usize::from(i < n % k))
 }
@@ -191,6 +204,7 @@ pub fn few_channels_f32(
                             dst: seg[o * out_size + yy * g.out[1]..].as_mut_ptr(),
                             plane: out_size,
                             ow: g.out[1],
+                            acc: false,
                         };
                         // SAFETY: `applies` checked AVX2+FMA; the taps of output row `yy` read
                         // padded rows `yy·sh .. yy·sh + kh` of each channel's copy, and every
@@ -223,7 +237,7 @@ pub fn few_channels_f32(
 
 /// The weights `w` (`[count, taps]`) tap-major per block of [`blocks`]: the block of `B` output
 /// channels from channel `o0` holds weight `(o0 + o, k)` at `o0·taps + k·B + o`.
-fn pack_blocks(w: &[f32], taps: usize) -> Vec<f32> {
+pub(super) fn pack_blocks(w: &[f32], taps: usize) -> Vec<f32> {
     let mut wp = vec![0f32; w.len()];
     let mut o0 = 0;
     for bs in blocks(w.len() / taps.max(1)) {

@@ -1,7 +1,8 @@
 //! The f32 convolution fast path (used by Conv and `com.zenrt.FusedConv`; f64 and
 //! f16/bf16 keep the reference path of `conv.rs`, f16/bf16 computing in f32 through here).
 //!
-//! - 1×1, stride 1, no padding: a direct GEMM on the input (`W[M, C] · X[C, HW]`), no im2col.
+//! - 1×1, stride 1, no padding, group 1: a direct register-tiled kernel reading the input in place
+//!   ([`pointwise`]; the GEMM `W[M, C] · X[C, HW]` without AVX2 or with `ZENRT_POINTWISE=gemm`).
 //! - other 2-D convolutions: GEMM whose B panels are packed straight from the image
 //!   ([`Im2col2d`], an implicit im2col: no `[C·kh·kw, HW]` buffer).
 //! - 1-D/3-D convolutions: explicit im2col + GEMM.
@@ -18,6 +19,7 @@ pub mod expand_dw;
 mod few_channels;
 mod im2col2d;
 mod padded;
+mod pointwise;
 pub mod winograd;
 
 use super::conv::{im2col, ConvShape};
@@ -70,6 +72,8 @@ pub struct PackedConvWeights {
     groups: OnceLock<Vec<PackedMat>>,
     /// The Winograd tile and transformed weights (3×3, group 1, stride 1, dilation 1).
     wino: Option<(Tile, OnceLock<WinogradWeights>)>,
+    /// The weights in the direct pointwise kernel's layout ([`pointwise::pack`]).
+    pointwise: OnceLock<Vec<f32>>,
     /// The form built at plan time serves every call (static spatial dims); see [`Self::plan`].
     fixed: bool,
 }
@@ -117,6 +121,7 @@ impl PackedConvWeights {
             kern: kernels::best(),
             groups: OnceLock::new(),
             wino: tile.map(|t| (t, OnceLock::new())),
+            pointwise: OnceLock::new(),
             fixed: one_image.is_some() && !few_channels,
         };
         match (tile, one_image) {
@@ -128,6 +133,9 @@ impl PackedConvWeights {
             // The few-channel kernel reads the raw weights (kept: `fixed` is false), so the GEMM
             // packing is left to the first call that needs it (none where that kernel applies).
             _ if few_channels => {}
+            (_, Some(cs)) if pointwise::applies(cs) => {
+                p.pointwise_for(Some(w))?;
+            }
             _ => {
                 p.packed_groups(Some(w))?;
             }
@@ -180,11 +188,18 @@ impl PackedConvWeights {
         get_or_build(cell, || WinogradWeights::new(self.raw(raw)?, m, c, *tile, self.kern)).map(Some)
     }
 
+    /// The weights in the pointwise kernel's layout, built from `raw` on first use.
+    fn pointwise_for(&self, raw: Option<&[f32]>) -> Result<&[f32]> {
+        let c = self.shape[1..].iter().product();
+        get_or_build(&self.pointwise, || Ok(pointwise::pack(self.raw(raw)?, c))).map(Vec::as_slice)
+    }
+
     /// Bytes held by the packed forms built so far.
     pub fn held_bytes(&self) -> usize {
         let g: usize = self.groups.get().map_or(0, |v| v.iter().map(PackedMat::bytes).sum());
         let wi = self.wino.as_ref().and_then(|(_, c)| c.get()).map_or(0, WinogradWeights::bytes);
-        g + wi
+        let pw = self.pointwise.get().map_or(0, |v| v.len() * 4);
+        g + wi + pw
     }
 }
 
@@ -238,6 +253,19 @@ pub fn conv_f32(x: &[f32], w: ConvWeights, b: Option<&[f32]>, cs: &ConvShape, ac
     }
     if let Some(raw) = raw {
         if few_channels::few_channels_f32(x, raw, b, cs, act, &mut y) {
+            return Ok(y);
+        }
+    }
+    if pointwise::applies(cs) {
+        let owned;
+        let wp = match w {
+            ConvWeights::Packed(p, raw) => p.pointwise_for(raw)?,
+            ConvWeights::Raw(r) => {
+                owned = pointwise::pack(r, kdim);
+                &owned
+            }
+        };
+        if pointwise::pointwise_f32(x, wp, b, cs, act, &mut y) {
             return Ok(y);
         }
     }

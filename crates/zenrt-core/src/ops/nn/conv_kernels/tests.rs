@@ -478,3 +478,64 @@ fn few_channel_plan_packs_nothing() {
     let got = conv_f32(&xf, ConvWeights::Packed(&p, Some(&wf)), None, &cs, Activation::None).unwrap();
     assert!(rel_err(&want, &got, Activation::None) < 1e-5);
 }
+
+#[test]
+fn pointwise_matches_float64() {
+    // 1×1 convolutions through the direct pointwise kernel: 1-D and 2-D, pixel counts below,
+    // at and past the 8/16-wide tiles, channel counts giving pixel chunks of 16..512 (several
+    // chunks per image), 1..70 output channels (blocks of 1..6), with and without bias, fused
+    // activations, raw weights and weights planned for the shape (final: no raw weights, no
+    // GEMM packing held), 1 and 2 threads — against the float64 direct convolution.
+    let mut rng = Lcg(4242);
+    let pool = crate::threads::pool(2).unwrap();
+    for case in 0..60 {
+        let c = [1 + rng.below(40), 100 + rng.below(300), 1000 + rng.below(200)][rng.below(3)];
+        let m = if rng.below(4) == 0 { 40 + rng.below(30) } else { 1 + rng.below(13) };
+        let n = 1 + rng.below(3);
+        let sp: Vec<usize> =
+            if rng.below(3) == 0 { vec![1 + rng.below(70)] } else { vec![1 + rng.below(30), 1 + rng.below(30)] };
+        let mut xs = vec![n, c];
+        xs.extend(&sp);
+        let mut ws = vec![m, c];
+        ws.extend(sp.iter().map(|_| 1));
+        let win = Window {
+            kernel_shape: None,
+            strides: None,
+            dilations: None,
+            pads: None,
+            auto_pad: AutoPad::NotSet,
+            ceil_mode: false,
+        };
+        let cs = ConvShape::new(&xs, &ws, &win, 1).unwrap();
+        let xv: Vec<f64> = (0..xs.iter().product::<usize>()).map(|_| rng.float()).collect();
+        let wv: Vec<f64> = (0..m * c).map(|_| rng.float()).collect();
+        let bv: Vec<f64> = (0..m).map(|_| rng.float()).collect();
+        let bias = (rng.below(3) > 0).then_some(&bv[..]);
+        let act = [Activation::None, Activation::Relu, Activation::Clip(0.0, 0.5), Activation::Silu][rng.below(4)];
+        let want = naive(&xv, &xs, &wv, &ws, bias, 1, &cs.geo);
+        let (xf, wf, bf) = (to_f32(&xv), to_f32(&wv), to_f32(&bv));
+        let bf = bias.map(|_| &bf[..]);
+        let mut one = cs.clone();
+        one.n = 1;
+        let planned = PackedConvWeights::plan(&wf, &ws, 1, true, Some(&one)).unwrap();
+        // Two-D inputs of at most 4 channels are the few-channel kernel's (raw weights kept).
+        let few = sp.len() == 2 && c <= few_channels::FEW_CHANNELS;
+        if let (Some(p), false) = (&planned, few) {
+            assert!(!p.needs_raw());
+            if pointwise::applies(&cs) {
+                assert_eq!(p.held_bytes(), m * c * 4, "case {case}: only the pointwise layout is built");
+            }
+        }
+        let second = match &planned {
+            Some(p) => ConvWeights::Packed(p, p.needs_raw().then_some(&wf[..])),
+            None => ConvWeights::Raw(&wf),
+        };
+        for (threads, wts) in [(1, ConvWeights::Raw(&wf)), (2, ConvWeights::Raw(&wf)), (1, second), (2, second)] {
+            let run = || conv_f32(&xf, wts, bf, &cs, act).unwrap();
+            let got = if threads == 2 { crate::threads::run_in(Some(&pool), run) } else { run() };
+            assert_eq!(got.len(), want.len());
+            let e = rel_err(&want, &got, act);
+            assert!(e < 1e-7 * c as f64 + 1e-6, "case {case}: {xs:?} {ws:?} {act:?} threads {threads}: {e}");
+        }
+    }
+}
