@@ -133,7 +133,7 @@ impl PackedConvWeights {
             // The few-channel kernel reads the raw weights (kept: `fixed` is false), so the GEMM
             // packing is left to the first call that needs it (none where that kernel applies).
             _ if few_channels => {}
-            (_, Some(cs)) if pointwise::applies(cs) => {
+            (_, Some(cs)) if pointwise::chosen(cs) => {
                 p.pointwise_for(Some(w))?;
             }
             _ => {
@@ -256,7 +256,7 @@ pub fn conv_f32(x: &[f32], w: ConvWeights, b: Option<&[f32]>, cs: &ConvShape, ac
             return Ok(y);
         }
     }
-    if pointwise::applies(cs) {
+    if pointwise::chosen(cs) {
         let owned;
         let wp = match w {
             ConvWeights::Packed(p, raw) => p.pointwise_for(raw)?,

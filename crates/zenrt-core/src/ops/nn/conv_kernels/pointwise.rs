@@ -60,6 +60,17 @@ pub fn applies(cs: &ConvShape) -> bool {
         && g.pads_begin.iter().chain(&g.pads_end).all(|&p| p == 0)
 }
 
+/// Whether the direct kernel is chosen: it applies, and the image has at least
+/// [`MIN_PIXELS`] pixels. Per layer it beats the packed GEMM from 28² up (0.5–0.8× the time), is
+/// level at 14² and 4–7% slower at 7² (mobilenet_v2's layers); on resnet50 b1 (1×1 convs with
+/// K up to 2048 at 14² and 7²) taking it everywhere was 5% slower. docs/kernels.md.
+pub fn chosen(cs: &ConvShape) -> bool {
+    applies(cs) && cs.in_sp.iter().product::<usize>() >= MIN_PIXELS
+}
+
+/// Smallest image (pixels per channel) the direct kernel is chosen for.
+pub const MIN_PIXELS: usize = 28 * 28;
+
 /// `ZENRT_POINTWISE=gemm` runs 1×1 convolutions through the GEMM (for comparisons).
 fn enabled() -> bool {
     static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();

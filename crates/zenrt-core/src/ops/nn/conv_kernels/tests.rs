@@ -522,7 +522,7 @@ fn pointwise_matches_float64() {
         let few = sp.len() == 2 && c <= few_channels::FEW_CHANNELS;
         if let (Some(p), false) = (&planned, few) {
             assert!(!p.needs_raw());
-            if pointwise::applies(&cs) {
+            if pointwise::chosen(&cs) {
                 assert_eq!(p.held_bytes(), m * c * 4, "case {case}: only the pointwise layout is built");
             }
         }
@@ -530,6 +530,17 @@ fn pointwise_matches_float64() {
             Some(p) => ConvWeights::Packed(p, p.needs_raw().then_some(&wf[..])),
             None => ConvWeights::Raw(&wf),
         };
+        // The direct kernel itself, also on the small images `conv_f32` gives to the GEMM.
+        if pointwise::applies(&cs) {
+            for threads in [1, 2] {
+                let mut got = vec![0f32; want.len()];
+                let run = || pointwise::pointwise_f32(&xf, &pointwise::pack(&wf, c), bf, &cs, act, &mut got);
+                let ran = if threads == 2 { crate::threads::run_in(Some(&pool), run) } else { run() };
+                assert!(ran, "case {case}: the direct kernel refused {xs:?}");
+                let e = rel_err(&want, &got, act);
+                assert!(e < 1e-7 * c as f64 + 1e-6, "case {case}: direct {xs:?} {act:?} threads {threads}: {e}");
+            }
+        }
         for (threads, wts) in [(1, ConvWeights::Raw(&wf)), (2, ConvWeights::Raw(&wf)), (1, second), (2, second)] {
             let run = || conv_f32(&xf, wts, bf, &cs, act).unwrap();
             let got = if threads == 2 { crate::threads::run_in(Some(&pool), run) } else { run() };
