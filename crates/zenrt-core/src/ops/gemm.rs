@@ -260,6 +260,7 @@ pub fn sgemm(
         act => (None, act),
     };
     let bep = BlockEp { alpha, beta, row_bias, col_bias, clamp, post };
+    log_shape(m, n, k, &a, &b);
     if let Operand::Src(sa) = a {
         let b_panel = if let Operand::Packed(p) = b { Some(p.r) } else { None };
         if small::applies(m, false, b_panel) {
@@ -286,6 +287,16 @@ pub fn sgemm(
         run_task(&cx, m0, m1, n0, n1)
     });
     Ok(())
+}
+
+/// With `ZENRT_GEMM_LOG=1`, one stderr line per product: `zenrt-gemm m n k a b threads`, `a`/`b`
+/// being `packed` or `src` (for the shape tables of `scripts/gemm_ceiling.py --log`).
+fn log_shape(m: usize, n: usize, k: usize, a: &Operand, b: &Operand) {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    if *ON.get_or_init(|| std::env::var("ZENRT_GEMM_LOG").is_ok_and(|v| v == "1")) {
+        let kind = |o: &Operand| if o.is_packed() { "packed" } else { "src" };
+        eprintln!("zenrt-gemm {m} {n} {k} {} {} {}", kind(a), kind(b), crate::threads::current());
+    }
 }
 
 /// K = 0 or an unusual output layout: product into a contiguous buffer, then the epilogue.
