@@ -124,7 +124,8 @@ impl PackedMat {
     /// Packs `src` for `kernel` as the left operand (A, panels of `mr` rows) or right (B).
     pub fn new(src: &dyn PackSrc, kernel: &Kernel, as_lhs: bool) -> Result<PackedMat> {
         let r = if as_lhs { kernel.mr } else { kernel.nr };
-        let n = crate::checked_numel(&[src.k(), src.other().div_ceil(r) * r], crate::DType::F32, "packed GEMM weights")?;
+        let n =
+            crate::checked_numel(&[src.k(), src.other().div_ceil(r) * r], crate::DType::F32, "packed GEMM weights")?;
         let kc = super::blocking::for_kernel(kernel.mr, kernel.nr).kc;
         Ok(PackedMat::pack_into(src, r, kc, crate::memory::alloc_for_overwrite::<f32>(n)))
     }
