@@ -119,7 +119,7 @@ fn run_task(cx: &Ctx, m0: usize, m1: usize, n0: usize, n1: usize) {
     // A B block serves every A block of the task. With one A block (conv weights, packed ahead of
     // time, of at most `mc` rows) nothing reuses it, so keep it small enough to stay in L2 between
     // its packing and its use, instead of a multi-MiB block written to L3 and read back.
-    let nc_max = if cx.a.is_packed() && !cx.b.is_packed() && m1 - m0 <= mc_max {
+    let nc_max = if L2_B_BLOCK.on() && cx.a.is_packed() && !cx.b.is_packed() && m1 - m0 <= mc_max {
         (cx.l2 / 4 / (4 * kc_max) / nr * nr).clamp(4 * nr, nc_max.max(4 * nr))
     } else {
         nc_max
@@ -196,6 +196,41 @@ fn run_task(cx: &Ctx, m0: usize, m1: usize, n0: usize, n1: usize) {
     BUFS.with(|b| *b.borrow_mut() = (abuf, bbuf));
 }
 
+/// A session-7 option, off unless its environment variable is `1` (read once), or set by the tests.
+/// They stay off by default until a quiet-machine A/B shows them paying on the models
+/// (docs/kernels.md, "GEMM: session 7").
+pub(crate) struct Switch {
+    var: &'static str,
+    /// 0 off, 1 on, 2 not read yet.
+    state: std::sync::atomic::AtomicU8,
+}
+
+impl Switch {
+    const fn new(var: &'static str) -> Switch {
+        Switch { var, state: std::sync::atomic::AtomicU8::new(2) }
+    }
+    pub(crate) fn on(&self) -> bool {
+        use std::sync::atomic::Ordering::Relaxed;
+        match self.state.load(Relaxed) {
+            2 => {
+                let on = std::env::var(self.var).is_ok_and(|v| v == "1");
+                self.state.store(on as u8, Relaxed);
+                on
+            }
+            v => v == 1,
+        }
+    }
+    #[cfg(test)]
+    pub(crate) fn set(&self, on: bool) {
+        self.state.store(on as u8, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// `ZENRT_GEMM_SHARED_B=1`: the makespan split with B packed once for all threads ([`partition`]).
+pub(crate) static SHARED_B_SPLIT: Switch = Switch::new("ZENRT_GEMM_SHARED_B");
+/// `ZENRT_GEMM_L2_B=1`: L2-sized B blocks for a task with one packed A block ([`run_task`]).
+pub(crate) static L2_B_BLOCK: Switch = Switch::new("ZENRT_GEMM_L2_B");
+
 /// A half-open `(start, end)` range of rows or columns.
 type Range = (usize, usize);
 
@@ -244,8 +279,8 @@ fn makespan(cx: &Ctx, g: &Grid, threads: usize) -> f64 {
     busy.into_iter().fold(0.0, f64::max)
 }
 
-/// Chooses the grid (at most 4 tasks per thread, aligned to the tile; B shared or packed per
-/// task) with the smallest estimated makespan: equal-cost pieces, and as little duplicated
+/// With [`SHARED_B_SPLIT`] on, chooses the grid (at most 4 tasks per thread, aligned to the tile;
+/// B shared or packed per task) with the smallest estimated makespan: equal-cost pieces, and as little duplicated
 /// packing as possible (B is packed again by every M group unless shared, A by every N group).
 fn partition(cx: &Ctx, threads: usize) -> Grid {
     let (mr, nr) = (cx.kern.mr, cx.kern.nr);
@@ -253,6 +288,9 @@ fn partition(cx: &Ctx, threads: usize) -> Grid {
     let whole = Grid { ms: vec![(0, cx.m)], ns: vec![(0, cx.n)], share_b: false };
     if threads <= 1 || work < 1 << 20 {
         return whole;
+    }
+    if !SHARED_B_SPLIT.on() {
+        return partition_fewest_packings(cx, threads);
     }
     let (mb, nb, most) = (cx.m.div_ceil(mr), cx.n.div_ceil(nr), 4 * threads);
     let mut best = (makespan(cx, &whole, threads), whole);
@@ -272,6 +310,28 @@ fn partition(cx: &Ctx, threads: usize) -> Grid {
         }
     }
     best.1
+}
+
+/// The split of sessions 5–6 (the default): about 4 tasks per thread, the grid duplicating the
+/// least packing (B repacked per M group, A per N group), B never shared.
+fn partition_fewest_packings(cx: &Ctx, threads: usize) -> Grid {
+    let (mr, nr) = (cx.kern.mr, cx.kern.nr);
+    let (mb, nb) = (cx.m.div_ceil(mr), cx.n.div_ceil(nr));
+    let target = (4 * threads).min(mb * nb).max(1);
+    let mut best = (usize::MAX, 1, 1);
+    for tm in 1..=mb.min(target) {
+        let tn = target.div_ceil(tm).min(nb);
+        if tm * tn < threads.min(mb * nb) {
+            continue;
+        }
+        let dup_b = if cx.b.is_packed() { 0 } else { (tm - 1) * cx.n };
+        let dup_a = if cx.a.is_packed() { 0 } else { (tn - 1) * cx.m };
+        let cost = dup_a + dup_b + (tm * tn).abs_diff(target);
+        if cost < best.0 {
+            best = (cost, tm, tn);
+        }
+    }
+    Grid { ms: split(cx.m, mr, best.1), ns: split(cx.n, nr, best.2), share_b: false }
 }
 
 /// Runs the grid's tasks over the current pool.

@@ -243,6 +243,7 @@ fn ctx<'a>(kern: &'static Kernel, m: usize, n: usize, k: usize, a: Operand<'a>, 
 /// products whose M must be split (both operands unpacked, or N a few panels wide) share B.
 #[test]
 fn partition_tiles_the_output_and_shares_b() {
+    SHARED_B_SPLIT.set(true);
     let kern = kernels::best();
     let (a, b) = (vec![0f32; 1], vec![0f32; 1]);
     let (sa, sb) = (Strided::new(&a, 1, 1, 0, 0).unwrap(), Strided::new(&b, 1, 1, 0, 0).unwrap());
@@ -263,20 +264,23 @@ fn partition_tiles_the_output_and_shares_b() {
             let ob = if pb { Operand::Packed(&dummy_b) } else { Operand::Src(&sb) };
             let cx = ctx(kern, m, n, k, oa, ob);
             let g = partition(&cx, threads);
-            let mut cover = vec![0u8; m * n];
-            for &(m0, m1) in &g.ms {
-                assert!(m0.is_multiple_of(kern.mr) && m1 <= m);
-                for &(n0, n1) in &g.ns {
-                    assert!(n0.is_multiple_of(kern.nr) && n1 <= n);
-                    (m0..m1).for_each(|i| (n0..n1).for_each(|j| cover[i * n + j] += 1));
+            // The default split of sessions 5-6 must tile the output too.
+            for g in [&g, &partition_fewest_packings(&cx, threads)] {
+                let mut cover = vec![0u8; m * n];
+                for &(m0, m1) in &g.ms {
+                    assert!(m0.is_multiple_of(kern.mr) && m1 <= m);
+                    for &(n0, n1) in &g.ns {
+                        assert!(n0.is_multiple_of(kern.nr) && n1 <= n);
+                        (m0..m1).for_each(|i| (n0..n1).for_each(|j| cover[i * n + j] += 1));
+                    }
                 }
+                assert!(cover.iter().all(|&x| x == 1), "{m}x{n}x{k} at {threads} threads");
+                assert!(g.ms.len() * g.ns.len() <= 4 * threads);
             }
-            assert!(cover.iter().all(|&x| x == 1), "{m}x{n}x{k} at {threads} threads");
-            assert!(g.ms.len() * g.ns.len() <= 4 * threads);
             if let (true, Some(s)) = (threads > 1, share) {
                 assert_eq!(g.share_b, s, "{m}x{n}x{k} at {threads} threads");
             }
-            assert!(!(g.share_b && pb));
+            assert!(!g.share_b || !pb);
         }
     }
 }
@@ -286,6 +290,9 @@ fn partition_tiles_the_output_and_shares_b() {
 /// different shapes so the kept buffer is reused, shrunk and grown.
 #[test]
 fn shared_b_split_matches_f64_reference() {
+    // Both session-7 options on (other tests may then run on them too: every path must be exact).
+    SHARED_B_SPLIT.set(true);
+    L2_B_BLOCK.set(true);
     let pool = crate::threads::pool(2).unwrap();
     let mut rng = Lcg(13);
     for kern in kernels::available() {
