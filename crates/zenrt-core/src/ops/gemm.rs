@@ -100,6 +100,11 @@ thread_local! {
     static BUFS: RefCell<(Vec<f32>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
 }
 
+thread_local! {
+    /// The B operand packed once for all threads of a product ([`Grid::share_b`]).
+    static SHARED_B: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
+
 fn grow(v: &mut Vec<f32>, n: usize) {
     if v.len() < n {
         v.resize(n, 0.0);
@@ -111,6 +116,14 @@ fn run_task(cx: &Ctx, m0: usize, m1: usize, n0: usize, n1: usize) {
     let (mr, nr) = (cx.kern.mr, cx.kern.nr);
     let Blocking { mc: mc_max, nc: nc_max, .. } = cx.blk;
     let kc_max = cx.kc;
+    // A B block serves every A block of the task. With one A block (conv weights, packed ahead of
+    // time, of at most `mc` rows) nothing reuses it, so keep it small enough to stay in L2 between
+    // its packing and its use, instead of a multi-MiB block written to L3 and read back.
+    let nc_max = if L2_B_BLOCK.on() && cx.a.is_packed() && !cx.b.is_packed() && m1 - m0 <= mc_max {
+        (cx.l2 / 4 / (4 * kc_max) / nr * nr).clamp(4 * nr, nc_max.max(4 * nr))
+    } else {
+        nc_max
+    };
     let (mut abuf, mut bbuf) = BUFS.with(|b| std::mem::take(&mut *b.borrow_mut()));
     let mut jc = n0;
     while jc < n1 {
@@ -183,6 +196,41 @@ fn run_task(cx: &Ctx, m0: usize, m1: usize, n0: usize, n1: usize) {
     BUFS.with(|b| *b.borrow_mut() = (abuf, bbuf));
 }
 
+/// A session-7 option, off unless its environment variable is `1` (read once), or set by the tests.
+/// They stay off by default until a quiet-machine A/B shows them paying on the models
+/// (docs/kernels.md, "GEMM: session 7").
+pub(crate) struct Switch {
+    var: &'static str,
+    /// 0 off, 1 on, 2 not read yet.
+    state: std::sync::atomic::AtomicU8,
+}
+
+impl Switch {
+    const fn new(var: &'static str) -> Switch {
+        Switch { var, state: std::sync::atomic::AtomicU8::new(2) }
+    }
+    pub(crate) fn on(&self) -> bool {
+        use std::sync::atomic::Ordering::Relaxed;
+        match self.state.load(Relaxed) {
+            2 => {
+                let on = std::env::var(self.var).is_ok_and(|v| v == "1");
+                self.state.store(on as u8, Relaxed);
+                on
+            }
+            v => v == 1,
+        }
+    }
+    #[cfg(test)]
+    pub(crate) fn set(&self, on: bool) {
+        self.state.store(on as u8, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// `ZENRT_GEMM_SHARED_B=1`: the makespan split with B packed once for all threads ([`partition`]).
+pub(crate) static SHARED_B_SPLIT: Switch = Switch::new("ZENRT_GEMM_SHARED_B");
+/// `ZENRT_GEMM_L2_B=1`: L2-sized B blocks for a task with one packed A block ([`run_task`]).
+pub(crate) static L2_B_BLOCK: Switch = Switch::new("ZENRT_GEMM_L2_B");
+
 /// A half-open `(start, end)` range of rows or columns.
 type Range = (usize, usize);
 
@@ -193,13 +241,81 @@ fn split(len: usize, r: usize, g: usize) -> Vec<Range> {
     (0..g).map(|i| ((i * parts / g * r).min(len), ((i + 1) * parts / g * r).min(len))).filter(|(a, b)| a < b).collect()
 }
 
-/// Chooses a grid of tasks: enough for the threads, duplicating as little packing as possible.
-fn partition(cx: &Ctx, threads: usize) -> (Vec<Range>, Vec<Range>) {
+/// How a product is cut into tasks: row ranges × column ranges, and whether B (when not pre-packed)
+/// is packed once by all threads before the tasks start, instead of by each task for its columns.
+struct Grid {
+    ms: Vec<Range>,
+    ns: Vec<Range>,
+    share_b: bool,
+}
+
+/// Cycles the threads take to start on a parallel region (their wake-up): a cost-model constant.
+const WAKE: f64 = 3000.0;
+
+/// Estimated cycles of one task of `rows × cols` (a cost model to compare splits, not a
+/// prediction): the padded tiles' FMAs at 16 lanes a cycle, the operands it packs itself (about
+/// half a cycle an element: A once per column block, B once unless shared), and a fixed cost.
+fn task_cost(cx: &Ctx, rows: usize, cols: usize, share_b: bool) -> f64 {
+    let (mr, nr, k) = (cx.kern.mr, cx.kern.nr, cx.k as f64);
+    let tiles = (rows.div_ceil(mr) * mr * cols.div_ceil(nr) * nr) as f64;
+    let pack_a = if cx.a.is_packed() { 0.0 } else { (rows * cols.div_ceil(cx.blk.nc)) as f64 * k };
+    let pack_b = if cx.b.is_packed() || share_b { 0.0 } else { cols as f64 * k };
+    tiles * k / 16.0 + 0.5 * (pack_a + pack_b) + 2000.0
+}
+
+/// The makespan of `g` on `threads` threads taking tasks in order, each the next task when it is
+/// free (how `threads::for_each_task` hands them out); the workers start a little after the caller.
+/// A shared B is packed first, split evenly over the threads, one wake-up more.
+fn makespan(cx: &Ctx, g: &Grid, threads: usize) -> f64 {
+    let start = if g.share_b { 0.5 * (cx.k * cx.n) as f64 / threads as f64 + WAKE } else { 0.0 };
+    let mut busy: Vec<f64> = (0..threads).map(|t| start + if t == 0 { 0.0 } else { WAKE }).collect();
+    for &(m0, m1) in &g.ms {
+        for &(n0, n1) in &g.ns {
+            if let Some(t) = busy.iter_mut().min_by(|a, b| a.total_cmp(b)) {
+                *t += task_cost(cx, m1 - m0, n1 - n0, g.share_b);
+            }
+        }
+    }
+    busy.into_iter().fold(0.0, f64::max)
+}
+
+/// With [`SHARED_B_SPLIT`] on, chooses the grid (at most 4 tasks per thread, aligned to the tile;
+/// B shared or packed per task) with the smallest estimated makespan: equal-cost pieces, and as little duplicated
+/// packing as possible (B is packed again by every M group unless shared, A by every N group).
+fn partition(cx: &Ctx, threads: usize) -> Grid {
     let (mr, nr) = (cx.kern.mr, cx.kern.nr);
     let work = cx.m.saturating_mul(cx.n).saturating_mul(cx.k);
+    let whole = Grid { ms: vec![(0, cx.m)], ns: vec![(0, cx.n)], share_b: false };
     if threads <= 1 || work < 1 << 20 {
-        return (vec![(0, cx.m)], vec![(0, cx.n)]);
+        return whole;
     }
+    if !SHARED_B_SPLIT.on() {
+        return partition_fewest_packings(cx, threads);
+    }
+    let (mb, nb, most) = (cx.m.div_ceil(mr), cx.n.div_ceil(nr), 4 * threads);
+    let mut best = (makespan(cx, &whole, threads), whole);
+    for share_b in [false, true] {
+        // A shared B is a whole packed copy, kept by the calling thread: at most 16 MiB.
+        if share_b && (cx.b.is_packed() || cx.k.saturating_mul(nb * nr) > 1 << 22) {
+            continue;
+        }
+        for tm in 1..=mb.min(most) {
+            for tn in 1..=nb.min(most / tm) {
+                let g = Grid { ms: split(cx.m, mr, tm), ns: split(cx.n, nr, tn), share_b };
+                let t = makespan(cx, &g, threads);
+                if t < best.0 {
+                    best = (t, g);
+                }
+            }
+        }
+    }
+    best.1
+}
+
+/// The split of sessions 5–6 (the default): about 4 tasks per thread, the grid duplicating the
+/// least packing (B repacked per M group, A per N group), B never shared.
+fn partition_fewest_packings(cx: &Ctx, threads: usize) -> Grid {
+    let (mr, nr) = (cx.kern.mr, cx.kern.nr);
     let (mb, nb) = (cx.m.div_ceil(mr), cx.n.div_ceil(nr));
     let target = (4 * threads).min(mb * nb).max(1);
     let mut best = (usize::MAX, 1, 1);
@@ -208,7 +324,6 @@ fn partition(cx: &Ctx, threads: usize) -> (Vec<Range>, Vec<Range>) {
         if tm * tn < threads.min(mb * nb) {
             continue;
         }
-        // Packing work duplicated by the split (B repacked per M group, A per N group).
         let dup_b = if cx.b.is_packed() { 0 } else { (tm - 1) * cx.n };
         let dup_a = if cx.a.is_packed() { 0 } else { (tn - 1) * cx.m };
         let cost = dup_a + dup_b + (tm * tn).abs_diff(target);
@@ -216,7 +331,15 @@ fn partition(cx: &Ctx, threads: usize) -> (Vec<Range>, Vec<Range>) {
             best = (cost, tm, tn);
         }
     }
-    (split(cx.m, mr, best.1), split(cx.n, nr, best.2))
+    Grid { ms: split(cx.m, mr, best.1), ns: split(cx.n, nr, best.2), share_b: false }
+}
+
+/// Runs the grid's tasks over the current pool.
+fn run_grid(cx: &Ctx, g: &Grid) {
+    crate::threads::for_each_task(g.ms.len() * g.ns.len(), |t| {
+        let ((m0, m1), (n0, n1)) = (g.ms[t / g.ns.len()], g.ns[t % g.ns.len()]);
+        run_task(cx, m0, m1, n0, n1)
+    });
 }
 
 /// `C = act(alpha·A·B + beta·C + bias)` in f32 on kernel `kern`. A is `m×k` (`a.other() == m`),
@@ -260,6 +383,7 @@ pub fn sgemm(
         act => (None, act),
     };
     let bep = BlockEp { alpha, beta, row_bias, col_bias, clamp, post };
+    log_shape(m, n, k, &a, &b);
     if let Operand::Src(sa) = a {
         let b_panel = if let Operand::Packed(p) = b { Some(p.r) } else { None };
         if small::applies(m, false, b_panel) {
@@ -279,13 +403,27 @@ pub fn sgemm(
     let post = bep.post.simd_f32();
     let l2 = blocking::caches().l2;
     let cx = Ctx { kern, m, n, k, a, b, c: OutPtr(c.as_mut_ptr()), rsc, ep: bep, post, blk, kc, l2 };
-    let (ms, ns) = partition(&cx, crate::threads::current());
-    let tasks = ms.len() * ns.len();
-    crate::threads::for_each_task(tasks, |t| {
-        let ((m0, m1), (n0, n1)) = (ms[t / ns.len()], ns[t % ns.len()]);
-        run_task(&cx, m0, m1, n0, n1)
-    });
+    let grid = partition(&cx, crate::threads::current());
+    match b {
+        Operand::Src(sb) if grid.share_b => {
+            // B packed once, by all threads, into a buffer this thread keeps between products.
+            let pb = PackedMat::pack_into(sb, kern.nr, kc, SHARED_B.with(|v| std::mem::take(&mut *v.borrow_mut())));
+            run_grid(&Ctx { b: Operand::Packed(&pb), ..cx }, &grid);
+            SHARED_B.with(|v| *v.borrow_mut() = pb.into_buffer());
+        }
+        _ => run_grid(&cx, &grid),
+    }
     Ok(())
+}
+
+/// With `ZENRT_GEMM_LOG=1`, one stderr line per product: `zenrt-gemm m n k a b threads`, `a`/`b`
+/// being `packed` or `src` (for the shape tables of `scripts/gemm_ceiling.py --log`).
+fn log_shape(m: usize, n: usize, k: usize, a: &Operand, b: &Operand) {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    if *ON.get_or_init(|| std::env::var("ZENRT_GEMM_LOG").is_ok_and(|v| v == "1")) {
+        let kind = |o: &Operand| if o.is_packed() { "packed" } else { "src" };
+        eprintln!("zenrt-gemm {m} {n} {k} {} {} {}", kind(a), kind(b), crate::threads::current());
+    }
 }
 
 /// K = 0 or an unusual output layout: product into a contiguous buffer, then the epilogue.

@@ -144,9 +144,6 @@ fn gather_rows(data: &[f32], base: usize, ts: usize, kc: usize, w: usize, r: usi
     true
 }
 
-/// Packed blocks of at least this many floats are split over the current thread pool.
-const PAR_PACK_MIN: usize = 1 << 15;
-
 /// An operand packed once for one kernel's panel width: K blocks of `kc` (this machine's K block
 /// for the kernel, [`super::blocking::for_kernel`]), each holding the panels of the whole other
 /// dimension. Block starting at `p0` with length `kc`: panel `q` at
@@ -167,25 +164,35 @@ impl PackedMat {
     /// Packs `src` for `kernel` as the left operand (A, panels of `mr` rows) or right (B).
     pub fn new(src: &dyn PackSrc, kernel: &Kernel, as_lhs: bool) -> Result<PackedMat> {
         let r = if as_lhs { kernel.mr } else { kernel.nr };
+        let n =
+            crate::checked_numel(&[src.k(), src.other().div_ceil(r) * r], crate::DType::F32, "packed GEMM weights")?;
+        let kc = super::blocking::for_kernel(kernel.mr, kernel.nr).kc;
+        Ok(PackedMat::pack_into(src, r, kc, crate::memory::alloc_for_overwrite::<f32>(n)))
+    }
+
+    /// Packs `src` in panels of `r` and K blocks of `kc` into `data` (resized as needed; its
+    /// contents are overwritten), over the current thread pool: each K block's panels are cut
+    /// into groups that tasks fill in parallel (serially outside a pool or inside a task).
+    pub(super) fn pack_into(src: &dyn PackSrc, r: usize, kc: usize, mut data: Vec<f32>) -> PackedMat {
         let (k, other) = (src.k(), src.other());
         let padded = other.div_ceil(r) * r;
-        let n = crate::checked_numel(&[k, padded], crate::DType::F32, "packed GEMM weights")?;
-        let mut data = crate::memory::alloc_for_overwrite::<f32>(n);
-        let block = super::blocking::for_kernel(kernel.mr, kernel.nr).kc;
-        let mut p0 = 0;
-        while p0 < k {
-            let kc = block.min(k - p0);
-            let panel = |q: usize, dst: &mut [f32]| src.pack(p0, kc, q * r, r.min(other - q * r), r, dst);
-            let blk = &mut data[p0 * padded..(p0 + kc) * padded];
-            // Weights are packed at session creation: large blocks use the current pool's threads.
-            if blk.len() >= PAR_PACK_MIN {
-                crate::threads::for_each_chunk(blk, kc * r, panel);
-            } else {
-                blk.chunks_exact_mut(kc * r).enumerate().for_each(|(q, dst)| panel(q, dst));
-            }
-            p0 += kc;
+        data.resize(k * padded, 0.0);
+        let group = (padded / r).div_ceil(4 * crate::threads::current()).max(1);
+        for (blk, block) in data.chunks_mut((kc * padded).max(1)).enumerate() {
+            let (p0, kb) = (blk * kc, block.len() / padded);
+            crate::threads::for_each_chunk(block, group * kb * r, |g, chunk| {
+                for (i, panel) in chunk.chunks_exact_mut(kb * r).enumerate() {
+                    let t0 = (g * group + i) * r;
+                    src.pack(p0, kb, t0, r.min(other - t0), r, panel);
+                }
+            });
         }
-        Ok(PackedMat { k, other, r, kc: block, padded, data })
+        PackedMat { k, other, r, kc, padded, data }
+    }
+
+    /// The packed data, for reuse as the buffer of a later [`PackedMat::pack_into`].
+    pub(super) fn into_buffer(self) -> Vec<f32> {
+        self.data
     }
 
     /// Depth of the K blocks the panels are stored in.

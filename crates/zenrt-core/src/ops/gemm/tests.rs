@@ -259,3 +259,101 @@ fn packing_is_the_same_from_either_storage() {
         }
     }
 }
+/// A `Ctx` for the split tests (nothing is computed through it).
+fn ctx<'a>(kern: &'static Kernel, m: usize, n: usize, k: usize, a: Operand<'a>, b: Operand<'a>) -> Ctx<'a> {
+    let ep = BlockEp { alpha: 1.0, beta: 0.0, row_bias: None, col_bias: None, clamp: None, post: Activation::None };
+    let blk = blocking::for_kernel(kern.mr, kern.nr);
+    let c = OutPtr(std::ptr::null_mut());
+    Ctx { kern, m, n, k, a, b, c, rsc: n, ep, post: None, blk, kc: blk.kc, l2: blocking::caches().l2 }
+}
+
+/// Every grid `partition` picks covers the output exactly once in tile-aligned ranges, and the
+/// products whose M must be split (both operands unpacked, or N a few panels wide) share B.
+#[test]
+fn partition_tiles_the_output_and_shares_b() {
+    SHARED_B_SPLIT.set(true);
+    let kern = kernels::best();
+    let (a, b) = (vec![0f32; 1], vec![0f32; 1]);
+    let (sa, sb) = (Strided::new(&a, 1, 1, 0, 0).unwrap(), Strided::new(&b, 1, 1, 0, 0).unwrap());
+    for threads in 1..=4 {
+        // (m, n, k, A packed, B packed, B shared expected at 2+ threads)
+        for &(m, n, k, pa, pb, share) in &[
+            (1024, 1024, 1024, false, false, Some(true)),
+            (512, 49, 4608, true, false, None),
+            (1024, 196, 256, true, false, None),
+            (256, 1024, 256, false, true, Some(false)),
+            (64, 3136, 256, true, false, None),
+            (300, 17, 300, false, false, None),
+        ] {
+            // The split only looks at whether an operand is packed, not at its data.
+            let dummy = PackedMat::new(&sa, kern, true).unwrap();
+            let dummy_b = PackedMat::new(&sb, kern, false).unwrap();
+            let oa = if pa { Operand::Packed(&dummy) } else { Operand::Src(&sa) };
+            let ob = if pb { Operand::Packed(&dummy_b) } else { Operand::Src(&sb) };
+            let cx = ctx(kern, m, n, k, oa, ob);
+            let g = partition(&cx, threads);
+            // The default split of sessions 5-6 must tile the output too.
+            for g in [&g, &partition_fewest_packings(&cx, threads)] {
+                let mut cover = vec![0u8; m * n];
+                for &(m0, m1) in &g.ms {
+                    assert!(m0.is_multiple_of(kern.mr) && m1 <= m);
+                    for &(n0, n1) in &g.ns {
+                        assert!(n0.is_multiple_of(kern.nr) && n1 <= n);
+                        (m0..m1).for_each(|i| (n0..n1).for_each(|j| cover[i * n + j] += 1));
+                    }
+                }
+                assert!(cover.iter().all(|&x| x == 1), "{m}x{n}x{k} at {threads} threads");
+                assert!(g.ms.len() * g.ns.len() <= 4 * threads);
+            }
+            if let (true, Some(s)) = (threads > 1, share) {
+                assert_eq!(g.share_b, s, "{m}x{n}x{k} at {threads} threads");
+            }
+            assert!(!g.share_b || !pb);
+        }
+    }
+}
+
+/// Products that take the shared-B split at two threads (both operands unpacked; a narrow N with
+/// packed A), K over several blocks, epilogues, against float64; run twice in a row on
+/// different shapes so the kept buffer is reused, shrunk and grown.
+#[test]
+fn shared_b_split_matches_f64_reference() {
+    // Both session-7 options on (other tests may then run on them too: every path must be exact).
+    SHARED_B_SPLIT.set(true);
+    L2_B_BLOCK.set(true);
+    let pool = crate::threads::pool(2).unwrap();
+    let mut rng = Lcg(13);
+    for kern in kernels::available() {
+        let kc = blocking::for_kernel(kern.mr, kern.nr).kc;
+        for &(m, n, k, pack_a) in &[(200, 150, 2 * kc + 5, false), (300, 49, kc + 3, true), (97, 260, 70, false)] {
+            let cs = Case {
+                m,
+                n,
+                k,
+                trans_a: m == 97,
+                trans_b: n == 49,
+                pad: 1,
+                alpha: 1.0,
+                beta: if pack_a { 0.5 } else { 0.0 },
+                bias: if pack_a { 1 } else { 2 },
+                act: Activation::Relu,
+                pack_a,
+                pack_b: false,
+            };
+            crate::threads::run_in(Some(&pool), || check(kern, &cs, &mut rng));
+        }
+    }
+}
+
+/// Packing over a pool gives the same panels as packing serially.
+#[test]
+fn parallel_packing_is_serial_packing() {
+    let pool = crate::threads::pool(2).unwrap();
+    let kern = kernels::best();
+    let (k, n) = (2 * blocking::for_kernel(kern.mr, kern.nr).kc + 9, 133);
+    let b: Vec<f32> = (0..k * n).map(|i| (i % 97) as f32).collect();
+    let sb = Strided::new(&b, k, n, n, 1).unwrap();
+    let serial = PackedMat::new(&sb, kern, false).unwrap();
+    let par = crate::threads::run_in(Some(&pool), || PackedMat::new(&sb, kern, false).unwrap());
+    assert_eq!(serial.into_buffer(), par.into_buffer());
+}
