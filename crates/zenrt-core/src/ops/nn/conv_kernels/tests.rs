@@ -534,7 +534,7 @@ fn pointwise_matches_float64() {
         if pointwise::applies(&cs) {
             for threads in [1, 2] {
                 let mut got = vec![0f32; want.len()];
-                let run = || pointwise::pointwise_f32(&xf, &pointwise::pack(&wf, c), bf, &cs, act, &mut got);
+                let mut run = || pointwise::pointwise_f32(&xf, &pointwise::pack(&wf, c), bf, &cs, act, &mut got);
                 let ran = if threads == 2 { crate::threads::run_in(Some(&pool), run) } else { run() };
                 assert!(ran, "case {case}: the direct kernel refused {xs:?}");
                 let e = rel_err(&want, &got, act);
