@@ -85,11 +85,11 @@ impl PackSrc for Strided<'_> {
                 }
             }
         } else {
+            if self.ks == 1 && w == r && gather_rows(self.data, t0 * self.ts + p0, self.ts, kc, r, dst) {
+                return;
+            }
             if w < r {
                 dst.fill(0.0);
-            }
-            if self.ks == 1 && gather_rows(self.data, t0 * self.ts + p0, self.ts, kc, w, r, dst) {
-                return;
             }
             for tt in 0..w {
                 let base = (t0 + tt) * self.ts + p0 * self.ks;
@@ -107,38 +107,28 @@ impl PackSrc for Strided<'_> {
     }
 }
 
-/// The panel of `w` rows of a t-major source (row `tt` is the contiguous run
+/// A full panel (`r` rows) of a t-major source (row `tt` is the contiguous run
 /// `data[base + tt·ts..][..kc]`, as constant weights `[M, K]` are for the A operand), written in
-/// panel order: for each `p`, the `r` values of the rows, zero past `w`. Sequential stores of
-/// whole `r`-wide groups instead of `r` strided passes over the panel (the strided stores were
-/// most of session creation's packing time). Returns false for panel widths it has no form for.
-fn gather_rows(data: &[f32], base: usize, ts: usize, kc: usize, w: usize, r: usize, dst: &mut [f32]) -> bool {
-    fn go<const R: usize>(data: &[f32], base: usize, ts: usize, kc: usize, w: usize, dst: &mut [f32]) {
-        const EMPTY: &[f32] = &[];
-        let rows: [&[f32]; R] = std::array::from_fn(|tt| if tt < w { &data[base + tt * ts..][..kc] } else { EMPTY });
-        let dst = &mut dst[..kc * R];
-        if w == R {
-            for (pp, out) in dst.chunks_exact_mut(R).enumerate() {
-                for (o, row) in out.iter_mut().zip(&rows) {
-                    *o = row[pp];
-                }
-            }
-        } else {
-            for (pp, out) in dst.chunks_exact_mut(R).enumerate() {
-                for (o, row) in out.iter_mut().zip(&rows) {
-                    *o = row.get(pp).copied().unwrap_or(0.0);
-                }
+/// panel order: for each `p`, the `r` values of the rows. Sequential stores of whole `r`-wide
+/// groups instead of `r` strided passes over the panel (the strided stores were most of session
+/// creation's packing time). Returns false for panel widths other than the kernels' (the caller's
+/// general loop packs those, and the ragged last panel).
+fn gather_rows(data: &[f32], base: usize, ts: usize, kc: usize, r: usize, dst: &mut [f32]) -> bool {
+    fn go<const R: usize>(data: &[f32], base: usize, ts: usize, kc: usize, dst: &mut [f32]) {
+        let rows: [&[f32]; R] = std::array::from_fn(|tt| &data[base + tt * ts..][..kc]);
+        for (pp, out) in dst[..kc * R].chunks_exact_mut(R).enumerate() {
+            for (o, row) in out.iter_mut().zip(&rows) {
+                *o = row[pp];
             }
         }
     }
     match r {
-        4 => go::<4>(data, base, ts, kc, w, dst),
-        6 => go::<6>(data, base, ts, kc, w, dst),
-        8 => go::<8>(data, base, ts, kc, w, dst),
-        12 => go::<12>(data, base, ts, kc, w, dst),
-        14 => go::<14>(data, base, ts, kc, w, dst),
-        16 => go::<16>(data, base, ts, kc, w, dst),
-        32 => go::<32>(data, base, ts, kc, w, dst),
+        4 => go::<4>(data, base, ts, kc, dst),
+        6 => go::<6>(data, base, ts, kc, dst),
+        8 => go::<8>(data, base, ts, kc, dst),
+        12 => go::<12>(data, base, ts, kc, dst),
+        16 => go::<16>(data, base, ts, kc, dst),
+        32 => go::<32>(data, base, ts, kc, dst),
         _ => return false,
     }
     true
