@@ -25,11 +25,9 @@ pub struct ImportOptions {
 pub fn load_model(path: &Path) -> Result<Model> {
     let bytes = crate::file::read_shared(path)?;
     let base = path.parent().map(|p| if p.as_os_str().is_empty() { Path::new(".") } else { p });
-    let what = path.display().to_string();
     // Decoding from `Bytes` makes every TensorProto's `raw_data` a slice of the file's bytes (no
     // copy); each is released as its tensor is built, and the mapping with the last one.
-    let mp = ModelProto::decode(bytes).map_err(|e| Error::Decode { what, msg: e.to_string() })?;
-    import_proto(mp, base).map_err(|e| match e {
+    import_proto(decode(bytes, &path.display().to_string())?, base).map_err(|e| match e {
         e @ (Error::Io { .. } | Error::Decode { .. }) => e,
         e => e.context(path.display().to_string()),
     })
@@ -44,7 +42,7 @@ fn import(bytes: &[u8], base: Option<&Path>, what: &str) -> Result<Model> {
     import_proto(decode(bytes, what)?, base)
 }
 
-fn decode(bytes: &[u8], what: &str) -> Result<ModelProto> {
+fn decode(bytes: impl prost::bytes::Buf, what: &str) -> Result<ModelProto> {
     ModelProto::decode(bytes).map_err(|e| Error::Decode { what: what.to_string(), msg: e.to_string() })
 }
 
