@@ -1111,6 +1111,13 @@ mod tests {
         }
     }
 
+    /// A fused node's `activation` attribute ("-" when absent).
+    fn activation(n: &Node) -> String {
+        match n.attrs.get("activation") {
+            Some(zenrt_core::Attr::String(s)) => String::from_utf8_lossy(s).into_owned(),
+            _ => "-".into(),
+        }
+    }
     #[test]
     fn channels_last_inputs_are_converted_only_where_needed() {
         let t = |nhwc: bool, shape: &[usize]| Seen { nhwc, shape: shape.to_vec(), len: shape.iter().product() };
@@ -1238,14 +1245,10 @@ mod tests {
         let new = fuse_residuals(&g, &order, &mut analyzed);
         assert_eq!(new[1].op_type, "FusedConv");
         assert_eq!(new[1].inputs, ["r", "w", "", "r"]);
-        let act = |n: &Node| match n.attrs.get("activation") {
-            Some(zenrt_core::Attr::String(s)) => String::from_utf8_lossy(s).into_owned(),
-            _ => "-".into(),
-        };
-        assert_eq!(act(&new[1]), "Relu");
+        assert_eq!(activation(&new[1]), "Relu");
         assert_eq!(new[2].inputs, ["c"]);
         assert_eq!(new[3].inputs, ["s", "w", "", "s"]);
-        assert_eq!(act(&new[3]), "");
+        assert_eq!(activation(&new[3]), "");
         assert_eq!(new[4].inputs, ["d"]);
     }
 
@@ -1301,14 +1304,10 @@ mod tests {
             ]
         );
         assert_eq!(new[2].inputs, ["r", "w", "", "r"]);
-        let act = |n: &Node| match n.attrs.get("activation") {
-            Some(zenrt_core::Attr::String(s)) => String::from_utf8_lossy(s).into_owned(),
-            _ => "-".into(),
-        };
-        assert_eq!(act(&new[2]), "Relu");
+        assert_eq!(activation(&new[2]), "Relu");
         assert_eq!(new[3].inputs, ["c"]);
         assert_eq!(new[8].inputs, ["e", "w", "", "f"]);
-        assert_eq!(act(&new[8]), "");
+        assert_eq!(activation(&new[8]), "");
         assert_eq!(new[9].inputs, ["h"]);
         assert_eq!(new[6].inputs, ["d", "k"]);
     }

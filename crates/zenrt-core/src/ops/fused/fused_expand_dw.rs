@@ -12,7 +12,7 @@
 //! take run the two convolutions one after the other (the reference).
 
 use super::Activation;
-use crate::ops::nn::common::{AutoPad, Window};
+use crate::ops::nn::common::Window;
 use crate::ops::nn::conv::{conv_act_tensor, infer_conv, parse_group, ConvShape};
 use crate::ops::nn::conv_kernels::expand_dw::{expand_dw_applies, expand_dw_f32, ExpandDw, ExpandWeights};
 use crate::ops::{input, opt_input, BuildCtx, ExecCtx, InferInput, Op};
@@ -40,18 +40,6 @@ pub fn build(cx: &BuildCtx) -> Result<Arc<dyn Op>> {
         act: Activation::parse(cx)?,
         packed: None,
     }))
-}
-
-/// The expansion's window: 1×1, stride 1, no padding (the kernel shape comes from the weights).
-fn pointwise() -> Window {
-    Window {
-        kernel_shape: None,
-        strides: None,
-        dilations: None,
-        pads: None,
-        auto_pad: AutoPad::NotSet,
-        ceil_mode: false,
-    }
 }
 
 impl FusedExpandDepthwise {
@@ -107,13 +95,13 @@ impl Op for FusedExpandDepthwise {
         if let Some(y) = self.fast(x, we, be, wd, bd)? {
             return Ok(vec![y]);
         }
-        let t = conv_act_tensor(x, we, None, be, &pointwise(), 1, self.act_expand)?;
+        let t = conv_act_tensor(x, we, None, be, &Window::default(), 1, self.act_expand)?;
         Ok(vec![conv_act_tensor(&t, wd, None, bd, &self.win, self.group, self.act)?])
     }
 
     fn infer(&self, inputs: &[InferInput]) -> Result<Vec<ValueInfo>> {
         let at = |i: usize| InferInput { info: inputs.get(i).and_then(|v| v.info), value: None };
-        let expanded = infer_conv(&pointwise(), &[at(0), at(1)], None);
+        let expanded = infer_conv(&Window::default(), &[at(0), at(1)], None);
         let Some(e) = expanded.first() else { return Ok(vec![]) };
         Ok(infer_conv(&self.win, &[InferInput { info: Some(e), value: None }, at(3)], None))
     }

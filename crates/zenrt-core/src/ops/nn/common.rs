@@ -6,8 +6,9 @@ use crate::ops::BuildCtx;
 use crate::{bail, ensure, DType, Elem, Error, Result, Tensor};
 
 /// The `auto_pad` attribute.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum AutoPad {
+    #[default]
     NotSet,
     SameUpper,
     SameLower,
@@ -27,7 +28,9 @@ impl AutoPad {
 }
 
 /// Sliding-window attributes as written on the node (resolved against shapes at run time).
-#[derive(Debug, Clone)]
+/// `Window::default()` is a node without any: the kernel shape from the weights, stride and
+/// dilation 1, no padding.
+#[derive(Debug, Clone, Default)]
 pub struct Window {
     pub kernel_shape: Option<Vec<i64>>,
     pub strides: Option<Vec<i64>>,

@@ -5,7 +5,7 @@
 //! down to the 4-row minimum, one and two threads (split by images and by channels).
 
 use super::*;
-use crate::ops::nn::common::Geometry;
+use crate::ops::nn::common::{AutoPad, Geometry};
 use crate::ops::nn::conv::tests::{naive, Lcg};
 use crate::ops::nn::conv_kernels::expand_dw::expand_dw_with;
 use crate::ops::ExecCtx;

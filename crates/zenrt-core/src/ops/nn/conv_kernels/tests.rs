@@ -158,6 +158,27 @@ fn to_f32(v: &[f64]) -> Vec<f32> {
     v.iter().map(|&v| v as f32).collect()
 }
 
+/// One random group-1 conv case: input, weights and bias drawn from `rng` (their f32 roundings for
+/// the kernels), the bias used or not, a fused activation, and the float64 reference (before the
+/// activation) from the unrounded values.
+struct RandomConv {
+    want: Vec<f64>,
+    x: Vec<f32>,
+    w: Vec<f32>,
+    b: Option<Vec<f32>>,
+    act: Activation,
+}
+
+fn random_conv(rng: &mut Lcg, xs: &[usize], ws: &[usize], geo: &crate::ops::nn::common::Geometry) -> RandomConv {
+    let xv: Vec<f64> = (0..xs.iter().product::<usize>()).map(|_| rng.float()).collect();
+    let wv: Vec<f64> = (0..ws.iter().product::<usize>()).map(|_| rng.float()).collect();
+    let bv: Vec<f64> = (0..ws[0]).map(|_| rng.float()).collect();
+    let bias = (rng.below(3) > 0).then_some(&bv[..]);
+    let act = [Activation::None, Activation::Relu, Activation::Clip(0.0, 0.5), Activation::Silu][rng.below(4)];
+    let want = naive(&xv, xs, &wv, ws, bias, 1, geo);
+    RandomConv { want, x: to_f32(&xv), w: to_f32(&wv), b: bias.map(to_f32), act }
+}
+
 /// Largest |error| relative to the largest |value| of `want`.
 fn rel_err(want: &[f64], got: &[f32], act: Activation) -> f64 {
     let scale = want.iter().fold(1e-30f64, |m, &v| m.max(act.eval(v).abs()));
@@ -442,14 +463,8 @@ fn few_channel_conv_matches_float64() {
         if crate::simd::level() != crate::simd::Level::Scalar && c > 1 {
             assert!(few_channels::applies(&cs), "case {case}");
         }
-        let xv: Vec<f64> = (0..xs.iter().product::<usize>()).map(|_| rng.float()).collect();
-        let wv: Vec<f64> = (0..ws.iter().product::<usize>()).map(|_| rng.float()).collect();
-        let bv: Vec<f64> = (0..m).map(|_| rng.float()).collect();
-        let bias = (rng.below(3) > 0).then_some(&bv[..]);
-        let act = [Activation::None, Activation::Relu, Activation::Clip(0.0, 0.5), Activation::Silu][rng.below(4)];
-        let want = naive(&xv, &xs, &wv, &ws, bias, 1, &cs.geo);
-        let (xf, wf, bf) = (to_f32(&xv), to_f32(&wv), to_f32(&bv));
-        let bf = bias.map(|_| &bf[..]);
+        let RandomConv { want, x: xf, w: wf, b, act } = random_conv(&mut rng, &xs, &ws, &cs.geo);
+        let bf = b.as_deref();
         // One input channel is the depthwise layout (no packing): raw weights twice.
         let packed = PackedConvWeights::new(&wf, &ws, 1).unwrap();
         let second = packed.as_ref().map_or(ConvWeights::Raw(&wf), |p| ConvWeights::Packed(p, Some(&wf)));
@@ -498,23 +513,9 @@ fn pointwise_matches_float64() {
         xs.extend(&sp);
         let mut ws = vec![m, c];
         ws.extend(sp.iter().map(|_| 1));
-        let win = Window {
-            kernel_shape: None,
-            strides: None,
-            dilations: None,
-            pads: None,
-            auto_pad: AutoPad::NotSet,
-            ceil_mode: false,
-        };
-        let cs = ConvShape::new(&xs, &ws, &win, 1).unwrap();
-        let xv: Vec<f64> = (0..xs.iter().product::<usize>()).map(|_| rng.float()).collect();
-        let wv: Vec<f64> = (0..m * c).map(|_| rng.float()).collect();
-        let bv: Vec<f64> = (0..m).map(|_| rng.float()).collect();
-        let bias = (rng.below(3) > 0).then_some(&bv[..]);
-        let act = [Activation::None, Activation::Relu, Activation::Clip(0.0, 0.5), Activation::Silu][rng.below(4)];
-        let want = naive(&xv, &xs, &wv, &ws, bias, 1, &cs.geo);
-        let (xf, wf, bf) = (to_f32(&xv), to_f32(&wv), to_f32(&bv));
-        let bf = bias.map(|_| &bf[..]);
+        let cs = ConvShape::new(&xs, &ws, &Window::default(), 1).unwrap();
+        let RandomConv { want, x: xf, w: wf, b, act } = random_conv(&mut rng, &xs, &ws, &cs.geo);
+        let bf = b.as_deref();
         let mut one = cs.clone();
         one.n = 1;
         let planned = PackedConvWeights::plan(&wf, &ws, 1, true, Some(&one)).unwrap();
