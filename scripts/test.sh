@@ -18,6 +18,15 @@ status=${PIPESTATUS[0]}
 set -e
 # Smoke test of the zenrt-vs-ONNX-Runtime benchmark (one small model, a second or two; writes nothing).
 if [ "$status" -eq 0 ]; then python3 scripts/bench_vs_ort.py --short; fi
+# Architectures beyond the eight benchmark models, both PyTorch exporters, vs ORT and PyTorch (docs/zoo.md).
+if [ "$status" -eq 0 ]; then
+    set +e
+    python3 scripts/zoo_check.py --ci 2>&1 | grep -E '^\| |^zoo:|^onnxscript' | tee target/zoo-output.log
+    status=${PIPESTATUS[0]}
+    set -e
+    grep -q '^zoo:' target/zoo-output.log || status=1
+    echo "test result: zoo. $(awk '/^zoo:/ {print $2}' target/zoo-output.log) passed; $(grep -c '| FAIL |' target/zoo-output.log) failed" | tee -a target/test-output.log
+fi
 echo "conformance report: $ZENRT_CONFORMANCE_REPORT"
 # One closing line with the totals of every test binary above.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }

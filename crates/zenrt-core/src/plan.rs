@@ -507,7 +507,12 @@ impl Plan {
     /// Sets how many threads the kernels of [`Plan::run_values`]/[`Plan::run_profiled`] may use
     /// (a process-wide pool shared with other plans of the same count; 1 = serial).
     pub fn set_threads(&mut self, n: usize) {
-        self.thread_pool = crate::threads::pool(n);
+        self.set_pool(crate::threads::pool(n));
+    }
+
+    /// Runs kernels on this pool (`None`: serially); [`Plan::set_threads`] with a pool already in hand.
+    pub fn set_pool(&mut self, pool: Option<Arc<crate::threads::Pool>>) {
+        self.thread_pool = pool;
     }
 
     /// The number of threads kernels use (see [`Plan::set_threads`]).

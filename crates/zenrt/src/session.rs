@@ -187,7 +187,7 @@ impl Session {
         let mut plan = zenrt_core::threads::run_in(pool.as_deref(), || {
             Plan::compile(graph.clone(), &ReferenceBackend, &HashSet::new())
         })?;
-        plan.set_threads(threads);
+        plan.set_pool(pool);
         let inputs = model.graph.real_inputs().cloned().collect();
         let mut model = model;
         #[cfg(feature = "cuda")]
