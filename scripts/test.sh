@@ -27,6 +27,16 @@ if [ "$status" -eq 0 ]; then
     grep -q '^zoo:' target/zoo-output.log || status=1
     echo "test result: zoo. $(awk '/^zoo:/ {print $2}' target/zoo-output.log) passed; $(grep -c '| FAIL |' target/zoo-output.log) failed" | tee -a target/test-output.log
 fi
+# Corrupted model files (mutations of the node cases) must give clean errors: no panic, signal or hang.
+if [ "$status" -eq 0 ]; then
+    set +e
+    python3 scripts/fuzz_models.py --iters 300 2>&1 | tee target/fuzz-output.log
+    status=${PIPESTATUS[0]}
+    set -e
+    # One test: the whole fuzz run passes or fails.
+    if [ "$status" -eq 0 ]; then r="1 passed; 0 failed"; else r="0 passed; 1 failed"; fi
+    echo "test result: fuzz. $r" | tee -a target/test-output.log
+fi
 echo "conformance report: $ZENRT_CONFORMANCE_REPORT"
 # One closing line with the totals of every test binary above.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
