@@ -97,7 +97,10 @@ impl Pass for FuseActivation {
                 _ => return Ok(None),
             };
             let [y] = n.outputs.as_slice() else { return Ok(None) };
-            if !fusable_dtype(infos.get(y).and_then(|v| v.dtype)) {
+            // Conv, Gemm and MatMul take and give one type T: where inference lost the output's type
+            // (a data-dependent region upstream, as in detection models), any input's type tells it.
+            let dtype = std::iter::once(y).chain(&n.inputs).find_map(|v| infos.get(v).and_then(|v| v.dtype));
+            if !fusable_dtype(dtype) {
                 return Ok(None);
             }
             let Some((act, remove, out)) = find_activation(g, idx, y) else { return Ok(None) };

@@ -278,6 +278,16 @@ fn activations_fuse_into_conv_gemm_matmul() {
 }
 
 #[test]
+fn activation_fuses_when_inference_lost_the_input_type() {
+    // Detection exports feed their backbone from data-dependent ops whose type inference gives up;
+    // the conv's weight still says the type.
+    let mut c = conv_case(vec![node("Relu", &["c"], &["y"], Attrs::new())], vec![], "y");
+    c.g.inputs[0].dtype = None;
+    c.g.inputs[0].shape = None;
+    assert_eq!(check(c, &FuseActivation, 1), ["FusedConv"]);
+}
+
+#[test]
 fn activation_not_fused_when_value_is_also_read_elsewhere() {
     let c = conv_case(
         vec![node("Relu", &["c"], &["r"], Attrs::new()), node("Add", &["r", "c"], &["y"], Attrs::new())],
