@@ -196,24 +196,29 @@ fn run_task(cx: &Ctx, m0: usize, m1: usize, n0: usize, n1: usize) {
     BUFS.with(|b| *b.borrow_mut() = (abuf, bbuf));
 }
 
-/// A session-7 option, off unless its environment variable is `1` (read once), or set by the tests.
-/// They stay off by default until a quiet-machine A/B shows them paying on the models
-/// (docs/kernels.md, "GEMM: session 7").
+/// An option of the GEMM: its environment variable (read once) turns it on (`1`) or off (`0`),
+/// anything else leaves the default; the tests set it directly (docs/kernels.md, "GEMM: session 7"
+/// and "GEMM: session 8").
 pub(crate) struct Switch {
     var: &'static str,
+    default: bool,
     /// 0 off, 1 on, 2 not read yet.
     state: std::sync::atomic::AtomicU8,
 }
 
 impl Switch {
-    const fn new(var: &'static str) -> Switch {
-        Switch { var, state: std::sync::atomic::AtomicU8::new(2) }
+    const fn new(var: &'static str, default: bool) -> Switch {
+        Switch { var, default, state: std::sync::atomic::AtomicU8::new(2) }
     }
     pub(crate) fn on(&self) -> bool {
         use std::sync::atomic::Ordering::Relaxed;
         match self.state.load(Relaxed) {
             2 => {
-                let on = std::env::var(self.var).is_ok_and(|v| v == "1");
+                let on = match std::env::var(self.var).as_deref() {
+                    Ok("1") => true,
+                    Ok("0") => false,
+                    _ => self.default,
+                };
                 self.state.store(on as u8, Relaxed);
                 on
             }
@@ -226,10 +231,11 @@ impl Switch {
     }
 }
 
-/// `ZENRT_GEMM_SHARED_B=1`: the makespan split with B packed once for all threads ([`partition`]).
-pub(crate) static SHARED_B_SPLIT: Switch = Switch::new("ZENRT_GEMM_SHARED_B");
-/// `ZENRT_GEMM_L2_B=1`: L2-sized B blocks for a task with one packed A block ([`run_task`]).
-pub(crate) static L2_B_BLOCK: Switch = Switch::new("ZENRT_GEMM_L2_B");
+/// The makespan split, B packed once for all threads where that pays ([`partition`]): on by
+/// default since session 8; `ZENRT_GEMM_SHARED_B=0` restores the split of sessions 5-7.
+pub(crate) static SHARED_B_SPLIT: Switch = Switch::new("ZENRT_GEMM_SHARED_B", true);
+/// `ZENRT_GEMM_L2_B=1`: L2-sized B blocks for a task with one packed A block ([`run_task`]); off.
+pub(crate) static L2_B_BLOCK: Switch = Switch::new("ZENRT_GEMM_L2_B", false);
 
 /// A half-open `(start, end)` range of rows or columns.
 type Range = (usize, usize);
@@ -312,8 +318,8 @@ fn partition(cx: &Ctx, threads: usize) -> Grid {
     best.1
 }
 
-/// The split of sessions 5–6 (the default): about 4 tasks per thread, the grid duplicating the
-/// least packing (B repacked per M group, A per N group), B never shared.
+/// The split of sessions 5–7 (`ZENRT_GEMM_SHARED_B=0`): about 4 tasks per thread, the grid
+/// duplicating the least packing (B repacked per M group, A per N group), B never shared.
 fn partition_fewest_packings(cx: &Ctx, threads: usize) -> Grid {
     let (mr, nr) = (cx.kern.mr, cx.kern.nr);
     let (mb, nb) = (cx.m.div_ceil(mr), cx.n.div_ceil(nr));

@@ -200,6 +200,30 @@ mod x86 {
         }
     }
 
+    const MR: usize = 6;
+    const NR: usize = 16;
+
+    /// The AVX2 tile's products over `kc` steps for its first `R` rows and `V` vectors of 8 columns
+    /// (the rest of the tile stays zero); panels are full width (`MR` / `NR` values a step).
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    unsafe fn accumulate<const R: usize, const V: usize>(kc: usize, a: *const f32, b: *const f32) -> [[__m256; 2]; MR] {
+        let mut acc = [[_mm256_setzero_ps(); 2]; MR];
+        let (mut ap, mut bp) = (a, b);
+        for _ in 0..kc {
+            let bv = [_mm256_loadu_ps(bp), if V == 2 { _mm256_loadu_ps(bp.add(8)) } else { _mm256_setzero_ps() }];
+            for (i, row) in acc.iter_mut().enumerate().take(R) {
+                let av = _mm256_set1_ps(*ap.add(i));
+                for v in 0..V {
+                    row[v] = _mm256_fmadd_ps(av, bv[v], row[v]);
+                }
+            }
+            ap = ap.add(MR);
+            bp = bp.add(NR);
+        }
+        acc
+    }
+
     /// AVX2+FMA kernel: 6 rows × 16 columns (12 ymm accumulators).
     #[target_feature(enable = "avx2,fma")]
     #[allow(clippy::too_many_arguments)]
@@ -213,21 +237,17 @@ mod x86 {
         nr: usize,
         ep: &TileEp,
     ) {
-        const MR: usize = 6;
-        const NR: usize = 16;
-        let mut acc = [[_mm256_setzero_ps(); 2]; MR];
-        let (mut ap, mut bp) = (a, b);
-        for _ in 0..kc {
-            let b0 = _mm256_loadu_ps(bp);
-            let b1 = _mm256_loadu_ps(bp.add(8));
-            for (i, row) in acc.iter_mut().enumerate() {
-                let av = _mm256_set1_ps(*ap.add(i));
-                row[0] = _mm256_fmadd_ps(av, b0, row[0]);
-                row[1] = _mm256_fmadd_ps(av, b1, row[1]);
-            }
-            ap = ap.add(MR);
-            bp = bp.add(NR);
-        }
+        // Edge tiles multiply only the rows and vectors they store: a panel of 1..=2 (or 3..=4)
+        // rows, or of at most 8 columns (N = 49 at ResNet's 7×7 stage: 3 panels and 1 column;
+        // M = 32 tokens: 5 panels and 2 rows), costs that share of the full tile's FMAs.
+        let acc = match (mr, nr <= 8) {
+            (0..=2, true) => accumulate::<2, 1>(kc, a, b),
+            (0..=2, false) => accumulate::<2, 2>(kc, a, b),
+            (3..=4, true) => accumulate::<4, 1>(kc, a, b),
+            (3..=4, false) => accumulate::<4, 2>(kc, a, b),
+            (_, true) => accumulate::<MR, 1>(kc, a, b),
+            (_, false) => accumulate::<MR, 2>(kc, a, b),
+        };
         if mr == MR && nr == NR {
             let alpha = _mm256_set1_ps(ep.alpha);
             let beta = _mm256_set1_ps(ep.beta);

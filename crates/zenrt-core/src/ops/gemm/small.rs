@@ -120,10 +120,12 @@ pub(super) fn sgemm_small(
         (None, None) => (Panels::Own { data: &[], k }, 0),
     };
     let job = Job { m, k, a: &abuf, b: panels, c: OutPtr(c.as_mut_ptr()), rsc, ep, simd: simd_ok(kern) };
-    // Columns split in multiples of 16 over the threads when the product is big enough (a
-    // dense layer of 64 outputs still splits: each thread streams its half of the weights).
+    // Columns split in multiples of 16 when the product is big enough (a dense layer of 64
+    // outputs still splits: each thread streams its share of the weights), into up to two tasks
+    // per thread: a worker that wakes late (the caller never waits for it) then takes a quarter
+    // of the columns, not a half, while the caller goes on with the rest.
     let threads = crate::threads::current();
-    let parts = if threads > 1 && m * n * k >= PAR_WORK { threads.min(n.div_ceil(16)) } else { 1 };
+    let parts = if threads > 1 && m * n * k >= PAR_WORK { (2 * threads).min(n.div_ceil(16)) } else { 1 };
     let chunk = n.div_ceil(parts.max(1)).div_ceil(16) * 16;
     crate::threads::for_each_task(parts, |t| {
         let (j0, j1) = ((t * chunk).min(n), ((t + 1) * chunk).min(n));
