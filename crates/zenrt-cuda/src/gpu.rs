@@ -29,6 +29,7 @@ const KERNELS: &str = include_str!("kernels.cu");
 /// Kernel names of `kernels.cu` (looked up once after loading).
 const KERNEL_NAMES: &[&str] = &[
     "pool_nhwc_f32",
+    "pool_nhwc_fin",
     "dw_nhwc_v1_k3",
     "dw_nhwc_v1_k5",
     "dw_nhwc_v1_k0",
@@ -50,6 +51,7 @@ const KERNEL_NAMES: &[&str] = &[
     "binary_i64",
     "binary_i32",
     "binary_same_f32",
+    "binary_bcast_f32",
     "compare_f32",
     "compare_i64",
     "compare_i32",

@@ -25,6 +25,7 @@ pub use cudnn::conv_path;
 pub use detect::{available, probe, DeviceInfo, DeviceUnavailable};
 pub use exec::{placements, CudaPlan, Nhwc, NodePlacement, Placement};
 pub use gpu::{Gpu, Precision};
+pub use pipeline::RunSplit;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
