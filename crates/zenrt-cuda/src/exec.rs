@@ -583,6 +583,8 @@ impl CudaPlan {
     fn capture(&self, inputs: &[(String, Tensor)]) -> Result<Replay> {
         let gpu = &*self.gpu;
         let _guard = gpu.run_lock.lock().map_err(|_| Error::Invalid("CUDA run lock poisoned".into()))?;
+        // no other lane frees memory or opens/closes a lane meanwhile (that invalidates a capture)
+        let _sync = crate::gpu::capture_guard();
         gpu.bind()?;
         gpu.begin_capture(None)?;
         let first = self.capture_body(inputs);

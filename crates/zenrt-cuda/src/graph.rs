@@ -51,9 +51,7 @@ impl Pinned {
 impl Drop for Pinned {
     fn drop(&mut self) {
         // SAFETY: allocated by cuMemAllocHost; nothing refers to it any more.
-        unsafe {
-            let _ = drv_sys::cuMemFreeHost(self.ptr as *mut c_void);
-        }
+        crate::gpu::device_sync(|| unsafe { drv_sys::cuMemFreeHost(self.ptr as *mut c_void) });
     }
 }
 
