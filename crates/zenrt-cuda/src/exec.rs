@@ -223,6 +223,18 @@ impl CudaPlan {
     /// topological order). Uploads every initializer once. Fails, listing every node without a
     /// CUDA kernel, unless `cpu_fallback` is on.
     pub fn compile(gpu: Arc<Gpu>, graph: &Arc<OnnxGraph>, order: &[Node], cpu_fallback: bool) -> Result<CudaPlan> {
+        let plan = CudaPlan::compile_on(gpu.clone(), graph, order, cpu_fallback);
+        if plan.is_err() {
+            // keep the lane for the next session instead of closing it: destroying a lane's
+            // cuBLAS/cuDNN handles and streams while other lanes work crashed the driver
+            // (session 8: SIGSEGV in cuCtxSynchronize under cublasDestroy, and in cuEventRecord
+            // under another lane's cuDNN Find, with refused node cases closing their lanes)
+            crate::retire(gpu);
+        }
+        plan
+    }
+
+    fn compile_on(gpu: Arc<Gpu>, graph: &Arc<OnnxGraph>, order: &[Node], cpu_fallback: bool) -> Result<CudaPlan> {
         let mut analyzed = analyze(graph, order, cpu_fallback);
         fuse_activations(graph, order, &mut analyzed);
         let order = &fuse_residuals(graph, order, &mut analyzed);
