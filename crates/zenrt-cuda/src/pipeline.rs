@@ -259,7 +259,9 @@ impl Replay {
         }
         let done: Vec<AtomicBool> = plan.iter().map(|_| AtomicBool::new(false)).collect();
         let threads = threads.min(plan.len());
-        let mut lanes: Vec<Vec<(usize, &[u8], &mut [u8])>> = (0..threads).map(|_| Vec::new()).collect();
+        // per copying thread: (piece index, source, pinned destination)
+        type Piece<'a> = (usize, &'a [u8], &'a mut [u8]);
+        let mut lanes: Vec<Vec<Piece>> = (0..threads).map(|_| Vec::new()).collect();
         for (k, (src, dst)) in pieces.into_iter().enumerate() {
             lanes[k % threads].push((k, src, dst));
         }
