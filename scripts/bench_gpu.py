@@ -15,7 +15,10 @@ ids, masks), written to .npz for zenrt.
 What is timed (medians over --iters after --warmup runs):
   zenrt        `zenrt bench --device cuda:0 [--tf32 | --precision fp16|bf16]`: host f32 tensors in,
                host f32 tensors out (upload + on-device conversion + run + download, pageable
-               memory), wall clock per run after `--warmup` runs.
+               memory), wall clock per run after `--warmup` runs. Also recorded per cell (session 8):
+               `split_ms`, medians of the run's parts (host staging into pinned memory, upload,
+               graph replay, download, whole run) and `resident_ms`, the graph replayed on inputs
+               and outputs left on the device (CUDA events): what compares with "torch dev".
   torch e2e    the same end to end: host -> .cuda() -> model -> .cpu().
   torch dev    inputs already on the GPU, output left there; CUDA events around the forward.
                PyTorch's default: convolutions in TF32 (cudnn.allow_tf32=True).
@@ -77,6 +80,7 @@ def bench_zenrt(zenrt, model_path, npz, iters, warmup, flags, pipeline=0):
     return {"median_ms": j["median_ms"], "peak_mib": (j.get("gpu_peak_bytes") or 0) / 2**20, "load_ms": j["load_ms"],
             "steady_peak_mib": (j.get("gpu_steady_peak_bytes") or 0) / 2**20,
             "find_scratch_mib": (j.get("gpu_find_scratch_bytes") or 0) / 2**20, "graph": j.get("gpu_graph"),
+            "split_ms": j.get("gpu_split_ms"), "resident_ms": j.get("gpu_resident_median_ms"),
             **({"pipeline_n": j["pipeline_n"], "one_by_one_ms": j["pipeline_sequential_ms"],
                 "run_many_ms": j["pipeline_run_many_ms"]} if pipeline else {})}
 
@@ -193,6 +197,14 @@ def main():
             v = r.get(c, {})
             cells.append("-" if not v else "err" if "error" in v else f"{v['median_ms']:.3f} ({v['peak_mib']:.0f})")
         log(f"| {r['model']} | {r['batch']} | " + " | ".join(cells) + " |")
+    splits = [(r, c, r[c]) for r in rows for c in cols if isinstance(r.get(c), dict) and r[c].get("split_ms")]
+    if splits:
+        log("\n| model | batch | mode | run (ms) | host staging | upload | graph | download | device-resident replay |")
+        log("|---|---|---|---|---|---|---|---|---|")
+        for r, c, v in splits:
+            sp = v["split_ms"]
+            log(f"| {r['model']} | {r['batch']} | {c} | {sp['run']:.3f} | {sp['stage']:.3f} | {sp['upload']:.3f} | "
+                f"{sp['graph']:.3f} | {sp['download']:.3f} | {v['resident_ms']:.3f} |")
     if args.pipeline:
         log(f"\n| model | batch | mode | {args.pipeline} runs one by one (ms) | run_many (ms) | gain |")
         log("|---|---|---|---|---|---|")

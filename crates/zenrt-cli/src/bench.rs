@@ -197,6 +197,10 @@ pub fn bench(a: BenchArgs) -> CliResult<ExitCode> {
         Some(n) => Some(pipeline_rounds(&session, &inputs, n.max(1), a.iters)?),
         None => None,
     };
+    #[cfg(feature = "cuda")]
+    let gpu_split = session.cuda_plan().map(|c| gpu_split(c, &session, &inputs, a.iters)).transpose()?.flatten();
+    #[cfg(not(feature = "cuda"))]
+    let gpu_split: Option<([f64; 5], f64)> = None;
     let rss = peak_rss_bytes();
     let throughput = if s.median > 0.0 { batch as f64 * 1000.0 / s.median } else { f64::INFINITY };
 
@@ -219,6 +223,12 @@ pub fn bench(a: BenchArgs) -> CliResult<ExitCode> {
             per_s(*seq),
             per_s(*pipe),
             seq / pipe
+        );
+    }
+    if let Some((m, resident)) = &gpu_split {
+        println!(
+            "GPU split:   median ms: host staging {:.3}, upload {:.3}, graph {:.3}, download {:.3}, run {:.3}; device-resident replay {resident:.3}",
+            m[0], m[1], m[2], m[3], m[4]
         );
     }
     println!("peak RSS:    {:.1} MiB", rss as f64 / (1024.0 * 1024.0));
@@ -283,12 +293,47 @@ pub fn bench(a: BenchArgs) -> CliResult<ExitCode> {
             ("pipeline_n", a.pipeline.map_or("null".into(), |n| n.to_string())),
             ("pipeline_sequential_ms", piped.map_or("null".into(), |p| format!("{:.4}", p.0))),
             ("pipeline_run_many_ms", piped.map_or("null".into(), |p| format!("{:.4}", p.1))),
+            (
+                "gpu_split_ms",
+                gpu_split.map_or("null".into(), |(m, _)| {
+                    format!(
+                        "{{\"stage\":{:.4},\"upload\":{:.4},\"graph\":{:.4},\"download\":{:.4},\"run\":{:.4}}}",
+                        m[0], m[1], m[2], m[3], m[4]
+                    )
+                }),
+            ),
+            ("gpu_resident_median_ms", gpu_split.map_or("null".into(), |(_, r)| format!("{r:.4}"))),
             ("samples_ms", format!("[{}]", samples.iter().map(|x| format!("{x:.4}")).collect::<Vec<_>>().join(","))),
         ];
         let body: Vec<String> = fields.iter().map(|(k, v)| format!("{}:{v}", json_str(k))).collect();
         println!("{{{}}}", body.join(","));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// GPU with a captured graph: `iters` more runs with their time split recorded (medians of
+/// host staging, upload, graph, download, whole run; `zenrt::cuda::RunSplit`), then the median of
+/// `iters` replays on device-resident inputs and outputs. `None` when the runs are not replayed.
+#[cfg(feature = "cuda")]
+fn gpu_split(
+    plan: &zenrt::cuda::CudaPlan,
+    session: &Session,
+    inputs: &[(String, Tensor)],
+    iters: usize,
+) -> CliResult<Option<([f64; 5], f64)>> {
+    if !plan.set_split_timing(true)? {
+        return Ok(None);
+    }
+    for _ in 0..iters {
+        session.run(inputs.to_vec())?;
+    }
+    let splits = plan.take_splits()?;
+    plan.set_split_timing(false)?;
+    let med = |f: fn(&zenrt::cuda::RunSplit) -> f64| stats(&splits.iter().map(f).collect::<Vec<_>>()).median;
+    let m =
+        [med(|s| s.stage_ms), med(|s| s.upload_ms), med(|s| s.graph_ms), med(|s| s.download_ms), med(|s| s.total_ms)];
+    let resident = plan.time_resident(iters)?.map(|t| stats(&t).median);
+    Ok(resident.filter(|_| !splits.is_empty()).map(|r| (m, r)))
 }
 
 /// Median wall times (ms) of `n` requests run one by one and of one `run_many` of `n`, over

@@ -216,7 +216,7 @@ impl Drop for Scratch {
         // for: one of them may be capturing a graph).
         unsafe {
             let _ = cudarc::driver::result::stream::synchronize(self.1 as _);
-            let _ = cudarc::driver::result::free_sync(self.0);
+            crate::gpu::device_sync(|| cudarc::driver::result::free_sync(self.0)).ok();
         }
     }
 }

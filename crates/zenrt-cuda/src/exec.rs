@@ -3,7 +3,7 @@
 
 use crate::gpu::{GTensor, Gpu};
 use crate::ops::{self, Cx, GpuOp, Layout, Val};
-use crate::pipeline::{Replay, Staged};
+use crate::pipeline::{Replay, RunSplit, Staged};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
@@ -223,6 +223,18 @@ impl CudaPlan {
     /// topological order). Uploads every initializer once. Fails, listing every node without a
     /// CUDA kernel, unless `cpu_fallback` is on.
     pub fn compile(gpu: Arc<Gpu>, graph: &Arc<OnnxGraph>, order: &[Node], cpu_fallback: bool) -> Result<CudaPlan> {
+        let plan = CudaPlan::compile_on(gpu.clone(), graph, order, cpu_fallback);
+        if plan.is_err() {
+            // keep the lane for the next session instead of closing it: destroying a lane's
+            // cuBLAS/cuDNN handles and streams while other lanes work crashed the driver
+            // (session 8: SIGSEGV in cuCtxSynchronize under cublasDestroy, and in cuEventRecord
+            // under another lane's cuDNN Find, with refused node cases closing their lanes)
+            crate::retire(gpu);
+        }
+        plan
+    }
+
+    fn compile_on(gpu: Arc<Gpu>, graph: &Arc<OnnxGraph>, order: &[Node], cpu_fallback: bool) -> Result<CudaPlan> {
         let mut analyzed = analyze(graph, order, cpu_fallback);
         fuse_activations(graph, order, &mut analyzed);
         let order = &fuse_residuals(graph, order, &mut analyzed);
@@ -423,6 +435,36 @@ impl CudaPlan {
         Ok(outs)
     }
 
+    /// `f` on the captured graph's replay state, the lane's run lock held and the context
+    /// bound; `None` when no graph is captured (yet).
+    fn with_replay<R>(&self, f: impl FnOnce(&Gpu, &mut Replay) -> Result<R>) -> Result<Option<R>> {
+        let mut slot = self.graph.lock().map_err(|_| Error::Invalid("CUDA graph cache poisoned".into()))?;
+        let Some(GraphSlot { state: GraphState::Ready(r), .. }) = slot.as_mut() else { return Ok(None) };
+        let gpu = &*self.gpu;
+        let _guard = gpu.run_lock.lock().map_err(|_| Error::Invalid("CUDA run lock poisoned".into()))?;
+        gpu.bind()?;
+        f(gpu, r).map(Some)
+    }
+
+    /// Turns recording of a [`RunSplit`] per single-request replay on or off (for benchmarks);
+    /// false when no graph is captured.
+    pub fn set_split_timing(&self, on: bool) -> Result<bool> {
+        Ok(self.with_replay(|_, r| r.set_split_timing(on))?.is_some())
+    }
+
+    /// The splits recorded since the last call.
+    pub fn take_splits(&self) -> Result<Vec<RunSplit>> {
+        Ok(self.with_replay(|_, r| Ok(r.take_splits()))?.unwrap_or_default())
+    }
+
+    /// Device milliseconds of `iters` replays of the captured graph with the inputs of the last
+    /// run left in its device buffers and the outputs left on the device (no host copies): the
+    /// time a caller whose tensors live on the GPU waits, comparable with PyTorch timed on
+    /// device-resident tensors. `None` when no graph is captured.
+    pub fn time_resident(&self, iters: usize) -> Result<Option<Vec<f64>>> {
+        self.with_replay(|gpu, r| r.time_resident(gpu, iters))
+    }
+
     /// Turns CUDA graph capture/replay on or off (off drops a captured graph).
     pub fn set_graphs(&self, on: bool) {
         self.graphs_on.store(on, Ordering::Relaxed);
@@ -553,6 +595,8 @@ impl CudaPlan {
     fn capture(&self, inputs: &[(String, Tensor)]) -> Result<Replay> {
         let gpu = &*self.gpu;
         let _guard = gpu.run_lock.lock().map_err(|_| Error::Invalid("CUDA run lock poisoned".into()))?;
+        // no other lane frees memory or opens/closes a lane meanwhile (that invalidates a capture)
+        let _sync = crate::gpu::capture_guard();
         gpu.bind()?;
         gpu.begin_capture(None)?;
         let first = self.capture_body(inputs);

@@ -29,6 +29,7 @@ const KERNELS: &str = include_str!("kernels.cu");
 /// Kernel names of `kernels.cu` (looked up once after loading).
 const KERNEL_NAMES: &[&str] = &[
     "pool_nhwc_f32",
+    "pool_nhwc_fin",
     "dw_nhwc_v1_k3",
     "dw_nhwc_v1_k5",
     "dw_nhwc_v1_k0",
@@ -50,6 +51,7 @@ const KERNEL_NAMES: &[&str] = &[
     "binary_i64",
     "binary_i32",
     "binary_same_f32",
+    "binary_bcast_f32",
     "compare_f32",
     "compare_i64",
     "compare_i32",
@@ -100,6 +102,54 @@ const KERNEL_NAMES: &[&str] = &[
     "attn_softmax_f32",
     "transpose_last2_f32",
 ];
+
+/// Graph captures (shared) against the driver calls that synchronise the whole device
+/// (exclusive: freeing device or pinned memory, creating and destroying lanes with their cuBLAS
+/// and cuDNN handles), process-wide. Such a call from one lane while another lane's stream is
+/// being captured invalidates that capture: four real-model tests in parallel on the H100
+/// (session 8) failed their captures with CUDA_ERROR_STREAM_CAPTURE_INVALIDATED and cuBLAS
+/// internal errors while other tests' sessions ran cuDNN Find (its scratch is freed after) or
+/// were dropped.
+static DEVICE_SYNC: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+thread_local! {
+    /// Captures (read side) and synchronising calls (write side) this thread is inside.
+    static HELD: std::cell::Cell<(u32, u32)> = const { std::cell::Cell::new((0, 0)) };
+}
+
+/// Held while a graph is captured (see [`DEVICE_SYNC`]).
+pub(crate) struct CaptureGuard(#[allow(dead_code)] Option<std::sync::RwLockReadGuard<'static, ()>>);
+
+/// Keeps [`device_sync`] calls of other threads out until dropped.
+pub(crate) fn capture_guard() -> CaptureGuard {
+    let (reads, writes) = HELD.get();
+    HELD.set((reads + 1, writes));
+    // inside this thread's own synchronising call (or capture): the lock is ours already
+    let g = if reads + writes == 0 { Some(DEVICE_SYNC.read().unwrap_or_else(|e| e.into_inner())) } else { None };
+    CaptureGuard(g)
+}
+
+impl Drop for CaptureGuard {
+    fn drop(&mut self) {
+        let (reads, writes) = HELD.get();
+        HELD.set((reads.saturating_sub(1), writes));
+    }
+}
+
+/// Runs `f`, a driver call that synchronises the device, while no other thread captures a graph.
+/// Inside this thread's own capture or synchronising call it runs at once (no self-deadlock; a
+/// capture that frees memory is failing anyway).
+pub(crate) fn device_sync<R>(f: impl FnOnce() -> R) -> R {
+    let (reads, writes) = HELD.get();
+    if reads + writes > 0 {
+        return f();
+    }
+    let _g = DEVICE_SYNC.write().unwrap_or_else(|e| e.into_inner());
+    HELD.set((0, 1));
+    let r = f();
+    HELD.set((0, 0));
+    r
+}
 
 /// The compiled kernel module (once per process, shared by every session on the device).
 struct Module {
@@ -163,14 +213,16 @@ impl Pool {
 
     /// Gives every cached (unreferenced) buffer back to the driver.
     fn release_cache(&mut self) {
-        for (_, v) in self.free.drain() {
-            for q in v {
-                // SAFETY: cached buffers are not referenced by anything.
-                unsafe {
-                    let _ = drv::free_sync(q);
+        device_sync(|| {
+            for (_, v) in self.free.drain() {
+                for q in v {
+                    // SAFETY: cached buffers are not referenced by anything.
+                    unsafe {
+                        let _ = drv::free_sync(q);
+                    }
                 }
             }
-        }
+        });
         self.reserved = self.in_use;
     }
 }
@@ -421,7 +473,7 @@ impl Gpu {
     /// a panic), then creates the context, stream and cuBLAS handle and compiles the kernels.
     pub fn open(ordinal: usize, precision: Precision) -> std::result::Result<Gpu, DeviceUnavailable> {
         let info = probe(ordinal)?;
-        let r = std::panic::catch_unwind(|| Gpu::open_unchecked(ordinal, precision));
+        let r = device_sync(|| std::panic::catch_unwind(|| Gpu::open_unchecked(ordinal, precision)));
         match r {
             Ok(Ok(g)) => Ok(g),
             Ok(Err(e)) => Err(DeviceUnavailable::Init(format!("{} ({}): {e}", info.name, ordinal))),
@@ -838,18 +890,20 @@ impl Drop for Gpu {
     fn drop(&mut self) {
         let _ = self.bind();
         let _ = self.sync();
-        // cuDNN's handle goes before the stream it uses
-        self.cudnn = Err("closed".into());
-        // SAFETY: created in open_unchecked and used by nothing else now.
-        unsafe {
-            let _ = blas::destroy_handle(self.blas);
-            let _ = drv::stream::destroy(self.stream);
-            for s in self.copy {
-                let _ = drv::stream::synchronize(s);
-                let _ = drv::stream::destroy(s);
+        device_sync(|| {
+            // cuDNN's handle goes before the stream it uses
+            self.cudnn = Err("closed".into());
+            // SAFETY: created in open_unchecked and used by nothing else now.
+            unsafe {
+                let _ = blas::destroy_handle(self.blas);
+                let _ = drv::stream::destroy(self.stream);
+                for s in self.copy {
+                    let _ = drv::stream::synchronize(s);
+                    let _ = drv::stream::destroy(s);
+                }
+                let _ = drv::free_sync(self.bad_flag);
             }
-            let _ = drv::free_sync(self.bad_flag);
-        }
+        });
         // Cached buffers go back to the driver with the pool, once no buffer handle is left.
     }
 }

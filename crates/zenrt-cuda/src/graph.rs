@@ -51,9 +51,7 @@ impl Pinned {
 impl Drop for Pinned {
     fn drop(&mut self) {
         // SAFETY: allocated by cuMemAllocHost; nothing refers to it any more.
-        unsafe {
-            let _ = drv_sys::cuMemFreeHost(self.ptr as *mut c_void);
-        }
+        crate::gpu::device_sync(|| unsafe { drv_sys::cuMemFreeHost(self.ptr as *mut c_void) });
     }
 }
 
@@ -66,12 +64,27 @@ unsafe impl Sync for Event {}
 
 impl Event {
     pub(crate) fn new() -> Result<Event> {
+        Event::with_flags(drv_sys::CUevent_flags_enum::CU_EVENT_DISABLE_TIMING)
+    }
+    /// An event that can be timed ([`Event::ms_since`]).
+    pub(crate) fn timed() -> Result<Event> {
+        Event::with_flags(drv_sys::CUevent_flags_enum::CU_EVENT_DEFAULT)
+    }
+    fn with_flags(flags: drv_sys::CUevent_flags_enum) -> Result<Event> {
         let mut e = std::ptr::null_mut();
         // SAFETY: out-pointer; the context is current on this thread (callers bind it).
-        unsafe { drv_sys::cuEventCreate(&mut e, drv_sys::CUevent_flags_enum::CU_EVENT_DISABLE_TIMING as u32) }
-            .result()
-            .map_err(|e| cu_err("cuEventCreate", e))?;
+        unsafe { drv_sys::cuEventCreate(&mut e, flags as u32) }.result().map_err(|e| cu_err("cuEventCreate", e))?;
         Ok(Event(e))
+    }
+    /// Device milliseconds from `start`'s last recorded point to this one's (both timed and
+    /// reached).
+    pub(crate) fn ms_since(&self, start: &Event) -> Result<f64> {
+        let mut ms = 0f32;
+        // SAFETY: two live events of the same context.
+        unsafe { drv_sys::cuEventElapsedTime_v2(&mut ms, start.0, self.0) }
+            .result()
+            .map_err(|e| cu_err("cuEventElapsedTime", e))?;
+        Ok(ms as f64)
     }
     /// Marks the point `stream` has reached.
     pub(crate) fn record(&self, stream: drv_sys::CUstream) -> Result<()> {

@@ -161,6 +161,20 @@ extern "C" __global__ void binary_f32(i64 n, int op, Dims d, const real* a, cons
 extern "C" __global__ void binary_i64(i64 n, int op, Dims d, const i64* a, const i64* b, i64* y) { binary_t<i64, i64>(n, op, d, a, b, y); }
 extern "C" __global__ void binary_i32(i64 n, int op, Dims d, const int* a, const int* b, int* y) { binary_t<int, int>(n, op, d, a, b, y); }
 
+// Broadcast float fast path: a and y contiguous of n elements, b broadcast over them as the
+// groups [B0, P, Q, R] of the output's dims (b varies over P and R only: index p * R + r), e.g.
+// a squeeze-excitation scale [N, C, 1, 1] over NCHW (P = N*C, Q = H*W, R = 1) or over NHWC
+// (P = N, Q = H*W, R = C), a per-channel bias (B0 = N, P = C, Q = H*W). 32-bit index math
+// (n < 2^31) instead of the rank-deep i64 division of binary_t; `swap`: y = op(b, a).
+extern "C" __global__ void binary_bcast_f32(i64 n, int op, int swap, unsigned P, unsigned QR, unsigned R,
+                                            const real* a, const real* b, real* y) {
+    GRID_LOOP(i, n) {
+        unsigned u = (unsigned)i;
+        float x = ld(a[i]), z = ld(b[(u / QR) % P * R + u % R]);
+        y[i] = st(swap ? arith<float>(op, z, x) : arith<float>(op, x, z));
+    }
+}
+
 // Same-shape float fast path: y = op(a, b), then an activation.
 extern "C" __global__ void binary_same_f32(i64 n, int op, const real* a, const real* b, int act_op, float p, float q, real* y) {
     GRID_LOOP(i, n) y[i] = st(act(act_op, arith<float>(op, ld(a[i]), ld(b[i])), p, q));
@@ -315,20 +329,25 @@ extern "C" __global__ void row_mean_f32(i64 rows, i64 r, float scale, const real
 }
 
 // Global average (op 1) or max (op 2) pooling of channels-last x = [N, R, C] (R = H * W) into
-// y = [N, C]: a block reduces `cw` channels (8 or 32) of one image, its threads as cw channels x
-// blockDim / cw row groups (a warp reads 32 / cw rows of cw contiguous channels), then the groups'
-// partial results are combined in shared memory. (One thread per output channel, `reduce_f32`,
-// left 32 x C threads to loop over 112 x 112 rows each: efficientnet's squeeze-excitation pools.)
-extern "C" __global__ void __launch_bounds__(256) pool_nhwc_f32(i64 n, i64 r, i64 c, int cw, int op, const real* x, real* y) {
+// y = [N, C]: a block reduces `cw` channels (8 or 32) of one image over one of `segs` row segments,
+// its threads as cw channels x blockDim / cw row groups (a warp reads 32 / cw rows of cw
+// contiguous channels), then the groups' partial results are combined in shared memory. With one
+// segment the block writes y; with more (too few images x channel chunks to fill the SMs:
+// efficientnet's first squeeze-excitation pool, 32 x 112 x 112 x 32, had 128 blocks) it writes
+// its segment's sum or max to part = [N, segs, C] (f32) and pool_nhwc_fin combines them.
+// (One thread per output channel, `reduce_f32`, left 32 x C threads to loop over 112 x 112 rows.)
+extern "C" __global__ void __launch_bounds__(256) pool_nhwc_f32(i64 n, i64 r, i64 c, int cw, int op, int segs,
+                                                                const real* x, real* y, float* part) {
     __shared__ float sh[256];
     const int lane = threadIdx.x % cw, grp = threadIdx.x / cw, groups = blockDim.x / cw;
-    const i64 chunks = (c + cw - 1) / cw;
-    for (i64 blk = blockIdx.x; blk < n * chunks; blk += gridDim.x) {
-        const i64 b = blk / chunks, ch = (blk % chunks) * cw + lane;
+    const i64 chunks = (c + cw - 1) / cw, rs = (r + segs - 1) / segs;
+    for (i64 blk = blockIdx.x; blk < n * chunks * segs; blk += gridDim.x) {
+        const i64 seg = blk % segs, bc = blk / segs, b = bc / chunks, ch = (bc % chunks) * cw + lane;
+        const i64 k0 = seg * rs, k1 = min(r, k0 + rs);
         float acc = op == 2 ? -INFINITY : 0.f;
         if (ch < c) {
             const real* p = x + b * r * c + ch;
-            for (i64 k = grp; k < r; k += groups) {
+            for (i64 k = k0 + grp; k < k1; k += groups) {
                 float v = ld(p[k * c]);
                 acc = op == 2 ? fmaxf(acc, v) : acc + v;
             }
@@ -340,9 +359,18 @@ extern "C" __global__ void __launch_bounds__(256) pool_nhwc_f32(i64 n, i64 r, i6
                 float v = sh[g * cw + lane];
                 acc = op == 2 ? fmaxf(acc, v) : acc + v;
             }
-            y[b * c + ch] = st(op == 2 ? acc : acc / (float)r);
+            if (segs == 1) y[b * c + ch] = st(op == 2 ? acc : acc / (float)r);
+            else part[(b * segs + seg) * c + ch] = acc;
         }
         __syncthreads();
+    }
+}
+extern "C" __global__ void pool_nhwc_fin(i64 n, i64 r, i64 c, int op, int segs, const float* part, real* y) {
+    GRID_LOOP(i, n * c) {
+        const float* p = part + (i / c) * segs * c + i % c;
+        float acc = p[0];
+        for (int s = 1; s < segs; ++s) acc = op == 2 ? fmaxf(acc, p[s * c]) : acc + p[s * c];
+        y[i] = st(op == 2 ? acc : acc / (float)r);
     }
 }
 

@@ -25,6 +25,7 @@ pub use cudnn::conv_path;
 pub use detect::{available, probe, DeviceInfo, DeviceUnavailable};
 pub use exec::{placements, CudaPlan, Nhwc, NodePlacement, Placement};
 pub use gpu::{Gpu, Precision};
+pub use pipeline::RunSplit;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -72,7 +73,9 @@ pub(crate) fn retire(gpu: Arc<Gpu>) {
 }
 
 /// Closes every idle lane (those of dropped sessions), giving their cached device memory back to
-/// the driver; returns how many were closed. New sessions then open fresh lanes.
+/// the driver; returns how many were closed. New sessions then open fresh lanes. Call it only while
+/// no other session of the process works on the device: closing a lane (its cuBLAS and cuDNN
+/// handles, its streams) while other lanes run crashed the driver (docs/cuda.md, session 8).
 pub fn release_idle_lanes() -> usize {
     let Ok(mut idle) = IDLE.get_or_init(|| Mutex::new(Vec::new())).lock() else { return 0 };
     let before = idle.len();

@@ -25,7 +25,9 @@ use crate::gpu::{cu_err, DevBuf, Gpu};
 use crate::graph::{host_bytes, host_tensor, Event, Graph, Pinned};
 use cudarc::driver::sys as drv_sys;
 use std::ffi::c_void;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
 use zenrt_core::{DType, Error, Result, Tensor};
 
 /// A graph output.
@@ -71,6 +73,37 @@ pub(crate) struct Replay {
     in_total: usize,
     out_total: usize,
     slots: Vec<Slot>,
+    /// While split timing is on: events before the uploads, after them, after the replay,
+    /// after the downloads, and the splits recorded.
+    timing: Option<([Event; 4], Vec<RunSplit>)>,
+}
+
+/// Where the time of one single-request replay went, in milliseconds: `stage_ms` host wall
+/// time until the last input upload was queued (the host copies into pinned memory); on the
+/// device, `upload_ms` from before the first upload to after the last (waits for host pieces
+/// included), `graph_ms` the replay, `download_ms` the output copies; `total_ms` the host wall
+/// time of the whole call.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct RunSplit {
+    pub stage_ms: f64,
+    pub upload_ms: f64,
+    pub graph_ms: f64,
+    pub download_ms: f64,
+    pub total_ms: f64,
+}
+
+/// Bytes per piece of a threaded upload.
+const STAGE_PIECE: usize = 2 << 20;
+
+/// Threads that copy a single request's inputs into pinned memory (`ZENRT_CUDA_STAGE_THREADS`;
+/// default: the available cores, at most 8): 1 copies on the calling thread and queues one
+/// upload per input (sessions 5-7); 0 uploads straight from the pageable host tensors.
+fn stage_threads() -> usize {
+    static N: OnceLock<usize> = OnceLock::new();
+    *N.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+        std::env::var("ZENRT_CUDA_STAGE_THREADS").ok().and_then(|v| v.parse().ok()).unwrap_or(cores)
+    })
 }
 
 fn align(n: usize) -> usize {
@@ -128,7 +161,7 @@ impl Replay {
             .collect();
         let flag_off = out_total;
         out_total += 4;
-        Replay { graph, inputs, outputs, out_offs, flag_off, in_total, out_total, slots: Vec::new() }
+        Replay { graph, inputs, outputs, out_offs, flag_off, in_total, out_total, slots: Vec::new(), timing: None }
     }
 
     /// Makes slot `s` (and those before it), with device staging and events when `piped`.
@@ -152,22 +185,105 @@ impl Replay {
         Ok(())
     }
 
+    /// The host bytes of a request's inputs, in `self.inputs` order (sizes checked).
+    fn sources<'a>(&self, req: &'a [(String, Tensor)]) -> Result<Vec<&'a [u8]>> {
+        self.inputs
+            .iter()
+            .map(|i| {
+                let t = req
+                    .iter()
+                    .find(|(n, _)| *n == i.name)
+                    .map(|(_, t)| t)
+                    .ok_or_else(|| Error::MissingInput(i.name.clone()))?;
+                let src = host_bytes(t)?;
+                if src.len() != i.bytes {
+                    return Err(Error::Invalid("CUDA graph: input size changed".into()));
+                }
+                Ok(src)
+            })
+            .collect()
+    }
+
     /// Copies a request's input bytes into slot `s`'s pinned buffer.
     fn put(&mut self, s: usize, req: &[(String, Tensor)]) -> Result<()> {
+        let srcs = self.sources(req)?;
         let dst = self.slots[s].pin_in.as_mut_slice();
-        for i in &self.inputs {
-            let t = req
-                .iter()
-                .find(|(n, _)| *n == i.name)
-                .map(|(_, t)| t)
-                .ok_or_else(|| Error::MissingInput(i.name.clone()))?;
-            let src = host_bytes(t)?;
-            if src.len() != i.bytes {
-                return Err(Error::Invalid("CUDA graph: input size changed".into()));
-            }
+        for (i, src) in self.inputs.iter().zip(srcs) {
             dst[i.off..i.off + i.bytes].copy_from_slice(src);
         }
         Ok(())
+    }
+
+    /// Puts a request's inputs on the device (into the graph's fixed buffers) with copies queued
+    /// on `stream`, as [`stage_threads`] says: through slot 0's pinned buffer, large inputs in
+    /// pieces that several threads copy while the main thread queues each piece's upload as
+    /// soon as it is in place (the DMA overlaps the host copy); or straight from the pageable
+    /// host tensors (the driver stages them).
+    fn upload(&mut self, req: &[(String, Tensor)], stream: drv_sys::CUstream) -> Result<()> {
+        let threads = stage_threads();
+        if threads == 0 {
+            for (i, src) in self.inputs.iter().zip(self.sources(req)?) {
+                copy(Copy::HtoD(i.buf.ptr, src.as_ptr()), i.bytes, stream)?;
+            }
+            return Ok(());
+        }
+        if threads == 1 || self.in_total < 2 * STAGE_PIECE {
+            self.put(0, req)?;
+            let pin_in = self.slots[0].pin_in.ptr();
+            for i in &self.inputs {
+                // SAFETY (pointer offset): `off + bytes` lies within the slot's input area.
+                copy(Copy::HtoD(i.buf.ptr, unsafe { pin_in.add(i.off) }), i.bytes, stream)?;
+            }
+            return Ok(());
+        }
+        let srcs = self.sources(req)?;
+        let base = self.slots[0].pin_in.ptr() as usize;
+        let pin_in = self.slots[0].pin_in.as_mut_slice();
+        // (source, pinned destination) per piece, in upload order
+        let mut pieces: Vec<(&[u8], &mut [u8])> = Vec::new();
+        // (bytes, pinned address, device address) per piece, for the uploads
+        let mut plan: Vec<(usize, usize, u64)> = Vec::new();
+        let mut rest = pin_in;
+        let mut at = 0;
+        for (i, src) in self.inputs.iter().zip(srcs) {
+            let (_, tail) = std::mem::take(&mut rest).split_at_mut(i.off - at);
+            let (mut area, tail) = tail.split_at_mut(i.bytes);
+            (rest, at) = (tail, i.off + i.bytes);
+            for (k, part) in src.chunks(STAGE_PIECE).enumerate() {
+                let (dst, more) = area.split_at_mut(part.len());
+                area = more;
+                let dev = i.buf.ptr + (k * STAGE_PIECE) as u64;
+                plan.push((part.len(), base + i.off + k * STAGE_PIECE, dev));
+                pieces.push((part, dst));
+            }
+        }
+        let done: Vec<AtomicBool> = plan.iter().map(|_| AtomicBool::new(false)).collect();
+        let threads = threads.min(plan.len());
+        // per copying thread: (piece index, source, pinned destination)
+        type Piece<'a> = (usize, &'a [u8], &'a mut [u8]);
+        let mut lanes: Vec<Vec<Piece>> = (0..threads).map(|_| Vec::new()).collect();
+        for (k, (src, dst)) in pieces.into_iter().enumerate() {
+            lanes[k % threads].push((k, src, dst));
+        }
+        std::thread::scope(|sc| {
+            for lane in lanes {
+                let done = &done;
+                sc.spawn(move || {
+                    for (k, src, dst) in lane {
+                        dst.copy_from_slice(src);
+                        done[k].store(true, Ordering::Release);
+                    }
+                });
+            }
+            for (k, &(bytes, host, dev)) in plan.iter().enumerate() {
+                while !done[k].load(Ordering::Acquire) {
+                    std::thread::yield_now();
+                }
+                // the piece's writer is done with it: only the driver reads it from here on
+                copy(Copy::HtoD(dev, host as *const u8), bytes, stream)?;
+            }
+            Ok(())
+        })
     }
 
     /// The outputs in slot `s`'s pinned buffer (its copies done); an error when the run's
@@ -209,20 +325,70 @@ impl Replay {
     /// One request on the compute stream: inputs up, one replay, outputs down, one sync. The
     /// caller holds the lane's run lock with the context bound.
     pub(crate) fn run_one(&mut self, gpu: &Gpu, req: &[(String, Tensor)]) -> Result<Vec<Tensor>> {
+        let t0 = Instant::now();
         self.ready(gpu, 0, false)?;
-        self.put(0, req)?;
-        let (pin_in, pin_out) = (self.slots[0].pin_in.ptr(), self.slots[0].pin_out.ptr());
-        for i in &self.inputs {
-            // SAFETY (pointer offset): `off + bytes` lies within the slot's input area.
-            copy(Copy::HtoD(i.buf.ptr, unsafe { pin_in.add(i.off) }), i.bytes, gpu.stream)?;
+        let mark = |me: &Replay, k: usize| match &me.timing {
+            Some((ev, _)) => ev[k].record(gpu.stream),
+            None => Ok(()),
+        };
+        mark(self, 0)?;
+        let up = self.upload(req, gpu.stream);
+        let staged = t0.elapsed();
+        if let Err(e) = up {
+            gpu.sync()?; // nothing left in flight on the slot
+            return Err(e);
         }
+        mark(self, 1)?;
         gpu.launch_graph(&self.graph)?;
+        mark(self, 2)?;
+        let pin_out = self.slots[0].pin_out.ptr();
         for (addr, bytes, off) in self.out_copies(gpu.bad_flag()) {
             // SAFETY (pointer offset): within the slot's output area.
             copy(Copy::DtoH(unsafe { pin_out.add(off) }, addr), bytes, gpu.stream)?;
         }
+        mark(self, 3)?;
         gpu.sync()?;
-        self.take(0)
+        let outs = self.take(0);
+        if let Some((ev, splits)) = &mut self.timing {
+            splits.push(RunSplit {
+                stage_ms: staged.as_secs_f64() * 1e3,
+                upload_ms: ev[1].ms_since(&ev[0])?,
+                graph_ms: ev[2].ms_since(&ev[1])?,
+                download_ms: ev[3].ms_since(&ev[2])?,
+                total_ms: t0.elapsed().as_secs_f64() * 1e3,
+            });
+        }
+        outs
+    }
+
+    /// Starts (`true`: timed events made) or stops recording a [`RunSplit`] per `run_one`.
+    pub(crate) fn set_split_timing(&mut self, on: bool) -> Result<()> {
+        self.timing = match on {
+            true => Some(([Event::timed()?, Event::timed()?, Event::timed()?, Event::timed()?], Vec::new())),
+            false => None,
+        };
+        Ok(())
+    }
+
+    /// The splits recorded since timing was turned on (cleared).
+    pub(crate) fn take_splits(&mut self) -> Vec<RunSplit> {
+        self.timing.as_mut().map(|(_, v)| std::mem::take(v)).unwrap_or_default()
+    }
+
+    /// Device milliseconds of `iters` replays of the graph alone, one sample each: the inputs
+    /// stay in the graph's device buffers (from the last run) and the outputs on the device,
+    /// which is what a caller with device-resident tensors would wait for.
+    pub(crate) fn time_resident(&self, gpu: &Gpu, iters: usize) -> Result<Vec<f64>> {
+        let (a, b) = (Event::timed()?, Event::timed()?);
+        (0..iters)
+            .map(|_| {
+                a.record(gpu.stream)?;
+                gpu.launch_graph(&self.graph)?;
+                b.record(gpu.stream)?;
+                b.sync()?;
+                b.ms_since(&a)
+            })
+            .collect()
     }
 
     /// Several requests pipelined over the compute stream and the two copy streams (see the

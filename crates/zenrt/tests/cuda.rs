@@ -18,7 +18,113 @@ use zenrt::conformance::{self as conf, Outcome};
 use zenrt::{Device, Precision, Session, SessionOptions, Tensor};
 
 fn gpu() -> bool {
+    crash_report::install();
     zenrt::testing::cuda_or_skip()
+}
+
+/// A SIGSEGV/SIGBUS reporter for the device runs (no debugger there): on a fault it writes the
+/// signal, the faulting address, the instruction and stack pointers, the thread, a backtrace
+/// (`module(symbol+offset)[address]` per frame: the carried binaries keep their symbol table;
+/// offsets resolve with `addr2line -e` on the unstripped build) and the process's executable
+/// mappings to stderr, then restores the default action, so the process still dies of the signal.
+/// Runs on the faulting thread's own stack: the 8 KiB alternate stacks that Rust gives its threads
+/// are too small for the unwinder (tried: the handler faulted again), so a stack overflow is not
+/// reported (the process still dies of it). Only async-signal-safe calls, except `backtrace`,
+/// which is preloaded here so that the handler does not load libgcc on the faulting thread.
+mod crash_report {
+    use std::sync::Once;
+
+    pub fn install() {
+        static ONCE: Once = Once::new();
+        ONCE.call_once(|| {
+            let mut frames = [std::ptr::null_mut(); 4];
+            // SAFETY: plain libc calls with valid buffers; the handler below has the signature
+            // SA_SIGINFO asks for.
+            unsafe {
+                libc::backtrace(frames.as_mut_ptr(), frames.len() as i32);
+                for sig in [libc::SIGSEGV, libc::SIGBUS] {
+                    let mut sa: libc::sigaction = std::mem::zeroed();
+                    sa.sa_sigaction = on_fault as *const () as usize;
+                    sa.sa_flags = libc::SA_SIGINFO;
+                    libc::sigemptyset(&mut sa.sa_mask);
+                    libc::sigaction(sig, &sa, std::ptr::null_mut());
+                }
+            }
+        });
+    }
+
+    /// Writes `s` to stderr.
+    fn put(s: &[u8]) {
+        // SAFETY: write(2) of a valid buffer.
+        unsafe {
+            libc::write(2, s.as_ptr().cast(), s.len());
+        }
+    }
+
+    /// Writes `label` and `v` in hex to stderr (no allocation).
+    fn hex(label: &[u8], v: u64) {
+        let mut b = [0u8; 18];
+        b[0] = b'0';
+        b[1] = b'x';
+        for (i, d) in b[2..].iter_mut().enumerate() {
+            *d = b"0123456789abcdef"[((v >> (60 - 4 * i)) & 15) as usize];
+        }
+        put(label);
+        put(&b);
+    }
+
+    extern "C" fn on_fault(sig: i32, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
+        put(b"\n=== crash_report: fatal signal ");
+        put(if sig == libc::SIGSEGV { b"SIGSEGV" } else { b"SIGBUS" });
+        // SAFETY: the kernel passes a valid siginfo and ucontext to an SA_SIGINFO handler; the
+        // rest are async-signal-safe syscalls on stack buffers.
+        unsafe {
+            hex(b" addr ", (*info).si_addr() as u64);
+            hex(b" code ", (*info).si_code as u64);
+            let uc = ctx as *const libc::ucontext_t;
+            hex(b" rip ", (*uc).uc_mcontext.gregs[libc::REG_RIP as usize] as u64);
+            hex(b" rsp ", (*uc).uc_mcontext.gregs[libc::REG_RSP as usize] as u64);
+            hex(b" tid ", libc::syscall(libc::SYS_gettid) as u64);
+            put(b"\n");
+            let mut name = [0u8; 32];
+            if libc::prctl(libc::PR_GET_NAME, name.as_mut_ptr()) == 0 {
+                let n = name.iter().position(|&c| c == 0).unwrap_or(name.len());
+                put(b"thread: ");
+                put(&name[..n]);
+                put(b"\n");
+            }
+            let mut frames = [std::ptr::null_mut(); 64];
+            let n = libc::backtrace(frames.as_mut_ptr(), frames.len() as i32);
+            libc::backtrace_symbols_fd(frames.as_ptr(), n, 2);
+            put(b"=== executable mappings:\n");
+            let fd = libc::open(c"/proc/self/maps".as_ptr(), libc::O_RDONLY);
+            if fd >= 0 {
+                // whole lines with an 'x' permission only
+                let (mut buf, mut line, mut len) = ([0u8; 4096], [0u8; 512], 0usize);
+                loop {
+                    let r = libc::read(fd, buf.as_mut_ptr().cast(), buf.len());
+                    if r <= 0 {
+                        break;
+                    }
+                    for &c in &buf[..r as usize] {
+                        if len < line.len() {
+                            line[len] = c;
+                            len += 1;
+                        }
+                        if c == b'\n' {
+                            if len > 21 && line[..len].windows(4).any(|w| w[2] == b'x' && w[3] == b'p') {
+                                put(&line[..len]);
+                            }
+                            len = 0;
+                        }
+                    }
+                }
+                libc::close(fd);
+            }
+            put(b"=== end of crash_report\n");
+            libc::signal(sig, libc::SIG_DFL);
+        }
+    }
 }
 
 fn cuda_opts() -> SessionOptions {
@@ -45,6 +151,21 @@ fn cuda_without_device_is_a_clear_error() {
     let msg = e.to_string();
     assert!(msg.contains("CUDA"), "unclear error: {msg}");
     assert!(matches!(e, zenrt::Error::Unsupported(_)), "{e:?}");
+}
+
+/// Off unless `ZENRT_CRASH_SELFTEST=1`: faults on purpose in a spawned thread, to see the
+/// [`crash_report`] output (the process dies of SIGSEGV).
+#[test]
+fn crash_report_selftest() {
+    if std::env::var_os("ZENRT_CRASH_SELFTEST").is_none() {
+        return;
+    }
+    crash_report::install();
+    let t = std::thread::Builder::new().name("selftest".into()).spawn(|| {
+        // SAFETY: none: the read faults on purpose.
+        unsafe { std::ptr::read_volatile(std::hint::black_box(16usize) as *const u8) }
+    });
+    let _ = t.map(|t| t.join());
 }
 
 #[test]
@@ -254,7 +375,9 @@ fn node_cases_match_cpu() {
     }
     let sets = vec![("node".to_string(), dir)];
     let filter = std::env::var("ZENRT_NODE_FILTER").unwrap_or_default();
-    let base = conf::SuiteOptions { filter, jobs: 4, ..Default::default() };
+    // ZENRT_NODE_JOBS: parallel cases (default 4), varied by the device loop that hunts a crash
+    let jobs = std::env::var("ZENRT_NODE_JOBS").ok().and_then(|j| j.parse().ok()).unwrap_or(4);
+    let base = conf::SuiteOptions { filter, jobs, ..Default::default() };
     let cpu = conf::run_suite(&sets, &base, &|_| {});
     let gpu_opts = conf::SuiteOptions { session: cuda_opts(), ..base };
     let gpu = conf::run_suite(&sets, &gpu_opts, &|_| {});

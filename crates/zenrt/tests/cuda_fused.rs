@@ -9,6 +9,7 @@
 //!   shapes, strides, pads, dilations, channel multipliers and fused activations, fp32/fp16/bf16,
 //!   each in NCHW and channels-last (the vectorised `dw_nhwc_*` kernels: every vector width and
 //!   window specialisation), and with a residual folded into the epilogue;
+//! - broadcasting Add/Sub/Mul/Div (the four-group fast path and the general kernel), both layouts;
 //! - `com.zenrt` FusedElementwise (generated kernels: same-shape, scalar and broadcast inputs,
 //!   swapped operands) and FusedAttention (with and without broadcast masks).
 //!
@@ -311,6 +312,42 @@ fn fused_elementwise_matches_cpu() {
         &model,
         &[("a", random(&[3, 1], 14, 3.0)), ("b", random(&[2, 3, 17], 15, 1.0))],
     );
+}
+
+/// Broadcasting Add/Sub/Mul/Div (the `binary_bcast_f32` fast path where one operand has the
+/// output's shape, either side, and the general kernel where neither has), in both layouts: a
+/// squeeze-excitation scale, a per-channel bias, a row vector, a scalar, a middle size-1 dim.
+#[test]
+fn broadcast_arithmetic_matches_cpu() {
+    let cases: [(&[usize], &[usize]); 7] = [
+        (&[2, 6, 5, 7], &[2, 6, 1, 1]),
+        (&[2, 6, 1, 1], &[2, 6, 5, 7]),
+        (&[2, 6, 5, 7], &[6, 1, 1]),
+        (&[3, 5, 9], &[9]),
+        (&[4, 1, 6, 3], &[4, 1, 1, 3]),
+        (&[5, 8], &[1]),
+        (&[5, 1], &[1, 8]),
+    ];
+    for (k, (sa, sb)) in cases.iter().enumerate() {
+        for op in ["Add", "Sub", "Mul", "Div"] {
+            let ins = vec![("a", 1, sa.to_vec()), ("b", 1, sb.to_vec())];
+            let model = one_node("", op, &ins, &["y"], &[]);
+            // divisors kept away from zero: |x| + 0.5
+            let away = |t: Tensor| {
+                let v: Vec<f32> = t.to_f64_vec().iter().map(|x| (x.abs() + 0.5) as f32).collect();
+                Tensor::from_vec(t.shape().to_vec(), v).unwrap()
+            };
+            let (a, b) = (random(sa, 40 + k as u32, 2.0), away(random(sb, 50 + k as u32, 1.5)));
+            let what = format!("{op} {sa:?} {sb:?}");
+            check_layouts(
+                &what,
+                &model,
+                &[("a", a), ("b", b)],
+                &[(Precision::Fp32, 1e-6), (Precision::Fp16, 5e-3)],
+                &[Some(false), Some(true)],
+            );
+        }
+    }
 }
 
 #[test]

@@ -671,9 +671,16 @@ impl GpuOp for GlobalPool {
             let (nb, ch) = (xs[0], xs[1]);
             // 32 channels per block where that still gives every SM two blocks, else 8
             let cw: i32 = if nb * ch.div_ceil(32) >= 264 { 32 } else { 8 };
-            let blocks = (nb * ch.div_ceil(cw as usize)).clamp(1, 65535) as u32;
-            let (nb, ch) = (nb as i64, ch as i64);
-            cx.gpu.launch("pool_nhwc_f32", blocks, 256, &[&nb, &(r as i64), &ch, &cw, &op, &gx.ptr(), &y.ptr()])?;
+            let tiles = nb * ch.div_ceil(cw as usize);
+            let segs = pool_segments(tiles, r);
+            let blocks = (tiles * segs).clamp(1, 65535) as u32;
+            let part = if segs > 1 { Some(cx.gpu.alloc_bytes(nb * segs * ch * 4)?) } else { None };
+            let pp = part.as_ref().map_or(0, |p| p.ptr);
+            let (nb, ch, r, segs) = (nb as i64, ch as i64, r as i64, segs as i32);
+            cx.gpu.launch("pool_nhwc_f32", blocks, 256, &[&nb, &r, &ch, &cw, &op, &segs, &gx.ptr(), &y.ptr(), &pp])?;
+            if segs > 1 {
+                cx.gpu.launch_n("pool_nhwc_fin", (nb * ch) as usize, &[&nb, &r, &ch, &op, &segs, &pp, &y.ptr()])?;
+            }
         } else if self.max {
             cx.gpu.launch_n("reduce_f32", rows, &[&(rows as i64), &(r as i64), &1i64, &2i32, &gx.ptr(), &y.ptr()])?;
         } else {
@@ -683,6 +690,15 @@ impl GpuOp for GlobalPool {
         }
         Ok(vec![Val::Dev(y)])
     }
+}
+
+/// Row segments per (image, channel chunk) of `pool_nhwc_f32`: enough blocks for four per SM
+/// of an H100 (528) where `tiles` alone are fewer, each segment at least 256 rows.
+fn pool_segments(tiles: usize, rows: usize) -> usize {
+    if tiles >= 528 {
+        return 1;
+    }
+    528usize.div_ceil(tiles.max(1)).min(rows / 256).max(1)
 }
 
 pub(super) fn build_batchnorm(a: &Attrs) -> BResult {
@@ -744,6 +760,18 @@ impl GpuOp for BatchNorm {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn global_pools_split_rows_only_when_blocks_are_few() {
+        // efficientnet_b0 b32's first squeeze-excitation pool: 32 images x 4 chunks of 8 channels
+        assert_eq!(pool_segments(128, 112 * 112), 5);
+        // enough tiles, or rows too few to split: one pass
+        assert_eq!(pool_segments(528, 112 * 112), 1);
+        assert_eq!(pool_segments(4, 7 * 7), 1);
+        // each segment keeps at least 256 rows
+        assert_eq!(pool_segments(1, 1024), 4);
+        assert_eq!(pool_segments(0, 1024), 4);
+    }
 
     fn dw(n: i64, c: i64, h: i64, w: i64, k: i64, s: i64, pad: i64) -> ConvP {
         let o = |v: i64| (v + 2 * pad - k) / s + 1;

@@ -142,6 +142,13 @@ impl GpuOp for Binary {
                 n,
                 &[&(n as i64), &self.0, &ga.ptr(), &gb.ptr(), &c, &p, &q, &y.ptr()],
             )?;
+        } else if let Some(g) = bcast_groups(&out, a.shape(), b.shape()).filter(|_| a.dtype() == DType::F32) {
+            let (full, part) = if g.swap { (&gb, &ga) } else { (&ga, &gb) };
+            cx.gpu.launch_n(
+                "binary_bcast_f32",
+                n,
+                &[&(n as i64), &self.0, &(g.swap as i32), &g.p, &g.qr, &g.r, &full.ptr(), &part.ptr(), &y.ptr()],
+            )?;
         } else {
             let d = dims(&out, &broadcast_strides(a.shape(), &out)?, &broadcast_strides(b.shape(), &out)?, &[])?;
             let k = format!("binary_{}", suffix(a.dtype(), "binary")?);
@@ -149,6 +156,50 @@ impl GpuOp for Binary {
         }
         Ok(vec![Val::Dev(y)])
     }
+}
+
+/// How `binary_bcast_f32` sees a broadcast: one operand has the output's shape (the other's
+/// role when `swap`), the other varies only over the groups P and R of the output's dims
+/// [B0, P, Q, R] (each group possibly empty) and is broadcast over B0 and Q.
+#[derive(Debug, PartialEq)]
+struct BcastGroups {
+    swap: bool,
+    p: u32,
+    qr: u32,
+    r: u32,
+}
+
+/// The [`BcastGroups`] of `a op b` with output shape `out`, or `None` (neither operand has the
+/// output's shape, the other does not fit the pattern, or 2^31 elements or more).
+fn bcast_groups(out: &[usize], a: &[usize], b: &[usize]) -> Option<BcastGroups> {
+    let n: usize = out.iter().product();
+    if n >= 1 << 31 || n == 0 {
+        return None;
+    }
+    let (swap, part) = if a == out {
+        (false, b)
+    } else if b == out {
+        (true, a)
+    } else {
+        return None;
+    };
+    let st = broadcast_strides(part, out).ok()?;
+    // group of each non-1 output dim: 0 = B0 (broadcast), 1 = P (present), 2 = Q, 3 = R
+    let (mut group, mut sizes) = (0usize, [1usize; 4]);
+    for (&d, &s) in out.iter().zip(&st).filter(|(&d, _)| d != 1) {
+        let present = s != 0;
+        // stay in the group while it fits, else move on to the next group of that kind
+        group = match (group, present) {
+            (0, false) | (1, true) | (2, false) | (3, true) => group,
+            (0, true) => 1,
+            (1, false) => 2,
+            (2, true) => 3,
+            _ => return None,
+        };
+        sizes[group] *= d;
+    }
+    let (p, q, r) = (sizes[1] as u32, sizes[2] as u32, sizes[3] as u32);
+    Some(BcastGroups { swap, p, qr: q * r, r })
 }
 
 /// An operator with float32 kernels only (e.g. Pow, whose operands may differ in type).
@@ -289,5 +340,28 @@ impl GpuOp for Cast {
         let n = y.len();
         cx.gpu.launch_n(&format!("cast_{from}_{to}"), n, &[&(n as i64), &gx.ptr(), &y.ptr()])?;
         Ok(vec![Val::Dev(y)])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{bcast_groups, BcastGroups};
+
+    #[test]
+    fn broadcasts_fold_into_four_groups() {
+        let g = |swap, p, q, r| Some(BcastGroups { swap, p, qr: q * r, r });
+        // squeeze-excitation scale over NCHW and over NHWC (physical [N, H, W, C])
+        assert_eq!(bcast_groups(&[2, 3, 4, 5], &[2, 3, 4, 5], &[2, 3, 1, 1]), g(false, 6, 20, 1));
+        assert_eq!(bcast_groups(&[2, 4, 5, 3], &[2, 1, 1, 3], &[2, 4, 5, 3]), g(true, 2, 20, 3));
+        // per-channel [C, 1, 1] over NCHW; a row vector over a matrix; a scalar
+        assert_eq!(bcast_groups(&[2, 3, 4, 5], &[2, 3, 4, 5], &[3, 1, 1]), g(false, 3, 20, 1));
+        assert_eq!(bcast_groups(&[7, 9], &[9], &[7, 9]), g(true, 9, 1, 1));
+        assert_eq!(bcast_groups(&[7, 9], &[7, 9], &[1]), g(false, 1, 1, 1));
+        // [N, 1, C] over [N, H, C] with a size-1 dim in the middle of the output
+        assert_eq!(bcast_groups(&[2, 1, 4, 3], &[2, 1, 4, 3], &[2, 1, 1, 3]), g(false, 2, 4, 3));
+        // both broadcast, a fifth group, or too large: the general kernel
+        assert_eq!(bcast_groups(&[2, 3], &[2, 1], &[1, 3]), None);
+        assert_eq!(bcast_groups(&[2, 3, 4, 5, 6], &[2, 3, 4, 5, 6], &[3, 1, 5, 1]), None);
+        assert_eq!(bcast_groups(&[1 << 16, 1 << 15], &[1 << 16, 1 << 15], &[1]), None);
     }
 }
