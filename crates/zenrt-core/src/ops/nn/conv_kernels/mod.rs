@@ -323,7 +323,7 @@ pub fn conv_res_f32(
     // The residual enters as `beta·C`: the output starts as its copy.
     let beta = match z {
         Some(z) => {
-            y.copy_from_slice(z);
+            crate::simd::par::for_chunks(&mut y, 16, |s, c| c.copy_from_slice(&z[s..s + c.len()]));
             1.0
         }
         None => 0.0,
@@ -384,11 +384,17 @@ pub fn conv_res_f32(
     Ok(y)
 }
 
-/// `act(y + z)` in place (when there is a residual `z`; the kernel ran without `act` then).
+/// `act(y + z)` in place (when there is a residual `z`; the kernel ran without `act` then), split
+/// over the pool's threads when large.
 fn add_residual(mut y: Vec<f32>, z: Option<&[f32]>, act: Activation) -> Vec<f32> {
     if let Some(z) = z {
-        crate::simd::binary_inplace(crate::simd::BinFn::Add, &mut y, z);
-        act.apply_f32(&mut y);
+        let f = act.simd_f32();
+        crate::simd::par::for_chunks(&mut y, 16, |s, c| {
+            crate::simd::binary_inplace(crate::simd::BinFn::Add, c, &z[s..s + c.len()]);
+            if let Some(f) = f {
+                crate::simd::map_inplace(f, c);
+            }
+        });
     }
     y
 }

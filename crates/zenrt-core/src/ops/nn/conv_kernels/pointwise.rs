@@ -384,15 +384,22 @@ pub fn batched_f32(
     let bias = b.map_or(Bias::None, Bias::PerRow);
     let gact = if z.is_some() { Activation::None } else { act };
     sgemm(kern, 1.0, a, Operand::Src(&src), 0.0, &mut s, cols, 1, &Epilogue { bias, act: gact })?;
-    for (img, yn) in y.chunks_exact_mut(m * p).enumerate() {
-        for (mi, row) in yn.chunks_exact_mut(p).enumerate() {
+    // Rows of `S` into the images' planes, adding the residual and applying the activation after
+    // it (when there is one) while each plane is in cache; images split over the pool's threads.
+    let f = act.simd_f32().filter(|_| z.is_some());
+    crate::simd::par::for_chunks(y, m * p, |start, part| {
+        for (k, row) in part.chunks_exact_mut(p).enumerate() {
+            let (img, mi) = ((start / p + k) / m, (start / p + k) % m);
             row.copy_from_slice(&s[mi * cols + img * p..][..p]);
+            if let Some(z) = z {
+                let at = start + k * p;
+                crate::simd::binary_inplace(crate::simd::BinFn::Add, row, &z[at..at + p]);
+                if let Some(f) = f {
+                    crate::simd::map_inplace(f, row);
+                }
+            }
         }
-    }
+    });
     crate::memory::recycle(s);
-    if let Some(z) = z {
-        crate::simd::binary_inplace(crate::simd::BinFn::Add, y, z);
-        act.apply_f32(y);
-    }
     Ok(())
 }
