@@ -195,8 +195,9 @@ fn residual_matches_float64_on_every_path() {
     // weights, 1 and 2 threads, against the float64 direct convolution plus the residual.
     let mut rng = Lcg(77);
     let pool = crate::threads::pool(2).unwrap();
-    // (input, weight, group, stride, pad)
-    let cases: [(&[usize], &[usize], usize, i64, i64); 8] = [
+    /// (input, weight, group, stride, pad)
+    type Case = (&'static [usize], &'static [usize], usize, i64, i64);
+    let cases: [Case; 8] = [
         (&[2, 8, 40, 40], &[8, 1, 3, 3], 8, 1, 1),
         (&[1, 16, 7, 7], &[16, 1, 5, 5], 16, 1, 2),
         (&[2, 3, 20, 20], &[5, 3, 3, 3], 1, 1, 1),
