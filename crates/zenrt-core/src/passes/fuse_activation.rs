@@ -53,7 +53,7 @@ fn activation_of(g: &Graph, idx: &Index, n: &Node) -> Option<Activation> {
 }
 
 /// The activation applied to `y` by its readers, with the nodes to remove and the final output.
-fn find_activation(g: &Graph, idx: &Index, y: &str) -> Option<(Activation, Vec<usize>, String)> {
+pub(crate) fn find_activation(g: &Graph, idx: &Index, y: &str) -> Option<(Activation, Vec<usize>, String)> {
     if idx.is_pinned(y) {
         return None;
     }

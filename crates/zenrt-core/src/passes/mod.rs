@@ -11,6 +11,7 @@ mod fold_batchnorm;
 mod fold_shapes;
 mod fuse_activation;
 mod fuse_attention;
+mod fuse_conv_add;
 mod fuse_elementwise;
 mod fuse_expand_dw;
 mod fuse_gelu;
@@ -29,6 +30,7 @@ pub use fold_batchnorm::FoldBatchNorm;
 pub use fold_shapes::FoldShapes;
 pub use fuse_activation::FuseActivation;
 pub use fuse_attention::FuseAttention;
+pub use fuse_conv_add::FuseConvAdd;
 pub use fuse_elementwise::FuseElementwise;
 pub use fuse_expand_dw::FuseExpandDepthwise;
 pub use fuse_gelu::FuseGelu;
@@ -64,7 +66,8 @@ impl PassOptions {
 /// The default pipeline, in order: clean-ups and folding first (so patterns see constants and
 /// no Identity/duplicate nodes), then the pattern recognitions (LayerNorm, GELU, attention)
 /// before the epilogue fusions that consume their results, then expand+depthwise conv pairs
-/// (which take the convolutions with their activations), elementwise chains last.
+/// (which take the convolutions with their activations), residual Adds into the convs before them,
+/// elementwise chains last.
 pub fn default_passes() -> Vec<Box<dyn Pass>> {
     vec![
         Box::new(RemoveIdentity),
@@ -79,6 +82,7 @@ pub fn default_passes() -> Vec<Box<dyn Pass>> {
         Box::new(FuseMatMulBias),
         Box::new(FuseActivation),
         Box::new(FuseExpandDepthwise),
+        Box::new(FuseConvAdd),
         Box::new(FuseElementwise),
         Box::new(DeadCode),
     ]

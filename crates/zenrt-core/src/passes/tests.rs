@@ -507,3 +507,52 @@ fn optimize_runs_every_pass_and_honours_disabled() {
     assert_eq!(g.nodes.len(), 2);
     assert!(optimize(&mut g, &PassOptions::default().disable("nope")).is_err());
 }
+
+#[test]
+fn residual_add_fuses_into_conv() {
+    // ResNet-style: Conv → Add(conv, x2) → Relu, the residual computed after the conv (the fused
+    // node takes the Add's place); MobileNet-style: 1×1 Conv → Add(x, conv) with no activation.
+    let nodes = vec![
+        node("Conv", &["x", "w", "b"], &["c"], attrs(&[("pads", Attr::Ints(vec![1, 1, 1, 1]))])),
+        node("Relu", &["x"], &["r"], Attrs::new()),
+        node("Conv", &["r", "wr"], &["z"], attrs(&[("pads", Attr::Ints(vec![1, 1, 1, 1]))])),
+        node("Add", &["c", "z"], &["s"], Attrs::new()),
+        node("Relu", &["s"], &["t"], Attrs::new()),
+        node("Conv", &["t", "wp", "bp"], &["p"], Attrs::new()),
+        node("Add", &["t", "p"], &["y"], Attrs::new()),
+    ];
+    let inits = vec![
+        ("w", rand(&[4, 3, 3, 3], 1)),
+        ("b", rand(&[4], 2)),
+        ("wr", rand(&[4, 3, 3, 3], 3)),
+        ("wp", rand(&[4, 4, 1, 1], 4)),
+        ("bp", rand(&[4], 5)),
+    ];
+    let c = case(&[("x", &[2, 3, 5, 5])], &["y"], inits, nodes);
+    assert_eq!(check(c, &FuseConvAdd, 2), ["Relu", "Conv", "FusedConv", "FusedConv"]);
+}
+
+#[test]
+fn residual_add_not_fused_where_invalid() {
+    // The conv's activation comes before the Add; the Add broadcasts; the conv output is read
+    // twice; the residual is a constant.
+    let relu = attrs(&[("activation", Attr::String(b"Relu".to_vec())), ("pads", Attr::Ints(vec![1, 1, 1, 1]))]);
+    let pads = || attrs(&[("pads", Attr::Ints(vec![1, 1, 1, 1]))]);
+    let c = conv_case(
+        vec![
+            node("Relu", &["c"], &["r"], Attrs::new()),
+            node("FusedConv", &["r", "w2"], &["f"], relu),
+            node("Add", &["f", "r"], &["a"], Attrs::new()),
+            node("Conv", &["a", "w2"], &["c2"], pads()),
+            node("Relu", &["row"], &["rowr"], Attrs::new()),
+            node("Add", &["c2", "rowr"], &["a2"], Attrs::new()),
+            node("Conv", &["a2", "w2"], &["c3"], pads()),
+            node("Add", &["c3", "c3"], &["a3"], Attrs::new()),
+            node("Conv", &["a3", "w2"], &["c4"], pads()),
+            node("Add", &["c4", "k"], &["y"], Attrs::new()),
+        ],
+        vec![("w2", rand(&[4, 4, 3, 3], 9)), ("row", rand(&[1, 4, 1, 5], 10)), ("k", rand(&[2, 4, 5, 5], 11))],
+        "y",
+    );
+    check(c, &FuseConvAdd, 0);
+}

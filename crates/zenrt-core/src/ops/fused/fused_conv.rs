@@ -1,4 +1,6 @@
-//! `com.zenrt.FusedConv`: Conv (all of Conv's attributes) followed by an activation.
+//! `com.zenrt.FusedConv`: Conv (all of Conv's attributes) followed by an activation; an optional
+//! input 3, the residual `Z` (shaped like the output), is added before it:
+//! `act(conv(X, W) + B + Z)` (pass `fuse_conv_add`; the CUDA backend reads it the same way).
 
 use super::Activation;
 use crate::ops::nn::common::Window;
@@ -23,7 +25,8 @@ impl Op for FusedConv {
         let x = input(inputs, 0, "FusedConv")?;
         let w = input(inputs, 1, "FusedConv")?;
         // The activation runs in the kernel's epilogue (f32 path) or after (f64).
-        Ok(vec![conv_act_tensor(x, w, None, opt_input(inputs, 2), &self.win, self.group, self.act)?])
+        let (b, z) = (opt_input(inputs, 2), opt_input(inputs, 3));
+        Ok(vec![conv_act_tensor(x, w, None, b, z, &self.win, self.group, self.act)?])
     }
 
     fn infer(&self, inputs: &[InferInput]) -> Result<Vec<ValueInfo>> {

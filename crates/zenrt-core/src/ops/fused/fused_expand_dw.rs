@@ -95,8 +95,8 @@ impl Op for FusedExpandDepthwise {
         if let Some(y) = self.fast(x, we, be, wd, bd)? {
             return Ok(vec![y]);
         }
-        let t = conv_act_tensor(x, we, None, be, &Window::default(), 1, self.act_expand)?;
-        Ok(vec![conv_act_tensor(&t, wd, None, bd, &self.win, self.group, self.act)?])
+        let t = conv_act_tensor(x, we, None, be, None, &Window::default(), 1, self.act_expand)?;
+        Ok(vec![conv_act_tensor(&t, wd, None, bd, None, &self.win, self.group, self.act)?])
     }
 
     fn infer(&self, inputs: &[InferInput]) -> Result<Vec<ValueInfo>> {

@@ -4,7 +4,7 @@
 //! f64 runs as im2col + GEMM, with a direct loop for 2-D depthwise convolutions (the reference).
 
 use super::common::{compute_dtype, gemm, unravel, valid_range, walk_lines, GemmElem, Geometry, Window};
-use super::conv_kernels::{conv_f32, ConvWeights, PackedConvWeights};
+use super::conv_kernels::{conv_res_f32, ConvWeights, PackedConvWeights};
 use crate::ops::fused::Activation;
 use crate::ops::{input, opt_input, BuildCtx, ExecCtx, InferInput, Op};
 use crate::{checked_numel, ensure, DType, Dim, Error, Result, Tensor, ValueInfo};
@@ -199,15 +199,28 @@ pub fn conv_typed<T: GemmElem>(x: &[T], w: &[T], b: Option<&[T]>, cs: &ConvShape
 
 /// Runs a float convolution for any float dtype (f16/bf16 via f32).
 pub fn conv_tensor(x: &Tensor, w: &Tensor, b: Option<&Tensor>, win: &Window, group: usize) -> Result<Tensor> {
-    conv_act_tensor(x, w, None, b, win, group, Activation::None)
+    conv_act_tensor(x, w, None, b, None, win, group, Activation::None)
 }
 
-/// `act(conv(x, w) + b)` for any float dtype; `packed` (when given) holds `w` pre-packed.
+/// Checks that the residual `z` of a conv with output shape `out` (FusedConv input 3) has the
+/// input's dtype `dt` and exactly the output's shape.
+pub fn check_residual(z: Option<&Tensor>, dt: DType, out: &[usize]) -> Result<()> {
+    if let Some(z) = z {
+        ensure!(z.dtype() == dt, "FusedConv: residual dtype {} differs from input dtype {dt}", z.dtype());
+        ensure!(z.shape() == out, "FusedConv: residual shape {:?} differs from the output shape {out:?}", z.shape());
+    }
+    Ok(())
+}
+
+/// `act(conv(x, w) + b + z)` for any float dtype; `packed` (when given) holds `w` pre-packed; `z`
+/// (a residual, FusedConv input 3) must have the output's shape.
+#[allow(clippy::too_many_arguments)]
 pub fn conv_act_tensor(
     x: &Tensor,
     w: &Tensor,
     packed: Option<&PackedConvWeights>,
     b: Option<&Tensor>,
+    z: Option<&Tensor>,
     win: &Window,
     group: usize,
     act: Activation,
@@ -218,22 +231,30 @@ pub fn conv_act_tensor(
         ensure!(b.dtype() == dt, "Conv: bias dtype {} differs from input dtype {dt}", b.dtype());
     }
     let cs = ConvShape::new(x.shape(), w.shape(), win, group)?;
+    check_residual(z, dt, &cs.out_shape())?;
     let ct = compute_dtype(dt)?;
     let out = if ct == DType::F64 {
         let b = b.map(|b| b.as_slice::<f64>()).transpose()?;
-        act.apply(Tensor::from_vec(cs.out_shape(), conv_typed::<f64>(x.as_slice()?, w.as_slice()?, b, &cs)?)?)?
+        let mut y = conv_typed::<f64>(x.as_slice()?, w.as_slice()?, b, &cs)?;
+        if let Some(z) = z {
+            y.iter_mut().zip(z.as_slice::<f64>()?).for_each(|(y, z)| *y += z);
+        }
+        act.apply(Tensor::from_vec(cs.out_shape(), y)?)?
     } else if dt == DType::F32 {
         let b = b.map(|b| b.as_slice::<f32>()).transpose()?;
+        let z = z.map(|z| z.as_slice::<f32>()).transpose()?;
         let wts = match packed.filter(|p| p.shape == w.shape() && p.group == group) {
             Some(p) => ConvWeights::Packed(p, Some(w.as_slice()?)),
             None => ConvWeights::Raw(w.as_slice()?),
         };
-        Tensor::from_vec(cs.out_shape(), conv_f32(x.as_slice()?, wts, b, &cs, act)?)?
+        Tensor::from_vec(cs.out_shape(), conv_res_f32(x.as_slice()?, wts, b, z, &cs, act)?)?
     } else {
         let (xc, wc) = (x.cast(ct)?, w.cast(ct)?);
         let bc = b.map(|b| b.cast(ct)).transpose()?;
         let bs = bc.as_ref().map(|b| b.as_slice::<f32>()).transpose()?;
-        let y = conv_f32(xc.as_slice()?, ConvWeights::Raw(wc.as_slice()?), bs, &cs, act)?;
+        let zc = z.map(|z| z.cast(ct)).transpose()?;
+        let zs = zc.as_ref().map(|z| z.as_slice::<f32>()).transpose()?;
+        let y = conv_res_f32(xc.as_slice()?, ConvWeights::Raw(wc.as_slice()?), bs, zs, &cs, act)?;
         Tensor::from_vec(cs.out_shape(), y)?.cast(dt)?
     };
     Ok(out)
@@ -319,15 +340,18 @@ impl Op for PackedConv {
     fn run(&self, _: &dyn ExecCtx, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>> {
         let x = input(inputs, 0, "Conv")?;
         let b = opt_input(inputs, 2);
+        let z = opt_input(inputs, 3);
         let Some(w) = opt_input(inputs, 1) else {
             // The plan released the raw weights (see `absorbed_inputs`): the packed f32 form is all.
             ensure!(x.dtype() == DType::F32, "Conv: input dtype {} differs from the weights' (float32)", x.dtype());
             let cs = ConvShape::new(x.shape(), &self.packed.shape, &self.win, self.group)?;
+            check_residual(z, DType::F32, &cs.out_shape())?;
             let bs = b.map(|b| b.as_slice::<f32>()).transpose()?;
-            let y = conv_f32(x.as_slice()?, ConvWeights::Packed(&self.packed, None), bs, &cs, self.act)?;
+            let zs = z.map(|z| z.as_slice::<f32>()).transpose()?;
+            let y = conv_res_f32(x.as_slice()?, ConvWeights::Packed(&self.packed, None), bs, zs, &cs, self.act)?;
             return Ok(vec![Tensor::from_vec(cs.out_shape(), y)?]);
         };
-        Ok(vec![conv_act_tensor(x, w, Some(&self.packed), b, &self.win, self.group, self.act)?])
+        Ok(vec![conv_act_tensor(x, w, Some(&self.packed), b, z, &self.win, self.group, self.act)?])
     }
 
     fn absorbed_inputs(&self) -> &'static [usize] {

@@ -46,11 +46,15 @@ pub(super) mod avx2 {
         pub ow: usize,
         /// Add to the values in `dst` (a later block of taps) instead of starting at the bias.
         pub acc: bool,
+        /// A residual laid out like `dst` (same plane stride), added before the activation; null
+        /// for none.
+        pub res: *const f32,
     }
 
     /// `B` output channels × `V` vectors from column `ox` (the last may be partial: masked
     /// load and store). Safety: every tap offset plus `ox..ow.min(ox + 8·V)` stays inside the
-    /// source, `ox + 8·(V-1) < ow`, the pointers hold what [`Row`] says.
+    /// source, so do the tile's outputs in `dst` and (when not null) `res`, `ox + 8·(V-1) < ow`,
+    /// the pointers hold what [`Row`] says.
     #[inline(always)]
     unsafe fn tile<const B: usize, const V: usize>(r: &Row, lo: __m256, hi: __m256, ox: usize) {
         let src = r.src.add(ox);
@@ -87,9 +91,15 @@ pub(super) mod avx2 {
         }
         for (o, acc_o) in acc.iter().enumerate() {
             for (v, a) in acc_o.iter().enumerate() {
-                // max(lo, a) / min(hi, a) return `a` when it is NaN (x86 takes the 2nd operand).
-                let val = _mm256_min_ps(hi, _mm256_max_ps(lo, *a));
                 let col = ox + 8 * v;
+                let a = if r.res.is_null() {
+                    *a
+                } else {
+                    let z = r.res.add(o * r.plane + col);
+                    _mm256_add_ps(*a, if full { _mm256_loadu_ps(z) } else { _mm256_maskload_ps(z, masks[v]) })
+                };
+                // max(lo, a) / min(hi, a) return `a` when it is NaN (x86 takes the 2nd operand).
+                let val = _mm256_min_ps(hi, _mm256_max_ps(lo, a));
                 let out = r.dst.add(o * r.plane + col);
                 if full || v + 1 < V {
                     _mm256_storeu_ps(out, val);
@@ -205,6 +215,7 @@ pub fn few_channels_f32(
                             plane: out_size,
                             ow: g.out[1],
                             acc: false,
+                            res: std::ptr::null(),
                         };
                         // SAFETY: `applies` checked AVX2+FMA; the taps of output row `yy` read
                         // padded rows `yy·sh .. yy·sh + kh` of each channel's copy, and every

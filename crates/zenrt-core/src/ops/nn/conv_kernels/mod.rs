@@ -217,6 +217,20 @@ const IMAGE_SPLIT_WORK: usize = 1 << 22;
 
 /// `act(conv(x, w) + b)` in f32, NCHW. `x`: `[N, C, ...]`, `w`: `[M, C/group, k...]`, `b`: `[M]`.
 pub fn conv_f32(x: &[f32], w: ConvWeights, b: Option<&[f32]>, cs: &ConvShape, act: Activation) -> Result<Vec<f32>> {
+    conv_res_f32(x, w, b, None, cs, act)
+}
+
+/// `act(conv(x, w) + b + z)` in f32, NCHW, with `z` (the residual, shaped like the output) added
+/// before the activation: in the pointwise kernel's registers, as the GEMM's `beta·C` term (the
+/// output starts as a copy of `z`), or in one pass after the other kernels.
+pub fn conv_res_f32(
+    x: &[f32],
+    w: ConvWeights,
+    b: Option<&[f32]>,
+    z: Option<&[f32]>,
+    cs: &ConvShape,
+    act: Activation,
+) -> Result<Vec<f32>> {
     let out_shape = cs.out_shape();
     let total = checked_numel(&out_shape, DType::F32, "Conv output")?;
     let (g, cg, mg) = (cs.group, cs.c / cs.group, cs.m / cs.group);
@@ -239,21 +253,29 @@ pub fn conv_f32(x: &[f32], w: ConvWeights, b: Option<&[f32]>, cs: &ConvShape, ac
     if let Some(b) = b {
         ensure!(b.len() == cs.m, "Conv: bias has {} values, expected {}", b.len(), cs.m);
     }
+    ensure!(
+        z.is_none_or(|z| z.len() == total),
+        "Conv: residual has {} values, expected {total}",
+        z.map_or(0, <[f32]>::len)
+    );
     let mut y = crate::memory::alloc_for_overwrite::<f32>(total);
     if total == 0 {
         return Ok(y);
     }
+    // Kernels without a residual input run without the activation, then `add_residual` applies
+    // both.
+    let kact = if z.is_some() { Activation::None } else { act };
     let geo = &cs.geo;
     let sp = cs.in_sp.len();
     if cg == 1 && sp == 2 {
         if let ConvWeights::Raw(w) = w {
-            depthwise::depthwise_f32(x, w, b, cs, act, &mut y);
-            return Ok(y);
+            depthwise::depthwise_f32(x, w, b, cs, kact, &mut y);
+            return Ok(add_residual(y, z, act));
         }
     }
     if let Some(raw) = raw {
-        if few_channels::few_channels_f32(x, raw, b, cs, act, &mut y) {
-            return Ok(y);
+        if few_channels::few_channels_f32(x, raw, b, cs, kact, &mut y) {
+            return Ok(add_residual(y, z, act));
         }
     }
     if pointwise::chosen(cs) {
@@ -265,15 +287,15 @@ pub fn conv_f32(x: &[f32], w: ConvWeights, b: Option<&[f32]>, cs: &ConvShape, ac
                 &owned
             }
         };
-        if pointwise::pointwise_f32(x, wp, b, cs, act, &mut y) {
+        if pointwise::pointwise_f32(x, wp, b, z, cs, act, &mut y) {
             return Ok(y);
         }
     }
     let packed = match w {
         ConvWeights::Packed(p, raw) => {
             if let Some(wt) = p.winograd_for(cs, raw)? {
-                winograd::winograd_f32(x, wt, b, cs, act, &mut y)?;
-                return Ok(y);
+                winograd::winograd_f32(x, wt, b, cs, kact, &mut y)?;
+                return Ok(add_residual(y, z, act));
             }
             Some((p.kern, p.packed_groups(raw)?))
         }
@@ -285,6 +307,27 @@ pub fn conv_f32(x: &[f32], w: ConvWeights, b: Option<&[f32]>, cs: &ConvShape, ac
         && geo.pads_begin.iter().chain(&geo.pads_end).all(|&p| p == 0);
     let col_len =
         if pointwise || sp == 2 { 0 } else { checked_numel(&[kdim, out_size], DType::F32, "Conv im2col buffer")? };
+    if pointwise && pointwise::batched(cs) {
+        let wsrc;
+        let a = match (w, packed) {
+            (ConvWeights::Packed(..), Some((_, groups))) if groups.len() == 1 => Operand::Packed(&groups[0]),
+            (ConvWeights::Raw(w), _) => {
+                wsrc = Strided::new(w, kdim, cs.m, 1, kdim)?;
+                Operand::Src(&wsrc)
+            }
+            _ => bail!("internal: conv weights not packed"),
+        };
+        pointwise::batched_f32(kern, a, x, b, z, cs, act, &mut y)?;
+        return Ok(y);
+    }
+    // The residual enters as `beta·C`: the output starts as its copy.
+    let beta = match z {
+        Some(z) => {
+            crate::simd::par::for_chunks(&mut y, 16, |s, c| c.copy_from_slice(&z[s..s + c.len()]));
+            1.0
+        }
+        None => 0.0,
+    };
     // One image: its GEMM per group (each may split over the pool unless this runs in a task).
     let image = |n: usize, yn: &mut [f32]| -> Result<()> {
         let mut col = vec![0f32; col_len];
@@ -293,9 +336,13 @@ pub fn conv_f32(x: &[f32], w: ConvWeights, b: Option<&[f32]>, cs: &ConvShape, ac
             let yg = &mut yn[gi * mg * out_size..][..mg * out_size];
             let strided;
             let implicit;
+            let planes;
             let bsrc: &dyn crate::ops::gemm::PackSrc = if pointwise {
-                strided = Strided::new(xg, cg, out_size, in_size, 1)?;
-                &strided
+                planes = pointwise::Planes::new(xg, cg, in_size);
+                match &planes {
+                    Some(pl) => pl,
+                    None => bail!("Conv: input data length mismatch"),
+                }
             } else if sp == 2 {
                 implicit = Im2col2d::new(xg, cg, &cs.in_sp, geo);
                 &implicit
@@ -319,7 +366,7 @@ pub fn conv_f32(x: &[f32], w: ConvWeights, b: Option<&[f32]>, cs: &ConvShape, ac
                 Some(b) => Bias::PerRow(&b[gi * mg..(gi + 1) * mg]),
                 None => Bias::None,
             };
-            sgemm(kern, 1.0, a, Operand::Src(bsrc), 0.0, yg, out_size, 1, &Epilogue { bias, act })?;
+            sgemm(kern, 1.0, a, Operand::Src(bsrc), beta, yg, out_size, 1, &Epilogue { bias, act })?;
         }
         Ok(())
     };
@@ -335,6 +382,21 @@ pub fn conv_f32(x: &[f32], w: ConvWeights, b: Option<&[f32]>, cs: &ConvShape, ac
         }
     }
     Ok(y)
+}
+
+/// `act(y + z)` in place (when there is a residual `z`; the kernel ran without `act` then), split
+/// over the pool's threads when large.
+fn add_residual(mut y: Vec<f32>, z: Option<&[f32]>, act: Activation) -> Vec<f32> {
+    if let Some(z) = z {
+        let f = act.simd_f32();
+        crate::simd::par::for_chunks(&mut y, 16, |s, c| {
+            crate::simd::binary_inplace(crate::simd::BinFn::Add, c, &z[s..s + c.len()]);
+            if let Some(f) = f {
+                crate::simd::map_inplace(f, c);
+            }
+        });
+    }
+    y
 }
 
 #[cfg(test)]

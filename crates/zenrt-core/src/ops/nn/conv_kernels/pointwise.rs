@@ -11,7 +11,8 @@
 //! `kc × chunk` input slice stays in L1 while the blocks of output channels sweep it, and output
 //! channels in groups whose weights stay in L2 while the chunks sweep them; bias is
 //! the initial value, Relu/Clip are applied in registers on the last block of input channels,
-//! other activations per chunk after it while the chunk is in L1. Chunks of
+//! other activations per chunk after it while the chunk is in L1; a residual (the `Add` of an
+//! inverted-residual or ResNet block) is added in registers before the activation. Chunks of
 //! all images form one task list, split over the pool's threads in one dispatch when the conv has
 //! at least [`PAR_WORK`] multiply-adds (and the output-channel blocks too when there are fewer
 //! than two chunks per thread). AVX2+FMA; `ZENRT_POINTWISE=gemm` keeps the GEMM path.
@@ -65,11 +66,20 @@ pub fn applies(cs: &ConvShape) -> bool {
 /// level at 14² and 4–7% slower at 7² (mobilenet_v2's layers); on resnet50 b1 (1×1 convs with
 /// K up to 2048 at 14² and 7²) taking it everywhere was 5% slower. docs/kernels.md.
 pub fn chosen(cs: &ConvShape) -> bool {
-    applies(cs) && cs.in_sp.iter().product::<usize>() >= MIN_PIXELS
+    applies(cs) && cs.in_sp.iter().product::<usize>() >= min_pixels()
 }
 
-/// Smallest image (pixels per channel) the direct kernel is chosen for.
+/// Smallest image (pixels per channel) the direct kernel is chosen for by default.
 pub const MIN_PIXELS: usize = 28 * 28;
+
+/// [`MIN_PIXELS`], or `ZENRT_POINTWISE_MIN_PIXELS=<n>` (for comparisons; read once, so plan-time
+/// and run-time choices agree).
+fn min_pixels() -> usize {
+    static N: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *N.get_or_init(|| {
+        std::env::var("ZENRT_POINTWISE_MIN_PIXELS").ok().and_then(|v| v.parse().ok()).unwrap_or(MIN_PIXELS)
+    })
+}
 
 /// `ZENRT_POINTWISE=gemm` runs 1×1 convolutions through the GEMM (for comparisons).
 fn enabled() -> bool {
@@ -82,9 +92,17 @@ pub fn pack(w: &[f32], c: usize) -> Vec<f32> {
     pack_blocks(w, c)
 }
 
-/// `act(W·X + b)` into `y` (`[N, M, P]`) when [`applies`]; `wp` from [`pack`]. Returns false
-/// (nothing written) otherwise.
-pub fn pointwise_f32(x: &[f32], wp: &[f32], b: Option<&[f32]>, cs: &ConvShape, act: Activation, y: &mut [f32]) -> bool {
+/// `act(W·X + b + z)` into `y` (`[N, M, P]`; `z`, the residual, laid out like `y`) when
+/// [`applies`]; `wp` from [`pack`]. Returns false (nothing written) otherwise.
+pub fn pointwise_f32(
+    x: &[f32],
+    wp: &[f32],
+    b: Option<&[f32]>,
+    z: Option<&[f32]>,
+    cs: &ConvShape,
+    act: Activation,
+    y: &mut [f32],
+) -> bool {
     if !applies(cs) {
         return false;
     }
@@ -92,7 +110,8 @@ pub fn pointwise_f32(x: &[f32], wp: &[f32], b: Option<&[f32]>, cs: &ConvShape, a
     {
         let (c, m) = (cs.c, cs.m);
         let p: usize = cs.in_sp.iter().product();
-        if x.len() < cs.n * c * p || y.len() < cs.n * m * p || wp.len() < m * c {
+        if x.len() < cs.n * c * p || y.len() < cs.n * m * p || wp.len() < m * c || z.is_some_and(|z| z.len() < y.len())
+        {
             return false;
         }
         let kblocks = c.div_ceil(KC).max(1);
@@ -141,13 +160,16 @@ pub fn pointwise_f32(x: &[f32], wp: &[f32], b: Option<&[f32]>, cs: &ConvShape, a
                                 plane: p,
                                 ow: len,
                                 acc: k0 > 0,
+                                // The residual at `dst`, added on the last block of channels.
+                                res: z.filter(|_| last).map_or(std::ptr::null(), |z| z[dst..].as_ptr()),
                             };
                             // SAFETY: `applies` checked AVX2+FMA; input channel `ci` of image `n`
                             // is read at `n·C·P + ci·P + p0 .. + len` (partial vectors masked),
                             // inside `x`; `wp` holds the block's `bs·C` weights from `o·C`
                             // (channel-major, so channels `k0..` start at `o·C + k0·bs`), `bias`
                             // its `bs` values; with `acc` the outputs were written by the
-                            // previous block of channels.
+                            // previous block of channels; `res` (as long as `y`) is read where
+                            // `dst` is written.
                             unsafe { super::few_channels::avx2::row_dyn(bs, &r, clamp) };
                             if let (true, Some(f)) = (last, post) {
                                 for oi in 0..bs {
@@ -173,4 +195,211 @@ pub fn pointwise_f32(x: &[f32], wp: &[f32], b: Option<&[f32]>, cs: &ConvShape, a
         let _ = (x, wp, b, act, y);
         false
     }
+}
+
+/// The GEMM's B operand of a 1×1 convolution of one image: `X[C, P]` (row `c` is input channel
+/// `c`'s plane, `P` contiguous pixels). Packs its panels with 8-float vector moves, the ragged
+/// last panel by masked loads that also write its zero padding — [`crate::ops::gemm::Strided`]
+/// copies each panel row through a `memcpy` call (and a `memset` for the padding), which was
+/// 7.6% of mobilenet_v2's time at batch 8 (perf; the 1×1 convs at 14² and 7²).
+pub struct Planes<'a> {
+    data: &'a [f32],
+    c: usize,
+    p: usize,
+}
+
+impl<'a> Planes<'a> {
+    /// `c` planes of `p` pixels at the start of `data`; `None` if `data` is shorter.
+    pub fn new(data: &'a [f32], c: usize, p: usize) -> Option<Planes<'a>> {
+        (data.len() >= c.checked_mul(p)?).then_some(Planes { data, c, p })
+    }
+}
+
+impl crate::ops::gemm::PackSrc for Planes<'_> {
+    fn k(&self) -> usize {
+        self.c
+    }
+    fn other(&self) -> usize {
+        self.p
+    }
+    fn pack(&self, p0: usize, kc: usize, t0: usize, w: usize, r: usize, dst: &mut [f32]) {
+        let dst = &mut dst[..kc * r];
+        #[cfg(target_arch = "x86_64")]
+        if r.is_multiple_of(8) && w <= r && crate::simd::level() != crate::simd::Level::Scalar {
+            // Bounds: the last row read ends at `(p0 + kc - 1)·P + t0 + w`.
+            if kc > 0 {
+                let _ = &self.data[(p0 + kc - 1) * self.p + t0..][..w];
+            }
+            // SAFETY: AVX2 checked; rows `p0..p0 + kc` read `t0..t0 + w` of their plane (in
+            // `data`, checked above; masked-off lanes are not read), `dst` holds `kc·r` floats.
+            unsafe { copy_rows_avx2(self.data.as_ptr().add(p0 * self.p + t0), self.p, kc, w, r, dst.as_mut_ptr(), r) };
+            return;
+        }
+        for (pp, row) in dst.chunks_exact_mut(r).enumerate() {
+            let s = (p0 + pp) * self.p + t0;
+            row[..w].copy_from_slice(&self.data[s..s + w]);
+            row[w..].fill(0.0);
+        }
+    }
+}
+
+/// `kc` rows of `w` floats, `sstride` apart from `src`, into rows `dstride` apart at `dst`, each
+/// zero-padded to `wpad` floats (`w <= wpad`); nothing past `wpad` is written. Safety: AVX2; the
+/// `w` floats of each source row are readable, the `wpad` of each destination row writable.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn copy_rows_avx2(
+    src: *const f32,
+    sstride: usize,
+    kc: usize,
+    w: usize,
+    wpad: usize,
+    dst: *mut f32,
+    dstride: usize,
+) {
+    use std::arch::x86_64::*;
+    let lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    let mask = |n: usize| _mm256_cmpgt_epi32(_mm256_set1_epi32(n.min(8) as i32), lanes);
+    let full = w / 8 * 8;
+    for pp in 0..kc {
+        let s = src.wrapping_add(pp * sstride);
+        let d = dst.add(pp * dstride);
+        let mut j = 0;
+        while j < full {
+            _mm256_storeu_ps(d.add(j), _mm256_loadu_ps(s.add(j)));
+            j += 8;
+        }
+        while j < wpad {
+            // Masked-off lanes are neither read (they load as zero) nor written.
+            let v = _mm256_maskload_ps(s.wrapping_add(j), mask(w.saturating_sub(j)));
+            if j + 8 <= wpad {
+                _mm256_storeu_ps(d.add(j), v);
+            } else {
+                _mm256_maskstore_ps(d.add(j), mask(wpad - j), v);
+            }
+            j += 8;
+        }
+    }
+}
+
+/// The GEMM's B operand of a 1×1 convolution over a batch of small images: `[C, N·P]`, column
+/// `n·P + p` being pixel `p` of image `n` (whose planes are `C·P` apart). One GEMM then covers the
+/// batch ([`batched_f32`]): at 7×7, per-image GEMMs fill 49 of every 64 lanes of their 16-wide
+/// panels, the batch's 392 columns 392 of 400.
+pub struct BatchPlanes<'a> {
+    data: &'a [f32],
+    n: usize,
+    c: usize,
+    p: usize,
+}
+
+impl<'a> BatchPlanes<'a> {
+    /// `n` images of `c` planes of `p` pixels at the start of `data`; `None` if `data` is shorter.
+    pub fn new(data: &'a [f32], n: usize, c: usize, p: usize) -> Option<BatchPlanes<'a>> {
+        (data.len() >= n.checked_mul(c)?.checked_mul(p)?).then_some(BatchPlanes { data, n, c, p })
+    }
+}
+
+impl crate::ops::gemm::PackSrc for BatchPlanes<'_> {
+    fn k(&self) -> usize {
+        self.c
+    }
+    fn other(&self) -> usize {
+        self.n * self.p
+    }
+    fn pack(&self, p0: usize, kc: usize, t0: usize, w: usize, r: usize, dst: &mut [f32]) {
+        let dst = &mut dst[..kc * r];
+        // Each image's columns of the panel, left to right; the last is padded to the panel width.
+        let mut t = t0;
+        while t < t0 + w {
+            let (img, px) = (t / self.p, t % self.p);
+            let len = (self.p - px).min(t0 + w - t);
+            let o = t - t0;
+            let wpad = if t + len == t0 + w { r - o } else { len };
+            let base = img * self.c * self.p + p0 * self.p + px;
+            #[cfg(target_arch = "x86_64")]
+            if crate::simd::level() != crate::simd::Level::Scalar {
+                if kc > 0 {
+                    let _ = &self.data[base + (kc - 1) * self.p..][..len];
+                }
+                // SAFETY: AVX2 checked; rows `p0..p0 + kc` of image `img` read `px..px + len` of
+                // their plane (checked above), `dst` rows are `r` long and `o + wpad <= r`.
+                unsafe {
+                    copy_rows_avx2(self.data.as_ptr().add(base), self.p, kc, len, wpad, dst.as_mut_ptr().add(o), r)
+                };
+                t += len;
+                continue;
+            }
+            for (pp, row) in dst.chunks_exact_mut(r).enumerate() {
+                let s = base + pp * self.p;
+                row[o..o + len].copy_from_slice(&self.data[s..s + len]);
+                row[o + len..o + wpad].fill(0.0);
+            }
+            t += len;
+        }
+        if w == 0 {
+            dst.fill(0.0);
+        }
+    }
+}
+
+/// Images of at most this many pixels run their 1×1 convolutions as one GEMM over the batch
+/// ([`batched_f32`]); `ZENRT_POINTWISE_BATCH_PIXELS=<n>` to experiment (0: off).
+fn batch_pixels() -> usize {
+    static N: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *N.get_or_init(|| {
+        std::env::var("ZENRT_POINTWISE_BATCH_PIXELS").ok().and_then(|v| v.parse().ok()).unwrap_or(BATCH_PIXELS)
+    })
+}
+
+/// Default of [`batch_pixels`]: 7×7 images.
+const BATCH_PIXELS: usize = 7 * 7;
+
+/// Whether a group-1 1×1 convolution (stride 1, no pads) of `cs` runs as one GEMM over the batch.
+pub fn batched(cs: &ConvShape) -> bool {
+    cs.n > 1 && cs.group == 1 && cs.in_sp.iter().product::<usize>() <= batch_pixels()
+}
+
+/// `act(W·X + b + z)` for a 1×1 convolution as one GEMM over the batch (see [`BatchPlanes`]):
+/// `S[M, N·P]` into a scratch buffer (bias, and the activation when there is no residual, in the
+/// epilogue), then scattered into `y` `[N, M, P]`.
+#[allow(clippy::too_many_arguments)]
+pub fn batched_f32(
+    kern: &'static crate::ops::gemm::Kernel,
+    a: crate::ops::gemm::Operand,
+    x: &[f32],
+    b: Option<&[f32]>,
+    z: Option<&[f32]>,
+    cs: &ConvShape,
+    act: Activation,
+    y: &mut [f32],
+) -> crate::Result<()> {
+    use crate::ops::gemm::{sgemm, Bias, Epilogue, Operand};
+    let (n, c, m) = (cs.n, cs.c, cs.m);
+    let p: usize = cs.in_sp.iter().product();
+    crate::ensure!(y.len() == n * m * p, "Conv: output length mismatch");
+    let Some(src) = BatchPlanes::new(x, n, c, p) else { crate::bail!("Conv: input data length mismatch") };
+    let cols = n * p;
+    let mut s = crate::memory::alloc_for_overwrite::<f32>(m * cols);
+    let bias = b.map_or(Bias::None, Bias::PerRow);
+    let gact = if z.is_some() { Activation::None } else { act };
+    sgemm(kern, 1.0, a, Operand::Src(&src), 0.0, &mut s, cols, 1, &Epilogue { bias, act: gact })?;
+    // Rows of `S` into the images' planes, adding the residual and applying the activation after
+    // it (when there is one) while each plane is in cache; images split over the pool's threads.
+    let f = act.simd_f32().filter(|_| z.is_some());
+    crate::simd::par::for_chunks(y, m * p, |start, part| {
+        for (k, row) in part.chunks_exact_mut(p).enumerate() {
+            let (img, mi) = ((start / p + k) / m, (start / p + k) % m);
+            row.copy_from_slice(&s[mi * cols + img * p..][..p]);
+            if let Some(z) = z {
+                let at = start + k * p;
+                crate::simd::binary_inplace(crate::simd::BinFn::Add, row, &z[at..at + p]);
+                if let Some(f) = f {
+                    crate::simd::map_inplace(f, row);
+                }
+            }
+        }
+    });
+    crate::memory::recycle(s);
+    Ok(())
 }

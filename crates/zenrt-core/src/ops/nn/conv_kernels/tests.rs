@@ -179,6 +179,66 @@ fn random_conv(rng: &mut Lcg, xs: &[usize], ws: &[usize], geo: &crate::ops::nn::
     RandomConv { want, x: to_f32(&xv), w: to_f32(&wv), b: bias.map(to_f32), act }
 }
 
+/// When `on`: a random residual `z` (f32-exact values) added to the reference `want`; returns it.
+fn add_residual_to(rng: &mut Lcg, want: &mut [f64], on: bool) -> Option<Vec<f32>> {
+    on.then(|| {
+        let z: Vec<f32> = (0..want.len()).map(|_| rng.float() as f32).collect();
+        want.iter_mut().zip(&z).for_each(|(w, &z)| *w += z as f64);
+        z
+    })
+}
+
+#[test]
+fn residual_matches_float64_on_every_path() {
+    // `act(conv + b + z)` through each kernel (depthwise plane and channel-blocked, few-channel,
+    // Winograd, implicit-im2col GEMM, 1-D im2col GEMM, pointwise direct and GEMM), raw and planned
+    // weights, 1 and 2 threads, against the float64 direct convolution plus the residual.
+    let mut rng = Lcg(77);
+    let pool = crate::threads::pool(2).unwrap();
+    /// (input, weight, group, stride, pad)
+    type Case = (&'static [usize], &'static [usize], usize, i64, i64);
+    let cases: [Case; 8] = [
+        (&[2, 8, 40, 40], &[8, 1, 3, 3], 8, 1, 1),
+        (&[1, 16, 7, 7], &[16, 1, 5, 5], 16, 1, 2),
+        (&[2, 3, 20, 20], &[5, 3, 3, 3], 1, 1, 1),
+        (&[1, 16, 20, 20], &[8, 16, 3, 3], 1, 1, 1),
+        (&[2, 6, 11, 9], &[7, 6, 3, 3], 1, 2, 1),
+        (&[2, 5, 30], &[4, 5, 3], 1, 1, 1),
+        (&[2, 24, 30, 30], &[10, 24, 1, 1], 1, 1, 0),
+        (&[3, 40, 7, 7], &[12, 40, 1, 1], 1, 1, 0),
+    ];
+    for (k, (xs, ws, g, st, pad)) in cases.into_iter().enumerate() {
+        let r = xs.len() - 2;
+        let win = Window { strides: Some(vec![st; r]), pads: Some(vec![pad; 2 * r]), ..Window::default() };
+        let cs = ConvShape::new(xs, ws, &win, g).unwrap();
+        let xv: Vec<f64> = (0..xs.iter().product::<usize>()).map(|_| rng.float()).collect();
+        let wv: Vec<f64> = (0..ws.iter().product::<usize>()).map(|_| rng.float()).collect();
+        let bv: Vec<f64> = (0..ws[0]).map(|_| rng.float()).collect();
+        let mut want = naive(&xv, xs, &wv, ws, Some(&bv), g, &cs.geo);
+        let z = add_residual_to(&mut rng, &mut want, true).unwrap_or_default();
+        let (xf, wf, bf) = (to_f32(&xv), to_f32(&wv), to_f32(&bv));
+        let mut one = cs.clone();
+        one.n = 1;
+        let planned = PackedConvWeights::plan(&wf, ws, g, st == 1, Some(&one)).unwrap();
+        let second = match &planned {
+            Some(p) => ConvWeights::Packed(p, p.needs_raw().then_some(&wf[..])),
+            None => ConvWeights::Raw(&wf),
+        };
+        for act in [Activation::None, Activation::Relu, Activation::Silu] {
+            for (threads, wts) in [(1, ConvWeights::Raw(&wf)), (2, second)] {
+                let run = || conv_res_f32(&xf, wts, Some(&bf), Some(&z), &cs, act).unwrap();
+                let got = if threads == 2 { crate::threads::run_in(Some(&pool), run) } else { run() };
+                let e = rel_err(&want, &got, act);
+                assert!(e < 1e-5, "case {k}: {xs:?} {ws:?} {act:?} threads {threads}: {e}");
+            }
+        }
+    }
+    // A residual of the wrong length is an error, not a panic.
+    let cs = ConvShape::new(&[1, 2, 4, 4], &[3, 2, 1, 1], &Window::default(), 1).unwrap();
+    let (x, w) = (vec![1f32; 32], vec![1f32; 6]);
+    assert!(conv_res_f32(&x, ConvWeights::Raw(&w), None, Some(&[0.0; 47]), &cs, Activation::None).is_err());
+}
+
 /// Largest |error| relative to the largest |value| of `want`.
 fn rel_err(want: &[f64], got: &[f32], act: Activation) -> f64 {
     let scale = want.iter().fold(1e-30f64, |m, &v| m.max(act.eval(v).abs()));
@@ -514,8 +574,11 @@ fn pointwise_matches_float64() {
         let mut ws = vec![m, c];
         ws.extend(sp.iter().map(|_| 1));
         let cs = ConvShape::new(&xs, &ws, &Window::default(), 1).unwrap();
-        let RandomConv { want, x: xf, w: wf, b, act } = random_conv(&mut rng, &xs, &ws, &cs.geo);
+        let RandomConv { mut want, x: xf, w: wf, b, act } = random_conv(&mut rng, &xs, &ws, &cs.geo);
         let bf = b.as_deref();
+        // Every other case adds a residual (FusedConv input 3) before the activation.
+        let zf = add_residual_to(&mut rng, &mut want, case % 2 == 1);
+        let zf = zf.as_deref();
         let mut one = cs.clone();
         one.n = 1;
         let planned = PackedConvWeights::plan(&wf, &ws, 1, true, Some(&one)).unwrap();
@@ -535,7 +598,7 @@ fn pointwise_matches_float64() {
         if pointwise::applies(&cs) {
             for threads in [1, 2] {
                 let mut got = vec![0f32; want.len()];
-                let mut run = || pointwise::pointwise_f32(&xf, &pointwise::pack(&wf, c), bf, &cs, act, &mut got);
+                let mut run = || pointwise::pointwise_f32(&xf, &pointwise::pack(&wf, c), bf, zf, &cs, act, &mut got);
                 let ran = if threads == 2 { crate::threads::run_in(Some(&pool), run) } else { run() };
                 assert!(ran, "case {case}: the direct kernel refused {xs:?}");
                 let e = rel_err(&want, &got, act);
@@ -543,11 +606,59 @@ fn pointwise_matches_float64() {
             }
         }
         for (threads, wts) in [(1, ConvWeights::Raw(&wf)), (2, ConvWeights::Raw(&wf)), (1, second), (2, second)] {
-            let run = || conv_f32(&xf, wts, bf, &cs, act).unwrap();
+            let run = || conv_res_f32(&xf, wts, bf, zf, &cs, act).unwrap();
             let got = if threads == 2 { crate::threads::run_in(Some(&pool), run) } else { run() };
             assert_eq!(got.len(), want.len());
             let e = rel_err(&want, &got, act);
             assert!(e < 1e-7 * c as f64 + 1e-6, "case {case}: {xs:?} {ws:?} {act:?} threads {threads}: {e}");
+        }
+    }
+}
+
+#[test]
+fn pointwise_planes_pack_like_strided() {
+    // The 1×1 conv's B panels (vector moves, masked ragged panel; per image and over a batch of
+    // images) against the GEMM's generic strided packing: every panel width the kernels use,
+    // ragged widths, K offsets, panels spanning images.
+    use crate::ops::gemm::{PackSrc, Strided};
+    let mut rng = Lcg(5);
+    let (c, p) = (13, 53);
+    let x: Vec<f32> = (0..c * p).map(|_| rng.float() as f32).collect();
+    let planes = pointwise::Planes::new(&x, c, p).unwrap();
+    let strided = Strided::new(&x, c, p, p, 1).unwrap();
+    assert!(pointwise::Planes::new(&x[1..], c, p).is_none());
+    for r in [4, 6, 8, 16, 32] {
+        for (p0, kc) in [(0, 13), (3, 7), (12, 1)] {
+            for t0 in [0, 5, 16, 48] {
+                for w in 1..=r.min(p - t0) {
+                    let mut a = vec![f32::NAN; kc * r];
+                    let mut b = vec![f32::NAN; kc * r];
+                    planes.pack(p0, kc, t0, w, r, &mut a);
+                    strided.pack(p0, kc, t0, w, r, &mut b);
+                    assert_eq!(a, b, "r {r} p0 {p0} kc {kc} t0 {t0} w {w}");
+                }
+            }
+        }
+    }
+    // The batch as one `[C, N·P]` operand against the same matrix gathered and packed strided.
+    for (n, p) in [(3, 7), (2, 49), (4, 16), (3, 1)] {
+        let x: Vec<f32> = (0..n * c * p).map(|_| rng.float() as f32).collect();
+        let gathered: Vec<f32> = (0..c)
+            .flat_map(|ci| (0..n).flat_map(|ni| x[(ni * c + ci) * p..][..p].to_vec()).collect::<Vec<_>>())
+            .collect();
+        let batch = pointwise::BatchPlanes::new(&x, n, c, p).unwrap();
+        let strided = Strided::new(&gathered, c, n * p, n * p, 1).unwrap();
+        assert_eq!(batch.other(), n * p);
+        for r in [8, 16] {
+            for t0 in (0..n * p).step_by(5) {
+                for w in 0..=r.min(n * p - t0) {
+                    let mut a = vec![f32::NAN; 4 * r];
+                    let mut b = vec![f32::NAN; 4 * r];
+                    batch.pack(5, 4, t0, w, r, &mut a);
+                    strided.pack(5, 4, t0, w, r, &mut b);
+                    assert_eq!(a, b, "n {n} p {p} r {r} t0 {t0} w {w}");
+                }
+            }
         }
     }
 }
