@@ -14,7 +14,8 @@ pub struct Imputer {
 }
 
 pub fn build(cx: &BuildCtx) -> Result<Arc<dyn Op>> {
-    let (imputed, replaced, int) = match (cx.floats_opt("imputed_value_floats")?, cx.ints_opt("imputed_value_int64s")?) {
+    let (imputed, replaced, int) = match (cx.floats_opt("imputed_value_floats")?, cx.ints_opt("imputed_value_int64s")?)
+    {
         (Some(f), None) => {
             (f.into_iter().map(f64::from).collect::<Vec<_>>(), cx.float("replaced_value_float", 0.0)? as f64, false)
         }

@@ -3,7 +3,9 @@
 //! classifier also picks a label (ONNX Runtime's rules: argmax, or for a single score column
 //! `score > 0` picks the second of two labels, the column then widening to `[-s, s]`-style pairs).
 
-use super::ml_common::{argmax, f32_matrix, finish_row, reals, reals_opt, rows, tensor_input, values_only, Labels, Post, Second};
+use super::ml_common::{
+    argmax, f32_matrix, finish_row, logistic, reals, reals_opt, rows, tensor_input, values_only, Labels, Post, Second,
+};
 use crate::ops::{input, BuildCtx, ExecCtx, Op};
 use crate::{bail, Result, Tensor, Value};
 use std::sync::Arc;
@@ -98,11 +100,16 @@ impl Op for LinearClassifier {
             // One column: positive score picks the second label (index 1 even without two labels).
             picks.push(if k == 1 { usize::from(row[0] > 0.0) } else { argmax(row) });
             let mut r = row.to_vec();
-            finish_row(&mut r, self.post, (k == 1 && two).then_some(Second::Complement));
+            if k == 1 && two && self.post == Post::Logistic {
+                // ONNX Runtime: the logistic of the single score, then [1 - p, p].
+                r[0] = logistic(r[0]);
+                finish_row(&mut r, Post::None, Some(Second::Complement));
+            } else {
+                finish_row(&mut r, self.post, (k == 1 && two).then_some(Second::Complement));
+            }
             out.extend(r);
         }
-        let cols = out.len() / n.max(1);
-        let cols = if n == 0 { if k == 1 && two { 2 } else { k } } else { cols };
+        let cols = if k == 1 && two { 2 } else { k };
         Ok(vec![self.labels.output(&picks)?, Value::from(f32_matrix(n, cols, out)?)])
     }
 }

@@ -90,7 +90,9 @@ pub fn build_classifier(cx: &BuildCtx) -> Result<Arc<dyn Op>> {
         .ints_opt("vectors_per_class")?
         .unwrap_or_default()
         .into_iter()
-        .map(|v| usize::try_from(v).map_err(|_| crate::Error::Invalid("SVMClassifier: negative vectors_per_class".into())))
+        .map(|v| {
+            usize::try_from(v).map_err(|_| crate::Error::Invalid("SVMClassifier: negative vectors_per_class".into()))
+        })
         .collect::<Result<_>>()?;
     let total: usize = per_class.iter().sum();
     let (sv, mut features) = support(cx, total)?;
@@ -302,7 +304,15 @@ impl Op for SvmRegressor {
                 let vs = self.sv.chunks(f.max(1));
                 self.coef.iter().zip(vs).map(|(c, v)| c * self.kernel.eval(x, v)).sum::<f64>() + self.rho
             };
-            let mut s = vec![if self.one_class { if s > 0.0 { 1.0 } else { -1.0 } } else { s }];
+            let mut s = vec![if self.one_class {
+                if s > 0.0 {
+                    1.0
+                } else {
+                    -1.0
+                }
+            } else {
+                s
+            }];
             self.post.apply(&mut s);
             out.push(s[0]);
         }

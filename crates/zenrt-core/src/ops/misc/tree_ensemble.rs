@@ -264,7 +264,8 @@ impl Forest {
                 "LEAF" => 7,
                 m => bail!("{op}: unknown node mode '{m}'"),
             };
-            let (t, f) = if mode == 7 { ((true, i), (true, i)) } else { (find(trees[i], tids[i])?, find(trees[i], fids[i])?) };
+            let (t, f) =
+                if mode == 7 { ((true, i), (true, i)) } else { (find(trees[i], tids[i])?, find(trees[i], fids[i])?) };
             if mode != 7 {
                 child[t.1] = true;
                 child[f.1] = true;
@@ -502,9 +503,16 @@ impl TreeEnsembleClassifier {
         if base.len() < 2 && !hit[1] {
             s.pop();
         }
-        let pos = if s.len() == 2 && hit[1] { s[1] } else if hit[0] { s[0] } else { 0.0 };
+        let pos = if s.len() == 2 && hit[1] {
+            s[1]
+        } else if hit[0] {
+            s[0]
+        } else {
+            0.0
+        };
         let pick = if self.binary {
-            let (win, how) = if self.all_positive { (pos > 0.5, Second::Complement) } else { (pos > 0.0, Second::Negate) };
+            let (win, how) =
+                if self.all_positive { (pos > 0.5, Second::Complement) } else { (pos > 0.0, Second::Negate) };
             second = Some(how);
             usize::from(win)
         } else {
