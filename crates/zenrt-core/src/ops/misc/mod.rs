@@ -13,6 +13,8 @@ pub mod label_encoder;
 pub mod linear;
 pub mod mel_weight_matrix;
 pub mod ml_common;
+#[cfg(test)]
+mod ml_tests;
 pub mod nms;
 pub mod one_hot_encoder;
 pub mod scaler;

@@ -280,13 +280,19 @@ impl Forest {
                 f,
             });
         }
-        // One root per tree, in order of first appearance: its node no branch points to.
+        // One root per tree, in order of appearance: the node no branch points to.
         let mut roots = Vec::new();
-        let mut seen = HashMap::new();
+        let mut rooted = HashMap::new();
         for i in 0..nn {
-            if !child[i] && seen.insert(trees[i], ()).is_none() {
+            if !child[i] {
+                if rooted.insert(trees[i], ()).is_some() {
+                    bail!("{op}: tree {} has more than one root", trees[i]);
+                }
                 roots.push((is_leaf[i], i));
             }
+        }
+        if let Some(t) = trees.iter().find(|t| !rooted.contains_key(t)) {
+            bail!("{op}: tree {t} has no root (every node is some node's branch: a cycle)");
         }
         let t_trees = req_ints(cx, &format!("{prefix}_treeids"))?;
         let t_nodes = req_ints(cx, &format!("{prefix}_nodeids"))?;
