@@ -73,7 +73,47 @@ fn run_model(dir: &Path) -> Result<Vec<String>, String> {
         let want = expected.iter().find(|(n, _)| n == name).map(|(_, t)| t);
         notes.push(compare(dir, name, got, want).map_err(|m| format!("output {name}: {m}"))?);
     }
+    if let Some(n) = vs_sklearn(dir, &outs.values)? {
+        notes.push(n);
+    }
     Ok(notes)
+}
+
+/// The second reference: scikit-learn's own `predict` (labels equal; regression values within
+/// 1e-5 of scale) and `predict_proba` (within 1e-5), where the model has them.
+fn vs_sklearn(dir: &Path, outs: &[Value]) -> Result<Option<String>, String> {
+    let Ok(skl) = zenrt::npy::read_npz(dir.join("sklearn.npz")) else { return Ok(None) };
+    let values = |v: &Value| -> Option<zenrt::Tensor> {
+        match v {
+            Value::Maps(m) => Some(m.values.clone()),
+            Value::Tensor(t) => Some((**t).clone()),
+            _ => None,
+        }
+    };
+    let mut checked = vec![];
+    if let (Some(strings), Some(Value::Strings(s))) = (lines(&dir.join("sklearn_label.strings.txt")), outs.first()) {
+        if s.data != strings {
+            return Err("labels differ from scikit-learn's".into());
+        }
+        checked.push("label");
+    }
+    for (key, want) in &skl {
+        let at = if key == "proba" { 1 } else { 0 };
+        let Some(got) = outs.get(at).and_then(values) else { continue };
+        if got.len() != want.len() || (key == "proba" && got.shape() != want.shape()) {
+            continue; // e.g. LinearSVC has no predict_proba: "proba" is its predict
+        }
+        let ok = if want.dtype().is_float() {
+            zenrt::testing::rel_err(&got, want) <= MAX_REL_ERR
+        } else {
+            got.to_i64_vec() == want.to_i64_vec()
+        };
+        if !ok {
+            return Err(format!("{key} differs from scikit-learn's"));
+        }
+        checked.push(key.as_str());
+    }
+    Ok(Some(format!("scikit-learn agrees ({})", checked.join(", "))))
 }
 
 #[test]
