@@ -25,7 +25,7 @@ impl Affine {
     /// Scores `[N, k]` of the rows of `x`, with `k` = coefficients / features.
     fn scores(&self, x: &Tensor, op: &str) -> Result<(usize, usize, Vec<f64>)> {
         let (n, f, xv) = rows(x, op)?;
-        if f == 0 || self.coef.len() % f != 0 || self.coef.is_empty() {
+        if f == 0 || !self.coef.len().is_multiple_of(f) || self.coef.is_empty() {
             bail!("{op}: {} coefficients do not fit {f} features", self.coef.len());
         }
         let k = self.coef.len() / f;
