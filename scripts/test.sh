@@ -10,6 +10,9 @@ python3 scripts/gen_onnx_testdata.py "$ZENRT_ONNX_TESTDATA"
 python3 scripts/export_models.py "$ZENRT_MODELS"
 # scikit-learn's bundled digits -> ~/.cache/zenrt/data/digits.npz (the training test's real data).
 python3 scripts/export_digits.py
+# scikit-learn models exported with skl2onnx + single-op ai.onnx.ml cases, with ORT's outputs (a few seconds).
+export ZENRT_SKLEARN="${ZENRT_SKLEARN:-$HOME/.cache/zenrt/sklearn}"
+python3 scripts/export_sklearn.py "$ZENRT_SKLEARN"
 export ZENRT_CONFORMANCE_REPORT="${ZENRT_CONFORMANCE_REPORT:-$PWD/target/conformance-report.md}"
 mkdir -p target
 set +e

@@ -53,6 +53,20 @@ pub fn run(a: RunArgs) -> CliResult<ExitCode> {
             }
             zenrt::Value::Optional(None) => println!("output {name}: empty optional"),
             zenrt::Value::Optional(Some(_)) => println!("output {name}: optional (present)"),
+            zenrt::Value::Strings(s) => {
+                let head: Vec<&str> = s.data.iter().take(8).map(String::as_str).collect();
+                let more = if s.data.len() > 8 { ", ..." } else { "" };
+                println!("output {name}: strings {:?} [{}{more}]", s.shape, head.join(", "));
+            }
+            zenrt::Value::Maps(m) => {
+                println!("output {name}: sequence of {} map(s)", m.len());
+                let vals = m.values.to_f64_vec();
+                for (i, row) in vals.chunks(m.keys.len().max(1)).take(4).enumerate() {
+                    let kv: Vec<String> =
+                        row.iter().enumerate().map(|(j, v)| format!("{}: {v:.6}", m.keys.display(j))).collect();
+                    println!("  [{i}] {{{}}}", kv.join(", "));
+                }
+            }
         }
     }
     println!("loaded in {load_ms:.1} ms, ran in {run_ms:.1} ms");

@@ -23,7 +23,7 @@ pub use memory::{BufferPool, MemoryPlan};
 pub use ops::{BuildCtx, ExecCtx, InArg, InferInput, Op, Registry};
 pub use plan::{Backend, Plan, ReferenceBackend, StepTiming};
 pub use tensor::{checked_numel, strides_of, Tensor, TensorData, MAX_TENSOR_BYTES};
-pub use value::Value;
+pub use value::{MapKeys, MapSeq, StringTensor, Value};
 
 /// Re-exported so the dispatch macros work in downstream crates.
 pub use half;

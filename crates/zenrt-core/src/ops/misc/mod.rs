@@ -8,14 +8,23 @@ pub mod binarizer;
 pub mod causal_conv_with_state;
 pub mod common;
 pub mod dft;
+pub mod imputer;
 pub mod label_encoder;
+pub mod linear;
 pub mod mel_weight_matrix;
+pub mod ml_common;
+#[cfg(test)]
+mod ml_tests;
 pub mod nms;
+pub mod one_hot_encoder;
+pub mod scaler;
 pub mod stft;
+pub mod svm;
 pub mod tfidf_vectorizer;
 pub mod training;
 pub mod tree_ensemble;
 pub mod window;
+pub mod zipmap;
 
 /// Registers this family's operators.
 pub fn register(r: &mut Registry) {
@@ -33,6 +42,18 @@ pub fn register(r: &mut Registry) {
     r.add_domain("ai.onnx.ml", "ArrayFeatureExtractor", 1, array_feature_extractor::build);
     r.add_domain("ai.onnx.ml", "LabelEncoder", 1, label_encoder::build);
     r.add_domain("ai.onnx.ml", "TreeEnsemble", 5, tree_ensemble::build);
+    r.add_domain("ai.onnx.ml", "TreeEnsembleClassifier", 1, tree_ensemble::build_classifier);
+    r.add_domain("ai.onnx.ml", "TreeEnsembleRegressor", 1, tree_ensemble::build_regressor);
+    r.add_domain("ai.onnx.ml", "Scaler", 1, scaler::build_scaler);
+    r.add_domain("ai.onnx.ml", "Normalizer", 1, scaler::build_normalizer);
+    r.add_domain("ai.onnx.ml", "LinearRegressor", 1, linear::build_regressor);
+    r.add_domain("ai.onnx.ml", "LinearClassifier", 1, linear::build_classifier);
+    r.add_domain("ai.onnx.ml", "SVMClassifier", 1, svm::build_classifier);
+    r.add_domain("ai.onnx.ml", "SVMRegressor", 1, svm::build_regressor);
+    r.add_domain("ai.onnx.ml", "Imputer", 1, imputer::build);
+    r.add_domain("ai.onnx.ml", "OneHotEncoder", 1, one_hot_encoder::build_one_hot);
+    r.add_domain("ai.onnx.ml", "FeatureVectorizer", 1, one_hot_encoder::build_feature_vectorizer);
+    r.add_domain("ai.onnx.ml", "ZipMap", 1, zipmap::build);
     r.add("TfIdfVectorizer", 9, tfidf_vectorizer::build);
     r.add("CausalConvWithState", 27, causal_conv_with_state::build);
 }
