@@ -232,8 +232,9 @@ impl Switch {
 }
 
 /// The makespan split, B packed once for all threads where that pays ([`partition`]):
-/// `ZENRT_GEMM_SHARED_B=1`. Off by default: the lead's end-of-session-8 A/B lost with it in 6 of
-/// 6 round pairs (docs/kernels.md, "GEMM: session 8"); the split of sessions 5-7 runs otherwise.
+/// `ZENRT_GEMM_SHARED_B=1`. Off by default: in the lead's end-of-session-8 A/B at 2 threads it lost
+/// every round on resnet50 b8 and bert b1 and won every round on bert b8 (docs/kernels.md, "GEMM:
+/// session 8"); the split of sessions 5-7 runs otherwise.
 pub(crate) static SHARED_B_SPLIT: Switch = Switch::new("ZENRT_GEMM_SHARED_B", false);
 /// `ZENRT_GEMM_L2_B=1`: L2-sized B blocks for a task with one packed A block ([`run_task`]); off.
 pub(crate) static L2_B_BLOCK: Switch = Switch::new("ZENRT_GEMM_L2_B", false);
