@@ -64,6 +64,16 @@ pub fn cuda_or_skip() -> bool {
     }
 }
 
+/// The test-data folder named by the environment variable `var`, else `~/.cache/zenrt/<default>`;
+/// `None` when it does not exist (the caller's tests then skip, as before `scripts/test.sh` ran).
+pub fn data_dir(var: &str, default: &str) -> Option<std::path::PathBuf> {
+    use std::path::PathBuf;
+    let dir = std::env::var_os(var)
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/zenrt").join(default)))?;
+    dir.is_dir().then_some(dir)
+}
+
 /// Largest absolute difference between `got` and `want`, relative to the largest magnitude of
 /// `want` (the tests' accuracy measure). A NaN difference counts as infinite, so a NaN in the
 /// output always fails a bound.

@@ -178,10 +178,7 @@ fn device_parses() {
 }
 
 fn models_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("ZENRT_MODELS")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/zenrt/models")))?;
-    dir.is_dir().then_some(dir)
+    zenrt::testing::data_dir("ZENRT_MODELS", "models")
 }
 
 /// fp16/bf16 models vs the CPU's fp32 outputs, relative to the output's scale: the bound.

@@ -10,10 +10,7 @@ use zenrt::{PassOptions, Session, SessionOptions};
 const MAX_REL_DIFF: f64 = 1e-5;
 
 fn models_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("ZENRT_MODELS")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/zenrt/models")))?;
-    dir.is_dir().then_some(dir)
+    zenrt::testing::data_dir("ZENRT_MODELS", "models")
 }
 
 use zenrt::testing::rel_err;

@@ -11,10 +11,7 @@ use zenrt::{Session, Value};
 const MAX_REL_ERR: f64 = 1e-5;
 
 fn sklearn_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("ZENRT_SKLEARN")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/zenrt/sklearn")))?;
-    dir.is_dir().then_some(dir)
+    zenrt::testing::data_dir("ZENRT_SKLEARN", "sklearn")
 }
 
 fn lines(path: &Path) -> Option<Vec<String>> {
