@@ -132,6 +132,22 @@ fn infer_all(graph: &Graph, use_declared: bool) -> (HashMap<String, ValueInfo>, 
                 outs[0].dtype = outs[0].dtype.or(dtype);
             }
         }
+        // An op whose rule could not tell its output's type (data-dependent pads, sizes, ...) still
+        // keeps its data input's element type: without this, a model whose preprocessing ends in
+        // such an op had every value downstream untyped (no fusion saw a float tensor).
+        let standard = n.domain.is_empty() || n.domain == "ai.onnx";
+        if standard && keeps_input_dtype(&n.op_type) {
+            if let Some(dtype) = infos.first().cloned().flatten().and_then(|i| i.dtype) {
+                // Split's outputs all share the input's type; the others' first output does.
+                let typed = if n.op_type == "Split" { n.outputs.len() } else { 1 };
+                if outs.len() < typed {
+                    outs.resize(typed, ValueInfo::default());
+                }
+                for o in &mut outs[..typed] {
+                    o.dtype = o.dtype.or(Some(dtype));
+                }
+            }
+        }
         for (k, o) in n.outputs.iter().enumerate() {
             if o.is_empty() {
                 continue;
@@ -151,6 +167,112 @@ fn infer_all(graph: &Graph, use_declared: bool) -> (HashMap<String, ValueInfo>, 
         }
     }
     (known, symvals)
+}
+
+/// Standard (ai.onnx) ops whose first output has the element type of their first input, whatever
+/// their other inputs hold (the ONNX schemas bind both to one type variable `T`).
+fn keeps_input_dtype(op: &str) -> bool {
+    matches!(
+        op,
+        "Abs"
+            | "Acos"
+            | "Acosh"
+            | "Add"
+            | "Asin"
+            | "Asinh"
+            | "Atan"
+            | "Atanh"
+            | "AveragePool"
+            | "BatchNormalization"
+            | "Ceil"
+            | "Celu"
+            | "Clip"
+            | "Concat"
+            | "Conv"
+            | "ConvTranspose"
+            | "Cos"
+            | "Cosh"
+            | "CumSum"
+            | "DepthToSpace"
+            | "Div"
+            | "Dropout"
+            | "Elu"
+            | "Erf"
+            | "Exp"
+            | "Expand"
+            | "Flatten"
+            | "Floor"
+            | "Gather"
+            | "GatherElements"
+            | "GatherND"
+            | "Gelu"
+            | "Gemm"
+            | "GlobalAveragePool"
+            | "GlobalMaxPool"
+            | "GroupNormalization"
+            | "HardSigmoid"
+            | "HardSwish"
+            | "Identity"
+            | "InstanceNormalization"
+            | "LayerNormalization"
+            | "LeakyRelu"
+            | "Log"
+            | "LogSoftmax"
+            | "LpNormalization"
+            | "LRN"
+            | "MatMul"
+            | "Max"
+            | "MaxPool"
+            | "Mean"
+            | "Min"
+            | "Mish"
+            | "Mul"
+            | "Neg"
+            | "Pad"
+            | "Pow"
+            | "PRelu"
+            | "Reciprocal"
+            | "ReduceL1"
+            | "ReduceL2"
+            | "ReduceLogSumExp"
+            | "ReduceMax"
+            | "ReduceMean"
+            | "ReduceMin"
+            | "ReduceProd"
+            | "ReduceSum"
+            | "ReduceSumSquare"
+            | "Relu"
+            | "Reshape"
+            | "Resize"
+            | "RoiAlign"
+            | "Round"
+            | "ScatterElements"
+            | "ScatterND"
+            | "Selu"
+            | "Shrink"
+            | "Sigmoid"
+            | "Sign"
+            | "Sin"
+            | "Sinh"
+            | "Slice"
+            | "Softmax"
+            | "Softplus"
+            | "Softsign"
+            | "SpaceToDepth"
+            | "Split"
+            | "Sqrt"
+            | "Squeeze"
+            | "Sub"
+            | "Sum"
+            | "Tan"
+            | "Tanh"
+            | "ThresholdedRelu"
+            | "Tile"
+            | "Transpose"
+            | "Trilu"
+            | "Unsqueeze"
+            | "Upsample"
+    )
 }
 
 /// The symbolic integer vector a node produces, if it is one of the shape-arithmetic ops.

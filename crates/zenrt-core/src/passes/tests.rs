@@ -556,3 +556,32 @@ fn residual_add_not_fused_where_invalid() {
     );
     check(c, &FuseConvAdd, 0);
 }
+
+#[test]
+fn inference_keeps_the_type_through_data_dependent_ops() {
+    // Detection exports pad the image by amounts computed at run time (retinanet's transform):
+    // Pad's output shape is unknowable, but its type is the input's, and so is every conv's after.
+    let mut c = case(
+        &[("x", &[1, 3, 5, 5])],
+        &["y"],
+        vec![("w", rand(&[4, 3, 3, 3], 1)), ("b", rand(&[4], 2))],
+        vec![
+            node("Pad", &["x", "pads"], &["p"], Attrs::new()),
+            node("Conv", &["p", "w", "b"], &["c"], Attrs::new()),
+            node("Relu", &["c"], &["r"], Attrs::new()),
+            node("Split", &["r"], &["s0", "s1"], attrs(&[("axis", Attr::Int(1))])),
+            node("Shape", &["s1"], &["sh"], Attrs::new()),
+            node("Add", &["s0", "s1"], &["y"], Attrs::new()),
+        ],
+    );
+    c.g.inputs.push(ValueInfo::new("pads", Some(crate::DType::I64), Some(vec![Dim::Known(8)])));
+    let infos = crate::infer::infer_graph(&c.g);
+    let dtype = |v: &str| infos.get(v).and_then(|i| i.dtype);
+    for v in ["p", "c", "r", "s0", "s1", "y"] {
+        assert_eq!(dtype(v), Some(crate::DType::F32), "{v}");
+    }
+    assert_eq!(dtype("sh"), Some(crate::DType::I64));
+    // With the type known, the activation fuses by the output's type as for any conv.
+    c.feeds.push(("pads".into(), Tensor::from_vec(vec![8], vec![0i64, 0, 1, 0, 0, 0, 0, 1]).unwrap()));
+    assert_eq!(check(c, &FuseActivation, 1)[0], "Pad");
+}
