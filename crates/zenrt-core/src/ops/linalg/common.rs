@@ -60,7 +60,36 @@ fn check_views<T>(m: usize, n: usize, k: usize, a: &[T], av: MatView, b: &[T], b
     Ok(())
 }
 
-/// f32/f64 go through the shared checked kernel wrapper (`ops::gemm`).
+/// Multiply-adds up to which a float product runs as plain dot products (DLRM's interaction,
+/// 5×32 · 32×5 per batch entry): the GEMM's packing and dispatch cost more than the product.
+const TINY_GEMM: usize = 2048;
+
+/// `c = A·B` by dot products (views checked by the caller).
+#[allow(clippy::too_many_arguments)]
+fn tiny_gemm<T: Copy + Default + std::ops::Mul<Output = T> + std::ops::Add<Output = T>>(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[T],
+    av: MatView,
+    b: &[T],
+    bv: MatView,
+    c: &mut [T],
+) {
+    for i in 0..m {
+        for j in 0..n {
+            let (ai, bj) = (av.off + i * av.rs, bv.off + j * bv.cs);
+            let mut s = T::default();
+            for p in 0..k {
+                s = s + a[ai + p * av.cs] * b[bj + p * bv.rs];
+            }
+            c[i * n + j] = s;
+        }
+    }
+}
+
+/// f32/f64 go through the shared checked kernel wrapper (`ops::gemm`), tiny products through
+/// [`tiny_gemm`].
 macro_rules! float_gemm {
     ($t:ty) => {
         impl GemmElem for $t {
@@ -75,6 +104,10 @@ macro_rules! float_gemm {
                 c: &mut [$t],
             ) -> Result<()> {
                 check_views(m, n, k, a, av, b, bv, c)?;
+                if m * n * k <= TINY_GEMM {
+                    tiny_gemm(m, n, k, a, av, b, bv, c);
+                    return Ok(());
+                }
                 let a = (a.get(av.off..).unwrap_or(&[]), av.rs, av.cs);
                 let b = (b.get(bv.off..).unwrap_or(&[]), bv.rs, bv.cs);
                 crate::ops::gemm::gemm(m, k, n, a, b, 0.0, c, n, 1)
@@ -270,6 +303,49 @@ mod tests {
         assert_eq!(s, vec![2, 3, 2, 2]);
         assert_eq!(&o[..12], &b[..]);
         assert_eq!(o[12..].to_vec(), b.iter().map(|x| x * 2.0).collect::<Vec<_>>());
+    }
+
+    /// Float products on both sides of [`TINY_GEMM`] (dot products / the GEMM), strided and
+    /// transposed views, batched and broadcast, against a float64 reference.
+    #[test]
+    fn float_products_match_f64() {
+        let mut seed = 99u64;
+        let mut next = || {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            ((seed >> 33) % 2001) as f64 / 1000.0 - 1.0
+        };
+        for &(m, k, n) in &[(1, 1, 1), (5, 32, 5), (3, 7, 2), (8, 16, 16), (9, 16, 16), (2, 1100, 1)] {
+            let (a, b): (Vec<f64>, Vec<f64>) = ((0..m * k).map(|_| next()).collect(), (0..k * n).map(|_| next()).collect());
+            let want: Vec<f64> =
+                (0..m * n).map(|ij| (0..k).map(|p| a[(ij / n) * k + p] * b[p * n + ij % n]).sum()).collect();
+            let (a32, b32): (Vec<f32>, Vec<f32>) =
+                (a.iter().map(|&v| v as f32).collect(), b.iter().map(|&v| v as f32).collect());
+            // Row-major views.
+            let mut c = vec![f32::NAN; m * n];
+            f32::gemm(m, n, k, &a32, MatView::row_major(0, k), &b32, MatView::row_major(0, n), &mut c).unwrap();
+            // A stored transposed (k × m) behind 3 leading values, B transposed (n × k).
+            let at: Vec<f32> = [0.0; 3].into_iter().chain((0..k * m).map(|i| a32[(i % m) * k + i / m])).collect();
+            let bt: Vec<f32> = (0..n * k).map(|i| b32[(i % k) * n + i / k]).collect();
+            let mut ct = vec![f32::NAN; m * n];
+            f32::gemm(m, n, k, &at, MatView::transposed(3, m), &bt, MatView::transposed(0, k), &mut ct).unwrap();
+            // Batched with a broadcast B: [2, m, k] · [k, n] and [2, m, k] · [2, k, n].
+            let a2: Vec<f32> = a32.iter().chain(&a32).copied().collect();
+            let (_, o1) = batched_matmul(&a2, &[2, m, k], &b32, &[k, n]).unwrap();
+            let b2: Vec<f32> = b32.iter().chain(&b32).copied().collect();
+            let (_, o2) = batched_matmul(&a2, &[2, m, k], &b2, &[2, k, n]).unwrap();
+            let mut c64 = vec![0f64; m * n];
+            f64::gemm(m, n, k, &a, MatView::row_major(0, k), &b, MatView::row_major(0, n), &mut c64).unwrap();
+            for ij in 0..m * n {
+                let w = want[ij];
+                let tol = 1e-5 * (1.0 + (0..k).map(|p| (a[(ij / n) * k + p] * b[p * n + ij % n]).abs()).sum::<f64>());
+                for (got, what) in
+                    [(c[ij], "c"), (ct[ij], "ct"), (o1[ij], "o1"), (o1[m * n + ij], "o1'"), (o2[m * n + ij], "o2")]
+                {
+                    assert!((got as f64 - w).abs() <= tol, "{m}x{k}x{n} {what}[{ij}]: {got} vs {w}");
+                }
+                assert!((c64[ij] - w).abs() <= 1e-12 * (1.0 + w.abs()), "f64 {m}x{k}x{n}");
+            }
+        }
     }
 
     #[test]
