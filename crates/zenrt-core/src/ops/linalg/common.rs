@@ -124,7 +124,7 @@ impl GemmElem for f32 {
             tiny_gemm(m, n, k, a, av, b, bv, c);
             return Ok(());
         }
-        if av.cs == 1 && bv.cs == 1 && m * n * k <= DIRECT_GEMM {
+        if av.cs == 1 && bv.cs == 1 && n >= 16 && m * n * k <= DIRECT_GEMM {
             // SAFETY: the views were checked above: A has `m` rows of `k` values `av.rs` apart
             // from `av.off`, B `k` rows of `n` values `bv.rs` apart, C `m × n` values.
             unsafe {
@@ -138,9 +138,10 @@ impl GemmElem for f32 {
     }
 }
 
-/// Multiply-adds up to which an f32 product with unit-stride rows runs the direct kernel below
-/// instead of the GEMM (attention heads: BERT's 32×64 · 64×32 per head, 32 heads at batch 8,
-/// where the GEMM's per-call packing and dispatch cost several times the product).
+/// Multiply-adds up to which an f32 product with unit-stride rows and at least 16 columns runs
+/// the direct kernel below instead of the GEMM (attention heads: BERT's 32×64 · 64×32 per head,
+/// 32 heads at batch 8, where the GEMM's per-call packing and dispatch cost several times the
+/// product); narrower products would leave most columns to its dot-product tail.
 const DIRECT_GEMM: usize = 1 << 17;
 
 /// Small f32 products straight from row-major A and B: register tiles of up to 4 rows × 4
@@ -459,6 +460,8 @@ mod tests {
             (7, 50, 83),
             (13, 20, 100),
             (3, 300, 17),
+            // Narrower than 16 columns: the GEMM.
+            (600, 20, 8),
             // Past the direct kernel's limit: the GEMM.
             (64, 64, 40),
         ];
