@@ -60,7 +60,36 @@ fn check_views<T>(m: usize, n: usize, k: usize, a: &[T], av: MatView, b: &[T], b
     Ok(())
 }
 
-/// f32/f64 go through the shared checked kernel wrapper (`ops::gemm`).
+/// Multiply-adds up to which a float product runs as plain dot products (DLRM's interaction,
+/// 5×32 · 32×5 per batch entry): the GEMM's packing and dispatch cost more than the product.
+const TINY_GEMM: usize = 2048;
+
+/// `c = A·B` by dot products (views checked by the caller).
+#[allow(clippy::too_many_arguments)]
+fn tiny_gemm<T: Copy + Default + std::ops::Mul<Output = T> + std::ops::Add<Output = T>>(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[T],
+    av: MatView,
+    b: &[T],
+    bv: MatView,
+    c: &mut [T],
+) {
+    for i in 0..m {
+        for j in 0..n {
+            let (ai, bj) = (av.off + i * av.rs, bv.off + j * bv.cs);
+            let mut s = T::default();
+            for p in 0..k {
+                s = s + a[ai + p * av.cs] * b[bj + p * bv.rs];
+            }
+            c[i * n + j] = s;
+        }
+    }
+}
+
+/// f32/f64 go through the shared checked kernel wrapper (`ops::gemm`), tiny products through
+/// [`tiny_gemm`].
 macro_rules! float_gemm {
     ($t:ty) => {
         impl GemmElem for $t {
@@ -75,6 +104,10 @@ macro_rules! float_gemm {
                 c: &mut [$t],
             ) -> Result<()> {
                 check_views(m, n, k, a, av, b, bv, c)?;
+                if m * n * k <= TINY_GEMM {
+                    tiny_gemm(m, n, k, a, av, b, bv, c);
+                    return Ok(());
+                }
                 let a = (a.get(av.off..).unwrap_or(&[]), av.rs, av.cs);
                 let b = (b.get(bv.off..).unwrap_or(&[]), bv.rs, bv.cs);
                 crate::ops::gemm::gemm(m, k, n, a, b, 0.0, c, n, 1)
@@ -82,8 +115,141 @@ macro_rules! float_gemm {
         }
     };
 }
-float_gemm!(f32);
 float_gemm!(f64);
+
+impl GemmElem for f32 {
+    fn gemm(m: usize, n: usize, k: usize, a: &[f32], av: MatView, b: &[f32], bv: MatView, c: &mut [f32]) -> Result<()> {
+        check_views(m, n, k, a, av, b, bv, c)?;
+        if m * n * k <= TINY_GEMM {
+            tiny_gemm(m, n, k, a, av, b, bv, c);
+            return Ok(());
+        }
+        if av.cs == 1 && bv.cs == 1 && n >= 16 && m * n * k <= DIRECT_GEMM {
+            // SAFETY: the views were checked above: A has `m` rows of `k` values `av.rs` apart
+            // from `av.off`, B `k` rows of `n` values `bv.rs` apart, C `m × n` values.
+            unsafe {
+                direct::run(m, n, k, a.as_ptr().add(av.off), av.rs, b.as_ptr().add(bv.off), bv.rs, c.as_mut_ptr())
+            };
+            return Ok(());
+        }
+        let a = (a.get(av.off..).unwrap_or(&[]), av.rs, av.cs);
+        let b = (b.get(bv.off..).unwrap_or(&[]), bv.rs, bv.cs);
+        crate::ops::gemm::gemm(m, k, n, a, b, 0.0, c, n, 1)
+    }
+}
+
+/// Multiply-adds up to which an f32 product with unit-stride rows and at least 16 columns runs
+/// the direct kernel below instead of the GEMM (attention heads: BERT's 32×64 · 64×32 per head,
+/// 32 heads at batch 8, where the GEMM's per-call packing and dispatch cost several times the
+/// product); narrower products would leave most columns to its dot-product tail.
+const DIRECT_GEMM: usize = 1 << 17;
+
+/// Small f32 products straight from row-major A and B: register tiles of up to 4 rows × 4
+/// vectors accumulate over all of K (A broadcast per row and step, B rows loaded in place), no
+/// packing; columns past the last whole vector by dot products.
+mod direct {
+    use crate::simd::vector::{F32x, Scalar};
+    use crate::simd::Level;
+
+    /// `c[m × n] = A · B`, A rows `lda` apart, B rows `ldb` apart, C contiguous.
+    ///
+    /// # Safety
+    /// A holds `m` rows of `k` values, B `k` rows of `n` values, C `m · n` values.
+    #[allow(clippy::too_many_arguments)]
+    pub unsafe fn run(m: usize, n: usize, k: usize, a: *const f32, lda: usize, b: *const f32, ldb: usize, c: *mut f32) {
+        let args = (m, n, k, a, lda, b, ldb, c);
+        match crate::simd::level() {
+            #[cfg(target_arch = "x86_64")]
+            Level::Avx512 => avx512(args),
+            #[cfg(target_arch = "x86_64")]
+            Level::Avx2 => avx2(args),
+            _ => body::<Scalar>(args),
+        }
+    }
+
+    type Args = (usize, usize, usize, *const f32, usize, *const f32, usize, *mut f32);
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn avx512(args: Args) {
+        body::<crate::simd::vector::Avx512>(args)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn avx2(args: Args) {
+        body::<crate::simd::vector::Avx2>(args)
+    }
+
+    #[inline(always)]
+    unsafe fn body<V: F32x>((m, n, k, a, lda, b, ldb, c): Args) {
+        let full = n / V::N * V::N;
+        let mut j = 0;
+        while j < full {
+            let nv = ((full - j) / V::N).min(4);
+            let mut i = 0;
+            while i < m {
+                let rows = (m - i).min(4);
+                let (ai, bj, cij) = (a.add(i * lda), b.add(j), c.add(i * n + j));
+                macro_rules! go {
+                    ($r:literal) => {
+                        match nv {
+                            4 => tile::<V, $r, 4>(k, ai, lda, bj, ldb, cij, n),
+                            3 => tile::<V, $r, 3>(k, ai, lda, bj, ldb, cij, n),
+                            2 => tile::<V, $r, 2>(k, ai, lda, bj, ldb, cij, n),
+                            _ => tile::<V, $r, 1>(k, ai, lda, bj, ldb, cij, n),
+                        }
+                    };
+                }
+                match rows {
+                    4 => go!(4),
+                    3 => go!(3),
+                    2 => go!(2),
+                    _ => go!(1),
+                }
+                i += rows;
+            }
+            j += nv * V::N;
+        }
+        for i in 0..m {
+            for jj in full..n {
+                let mut s = 0f32;
+                for p in 0..k {
+                    s = (*a.add(i * lda + p)).mul_add(*b.add(p * ldb + jj), s);
+                }
+                *c.add(i * n + jj) = s;
+            }
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn tile<V: F32x, const R: usize, const NV: usize>(
+        k: usize,
+        a: *const f32,
+        lda: usize,
+        b: *const f32,
+        ldb: usize,
+        c: *mut f32,
+        ldc: usize,
+    ) {
+        let mut acc = [[V::splat(0.0); NV]; R];
+        for p in 0..k {
+            let bp = b.add(p * ldb);
+            let bv: [V; NV] = std::array::from_fn(|v| V::load(bp.add(v * V::N)));
+            for (r, row) in acc.iter_mut().enumerate() {
+                let x = V::splat(*a.add(r * lda + p));
+                for v in 0..NV {
+                    row[v] = x.fma(bv[v], row[v]);
+                }
+            }
+        }
+        for (r, row) in acc.iter().enumerate() {
+            for (v, x) in row.iter().enumerate() {
+                x.store(c.add(r * ldc + v * V::N));
+            }
+        }
+    }
+}
 
 impl GemmElem for i64 {
     /// Exact integer product with wrapping (two's complement) arithmetic.
@@ -270,6 +436,68 @@ mod tests {
         assert_eq!(s, vec![2, 3, 2, 2]);
         assert_eq!(&o[..12], &b[..]);
         assert_eq!(o[12..].to_vec(), b.iter().map(|x| x * 2.0).collect::<Vec<_>>());
+    }
+
+    /// Float products on both sides of [`TINY_GEMM`] (dot products / the GEMM), strided and
+    /// transposed views, batched and broadcast, against a float64 reference.
+    #[test]
+    fn float_products_match_f64() {
+        let mut seed = 99u64;
+        let mut next = || {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            ((seed >> 33) % 2001) as f64 / 1000.0 - 1.0
+        };
+        let cases = [
+            (1, 1, 1),
+            (5, 32, 5),
+            (3, 7, 2),
+            (8, 16, 16),
+            (9, 16, 16),
+            (2, 1100, 1),
+            // The direct kernel: attention heads, 4-row and 1..3-row tiles, 1..4 vectors, tails.
+            (32, 64, 32),
+            (32, 32, 64),
+            (7, 50, 83),
+            (13, 20, 100),
+            (3, 300, 17),
+            // Narrower than 16 columns: the GEMM.
+            (600, 20, 8),
+            // Past the direct kernel's limit: the GEMM.
+            (64, 64, 40),
+        ];
+        for &(m, k, n) in &cases {
+            let (a, b): (Vec<f64>, Vec<f64>) =
+                ((0..m * k).map(|_| next()).collect(), (0..k * n).map(|_| next()).collect());
+            let want: Vec<f64> =
+                (0..m * n).map(|ij| (0..k).map(|p| a[(ij / n) * k + p] * b[p * n + ij % n]).sum()).collect();
+            let (a32, b32): (Vec<f32>, Vec<f32>) =
+                (a.iter().map(|&v| v as f32).collect(), b.iter().map(|&v| v as f32).collect());
+            // Row-major views.
+            let mut c = vec![f32::NAN; m * n];
+            f32::gemm(m, n, k, &a32, MatView::row_major(0, k), &b32, MatView::row_major(0, n), &mut c).unwrap();
+            // A stored transposed (k × m) behind 3 leading values, B transposed (n × k).
+            let at: Vec<f32> = [0.0; 3].into_iter().chain((0..k * m).map(|i| a32[(i % m) * k + i / m])).collect();
+            let bt: Vec<f32> = (0..n * k).map(|i| b32[(i % k) * n + i / k]).collect();
+            let mut ct = vec![f32::NAN; m * n];
+            f32::gemm(m, n, k, &at, MatView::transposed(3, m), &bt, MatView::transposed(0, k), &mut ct).unwrap();
+            // Batched with a broadcast B: [2, m, k] · [k, n] and [2, m, k] · [2, k, n].
+            let a2: Vec<f32> = a32.iter().chain(&a32).copied().collect();
+            let (_, o1) = batched_matmul(&a2, &[2, m, k], &b32, &[k, n]).unwrap();
+            let b2: Vec<f32> = b32.iter().chain(&b32).copied().collect();
+            let (_, o2) = batched_matmul(&a2, &[2, m, k], &b2, &[2, k, n]).unwrap();
+            let mut c64 = vec![0f64; m * n];
+            f64::gemm(m, n, k, &a, MatView::row_major(0, k), &b, MatView::row_major(0, n), &mut c64).unwrap();
+            for ij in 0..m * n {
+                let w = want[ij];
+                let tol = 1e-5 * (1.0 + (0..k).map(|p| (a[(ij / n) * k + p] * b[p * n + ij % n]).abs()).sum::<f64>());
+                for (got, what) in
+                    [(c[ij], "c"), (ct[ij], "ct"), (o1[ij], "o1"), (o1[m * n + ij], "o1'"), (o2[m * n + ij], "o2")]
+                {
+                    assert!((got as f64 - w).abs() <= tol, "{m}x{k}x{n} {what}[{ij}]: {got} vs {w}");
+                }
+                assert!((c64[ij] - w).abs() <= 1e-12 * (1.0 + w.abs()), "f64 {m}x{k}x{n}");
+            }
+        }
     }
 
     #[test]

@@ -213,6 +213,47 @@ fn run_typed<T: Elem>(kind: Kind, x: &Tensor, ri: &ReduceIndex, out_shape: Vec<u
     Tensor::from_vec(out_shape, out)
 }
 
+/// Sum / Mean of f32 over one run of consecutive axes (`[outer, r, inner]` with the middle
+/// reduced; DLRM's embedding bags, `[8, 3, 32]` over axis 1): every output row accumulates `r`
+/// contiguous input rows in f64 (the same f64 sums, rounded once, as the general path, without
+/// its per-element index lists). `None` when the axes are not one consecutive run or the group
+/// is empty.
+fn sum_rows_f32(kind: Kind, x: &Tensor, reduced: &[bool]) -> Result<Option<Vec<f32>>> {
+    if !matches!(kind, Kind::Sum | Kind::Mean) || x.dtype() != DType::F32 {
+        return Ok(None);
+    }
+    let (Some(first), Some(last)) = (reduced.iter().position(|&r| r), reduced.iter().rposition(|&r| r)) else {
+        return Ok(None);
+    };
+    if !reduced[first..=last].iter().all(|&r| r) {
+        return Ok(None);
+    }
+    let shape = x.shape();
+    let outer: usize = shape[..first].iter().product();
+    let r: usize = shape[first..=last].iter().product();
+    let inner: usize = shape[last + 1..].iter().product();
+    if r == 0 {
+        return Ok(None);
+    }
+    let xs = x.as_slice::<f32>()?;
+    let scale = if kind == Kind::Mean { 1.0 / r as f64 } else { 1.0 };
+    let mut out = vec![0f32; outer * inner];
+    let mut acc = vec![0f64; inner];
+    for (o, dst) in out.chunks_exact_mut(inner.max(1)).enumerate().take(outer) {
+        let rows = &xs[o * r * inner..(o + 1) * r * inner];
+        acc.fill(0.0);
+        for row in rows.chunks_exact(inner) {
+            for (a, &v) in acc.iter_mut().zip(row) {
+                *a += v as f64;
+            }
+        }
+        for (d, &a) in dst.iter_mut().zip(&acc) {
+            *d = (if kind == Kind::Mean { a * scale } else { a }) as f32;
+        }
+    }
+    Ok(Some(out))
+}
+
 impl Reduce {
     /// The statically known axes: `Ok(Some(None))` = "default", `Ok(None)` = unknown.
     fn static_axes(&self, inputs: &[InferInput]) -> Option<Option<Vec<i64>>> {
@@ -236,6 +277,9 @@ impl Op for Reduce {
         };
         let reduced = resolve_axes(axes.as_deref(), x.rank(), self.noop_with_empty_axes)?;
         let out_shape = reduced_shape(x.shape(), &reduced, self.keepdims);
+        if let Some(out) = sum_rows_f32(self.kind, x, &reduced)? {
+            return Ok(vec![Tensor::from_vec(out_shape, out)?]);
+        }
         let ri = ReduceIndex::new(x.shape(), &reduced, x.dtype())?;
         let kind = self.kind;
         let out = match kind {
@@ -292,6 +336,56 @@ mod tests {
         let s = red(Kind::LogSumExp, &x, None, false, false);
         let want = (1..=6).map(|v| (v as f64).exp()).sum::<f64>().ln();
         assert!((s.to_f64_vec()[0] - want).abs() < 1e-5);
+    }
+
+    /// The f32 Sum/Mean fast path (one run of consecutive axes) against a float64 reference over
+    /// random shapes and axis runs, plus the cases it must leave to the general path.
+    #[test]
+    fn contiguous_sum_mean_matches_f64() {
+        let mut seed = 12345u64;
+        let mut next = || {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (seed >> 33) as usize
+        };
+        for case in 0..200 {
+            let rank = 1 + next() % 4;
+            let shape: Vec<usize> = (0..rank).map(|_| 1 + next() % 5).collect();
+            let a0 = next() % rank;
+            let a1 = a0 + next() % (rank - a0);
+            let n: usize = shape.iter().product();
+            let data: Vec<f32> = (0..n).map(|_| (next() % 2001) as f32 / 1000.0 - 1.0).collect();
+            let x = Tensor::from_vec(shape.clone(), data.clone()).unwrap();
+            let axes: Vec<i64> = (a0..=a1).map(|a| a as i64).collect();
+            let reduced: Vec<bool> = (0..rank).map(|i| (a0..=a1).contains(&i)).collect();
+            for kind in [Kind::Sum, Kind::Mean] {
+                assert!(sum_rows_f32(kind, &x, &reduced).unwrap().is_some());
+                let keep = case % 2 == 0;
+                let got = red(kind, &x, Some(axes.clone()), keep, false);
+                assert_eq!(got.shape(), reduced_shape(&shape, &reduced, keep).as_slice());
+                let outer: usize = shape[..a0].iter().product();
+                let r: usize = shape[a0..=a1].iter().product();
+                let inner: usize = shape[a1 + 1..].iter().product();
+                let g = got.to_f64_vec();
+                for o in 0..outer {
+                    for j in 0..inner {
+                        let s: f64 = (0..r).map(|q| data[(o * r + q) * inner + j] as f64).sum();
+                        let want = if kind == Kind::Mean { s / r as f64 } else { s };
+                        let v = g[o * inner + j];
+                        assert!((v - want).abs() <= 1e-6 * (1.0 + want.abs()), "{shape:?} {axes:?} {v} vs {want}");
+                    }
+                }
+            }
+        }
+        // Not one run of axes, another kind, another type, an empty group: the general path.
+        let x = Tensor::from_vec(vec![2, 3, 2], (0..12).map(|v| v as f32).collect()).unwrap();
+        assert!(sum_rows_f32(Kind::Sum, &x, &[true, false, true]).unwrap().is_none());
+        assert_eq!(red(Kind::Sum, &x, Some(vec![0, 2]), false, false).to_f64_vec(), vec![14., 22., 30.]);
+        assert!(sum_rows_f32(Kind::Max, &x, &[false, true, false]).unwrap().is_none());
+        let xi = Tensor::from_vec(vec![2, 2], vec![1i32, 2, 3, 4]).unwrap();
+        assert!(sum_rows_f32(Kind::Sum, &xi, &[false, true]).unwrap().is_none());
+        let xe = Tensor::from_vec(vec![2, 0, 3], Vec::<f32>::new()).unwrap();
+        assert!(sum_rows_f32(Kind::Sum, &xe, &[false, true, false]).unwrap().is_none());
+        assert!(sum_rows_f32(Kind::Sum, &x, &[false, false, false]).unwrap().is_none());
     }
 
     #[test]

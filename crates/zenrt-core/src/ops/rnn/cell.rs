@@ -75,7 +75,9 @@ pub fn step(cell: Cell, hs: usize, clip: Option<f32>, rows: &[Row], b: StepBufs)
         let args = (cell, hs, clip, rows, b);
         match crate::simd::level() {
             #[cfg(target_arch = "x86_64")]
-            Level::Avx2 | Level::Avx512 => step_avx2(args),
+            Level::Avx512 => step_avx512(args),
+            #[cfg(target_arch = "x86_64")]
+            Level::Avx2 => step_avx2(args),
             _ => step_rows::<Scalar>(args),
         }
     }
@@ -88,6 +90,33 @@ type Args<'a> = (Cell<'a>, usize, Option<f32>, &'a [Row], StepBufs<'a>);
 #[target_feature(enable = "avx2,fma")]
 unsafe fn step_avx2(args: Args) {
     step_rows::<crate::simd::vector::Avx2>(args)
+}
+
+/// 16 hidden units per vector, then one 8-lane vector, then the one-lane tail.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn step_avx512((cell, hs, clip, rows, mut b): Args) {
+    use crate::simd::vector::{Avx2, Avx512};
+    let g = cell.gates() * hs;
+    let (f16, f8) = (hs / 16 * 16, hs / 8 * 8);
+    for r in rows {
+        let p = row_ptrs(hs, r, &mut b, g);
+        lanes::<Avx512>(cell, hs, clip, &p, 0, f16);
+        lanes::<Avx2>(cell, hs, clip, &p, f16, f8);
+        lanes::<Scalar>(cell, hs, clip, &p, f8, hs);
+    }
+}
+
+/// The pointers of row `r` in the step's buffers (`g` gate values per row).
+#[inline(always)]
+unsafe fn row_ptrs(hs: usize, r: &Row, b: &mut StepBufs, g: usize) -> Ptrs {
+    Ptrs {
+        g: b.gates.as_ptr().add(r.local * g),
+        x: b.xw.as_ptr().add(r.xw),
+        c: b.c.as_mut_ptr().add(if b.c.is_empty() { 0 } else { r.local * hs }),
+        h: b.h.as_mut_ptr().add(r.local * hs),
+        y: b.y.as_mut_ptr().add(r.y),
+    }
 }
 
 #[inline(always)]

@@ -67,7 +67,9 @@ impl PanelMat {
             let args = (self, a.as_ptr(), lda, m, init, out.as_mut_ptr(), ldo);
             match crate::simd::level() {
                 #[cfg(target_arch = "x86_64")]
-                Level::Avx2 | Level::Avx512 => matmul_avx2(args),
+                Level::Avx512 => matmul_avx512(args),
+                #[cfg(target_arch = "x86_64")]
+                Level::Avx2 => matmul_avx2(args),
                 _ => matmul_body::<Scalar>(args),
             }
         }
@@ -101,6 +103,135 @@ type Args<'a> = (&'a PanelMat, *const f32, usize, usize, Option<&'a [f32]>, *mut
 #[target_feature(enable = "avx2,fma")]
 unsafe fn matmul_avx2(args: Args) {
     matmul_body::<crate::simd::vector::Avx2>(args)
+}
+
+/// The AVX-512 body: one panel is one 16-lane vector, so a register tile spans several panels
+/// (`R` rows × `P` panels, 8 to 16 accumulators: 8 × 2 for the 8-row step of lstm b8 at one
+/// thread, 4 × 4 for a 4-row slice); groups of `P` panels are the outer loop (`P · k · 16`
+/// floats, 16 KiB at k = 64, stay in L1 while the row groups pass), then row groups of up to 8.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn matmul_avx512((b, a, lda, m, init, out, ldo): Args) {
+    use crate::simd::vector::Avx512;
+    let (k, n) = (b.k, b.n);
+    let full = n / NR;
+    // Panels per tile for a group of `rows` rows.
+    let pw = |rows: usize| if rows > 4 { 2 } else { 4 };
+    let mut i = 0;
+    while i < m {
+        let rows = MR512.min(m - i);
+        let (ai, oi) = (a.add(i * lda), out.add(i * ldo));
+        let mut p = 0;
+        while p < full {
+            let np = pw(rows).min(full - p);
+            let (bp, c0) = (b.data.as_ptr().add(p * k * NR), p * NR);
+            let st = |q: usize| init.map_or(std::ptr::null(), |s| s.as_ptr().add(c0 + q * NR));
+            let sp: [*const f32; 4] = std::array::from_fn(st);
+            macro_rules! go {
+                ($r:literal) => {
+                    match np {
+                        4 => tile512::<$r, 4>(ai, lda, bp, k, &sp, oi.add(c0), ldo),
+                        3 => tile512::<$r, 3>(ai, lda, bp, k, &sp, oi.add(c0), ldo),
+                        2 => tile512::<$r, 2>(ai, lda, bp, k, &sp, oi.add(c0), ldo),
+                        _ => tile512::<$r, 1>(ai, lda, bp, k, &sp, oi.add(c0), ldo),
+                    }
+                };
+            }
+            match rows {
+                8 => go!(8),
+                7 => go!(7),
+                6 => go!(6),
+                5 => go!(5),
+                4 => go!(4),
+                3 => go!(3),
+                2 => go!(2),
+                _ => go!(1),
+            }
+            p += np;
+        }
+        i += rows;
+    }
+    if full * NR < n {
+        narrow_last::<Avx512>(b, a, lda, m, init, out, ldo, full);
+    }
+}
+
+/// Rows of an AVX-512 register tile.
+#[cfg(target_arch = "x86_64")]
+const MR512: usize = 8;
+
+/// The narrow last panel `p` (fewer than [`NR`] valid columns) of every row: each row's 16
+/// lanes computed into a buffer and the valid columns copied.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn narrow_last<V: F32x>(
+    b: &PanelMat,
+    a: *const f32,
+    lda: usize,
+    m: usize,
+    init: Option<&[f32]>,
+    out: *mut f32,
+    ldo: usize,
+    p: usize,
+) {
+    let (k, n) = (b.k, b.n);
+    let (c0, cols) = (p * NR, n - p * NR);
+    let mut start = [0f32; NR];
+    if let Some(init) = init {
+        start[..cols].copy_from_slice(&init[c0..c0 + cols]);
+    }
+    let bp = b.data.as_ptr().add(p * k * NR);
+    let mut buf = [0f32; NR];
+    for i in 0..m {
+        let ai = a.add(i * lda);
+        let mut c = 0;
+        while c < NR {
+            let mut acc = V::load(start.as_ptr().add(c));
+            for kk in 0..k {
+                acc = V::splat(*ai.add(kk)).fma(V::load(bp.add(kk * NR + c)), acc);
+            }
+            acc.store(buf.as_mut_ptr().add(c));
+            c += V::N;
+        }
+        std::ptr::copy_nonoverlapping(buf.as_ptr(), out.add(i * ldo + c0), cols);
+    }
+}
+
+/// `R` rows × `P` full panels (one 16-lane vector each) of AVX-512: accumulators start from
+/// `start[q]` (zeros when null); one k step is `P` panel loads and `R` broadcasts of A.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn tile512<const R: usize, const P: usize>(
+    a: *const f32,
+    lda: usize,
+    b: *const f32,
+    k: usize,
+    start: &[*const f32; 4],
+    out: *mut f32,
+    ldo: usize,
+) {
+    use std::arch::x86_64::*;
+    let s: [__m512; P] =
+        std::array::from_fn(|q| if start[q].is_null() { _mm512_setzero_ps() } else { _mm512_loadu_ps(start[q]) });
+    let mut acc = [s; R];
+    let pstride = k * NR;
+    for kk in 0..k {
+        let bk = b.add(kk * NR);
+        let bv: [__m512; P] = std::array::from_fn(|q| _mm512_loadu_ps(bk.add(q * pstride)));
+        for (r, acc) in acc.iter_mut().enumerate() {
+            let av = _mm512_set1_ps(*a.add(r * lda + kk));
+            for q in 0..P {
+                acc[q] = _mm512_fmadd_ps(av, bv[q], acc[q]);
+            }
+        }
+    }
+    for (r, acc) in acc.iter().enumerate() {
+        for (q, v) in acc.iter().enumerate() {
+            _mm512_storeu_ps(out.add(r * ldo + q * NR), *v);
+        }
+    }
 }
 
 /// Panels outermost, then row groups of [`MR`], each a register tile per `2 V::N` columns.

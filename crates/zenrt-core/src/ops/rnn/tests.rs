@@ -260,6 +260,10 @@ fn matches_naive_reference() {
                 // Odd batch (a 4-row tile and a 1-row tile) and a hidden size of one 8-lane
                 // vector plus a 3-lane tail in the fused f32 cells.
                 check(kind, dir, layout, F32, (4, 5, 7, 11));
+                // Batch 9 (an 8-row AVX-512 tile and a 1-row one) and hidden 27 (one 16-lane
+                // vector, one 8-lane vector and a 3-lane tail; gates 4·27 = 108 columns: six
+                // full 16-column panels and a narrow one).
+                check(kind, dir, layout, F32, (3, 9, 5, 27));
             }
         }
     }
@@ -384,7 +388,23 @@ fn panel_matmul_matches_f64() {
     use super::panels::PanelMat;
     let mut rng = Rng(5);
     let pool = crate::threads::pool(2);
-    for &(m, k, n) in &[(1, 1, 1), (3, 7, 13), (5, 64, 256), (8, 64, 44), (13, 65, 17), (130, 33, 48), (9, 0, 5)] {
+    let cases = [
+        (1, 1, 1),
+        (3, 7, 13),
+        (5, 64, 256),
+        (8, 64, 44),
+        (13, 65, 17),
+        (130, 33, 48),
+        (9, 0, 5),
+        // AVX-512 tiles: 8 × 2 panels, 4 × 4, groups of 4 then 3 panels, narrow last panels.
+        (8, 64, 256),
+        (4, 64, 256),
+        (1, 64, 112),
+        (2, 5, 120),
+        (6, 3, 80),
+        (17, 9, 200),
+    ];
+    for &(m, k, n) in &cases {
         let a: Vec<f32> = rng.vec(m * (k + 2)).iter().map(|&v| v as f32).collect();
         let wt: Vec<f32> = rng.vec(n * k).iter().map(|&v| v as f32).collect();
         let init: Vec<f32> = rng.vec(n).iter().map(|&v| v as f32).collect();
@@ -412,6 +432,8 @@ fn panel_matmul_matches_f64() {
                     let (g1, g2) = (out[i * (n + 3) + j] as f64, outp[i * n + j] as f64);
                     assert!((g1 - w).abs() <= e && (g2 - w).abs() <= e, "{m}x{k}x{n} [{i},{j}]: {g1} {g2} vs {w}");
                 }
+                // The columns past n of the strided output are never written.
+                assert!(out[i * (n + 3) + n..(i + 1) * (n + 3)].iter().all(|v| v.is_nan()), "{m}x{k}x{n} row {i}");
             }
         }
     }

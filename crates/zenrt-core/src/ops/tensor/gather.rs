@@ -31,6 +31,21 @@ impl Op for Gather {
         shape.extend_from_slice(ind.shape());
         shape.extend_from_slice(&x.shape()[axis + 1..]);
         let n = checked_numel(&shape, x.dtype(), "Gather output")?;
+        if inner >= 4 {
+            // Rows of `inner` contiguous elements (embedding lookups): one copy per index, no
+            // per-element index list.
+            return crate::dispatch_all!(x.dtype(), T => {
+                let src = x.as_slice::<T>()?;
+                let mut o = Vec::with_capacity(n);
+                for b in 0..outer {
+                    for &i in &ids {
+                        let base = (b * dim + i) * inner;
+                        o.extend_from_slice(&src[base..base + inner]);
+                    }
+                }
+                Ok(vec![Tensor::from_vec(shape, o)?])
+            });
+        }
         let mut idx = Vec::with_capacity(n);
         for o in 0..outer {
             for &i in &ids {
@@ -59,6 +74,39 @@ impl Op for Gather {
 mod tests {
     use super::*;
     use crate::ops::tensor::common::NoCtx;
+
+    /// Row copies (inner ≥ 4) and element lists (inner < 4) against a direct reference, on
+    /// every axis of a rank-3 tensor, with negative indices and a 2-D index tensor.
+    #[test]
+    fn rows_and_elements_match_reference() {
+        for inner_len in [1usize, 3, 4, 7] {
+            let shape = [3usize, 5, inner_len];
+            let n: usize = shape.iter().product();
+            let x = Tensor::from_vec(shape.to_vec(), (0..n).map(|v| v as f32 * 0.5).collect::<Vec<_>>()).unwrap();
+            for axis in 0..3usize {
+                let dim = shape[axis] as i64;
+                let raw: Vec<i64> = vec![0, dim - 1, -1, (dim / 2), -dim, 0];
+                let ind = Tensor::from_vec(vec![2, 3], raw.clone()).unwrap();
+                let y = Gather { axis: axis as i64 }.run(&NoCtx, &[Some(&x), Some(&ind)]).unwrap().remove(0);
+                let mut want_shape = shape[..axis].to_vec();
+                want_shape.extend([2, 3]);
+                want_shape.extend_from_slice(&shape[axis + 1..]);
+                assert_eq!(y.shape(), want_shape.as_slice());
+                let (outer, inner): (usize, usize) =
+                    (shape[..axis].iter().product(), shape[axis + 1..].iter().product());
+                let mut want = vec![];
+                for o in 0..outer {
+                    for &r in &raw {
+                        let i = if r < 0 { r + dim } else { r } as usize;
+                        for j in 0..inner {
+                            want.push(((o * shape[axis] + i) * inner + j) as f32 * 0.5);
+                        }
+                    }
+                }
+                assert_eq!(y.as_slice::<f32>().unwrap(), want.as_slice(), "inner {inner_len} axis {axis}");
+            }
+        }
+    }
 
     #[test]
     fn negative_and_out_of_range() {
