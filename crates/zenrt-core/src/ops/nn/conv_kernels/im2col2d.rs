@@ -67,19 +67,19 @@ impl PackSrc for Im2col2d<'_> {
                 let dst = &mut row[j..j + run];
                 let iy = (oy * self.sh + a * self.dh) as i64 - self.ph;
                 if iy < 0 || iy >= h as i64 {
-                    dst.fill(0.0);
+                    zero(dst);
                 } else {
                     let src = &plane[iy as usize * w..(iy as usize + 1) * w];
                     let ix0 = (ox * self.sw + b * self.dw) as i64 - self.pw;
                     if self.sw == 1 {
                         let lo = (-ix0).clamp(0, run as i64) as usize;
                         let hi = (w as i64 - ix0).clamp(lo as i64, run as i64) as usize;
-                        dst[..lo].fill(0.0);
+                        zero(&mut dst[..lo]);
                         if hi > lo {
                             let s0 = (ix0 + lo as i64) as usize;
                             copy_run(&mut dst[lo..hi], &src[s0..s0 + (hi - lo)]);
                         }
-                        dst[hi..].fill(0.0);
+                        zero(&mut dst[hi..]);
                     } else {
                         // Outputs `lo..hi` read inside the row (`0 <= ix0 + q·sw < w`), the rest are
                         // padding.
@@ -87,19 +87,32 @@ impl PackSrc for Im2col2d<'_> {
                         let lo = ((-ix0).max(0) + sw - 1) / sw;
                         let hi = ((w as i64 - ix0).max(0) + sw - 1) / sw;
                         let (lo, hi) = (lo.min(run as i64) as usize, hi.clamp(lo, run as i64) as usize);
-                        dst[..lo].fill(0.0);
+                        zero(&mut dst[..lo]);
                         if hi > lo {
                             let s0 = (ix0 + (lo * self.sw) as i64) as usize;
                             strided_copy(&mut dst[lo..hi], &src[s0..s0 + (hi - lo - 1) * self.sw + 1], self.sw);
                         }
-                        dst[hi..].fill(0.0);
+                        zero(&mut dst[hi..]);
                     }
                 }
                 j += run;
                 t += run;
             }
-            row[wdt..].fill(0.0);
+            zero(&mut row[wdt..]);
         }
+    }
+}
+
+/// Zeroes `d`: the padding runs of a panel row are mostly empty or a value or two, where a
+/// `memset` call costs more than the stores.
+#[inline(always)]
+fn zero(d: &mut [f32]) {
+    if d.len() <= 4 {
+        for v in d {
+            *v = 0.0;
+        }
+    } else {
+        d.fill(0.0);
     }
 }
 
