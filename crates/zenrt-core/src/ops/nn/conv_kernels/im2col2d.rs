@@ -55,46 +55,102 @@ impl PackSrc for Im2col2d<'_> {
     fn pack(&self, p0: usize, kc: usize, t0: usize, wdt: usize, r: usize, dst: &mut [f32]) {
         let (h, w, ow) = (self.h, self.w, self.ow);
         let kk = self.kh * self.kw;
+        // The panel's runs of output positions along one output row, the same for every K row:
+        // (first column in the panel, length, oy·sh, ox·sw), found once per panel instead of by
+        // two divisions per run and row.
+        let mut runs = [(0usize, 0usize, 0usize, 0usize); MAX_RUNS];
+        let mut nruns = 0;
+        let (mut j, mut t) = (0, t0);
+        while j < wdt && nruns < MAX_RUNS {
+            let (oy, ox) = (t / ow, t % ow);
+            let run = (ow - ox).min(wdt - j);
+            runs[nruns] = (j, run, oy * self.sh, ox * self.sw);
+            nruns += 1;
+            j += run;
+            t += run;
+        }
+        if j < wdt {
+            // More runs than the table holds (images narrower than a panel by far): one per call.
+            return self.pack_slow(p0, kc, t0, wdt, r, dst);
+        }
+        let runs = &runs[..nruns];
+        // (c, a, b) of K row `p0`, then stepped along the rows.
+        let (mut c, rem) = (p0 / kk, p0 % kk);
+        let (mut a, mut b) = (rem / self.kw, rem % self.kw);
+        for row in dst[..kc * r].chunks_exact_mut(r) {
+            let plane = &self.x[c * h * w..(c + 1) * h * w];
+            for &(j, run, oy_sh, ox_sw) in runs {
+                let dst = &mut row[j..j + run];
+                self.fill_run(plane, oy_sh, ox_sw, a, b, dst);
+            }
+            zero(&mut row[wdt..]);
+            b += 1;
+            if b == self.kw {
+                b = 0;
+                a += 1;
+                if a == self.kh {
+                    a = 0;
+                    c += 1;
+                }
+            }
+        }
+    }
+}
+
+/// Most runs of a panel [`Im2col2d::pack`] precomputes (a 32-wide panel of 1-wide output rows
+/// has 32).
+const MAX_RUNS: usize = 40;
+
+impl Im2col2d<'_> {
+    /// One run of output positions `(oy, ox..ox + dst.len())` (given as `oy·sh`, `ox·sw`) of tap
+    /// `(a, b)` of channel `plane` into `dst`.
+    #[inline(always)]
+    fn fill_run(&self, plane: &[f32], oy_sh: usize, ox_sw: usize, a: usize, b: usize, dst: &mut [f32]) {
+        let (h, w, run) = (self.h, self.w, dst.len());
+        let iy = (oy_sh + a * self.dh) as i64 - self.ph;
+        if iy < 0 || iy >= h as i64 {
+            zero(dst);
+            return;
+        }
+        let src = &plane[iy as usize * w..(iy as usize + 1) * w];
+        let ix0 = (ox_sw + b * self.dw) as i64 - self.pw;
+        if self.sw == 1 {
+            let lo = (-ix0).clamp(0, run as i64) as usize;
+            let hi = (w as i64 - ix0).clamp(lo as i64, run as i64) as usize;
+            zero(&mut dst[..lo]);
+            if hi > lo {
+                let s0 = (ix0 + lo as i64) as usize;
+                copy_run(&mut dst[lo..hi], &src[s0..s0 + (hi - lo)]);
+            }
+            zero(&mut dst[hi..]);
+        } else {
+            // Outputs `lo..hi` read inside the row (`0 <= ix0 + q·sw < w`), the rest are padding.
+            let ceil_div = |v: i64| if self.sw == 2 { (v + 1) >> 1 } else { (v + self.sw as i64 - 1) / self.sw as i64 };
+            let lo = ceil_div((-ix0).max(0));
+            let hi = ceil_div((w as i64 - ix0).max(0));
+            let (lo, hi) = (lo.min(run as i64) as usize, hi.clamp(lo, run as i64) as usize);
+            zero(&mut dst[..lo]);
+            if hi > lo {
+                let s0 = (ix0 + (lo * self.sw) as i64) as usize;
+                strided_copy(&mut dst[lo..hi], &src[s0..s0 + (hi - lo - 1) * self.sw + 1], self.sw);
+            }
+            zero(&mut dst[hi..]);
+        }
+    }
+
+    /// [`PackSrc::pack`] decomposing each run per row (any number of runs).
+    fn pack_slow(&self, p0: usize, kc: usize, t0: usize, wdt: usize, r: usize, dst: &mut [f32]) {
+        let kk = self.kh * self.kw;
         for (pp, row) in dst[..kc * r].chunks_exact_mut(r).enumerate() {
             let p = p0 + pp;
             let (c, rem) = (p / kk, p % kk);
             let (a, b) = (rem / self.kw, rem % self.kw);
-            let plane = &self.x[c * h * w..(c + 1) * h * w];
+            let plane = &self.x[c * self.h * self.w..(c + 1) * self.h * self.w];
             let (mut j, mut t) = (0, t0);
             while j < wdt {
-                let (oy, ox) = (t / ow, t % ow);
-                let run = (ow - ox).min(wdt - j);
-                let dst = &mut row[j..j + run];
-                let iy = (oy * self.sh + a * self.dh) as i64 - self.ph;
-                if iy < 0 || iy >= h as i64 {
-                    zero(dst);
-                } else {
-                    let src = &plane[iy as usize * w..(iy as usize + 1) * w];
-                    let ix0 = (ox * self.sw + b * self.dw) as i64 - self.pw;
-                    if self.sw == 1 {
-                        let lo = (-ix0).clamp(0, run as i64) as usize;
-                        let hi = (w as i64 - ix0).clamp(lo as i64, run as i64) as usize;
-                        zero(&mut dst[..lo]);
-                        if hi > lo {
-                            let s0 = (ix0 + lo as i64) as usize;
-                            copy_run(&mut dst[lo..hi], &src[s0..s0 + (hi - lo)]);
-                        }
-                        zero(&mut dst[hi..]);
-                    } else {
-                        // Outputs `lo..hi` read inside the row (`0 <= ix0 + q·sw < w`), the rest are
-                        // padding.
-                        let sw = self.sw as i64;
-                        let lo = ((-ix0).max(0) + sw - 1) / sw;
-                        let hi = ((w as i64 - ix0).max(0) + sw - 1) / sw;
-                        let (lo, hi) = (lo.min(run as i64) as usize, hi.clamp(lo, run as i64) as usize);
-                        zero(&mut dst[..lo]);
-                        if hi > lo {
-                            let s0 = (ix0 + (lo * self.sw) as i64) as usize;
-                            strided_copy(&mut dst[lo..hi], &src[s0..s0 + (hi - lo - 1) * self.sw + 1], self.sw);
-                        }
-                        zero(&mut dst[hi..]);
-                    }
-                }
+                let (oy, ox) = (t / self.ow, t % self.ow);
+                let run = (self.ow - ox).min(wdt - j);
+                self.fill_run(plane, oy * self.sh, ox * self.sw, a, b, &mut row[j..j + run]);
                 j += run;
                 t += run;
             }
@@ -155,6 +211,54 @@ unsafe fn stride2_avx512(dst: &mut [f32], src: &[f32]) {
 
 #[cfg(test)]
 mod tests {
+    use super::Im2col2d;
+    use crate::ops::gemm::{PackSrc, Strided};
+    use crate::ops::nn::common::{AutoPad, Window};
+    use crate::ops::nn::conv::{im2col, ConvShape};
+
+    #[test]
+    fn implicit_im2col_packs_like_explicit() {
+        // Panels from the image against the explicit `[C·kh·kw, OH·OW]` matrix packed strided:
+        // strides 1..3, dilations, pads, output rows of 1..9 (up to 64 runs a panel: the per-row
+        // fallback), panel widths 12 / 32 / 64, K offsets, ragged last panels.
+        let mut rng = crate::ops::nn::conv::tests::Lcg(31);
+        for case in 0..40 {
+            let (c, h, w) = (1 + rng.below(3), 1 + rng.below(12), 1 + rng.below(9));
+            let (kh, kw) = (1 + rng.below(3), 1 + rng.below(3));
+            let s = 1 + rng.below(3) as i64;
+            let d = 1 + rng.below(2) as i64;
+            let win = Window {
+                kernel_shape: None,
+                strides: Some(vec![s, s]),
+                dilations: Some(vec![d, d]),
+                pads: Some((0..4).map(|_| rng.below(3) as i64).collect()),
+                auto_pad: AutoPad::NotSet,
+                ceil_mode: false,
+            };
+            let Ok(cs) = ConvShape::new(&[1, c, h, w], &[1, c, kh, kw], &win, 1) else { continue };
+            let x: Vec<f32> = (0..c * h * w).map(|_| rng.float() as f32).collect();
+            let (k, n) = (c * kh * kw, cs.geo.out.iter().product::<usize>());
+            if n == 0 {
+                continue;
+            }
+            let mut col = vec![0f32; k * n];
+            im2col(&x, c, &cs.in_sp, &cs.geo, &mut col);
+            let want = Strided::new(&col, k, n, n, 1).unwrap();
+            let got = Im2col2d::new(&x, c, &cs.in_sp, &cs.geo);
+            for r in [12, 32, 64] {
+                for t0 in (0..n).step_by(5) {
+                    let wdt = r.min(n - t0);
+                    let p0 = rng.below(k as u64);
+                    let kc = k - p0;
+                    let (mut a, mut b) = (vec![f32::NAN; kc * r], vec![f32::NAN; kc * r]);
+                    got.pack(p0, kc, t0, wdt, r, &mut a);
+                    want.pack(p0, kc, t0, wdt, r, &mut b);
+                    assert_eq!(a, b, "case {case} {:?} r {r} t0 {t0} p0 {p0}", cs.geo);
+                }
+            }
+        }
+    }
+
     #[test]
     fn strided_copy_matches_scalar() {
         let src: Vec<f32> = (0..200).map(|i| i as f32 * 0.5 - 7.0).collect();
