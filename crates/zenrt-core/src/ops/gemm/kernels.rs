@@ -130,6 +130,33 @@ mod x86 {
     use super::TileEp;
     use std::arch::x86_64::*;
 
+    const MR512: usize = 12;
+
+    /// The AVX-512 tile's products over `kc` steps for its first `R` rows and `V` vectors of 16
+    /// columns (the rest of the tile stays zero); panels are full width (12 / 32 values a step).
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    unsafe fn accumulate512<const R: usize, const V: usize>(
+        kc: usize,
+        a: *const f32,
+        b: *const f32,
+    ) -> [[__m512; 2]; MR512] {
+        let mut acc = [[_mm512_setzero_ps(); 2]; MR512];
+        let (mut ap, mut bp) = (a, b);
+        for _ in 0..kc {
+            let bv = [_mm512_loadu_ps(bp), if V == 2 { _mm512_loadu_ps(bp.add(16)) } else { _mm512_setzero_ps() }];
+            for (i, row) in acc.iter_mut().enumerate().take(R) {
+                let av = _mm512_set1_ps(*ap.add(i));
+                for v in 0..V {
+                    row[v] = _mm512_fmadd_ps(av, bv[v], row[v]);
+                }
+            }
+            ap = ap.add(MR512);
+            bp = bp.add(32);
+        }
+        acc
+    }
+
     /// AVX-512 kernel: 12 rows × 32 columns (24 zmm accumulators).
     #[target_feature(enable = "avx512f")]
     #[allow(clippy::too_many_arguments)]
@@ -143,20 +170,18 @@ mod x86 {
         nr: usize,
         ep: &TileEp,
     ) {
-        const MR: usize = 12;
-        let mut acc = [[_mm512_setzero_ps(); 2]; MR];
-        let (mut ap, mut bp) = (a, b);
-        for _ in 0..kc {
-            let b0 = _mm512_loadu_ps(bp);
-            let b1 = _mm512_loadu_ps(bp.add(16));
-            for (i, row) in acc.iter_mut().enumerate() {
-                let av = _mm512_set1_ps(*ap.add(i));
-                row[0] = _mm512_fmadd_ps(av, b0, row[0]);
-                row[1] = _mm512_fmadd_ps(av, b1, row[1]);
-            }
-            ap = ap.add(MR);
-            bp = bp.add(32);
-        }
+        // Edge tiles multiply only the rows and vectors they store (as the AVX2 kernel does): a
+        // panel of at most 16 columns (Winograd's α² GEMMs at batch 1: 16 tiles at 14×14, 4 at
+        // 7×7; the last panel of N = 196) or of at most 4 / 8 rows (M = 64: 5 panels and 4 rows).
+        let acc = match (mr, nr <= 16) {
+            (0..=4, true) => accumulate512::<4, 1>(kc, a, b),
+            (0..=4, false) => accumulate512::<4, 2>(kc, a, b),
+            (5..=8, true) => accumulate512::<8, 1>(kc, a, b),
+            (5..=8, false) => accumulate512::<8, 2>(kc, a, b),
+            (_, true) => accumulate512::<MR512, 1>(kc, a, b),
+            (_, false) => accumulate512::<MR512, 2>(kc, a, b),
+        };
+        const MR: usize = MR512;
         let alpha = _mm512_set1_ps(ep.alpha);
         let beta = _mm512_set1_ps(ep.beta);
         let (lo, hi) = (_mm512_set1_ps(ep.lo), _mm512_set1_ps(ep.hi));

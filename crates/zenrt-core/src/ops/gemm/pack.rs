@@ -35,8 +35,10 @@ pub fn copy_run(dst: &mut [f32], src: &[f32]) {
         }
     }
     let done = match dst.len() {
+        4 => fixed::<4>(dst, src),
         6 => fixed::<6>(dst, src),
         8 => fixed::<8>(dst, src),
+        12 => fixed::<12>(dst, src),
         16 => fixed::<16>(dst, src),
         32 => fixed::<32>(dst, src),
         _ => false,

@@ -20,6 +20,7 @@ mod few_channels;
 mod im2col2d;
 mod padded;
 mod pointwise;
+pub mod transposed;
 pub mod winograd;
 
 use super::conv::{im2col, ConvShape};
@@ -57,6 +58,30 @@ fn winograd_tile() -> Option<Tile> {
     }
 }
 
+/// Whether `ZENRT_WINOGRAD` leaves the tile to the shape (unset or unrecognised).
+fn winograd_auto() -> bool {
+    !matches!(std::env::var("ZENRT_WINOGRAD").as_deref(), Ok("off" | "0" | "2" | "4"))
+}
+
+/// The Winograd tile for a conv whose one-image shape is `one` (when static): `ZENRT_WINOGRAD`'s,
+/// or by default F(4×4) where it pays, else F(2×2) where that pays — 7×7 images (4 F(4×4) tiles,
+/// 16 F(2×2) ones): ResNet-50's 512-channel 3×3 convs at 7×7 took 1.20 ms by F(2×2) against 1.40
+/// by the transposed GEMM and 2.97 by F(4×4) (session 9, per layer, docs/kernels.md).
+fn winograd_tile_for(one: Option<&ConvShape>) -> Option<Tile> {
+    let t = winograd_tile()?;
+    match (t, one) {
+        (Tile::F4, Some(cs))
+            if winograd_auto()
+                && winograd::applies(cs)
+                && !winograd::pays(cs, Tile::F4)
+                && winograd::pays(cs, Tile::F2) =>
+        {
+            Some(Tile::F2)
+        }
+        _ => Some(t),
+    }
+}
+
 /// Conv weights `[M, C/group, k...]` packed per group as the GEMM's left operand, and for
 /// Winograd-eligible 3×3 convolutions their transformed filters. Only the form the calls will use
 /// is built at plan time ([`Self::plan`]). When the input's channel and spatial dims are static,
@@ -74,6 +99,8 @@ pub struct PackedConvWeights {
     wino: Option<(Tile, OnceLock<WinogradWeights>)>,
     /// The weights in the direct pointwise kernel's layout ([`pointwise::pack`]).
     pointwise: OnceLock<Vec<f32>>,
+    /// The weights as the right operand of the transposed GEMM (group 1, [`transposed::pack`]).
+    trans: OnceLock<PackedMat>,
     /// The form built at plan time serves every call (static spatial dims); see [`Self::plan`].
     fixed: bool,
 }
@@ -113,7 +140,8 @@ impl PackedConvWeights {
         }
         let kdim = shape[1] * shape[2..].iter().product::<usize>();
         ensure!(w.len() == shape[0] * kdim, "Conv: weight data length mismatch");
-        let tile = winograd_tile().filter(|_| winograd_ok && group == 1 && shape.len() == 4 && shape[2..] == [3, 3]);
+        let tile = winograd_tile_for(one_image)
+            .filter(|_| winograd_ok && group == 1 && shape.len() == 4 && shape[2..] == [3, 3]);
         let few_channels = group == 1 && shape.len() == 4 && shape[1] <= few_channels::FEW_CHANNELS;
         let p = PackedConvWeights {
             shape: shape.to_vec(),
@@ -122,6 +150,7 @@ impl PackedConvWeights {
             groups: OnceLock::new(),
             wino: tile.map(|t| (t, OnceLock::new())),
             pointwise: OnceLock::new(),
+            trans: OnceLock::new(),
             fixed: one_image.is_some() && !few_channels,
         };
         match (tile, one_image) {
@@ -135,6 +164,9 @@ impl PackedConvWeights {
             _ if few_channels => {}
             (_, Some(cs)) if pointwise::chosen(cs) => {
                 p.pointwise_for(Some(w))?;
+            }
+            (_, Some(cs)) if transposed::chosen(cs) => {
+                p.trans_for(Some(w))?;
             }
             _ => {
                 p.packed_groups(Some(w))?;
@@ -194,12 +226,19 @@ impl PackedConvWeights {
         get_or_build(&self.pointwise, || Ok(pointwise::pack(self.raw(raw)?, c))).map(Vec::as_slice)
     }
 
+    /// The weights as the transposed GEMM's right operand, built from `raw` on first use.
+    fn trans_for(&self, raw: Option<&[f32]>) -> Result<&PackedMat> {
+        let (m, kdim) = (self.shape[0], self.shape[1..].iter().product());
+        get_or_build(&self.trans, || transposed::pack(self.raw(raw)?, m, kdim, self.kern))
+    }
+
     /// Bytes held by the packed forms built so far.
     pub fn held_bytes(&self) -> usize {
         let g: usize = self.groups.get().map_or(0, |v| v.iter().map(PackedMat::bytes).sum());
         let wi = self.wino.as_ref().and_then(|(_, c)| c.get()).map_or(0, WinogradWeights::bytes);
         let pw = self.pointwise.get().map_or(0, |v| v.len() * 4);
-        g + wi + pw
+        let tr = self.trans.get().map_or(0, PackedMat::bytes);
+        g + wi + pw + tr
     }
 }
 
@@ -291,14 +330,30 @@ pub fn conv_res_f32(
             return Ok(y);
         }
     }
-    let packed = match w {
-        ConvWeights::Packed(p, raw) => {
-            if let Some(wt) = p.winograd_for(cs, raw)? {
-                winograd::winograd_f32(x, wt, b, cs, kact, &mut y)?;
-                return Ok(add_residual(y, z, act));
-            }
-            Some((p.kern, p.packed_groups(raw)?))
+    if let ConvWeights::Packed(p, raw) = w {
+        if let Some(wt) = p.winograd_for(cs, raw)? {
+            winograd::winograd_f32(x, wt, b, cs, kact, &mut y)?;
+            return Ok(add_residual(y, z, act));
         }
+    }
+    if transposed::chosen(cs) {
+        let (kern, wsrc);
+        let wt = match w {
+            ConvWeights::Packed(p, raw) => {
+                kern = p.kern;
+                Operand::Packed(p.trans_for(raw)?)
+            }
+            ConvWeights::Raw(r) => {
+                kern = kernels::best();
+                wsrc = Strided::new(r, kdim, cs.m, 1, kdim)?;
+                Operand::Src(&wsrc)
+            }
+        };
+        transposed::conv_f32(kern, wt, x, b, z, cs, act, &mut y)?;
+        return Ok(y);
+    }
+    let packed = match w {
+        ConvWeights::Packed(p, raw) => Some((p.kern, p.packed_groups(raw)?)),
         ConvWeights::Raw(_) => None,
     };
     let kern = packed.map_or_else(kernels::best, |p| p.0);

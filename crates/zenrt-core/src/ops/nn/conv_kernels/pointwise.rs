@@ -65,8 +65,23 @@ pub fn applies(cs: &ConvShape) -> bool {
 /// [`MIN_PIXELS`] pixels. Per layer it beats the packed GEMM from 28² up (0.5–0.8× the time), is
 /// level at 14² and 4–7% slower at 7² (mobilenet_v2's layers); on resnet50 b1 (1×1 convs with
 /// K up to 2048 at 14² and 7²) taking it everywhere was 5% slower. docs/kernels.md.
+///
+/// Not chosen when the GEMM runs on its AVX-512 kernel (session 9, Zen 5): the packed 12×32 GEMM
+/// beat this 8-lane kernel on every model measured (resnet50 b1 57 → 53 ms, mobilenet_v2 and
+/// efficientnet_b0 b1 a little faster too); `ZENRT_POINTWISE=direct` takes it anyway.
 pub fn chosen(cs: &ConvShape) -> bool {
-    applies(cs) && cs.in_sp.iter().product::<usize>() >= min_pixels()
+    applies(cs) && cs.in_sp.iter().product::<usize>() >= min_pixels() && (forced() || !gemm_is_wider())
+}
+
+/// Whether the GEMM's kernel is wider than this kernel's 8 lanes (AVX-512).
+fn gemm_is_wider() -> bool {
+    crate::ops::gemm::kernels::best().nr > 16
+}
+
+/// `ZENRT_POINTWISE=direct`: the direct kernel where it applies even beside the AVX-512 GEMM.
+fn forced() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| std::env::var("ZENRT_POINTWISE").is_ok_and(|v| v == "direct"))
 }
 
 /// Smallest image (pixels per channel) the direct kernel is chosen for by default.

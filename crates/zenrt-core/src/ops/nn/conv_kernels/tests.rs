@@ -662,3 +662,137 @@ fn pointwise_planes_pack_like_strided() {
         }
     }
 }
+
+#[test]
+fn transposed_matches_float64() {
+    // The transposed GEMM (pixels as rows, output channels as columns) on every kernel: 1×1
+    // (the batch as one product) and 3×3 / strided / padded (implicit im2col per image), pixel
+    // counts around the 12-row panel and its 4/8-row edges, output channels around the 16/32-wide
+    // vectors and the 16-channel blocks of the transposed store, with and without bias and
+    // residual, every activation kind, packed and raw weights, 1 and 2 threads, against float64.
+    let mut rng = Lcg(909);
+    let pool = crate::threads::pool(2).unwrap();
+    for case in 0..48 {
+        let (k, stride, pad) = [(1, 1, 0), (3, 1, 1), (3, 2, 1), (1, 2, 0), (3, 1, 0)][case % 5];
+        let hw = [(7, 7), (1, 1), (4, 3), (5, 9), (13, 2), (8, 8)][rng.below(6)];
+        let n = 1 + rng.below(3);
+        let c = [1, 3, 17, 64][rng.below(4)];
+        let m = [1, 5, 16, 31, 32, 33, 70][rng.below(7)];
+        let xs = [n, c, hw.0 + stride * (k - 1), hw.1 + stride * (k - 1)];
+        let ws = [m, c, k, k];
+        let win = Window { strides: Some(vec![stride as i64; 2]), pads: Some(vec![pad; 4]), ..Window::default() };
+        let cs = ConvShape::new(&xs, &ws, &win, 1).unwrap();
+        let RandomConv { mut want, x, w, b, act } = random_conv(&mut rng, &xs, &ws, &cs.geo);
+        let z = add_residual_to(&mut rng, &mut want, case % 3 == 0);
+        let kdim = c * k * k;
+        // f32 rounding of K-long sums, relative to the largest (possibly clipped) output.
+        let tol = 1e-7 * kdim as f64 + 1e-6;
+        for kern in kernels::available() {
+            let packed = transposed::pack(&w, m, kdim, kern).unwrap();
+            let strided = Strided::new(&w, kdim, m, 1, kdim).unwrap();
+            for (threads, wt) in [(1, Operand::Packed(&packed)), (2, Operand::Src(&strided))] {
+                let mut got = vec![f32::NAN; want.len()];
+                let mut run = || transposed::conv_f32(kern, wt, &x, b.as_deref(), z.as_deref(), &cs, act, &mut got);
+                if threads == 2 { crate::threads::run_in(Some(&pool), run) } else { run() }.unwrap();
+                let e = rel_err(&want, &got, act);
+                assert!(e < tol, "case {case} {}: {xs:?} {ws:?} s{stride} p{pad} {act:?} t{threads}: {e}", kern.name);
+            }
+        }
+        // Through the conv entry point, with the weights planned for the shape (the transposed
+        // form where chosen: final, no raw weights) and raw.
+        let mut one = cs.clone();
+        one.n = 1;
+        let planned = PackedConvWeights::plan(&w, &ws, 1, stride == 1, Some(&one)).unwrap();
+        let second = match &planned {
+            Some(p) => ConvWeights::Packed(p, p.needs_raw().then_some(&w[..])),
+            None => ConvWeights::Raw(&w),
+        };
+        if let (Some(p), true) = (&planned, transposed::chosen(&cs) && c > few_channels::FEW_CHANNELS) {
+            let wino = k == 3
+                && stride == 1
+                && winograd_tile_for(Some(&one)).is_some_and(|t| winograd::applies(&one) && winograd::pays(&one, t));
+            if !wino {
+                assert_eq!(p.held_bytes(), kdim * m.next_multiple_of(kernels::best().nr) * 4, "case {case}");
+            }
+        }
+        for wts in [ConvWeights::Raw(&w), second] {
+            let got = conv_res_f32(&x, wts, b.as_deref(), z.as_deref(), &cs, act).unwrap();
+            let e = rel_err(&want, &got, act);
+            assert!(e < tol, "case {case}: {xs:?} {ws:?} s{stride} p{pad} {act:?}: {e}");
+        }
+    }
+}
+
+/// Per-layer times of ResNet-50's convolutions (batch `ZENRT_TIMING_N`, default 1; 1 thread) on
+/// each path: `cargo test --release -p zenrt-core resnet_layers_timing -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn resnet_layers_timing() {
+    let n: usize = std::env::var("ZENRT_TIMING_N").ok().and_then(|v| v.parse().ok()).unwrap_or(1);
+    let mut rng = Lcg(3);
+    // (c, m, k, stride, input hw)
+    let layers = [
+        (64, 64, 1, 1, 56),
+        (256, 64, 1, 1, 56),
+        (64, 64, 3, 1, 56),
+        (64, 256, 1, 1, 56),
+        (256, 128, 1, 1, 56),
+        (128, 128, 3, 2, 56),
+        (256, 512, 1, 2, 56),
+        (128, 512, 1, 1, 28),
+        (512, 128, 1, 1, 28),
+        (128, 128, 3, 1, 28),
+        (512, 256, 1, 1, 28),
+        (256, 256, 3, 2, 28),
+        (512, 1024, 1, 2, 28),
+        (256, 1024, 1, 1, 14),
+        (1024, 256, 1, 1, 14),
+        (256, 256, 3, 1, 14),
+        (1024, 512, 1, 1, 14),
+        (512, 512, 3, 2, 14),
+        (1024, 2048, 1, 2, 14),
+        (512, 2048, 1, 1, 7),
+        (2048, 512, 1, 1, 7),
+        (512, 512, 3, 1, 7),
+    ];
+    let time = |f: &mut dyn FnMut()| {
+        f();
+        let mut best = f64::MAX;
+        for _ in 0..15 {
+            let t = std::time::Instant::now();
+            f();
+            best = best.min(t.elapsed().as_secs_f64() * 1e3);
+        }
+        best
+    };
+    for (c, m, k, s, hw) in layers {
+        let pad = (k / 2) as i64;
+        let (xv, wv, bv, cs) = case_2d(&mut rng, [n, c, hw, hw], [m, c, k, k], 1, s as i64, [pad; 4]);
+        let (xf, wf, bf) = (to_f32(&xv), to_f32(&wv), to_f32(&bv));
+        let ws = [m, c, k, k];
+        let mut one = cs.clone();
+        one.n = 1;
+        let mut line = format!("{c:>4}->{m:<4} {k}x{k}/{s} @{hw:<3}");
+        for (name, limit) in [("gemm", 0), ("trans", usize::MAX - 1)] {
+            transposed::set_max_pixels(limit);
+            let p = PackedConvWeights::plan(&wf, &ws, 1, false, Some(&one)).unwrap().unwrap();
+            let ms = time(&mut || {
+                let y = conv_f32(&xf, ConvWeights::Packed(&p, None), Some(&bf), &cs, Activation::Relu).unwrap();
+                crate::memory::recycle(y);
+            });
+            line += &format!("  {name} {ms:.3}");
+        }
+        if k == 3 && s == 1 {
+            for tile in [winograd::Tile::F4, winograd::Tile::F2] {
+                let wt = WinogradWeights::new(&wf, m, c, tile, kernels::best()).unwrap();
+                let mut y = vec![0f32; cs.out_shape().iter().product()];
+                let ms =
+                    time(&mut || winograd::winograd_f32(&xf, &wt, Some(&bf), &cs, Activation::Relu, &mut y).unwrap());
+                line += &format!("  wino{} {ms:.3}", tile.m());
+            }
+        }
+        let gf = 2.0 * (n * m * c * k * k * cs.geo.out.iter().product::<usize>()) as f64 / 1e6;
+        println!("{line}   ({gf:.0} MFLOP)");
+    }
+    transposed::set_max_pixels(transposed::MAX_PIXELS);
+}
