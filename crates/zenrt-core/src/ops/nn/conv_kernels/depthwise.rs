@@ -307,9 +307,10 @@ fn avx512_planes() -> bool {
     *ON.get_or_init(|| std::env::var("ZENRT_DW_AVX512").map_or(true, |v| v != "0"))
 }
 
-/// Whether the AVX-512 channel-blocked kernel (16 channels per block) runs where the CPU has it
-/// (`ZENRT_DW_AVX512=0` keeps the AVX2 one, 8 channels, for comparisons).
-fn avx512_blocked() -> bool {
+/// Whether the AVX-512 kernels of the depthwise, fused expand+depthwise and few-channel
+/// convolutions run where the CPU has them (`ZENRT_DW_AVX512=0` keeps the AVX2 ones, for
+/// comparisons).
+pub(super) fn avx512_enabled() -> bool {
     #[cfg(target_arch = "x86_64")]
     return avx512_planes();
     #[cfg(not(target_arch = "x86_64"))]

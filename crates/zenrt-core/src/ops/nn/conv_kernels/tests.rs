@@ -536,6 +536,14 @@ fn few_channel_conv_matches_float64() {
             let e = rel_err(&want, &got, act);
             assert!(e < 1e-7 * (c * kh * kw) as f64, "case {case}: {xs:?} {ws:?} s{strides:?} p{pads:?} {act:?}: {e}");
         }
+        // The AVX2 and (where the CPU has it) AVX-512 tiles directly.
+        for wide in [false, true] {
+            let mut got = vec![f32::NAN; want.len()];
+            if few_channels::few_channels_with(wide, &xf, &wf, bf, &cs, act, &mut got) {
+                let e = rel_err(&want, &got, act);
+                assert!(e < 1e-7 * (c * kh * kw) as f64, "case {case} wide {wide}: {xs:?} {ws:?} {act:?}: {e}");
+            }
+        }
     }
 }
 

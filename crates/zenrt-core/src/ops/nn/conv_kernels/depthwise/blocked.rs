@@ -481,7 +481,7 @@ pub fn depthwise_blocked(
     y: &mut [f32],
     wide: bool,
 ) {
-    if wide && crate::simd::level() == crate::simd::Level::Avx512 && super::avx512_blocked() {
+    if wide && crate::simd::level() == crate::simd::Level::Avx512 && super::avx512_enabled() {
         blocked_with::<CB16>(x, w, b, cs, act, y)
     } else {
         blocked_with::<CB>(x, w, b, cs, act, y)
