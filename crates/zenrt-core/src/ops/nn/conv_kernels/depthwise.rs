@@ -333,14 +333,17 @@ fn tiled_enabled() -> bool {
 }
 
 /// Output widths up to which the channel-blocked kernel runs rather than the plane kernel
-/// (measured: `depthwise_timing`, docs/kernels.md); `ZENRT_DW_BLOCKED_MAX_OW=<n>` overrides it.
+/// (measured: `depthwise_timing`, docs/kernels.md); `ZENRT_DW_BLOCKED_MAX_OW=<n>` overrides it
+/// for every stride.
 const BLOCKED_MAX_OW: usize = 16;
+/// The same for strides ≥ 2 (session 9, AVX-512: 144@56 5×5 stride 2 → 28 wide, blocked 0.139 ms
+/// vs plane 0.176; at 56 wide the plane kernel still wins).
+const BLOCKED_MAX_OW_STRIDED: usize = 28;
 
-fn blocked_max_ow() -> usize {
-    static W: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    *W.get_or_init(|| {
-        std::env::var("ZENRT_DW_BLOCKED_MAX_OW").ok().and_then(|v| v.parse().ok()).unwrap_or(BLOCKED_MAX_OW)
-    })
+fn blocked_max_ow(stride: usize) -> usize {
+    static W: std::sync::OnceLock<Option<usize>> = std::sync::OnceLock::new();
+    let forced = *W.get_or_init(|| std::env::var("ZENRT_DW_BLOCKED_MAX_OW").ok().and_then(|v| v.parse().ok()));
+    forced.unwrap_or(if stride >= 2 { BLOCKED_MAX_OW_STRIDED } else { BLOCKED_MAX_OW })
 }
 
 /// Which depthwise kernel runs.
@@ -389,7 +392,7 @@ pub(super) fn depthwise_with(
     let blocked = match path {
         DwPath::Reference | DwPath::Planes | DwPath::PlanesAvx2 => false,
         DwPath::Blocked | DwPath::BlockedAvx2 => true,
-        DwPath::Auto => !plane_kernel || cs.geo.out.get(1).is_some_and(|&ow| ow <= blocked_max_ow()),
+        DwPath::Auto => !plane_kernel || cs.geo.out.get(1).is_some_and(|&ow| ow <= blocked_max_ow(cs.geo.strides[1])),
     };
     if blocked && blocked::applies(cs) {
         return blocked::depthwise_blocked(x, w, b, cs, act, y, wide);

@@ -448,15 +448,24 @@ fn depthwise_random_shapes_match_float64() {
 #[ignore]
 fn depthwise_timing() {
     let mut rng = Lcg(1);
-    let shapes = [(32, 112, 3, 1), (96, 112, 3, 2), (144, 56, 3, 1), (144, 56, 5, 2), (240, 28, 5, 1), (192, 28, 3, 1)];
+    let shapes = [
+        (32, 112, 3, 1),
+        (96, 112, 3, 2),
+        (144, 56, 3, 1),
+        (144, 56, 5, 2),
+        (144, 56, 3, 2),
+        (240, 28, 5, 1),
+        (192, 28, 3, 1),
+    ];
     let more = [(480, 14, 3, 1), (672, 14, 5, 1), (672, 14, 5, 2), (1152, 7, 5, 1), (960, 7, 3, 1)];
     for (c, hw, k, s) in shapes.into_iter().chain(more) {
         let p = (k / 2) as i64;
         let (xv, wv, bv, cs) = case_2d(&mut rng, [1, c, hw, hw], [c, 1, k, k], c, s, [p; 4]);
         let (xf, wf, bf) = (to_f32(&xv), to_f32(&wv), to_f32(&bv));
         let mut y = vec![0f32; cs.out_shape().iter().product()];
-        let paths = [DwPath::Reference, DwPath::PlanesAvx2, DwPath::Planes, DwPath::BlockedAvx2, DwPath::Blocked];
-        let mut best = [f64::MAX; 5];
+        let paths =
+            [DwPath::Reference, DwPath::PlanesAvx2, DwPath::Planes, DwPath::BlockedAvx2, DwPath::Blocked, DwPath::Auto];
+        let mut best = [f64::MAX; 6];
         for _ in 0..20 {
             for (i, path) in paths.into_iter().enumerate() {
                 let t = std::time::Instant::now();
