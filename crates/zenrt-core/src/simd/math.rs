@@ -46,10 +46,8 @@ pub(crate) unsafe fn exp<V: F32x>(x: V) -> V {
     let xc = x.max(c(-104.0)).min(c(88.8));
     let (n, r) = exp_reduce(xc);
     let p = r.mul(r).fma(poly(r, &EXP_Q), r).add(c(1.0));
-    // 2^n as two factors so that n down to -150 (subnormal results) and up to 128 (overflow) work.
-    let n1 = n.mul(c(0.5)).round();
-    let n2 = n.sub(n1);
-    p.mul(V::pow2i(n1)).mul(V::pow2i(n2))
+    // 2^n for n down to -150 (subnormal results) and up to 128 (overflow).
+    p.scale2(n)
 }
 
 /// `e^x - 1`, accurate near 0.
@@ -69,7 +67,7 @@ pub(crate) unsafe fn expm1<V: F32x>(x: V) -> V {
 pub(crate) unsafe fn sigmoid<V: F32x>(x: V) -> V {
     let e = exp(x.abs().neg());
     let num = V::select(x.lt(c(0.0)), e, c(1.0));
-    num.div(c::<V>(1.0).add(e))
+    num.div_1_2(c::<V>(1.0).add(e))
 }
 
 /// `x * sigmoid(x)` (SiLU / Swish).

@@ -33,6 +33,21 @@ pub(crate) trait F32x: Copy {
     unsafe fn round(self) -> Self;
     /// `2^n` for integral `n` in `[-126, 127]`.
     unsafe fn pow2i(n: Self) -> Self;
+    /// `self · 2^n` for integral `n` in `[-150, 128]`, rounded once (gradual underflow, overflow
+    /// to infinity): two [`F32x::pow2i`] factors, one `scalef` on AVX-512.
+    #[inline(always)]
+    unsafe fn scale2(self, n: Self) -> Self {
+        let n1 = n.mul(Self::splat(0.5)).round();
+        let n2 = n.sub(n1);
+        self.mul(Self::pow2i(n1)).mul(Self::pow2i(n2))
+    }
+    /// `self / d` for `d` in `[1, 2]`: a division, or on AVX-512 the quotient by `rcp14` with one
+    /// correction from its exact (FMA) residual (relative error about 2^-28 before the final
+    /// rounding).
+    #[inline(always)]
+    unsafe fn div_1_2(self, d: Self) -> Self {
+        self.div(d)
+    }
     /// The magnitude of `self` with the sign of `s`.
     unsafe fn copysign(self, s: Self) -> Self;
     /// For finite `self > 0` (normal or subnormal): `(e, m)` with `self = m * 2^e`, `m` in `[1, 2)`.
@@ -366,6 +381,17 @@ impl F32x for Avx512 {
     unsafe fn pow2i(n: Self) -> Self {
         let i = _mm512_add_epi32(_mm512_cvtps_epi32(n.0), _mm512_set1_epi32(127));
         Avx512(_mm512_castsi512_ps(_mm512_slli_epi32::<23>(i)))
+    }
+    #[inline(always)]
+    unsafe fn scale2(self, n: Self) -> Self {
+        Avx512(_mm512_scalef_ps(self.0, n.0))
+    }
+    #[inline(always)]
+    unsafe fn div_1_2(self, d: Self) -> Self {
+        let r = _mm512_rcp14_ps(d.0);
+        let q = _mm512_mul_ps(self.0, r);
+        let res = _mm512_fnmadd_ps(d.0, q, self.0);
+        Avx512(_mm512_fmadd_ps(res, r, q))
     }
     #[inline(always)]
     unsafe fn copysign(self, s: Self) -> Self {

@@ -328,7 +328,10 @@ fn max_2x2(r0: &[f32], r1: &[f32], out: &mut [f32]) {
     let n = out.len();
     let mut j = 0;
     #[cfg(target_arch = "x86_64")]
-    if crate::simd::level() != crate::simd::Level::Scalar && r0.len() >= 2 * n && r1.len() >= 2 * n {
+    if crate::simd::level() == crate::simd::Level::Avx512 && r0.len() >= 2 * n && r1.len() >= 2 * n {
+        // SAFETY: AVX-512F is available (run-time detection); both rows hold `2·n` values.
+        j = unsafe { max_2x2_avx512(r0, r1, out) };
+    } else if crate::simd::level() != crate::simd::Level::Scalar && r0.len() >= 2 * n && r1.len() >= 2 * n {
         // SAFETY: AVX2 is available (run-time detection); both rows hold `2·n` values.
         j = unsafe { max_2x2_avx2(r0, r1, out) };
     }
@@ -369,6 +372,30 @@ unsafe fn max_2x2_avx2(r0: &[f32], r1: &[f32], out: &mut [f32]) -> usize {
             return n;
         }
     }
+}
+
+/// [`max_2x2`] in groups of 16 outputs, the last one masked; returns `out.len()`.
+/// Safety: AVX-512F is available; `r0` and `r1` hold at least `2·out.len()` values.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn max_2x2_avx512(r0: &[f32], r1: &[f32], out: &mut [f32]) -> usize {
+    use std::arch::x86_64::*;
+    let n = out.len();
+    let ie = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    let io = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    let mask = |k: usize| -> __mmask16 { ((1u32 << k.min(16)) - 1) as __mmask16 };
+    let mut j = 0;
+    while j < n {
+        let k = (n - j).min(16);
+        let (p, q) = (r0.as_ptr().add(2 * j), r1.as_ptr().add(2 * j));
+        let (m0, m1) = (mask(2 * k), mask((2 * k).saturating_sub(16)));
+        let a = _mm512_max_ps(_mm512_maskz_loadu_ps(m0, p), _mm512_maskz_loadu_ps(m0, q));
+        let b = _mm512_max_ps(_mm512_maskz_loadu_ps(m1, p.add(16)), _mm512_maskz_loadu_ps(m1, q.add(16)));
+        let m = _mm512_max_ps(_mm512_permutex2var_ps(a, ie, b), _mm512_permutex2var_ps(a, io, b));
+        _mm512_mask_storeu_ps(out.as_mut_ptr().add(j), mask(k), m);
+        j += 16;
+    }
+    n
 }
 
 impl Op for Pool {
@@ -439,7 +466,9 @@ mod tests {
         let pool = crate::threads::pool(2);
         for threads in [None, pool.as_deref()] {
             crate::threads::run_in(threads, || {
-                for (n, c, h, w) in [(2, 3, 11, 9), (2, 3, 13, 37), (2, 3, 8, 32), (8, 32, 30, 30), (1, 5, 7, 23)] {
+                for (n, c, h, w) in
+                    [(2, 3, 11, 9), (2, 3, 13, 37), (2, 3, 8, 32), (8, 32, 30, 30), (1, 5, 7, 23), (1, 2, 5, 67)]
+                {
                     fast_2d_matches_generic_on(n, c, h, w);
                 }
             });

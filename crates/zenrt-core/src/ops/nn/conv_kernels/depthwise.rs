@@ -139,12 +139,135 @@ mod avx2 {
     }
 }
 
+/// The AVX-512 plane kernel: as [`avx2`], with 16-lane vectors (tiles of up to 4 rows × 32
+/// columns). The last vector of a row is loaded and stored under a mask, so it never reads past
+/// the columns the [`Padded`] layout holds (its rows are padded to 8 columns, not 16).
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use super::{Activation, Padded};
+    use std::arch::x86_64::*;
+
+    struct Tiles {
+        src: *const f32,
+        pd: Padded,
+        w: *const f32,
+        init: __m512,
+        lo: __m512,
+        hi: __m512,
+        dst: *mut f32,
+        ow: usize,
+    }
+
+    /// `R` output rows from `y` × `V` vectors of 16 from column `ox`; the last vector holds
+    /// `min(16, ow - ox - 16·(V-1))` columns (masked loads and store).
+    /// Safety: rows `y·S .. y·S + (R-1)·S + K` of the padded plane exist, `ox + 16·(V-1) < ow`,
+    /// and each phase of a padded row holds at least `ow + (K-1)/S` columns.
+    #[inline(always)]
+    unsafe fn tile<const K: usize, const S: usize, const R: usize, const V: usize>(t: &Tiles, y: usize, ox: usize) {
+        let last = (t.ow - ox - 16 * (V - 1)).min(16);
+        let m: __mmask16 = ((1u32 << last) - 1) as __mmask16;
+        let mut acc = [[t.init; V]; R];
+        let base = t.src.add(y * S * t.pd.row_len + ox);
+        for i in 0..(R - 1) * S + K {
+            let row = base.add(i * t.pd.row_len);
+            for b in 0..K {
+                let q = row.add((b % S) * t.pd.phase_len + b / S);
+                for v in 0..V {
+                    let x = if v + 1 == V {
+                        _mm512_maskz_loadu_ps(m, q.add(16 * v))
+                    } else {
+                        _mm512_loadu_ps(q.add(16 * v))
+                    };
+                    for (r, acc_r) in acc.iter_mut().enumerate() {
+                        if i >= r * S && i - r * S < K {
+                            let w = _mm512_set1_ps(*t.w.add((i - r * S) * K + b));
+                            acc_r[v] = _mm512_fmadd_ps(w, x, acc_r[v]);
+                        }
+                    }
+                }
+            }
+        }
+        for (r, acc_r) in acc.iter().enumerate() {
+            for (v, a) in acc_r.iter().enumerate() {
+                // max(lo, a) / min(hi, a) return `a` when it is NaN (x86 takes the 2nd operand).
+                let val = _mm512_min_ps(t.hi, _mm512_max_ps(t.lo, *a));
+                let out = t.dst.add((y + r) * t.ow + ox + 16 * v);
+                if v + 1 == V {
+                    _mm512_mask_storeu_ps(out, m, val);
+                } else {
+                    _mm512_storeu_ps(out, val);
+                }
+            }
+        }
+    }
+
+    /// Output rows `y .. y+R`, all columns, 32 at a time.
+    #[inline(always)]
+    unsafe fn strip<const K: usize, const S: usize, const R: usize>(t: &Tiles, y: usize) {
+        let mut ox = 0;
+        while ox + 16 < t.ow {
+            tile::<K, S, R, 2>(t, y, ox);
+            ox += 32;
+        }
+        if ox < t.ow {
+            tile::<K, S, R, 1>(t, y, ox);
+        }
+    }
+
+    /// One `oh × ow` output plane from its padded input: `dst = act(bias + Σ taps)`.
+    /// Safety: AVX-512F is available; `pad` holds `pd.len()` values laid out by `pd` (made for
+    /// `K×K`, stride `S`, `oh × ow`), `w` holds `K·K` weights, `dst` `oh·ow` values.
+    #[target_feature(enable = "avx512f")]
+    #[allow(clippy::too_many_arguments)]
+    pub unsafe fn plane<const K: usize, const S: usize>(
+        pad: &[f32],
+        pd: Padded,
+        w: &[f32],
+        bias: f32,
+        act: Activation,
+        oh: usize,
+        ow: usize,
+        dst: &mut [f32],
+    ) {
+        assert!(pad.len() >= pd.len() && w.len() >= K * K && dst.len() >= oh * ow && pd.sw == S);
+        assert!(oh == 0 || (pd.rows >= (oh - 1) * S + K && pd.phase_len >= ow + (K - 1) / S));
+        let (lo, hi, post) = act.clamp_or_post();
+        let t = Tiles {
+            src: pad.as_ptr(),
+            pd,
+            w: w.as_ptr(),
+            init: _mm512_set1_ps(bias),
+            lo: _mm512_set1_ps(lo),
+            hi: _mm512_set1_ps(hi),
+            dst: dst.as_mut_ptr(),
+            ow,
+        };
+        let mut y = 0;
+        while y < oh {
+            let r = match oh - y {
+                4.. => 4,
+                2 | 3 => 2,
+                _ => 1,
+            };
+            match r {
+                4 => strip::<K, S, 4>(&t, y),
+                2 => strip::<K, S, 2>(&t, y),
+                _ => strip::<K, S, 1>(&t, y),
+            }
+            if let Some(f) = post {
+                crate::simd::map_inplace(f, &mut dst[y * ow..(y + r) * ow]);
+            }
+            y += r;
+        }
+    }
+}
+
 /// The register-tiled plane kernel for this kernel size and stride, if there is one.
 #[cfg(target_arch = "x86_64")]
 type PlaneFn = unsafe fn(&[f32], Padded, &[f32], f32, Activation, usize, usize, &mut [f32]);
 
 #[cfg(target_arch = "x86_64")]
-fn tiled_kernel(cs: &ConvShape) -> Option<PlaneFn> {
+fn tiled_kernel(cs: &ConvShape, wide: bool) -> Option<PlaneFn> {
     let g = &cs.geo;
     if crate::simd::level() == crate::simd::Level::Scalar
         || g.dilations.iter().any(|&d| d != 1)
@@ -153,6 +276,17 @@ fn tiled_kernel(cs: &ConvShape) -> Option<PlaneFn> {
         || g.strides[0] != g.strides[1]
     {
         return None;
+    }
+    if wide && crate::simd::level() == crate::simd::Level::Avx512 && avx512_planes() {
+        return Some(match (g.kernel[0], g.strides[0]) {
+            (3, 1) => avx512::plane::<3, 1>,
+            (3, 2) => avx512::plane::<3, 2>,
+            (5, 1) => avx512::plane::<5, 1>,
+            (5, 2) => avx512::plane::<5, 2>,
+            (7, 1) => avx512::plane::<7, 1>,
+            (7, 2) => avx512::plane::<7, 2>,
+            _ => return None,
+        });
     }
     Some(match (g.kernel[0], g.strides[0]) {
         (3, 1) => avx2::plane::<3, 1>,
@@ -163,6 +297,24 @@ fn tiled_kernel(cs: &ConvShape) -> Option<PlaneFn> {
         (7, 2) => avx2::plane::<7, 2>,
         _ => return None,
     })
+}
+
+/// Whether the AVX-512 plane kernel runs where the CPU has it (`ZENRT_DW_AVX512=0` keeps the
+/// AVX2 one, for comparisons).
+#[cfg(target_arch = "x86_64")]
+fn avx512_planes() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| std::env::var("ZENRT_DW_AVX512").map_or(true, |v| v != "0"))
+}
+
+/// Whether the AVX-512 kernels of the depthwise, fused expand+depthwise and few-channel
+/// convolutions run where the CPU has them (`ZENRT_DW_AVX512=0` keeps the AVX2 ones, for
+/// comparisons).
+pub(super) fn avx512_enabled() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return avx512_planes();
+    #[cfg(not(target_arch = "x86_64"))]
+    false
 }
 
 /// One output plane through the reference tap loop: `dst = act(bias + Σ taps)`.
@@ -181,14 +333,17 @@ fn tiled_enabled() -> bool {
 }
 
 /// Output widths up to which the channel-blocked kernel runs rather than the plane kernel
-/// (measured: `depthwise_timing`, docs/kernels.md); `ZENRT_DW_BLOCKED_MAX_OW=<n>` overrides it.
+/// (measured: `depthwise_timing`, docs/kernels.md); `ZENRT_DW_BLOCKED_MAX_OW=<n>` overrides it
+/// for every stride.
 const BLOCKED_MAX_OW: usize = 16;
+/// The same for strides ≥ 2 (session 9, AVX-512: 144@56 5×5 stride 2 → 28 wide, blocked 0.139 ms
+/// vs plane 0.176; at 56 wide the plane kernel still wins).
+const BLOCKED_MAX_OW_STRIDED: usize = 28;
 
-fn blocked_max_ow() -> usize {
-    static W: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    *W.get_or_init(|| {
-        std::env::var("ZENRT_DW_BLOCKED_MAX_OW").ok().and_then(|v| v.parse().ok()).unwrap_or(BLOCKED_MAX_OW)
-    })
+fn blocked_max_ow(stride: usize) -> usize {
+    static W: std::sync::OnceLock<Option<usize>> = std::sync::OnceLock::new();
+    let forced = *W.get_or_init(|| std::env::var("ZENRT_DW_BLOCKED_MAX_OW").ok().and_then(|v| v.parse().ok()));
+    forced.unwrap_or(if stride >= 2 { BLOCKED_MAX_OW_STRIDED } else { BLOCKED_MAX_OW })
 }
 
 /// Which depthwise kernel runs.
@@ -202,6 +357,12 @@ pub(super) enum DwPath {
     /// The channel-blocked kernel where it applies, else as `Planes` (tests).
     #[cfg_attr(not(test), allow(dead_code))]
     Blocked,
+    /// `Planes` with the AVX2 kernel on AVX-512 machines too (tests).
+    #[cfg_attr(not(test), allow(dead_code))]
+    PlanesAvx2,
+    /// `Blocked` with the AVX2 kernel on AVX-512 machines too (tests).
+    #[cfg_attr(not(test), allow(dead_code))]
+    BlockedAvx2,
     /// Channel-blocked for narrow outputs or geometries the plane kernel does not take, plane
     /// kernel otherwise (the default).
     Auto,
@@ -223,17 +384,18 @@ pub(super) fn depthwise_with(
     act: Activation,
     y: &mut [f32],
 ) {
+    let wide = !matches!(path, DwPath::PlanesAvx2 | DwPath::BlockedAvx2);
     #[cfg(target_arch = "x86_64")]
-    let plane_kernel = tiled_kernel(cs).is_some();
+    let plane_kernel = tiled_kernel(cs, wide).is_some();
     #[cfg(not(target_arch = "x86_64"))]
     let plane_kernel = false;
     let blocked = match path {
-        DwPath::Reference | DwPath::Planes => false,
-        DwPath::Blocked => true,
-        DwPath::Auto => !plane_kernel || cs.geo.out.get(1).is_some_and(|&ow| ow <= blocked_max_ow()),
+        DwPath::Reference | DwPath::Planes | DwPath::PlanesAvx2 => false,
+        DwPath::Blocked | DwPath::BlockedAvx2 => true,
+        DwPath::Auto => !plane_kernel || cs.geo.out.get(1).is_some_and(|&ow| ow <= blocked_max_ow(cs.geo.strides[1])),
     };
     if blocked && blocked::applies(cs) {
-        return blocked::depthwise_blocked(x, w, b, cs, act, y);
+        return blocked::depthwise_blocked(x, w, b, cs, act, y, wide);
     }
     let tiled = path != DwPath::Reference;
     let in_size: usize = cs.in_sp.iter().product();
@@ -242,7 +404,7 @@ pub(super) fn depthwise_with(
     let ksize = cs.geo.kernel_size();
     let mg = cs.m / cs.group;
     #[cfg(target_arch = "x86_64")]
-    let fast = tiled.then(|| tiled_kernel(cs)).flatten();
+    let fast = tiled.then(|| tiled_kernel(cs, wide)).flatten();
     #[cfg(not(target_arch = "x86_64"))]
     let fast: Option<()> = tiled.then_some(None).flatten();
     let g = &cs.geo;
@@ -294,7 +456,7 @@ impl PlaneKernel {
             return None;
         }
         #[cfg(target_arch = "x86_64")]
-        return tiled_kernel(cs).map(|f| PlaneKernel { f, kernel: cs.geo.kernel[0], stride: cs.geo.strides[0] });
+        return tiled_kernel(cs, true).map(|f| PlaneKernel { f, kernel: cs.geo.kernel[0], stride: cs.geo.strides[0] });
         #[cfg(not(target_arch = "x86_64"))]
         None
     }

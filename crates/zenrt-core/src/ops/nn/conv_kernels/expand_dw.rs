@@ -81,9 +81,13 @@ pub struct ExpandDw<'a> {
 /// conv's kernels and one GEMM over the whole plane beat the per-band GEMMs).
 const FUSED_MIN_OW: usize = 29;
 
-/// Whether fusing pays for a depthwise output `ow` wide.
+/// Whether fusing pays for a depthwise output `ow` wide (`ZENRT_EXPAND_DW_MIN_OW=<n>` overrides
+/// the narrowest width, for tuning).
 pub fn fusion_pays(ow: usize) -> bool {
-    ow >= FUSED_MIN_OW
+    static MIN: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    ow >= *MIN.get_or_init(|| {
+        std::env::var("ZENRT_EXPAND_DW_MIN_OW").ok().and_then(|v| v.parse().ok()).unwrap_or(FUSED_MIN_OW)
+    })
 }
 
 /// Whether [`expand_dw_f32`] computes the depthwise convolution `cs` (its input is the expanded

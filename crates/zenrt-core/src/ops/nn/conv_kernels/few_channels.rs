@@ -140,6 +140,86 @@ pub(super) mod avx2 {
     }
 }
 
+/// The AVX-512 tile of the few-channel convolution: up to 6 output channels × 32 columns
+/// (12 accumulators of 16 lanes); the last vector of a row is loaded and stored under a mask
+/// (the [`Padded`] rows are padded to 8 columns, not 16). Starts at the bias (no `acc`, no
+/// residual: the pointwise kernel keeps the AVX2 tile).
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use super::avx2::Row;
+    use super::Activation;
+    use std::arch::x86_64::*;
+
+    /// `B` output channels × `V` vectors of 16 from column `ox`; the last holds
+    /// `min(16, ow - ox - 16·(V-1))` columns. Safety: as `avx2::tile` with 16-column vectors.
+    #[inline(always)]
+    unsafe fn tile<const B: usize, const V: usize>(r: &Row, lo: __m512, hi: __m512, ox: usize) {
+        let src = r.src.add(ox);
+        let last = (r.ow - ox - 16 * (V - 1)).min(16);
+        let m: __mmask16 = ((1u32 << last) - 1) as __mmask16;
+        let mut acc = [[_mm512_setzero_ps(); V]; B];
+        for (o, acc_o) in acc.iter_mut().enumerate() {
+            *acc_o = [_mm512_set1_ps(*r.bias.add(o)); V];
+        }
+        for (k, &off) in r.offs.iter().enumerate() {
+            let p = src.add(off);
+            let mut x = [_mm512_setzero_ps(); V];
+            for (v, xv) in x.iter_mut().enumerate() {
+                *xv = if v + 1 == V { _mm512_maskz_loadu_ps(m, p.add(16 * v)) } else { _mm512_loadu_ps(p.add(16 * v)) };
+            }
+            let wk = r.w.add(k * B);
+            for (o, acc_o) in acc.iter_mut().enumerate() {
+                let w = _mm512_set1_ps(*wk.add(o));
+                for v in 0..V {
+                    acc_o[v] = _mm512_fmadd_ps(w, x[v], acc_o[v]);
+                }
+            }
+        }
+        for (o, acc_o) in acc.iter().enumerate() {
+            for (v, a) in acc_o.iter().enumerate() {
+                // max(lo, a) / min(hi, a) return `a` when it is NaN (x86 takes the 2nd operand).
+                let val = _mm512_min_ps(hi, _mm512_max_ps(lo, *a));
+                let out = r.dst.add(o * r.plane + ox + 16 * v);
+                if v + 1 == V {
+                    _mm512_mask_storeu_ps(out, m, val);
+                } else {
+                    _mm512_storeu_ps(out, val);
+                }
+            }
+        }
+    }
+
+    /// One output row of `B` channels, 32 columns at a time.
+    /// Safety: as [`tile`] for every tile of the row; AVX-512F is available.
+    #[target_feature(enable = "avx512f")]
+    unsafe fn row<const B: usize>(r: &Row, lo: f32, hi: f32) {
+        assert!(!r.acc && r.res.is_null());
+        let (lo, hi) = (_mm512_set1_ps(lo), _mm512_set1_ps(hi));
+        let mut ox = 0;
+        while ox + 16 < r.ow {
+            tile::<B, 2>(r, lo, hi, ox);
+            ox += 32;
+        }
+        if ox < r.ow {
+            tile::<B, 1>(r, lo, hi, ox);
+        }
+    }
+
+    /// [`row`] for a block of `b` (1..=6) output channels.
+    /// Safety: as [`row`].
+    pub unsafe fn row_dyn(b: usize, r: &Row, act: Activation) {
+        let (lo, hi, _) = act.clamp_or_post();
+        match b {
+            1 => row::<1>(r, lo, hi),
+            2 => row::<2>(r, lo, hi),
+            3 => row::<3>(r, lo, hi),
+            4 => row::<4>(r, lo, hi),
+            5 => row::<5>(r, lo, hi),
+            _ => row::<6>(r, lo, hi),
+        }
+    }
+}
+
 /// Whether [`few_channels_f32`] takes this convolution.
 pub fn applies(cs: &ConvShape) -> bool {
     let g = &cs.geo;
@@ -170,11 +250,26 @@ pub fn few_channels_f32(
     act: Activation,
     y: &mut [f32],
 ) -> bool {
+    few_channels_with(true, x, w, b, cs, act, y)
+}
+
+/// [`few_channels_f32`] with the AVX-512 tile where `wide` and the CPU has it (and
+/// `ZENRT_DW_AVX512` is not 0), else the AVX2 one.
+pub(super) fn few_channels_with(
+    wide: bool,
+    x: &[f32],
+    w: &[f32],
+    b: Option<&[f32]>,
+    cs: &ConvShape,
+    act: Activation,
+    y: &mut [f32],
+) -> bool {
     if !applies(cs) {
         return false;
     }
     #[cfg(target_arch = "x86_64")]
     {
+        let wide = wide && crate::simd::level() == crate::simd::Level::Avx512 && super::depthwise::avx512_enabled();
         let g = &cs.geo;
         let (c, m) = (cs.c, cs.m);
         let (kh, kw) = (g.kernel[0], g.kernel[1]);
@@ -222,7 +317,15 @@ pub fn few_channels_f32(
                         // phase row holds `ow` rounded up to 8 plus `(kw-1)/sw` columns
                         // (`Padded`); `wp`/`bias` hold the block's `bs·taps`/`bs` values and
                         // `seg` its `bs` planes from plane `o`.
-                        unsafe { avx2::row_dyn(bs, &r, act) };
+                        // With `wide`, `simd::level()` found AVX-512F; the masked last vector
+                        // reads no further than the AVX2 tile.
+                        unsafe {
+                            if wide {
+                                avx512::row_dyn(bs, &r, act)
+                            } else {
+                                avx2::row_dyn(bs, &r, act)
+                            }
+                        };
                         if let Some(f) = post {
                             for oi in o..o + bs {
                                 let off = oi * out_size + yy * g.out[1];
@@ -241,7 +344,7 @@ pub fn few_channels_f32(
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
-        let _ = (x, w, b, act, y);
+        let _ = (wide, x, w, b, act, y);
         false
     }
 }

@@ -390,7 +390,8 @@ fn depthwise_large_planes_match_float64() {
         let p = (k / 2) as i64;
         let (xv, wv, bv, cs) = case_2d(&mut rng, [2, 5, hw, hw + 3], [5, 1, k, k], 5, s, [p; 4]);
         let want = naive(&xv, &[2, 5, hw, hw + 3], &wv, &[5, 1, k, k], Some(&bv), 5, &cs.geo);
-        for path in [DwPath::Reference, DwPath::Planes, DwPath::Blocked, DwPath::Auto] {
+        let paths = [DwPath::Reference, DwPath::Planes, DwPath::Blocked, DwPath::PlanesAvx2, DwPath::BlockedAvx2];
+        for path in paths.into_iter().chain([DwPath::Auto]) {
             let mut got = vec![f32::NAN; want.len()];
             let (xf, wf, bf) = (to_f32(&xv), to_f32(&wv), to_f32(&bv));
             depthwise::depthwise_with(path, &xf, &wf, Some(&bf), &cs, act, &mut got);
@@ -407,17 +408,17 @@ fn depthwise_random_shapes_match_float64() {
     // plane kernel and the channel-blocked kernel (channel counts across the 8-lane blocks).
     let mut rng = Lcg(4242);
     let pool = crate::threads::pool(2).unwrap();
-    for case in 0..300 {
+    for case in 0..600 {
         let k: usize = [3, 5, 7, 3, 5, 2, 4][rng.below(7)];
         let s = [1, 2, 1, 2, 3][rng.below(5)] as i64;
-        let path = if case % 2 == 0 { DwPath::Planes } else { DwPath::Blocked };
+        let path = [DwPath::Planes, DwPath::Blocked, DwPath::PlanesAvx2, DwPath::BlockedAvx2][case % 4];
+        let blocked = matches!(path, DwPath::Blocked | DwPath::BlockedAvx2);
         let (h, w) = (1 + rng.below(40), 1 + rng.below(40));
         let pads = [0; 4].map(|_: i64| rng.below(k as u64) as i64);
         if h as i64 + pads[0] + pads[2] < k as i64 || w as i64 + pads[1] + pads[3] < k as i64 {
             continue;
         }
-        let (n, c, mult) =
-            (1 + rng.below(3), 1 + rng.below(if path == DwPath::Blocked { 20 } else { 5 }), 1 + rng.below(2));
+        let (n, c, mult) = (1 + rng.below(3), 1 + rng.below(if blocked { 40 } else { 5 }), 1 + rng.below(2));
         let (xs, ws) = ([n, c, h, w], [c * mult, 1, k, k]);
         let (xv, wv, bv, cs) = case_2d(&mut rng, xs, ws, c, s, pads);
         let act = [Activation::None, Activation::Relu, Activation::Clip(-0.5, 0.5), Activation::Silu][rng.below(4)];
@@ -447,15 +448,24 @@ fn depthwise_random_shapes_match_float64() {
 #[ignore]
 fn depthwise_timing() {
     let mut rng = Lcg(1);
-    let shapes = [(32, 112, 3, 1), (96, 112, 3, 2), (144, 56, 3, 1), (144, 56, 5, 2), (240, 28, 5, 1), (192, 28, 3, 1)];
+    let shapes = [
+        (32, 112, 3, 1),
+        (96, 112, 3, 2),
+        (144, 56, 3, 1),
+        (144, 56, 5, 2),
+        (144, 56, 3, 2),
+        (240, 28, 5, 1),
+        (192, 28, 3, 1),
+    ];
     let more = [(480, 14, 3, 1), (672, 14, 5, 1), (672, 14, 5, 2), (1152, 7, 5, 1), (960, 7, 3, 1)];
     for (c, hw, k, s) in shapes.into_iter().chain(more) {
         let p = (k / 2) as i64;
         let (xv, wv, bv, cs) = case_2d(&mut rng, [1, c, hw, hw], [c, 1, k, k], c, s, [p; 4]);
         let (xf, wf, bf) = (to_f32(&xv), to_f32(&wv), to_f32(&bv));
         let mut y = vec![0f32; cs.out_shape().iter().product()];
-        let paths = [DwPath::Reference, DwPath::Planes, DwPath::Blocked];
-        let mut best = [f64::MAX; 3];
+        let paths =
+            [DwPath::Reference, DwPath::PlanesAvx2, DwPath::Planes, DwPath::BlockedAvx2, DwPath::Blocked, DwPath::Auto];
+        let mut best = [f64::MAX; 6];
         for _ in 0..20 {
             for (i, path) in paths.into_iter().enumerate() {
                 let t = std::time::Instant::now();
@@ -534,6 +544,14 @@ fn few_channel_conv_matches_float64() {
             assert_eq!(got.len(), want.len());
             let e = rel_err(&want, &got, act);
             assert!(e < 1e-7 * (c * kh * kw) as f64, "case {case}: {xs:?} {ws:?} s{strides:?} p{pads:?} {act:?}: {e}");
+        }
+        // The AVX2 and (where the CPU has it) AVX-512 tiles directly.
+        for wide in [false, true] {
+            let mut got = vec![f32::NAN; want.len()];
+            if few_channels::few_channels_with(wide, &xf, &wf, bf, &cs, act, &mut got) {
+                let e = rel_err(&want, &got, act);
+                assert!(e < 1e-7 * (c * kh * kw) as f64, "case {case} wide {wide}: {xs:?} {ws:?} {act:?}: {e}");
+            }
         }
     }
 }

@@ -13,8 +13,10 @@
 use crate::ops::fused::Activation;
 use crate::ops::nn::conv::ConvShape;
 
-/// Channels per block (one per lane).
+/// Channels per block of the AVX2 kernel (one per lane).
 const CB: usize = 8;
+/// Channels per block of the AVX-512 kernel.
+const CB16: usize = 16;
 
 /// The geometry the block kernel reads: padded plane `hp × wp`, output `oh × ow`, kernel,
 /// strides and dilations.
@@ -82,7 +84,7 @@ mod avx2 {
     /// The 8×8 transpose of `r` (row `i` lane `j` → row `j` lane `i`). Written without closures:
     /// those would not inherit the caller's target features, and the intrinsics would not inline.
     #[inline(always)]
-    unsafe fn transpose8(r: &mut [__m256; 8]) {
+    pub(super) unsafe fn transpose8(r: &mut [__m256; 8]) {
         let (t0, t1) = (_mm256_unpacklo_ps(r[0], r[1]), _mm256_unpackhi_ps(r[0], r[1]));
         let (t2, t3) = (_mm256_unpacklo_ps(r[2], r[3]), _mm256_unpackhi_ps(r[2], r[3]));
         let (t4, t5) = (_mm256_unpacklo_ps(r[4], r[5]), _mm256_unpackhi_ps(r[4], r[5]));
@@ -185,6 +187,139 @@ mod avx2 {
     }
 }
 
+/// The AVX-512 kernel: 16 channels per block (`[padded row][padded column][16]`), tiles of up to
+/// 8 columns of one row; packing and unpacking by two 8×8 transposes per 8 pixels.
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use super::avx2::transpose8;
+    use super::{Geo, CB16};
+    use std::arch::x86_64::*;
+
+    /// Output row `oy`, columns `ox..ox+T` of the 16 interleaved channels (as `avx2::tile`).
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn tile<const T: usize>(
+        g: &Geo,
+        src: *const f32,
+        w: *const f32,
+        init: __m512,
+        lo: __m512,
+        hi: __m512,
+        oy: usize,
+        ox: usize,
+        dst: *mut f32,
+    ) {
+        let mut acc = [init; T];
+        let col = CB16 * g.sw;
+        for a in 0..g.kh {
+            let row = src.add(((oy * g.sh + a * g.dh) * g.wp + ox * g.sw) * CB16);
+            let wr = w.add(a * g.kw * CB16);
+            for b in 0..g.kw {
+                let wv = _mm512_loadu_ps(wr.add(b * CB16));
+                let p = row.add(b * g.dw * CB16);
+                for (t, acc_t) in acc.iter_mut().enumerate() {
+                    *acc_t = _mm512_fmadd_ps(wv, _mm512_loadu_ps(p.add(t * col)), *acc_t);
+                }
+            }
+        }
+        let out = dst.add((oy * g.ow + ox) * CB16);
+        for (t, a) in acc.iter().enumerate() {
+            // max(lo, a) / min(hi, a) return `a` when it is NaN (x86 takes the 2nd operand).
+            _mm512_storeu_ps(out.add(t * CB16), _mm512_min_ps(hi, _mm512_max_ps(lo, *a)));
+        }
+    }
+
+    /// Interleaves 16 `h × w` planes into the padded scratch: pixel `(y, x)` of plane `c` to
+    /// `dst[((y + pt)·wp + x + pl)·16 + c]`.
+    /// Safety: AVX-512F is available (the lengths are asserted).
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    pub unsafe fn pack16(planes: [&[f32]; CB16], hw: [usize; 2], pt: usize, pl: usize, wp: usize, dst: &mut [f32]) {
+        let [h, w] = hw;
+        let len = h * w;
+        if len == 0 {
+            return;
+        }
+        assert!(
+            planes.iter().all(|p| p.len() >= len) && w + pl <= wp && dst.len() >= ((h - 1 + pt) * wp + w + pl) * CB16
+        );
+        let at = |p: usize| ((p / w + pt) * wp + p % w + pl) * CB16;
+        let d = dst.as_mut_ptr();
+        let mut p = 0;
+        while p + 8 <= len {
+            for half in 0..2 {
+                let mut r = [_mm256_setzero_ps(); 8];
+                for (v, s) in r.iter_mut().zip(&planes[8 * half..8 * half + 8]) {
+                    *v = _mm256_loadu_ps(s.as_ptr().add(p));
+                }
+                transpose8(&mut r);
+                for (i, v) in r.iter().enumerate() {
+                    _mm256_storeu_ps(d.add(at(p + i) + 8 * half), *v);
+                }
+            }
+            p += 8;
+        }
+        for p in p..len {
+            for (c, s) in planes.iter().enumerate() {
+                dst[at(p) + c] = s[p];
+            }
+        }
+    }
+
+    /// De-interleaves `src` (`[plane][16]`) into 16 consecutive planes of `dst`.
+    /// Safety: AVX-512F is available (the lengths are asserted).
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    pub unsafe fn unpack16(src: &[f32], plane: usize, dst: &mut [f32]) {
+        assert!(src.len() >= plane * CB16 && dst.len() >= plane * CB16);
+        let (s, d) = (src.as_ptr(), dst.as_mut_ptr());
+        let mut p = 0;
+        while p + 8 <= plane {
+            for half in 0..2 {
+                let mut r = [_mm256_setzero_ps(); 8];
+                for (i, v) in r.iter_mut().enumerate() {
+                    *v = _mm256_loadu_ps(s.add((p + i) * CB16 + 8 * half));
+                }
+                transpose8(&mut r);
+                for (c, v) in r.iter().enumerate() {
+                    _mm256_storeu_ps(d.add((8 * half + c) * plane + p), *v);
+                }
+            }
+            p += 8;
+        }
+        for p in p..plane {
+            for c in 0..CB16 {
+                dst[c * plane + p] = src[p * CB16 + c];
+            }
+        }
+    }
+
+    /// All `oh × ow` interleaved outputs of one block: `dst = clamp(bias + Σ taps, lo, hi)`.
+    /// Safety: AVX-512F is available (the lengths are asserted).
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn block(g: &Geo, src: &[f32], w: &[f32], bias: &[f32; CB16], lo: f32, hi: f32, dst: &mut [f32]) {
+        assert!(src.len() >= g.hp * g.wp * CB16 && w.len() >= g.ksize() * CB16 && dst.len() >= g.oh * g.ow * CB16);
+        assert!(g.oh == 0 || (g.oh - 1) * g.sh + (g.kh - 1) * g.dh < g.hp);
+        assert!(g.ow == 0 || (g.ow - 1) * g.sw + (g.kw - 1) * g.dw < g.wp);
+        let (s, wp, d) = (src.as_ptr(), w.as_ptr(), dst.as_mut_ptr());
+        let (init, lo, hi) = (_mm512_loadu_ps(bias.as_ptr()), _mm512_set1_ps(lo), _mm512_set1_ps(hi));
+        for oy in 0..g.oh {
+            let mut ox = 0;
+            while ox + 7 <= g.ow {
+                tile::<7>(g, s, wp, init, lo, hi, oy, ox, d);
+                ox += 7;
+            }
+            match g.ow - ox {
+                6 => tile::<6>(g, s, wp, init, lo, hi, oy, ox, d),
+                5 => tile::<5>(g, s, wp, init, lo, hi, oy, ox, d),
+                4 => tile::<4>(g, s, wp, init, lo, hi, oy, ox, d),
+                3 => tile::<3>(g, s, wp, init, lo, hi, oy, ox, d),
+                2 => tile::<2>(g, s, wp, init, lo, hi, oy, ox, d),
+                1 => tile::<1>(g, s, wp, init, lo, hi, oy, ox, d),
+                _ => {}
+            }
+        }
+    }
+}
+
 /// Whether [`depthwise_blocked`] computes `cs`: a 2-D depthwise convolution (one input channel
 /// per group) with pads ≥ 0, on a CPU with AVX2+FMA.
 pub fn applies(cs: &ConvShape) -> bool {
@@ -222,9 +357,9 @@ struct Scratch {
 }
 
 /// Copies rows `0..rows`, columns `0..cols` of planes `0..cb` (each `w` wide, from
-/// `plane_of`) into the padded interleaved scratch at `(pt, pl)`.
+/// `plane_of`) into the padded interleaved scratch (`C` lanes) at `(pt, pl)`.
 #[allow(clippy::too_many_arguments)]
-fn pack_scalar<'a>(
+fn pack_scalar<'a, const C: usize>(
     plane_of: &impl Fn(usize) -> &'a [f32],
     cb: usize,
     w: usize,
@@ -236,26 +371,27 @@ fn pack_scalar<'a>(
 ) {
     for c in 0..cb {
         for (iy, srow) in plane_of(c).chunks_exact(w).take(rows).enumerate() {
-            let drow = &mut pad[((iy + pt) * wp + pl) * CB..][..cols * CB];
-            for (d, s) in drow.chunks_exact_mut(CB).zip(&srow[..cols]) {
+            let drow = &mut pad[((iy + pt) * wp + pl) * C..][..cols * C];
+            for (d, s) in drow.chunks_exact_mut(C).zip(&srow[..cols]) {
                 d[c] = *s;
             }
         }
     }
 }
 
-/// `dst` (consecutive planes) from the interleaved `src` (`[plane][8]`).
-fn unpack_scalar(src: &[f32], plane: usize, dst: &mut [f32]) {
+/// `dst` (consecutive planes) from the interleaved `src` (`[plane][C]`).
+fn unpack_scalar<const C: usize>(src: &[f32], plane: usize, dst: &mut [f32]) {
     for (c, yc) in dst.chunks_exact_mut(plane).enumerate() {
-        for (d, s) in yc.iter_mut().zip(src.chunks_exact(CB)) {
+        for (d, s) in yc.iter_mut().zip(src.chunks_exact(C)) {
             *d = s[c];
         }
     }
 }
 
-/// Output channels `ch0..ch0 + ys.len() / plane` of image `n` into `ys` (NCHW planes).
+/// Output channels `ch0..ch0 + ys.len() / plane` of image `n` into `ys` (NCHW planes), `C`
+/// channels per block (8: AVX2 kernel, 16: AVX-512 kernel).
 #[allow(clippy::too_many_arguments)]
-fn channels(
+fn channels<const C: usize>(
     x: &[f32],
     w: &[f32],
     b: Option<&[f32]>,
@@ -273,47 +409,60 @@ fn channels(
     let (lo, hi, post) = act.clamp_or_post();
     // Input rows/columns that land inside the padded plane.
     let (rows, cols) = (h.min(g.hp.saturating_sub(pt)), wi.min(g.wp.saturating_sub(pl)));
-    for (bi, yb) in ys.chunks_mut(CB * plane).enumerate() {
-        let c0 = ch0 + bi * CB;
+    for (bi, yb) in ys.chunks_mut(C * plane).enumerate() {
+        let c0 = ch0 + bi * C;
         let cb = yb.len() / plane.max(1);
         // Zero the border (and the whole plane when lanes are unused), then the interior.
-        let pad = &mut sc.pad[..g.hp * g.wp * CB];
-        if cb < CB || pt > 0 || pl > 0 || rows + pt < g.hp || cols + pl < g.wp {
+        let pad = &mut sc.pad[..g.hp * g.wp * C];
+        if cb < C || pt > 0 || pl > 0 || rows + pt < g.hp || cols + pl < g.wp {
             pad.fill(0.0);
         }
         let plane_of = |c: usize| &x[(n * cs.c + (c0 + c) / mg) * h * wi..][..h * wi];
-        #[cfg(target_arch = "x86_64")]
-        if cb == CB && rows == h && cols == wi {
-            // SAFETY: `applies` checked AVX2; `pack8` asserts the lengths.
-            unsafe { avx2::pack8(std::array::from_fn(plane_of), [h, wi], pt, pl, g.wp, pad) };
-        } else {
-            pack_scalar(&plane_of, cb, wi, [rows, cols], pt, pl, g.wp, pad);
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        pack_scalar(&plane_of, cb, wi, [rows, cols], pt, pl, g.wp, pad);
-        let mut bias = [0f32; CB];
-        sc.w.fill(0.0);
+        let full = cb == C && rows == h && cols == wi;
+        let mut bias = [0f32; CB16];
+        let wb = &mut sc.w[..ks * C];
+        wb.fill(0.0);
         for c in 0..cb {
             bias[c] = b.map_or(0.0, |b| b[c0 + c]);
             for (t, v) in w[(c0 + c) * ks..][..ks].iter().enumerate() {
-                sc.w[t * CB + c] = *v;
+                wb[t * C + c] = *v;
             }
         }
+        let out = &mut sc.out[..plane * C];
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: `applies` checked AVX2+FMA; `block` asserts the buffer lengths and that the
-        // windows stay inside the padded plane.
+        // SAFETY: `applies` checked AVX2+FMA, and `depthwise_blocked` takes `C = 16` only where
+        // `simd::level()` is AVX-512; the kernels assert the buffer lengths and that the windows
+        // stay inside the padded plane.
         unsafe {
-            avx2::block(&g, pad, &sc.w, &bias, lo, hi, &mut sc.out)
-        };
-        #[cfg(target_arch = "x86_64")]
-        if cb == CB {
-            // SAFETY: `applies` checked AVX2; `unpack8` asserts the lengths.
-            unsafe { avx2::unpack8(&sc.out, plane, yb) };
-        } else {
-            unpack_scalar(&sc.out, plane, yb);
+            if C == CB16 {
+                if full {
+                    avx512::pack16(std::array::from_fn(plane_of), [h, wi], pt, pl, g.wp, pad);
+                } else {
+                    pack_scalar::<C>(&plane_of, cb, wi, [rows, cols], pt, pl, g.wp, pad);
+                }
+                avx512::block(&g, pad, wb, &bias, lo, hi, out);
+                if cb == C {
+                    avx512::unpack16(out, plane, yb);
+                } else {
+                    unpack_scalar::<C>(out, plane, yb);
+                }
+            } else {
+                if full {
+                    avx2::pack8(std::array::from_fn(plane_of), [h, wi], pt, pl, g.wp, pad);
+                } else {
+                    pack_scalar::<C>(&plane_of, cb, wi, [rows, cols], pt, pl, g.wp, pad);
+                }
+                let b8 = <&[f32; CB]>::try_from(&bias[..CB]).unwrap();
+                avx2::block(&g, pad, wb, b8, lo, hi, out);
+                if cb == C {
+                    avx2::unpack8(out, plane, yb);
+                } else {
+                    unpack_scalar::<C>(out, plane, yb);
+                }
+            }
         }
         #[cfg(not(target_arch = "x86_64"))]
-        unpack_scalar(&sc.out, plane, yb);
+        let _ = (full, lo, hi, out, bias);
         if let Some(f) = post {
             crate::simd::map_inplace(f, yb);
         }
@@ -321,21 +470,44 @@ fn channels(
 }
 
 /// All planes of the depthwise convolution `cs` into `y` (`[N, M, OH, OW]`), 8 channels at a
-/// time; parallel over images when there are enough of them, else over channel blocks.
-/// Callers check [`applies`].
-pub fn depthwise_blocked(x: &[f32], w: &[f32], b: Option<&[f32]>, cs: &ConvShape, act: Activation, y: &mut [f32]) {
+/// time (16 with AVX-512 where `wide`); parallel over images when there are enough of them,
+/// else over channel blocks. Callers check [`applies`].
+pub fn depthwise_blocked(
+    x: &[f32],
+    w: &[f32],
+    b: Option<&[f32]>,
+    cs: &ConvShape,
+    act: Activation,
+    y: &mut [f32],
+    wide: bool,
+) {
+    if wide && crate::simd::level() == crate::simd::Level::Avx512 && super::avx512_enabled() {
+        blocked_with::<CB16>(x, w, b, cs, act, y)
+    } else {
+        blocked_with::<CB>(x, w, b, cs, act, y)
+    }
+}
+
+fn blocked_with<const C: usize>(
+    x: &[f32],
+    w: &[f32],
+    b: Option<&[f32]>,
+    cs: &ConvShape,
+    act: Activation,
+    y: &mut [f32],
+) {
     let g = geo(cs);
     let plane = g.oh * g.ow;
     let image = cs.m * plane;
     if image == 0 {
         return;
     }
-    let blocks = cs.m.div_ceil(CB);
+    let blocks = cs.m.div_ceil(C);
     let threads = crate::threads::current();
     let new_scratch = || Scratch {
-        pad: crate::memory::alloc_for_overwrite(g.hp * g.wp * CB),
-        out: crate::memory::alloc_for_overwrite(plane * CB),
-        w: crate::memory::alloc_for_overwrite(g.ksize() * CB),
+        pad: crate::memory::alloc_for_overwrite(g.hp * g.wp * C),
+        out: crate::memory::alloc_for_overwrite(plane * C),
+        w: crate::memory::alloc_for_overwrite(g.ksize() * C),
     };
     let free = |sc: Scratch| {
         crate::memory::recycle(sc.pad);
@@ -348,7 +520,7 @@ pub fn depthwise_blocked(x: &[f32], w: &[f32], b: Option<&[f32]>, cs: &ConvShape
         let run = |t: usize, ys: &mut [f32]| {
             let mut sc = new_scratch();
             for (k, yn) in ys.chunks_mut(image).enumerate() {
-                channels(x, w, b, cs, act, t * per + k, 0, yn, &mut sc);
+                channels::<C>(x, w, b, cs, act, t * per + k, 0, yn, &mut sc);
             }
             free(sc);
         };
@@ -360,11 +532,11 @@ pub fn depthwise_blocked(x: &[f32], w: &[f32], b: Option<&[f32]>, cs: &ConvShape
         return;
     }
     // Fewer images than threads: channel blocks of each image over the pool.
-    let per = blocks.div_ceil(threads.div_ceil(cs.n).min(blocks)) * CB;
+    let per = blocks.div_ceil(threads.div_ceil(cs.n).min(blocks)) * C;
     for (n, yn) in y.chunks_mut(image).enumerate() {
         crate::threads::for_each_chunk(yn, per * plane, |t, ys| {
             let mut sc = new_scratch();
-            channels(x, w, b, cs, act, n, t * per, ys, &mut sc);
+            channels::<C>(x, w, b, cs, act, n, t * per, ys, &mut sc);
             free(sc);
         });
     }
