@@ -375,16 +375,17 @@ pub fn conv_res_f32(
         pointwise::batched_f32(kern, a, x, b, z, cs, act, &mut y)?;
         return Ok(y);
     }
-    // The residual enters as `beta·C`: the output starts as its copy.
-    let beta = match z {
-        Some(z) => {
-            crate::simd::par::for_chunks(&mut y, 16, |s, c| c.copy_from_slice(&z[s..s + c.len()]));
-            1.0
-        }
-        None => 0.0,
-    };
+    // The residual enters as `beta·C`: each image's output starts as its copy, made just before
+    // that image's GEMMs so that they read it from cache (copying the whole batch first sent a
+    // batch-8 ResNet block's 26 MB through memory twice).
+    let beta = if z.is_some() { 1.0 } else { 0.0 };
+    let per_image = cs.m * out_size;
     // One image: its GEMM per group (each may split over the pool unless this runs in a task).
     let image = |n: usize, yn: &mut [f32]| -> Result<()> {
+        if let Some(z) = z {
+            let zn = &z[n * per_image..][..yn.len()];
+            crate::simd::par::for_chunks(yn, 16, |s, c| c.copy_from_slice(&zn[s..s + c.len()]));
+        }
         let mut col = vec![0f32; col_len];
         for gi in 0..g {
             let xg = &x[(n * cs.c + gi * cg) * in_size..][..cg * in_size];
@@ -425,7 +426,6 @@ pub fn conv_res_f32(
         }
         Ok(())
     };
-    let per_image = cs.m * out_size;
     let image_work = per_image.saturating_mul(kdim);
     // Images over the threads when there are enough of them and each image's GEMMs are too
     // small to split well themselves (keras_cnn at batch 8); otherwise image by image.
