@@ -93,6 +93,43 @@ pub fn pass_names() -> Vec<&'static str> {
     default_passes().iter().map(|p| p.name()).collect()
 }
 
+/// `Err(Error::Cycle(nodes))` when the nodes of `g` (top level) read each other's outputs in a cycle.
+fn check_acyclic(g: &Graph) -> Result<()> {
+    let mut producer = std::collections::HashMap::new();
+    for (i, n) in g.nodes.iter().enumerate() {
+        for o in n.outputs.iter().filter(|o| !o.is_empty()) {
+            producer.insert(o.as_str(), i);
+        }
+    }
+    let mut indeg = vec![0usize; g.nodes.len()];
+    let mut users: Vec<Vec<usize>> = vec![vec![]; g.nodes.len()];
+    for (i, n) in g.nodes.iter().enumerate() {
+        let mut seen = std::collections::HashSet::new();
+        for p in n.inputs.iter().filter_map(|x| producer.get(x.as_str())) {
+            if seen.insert(*p) {
+                indeg[i] += 1;
+                users[*p].push(i);
+            }
+        }
+    }
+    let mut ready: Vec<usize> = (0..g.nodes.len()).filter(|&i| indeg[i] == 0).collect();
+    let mut done = 0;
+    while let Some(i) = ready.pop() {
+        done += 1;
+        for &u in &users[i] {
+            indeg[u] -= 1;
+            if indeg[u] == 0 {
+                ready.push(u);
+            }
+        }
+    }
+    if done == g.nodes.len() {
+        return Ok(());
+    }
+    let stuck = (0..g.nodes.len()).filter(|&i| indeg[i] > 0).map(|i| crate::plan::display_name(&g.nodes[i])).collect();
+    Err(crate::Error::Cycle(stuck))
+}
+
 /// Runs the enabled passes; returns (pass name, rewrites) for each pass that ran.
 pub fn optimize(g: &mut Graph, opts: &PassOptions) -> Result<Vec<(&'static str, usize)>> {
     let mut report = Vec::new();
@@ -105,6 +142,9 @@ pub fn optimize(g: &mut Graph, opts: &PassOptions) -> Result<Vec<(&'static str, 
             pass_names().join(", ")
         )));
     }
+    // Passes assume a DAG: a cyclic model is refused here, naming its own nodes, before any rewrite
+    // (a fusion could otherwise merge the cycle's nodes and the planner would name the fused one).
+    check_acyclic(g)?;
     for p in default_passes() {
         if opts.disabled.contains(p.name()) {
             continue;
