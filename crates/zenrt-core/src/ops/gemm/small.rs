@@ -24,7 +24,7 @@ pub const MAX_M: usize = 8;
 const OWN_R: usize = 16;
 /// Multiply-adds below which the product stays on one thread (measured on a 2-core AVX2 box:
 /// a fork/join on the pool costs several µs, about 100k FMAs of this kernel).
-const PAR_WORK: usize = 1 << 18;
+const PAR_WORK: usize = 1 << 20;
 
 thread_local! {
     static BUFS: RefCell<(Vec<f32>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new())) };

@@ -24,7 +24,7 @@ pub const FEW_CHANNELS: usize = 4;
 const BLOCK: usize = 6;
 
 /// Multiply-adds below which the convolution stays on the calling thread.
-const PAR_WORK: usize = 1 << 18;
+const PAR_WORK: usize = 1 << 20;
 
 #[cfg(target_arch = "x86_64")]
 pub(super) mod avx2 {
