@@ -147,51 +147,19 @@ impl Plan {
         }
 
         // Values each node needs, including those its subgraphs read from this scope.
-        let needs: Vec<Vec<String>> = graph
-            .nodes
-            .iter()
-            .map(|n| {
-                let mut v: Vec<String> = n.inputs.iter().filter(|i| !i.is_empty()).cloned().collect();
-                for g in node_subgraphs(n) {
-                    v.extend(g.free_values());
-                }
-                v
-            })
-            .collect();
+        let needs = node_needs(&graph);
 
-        // Topological order (Kahn), stable with respect to file order.
-        let n = graph.nodes.len();
-        let mut indeg = vec![0usize; n];
-        let mut users: Vec<Vec<usize>> = vec![vec![]; n];
-        for (i, need) in needs.iter().enumerate() {
-            let node = &graph.nodes[i];
-            let mut seen = HashSet::new();
-            for name in need {
-                if let Some(&p) = producer.get(name.as_str()) {
-                    if seen.insert(p) {
-                        indeg[i] += 1;
-                        users[p].push(i);
-                    }
-                } else if !slot_of.contains_key(name) && !outer.contains(name) {
-                    return Err(Error::DanglingEdge { node: display_name(node), value: name.clone() });
-                }
+        // Every value a node reads is produced by a node, a graph input/initializer or the outer
+        // scope.
+        for (node, need) in graph.nodes.iter().zip(&needs) {
+            if let Some(name) = need
+                .iter()
+                .find(|v| !producer.contains_key(v.as_str()) && !slot_of.contains_key(*v) && !outer.contains(*v))
+            {
+                return Err(Error::DanglingEdge { node: display_name(node), value: name.clone() });
             }
         }
-        let mut ready: std::collections::BTreeSet<usize> = (0..n).filter(|&i| indeg[i] == 0).collect();
-        let mut order = Vec::with_capacity(n);
-        while let Some(i) = ready.pop_first() {
-            order.push(i);
-            for &u in &users[i] {
-                indeg[u] -= 1;
-                if indeg[u] == 0 {
-                    ready.insert(u);
-                }
-            }
-        }
-        if order.len() != n {
-            let stuck: Vec<String> = (0..n).filter(|&i| indeg[i] > 0).map(|i| display_name(&graph.nodes[i])).collect();
-            return Err(Error::Cycle(stuck));
-        }
+        let order = topological_order(&graph, &needs, &producer)?;
 
         // Outer-scope names read in this graph get slots too.
         for need in &needs {
@@ -202,7 +170,7 @@ impl Plan {
             }
         }
 
-        let mut steps = Vec::with_capacity(n);
+        let mut steps = Vec::with_capacity(order.len());
         let mut missing_kernels = Vec::new();
         let mut shapes = None;
         for &i in &order {
@@ -917,6 +885,59 @@ fn prepare_kernel(
 }
 
 /// The subgraphs held in a node's attributes.
+/// The values each node of `graph` reads: its inputs and what its subgraphs read from this scope.
+pub(crate) fn node_needs(graph: &Graph) -> Vec<Vec<String>> {
+    graph
+        .nodes
+        .iter()
+        .map(|n| {
+            let mut v: Vec<String> = n.inputs.iter().filter(|i| !i.is_empty()).cloned().collect();
+            for g in node_subgraphs(n) {
+                v.extend(g.free_values());
+            }
+            v
+        })
+        .collect()
+}
+
+/// The nodes of `graph` in topological order (Kahn), stable with respect to file order, given
+/// what each reads (`needs`, from [`node_needs`]) and which node produces each value; values no
+/// node produces are ignored. `Err(Error::Cycle)` names the nodes on or behind a cycle.
+pub(crate) fn topological_order(
+    graph: &Graph,
+    needs: &[Vec<String>],
+    producer: &HashMap<&str, usize>,
+) -> Result<Vec<usize>> {
+    let n = graph.nodes.len();
+    let mut indeg = vec![0usize; n];
+    let mut users: Vec<Vec<usize>> = vec![vec![]; n];
+    for (i, need) in needs.iter().enumerate() {
+        let mut seen = HashSet::new();
+        for &p in need.iter().filter_map(|name| producer.get(name.as_str())) {
+            if seen.insert(p) {
+                indeg[i] += 1;
+                users[p].push(i);
+            }
+        }
+    }
+    let mut ready: std::collections::BTreeSet<usize> = (0..n).filter(|&i| indeg[i] == 0).collect();
+    let mut order = Vec::with_capacity(n);
+    while let Some(i) = ready.pop_first() {
+        order.push(i);
+        for &u in &users[i] {
+            indeg[u] -= 1;
+            if indeg[u] == 0 {
+                ready.insert(u);
+            }
+        }
+    }
+    if order.len() != n {
+        let stuck: Vec<String> = (0..n).filter(|&i| indeg[i] > 0).map(|i| display_name(&graph.nodes[i])).collect();
+        return Err(Error::Cycle(stuck));
+    }
+    Ok(order)
+}
+
 pub fn node_subgraphs(n: &Node) -> Vec<Arc<Graph>> {
     let mut v = Vec::new();
     for a in n.attrs.values() {

@@ -93,7 +93,8 @@ pub fn pass_names() -> Vec<&'static str> {
     default_passes().iter().map(|p| p.name()).collect()
 }
 
-/// `Err(Error::Cycle(nodes))` when the nodes of `g` (top level) read each other's outputs in a cycle.
+/// `Err(Error::Cycle(nodes))` when the nodes of `g` (top level, with what their subgraphs read)
+/// read each other's outputs in a cycle: the planner's own order check, run before the passes.
 fn check_acyclic(g: &Graph) -> Result<()> {
     let mut producer = std::collections::HashMap::new();
     for (i, n) in g.nodes.iter().enumerate() {
@@ -101,33 +102,7 @@ fn check_acyclic(g: &Graph) -> Result<()> {
             producer.insert(o.as_str(), i);
         }
     }
-    let mut indeg = vec![0usize; g.nodes.len()];
-    let mut users: Vec<Vec<usize>> = vec![vec![]; g.nodes.len()];
-    for (i, n) in g.nodes.iter().enumerate() {
-        let mut seen = std::collections::HashSet::new();
-        for p in n.inputs.iter().filter_map(|x| producer.get(x.as_str())) {
-            if seen.insert(*p) {
-                indeg[i] += 1;
-                users[*p].push(i);
-            }
-        }
-    }
-    let mut ready: Vec<usize> = (0..g.nodes.len()).filter(|&i| indeg[i] == 0).collect();
-    let mut done = 0;
-    while let Some(i) = ready.pop() {
-        done += 1;
-        for &u in &users[i] {
-            indeg[u] -= 1;
-            if indeg[u] == 0 {
-                ready.push(u);
-            }
-        }
-    }
-    if done == g.nodes.len() {
-        return Ok(());
-    }
-    let stuck = (0..g.nodes.len()).filter(|&i| indeg[i] > 0).map(|i| crate::plan::display_name(&g.nodes[i])).collect();
-    Err(crate::Error::Cycle(stuck))
+    crate::plan::topological_order(g, &crate::plan::node_needs(g), &producer).map(|_| ())
 }
 
 /// Runs the enabled passes; returns (pass name, rewrites) for each pass that ran.
