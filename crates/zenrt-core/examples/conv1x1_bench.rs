@@ -56,9 +56,9 @@ fn main() {
         let sb = Strided::new(&b, k, n, n, 1).unwrap();
         let (pa, pb) = (PackedMat::new(&sa, kern, true).unwrap(), PackedMat::new(&sb, kern, false).unwrap());
         let (oa, ob, ep) = if linear {
-            (Operand::Src(&sa), Operand::Packed(&pb), Epilogue { bias: Bias::PerCol(&bias[..n]), act })
+            (Operand::Src(&sa), Operand::Packed(&pb), Epilogue { bias: Bias::PerCol(&bias[..n]), act, residual: None })
         } else {
-            (Operand::Packed(&pa), Operand::Src(&sb), Epilogue { bias: Bias::PerRow(&bias[..m]), act })
+            (Operand::Packed(&pa), Operand::Src(&sb), Epilogue { bias: Bias::PerRow(&bias[..m]), act, residual: None })
         };
         let flops = 2.0 * (m * n * k) as f64;
         let reps = ((3e8 / flops) as usize).clamp(2, 400);

@@ -18,7 +18,7 @@ pub use kernels::Kernel;
 pub use pack::{PackSrc, PackedMat, Strided};
 
 use crate::ops::fused::Activation;
-use crate::{ensure, Elem, Result};
+use crate::{bail, ensure, Elem, Result};
 use blocking::Blocking;
 use kernels::BlockEp;
 use std::cell::RefCell;
@@ -32,6 +32,36 @@ pub const KC: usize = 256;
 pub enum Operand<'a> {
     Src(&'a dyn PackSrc),
     Packed(&'a PackedMat),
+    /// A right operand read where it lies by kernels that can ([`Kernel::direct`]); packed like
+    /// any source otherwise.
+    Rows(Rows<'a>),
+}
+
+/// A row-major `k × n` matrix, rows `ld` apart, columns contiguous (a 1×1 conv's NCHW input), checked
+/// when built.
+#[derive(Clone, Copy, Debug)]
+pub struct Rows<'a> {
+    data: &'a [f32],
+    k: usize,
+    n: usize,
+    ld: usize,
+}
+
+impl<'a> Rows<'a> {
+    /// Checks that every row's `n` values lie inside `data`.
+    pub fn new(data: &'a [f32], k: usize, n: usize, ld: usize) -> Result<Rows<'a>> {
+        ensure!(
+            k == 0 || n == 0 || (k - 1).checked_mul(ld).and_then(|o| o.checked_add(n)).is_some_and(|e| e <= data.len()),
+            "internal: gemm operand rows out of bounds"
+        );
+        Ok(Rows { data, k, n, ld })
+    }
+
+    /// The same matrix as a packing source.
+    pub fn strided(&self) -> Strided<'a> {
+        // SAFETY of the view: `new` checked the extent.
+        Strided::new(self.data, self.k, self.n, self.ld, 1).expect("checked in Rows::new")
+    }
 }
 
 impl Operand<'_> {
@@ -39,16 +69,22 @@ impl Operand<'_> {
         match self {
             Operand::Src(s) => s.k(),
             Operand::Packed(p) => p.k,
+            Operand::Rows(r) => r.k,
         }
     }
     fn other(&self) -> usize {
         match self {
             Operand::Src(s) => s.other(),
             Operand::Packed(p) => p.other,
+            Operand::Rows(r) => r.n,
         }
     }
     fn is_packed(&self) -> bool {
         matches!(self, Operand::Packed(_))
+    }
+    /// Whether a task packs this operand itself (not pre-packed, not read where it lies).
+    fn packs(&self) -> bool {
+        matches!(self, Operand::Src(_))
     }
 }
 
@@ -68,6 +104,9 @@ pub enum Bias<'a> {
 pub struct Epilogue<'a> {
     pub bias: Bias<'a>,
     pub act: Activation,
+    /// `z` in `act(A·B + bias + z)`: laid out like C (`row * rsc + col`), read as the tiles are
+    /// written (no copy of it into C first). Only with `beta == 0`.
+    pub residual: Option<&'a [f32]>,
 }
 
 /// The raw output pointer, shared by tasks that write disjoint tiles.
@@ -119,7 +158,14 @@ fn run_task(cx: &Ctx, m0: usize, m1: usize, n0: usize, n1: usize) {
     // A B block serves every A block of the task. With one A block (conv weights, packed ahead of
     // time, of at most `mc` rows) nothing reuses it, so keep it small enough to stay in L2 between
     // its packing and its use, instead of a multi-MiB block written to L3 and read back.
-    let nc_max = if L2_B_BLOCK.on() && cx.a.is_packed() && !cx.b.is_packed() && m1 - m0 <= mc_max {
+    // A task whose C does not fit in L2 writes it one A micro-panel (`mr` row streams) at a time
+    // over L2-sized B blocks, instead of `mc` rows at once per B micro-panel: the hardware
+    // prefetchers follow `mr` streams of C (and of a residual), not hundreds (ResNet-50's 56×56
+    // 1×1 convs at batch 8: 8–15% faster, docs/kernels.md "Session 10").
+    let row_order = ROW_ORDER.on() && (m1 - m0) * (n1 - n0) * 4 > cx.l2;
+    let nc_max = if row_order {
+        (cx.l2 / 2 / (4 * kc_max) / nr * nr).clamp(4 * nr, nc_max.max(4 * nr))
+    } else if L2_B_BLOCK.on() && cx.a.is_packed() && cx.b.packs() && m1 - m0 <= mc_max {
         (cx.l2 / 4 / (4 * kc_max) / nr * nr).clamp(4 * nr, nc_max.max(4 * nr))
     } else {
         nc_max
@@ -132,9 +178,24 @@ fn run_task(cx: &Ctx, m0: usize, m1: usize, n0: usize, n1: usize) {
         let mut pc = 0;
         while pc < cx.k {
             let kc = kc_max.min(cx.k - pc);
+            // B read where it lies: the block's first element and its row stride.
+            let mut direct: Option<(*const f32, usize)> = None;
             let bblock: &[f32] = match cx.b {
                 Operand::Packed(p) => p.block_from(pc, kc, jc / nr),
-                Operand::Src(s) => {
+                Operand::Rows(r) if cx.kern.direct.is_some() => {
+                    direct = Some((r.data[pc * r.ld + jc..].as_ptr(), r.ld));
+                    &[]
+                }
+                Operand::Src(_) | Operand::Rows(_) => {
+                    let rs;
+                    let s: &dyn PackSrc = match cx.b {
+                        Operand::Src(s) => s,
+                        Operand::Rows(r) => {
+                            rs = r.strided();
+                            &rs
+                        }
+                        Operand::Packed(_) => unreachable!(),
+                    };
                     grow(&mut bbuf, npan * kc * nr);
                     for q in 0..npan {
                         let t0 = jc + q * nr;
@@ -148,7 +209,7 @@ fn run_task(cx: &Ctx, m0: usize, m1: usize, n0: usize, n1: usize) {
             // FMAs: when the B block fits in half of L2, sweep it once per A micro-panel, so C is
             // written as `mr` row streams, one tile after another, instead of `mc` rows at once.
             // (With long K blocks the classic order, B micro-panel in L1, reads less from L2.)
-            let b_in_l2 = kc <= 128 && kc * nc * 4 <= cx.l2 / 2;
+            let b_in_l2 = row_order || (kc <= 128 && kc * nc * 4 <= cx.l2 / 2);
             let mut ic = m0;
             while ic < m1 {
                 let mc = mc_max.min(m1 - ic);
@@ -163,20 +224,29 @@ fn run_task(cx: &Ctx, m0: usize, m1: usize, n0: usize, n1: usize) {
                         }
                         &abuf
                     }
+                    // `sgemm` turns a rows left operand into a packing source.
+                    Operand::Rows(_) => unreachable!("gemm: rows operand on the left"),
                 };
                 let tile = |q: usize, pi: usize| {
                     let (col, row) = (jc + q * nr, ic + pi * mr);
                     let (nr_eff, mr_eff) = (nr.min(n1 - col), mr.min(m1 - row));
-                    let bp = bblock[q * kc * nr..(q + 1) * kc * nr].as_ptr();
                     let ap = ablock[pi * kc * mr..(pi + 1) * kc * mr].as_ptr();
                     let ep = cx.ep.tile(row, col, first, last);
-                    // SAFETY: the panels hold `kc` steps of `mr`/`nr` values (sliced above); the
+                    // SAFETY: the panels hold `kc` steps of `mr`/`nr` values (sliced above); a B
+                    // read where it lies has `kc` rows of `nr_eff` values from this tile's column
+                    // (checked by `Rows::new`; the direct kernel reads nothing past them); the
                     // tile `row..row+mr_eff` × `col..col+nr_eff` lies inside C (checked by
-                    // `sgemm`) and belongs to this task only; bias pointers have `mr_eff`/`nr_eff`
-                    // values from `row`/`col` (lengths checked by `sgemm`).
+                    // `sgemm`) and belongs to this task only; bias and residual pointers have
+                    // `mr_eff`/`nr_eff` values from `row`/`col` (lengths checked by `sgemm`).
                     unsafe {
                         let c = cx.c.0.add(row * cx.rsc + col);
-                        (cx.kern.f)(kc, ap, bp, c, cx.rsc, mr_eff, nr_eff, &ep);
+                        match (direct, cx.kern.direct) {
+                            (Some((b0, ld)), Some(f)) => f(kc, ap, b0.add(q * nr), ld, c, cx.rsc, mr_eff, nr_eff, &ep),
+                            _ => {
+                                let bp = bblock[q * kc * nr..(q + 1) * kc * nr].as_ptr();
+                                (cx.kern.f)(kc, ap, bp, nr, c, cx.rsc, mr_eff, nr_eff, &ep)
+                            }
+                        }
                         if let (true, Some(f)) = (last, cx.post) {
                             crate::simd::map_rows_inplace(f, c, mr_eff, nr_eff, cx.rsc);
                         }
@@ -199,7 +269,7 @@ fn run_task(cx: &Ctx, m0: usize, m1: usize, n0: usize, n1: usize) {
 /// An option of the GEMM: its environment variable (read once) turns it on (`1`) or off (`0`),
 /// anything else leaves the default; the tests set it directly (docs/kernels.md, "GEMM: session 7"
 /// and "GEMM: session 8").
-pub(crate) struct Switch {
+pub struct Switch {
     var: &'static str,
     default: bool,
     /// 0 off, 1 on, 2 not read yet.
@@ -207,7 +277,7 @@ pub(crate) struct Switch {
 }
 
 impl Switch {
-    const fn new(var: &'static str, default: bool) -> Switch {
+    pub(crate) const fn new(var: &'static str, default: bool) -> Switch {
         Switch { var, default, state: std::sync::atomic::AtomicU8::new(2) }
     }
     pub(crate) fn on(&self) -> bool {
@@ -239,6 +309,10 @@ pub(crate) static SHARED_B_SPLIT: Switch = Switch::new("ZENRT_GEMM_SHARED_B", fa
 /// `ZENRT_GEMM_L2_B=1`: L2-sized B blocks for a task with one packed A block ([`run_task`]); off.
 pub(crate) static L2_B_BLOCK: Switch = Switch::new("ZENRT_GEMM_L2_B", false);
 
+/// Row order for tasks whose C exceeds L2 ([`run_task`]): B blocks of half the L2, swept once per
+/// A micro-panel. `ZENRT_GEMM_ROW_ORDER=0` turns it off.
+pub(crate) static ROW_ORDER: Switch = Switch::new("ZENRT_GEMM_ROW_ORDER", true);
+
 /// A half-open `(start, end)` range of rows or columns.
 type Range = (usize, usize);
 
@@ -267,7 +341,7 @@ fn task_cost(cx: &Ctx, rows: usize, cols: usize, share_b: bool) -> f64 {
     let (mr, nr, k) = (cx.kern.mr, cx.kern.nr, cx.k as f64);
     let tiles = (rows.div_ceil(mr) * mr * cols.div_ceil(nr) * nr) as f64;
     let pack_a = if cx.a.is_packed() { 0.0 } else { (rows * cols.div_ceil(cx.blk.nc)) as f64 * k };
-    let pack_b = if cx.b.is_packed() || share_b { 0.0 } else { cols as f64 * k };
+    let pack_b = if !cx.b.packs() || share_b { 0.0 } else { cols as f64 * k };
     tiles * k / 16.0 + 0.5 * (pack_a + pack_b) + 2000.0
 }
 
@@ -304,7 +378,7 @@ fn partition(cx: &Ctx, threads: usize) -> Grid {
     let mut best = (makespan(cx, &whole, threads), whole);
     for share_b in [false, true] {
         // A shared B is a whole packed copy, kept by the calling thread: at most 16 MiB.
-        if share_b && (cx.b.is_packed() || cx.k.saturating_mul(nb * nr) > 1 << 22) {
+        if share_b && (!cx.b.packs() || cx.k.saturating_mul(nb * nr) > 1 << 22) {
             continue;
         }
         for tm in 1..=mb.min(most) {
@@ -332,7 +406,7 @@ fn partition_fewest_packings(cx: &Ctx, threads: usize) -> Grid {
         if tm * tn < threads.min(mb * nb) {
             continue;
         }
-        let dup_b = if cx.b.is_packed() { 0 } else { (tm - 1) * cx.n };
+        let dup_b = if !cx.b.packs() { 0 } else { (tm - 1) * cx.n };
         let dup_a = if cx.a.is_packed() { 0 } else { (tn - 1) * cx.m };
         let cost = dup_a + dup_b + (tm * tn).abs_diff(target);
         if cost < best.0 {
@@ -381,7 +455,30 @@ pub fn sgemm(
     };
     ensure!(row_bias.is_none_or(|b| b.len() >= m), "internal: gemm row bias shorter than {m}");
     ensure!(col_bias.is_none_or(|b| b.len() >= n), "internal: gemm column bias shorter than {n}");
-    if k == 0 || csc != 1 || (m > 1 && rsc < n) {
+    if let Some(z) = ep.residual {
+        ensure!(beta == 0.0, "internal: gemm residual with beta {beta}");
+        ensure!(cmax < z.len(), "internal: gemm residual shorter than the output");
+    }
+    // Paths without a B read where it lies or a residual in the tile epilogue see the same
+    // product through a packing source and `beta·C` (C starts as a copy of the residual).
+    let (rows_a, rows_b) = (rows_of(&a), rows_of(&b));
+    let a = rows_a.as_ref().map_or(a, |s| Operand::Src(s));
+    let small_path = matches!(a, Operand::Src(_))
+        && small::applies(m, false, if let Operand::Packed(p) = b { Some(p.r) } else { None });
+    let general = k == 0 || csc != 1 || (m > 1 && rsc < n);
+    let b = match &rows_b {
+        Some(s) if small_path || general || kern.direct.is_none() => Operand::Src(s),
+        _ => b,
+    };
+    if let (Some(z), true) = (ep.residual, small_path || general) {
+        for i in 0..m {
+            for j in 0..n {
+                c[i * rsc + j * csc] = z[i * rsc + j * csc];
+            }
+        }
+        return sgemm(kern, alpha, a, b, 1.0, c, rsc, csc, &Epilogue { residual: None, ..*ep });
+    }
+    if general {
         return sgemm_general(kern, alpha, a, b, beta, c, rsc, csc, ep);
     }
     let (clamp, post) = match ep.act {
@@ -390,18 +487,16 @@ pub fn sgemm(
         Activation::Clip(lo, hi) => (Some((lo, hi)), Activation::None),
         act => (None, act),
     };
-    let bep = BlockEp { alpha, beta, row_bias, col_bias, clamp, post };
+    let bep = BlockEp { alpha, beta, row_bias, col_bias, clamp, post, res: ep.residual, rsc };
     log_shape(m, n, k, &a, &b);
-    if let Operand::Src(sa) = a {
-        let b_panel = if let Operand::Packed(p) = b { Some(p.r) } else { None };
-        if small::applies(m, false, b_panel) {
-            let (bp, bs) = match b {
-                Operand::Packed(p) => (Some(p), None),
-                Operand::Src(s) => (None, Some(s)),
-            };
-            small::sgemm_small(kern, sa, bp, bs, c, rsc, bep);
-            return Ok(());
-        }
+    if let (Operand::Src(sa), true) = (a, small_path) {
+        let (bp, bs) = match b {
+            Operand::Packed(p) => (Some(p), None),
+            Operand::Src(s) => (None, Some(s)),
+            Operand::Rows(_) => bail!("internal: gemm rows operand on the small path"),
+        };
+        small::sgemm_small(kern, sa, bp, bs, c, rsc, bep);
+        return Ok(());
     }
     let blk = blocking::for_kernel(kern.mr, kern.nr);
     let kcs: Vec<usize> =
@@ -424,12 +519,24 @@ pub fn sgemm(
     Ok(())
 }
 
+/// A rows operand as a packing source (for the paths that pack it).
+fn rows_of<'a>(o: &Operand<'a>) -> Option<Strided<'a>> {
+    match o {
+        Operand::Rows(r) => Some(r.strided()),
+        _ => None,
+    }
+}
+
 /// With `ZENRT_GEMM_LOG=1`, one stderr line per product: `zenrt-gemm m n k a b threads`, `a`/`b`
 /// being `packed` or `src` (for the shape tables of `scripts/gemm_ceiling.py --log`).
 fn log_shape(m: usize, n: usize, k: usize, a: &Operand, b: &Operand) {
     static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     if *ON.get_or_init(|| std::env::var("ZENRT_GEMM_LOG").is_ok_and(|v| v == "1")) {
-        let kind = |o: &Operand| if o.is_packed() { "packed" } else { "src" };
+        let kind = |o: &Operand| match o {
+            Operand::Packed(_) => "packed",
+            Operand::Src(_) => "src",
+            Operand::Rows(_) => "rows",
+        };
         eprintln!("zenrt-gemm {m} {n} {k} {} {} {}", kind(a), kind(b), crate::threads::current());
     }
 }

@@ -23,6 +23,8 @@ pub struct TileEp {
     pub clamp: bool,
     pub lo: f32,
     pub hi: f32,
+    /// The residual's tile (rows `rsc` apart, like C), added before the clamp, or null.
+    pub res: *const f32,
 }
 
 /// The epilogue of one product, resolved once by `sgemm`: what every tile applies (scalars, biases
@@ -35,6 +37,10 @@ pub struct BlockEp<'a> {
     pub col_bias: Option<&'a [f32]>,
     pub clamp: Option<(f32, f32)>,
     pub post: crate::ops::fused::Activation,
+    /// A residual laid out like C (`row * rsc + col`), added on the last K block.
+    pub res: Option<&'a [f32]>,
+    /// C's row stride (to find a tile's residual).
+    pub rsc: usize,
 }
 
 impl BlockEp<'_> {
@@ -55,13 +61,18 @@ impl BlockEp<'_> {
             clamp: last && self.clamp.is_some(),
             lo,
             hi,
+            res: match self.res {
+                Some(r) if last => r[row * self.rsc + col..].as_ptr(),
+                _ => std::ptr::null(),
+            },
         }
     }
 }
 
-/// `kc, a, b, c, rsc, mr, nr, ep`: `c` points at the tile's top-left element, rows `rsc` apart,
-/// columns contiguous; only the top-left `mr × nr` part is written.
-pub type KernelFn = unsafe fn(usize, *const f32, *const f32, *mut f32, usize, usize, usize, &TileEp);
+/// `kc, a, b, ldb, c, rsc, mr, nr, ep`: B's step `p` at `b + p * ldb` (`nr` of the kernel for a
+/// packed panel); `c` points at the tile's top-left element, rows `rsc` apart, columns contiguous;
+/// only the top-left `mr × nr` part is written.
+pub type KernelFn = unsafe fn(usize, *const f32, *const f32, usize, *mut f32, usize, usize, usize, &TileEp);
 
 /// A micro-kernel and its register-tile shape.
 #[derive(Debug)]
@@ -70,6 +81,9 @@ pub struct Kernel {
     pub mr: usize,
     pub nr: usize,
     pub f: KernelFn,
+    /// The same kernel on an unpacked, row-major B read where it lies (only the tile's `nr`
+    /// columns of each step are read), where it has one.
+    pub direct: Option<KernelFn>,
 }
 
 /// Scalar epilogue of one tile held in `acc` (row-major `MR × NR`).
@@ -89,6 +103,9 @@ unsafe fn store_tile(acc: &[f32], nrs: usize, c: *mut f32, rsc: usize, mr: usize
             if !ep.col_bias.is_null() {
                 v += *ep.col_bias.add(j);
             }
+            if !ep.res.is_null() {
+                v += *ep.res.add(i * rsc + j);
+            }
             if ep.clamp {
                 v = v.max(ep.lo).min(ep.hi);
             }
@@ -103,6 +120,7 @@ unsafe fn kernel_scalar(
     kc: usize,
     a: *const f32,
     b: *const f32,
+    ldb: usize,
     c: *mut f32,
     rsc: usize,
     mr: usize,
@@ -113,7 +131,7 @@ unsafe fn kernel_scalar(
     const NR: usize = 8;
     let mut acc = [[0f32; NR]; MR];
     for p in 0..kc {
-        let bp = std::slice::from_raw_parts(b.add(p * NR), NR);
+        let bp = std::slice::from_raw_parts(b.add(p * ldb), NR);
         let ap = std::slice::from_raw_parts(a.add(p * MR), MR);
         for i in 0..MR {
             for j in 0..NR {
@@ -133,18 +151,27 @@ mod x86 {
     const MR512: usize = 12;
 
     /// The AVX-512 tile's products over `kc` steps for its first `R` rows and `V` vectors of 16
-    /// columns (the rest of the tile stays zero); panels are full width (12 / 32 values a step).
+    /// columns (the rest of the tile stays zero). B's step `p` is at `b + p * ldb` (32 for a packed
+    /// panel); `last` masks the loads of the last vector (all ones for a full or zero-padded panel:
+    /// nothing past a row's `nr` columns is read when B is read where it lies).
     #[target_feature(enable = "avx512f")]
     #[inline]
-    unsafe fn accumulate512<const R: usize, const V: usize>(
+    unsafe fn accumulate512<const R: usize, const V: usize, const FULL: bool>(
         kc: usize,
         a: *const f32,
         b: *const f32,
+        ldb: usize,
+        last: __mmask16,
     ) -> [[__m512; 2]; MR512] {
         let mut acc = [[_mm512_setzero_ps(); 2]; MR512];
         let (mut ap, mut bp) = (a, b);
         for _ in 0..kc {
-            let bv = [_mm512_loadu_ps(bp), if V == 2 { _mm512_loadu_ps(bp.add(16)) } else { _mm512_setzero_ps() }];
+            let bv = match (V, FULL) {
+                (1, true) => [_mm512_loadu_ps(bp), _mm512_setzero_ps()],
+                (1, false) => [_mm512_maskz_loadu_ps(last, bp), _mm512_setzero_ps()],
+                (_, true) => [_mm512_loadu_ps(bp), _mm512_loadu_ps(bp.add(16))],
+                _ => [_mm512_loadu_ps(bp), _mm512_maskz_loadu_ps(last, bp.add(16))],
+            };
             for (i, row) in acc.iter_mut().enumerate().take(R) {
                 let av = _mm512_set1_ps(*ap.add(i));
                 for v in 0..V {
@@ -152,39 +179,27 @@ mod x86 {
                 }
             }
             ap = ap.add(MR512);
-            bp = bp.add(32);
+            bp = bp.add(ldb);
         }
         acc
     }
 
-    /// AVX-512 kernel: 12 rows × 32 columns (24 zmm accumulators).
+    /// AVX-512 kernel: 12 rows × 32 columns (24 zmm accumulators). `PADDED`: B is a packed panel,
+    /// zero-padded to 32 columns; otherwise B is read where it lies and the loads of a narrower
+    /// tile's last vector are masked.
     #[target_feature(enable = "avx512f")]
     #[allow(clippy::too_many_arguments)]
-    pub unsafe fn kernel_avx512(
+    pub unsafe fn kernel_avx512<const PADDED: bool>(
         kc: usize,
         a: *const f32,
         b: *const f32,
+        ldb: usize,
         c: *mut f32,
         rsc: usize,
         mr: usize,
         nr: usize,
         ep: &TileEp,
     ) {
-        // Edge tiles multiply only the rows and vectors they store (as the AVX2 kernel does): a
-        // panel of at most 16 columns (Winograd's α² GEMMs at batch 1: 16 tiles at 14×14, 4 at
-        // 7×7; the last panel of N = 196) or of at most 4 / 8 rows (M = 64: 5 panels and 4 rows).
-        let acc = match (mr, nr <= 16) {
-            (0..=4, true) => accumulate512::<4, 1>(kc, a, b),
-            (0..=4, false) => accumulate512::<4, 2>(kc, a, b),
-            (5..=8, true) => accumulate512::<8, 1>(kc, a, b),
-            (5..=8, false) => accumulate512::<8, 2>(kc, a, b),
-            (_, true) => accumulate512::<MR512, 1>(kc, a, b),
-            (_, false) => accumulate512::<MR512, 2>(kc, a, b),
-        };
-        const MR: usize = MR512;
-        let alpha = _mm512_set1_ps(ep.alpha);
-        let beta = _mm512_set1_ps(ep.beta);
-        let (lo, hi) = (_mm512_set1_ps(ep.lo), _mm512_set1_ps(ep.hi));
         let masks: [__mmask16; 2] = [
             if nr >= 16 { 0xffff } else { ((1u32 << nr) - 1) as u16 },
             if nr >= 32 {
@@ -195,6 +210,29 @@ mod x86 {
                 0
             },
         ];
+        // The last vector's load mask: a packed panel is zero-padded to 32 columns.
+        let last = if PADDED { 0xffff } else { masks[usize::from(nr > 16)] };
+        // Edge tiles multiply only the rows and vectors they store (as the AVX2 kernel does): a
+        // panel of at most 16 columns (Winograd's α² GEMMs at batch 1: 16 tiles at 14×14, 4 at
+        // 7×7; the last panel of N = 196) or of at most 4 / 8 rows (M = 64: 5 panels and 4 rows).
+        let acc = match (mr, nr <= 16, last == 0xffff) {
+            (0..=4, true, true) => accumulate512::<4, 1, true>(kc, a, b, ldb, last),
+            (0..=4, false, true) => accumulate512::<4, 2, true>(kc, a, b, ldb, last),
+            (5..=8, true, true) => accumulate512::<8, 1, true>(kc, a, b, ldb, last),
+            (5..=8, false, true) => accumulate512::<8, 2, true>(kc, a, b, ldb, last),
+            (_, true, true) => accumulate512::<MR512, 1, true>(kc, a, b, ldb, last),
+            (_, false, true) => accumulate512::<MR512, 2, true>(kc, a, b, ldb, last),
+            (0..=4, true, false) => accumulate512::<4, 1, false>(kc, a, b, ldb, last),
+            (0..=4, false, false) => accumulate512::<4, 2, false>(kc, a, b, ldb, last),
+            (5..=8, true, false) => accumulate512::<8, 1, false>(kc, a, b, ldb, last),
+            (5..=8, false, false) => accumulate512::<8, 2, false>(kc, a, b, ldb, last),
+            (_, true, false) => accumulate512::<MR512, 1, false>(kc, a, b, ldb, last),
+            (_, false, false) => accumulate512::<MR512, 2, false>(kc, a, b, ldb, last),
+        };
+        const MR: usize = MR512;
+        let alpha = _mm512_set1_ps(ep.alpha);
+        let beta = _mm512_set1_ps(ep.beta);
+        let (lo, hi) = (_mm512_set1_ps(ep.lo), _mm512_set1_ps(ep.hi));
         let mut cb = [_mm512_setzero_ps(); 2];
         if !ep.col_bias.is_null() {
             for (v, cbv) in cb.iter_mut().enumerate() {
@@ -217,6 +255,9 @@ mod x86 {
                 if ep.load_c {
                     x = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(masks[v], crow.add(16 * v)), beta, x);
                 }
+                if !ep.res.is_null() {
+                    x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(masks[v], ep.res.add(i * rsc + 16 * v)));
+                }
                 if ep.clamp {
                     x = _mm512_min_ps(_mm512_max_ps(x, lo), hi);
                 }
@@ -232,7 +273,12 @@ mod x86 {
     /// (the rest of the tile stays zero); panels are full width (`MR` / `NR` values a step).
     #[target_feature(enable = "avx2,fma")]
     #[inline]
-    unsafe fn accumulate<const R: usize, const V: usize>(kc: usize, a: *const f32, b: *const f32) -> [[__m256; 2]; MR] {
+    unsafe fn accumulate<const R: usize, const V: usize>(
+        kc: usize,
+        a: *const f32,
+        b: *const f32,
+        ldb: usize,
+    ) -> [[__m256; 2]; MR] {
         let mut acc = [[_mm256_setzero_ps(); 2]; MR];
         let (mut ap, mut bp) = (a, b);
         for _ in 0..kc {
@@ -244,7 +290,7 @@ mod x86 {
                 }
             }
             ap = ap.add(MR);
-            bp = bp.add(NR);
+            bp = bp.add(ldb);
         }
         acc
     }
@@ -256,6 +302,7 @@ mod x86 {
         kc: usize,
         a: *const f32,
         b: *const f32,
+        ldb: usize,
         c: *mut f32,
         rsc: usize,
         mr: usize,
@@ -266,12 +313,12 @@ mod x86 {
         // rows, or of at most 8 columns (N = 49 at ResNet's 7×7 stage: 3 panels and 1 column;
         // M = 32 tokens: 5 panels and 2 rows), costs that share of the full tile's FMAs.
         let acc = match (mr, nr <= 8) {
-            (0..=2, true) => accumulate::<2, 1>(kc, a, b),
-            (0..=2, false) => accumulate::<2, 2>(kc, a, b),
-            (3..=4, true) => accumulate::<4, 1>(kc, a, b),
-            (3..=4, false) => accumulate::<4, 2>(kc, a, b),
-            (_, true) => accumulate::<MR, 1>(kc, a, b),
-            (_, false) => accumulate::<MR, 2>(kc, a, b),
+            (0..=2, true) => accumulate::<2, 1>(kc, a, b, ldb),
+            (0..=2, false) => accumulate::<2, 2>(kc, a, b, ldb),
+            (3..=4, true) => accumulate::<4, 1>(kc, a, b, ldb),
+            (3..=4, false) => accumulate::<4, 2>(kc, a, b, ldb),
+            (_, true) => accumulate::<MR, 1>(kc, a, b, ldb),
+            (_, false) => accumulate::<MR, 2>(kc, a, b, ldb),
         };
         if mr == MR && nr == NR {
             let alpha = _mm256_set1_ps(ep.alpha);
@@ -293,6 +340,9 @@ mod x86 {
                     if ep.load_c {
                         x = _mm256_fmadd_ps(_mm256_loadu_ps(crow.add(8 * v)), beta, x);
                     }
+                    if !ep.res.is_null() {
+                        x = _mm256_add_ps(x, _mm256_loadu_ps(ep.res.add(i * rsc + 8 * v)));
+                    }
                     if ep.clamp {
                         x = _mm256_min_ps(_mm256_max_ps(x, lo), hi);
                     }
@@ -310,11 +360,17 @@ mod x86 {
     }
 }
 
-static SCALAR: Kernel = Kernel { name: "scalar-4x8", mr: 4, nr: 8, f: kernel_scalar };
+static SCALAR: Kernel = Kernel { name: "scalar-4x8", mr: 4, nr: 8, f: kernel_scalar, direct: None };
 #[cfg(target_arch = "x86_64")]
-static AVX2: Kernel = Kernel { name: "avx2-6x16", mr: 6, nr: 16, f: x86::kernel_avx2 };
+static AVX2: Kernel = Kernel { name: "avx2-6x16", mr: 6, nr: 16, f: x86::kernel_avx2, direct: None };
 #[cfg(target_arch = "x86_64")]
-static AVX512: Kernel = Kernel { name: "avx512-12x32", mr: 12, nr: 32, f: x86::kernel_avx512 };
+static AVX512: Kernel = Kernel {
+    name: "avx512-12x32",
+    mr: 12,
+    nr: 32,
+    f: x86::kernel_avx512::<true>,
+    direct: Some(x86::kernel_avx512::<false>),
+};
 
 /// Every kernel this CPU can run, fastest first.
 pub fn available() -> Vec<&'static Kernel> {

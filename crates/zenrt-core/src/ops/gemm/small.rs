@@ -498,6 +498,7 @@ mod tests {
                             _ => Bias::PerCol(&bias),
                         },
                         act,
+                        residual: None,
                     };
                     let bop = if use_packed { Operand::Packed(&packed) } else { Operand::Src(&sb) };
                     let threads = if case % 2 == 1 { pool.as_deref() } else { None };

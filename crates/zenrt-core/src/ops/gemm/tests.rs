@@ -16,6 +16,10 @@ struct Case {
     act: Activation,
     pack_a: bool,
     pack_b: bool,
+    /// B given as [`Rows`] (read where it lies by kernels with a direct form), rows `n + 5` apart.
+    rows_b: bool,
+    /// A residual in the epilogue (beta is then 0).
+    residual: bool,
 }
 
 fn check(kern: &'static Kernel, cs: &Case, rng: &mut Lcg) {
@@ -36,14 +40,30 @@ fn check(kern: &'static Kernel, cs: &Case, rng: &mut Lcg) {
     let pa = PackedMat::new(&sa, kern, true).unwrap();
     let pb = PackedMat::new(&sb, kern, false).unwrap();
     let oa = if cs.pack_a { Operand::Packed(&pa) } else { Operand::Src(&sa) };
-    let ob = if cs.pack_b { Operand::Packed(&pb) } else { Operand::Src(&sb) };
+    // The rows form: NaN between the rows (read nowhere), the last row ending the buffer.
+    let ld = n + 5;
+    let mut bl = vec![f32::NAN; if k == 0 { 0 } else { (k - 1) * ld + n }];
+    for p in 0..k {
+        for j in 0..n {
+            bl[p * ld + j] = bt(p, j) as f32;
+        }
+    }
+    let rows = Rows::new(&bl, k, n, ld).unwrap();
+    let ob = match (cs.rows_b, cs.pack_b) {
+        (true, _) => Operand::Rows(rows),
+        (false, true) => Operand::Packed(&pb),
+        (false, false) => Operand::Src(&sb),
+    };
+    let beta = if cs.residual { 0.0 } else { cs.beta };
+    let z = rand(rng, m * rsc);
+    let residual = cs.residual.then_some(&z[..]);
     let bias_arg = match cs.bias {
         1 => Bias::PerRow(&bias[..m]),
         2 => Bias::PerCol(&bias[..n]),
         _ => Bias::None,
     };
     let mut c = c0.clone();
-    sgemm(kern, cs.alpha, oa, ob, cs.beta, &mut c, rsc, 1, &Epilogue { bias: bias_arg, act: cs.act }).unwrap();
+    sgemm(kern, cs.alpha, oa, ob, beta, &mut c, rsc, 1, &Epilogue { bias: bias_arg, act: cs.act, residual }).unwrap();
     for i in 0..m {
         for j in 0..n {
             let (mut s, mut scale) = (0f64, 1f64);
@@ -51,7 +71,10 @@ fn check(kern: &'static Kernel, cs: &Case, rng: &mut Lcg) {
                 s += at(i, p) * bt(p, j);
                 scale += (at(i, p) * bt(p, j)).abs();
             }
-            let mut want = cs.alpha as f64 * s + cs.beta as f64 * c0[i * rsc + j] as f64;
+            let mut want = cs.alpha as f64 * s + beta as f64 * c0[i * rsc + j] as f64;
+            if cs.residual {
+                want += z[i * rsc + j] as f64;
+            }
             want += match cs.bias {
                 1 => bias[i] as f64,
                 2 => bias[j] as f64,
@@ -61,12 +84,14 @@ fn check(kern: &'static Kernel, cs: &Case, rng: &mut Lcg) {
             let got = c[i * rsc + j] as f64;
             assert!(
                 (got - want).abs() <= 1e-5 * scale,
-                "{} m{m} n{n} k{k} ta{} tb{} pa{} pb{} at ({i},{j}): {got} vs {want}",
+                "{} m{m} n{n} k{k} ta{} tb{} pa{} pb{} rows{} res{} at ({i},{j}): {got} vs {want}",
                 kern.name,
                 cs.trans_a,
                 cs.trans_b,
                 cs.pack_a,
-                cs.pack_b
+                cs.pack_b,
+                cs.rows_b,
+                cs.residual
             );
         }
         // Padding columns are untouched.
@@ -95,6 +120,8 @@ fn random_cases(kern: &'static Kernel, count: usize, seed: u64) {
             act: acts[rng.below(4)],
             pack_a: rng.below(2) == 1,
             pack_b: rng.below(2) == 1,
+            rows_b: rng.below(3) == 0,
+            residual: rng.below(3) == 0,
         };
         check(kern, &cs, &mut rng);
     }
@@ -133,6 +160,8 @@ fn k_spanning_several_blocks() {
                 act: Activation::Relu,
                 pack_a,
                 pack_b,
+                rows_b: false,
+                residual: false,
             };
             check(kern, &cs, &mut rng);
         }
@@ -162,6 +191,8 @@ fn small_k_wide_n_with_epilogues() {
                 act: acts[i % acts.len()],
                 pack_a: i != 1,
                 pack_b: false,
+                rows_b: false,
+                residual: false,
             };
             check(kern, &cs, &mut rng);
         }
@@ -184,7 +215,7 @@ fn transcendental_epilogue_over_wide_range() {
             let sb = Strided::new(&b, k, n, n, 1).unwrap();
             let pa = PackedMat::new(&sa, kern, true).unwrap();
             let mut c = vec![0f32; m * n];
-            let ep = Epilogue { bias: Bias::None, act };
+            let ep = Epilogue { bias: Bias::None, act, residual: None };
             crate::threads::run_in(pool.as_deref(), || {
                 sgemm(kern, 1.0, Operand::Packed(&pa), Operand::Src(&sb), 0.0, &mut c, n, 1, &ep).unwrap()
             });
@@ -261,7 +292,16 @@ fn packing_is_the_same_from_either_storage() {
 }
 /// A `Ctx` for the split tests (nothing is computed through it).
 fn ctx<'a>(kern: &'static Kernel, m: usize, n: usize, k: usize, a: Operand<'a>, b: Operand<'a>) -> Ctx<'a> {
-    let ep = BlockEp { alpha: 1.0, beta: 0.0, row_bias: None, col_bias: None, clamp: None, post: Activation::None };
+    let ep = BlockEp {
+        alpha: 1.0,
+        beta: 0.0,
+        row_bias: None,
+        col_bias: None,
+        clamp: None,
+        post: Activation::None,
+        res: None,
+        rsc: n,
+    };
     let blk = blocking::for_kernel(kern.mr, kern.nr);
     let c = OutPtr(std::ptr::null_mut());
     Ctx { kern, m, n, k, a, b, c, rsc: n, ep, post: None, blk, kc: blk.kc, l2: blocking::caches().l2 }
@@ -339,6 +379,8 @@ fn shared_b_split_matches_f64_reference() {
                 act: Activation::Relu,
                 pack_a,
                 pack_b: false,
+                rows_b: false,
+                residual: false,
             };
             crate::threads::run_in(Some(&pool), || check(kern, &cs, &mut rng));
         }
@@ -382,10 +424,44 @@ fn edge_tiles_match_f64_reference() {
                         act: [Activation::None, Activation::Relu][n % 2],
                         pack_a: m % 2 == 0,
                         pack_b: (m + i) % 3 == 0,
+                        rows_b: false,
+                        residual: false,
                     };
                     check(kern, &cs, &mut rng);
                 }
             }
         }
     }
+}
+
+/// A C larger than any L2 (4.4 MB) runs in row order ([`ROW_ORDER`]); the same products with it
+/// off, B packed, unpacked and read where it lies, with a residual, K over two blocks.
+#[test]
+fn large_output_in_row_order() {
+    let mut rng = Lcg(19);
+    let kern = kernels::best();
+    let kc = blocking::for_kernel(kern.mr, kern.nr).kc;
+    for row in [true, false] {
+        ROW_ORDER.set(row);
+        for (pack_b, rows_b, k) in [(false, false, 70), (true, false, kc + 9), (false, true, kc + 9)] {
+            let cs = Case {
+                m: 1100,
+                n: 1003,
+                k,
+                trans_a: false,
+                trans_b: false,
+                pad: 2,
+                alpha: 1.0,
+                beta: 0.0,
+                bias: 1,
+                act: Activation::Relu,
+                pack_a: true,
+                pack_b,
+                rows_b,
+                residual: true,
+            };
+            check(kern, &cs, &mut rng);
+        }
+    }
+    ROW_ORDER.set(true);
 }

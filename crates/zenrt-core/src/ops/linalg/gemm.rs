@@ -99,7 +99,17 @@ impl Gemm {
                 }
             }
         }
-        sgemm(kern, self.alpha, Operand::Src(&sa), bop, gemm_beta, &mut o, n, 1, &Epilogue { bias, act })?;
+        sgemm(
+            kern,
+            self.alpha,
+            Operand::Src(&sa),
+            bop,
+            gemm_beta,
+            &mut o,
+            n,
+            1,
+            &Epilogue { bias, act, residual: None },
+        )?;
         Tensor::from_vec(vec![m, n], o)
     }
 }

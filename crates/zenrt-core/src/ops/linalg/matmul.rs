@@ -107,7 +107,7 @@ pub fn matmul_f32_fused(
         None => Bias::None,
     };
     let mut o = crate::memory::alloc_for_overwrite::<f32>(total);
-    sgemm(kern, 1.0, Operand::Src(&sa), bop, 0.0, &mut o, n, 1, &Epilogue { bias, act })?;
+    sgemm(kern, 1.0, Operand::Src(&sa), bop, 0.0, &mut o, n, 1, &Epilogue { bias, act, residual: None })?;
     Ok(Some(Tensor::from_vec(out_shape, o)?))
 }
 

@@ -177,7 +177,7 @@ impl Task<'_> {
                 Some(b) => Bias::PerRow(&b[c0..c0 + cc]),
                 None => Bias::None,
             };
-            let ep = Epilogue { bias, act: p.act_e };
+            let ep = Epilogue { bias, act: p.act_e, residual: None };
             let (mut ex_lo, mut ex_hi) = (0usize, 0usize);
             let mut y0 = r0;
             while y0 < r1 {

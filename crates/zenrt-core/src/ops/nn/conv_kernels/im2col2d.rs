@@ -175,7 +175,7 @@ fn zero(d: &mut [f32]) {
 /// `dst[q] = src[q·step]` for every `q` (`src` holds `(dst.len() - 1)·step + 1` values): stride-2
 /// runs (the stride-2 3×3 convs) by AVX-512 two-vector permutes, 16 outputs at a time.
 #[inline]
-fn strided_copy(dst: &mut [f32], src: &[f32], step: usize) {
+pub(super) fn strided_copy(dst: &mut [f32], src: &[f32], step: usize) {
     assert!(!dst.is_empty() && src.len() > (dst.len() - 1) * step);
     #[cfg(target_arch = "x86_64")]
     if step == 2 && dst.len() >= 4 && std::arch::is_x86_feature_detected!("avx512f") {

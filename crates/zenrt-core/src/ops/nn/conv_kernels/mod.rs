@@ -25,7 +25,7 @@ pub mod winograd;
 
 use super::conv::{im2col, ConvShape};
 use crate::ops::fused::Activation;
-use crate::ops::gemm::{kernels, sgemm, Bias, Epilogue, Kernel, Operand, PackedMat, Strided};
+use crate::ops::gemm::{kernels, sgemm, Bias, Epilogue, Kernel, Operand, PackedMat, Rows, Strided};
 use crate::{bail, checked_numel, ensure, DType, Result};
 use im2col2d::Im2col2d;
 use std::sync::OnceLock;
@@ -254,6 +254,14 @@ pub enum ConvWeights<'a> {
 /// (larger ones split inside their GEMM).
 const IMAGE_SPLIT_WORK: usize = 1 << 22;
 
+/// [`IMAGE_SPLIT_WORK`], or `ZENRT_CONV_IMAGE_SPLIT_WORK` (for comparisons).
+fn image_split_work() -> usize {
+    static V: OnceLock<usize> = OnceLock::new();
+    *V.get_or_init(|| {
+        std::env::var("ZENRT_CONV_IMAGE_SPLIT_WORK").ok().and_then(|v| v.parse().ok()).unwrap_or(IMAGE_SPLIT_WORK)
+    })
+}
+
 /// `act(conv(x, w) + b)` in f32, NCHW. `x`: `[N, C, ...]`, `w`: `[M, C/group, k...]`, `b`: `[M]`.
 pub fn conv_f32(x: &[f32], w: ConvWeights, b: Option<&[f32]>, cs: &ConvShape, act: Activation) -> Result<Vec<f32>> {
     conv_res_f32(x, w, b, None, cs, act)
@@ -375,37 +383,49 @@ pub fn conv_res_f32(
         pointwise::batched_f32(kern, a, x, b, z, cs, act, &mut y)?;
         return Ok(y);
     }
-    // The residual enters as `beta·C`: each image's output starts as its copy, made just before
-    // that image's GEMMs so that they read it from cache (copying the whole batch first sent a
-    // batch-8 ResNet block's 26 MB through memory twice).
-    let beta = if z.is_some() { 1.0 } else { 0.0 };
+    // 1×1 kernels reading the NCHW input where it lies (kernels with a direct form: B needs no
+    // packing); strided 1×1 convs without padding (ResNet's downsample) first gather each image's
+    // subsampled planes into one contiguous `[C, out]` scratch.
+    let direct = kern.direct.is_some() && direct_pointwise();
+    let subsampled = direct
+        && !pointwise
+        && sp == 2
+        && geo.kernel.iter().all(|&k| k == 1)
+        && geo.pads_begin.iter().chain(&geo.pads_end).all(|&p| p == 0);
     let per_image = cs.m * out_size;
     // One image: its GEMM per group (each may split over the pool unless this runs in a task).
+    // The residual enters the GEMM's tile epilogue, read as the tiles are written.
     let image = |n: usize, yn: &mut [f32]| -> Result<()> {
-        if let Some(z) = z {
-            let zn = &z[n * per_image..][..yn.len()];
-            crate::simd::par::for_chunks(yn, 16, |s, c| c.copy_from_slice(&zn[s..s + c.len()]));
-        }
         let mut col = vec![0f32; col_len];
+        let mut sub = if subsampled { crate::memory::alloc_for_overwrite::<f32>(cg * out_size) } else { Vec::new() };
         for gi in 0..g {
             let xg = &x[(n * cs.c + gi * cg) * in_size..][..cg * in_size];
             let yg = &mut yn[gi * mg * out_size..][..mg * out_size];
+            let zg = z.map(|z| &z[n * per_image + gi * mg * out_size..][..mg * out_size]);
             let strided;
             let implicit;
             let planes;
-            let bsrc: &dyn crate::ops::gemm::PackSrc = if pointwise {
+            let rows;
+            let bop: Operand = if direct && pointwise {
+                rows = Rows::new(xg, cg, in_size, in_size)?;
+                Operand::Rows(rows)
+            } else if subsampled {
+                subsample(xg, cg, &cs.in_sp, geo, &mut sub);
+                rows = Rows::new(&sub, cg, out_size, out_size)?;
+                Operand::Rows(rows)
+            } else if pointwise {
                 planes = pointwise::Planes::new(xg, cg, in_size);
                 match &planes {
-                    Some(pl) => pl,
+                    Some(pl) => Operand::Src(pl),
                     None => bail!("Conv: input data length mismatch"),
                 }
             } else if sp == 2 {
                 implicit = Im2col2d::new(xg, cg, &cs.in_sp, geo);
-                &implicit
+                Operand::Src(&implicit)
             } else {
                 im2col(xg, cg, &cs.in_sp, geo, &mut col);
                 strided = Strided::new(&col, kdim, out_size, out_size, 1)?;
-                &strided
+                Operand::Src(&strided)
             };
             let wsrc;
             let a = match w {
@@ -422,14 +442,15 @@ pub fn conv_res_f32(
                 Some(b) => Bias::PerRow(&b[gi * mg..(gi + 1) * mg]),
                 None => Bias::None,
             };
-            sgemm(kern, 1.0, a, Operand::Src(bsrc), beta, yg, out_size, 1, &Epilogue { bias, act })?;
+            sgemm(kern, 1.0, a, bop, 0.0, yg, out_size, 1, &Epilogue { bias, act, residual: zg })?;
         }
+        crate::memory::recycle(sub);
         Ok(())
     };
     let image_work = per_image.saturating_mul(kdim);
     // Images over the threads when there are enough of them and each image's GEMMs are too
     // small to split well themselves (keras_cnn at batch 8); otherwise image by image.
-    if crate::threads::current() > 1 && cs.n > 1 && image_work < IMAGE_SPLIT_WORK && image_work * cs.n >= 1 << 18 {
+    if crate::threads::current() > 1 && cs.n > 1 && image_work < image_split_work() && image_work * cs.n >= 1 << 18 {
         crate::threads::try_for_each_chunk(&mut y[..cs.n * per_image], per_image, image)?;
     } else {
         for (n, yn) in y.chunks_mut(per_image).enumerate() {
@@ -437,6 +458,30 @@ pub fn conv_res_f32(
         }
     }
     Ok(y)
+}
+
+/// Whether 1×1 convs read their input where it lies (kernels with a direct form):
+/// `ZENRT_POINTWISE_DIRECT_B=0` packs it as before (for comparisons).
+pub(crate) static DIRECT_B: crate::ops::gemm::Switch = crate::ops::gemm::Switch::new("ZENRT_POINTWISE_DIRECT_B", true);
+
+fn direct_pointwise() -> bool {
+    DIRECT_B.on()
+}
+
+/// `dst[c, oh, ow] = x[c, oh·sh, ow·sw]` for one image of a 2-D 1×1 conv without padding
+/// (`dst`: `c × out` values).
+fn subsample(x: &[f32], c: usize, in_sp: &[usize], geo: &super::common::Geometry, dst: &mut [f32]) {
+    let (h, w) = (in_sp[0], in_sp[1]);
+    let (oh, ow) = (geo.out[0], geo.out[1]);
+    let (sh, sw) = (geo.strides[0], geo.strides[1]);
+    for ci in 0..c {
+        let plane = &x[ci * h * w..][..h * w];
+        for r in 0..oh {
+            let d = &mut dst[(ci * oh + r) * ow..][..ow];
+            let src = &plane[r * sh * w..][..(ow - 1) * sw + 1];
+            im2col2d::strided_copy(d, src, sw);
+        }
+    }
 }
 
 /// `act(y + z)` in place (when there is a residual `z`; the kernel ran without `act` then), split

@@ -398,7 +398,7 @@ pub fn batched_f32(
     let mut s = crate::memory::alloc_for_overwrite::<f32>(m * cols);
     let bias = b.map_or(Bias::None, Bias::PerRow);
     let gact = if z.is_some() { Activation::None } else { act };
-    sgemm(kern, 1.0, a, Operand::Src(&src), 0.0, &mut s, cols, 1, &Epilogue { bias, act: gact })?;
+    sgemm(kern, 1.0, a, Operand::Src(&src), 0.0, &mut s, cols, 1, &Epilogue { bias, act: gact, residual: None })?;
     // Rows of `S` into the images' planes, adding the residual and applying the activation after
     // it (when there is one) while each plane is in cache; images split over the pool's threads.
     let f = act.simd_f32().filter(|_| z.is_some());

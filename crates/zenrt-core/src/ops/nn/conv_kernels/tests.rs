@@ -239,6 +239,49 @@ fn residual_matches_float64_on_every_path() {
     assert!(conv_res_f32(&x, ConvWeights::Raw(&w), None, Some(&[0.0; 47]), &cs, Activation::None).is_err());
 }
 
+/// 1×1 convs read where they lie and strided 1×1 convs (gathered planes), each with the input
+/// packed instead (`DIRECT_B` off) as well: random shapes large enough for the GEMM path
+/// (downsample-like strides 2 and 3, odd sizes, partial column panels), with and without a
+/// residual, raw and planned weights, 1 and 2 threads, against the float64 direct convolution.
+#[test]
+fn pointwise_and_strided_1x1_match_float64() {
+    let mut rng = Lcg(31);
+    let pool = crate::threads::pool(2).unwrap();
+    for case in 0..24 {
+        let n = 1 + rng.below(3);
+        let (c, m) = (17 + rng.below(90), 20 + rng.below(80));
+        let (h, w) = (10 + rng.below(30), 10 + rng.below(30));
+        let st = [1, 2, 2, 3][case % 4];
+        let (xs, ws) = ([n, c, h, w], [m, c, 1, 1]);
+        let win = Window { strides: Some(vec![st; 2]), pads: Some(vec![0; 4]), ..Window::default() };
+        let cs = ConvShape::new(&xs, &ws, &win, 1).unwrap();
+        let rc = random_conv(&mut rng, &xs, &ws, &cs.geo);
+        let mut want = rc.want.clone();
+        let z = add_residual_to(&mut rng, &mut want, case % 3 != 0);
+        let mut one = cs.clone();
+        one.n = 1;
+        let planned = PackedConvWeights::plan(&rc.w, &ws, 1, st == 1, Some(&one)).unwrap();
+        let second = match &planned {
+            Some(p) => ConvWeights::Packed(p, p.needs_raw().then_some(&rc.w[..])),
+            None => ConvWeights::Raw(&rc.w),
+        };
+        for direct in [true, false] {
+            DIRECT_B.set(direct);
+            for (threads, wts) in [(1, ConvWeights::Raw(&rc.w)), (2, second), (1, second)] {
+                let run = || conv_res_f32(&rc.x, wts, rc.b.as_deref(), z.as_deref(), &cs, rc.act).unwrap();
+                let got = if threads == 2 { crate::threads::run_in(Some(&pool), run) } else { run() };
+                let e = rel_err(&want, &got, rc.act);
+                assert!(
+                    e < 1e-5,
+                    "case {case}: {xs:?} stride {st} {:?} direct {direct} threads {threads}: {e}",
+                    rc.act
+                );
+            }
+        }
+        DIRECT_B.set(true);
+    }
+}
+
 /// Largest |error| relative to the largest |value| of `want`.
 fn rel_err(want: &[f64], got: &[f32], act: Activation) -> f64 {
     let scale = want.iter().fold(1e-30f64, |m, &v| m.max(act.eval(v).abs()));
@@ -813,4 +856,65 @@ fn resnet_layers_timing() {
         println!("{line}   ({gf:.0} MFLOP)");
     }
     transposed::set_max_pixels(transposed::MAX_PIXELS);
+}
+
+/// 1×1 convs (ResNet-50's shapes) with the input read where it lies against packed, with and
+/// without a residual: min of 15 runs each, alternating. `ZENRT_TIMING_N` sets the batch.
+/// `cargo test --release -p zenrt-core pointwise_direct_timing -- --ignored --nocapture`
+#[test]
+#[ignore]
+fn pointwise_direct_timing() {
+    let n: usize = std::env::var("ZENRT_TIMING_N").ok().and_then(|v| v.parse().ok()).unwrap_or(1);
+    let mut rng = Lcg(5);
+    // Outputs from a pool, as in a planned run (no page faults of fresh allocations).
+    let pool = crate::memory::BufferPool::new();
+    let _scope = pool.enter();
+    let layers = [
+        (64, 64, 1, 56),
+        (256, 64, 1, 56),
+        (64, 256, 1, 56),
+        (256, 128, 1, 56),
+        (256, 512, 2, 56),
+        (128, 512, 1, 28),
+        (512, 128, 1, 28),
+        (512, 1024, 2, 28),
+        (256, 1024, 1, 14),
+        (1024, 256, 1, 14),
+        (1024, 512, 1, 14),
+    ];
+    for (c, m, s, hw) in layers {
+        let (xv, wv, bv, cs) = case_2d(&mut rng, [n, c, hw, hw], [m, c, 1, 1], 1, s as i64, [0; 4]);
+        let (xf, wf, bf) = (to_f32(&xv), to_f32(&wv), to_f32(&bv));
+        let z: Vec<f32> = (0..cs.out_shape().iter().product::<usize>()).map(|i| (i % 7) as f32 * 0.1).collect();
+        let mut one = cs.clone();
+        one.n = 1;
+        let p = PackedConvWeights::plan(&wf, &[m, c, 1, 1], 1, false, Some(&one)).unwrap().unwrap();
+        // [row order][direct][residual]
+        let mut best = [[[f64::MAX; 2]; 2]; 2];
+        for _ in 0..9 {
+            for (o, row) in [false, true].into_iter().enumerate() {
+                crate::ops::gemm::ROW_ORDER.set(row);
+                for (d, on) in [false, true].into_iter().enumerate() {
+                    DIRECT_B.set(on);
+                    for (r, zr) in [None, Some(&z[..])].into_iter().enumerate() {
+                        let t = std::time::Instant::now();
+                        let y = conv_res_f32(&xf, ConvWeights::Packed(&p, None), Some(&bf), zr, &cs, Activation::Relu)
+                            .unwrap();
+                        best[o][d][r] = best[o][d][r].min(t.elapsed().as_secs_f64() * 1e3);
+                        crate::memory::recycle(y);
+                    }
+                }
+            }
+        }
+        DIRECT_B.set(true);
+        crate::ops::gemm::ROW_ORDER.set(false);
+        let f = |o: usize, r: usize| format!("packed {:.3} direct {:.3}", best[o][0][r], best[o][1][r]);
+        println!(
+            "{c:>4}->{m:<4} 1x1/{s} @{hw:<3} n{n} | col order: {} +res {} | row order: {} +res {}",
+            f(0, 0),
+            f(0, 1),
+            f(1, 0),
+            f(1, 1)
+        );
+    }
 }

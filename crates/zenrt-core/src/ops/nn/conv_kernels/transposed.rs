@@ -84,7 +84,7 @@ pub fn conv_f32(
         && g.strides.iter().all(|&s| s == 1)
         && g.pads_begin.iter().chain(&g.pads_end).all(|&p| p == 0);
     let bias = b.map_or(Bias::None, Bias::PerCol);
-    let ep = Epilogue { bias, act: if z.is_some() { Activation::None } else { act } };
+    let ep = Epilogue { bias, act: if z.is_some() { Activation::None } else { act }, residual: None };
     // Without a residual the epilogue applied everything; with one, `scatter` adds it and then
     // applies the activation.
     let post = z.map(|z| (z, act));
