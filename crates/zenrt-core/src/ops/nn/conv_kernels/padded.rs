@@ -60,6 +60,10 @@ pub fn pad_plane(src: &[f32], hw: [usize; 2], pads: [i64; 2], pd: Padded, dst: &
             split_pairs(srow, pw, row, pd.phase_len);
             continue;
         }
+        if pd.sw == 4 {
+            split_quads(srow, pw, row, pd.phase_len);
+            continue;
+        }
         let sw = pd.sw as i64;
         for (p, phase) in row.chunks_exact_mut(pd.phase_len).enumerate() {
             // Phase column j reads input column j·sw + p - pw: inside the row for j in lo..hi.
@@ -129,5 +133,76 @@ unsafe fn split_pairs_avx512(src: &[f32], even: &mut [f32], odd: &mut [f32]) {
     for j in j..n {
         even[j] = src[2 * j];
         odd[j] = src[2 * j + 1];
+    }
+}
+
+/// Stride-4 row split (Winograd F(4×4)): `row[p·phase_len + j] = x(4j + p)` where
+/// `x(c) = srow[c - pw]` (zero outside the row); the interior by AVX-512 permutes when available.
+fn split_quads(srow: &[f32], pw: i64, row: &mut [f32], phase_len: usize) {
+    let w = srow.len() as i64;
+    let at = |c: i64| if c >= pw && c - pw < w { srow[(c - pw) as usize] } else { 0.0 };
+    // Interior: 4j - pw ≥ 0 and 4j + 3 - pw < w.
+    let lo = ((pw.max(0) + 3) / 4).min(phase_len as i64) as usize;
+    let hi = (w + pw).div_euclid(4).clamp(lo as i64, phase_len as i64) as usize;
+    for j in (0..lo).chain(hi..phase_len) {
+        for p in 0..4 {
+            row[p * phase_len + j] = at(4 * j as i64 + p as i64);
+        }
+    }
+    if lo < hi {
+        let src = &srow[(4 * lo as i64 - pw) as usize..(4 * hi as i64 - pw) as usize];
+        #[cfg(target_arch = "x86_64")]
+        if crate::simd::level() == crate::simd::Level::Avx512 {
+            // SAFETY: AVX-512F is available (`simd::level`).
+            unsafe { split_quads_avx512(src, &mut row[..4 * phase_len], lo, phase_len) };
+            return;
+        }
+        for (jj, q) in src.chunks_exact(4).enumerate() {
+            for (p, &v) in q.iter().enumerate() {
+                row[p * phase_len + lo + jj] = v;
+            }
+        }
+    }
+}
+
+/// `row[p·phase_len + j0 + j] = src[4j + p]` for `j < src.len() / 4`: 16 quads per four
+/// (masked) loads and eight permutes.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn split_quads_avx512(src: &[f32], row: &mut [f32], j0: usize, phase_len: usize) {
+    use std::arch::x86_64::*;
+    let n = src.len() / 4;
+    assert!(j0 + n <= phase_len && row.len() >= 4 * phase_len);
+    let ie = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    let io = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    let mut j = 0;
+    while j < n {
+        let cnt = (n - j).min(16);
+        let s = &src[4 * j..4 * (j + cnt)];
+        let ld = |v: usize| {
+            let len = s.len().saturating_sub(16 * v).min(16);
+            if len == 0 {
+                return _mm512_setzero_ps();
+            }
+            let mask: __mmask16 = if len == 16 { 0xffff } else { (1u16 << len) - 1 };
+            // SAFETY: lanes 16v..16v + len lie in `s`; the others are masked off.
+            unsafe { _mm512_maskz_loadu_ps(mask, s.as_ptr().add(16 * v)) }
+        };
+        let (a, b, c, d) = (ld(0), ld(1), ld(2), ld(3));
+        let (e_ab, o_ab) = (_mm512_permutex2var_ps(a, ie, b), _mm512_permutex2var_ps(a, io, b));
+        let (e_cd, o_cd) = (_mm512_permutex2var_ps(c, ie, d), _mm512_permutex2var_ps(c, io, d));
+        let phases = [
+            _mm512_permutex2var_ps(e_ab, ie, e_cd),
+            _mm512_permutex2var_ps(o_ab, ie, o_cd),
+            _mm512_permutex2var_ps(e_ab, io, e_cd),
+            _mm512_permutex2var_ps(o_ab, io, o_cd),
+        ];
+        let mask: __mmask16 = if cnt == 16 { 0xffff } else { (1u16 << cnt) - 1 };
+        for (p, &v) in phases.iter().enumerate() {
+            let o = p * phase_len + j0 + j;
+            // SAFETY: lanes o..o + cnt lie in `row` (j0 + n ≤ phase_len, asserted); others masked.
+            unsafe { _mm512_mask_storeu_ps(row.as_mut_ptr().add(o), mask, v) };
+        }
+        j += cnt;
     }
 }

@@ -814,3 +814,51 @@ fn resnet_layers_timing() {
     }
     transposed::set_max_pixels(transposed::MAX_PIXELS);
 }
+
+/// Per-phase times of Winograd on ResNet-50's stride-1 3×3 convs (batch `ZENRT_TIMING_N`,
+/// default 1 and 8; 1 thread): `cargo test --release -p zenrt-core winograd_phase_timing -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn winograd_phase_timing() {
+    use std::sync::atomic::Ordering;
+    let ns: Vec<usize> = match std::env::var("ZENRT_TIMING_N").ok().and_then(|v| v.parse().ok()) {
+        Some(n) => vec![n],
+        None => vec![1, 8],
+    };
+    let mut rng = Lcg(3);
+    // Scratch from a buffer pool, as in a session (fresh pages on every call otherwise).
+    let bufs = crate::memory::BufferPool::new();
+    let _scope = bufs.enter();
+    for n in ns {
+        for (c, hw) in [(64usize, 56usize), (128, 28), (256, 14), (512, 7)] {
+            let (xv, wv, bv, cs) = case_2d(&mut rng, [n, c, hw, hw], [c, c, 3, 3], 1, 1, [1; 4]);
+            let (xf, wf, bf) = (to_f32(&xv), to_f32(&wv), to_f32(&bv));
+            for tile in [winograd::Tile::F4, winograd::Tile::F2] {
+                let wt = WinogradWeights::new(&wf, c, c, tile, kernels::best()).unwrap();
+                let mut y = vec![0f32; cs.out_shape().iter().product()];
+                let mut best = [f64::MAX; 4];
+                for _ in 0..12 {
+                    for p in &winograd::PHASE_NS {
+                        p.store(0, Ordering::Relaxed);
+                    }
+                    let t = std::time::Instant::now();
+                    winograd::winograd_f32(&xf, &wt, Some(&bf), &cs, Activation::Relu, &mut y).unwrap();
+                    let total = t.elapsed().as_secs_f64() * 1e3;
+                    let ph: Vec<f64> =
+                        winograd::PHASE_NS.iter().map(|p| p.load(Ordering::Relaxed) as f64 / 1e6).collect();
+                    if total < best[3] {
+                        best = [ph[0], ph[1], ph[2], total];
+                    }
+                }
+                println!(
+                    "n{n} {c:>3}@{hw:<2} F{}: in {:.3}  gemm {:.3}  out {:.3}  total {:.3} ms",
+                    tile.m(),
+                    best[0],
+                    best[1],
+                    best[2],
+                    best[3]
+                );
+            }
+        }
+    }
+}

@@ -15,6 +15,9 @@
 //!
 //! Scratch (`V`, `Mξ`, padded planes) comes from the plan's buffer pool.
 
+#[cfg(target_arch = "x86_64")]
+mod avx512;
+
 use super::padded::{pad_plane, Padded};
 use super::{split_zip, ConvShape};
 use crate::ops::fused::Activation;
@@ -311,6 +314,28 @@ fn output_transform(
     }
 }
 
+/// Whether the AVX-512 transforms run (`ZENRT_WINOGRAD_SIMD=avx2` keeps the 8-lane ones, for
+/// comparisons).
+fn use_avx512() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| {
+        cfg!(target_arch = "x86_64")
+            && crate::simd::level() == crate::simd::Level::Avx512
+            && std::env::var("ZENRT_WINOGRAD_SIMD").as_deref() != Ok("avx2")
+    })
+}
+
+/// Floats of one thread's output-transform buffer (the AVX-512 path's whole plane, else a row
+/// of tiles).
+fn buf_len(t: Tile, th: usize, tw: usize) -> usize {
+    let m = t.m();
+    if use_avx512() {
+        m * m * th * tw.next_multiple_of(16)
+    } else {
+        m * m * tw.next_multiple_of(8)
+    }
+}
+
 /// Tiles per chunk of images (at least one image): the batch is transformed, multiplied and
 /// transformed back a few images at a time, so the scratch (`V`, `Mξ`: `α²·(C + M)` floats per
 /// tile) stays a few MiB whatever the batch, and is reused by every chunk.
@@ -354,7 +379,7 @@ pub(super) fn winograd_chunked(
         v: crate::memory::alloc_for_overwrite::<f32>(al * al * c * ld),
         pads: crate::memory::alloc_for_overwrite::<f32>(pd.len() * parts),
         mm: crate::memory::alloc_for_overwrite::<f32>(al * al * mo * ld),
-        bufs: crate::memory::alloc_for_overwrite::<f32>(m * m * tw.next_multiple_of(8) * parts),
+        bufs: crate::memory::alloc_for_overwrite::<f32>(buf_len(t, th, tw) * parts),
     };
     let mut res = Ok(());
     for n0 in (0..cs.n).step_by(imgs) {
@@ -384,6 +409,20 @@ struct Scratch {
     bufs: Vec<f32>,
 }
 
+/// Nanoseconds spent in each phase (input transform, GEMMs, output transform), for the timing test.
+#[cfg(test)]
+pub(super) static PHASE_NS: [std::sync::atomic::AtomicU64; 3] = [const { std::sync::atomic::AtomicU64::new(0) }; 3];
+
+#[inline(always)]
+fn phase_mark(_i: usize, _t0: &mut std::time::Instant) {
+    #[cfg(test)]
+    {
+        let now = std::time::Instant::now();
+        PHASE_NS[_i].fetch_add((now - *_t0).as_nanos() as u64, std::sync::atomic::Ordering::Relaxed);
+        *_t0 = now;
+    }
+}
+
 /// One chunk of images (`cs.n` of them): input transform, `α²` GEMMs, output transform.
 #[allow(clippy::too_many_arguments)]
 fn winograd_chunk(
@@ -406,7 +445,20 @@ fn winograd_chunk(
     let (v, mm) = (&mut s.v[..c * per_c], &mut s.mm[..al * al * mo * tl.ld]);
     // V: each (n, c) writes its own tiles in all α² rows of channel c.
     let chunk_c = c.div_ceil(parts);
+    let mut t0 = std::time::Instant::now();
+    let wide = use_avx512();
     let xform_in = |ci0: usize, vs: &mut [f32], pad: &mut [f32]| {
+        #[cfg(target_arch = "x86_64")]
+        if wide {
+            for (k, vc) in vs.chunks_exact_mut(per_c).enumerate() {
+                for n in 0..cs.n {
+                    let src = &x[(n * c + ci0 + k) * in_size..][..in_size];
+                    // SAFETY: AVX-512F is available (`use_avx512`).
+                    unsafe { avx512::input_transform(tl, cs, n, src, pad, vc) };
+                }
+            }
+            return;
+        }
         with_avx2(|| {
             for (k, vc) in vs.chunks_exact_mut(per_c).enumerate() {
                 for n in 0..cs.n {
@@ -419,6 +471,7 @@ fn winograd_chunk(
     let par = parts > 1;
     let plen = tl.pd.len();
     split_zip(par, v, chunk_c * per_c, &mut s.pads, plen, |i, vs, pad| xform_in(i * chunk_c, vs, pad));
+    phase_mark(0, &mut t0);
     // α² GEMMs: Mξ[M, T] = Uξ[M, C] · Vξ[C, T] (Vξ rows are strided by α²·ld).
     let v: &[f32] = v;
     let gemm = |xi: usize, out: &mut [f32]| -> Result<()> {
@@ -427,11 +480,22 @@ fn winograd_chunk(
         sgemm(w.kern, 1.0, a, Operand::Src(&vsrc), 0.0, out, tl.ld, 1, &Epilogue::default())
     };
     crate::threads::try_for_each_chunk(mm, mo * tl.ld, gemm)?;
+    phase_mark(1, &mut t0);
     // Output transform, parallel over output planes.
     let planes = cs.n * mo;
     let chunk_p = planes.div_ceil(parts);
     let mm: &[f32] = mm;
     let xform_out = |p0: usize, ys: &mut [f32], buf: &mut [f32]| {
+        #[cfg(target_arch = "x86_64")]
+        if wide {
+            for (k, dst) in ys.chunks_exact_mut(out_size).enumerate() {
+                let (n, ko) = ((p0 + k) / mo, (p0 + k) % mo);
+                let bias = b.map_or(0.0, |b| b[ko]);
+                // SAFETY: AVX-512F is available (`use_avx512`).
+                unsafe { avx512::output_transform(tl, cs, n, ko, mm, bias, act, buf, dst) };
+            }
+            return;
+        }
         with_avx2(|| {
             for (k, dst) in ys.chunks_exact_mut(out_size).enumerate() {
                 let (n, ko) = ((p0 + k) / mo, (p0 + k) % mo);
@@ -443,5 +507,6 @@ fn winograd_chunk(
     let blen = s.bufs.len() / parts;
     let ys = &mut y[..planes * out_size];
     split_zip(par, ys, chunk_p * out_size, &mut s.bufs, blen, |i, ys, buf| xform_out(i * chunk_p, ys, buf));
+    phase_mark(2, &mut t0);
     Ok(())
 }
