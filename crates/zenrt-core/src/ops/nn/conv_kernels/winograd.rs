@@ -338,8 +338,11 @@ fn buf_len(t: Tile, th: usize, tw: usize) -> usize {
 
 /// Tiles per chunk of images (at least one image): the batch is transformed, multiplied and
 /// transformed back a few images at a time, so the scratch (`V`, `Mξ`: `α²·(C + M)` floats per
-/// tile) stays a few MiB whatever the batch, and is reused by every chunk.
-const CHUNK_TILES: usize = 256;
+/// tile) stays small whatever the batch, and is reused by every chunk. Session 10: 32 (one
+/// image at 56×56 and 28×28, two at 14×14 and for F(2×2) at 7×7) rather than 256: ResNet-50 b8
+/// 1T 600 -> 565 ms (`ZENRT_WINOGRAD_CHUNK=32` vs 256, docs/kernels.md); the α² GEMMs keep at
+/// least one 32-column panel.
+const CHUNK_TILES: usize = 32;
 
 /// `y = act(conv3x3(x, w) + b)` by Winograd; `y` is `[N, M, OH, OW]`.
 pub fn winograd_f32(
@@ -350,7 +353,15 @@ pub fn winograd_f32(
     act: Activation,
     y: &mut [f32],
 ) -> Result<()> {
-    winograd_chunked(x, w, b, cs, act, y, CHUNK_TILES)
+    winograd_chunked(x, w, b, cs, act, y, chunk_tiles())
+}
+
+/// [`CHUNK_TILES`], or `ZENRT_WINOGRAD_CHUNK` (tiles) when set, for tuning runs.
+fn chunk_tiles() -> usize {
+    static N: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *N.get_or_init(|| {
+        std::env::var("ZENRT_WINOGRAD_CHUNK").ok().and_then(|v| v.parse().ok()).filter(|&n| n > 0).unwrap_or(CHUNK_TILES)
+    })
 }
 
 /// [`winograd_f32`] over chunks of images holding about `chunk_tiles` tiles.
