@@ -137,56 +137,50 @@ unsafe fn split_pairs_avx512(src: &[f32], even: &mut [f32], odd: &mut [f32]) {
 }
 
 /// Stride-4 row split (Winograd F(4×4)): `row[p·phase_len + j] = x(4j + p)` where
-/// `x(c) = srow[c - pw]` (zero outside the row); the interior by AVX-512 permutes when available.
+/// `x(c) = srow[c - pw]` (zero outside the row); by AVX-512 masked loads and permutes when
+/// available (the whole row, padding included).
 fn split_quads(srow: &[f32], pw: i64, row: &mut [f32], phase_len: usize) {
+    #[cfg(target_arch = "x86_64")]
+    if crate::simd::level() == crate::simd::Level::Avx512 {
+        // SAFETY: AVX-512F is available (`simd::level`).
+        unsafe { split_quads_avx512(srow, pw, &mut row[..4 * phase_len], phase_len) };
+        return;
+    }
     let w = srow.len() as i64;
     let at = |c: i64| if c >= pw && c - pw < w { srow[(c - pw) as usize] } else { 0.0 };
-    // Interior: 4j - pw ≥ 0 and 4j + 3 - pw < w.
-    let lo = ((pw.max(0) + 3) / 4).min(phase_len as i64) as usize;
-    let hi = (w + pw).div_euclid(4).clamp(lo as i64, phase_len as i64) as usize;
-    for j in (0..lo).chain(hi..phase_len) {
+    for j in 0..phase_len {
         for p in 0..4 {
             row[p * phase_len + j] = at(4 * j as i64 + p as i64);
         }
     }
-    if lo < hi {
-        let src = &srow[(4 * lo as i64 - pw) as usize..(4 * hi as i64 - pw) as usize];
-        #[cfg(target_arch = "x86_64")]
-        if crate::simd::level() == crate::simd::Level::Avx512 {
-            // SAFETY: AVX-512F is available (`simd::level`).
-            unsafe { split_quads_avx512(src, &mut row[..4 * phase_len], lo, phase_len) };
-            return;
-        }
-        for (jj, q) in src.chunks_exact(4).enumerate() {
-            for (p, &v) in q.iter().enumerate() {
-                row[p * phase_len + lo + jj] = v;
-            }
-        }
-    }
 }
 
-/// `row[p·phase_len + j0 + j] = src[4j + p]` for `j < src.len() / 4`: 16 quads per four
-/// (masked) loads and eight permutes.
+/// [`split_quads`]: 16 quads per four masked loads (lanes outside `srow` read as zero) and eight
+/// permutes.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-fn split_quads_avx512(src: &[f32], row: &mut [f32], j0: usize, phase_len: usize) {
+fn split_quads_avx512(srow: &[f32], pw: i64, row: &mut [f32], phase_len: usize) {
     use std::arch::x86_64::*;
-    let n = src.len() / 4;
-    assert!(j0 + n <= phase_len && row.len() >= 4 * phase_len);
+    assert!(row.len() >= 4 * phase_len);
+    let w = srow.len() as i64;
     let ie = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     let io = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
     let mut j = 0;
-    while j < n {
-        let cnt = (n - j).min(16);
-        let s = &src[4 * j..4 * (j + cnt)];
+    while j < phase_len {
+        let cnt = (phase_len - j).min(16);
         let ld = |v: usize| {
-            let len = s.len().saturating_sub(16 * v).min(16);
-            if len == 0 {
+            // Lanes l read srow[s0 + l] for 0 ≤ s0 + l < w (and l < 4·cnt - 16v).
+            let s0 = (4 * j + 16 * v) as i64 - pw;
+            let lo = (-s0).clamp(0, 16);
+            let hi = (w - s0).min(4 * cnt as i64 - 16 * v as i64).clamp(lo, 16);
+            let mask = (((1u32 << hi) - 1) & !((1u32 << lo) - 1)) as __mmask16;
+            if mask == 0 {
                 return _mm512_setzero_ps();
             }
-            let mask: __mmask16 = if len == 16 { 0xffff } else { (1u16 << len) - 1 };
-            // SAFETY: lanes 16v..16v + len lie in `s`; the others are masked off.
-            unsafe { _mm512_maskz_loadu_ps(mask, s.as_ptr().add(16 * v)) }
+            // SAFETY: the unmasked lanes s0 + lo..s0 + hi lie inside `srow` (0 ≤ s0 + lo,
+            // s0 + hi ≤ w); the address is formed with wrapping arithmetic and only those lanes
+            // are read.
+            unsafe { _mm512_maskz_loadu_ps(mask, srow.as_ptr().wrapping_offset(s0 as isize)) }
         };
         let (a, b, c, d) = (ld(0), ld(1), ld(2), ld(3));
         let (e_ab, o_ab) = (_mm512_permutex2var_ps(a, ie, b), _mm512_permutex2var_ps(a, io, b));
@@ -199,8 +193,8 @@ fn split_quads_avx512(src: &[f32], row: &mut [f32], j0: usize, phase_len: usize)
         ];
         let mask: __mmask16 = if cnt == 16 { 0xffff } else { (1u16 << cnt) - 1 };
         for (p, &v) in phases.iter().enumerate() {
-            let o = p * phase_len + j0 + j;
-            // SAFETY: lanes o..o + cnt lie in `row` (j0 + n ≤ phase_len, asserted); others masked.
+            let o = p * phase_len + j;
+            // SAFETY: lanes o..o + cnt lie in `row` (j + cnt ≤ phase_len); the others are masked off.
             unsafe { _mm512_mask_storeu_ps(row.as_mut_ptr().add(o), mask, v) };
         }
         j += cnt;

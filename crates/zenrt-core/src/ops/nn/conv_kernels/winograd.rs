@@ -360,7 +360,11 @@ pub fn winograd_f32(
 fn chunk_tiles() -> usize {
     static N: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     *N.get_or_init(|| {
-        std::env::var("ZENRT_WINOGRAD_CHUNK").ok().and_then(|v| v.parse().ok()).filter(|&n| n > 0).unwrap_or(CHUNK_TILES)
+        std::env::var("ZENRT_WINOGRAD_CHUNK")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .filter(|&n| n > 0)
+            .unwrap_or(CHUNK_TILES)
     })
 }
 
