@@ -34,12 +34,18 @@ fn pairs(tl: &Tiles) -> impl Iterator<Item = (Group, Group)> {
     })
 }
 
-/// Two 8-float loads as one vector: `a[..8]` in the low half, `b[..8]` in the high one.
+/// Two 8-float loads as one vector: `s[a..a + 8]` in the low half, `s[b..b + 8]` in the high one
+/// (one 16-float load when `b = a + 8`).
 #[inline]
 #[target_feature(enable = "avx512f")]
-fn ld2(a: &[f32], b: &[f32]) -> __m512 {
-    let (a, b) = (&a[..8], &b[..8]);
-    // SAFETY: both slices hold 8 floats (checked above).
+fn ld2(s: &[f32], a: usize, b: usize) -> __m512 {
+    if b == a + 8 {
+        let s = &s[a..a + 16];
+        // SAFETY: 16 floats (checked by the slice).
+        return unsafe { _mm512_loadu_ps(s.as_ptr()) };
+    }
+    let (a, b) = (&s[a..a + 8], &s[b..b + 8]);
+    // SAFETY: both slices hold 8 floats.
     let (lo, hi) = unsafe { (_mm256_loadu_ps(a.as_ptr()), _mm256_loadu_ps(b.as_ptr())) };
     _mm512_castpd_ps(_mm512_insertf64x4::<1>(_mm512_castps_pd(_mm512_castps256_ps512(lo)), _mm256_castps_pd(hi)))
 }
@@ -50,6 +56,11 @@ fn ld2(a: &[f32], b: &[f32]) -> __m512 {
 #[target_feature(enable = "avx512f")]
 fn st2(s: &mut [f32], a: usize, b: usize, v: __m512) {
     assert!(a.max(b) + 8 <= s.len());
+    if b == a + 8 {
+        // SAFETY: s[a..a + 16] lies inside `s` (asserted above).
+        unsafe { _mm512_storeu_ps(s.as_mut_ptr().add(a), v) };
+        return;
+    }
     let hi = _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(v)));
     // SAFETY: both runs lie inside `s` (asserted above).
     unsafe {
@@ -130,7 +141,7 @@ pub(super) fn input_transform(tl: &Tiles, cs: &ConvShape, n: usize, src: &[f32],
             let mut d = [z; 6];
             for (j, dj) in d[..al].iter_mut().enumerate() {
                 let o = i * pd.row_len + col_off[j];
-                *dj = ld2(&pad[oa + o..], &pad[ob + o..]);
+                *dj = ld2(pad, oa + o, ob + o);
             }
             *wi = bt(t, &d);
         }
@@ -179,7 +190,7 @@ pub(super) fn output_transform(
             let mut s = [z; 6];
             for (j, sj) in s[..al].iter_mut().enumerate() {
                 let o = (i * al + j) * plane + base;
-                *sj = ld2(&mm[o + ta..], &mm[o + tb..]);
+                *sj = ld2(mm, o + ta, o + tb);
             }
             *ri = at(t, &s);
         }
