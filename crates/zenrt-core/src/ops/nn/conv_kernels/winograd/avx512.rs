@@ -147,6 +147,7 @@ pub(super) fn input_transform(tl: &Tiles, cs: &ConvShape, n: usize, src: &[f32],
         }
         // Columns: V[i·α + k] = (Bᵀ d B)[i][k].
         let (ta, tb) = ((n * tl.th + a.ty) * tl.tw + a.tx, (n * tl.th + b.ty) * tl.tw + b.tx);
+        #[allow(clippy::needless_range_loop)] // column k of every row of `w`
         for k in 0..al {
             let col: [__m512; 6] = std::array::from_fn(|i| w[i][k]);
             let r = bt(t, &col);
@@ -195,6 +196,7 @@ pub(super) fn output_transform(
             *ri = at(t, &s);
         }
         // Columns: o[i][j] = (Aᵀ s A)[i][j] + bias, into buf[ty·m + i][j][tile].
+        #[allow(clippy::needless_range_loop)] // column j of every row of `r`
         for j in 0..m {
             let col: [__m512; 6] = std::array::from_fn(|i| if i < al { r[i][j] } else { z });
             let o = at(t, &col);
