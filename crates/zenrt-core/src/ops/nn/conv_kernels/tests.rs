@@ -247,7 +247,20 @@ fn rel_err(want: &[f64], got: &[f32], act: Activation) -> f64 {
 
 #[test]
 fn winograd_matches_float64_direct_conv() {
-    let mut rng = Lcg(2024);
+    winograd_random_cases(2024);
+}
+
+#[test]
+fn winograd_8_lane_path_matches_float64_direct_conv() {
+    // The AVX2 / scalar transforms (the AVX-512 ones run by default on AVX-512 machines); a call
+    // reads the switch once, so other tests running meanwhile stay correct either way.
+    winograd::set_avx512(false);
+    winograd_random_cases(2025);
+    winograd::set_avx512(true);
+}
+
+fn winograd_random_cases(seed: u64) {
+    let mut rng = Lcg(seed);
     let kern = kernels::best();
     let pool = crate::threads::pool(2).unwrap();
     for case in 0..60 {

@@ -211,6 +211,8 @@ struct Tiles {
     /// Row stride of the `V`/`M` matrices (`total` plus room for 8-wide accesses).
     ld: usize,
     pd: Padded,
+    /// The AVX-512 transforms (`use_avx512`, read once per call).
+    wide: bool,
 }
 
 /// Input transform of channel plane `src` (image `n`) into `v` (`[α², ld]`, this channel's
@@ -314,22 +316,32 @@ fn output_transform(
     }
 }
 
-/// Whether the AVX-512 transforms run (`ZENRT_WINOGRAD_SIMD=avx2` keeps the 8-lane ones, for
-/// comparisons).
+/// Whether the AVX-512 transforms run: AVX-512F detected, unless `ZENRT_WINOGRAD_SIMD=avx2` (the
+/// 8-lane transforms, for comparisons) or a test turned them off ([`set_avx512`]).
 fn use_avx512() -> bool {
-    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *ON.get_or_init(|| {
+    static ENV: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let env = *ENV.get_or_init(|| {
         cfg!(target_arch = "x86_64")
             && crate::simd::level() == crate::simd::Level::Avx512
             && std::env::var("ZENRT_WINOGRAD_SIMD").as_deref() != Ok("avx2")
-    })
+    });
+    env && !AVX512_OFF.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+static AVX512_OFF: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Turns the AVX-512 transforms off (`false`) or back on, for tests of the 8-lane path. Each call
+/// reads the setting once, so a change while another call runs does not affect that call.
+#[cfg(test)]
+pub(super) fn set_avx512(on: bool) {
+    AVX512_OFF.store(!on, std::sync::atomic::Ordering::Relaxed);
 }
 
 /// Floats of one thread's output-transform buffer (the AVX-512 path's whole plane, else a row
 /// of tiles).
-fn buf_len(t: Tile, th: usize, tw: usize) -> usize {
+fn buf_len(t: Tile, th: usize, tw: usize, wide: bool) -> usize {
     let m = t.m();
-    if use_avx512() {
+    if wide {
         m * m * th * tw.next_multiple_of(16)
     } else {
         m * m * tw.next_multiple_of(8)
@@ -390,16 +402,17 @@ pub(super) fn winograd_chunked(
     let pd = Padded::new([al, al], [m, m], [th, tw]);
     let parts = crate::threads::current().max(1);
     let ld = imgs * th * tw + 8;
+    let wide = use_avx512();
     let mut s = Scratch {
         v: crate::memory::alloc_for_overwrite::<f32>(al * al * c * ld),
         pads: crate::memory::alloc_for_overwrite::<f32>(pd.len() * parts),
         mm: crate::memory::alloc_for_overwrite::<f32>(al * al * mo * ld),
-        bufs: crate::memory::alloc_for_overwrite::<f32>(buf_len(t, th, tw) * parts),
+        bufs: crate::memory::alloc_for_overwrite::<f32>(buf_len(t, th, tw, wide) * parts),
     };
     let mut res = Ok(());
     for n0 in (0..cs.n).step_by(imgs) {
         let sub = ConvShape { n: imgs.min(cs.n - n0), ..cs.clone() };
-        let tl = Tiles { t, th, tw, ld: sub.n * th * tw + 8, pd };
+        let tl = Tiles { t, th, tw, ld: sub.n * th * tw + 8, pd, wide };
         let (xs, ys) = (&x[n0 * in_img..(n0 + sub.n) * in_img], &mut y[n0 * out_img..(n0 + sub.n) * out_img]);
         res = winograd_chunk(xs, w, b, &sub, act, ys, &tl, parts, &mut s);
         if res.is_err() {
@@ -461,14 +474,14 @@ fn winograd_chunk(
     // V: each (n, c) writes its own tiles in all α² rows of channel c.
     let chunk_c = c.div_ceil(parts);
     let mut t0 = std::time::Instant::now();
-    let wide = use_avx512();
+    let wide = tl.wide;
     let xform_in = |ci0: usize, vs: &mut [f32], pad: &mut [f32]| {
         #[cfg(target_arch = "x86_64")]
         if wide {
             for (k, vc) in vs.chunks_exact_mut(per_c).enumerate() {
                 for n in 0..cs.n {
                     let src = &x[(n * c + ci0 + k) * in_size..][..in_size];
-                    // SAFETY: AVX-512F is available (`use_avx512`).
+                    // SAFETY: AVX-512F is available (`tl.wide` comes from `use_avx512`).
                     unsafe { avx512::input_transform(tl, cs, n, src, pad, vc) };
                 }
             }
@@ -506,7 +519,7 @@ fn winograd_chunk(
             for (k, dst) in ys.chunks_exact_mut(out_size).enumerate() {
                 let (n, ko) = ((p0 + k) / mo, (p0 + k) % mo);
                 let bias = b.map_or(0.0, |b| b[ko]);
-                // SAFETY: AVX-512F is available (`use_avx512`).
+                // SAFETY: AVX-512F is available (`tl.wide` comes from `use_avx512`).
                 unsafe { avx512::output_transform(tl, cs, n, ko, mm, bias, act, buf, dst) };
             }
             return;
