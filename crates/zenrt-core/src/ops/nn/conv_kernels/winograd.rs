@@ -9,7 +9,7 @@
 //!   ([`super::padded`]), so element `(i, j)` of 8 tiles is one contiguous 8-float load. The
 //!   transforms are written on 8-lane arrays ([`L8`]) that LLVM turns into AVX2 vectors inside
 //!   the `avx2,fma` entry points (the same code compiled without them is the scalar fallback); with
-//!   AVX-512, 16 tiles per vector in [`avx512`] (session 10).
+//!   AVX-512, 16 tiles per vector in `winograd/avx512.rs` (session 10).
 //! - `α²` GEMMs `Mξ[M, T] = Uξ[M, C] · Vξ[C, T]` (T = tiles of all images) through `ops::gemm`.
 //! - Output transform `Y = Aᵀ Mξ A` with the bias added and the activation applied per output
 //!   row while it is in L1.
