@@ -318,7 +318,7 @@ fn output_transform(
 }
 
 /// Whether the AVX-512 transforms run: AVX-512F detected, unless `ZENRT_WINOGRAD_SIMD=avx2` (the
-/// 8-lane transforms, for comparisons) or a test turned them off ([`set_avx512`]).
+/// 8-lane transforms, for comparisons) or a test turned them off (`set_avx512`).
 fn use_avx512() -> bool {
     static ENV: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     let env = *ENV.get_or_init(|| {
