@@ -60,6 +60,10 @@ pub fn pad_plane(src: &[f32], hw: [usize; 2], pads: [i64; 2], pd: Padded, dst: &
             split_pairs(srow, pw, row, pd.phase_len);
             continue;
         }
+        if pd.sw == 4 {
+            split_quads(srow, pw, row, pd.phase_len);
+            continue;
+        }
         let sw = pd.sw as i64;
         for (p, phase) in row.chunks_exact_mut(pd.phase_len).enumerate() {
             // Phase column j reads input column j·sw + p - pw: inside the row for j in lo..hi.
@@ -129,5 +133,70 @@ unsafe fn split_pairs_avx512(src: &[f32], even: &mut [f32], odd: &mut [f32]) {
     for j in j..n {
         even[j] = src[2 * j];
         odd[j] = src[2 * j + 1];
+    }
+}
+
+/// Stride-4 row split (Winograd F(4×4)): `row[p·phase_len + j] = x(4j + p)` where
+/// `x(c) = srow[c - pw]` (zero outside the row); by AVX-512 masked loads and permutes when
+/// available (the whole row, padding included).
+fn split_quads(srow: &[f32], pw: i64, row: &mut [f32], phase_len: usize) {
+    #[cfg(target_arch = "x86_64")]
+    if crate::simd::level() == crate::simd::Level::Avx512 {
+        // SAFETY: AVX-512F is available (`simd::level`).
+        unsafe { split_quads_avx512(srow, pw, &mut row[..4 * phase_len], phase_len) };
+        return;
+    }
+    let w = srow.len() as i64;
+    let at = |c: i64| if c >= pw && c - pw < w { srow[(c - pw) as usize] } else { 0.0 };
+    for j in 0..phase_len {
+        for p in 0..4 {
+            row[p * phase_len + j] = at(4 * j as i64 + p as i64);
+        }
+    }
+}
+
+/// [`split_quads`]: 16 quads per four masked loads (lanes outside `srow` read as zero) and eight
+/// permutes.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn split_quads_avx512(srow: &[f32], pw: i64, row: &mut [f32], phase_len: usize) {
+    use std::arch::x86_64::*;
+    assert!(row.len() >= 4 * phase_len);
+    let w = srow.len() as i64;
+    let ie = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    let io = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    let mut j = 0;
+    while j < phase_len {
+        let cnt = (phase_len - j).min(16);
+        let ld = |v: usize| {
+            // Lanes l read srow[s0 + l] for 0 ≤ s0 + l < w (and l < 4·cnt - 16v).
+            let s0 = (4 * j + 16 * v) as i64 - pw;
+            let lo = (-s0).clamp(0, 16);
+            let hi = (w - s0).min(4 * cnt as i64 - 16 * v as i64).clamp(lo, 16);
+            let mask = (((1u32 << hi) - 1) & !((1u32 << lo) - 1)) as __mmask16;
+            if mask == 0 {
+                return _mm512_setzero_ps();
+            }
+            // SAFETY: the unmasked lanes s0 + lo..s0 + hi lie inside `srow` (0 ≤ s0 + lo,
+            // s0 + hi ≤ w); the address is formed with wrapping arithmetic and only those lanes
+            // are read.
+            unsafe { _mm512_maskz_loadu_ps(mask, srow.as_ptr().wrapping_offset(s0 as isize)) }
+        };
+        let (a, b, c, d) = (ld(0), ld(1), ld(2), ld(3));
+        let (e_ab, o_ab) = (_mm512_permutex2var_ps(a, ie, b), _mm512_permutex2var_ps(a, io, b));
+        let (e_cd, o_cd) = (_mm512_permutex2var_ps(c, ie, d), _mm512_permutex2var_ps(c, io, d));
+        let phases = [
+            _mm512_permutex2var_ps(e_ab, ie, e_cd),
+            _mm512_permutex2var_ps(o_ab, ie, o_cd),
+            _mm512_permutex2var_ps(e_ab, io, e_cd),
+            _mm512_permutex2var_ps(o_ab, io, o_cd),
+        ];
+        let mask: __mmask16 = if cnt == 16 { 0xffff } else { (1u16 << cnt) - 1 };
+        for (p, &v) in phases.iter().enumerate() {
+            let o = p * phase_len + j;
+            // SAFETY: lanes o..o + cnt lie in `row` (j + cnt ≤ phase_len); the others are masked off.
+            unsafe { _mm512_mask_storeu_ps(row.as_mut_ptr().add(o), mask, v) };
+        }
+        j += cnt;
     }
 }

@@ -290,7 +290,20 @@ fn rel_err(want: &[f64], got: &[f32], act: Activation) -> f64 {
 
 #[test]
 fn winograd_matches_float64_direct_conv() {
-    let mut rng = Lcg(2024);
+    winograd_random_cases(2024);
+}
+
+#[test]
+fn winograd_8_lane_path_matches_float64_direct_conv() {
+    // The AVX2 / scalar transforms (the AVX-512 ones run by default on AVX-512 machines); a call
+    // reads the switch once, so other tests running meanwhile stay correct either way.
+    winograd::set_avx512(false);
+    winograd_random_cases(2025);
+    winograd::set_avx512(true);
+}
+
+fn winograd_random_cases(seed: u64) {
+    let mut rng = Lcg(seed);
     let kern = kernels::best();
     let pool = crate::threads::pool(2).unwrap();
     for case in 0..60 {
@@ -916,5 +929,87 @@ fn pointwise_direct_timing() {
             f(1, 0),
             f(1, 1)
         );
+    }
+}
+
+/// Per-phase times of Winograd on ResNet-50's stride-1 3×3 convs (batch `ZENRT_TIMING_N`,
+/// default 1 and 8; 1 thread): `cargo test --release -p zenrt-core winograd_phase_timing -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn winograd_phase_timing() {
+    use std::sync::atomic::Ordering;
+    let ns: Vec<usize> = match std::env::var("ZENRT_TIMING_N").ok().and_then(|v| v.parse().ok()) {
+        Some(n) => vec![n],
+        None => vec![1, 8],
+    };
+    let mut rng = Lcg(3);
+    // Scratch from a buffer pool, as in a session (fresh pages on every call otherwise).
+    let bufs = crate::memory::BufferPool::new();
+    let _scope = bufs.enter();
+    for n in ns {
+        for (c, hw) in [(64usize, 56usize), (128, 28), (256, 14), (512, 7)] {
+            let (xv, wv, bv, cs) = case_2d(&mut rng, [n, c, hw, hw], [c, c, 3, 3], 1, 1, [1; 4]);
+            let (xf, wf, bf) = (to_f32(&xv), to_f32(&wv), to_f32(&bv));
+            for tile in [winograd::Tile::F4, winograd::Tile::F2] {
+                let wt = WinogradWeights::new(&wf, c, c, tile, kernels::best()).unwrap();
+                let mut y = vec![0f32; cs.out_shape().iter().product()];
+                let mut best = [f64::MAX; 4];
+                for _ in 0..12 {
+                    for p in &winograd::PHASE_NS {
+                        p.store(0, Ordering::Relaxed);
+                    }
+                    let t = std::time::Instant::now();
+                    winograd::winograd_f32(&xf, &wt, Some(&bf), &cs, Activation::Relu, &mut y).unwrap();
+                    let total = t.elapsed().as_secs_f64() * 1e3;
+                    let ph: Vec<f64> =
+                        winograd::PHASE_NS.iter().map(|p| p.load(Ordering::Relaxed) as f64 / 1e6).collect();
+                    if total < best[3] {
+                        best = [ph[0], ph[1], ph[2], total];
+                    }
+                }
+                println!(
+                    "n{n} {c:>3}@{hw:<2} F{}: in {:.3}  gemm {:.3}  out {:.3}  total {:.3} ms",
+                    tile.m(),
+                    best[0],
+                    best[1],
+                    best[2],
+                    best[3]
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn pad_plane_matches_reference_at_strides_1_to_4() {
+    // Every element of the padded, phase-split copy against its definition: padded row r, phase p,
+    // column j holds x(r - top, j·s + p - left) (zero outside the plane), for odd sizes, pads of
+    // -1..3 and the Winograd (3×3 at stride 2 / 4 → α = 4 / 6 windows) and depthwise geometries.
+    use super::padded::{pad_plane, Padded};
+    let mut rng = Lcg(31);
+    for case in 0..300 {
+        let (h, w) = (1 + rng.below(40), 1 + rng.below(70));
+        let s = 1 + rng.below(4);
+        let k = 1 + rng.below(7);
+        let pads = [rng.below(5) as i64 - 1, rng.below(5) as i64 - 1];
+        let out = [1 + rng.below(20), 1 + rng.below(24)];
+        let pd = Padded::new([k, k], [s, s], out);
+        let src: Vec<f32> = (0..h * w).map(|i| i as f32 + 1.0).collect();
+        let mut dst = vec![f32::NAN; pd.len()];
+        pad_plane(&src, [h, w], pads, pd, &mut dst);
+        for r in 0..pd.rows {
+            for p in 0..s {
+                for j in 0..pd.phase_len {
+                    let (iy, ix) = (r as i64 - pads[0], (j * s + p) as i64 - pads[1]);
+                    let want = if iy >= 0 && iy < h as i64 && ix >= 0 && ix < w as i64 {
+                        src[iy as usize * w + ix as usize]
+                    } else {
+                        0.0
+                    };
+                    let got = dst[r * pd.row_len + p * pd.phase_len + j];
+                    assert_eq!(got, want, "case {case}: {h}x{w} s{s} k{k} pads {pads:?} at ({r}, {p}, {j})");
+                }
+            }
+        }
     }
 }

@@ -8,12 +8,16 @@
 //!   adjacent tiles at a time: the input plane is copied into the padded stride-m phase layout
 //!   ([`super::padded`]), so element `(i, j)` of 8 tiles is one contiguous 8-float load. The
 //!   transforms are written on 8-lane arrays ([`L8`]) that LLVM turns into AVX2 vectors inside
-//!   the `avx2,fma` entry points (the same code compiled without them is the scalar fallback).
+//!   the `avx2,fma` entry points (the same code compiled without them is the scalar fallback); with
+//!   AVX-512, 16 tiles per vector in `winograd/avx512.rs` (session 10).
 //! - `α²` GEMMs `Mξ[M, T] = Uξ[M, C] · Vξ[C, T]` (T = tiles of all images) through `ops::gemm`.
 //! - Output transform `Y = Aᵀ Mξ A` with the bias added and the activation applied per output
 //!   row while it is in L1.
 //!
 //! Scratch (`V`, `Mξ`, padded planes) comes from the plan's buffer pool.
+
+#[cfg(target_arch = "x86_64")]
+mod avx512;
 
 use super::padded::{pad_plane, Padded};
 use super::{split_zip, ConvShape};
@@ -208,6 +212,8 @@ struct Tiles {
     /// Row stride of the `V`/`M` matrices (`total` plus room for 8-wide accesses).
     ld: usize,
     pd: Padded,
+    /// The AVX-512 transforms (`use_avx512`, read once per call).
+    wide: bool,
 }
 
 /// Input transform of channel plane `src` (image `n`) into `v` (`[α², ld]`, this channel's
@@ -311,10 +317,45 @@ fn output_transform(
     }
 }
 
+/// Whether the AVX-512 transforms run: AVX-512F detected, unless `ZENRT_WINOGRAD_SIMD=avx2` (the
+/// 8-lane transforms, for comparisons) or a test turned them off (`set_avx512`).
+fn use_avx512() -> bool {
+    static ENV: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let env = *ENV.get_or_init(|| {
+        cfg!(target_arch = "x86_64")
+            && crate::simd::level() == crate::simd::Level::Avx512
+            && std::env::var("ZENRT_WINOGRAD_SIMD").as_deref() != Ok("avx2")
+    });
+    env && !AVX512_OFF.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+static AVX512_OFF: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Turns the AVX-512 transforms off (`false`) or back on, for tests of the 8-lane path. Each call
+/// reads the setting once, so a change while another call runs does not affect that call.
+#[cfg(test)]
+pub(super) fn set_avx512(on: bool) {
+    AVX512_OFF.store(!on, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Floats of one thread's output-transform buffer (the AVX-512 path's whole plane, else a row
+/// of tiles).
+fn buf_len(t: Tile, th: usize, tw: usize, wide: bool) -> usize {
+    let m = t.m();
+    if wide {
+        m * m * th * tw.next_multiple_of(16)
+    } else {
+        m * m * tw.next_multiple_of(8)
+    }
+}
+
 /// Tiles per chunk of images (at least one image): the batch is transformed, multiplied and
 /// transformed back a few images at a time, so the scratch (`V`, `Mξ`: `α²·(C + M)` floats per
-/// tile) stays a few MiB whatever the batch, and is reused by every chunk.
-const CHUNK_TILES: usize = 256;
+/// tile) stays small whatever the batch, and is reused by every chunk. Session 10: 32 (one
+/// image at 56×56 and 28×28, two at 14×14 and for F(2×2) at 7×7) rather than 256: ResNet-50 b8
+/// 1T 600 -> 565 ms (`ZENRT_WINOGRAD_CHUNK=32` vs 256, docs/kernels.md); the α² GEMMs keep at
+/// least one 32-column panel.
+const CHUNK_TILES: usize = 32;
 
 /// `y = act(conv3x3(x, w) + b)` by Winograd; `y` is `[N, M, OH, OW]`.
 pub fn winograd_f32(
@@ -325,7 +366,19 @@ pub fn winograd_f32(
     act: Activation,
     y: &mut [f32],
 ) -> Result<()> {
-    winograd_chunked(x, w, b, cs, act, y, CHUNK_TILES)
+    winograd_chunked(x, w, b, cs, act, y, chunk_tiles())
+}
+
+/// [`CHUNK_TILES`], or `ZENRT_WINOGRAD_CHUNK` (tiles) when set, for tuning runs.
+fn chunk_tiles() -> usize {
+    static N: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *N.get_or_init(|| {
+        std::env::var("ZENRT_WINOGRAD_CHUNK")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .filter(|&n| n > 0)
+            .unwrap_or(CHUNK_TILES)
+    })
 }
 
 /// [`winograd_f32`] over chunks of images holding about `chunk_tiles` tiles.
@@ -350,16 +403,17 @@ pub(super) fn winograd_chunked(
     let pd = Padded::new([al, al], [m, m], [th, tw]);
     let parts = crate::threads::current().max(1);
     let ld = imgs * th * tw + 8;
+    let wide = use_avx512();
     let mut s = Scratch {
         v: crate::memory::alloc_for_overwrite::<f32>(al * al * c * ld),
         pads: crate::memory::alloc_for_overwrite::<f32>(pd.len() * parts),
         mm: crate::memory::alloc_for_overwrite::<f32>(al * al * mo * ld),
-        bufs: crate::memory::alloc_for_overwrite::<f32>(m * m * tw.next_multiple_of(8) * parts),
+        bufs: crate::memory::alloc_for_overwrite::<f32>(buf_len(t, th, tw, wide) * parts),
     };
     let mut res = Ok(());
     for n0 in (0..cs.n).step_by(imgs) {
         let sub = ConvShape { n: imgs.min(cs.n - n0), ..cs.clone() };
-        let tl = Tiles { t, th, tw, ld: sub.n * th * tw + 8, pd };
+        let tl = Tiles { t, th, tw, ld: sub.n * th * tw + 8, pd, wide };
         let (xs, ys) = (&x[n0 * in_img..(n0 + sub.n) * in_img], &mut y[n0 * out_img..(n0 + sub.n) * out_img]);
         res = winograd_chunk(xs, w, b, &sub, act, ys, &tl, parts, &mut s);
         if res.is_err() {
@@ -384,6 +438,20 @@ struct Scratch {
     bufs: Vec<f32>,
 }
 
+/// Nanoseconds spent in each phase (input transform, GEMMs, output transform), for the timing test.
+#[cfg(test)]
+pub(super) static PHASE_NS: [std::sync::atomic::AtomicU64; 3] = [const { std::sync::atomic::AtomicU64::new(0) }; 3];
+
+#[inline(always)]
+fn phase_mark(_i: usize, _t0: &mut std::time::Instant) {
+    #[cfg(test)]
+    {
+        let now = std::time::Instant::now();
+        PHASE_NS[_i].fetch_add((now - *_t0).as_nanos() as u64, std::sync::atomic::Ordering::Relaxed);
+        *_t0 = now;
+    }
+}
+
 /// One chunk of images (`cs.n` of them): input transform, `α²` GEMMs, output transform.
 #[allow(clippy::too_many_arguments)]
 fn winograd_chunk(
@@ -406,7 +474,20 @@ fn winograd_chunk(
     let (v, mm) = (&mut s.v[..c * per_c], &mut s.mm[..al * al * mo * tl.ld]);
     // V: each (n, c) writes its own tiles in all α² rows of channel c.
     let chunk_c = c.div_ceil(parts);
+    let mut t0 = std::time::Instant::now();
+    let wide = tl.wide;
     let xform_in = |ci0: usize, vs: &mut [f32], pad: &mut [f32]| {
+        #[cfg(target_arch = "x86_64")]
+        if wide {
+            for (k, vc) in vs.chunks_exact_mut(per_c).enumerate() {
+                for n in 0..cs.n {
+                    let src = &x[(n * c + ci0 + k) * in_size..][..in_size];
+                    // SAFETY: AVX-512F is available (`tl.wide` comes from `use_avx512`).
+                    unsafe { avx512::input_transform(tl, cs, n, src, pad, vc) };
+                }
+            }
+            return;
+        }
         with_avx2(|| {
             for (k, vc) in vs.chunks_exact_mut(per_c).enumerate() {
                 for n in 0..cs.n {
@@ -419,6 +500,7 @@ fn winograd_chunk(
     let par = parts > 1;
     let plen = tl.pd.len();
     split_zip(par, v, chunk_c * per_c, &mut s.pads, plen, |i, vs, pad| xform_in(i * chunk_c, vs, pad));
+    phase_mark(0, &mut t0);
     // α² GEMMs: Mξ[M, T] = Uξ[M, C] · Vξ[C, T] (Vξ rows are strided by α²·ld).
     let v: &[f32] = v;
     let gemm = |xi: usize, out: &mut [f32]| -> Result<()> {
@@ -427,11 +509,22 @@ fn winograd_chunk(
         sgemm(w.kern, 1.0, a, Operand::Src(&vsrc), 0.0, out, tl.ld, 1, &Epilogue::default())
     };
     crate::threads::try_for_each_chunk(mm, mo * tl.ld, gemm)?;
+    phase_mark(1, &mut t0);
     // Output transform, parallel over output planes.
     let planes = cs.n * mo;
     let chunk_p = planes.div_ceil(parts);
     let mm: &[f32] = mm;
     let xform_out = |p0: usize, ys: &mut [f32], buf: &mut [f32]| {
+        #[cfg(target_arch = "x86_64")]
+        if wide {
+            for (k, dst) in ys.chunks_exact_mut(out_size).enumerate() {
+                let (n, ko) = ((p0 + k) / mo, (p0 + k) % mo);
+                let bias = b.map_or(0.0, |b| b[ko]);
+                // SAFETY: AVX-512F is available (`tl.wide` comes from `use_avx512`).
+                unsafe { avx512::output_transform(tl, cs, n, ko, mm, bias, act, buf, dst) };
+            }
+            return;
+        }
         with_avx2(|| {
             for (k, dst) in ys.chunks_exact_mut(out_size).enumerate() {
                 let (n, ko) = ((p0 + k) / mo, (p0 + k) % mo);
@@ -443,5 +536,6 @@ fn winograd_chunk(
     let blen = s.bufs.len() / parts;
     let ys = &mut y[..planes * out_size];
     split_zip(par, ys, chunk_p * out_size, &mut s.bufs, blen, |i, ys, buf| xform_out(i * chunk_p, ys, buf));
+    phase_mark(2, &mut t0);
     Ok(())
 }
