@@ -243,7 +243,8 @@ impl Pool {
             && dh == 1
             && dw == 1
             && geo.pads_begin[1] <= 1
-            && max3s2_available();
+            && max3s2_available()
+            && max3s2_on();
         let one_plane = |p: usize, out: &mut [f32], rowred: &mut [f32]| {
             let src = &xv[p * h * w..(p + 1) * h * w];
             if max3s2 {
@@ -345,6 +346,23 @@ fn max3s2_available() -> bool {
     cfg!(target_arch = "x86_64") && crate::simd::level() == crate::simd::Level::Avx512
 }
 
+/// 0 until `ZENRT_POOL_MAX3S2` is read (`off`: 3×3 stride-2 max pools take the generic row
+/// code), then 1 (on) or 2 (off); tests set it directly.
+static MAX3S2: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+
+/// Whether the 3×3 stride-2 max-pool row kernel is switched on.
+fn max3s2_on() -> bool {
+    use std::sync::atomic::Ordering::Relaxed;
+    match MAX3S2.load(Relaxed) {
+        0 => {
+            let on = !matches!(std::env::var("ZENRT_POOL_MAX3S2").as_deref(), Ok("off" | "0"));
+            MAX3S2.store(if on { 1 } else { 2 }, Relaxed);
+            on
+        }
+        v => v == 1,
+    }
+}
+
 /// The row buffer [`max3s2_row`] needs for input rows of `w` and output rows of `ow`.
 fn max3s2_buf_len(w: usize, ow: usize) -> usize {
     (w + 2).max(2 * ow + 2) + 32
@@ -399,11 +417,15 @@ unsafe fn max3_rows_avx512(r: [&[f32]; 3], dst: &mut [f32]) {
     assert!(r.iter().all(|x| x.len() >= n));
     let (a, b, c, d) = (r[0].as_ptr(), r[1].as_ptr(), r[2].as_ptr(), dst.as_mut_ptr());
     let mut i = 0;
-    while i < n {
-        let m = ((1u32 << (n - i).min(16)) - 1) as __mmask16;
+    while i + 16 <= n {
+        let v = _mm512_max_ps(_mm512_loadu_ps(a.add(i)), _mm512_loadu_ps(b.add(i)));
+        _mm512_storeu_ps(d.add(i), _mm512_max_ps(v, _mm512_loadu_ps(c.add(i))));
+        i += 16;
+    }
+    if i < n {
+        let m = ((1u32 << (n - i)) - 1) as __mmask16;
         let v = _mm512_max_ps(_mm512_maskz_loadu_ps(m, a.add(i)), _mm512_maskz_loadu_ps(m, b.add(i)));
         _mm512_mask_storeu_ps(d.add(i), m, _mm512_max_ps(v, _mm512_maskz_loadu_ps(m, c.add(i))));
-        i += 16;
     }
 }
 
@@ -426,7 +448,11 @@ unsafe fn max3s2_avx512(b: &[f32], out: &mut [f32]) {
         let (y0, y1) = (_mm512_loadu_ps(q.add(2)), _mm512_loadu_ps(q.add(18)));
         let m = _mm512_max_ps(_mm512_permutex2var_ps(x0, ie, x1), _mm512_permutex2var_ps(x0, io, x1));
         let m = _mm512_max_ps(m, _mm512_permutex2var_ps(y0, ie, y1));
-        _mm512_mask_storeu_ps(out.as_mut_ptr().add(j), ((1u32 << k) - 1) as __mmask16, m);
+        if k == 16 {
+            _mm512_storeu_ps(out.as_mut_ptr().add(j), m);
+        } else {
+            _mm512_mask_storeu_ps(out.as_mut_ptr().add(j), ((1u32 << k) - 1) as __mmask16, m);
+        }
         j += 16;
     }
 }
@@ -582,6 +608,33 @@ mod tests {
                 }
             });
         }
+    }
+
+    /// MaxPool 3×3/2 pad 1 of ResNet-50's stem output (batch `ZENRT_TIMING_N`, default 8), 1 thread,
+    /// row kernel against the generic rows: `cargo test --release -p zenrt-core max_pool_timing --
+    /// --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn max_pool_timing() {
+        use std::sync::atomic::Ordering::Relaxed;
+        let n: usize = std::env::var("ZENRT_TIMING_N").ok().and_then(|v| v.parse().ok()).unwrap_or(8);
+        let x: Vec<f32> = (0..n * 64 * 112 * 112).map(|i| ((i * 37) % 101) as f32 * 0.1 - 5.0).collect();
+        let x = Tensor::from_vec(vec![n, 64, 112, 112], x).unwrap();
+        let pool = Pool { kind: PoolKind::Max { storage_order: 0 }, win: window([3, 3], [2, 2], [1, 1], [1; 4], false), n_outputs: 1 };
+        for round in 0..3 {
+            for (name, v) in [("row kernel", 1), ("generic", 2)] {
+                MAX3S2.store(v, Relaxed);
+                let mut best = f64::MAX;
+                for _ in 0..10 {
+                    let t = std::time::Instant::now();
+                    let y = pool.fast_2d_f32(&x).unwrap().unwrap();
+                    best = best.min(t.elapsed().as_secs_f64() * 1e3);
+                    drop(y);
+                }
+                println!("round {round} {name}: {best:.3} ms");
+            }
+        }
+        MAX3S2.store(0, Relaxed);
     }
 
     fn fast_2d_matches_generic_on(n: usize, c: usize, h: usize, w: usize) {
