@@ -807,6 +807,7 @@ fn resnet_layers_timing() {
     let mut rng = Lcg(3);
     // (c, m, k, stride, input hw)
     let layers = [
+        (3, 64, 7, 2, 224),
         (64, 64, 1, 1, 56),
         (256, 64, 1, 1, 56),
         (64, 64, 3, 1, 56),
@@ -852,7 +853,8 @@ fn resnet_layers_timing() {
             transposed::set_max_pixels(limit);
             let p = PackedConvWeights::plan(&wf, &ws, 1, false, Some(&one)).unwrap().unwrap();
             let ms = time(&mut || {
-                let y = conv_f32(&xf, ConvWeights::Packed(&p, None), Some(&bf), &cs, Activation::Relu).unwrap();
+                let wts = ConvWeights::Packed(&p, p.needs_raw().then_some(&wf[..]));
+                let y = conv_f32(&xf, wts, Some(&bf), &cs, Activation::Relu).unwrap();
                 crate::memory::recycle(y);
             });
             line += &format!("  {name} {ms:.3}");
