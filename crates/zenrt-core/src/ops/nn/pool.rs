@@ -251,7 +251,11 @@ impl Pool {
                 for (oy, a) in ty.iter().enumerate() {
                     let rows: [&[f32]; 3] = std::array::from_fn(|k| {
                         let r = a.first + k.min((a.hi - a.lo).saturating_sub(1));
-                        if a.hi > a.lo { &src[r * w..][..w] } else { &[] }
+                        if a.hi > a.lo {
+                            &src[r * w..][..w]
+                        } else {
+                            &[]
+                        }
                     });
                     max3s2_row(rows, a.hi - a.lo, geo.pads_begin[1] as usize, &mut out[oy * ow..][..ow], rowred);
                 }
@@ -601,9 +605,17 @@ mod tests {
         let pool = crate::threads::pool(2);
         for threads in [None, pool.as_deref()] {
             crate::threads::run_in(threads, || {
-                for (n, c, h, w) in
-                    [(2, 3, 11, 9), (2, 3, 13, 37), (2, 3, 8, 32), (8, 32, 30, 30), (1, 5, 7, 23), (1, 2, 5, 67), (2, 3, 1, 1), (1, 2, 3, 2), (2, 4, 57, 66)]
-                {
+                for (n, c, h, w) in [
+                    (2, 3, 11, 9),
+                    (2, 3, 13, 37),
+                    (2, 3, 8, 32),
+                    (8, 32, 30, 30),
+                    (1, 5, 7, 23),
+                    (1, 2, 5, 67),
+                    (2, 3, 1, 1),
+                    (1, 2, 3, 2),
+                    (2, 4, 57, 66),
+                ] {
                     fast_2d_matches_generic_on(n, c, h, w);
                 }
             });
@@ -620,7 +632,11 @@ mod tests {
         let n: usize = std::env::var("ZENRT_TIMING_N").ok().and_then(|v| v.parse().ok()).unwrap_or(8);
         let x: Vec<f32> = (0..n * 64 * 112 * 112).map(|i| ((i * 37) % 101) as f32 * 0.1 - 5.0).collect();
         let x = Tensor::from_vec(vec![n, 64, 112, 112], x).unwrap();
-        let pool = Pool { kind: PoolKind::Max { storage_order: 0 }, win: window([3, 3], [2, 2], [1, 1], [1; 4], false), n_outputs: 1 };
+        let pool = Pool {
+            kind: PoolKind::Max { storage_order: 0 },
+            win: window([3, 3], [2, 2], [1, 1], [1; 4], false),
+            n_outputs: 1,
+        };
         for round in 0..3 {
             for (name, v) in [("row kernel", 1), ("generic", 2)] {
                 MAX3S2.store(v, Relaxed);

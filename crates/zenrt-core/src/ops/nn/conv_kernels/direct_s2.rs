@@ -283,7 +283,11 @@ unsafe fn tile<const V: usize>(k: &Kern, q: usize, lo: std::arch::x86_64::__m512
     let mut acc = [[_mm512_setzero_ps(); V]; B];
     for (o, acc_o) in acc.iter_mut().enumerate() {
         for (v, a) in acc_o.iter_mut().enumerate() {
-            *a = if k.first { _mm512_set1_ps(*k.bias.add(o)) } else { _mm512_loadu_ps(k.t.add(o * k.tstr + q + 16 * v)) };
+            *a = if k.first {
+                _mm512_set1_ps(*k.bias.add(o))
+            } else {
+                _mm512_loadu_ps(k.t.add(o * k.tstr + q + 16 * v))
+            };
         }
     }
     let offs = k.offs;

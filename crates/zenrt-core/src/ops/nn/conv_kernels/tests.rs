@@ -775,7 +775,11 @@ fn direct_s2_matches_float64() {
         for threads in [1, 2] {
             let mut got = vec![f32::NAN; want.len()];
             let mut run = || direct_s2::conv_f32(&x, &wp, b.as_deref(), &cs, act, &mut got);
-            if threads == 2 { crate::threads::run_in(Some(&pool), run) } else { run() };
+            if threads == 2 {
+                crate::threads::run_in(Some(&pool), run)
+            } else {
+                run()
+            };
             let e = rel_err(&want, &got, act);
             assert!(e < tol, "case {case}: {xs:?} {ws:?} {pads:?} {act:?} t{threads}: {e}");
         }
