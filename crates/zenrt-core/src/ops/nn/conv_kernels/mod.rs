@@ -6,6 +6,8 @@
 //! - other 2-D convolutions: GEMM whose B panels are packed straight from the image
 //!   ([`Im2col2d`], an implicit im2col: no `[C·kh·kw, HW]` buffer).
 //! - 1-D/3-D convolutions: explicit im2col + GEMM.
+//! - group-1 3×3 stride-2 2-D convolutions (AVX-512): a direct kernel over stride-phase copies
+//!   of the input ([`direct_s2`]).
 //! - depthwise 2-D (one input channel per group): direct sliding-window kernel, parallel over
 //!   channel planes.
 //! - group-1 2-D with at most 4 input channels (RGB stems): direct register-tiled kernel
