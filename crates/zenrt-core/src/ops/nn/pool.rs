@@ -236,8 +236,31 @@ impl Pool {
         let pairs = kw == 2 && sw == 2 && dw == 1;
         let plane = (oh * ow).max(1);
         let borders = ox0 > 0 || ox1 < ow;
+        // 3×3 stride-2 max windows (ResNet's stem pool), left pad 0 or 1: the AVX-512 row kernel.
+        let max3s2 = max
+            && geo.kernel[..] == [3, 3]
+            && geo.strides[..] == [2, 2]
+            && dh == 1
+            && dw == 1
+            && geo.pads_begin[1] <= 1
+            && max3s2_available()
+            && max3s2_on();
         let one_plane = |p: usize, out: &mut [f32], rowred: &mut [f32]| {
             let src = &xv[p * h * w..(p + 1) * h * w];
+            if max3s2 {
+                for (oy, a) in ty.iter().enumerate() {
+                    let rows: [&[f32]; 3] = std::array::from_fn(|k| {
+                        let r = a.first + k.min((a.hi - a.lo).saturating_sub(1));
+                        if a.hi > a.lo {
+                            &src[r * w..][..w]
+                        } else {
+                            &[]
+                        }
+                    });
+                    max3s2_row(rows, a.hi - a.lo, geo.pads_begin[1] as usize, &mut out[oy * ow..][..ow], rowred);
+                }
+                return;
+            }
             for (oy, a) in ty.iter().enumerate() {
                 let orow = &mut out[oy * ow..(oy + 1) * ow];
                 let rows = a.hi - a.lo;
@@ -312,13 +335,129 @@ impl Pool {
         let per = planes.div_ceil(crate::simd::par::pieces(planes, h * w)) * plane;
         crate::threads::for_each_chunk(&mut y, per.max(1), |i, chunk| {
             crate::simd::with_avx2(|| {
-                let mut rowred = vec![0f32; w];
+                let mut rowred = vec![0f32; if max3s2 { max3s2_buf_len(w, ow) } else { w }];
                 for (k, out) in chunk.chunks_mut(plane).enumerate() {
                     one_plane(i * per / plane + k, out, &mut rowred);
                 }
             })
         });
         Ok(Some(Tensor::from_vec(vec![n, c, oh, ow], y)?))
+    }
+}
+
+/// Whether [`max3s2_row`] runs its AVX-512 code (else the scalar loop).
+fn max3s2_available() -> bool {
+    cfg!(target_arch = "x86_64") && crate::simd::level() == crate::simd::Level::Avx512
+}
+
+/// 0 until `ZENRT_POOL_MAX3S2` is read (`off`: 3×3 stride-2 max pools take the generic row
+/// code), then 1 (on) or 2 (off); tests set it directly.
+static MAX3S2: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+
+/// Whether the 3×3 stride-2 max-pool row kernel is switched on.
+fn max3s2_on() -> bool {
+    use std::sync::atomic::Ordering::Relaxed;
+    match MAX3S2.load(Relaxed) {
+        0 => {
+            let on = !matches!(std::env::var("ZENRT_POOL_MAX3S2").as_deref(), Ok("off" | "0"));
+            MAX3S2.store(if on { 1 } else { 2 }, Relaxed);
+            on
+        }
+        v => v == 1,
+    }
+}
+
+/// The row buffer [`max3s2_row`] needs for input rows of `w` and output rows of `ow`.
+fn max3s2_buf_len(w: usize, ow: usize) -> usize {
+    (w + 2).max(2 * ow + 2) + 32
+}
+
+/// One output row of a 3×3 stride-2 max pool (left pad `pw` <= 1): the column-wise max of the
+/// window's `rows` rows (1..=3; those of `r` past `rows` repeat a used row; 0: the window is all
+/// padding) into `buf` after one `-inf` column (and `-inf` past the row), then `out[j]` the max
+/// of `buf` at `2j + 1 - pw .. 2j + 4 - pw`: the stride-2 split done once per output row.
+fn max3s2_row(r: [&[f32]; 3], rows: usize, pw: usize, out: &mut [f32], buf: &mut [f32]) {
+    let ow = out.len();
+    let w = if rows == 0 { 0 } else { r[0].len() };
+    assert!(pw <= 1 && buf.len() >= max3s2_buf_len(w, ow) && r.iter().all(|x| x.len() == w || rows == 0));
+    buf[0] = f32::NEG_INFINITY;
+    buf[w + 1..].fill(f32::NEG_INFINITY);
+    let off = 1 - pw;
+    #[cfg(target_arch = "x86_64")]
+    if max3s2_available() {
+        // SAFETY: AVX-512F is available; the rows hold `w` values and `buf` `w + 1`; `buf` holds
+        // `2·ow + 34 >= off + 2·j + 34` values for every group of 16 outputs from `j < ow`
+        // (`max3s2_buf_len`).
+        unsafe {
+            if rows > 0 {
+                max3_rows_avx512(r, &mut buf[1..=w]);
+            }
+            max3s2_avx512(&buf[off..], out);
+        }
+        return;
+    }
+    if rows > 0 {
+        buf[1..=w].copy_from_slice(r[0]);
+        for x in &r[1..rows] {
+            for (b, &v) in buf[1..=w].iter_mut().zip(*x) {
+                *b = if v > *b { v } else { *b };
+            }
+        }
+    }
+    for (j, o) in out.iter_mut().enumerate() {
+        let t = &buf[off + 2 * j..][..3];
+        let m = if t[1] > t[0] { t[1] } else { t[0] };
+        *o = if t[2] > m { t[2] } else { m };
+    }
+}
+
+/// `dst[i] = max(r[0][i], r[1][i], r[2][i])`.
+/// Safety: AVX-512F is available; the rows hold `dst.len()` values.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn max3_rows_avx512(r: [&[f32]; 3], dst: &mut [f32]) {
+    use std::arch::x86_64::*;
+    let n = dst.len();
+    assert!(r.iter().all(|x| x.len() >= n));
+    let (a, b, c, d) = (r[0].as_ptr(), r[1].as_ptr(), r[2].as_ptr(), dst.as_mut_ptr());
+    let mut i = 0;
+    while i + 16 <= n {
+        let v = _mm512_max_ps(_mm512_loadu_ps(a.add(i)), _mm512_loadu_ps(b.add(i)));
+        _mm512_storeu_ps(d.add(i), _mm512_max_ps(v, _mm512_loadu_ps(c.add(i))));
+        i += 16;
+    }
+    if i < n {
+        let m = ((1u32 << (n - i)) - 1) as __mmask16;
+        let v = _mm512_max_ps(_mm512_maskz_loadu_ps(m, a.add(i)), _mm512_maskz_loadu_ps(m, b.add(i)));
+        _mm512_mask_storeu_ps(d.add(i), m, _mm512_max_ps(v, _mm512_maskz_loadu_ps(m, c.add(i))));
+    }
+}
+
+/// `out[j] = max(b[2j], b[2j + 1], b[2j + 2])`, 16 outputs per 4 loads and 3 permutes.
+/// Safety: AVX-512F is available; `b` holds `2·out.len() + 32` values.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn max3s2_avx512(b: &[f32], out: &mut [f32]) {
+    use std::arch::x86_64::*;
+    let n = out.len();
+    assert!(b.len() >= 2 * n + 32);
+    let ie = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    let io = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    let p = b.as_ptr();
+    let mut j = 0;
+    while j < n {
+        let k = (n - j).min(16);
+        let q = p.add(2 * j);
+        let (x0, x1) = (_mm512_loadu_ps(q), _mm512_loadu_ps(q.add(16)));
+        let (y0, y1) = (_mm512_loadu_ps(q.add(2)), _mm512_loadu_ps(q.add(18)));
+        let m = _mm512_max_ps(_mm512_permutex2var_ps(x0, ie, x1), _mm512_permutex2var_ps(x0, io, x1));
+        let m = _mm512_max_ps(m, _mm512_permutex2var_ps(y0, ie, y1));
+        if k == 16 {
+            _mm512_storeu_ps(out.as_mut_ptr().add(j), m);
+        } else {
+            _mm512_mask_storeu_ps(out.as_mut_ptr().add(j), ((1u32 << k) - 1) as __mmask16, m);
+        }
+        j += 16;
     }
 }
 
@@ -466,13 +605,52 @@ mod tests {
         let pool = crate::threads::pool(2);
         for threads in [None, pool.as_deref()] {
             crate::threads::run_in(threads, || {
-                for (n, c, h, w) in
-                    [(2, 3, 11, 9), (2, 3, 13, 37), (2, 3, 8, 32), (8, 32, 30, 30), (1, 5, 7, 23), (1, 2, 5, 67)]
-                {
+                for (n, c, h, w) in [
+                    (2, 3, 11, 9),
+                    (2, 3, 13, 37),
+                    (2, 3, 8, 32),
+                    (8, 32, 30, 30),
+                    (1, 5, 7, 23),
+                    (1, 2, 5, 67),
+                    (2, 3, 1, 1),
+                    (1, 2, 3, 2),
+                    (2, 4, 57, 66),
+                ] {
                     fast_2d_matches_generic_on(n, c, h, w);
                 }
             });
         }
+    }
+
+    /// MaxPool 3×3/2 pad 1 of ResNet-50's stem output (batch `ZENRT_TIMING_N`, default 8), 1 thread,
+    /// row kernel against the generic rows: `cargo test --release -p zenrt-core max_pool_timing --
+    /// --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn max_pool_timing() {
+        use std::sync::atomic::Ordering::Relaxed;
+        let n: usize = std::env::var("ZENRT_TIMING_N").ok().and_then(|v| v.parse().ok()).unwrap_or(8);
+        let x: Vec<f32> = (0..n * 64 * 112 * 112).map(|i| ((i * 37) % 101) as f32 * 0.1 - 5.0).collect();
+        let x = Tensor::from_vec(vec![n, 64, 112, 112], x).unwrap();
+        let pool = Pool {
+            kind: PoolKind::Max { storage_order: 0 },
+            win: window([3, 3], [2, 2], [1, 1], [1; 4], false),
+            n_outputs: 1,
+        };
+        for round in 0..3 {
+            for (name, v) in [("row kernel", 1), ("generic", 2)] {
+                MAX3S2.store(v, Relaxed);
+                let mut best = f64::MAX;
+                for _ in 0..10 {
+                    let t = std::time::Instant::now();
+                    let y = pool.fast_2d_f32(&x).unwrap().unwrap();
+                    best = best.min(t.elapsed().as_secs_f64() * 1e3);
+                    drop(y);
+                }
+                println!("round {round} {name}: {best:.3} ms");
+            }
+        }
+        MAX3S2.store(0, Relaxed);
     }
 
     fn fast_2d_matches_generic_on(n: usize, c: usize, h: usize, w: usize) {
@@ -480,6 +658,11 @@ mod tests {
         let x = Tensor::from_vec(vec![n, c, h, w], x).unwrap();
         let geoms = [
             ([3, 3], [2, 2], [1, 1], [1, 1, 1, 1], false),
+            // 3×3 stride 2 (the AVX-512 row kernel): no pad, ceil mode, uneven and large pads.
+            ([3, 3], [2, 2], [1, 1], [0, 0, 0, 0], false),
+            ([3, 3], [2, 2], [1, 1], [0, 1, 1, 0], true),
+            ([3, 3], [2, 2], [1, 1], [2, 0, 2, 2], true),
+            ([3, 3], [2, 2], [1, 1], [1, 1, 2, 2], false),
             ([2, 2], [2, 2], [1, 1], [0, 0, 0, 0], true),
             ([2, 2], [2, 2], [1, 1], [0, 0, 0, 0], false),
             ([2, 2], [2, 2], [1, 1], [0, 1, 1, 0], true),
@@ -495,7 +678,14 @@ mod tests {
                 PoolKind::Average { count_include_pad: true },
             ] {
                 let pool = Pool { kind, win: window(k, s, d, p, ceil), n_outputs: 1 };
-                let fast = pool.fast_2d_f32(&x).unwrap().unwrap();
+                let fast = match pool.fast_2d_f32(&x) {
+                    Ok(f) => f.unwrap(),
+                    // Images smaller than the window: both paths refuse them.
+                    Err(_) => {
+                        assert!(pool.max_pool::<f32>(&x, 0).is_err() && pool.avg_lp(&x).is_err());
+                        continue;
+                    }
+                };
                 let want = match kind {
                     PoolKind::Max { .. } => pool.max_pool::<f32>(&x, 0).unwrap().0,
                     _ => pool.avg_lp(&x).unwrap(),

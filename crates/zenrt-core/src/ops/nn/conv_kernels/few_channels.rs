@@ -152,8 +152,10 @@ mod avx512 {
 
     /// `B` output channels × `V` vectors of 16 from column `ox`; the last holds
     /// `min(16, ow - ox - 16·(V-1))` columns. Safety: as `avx2::tile` with 16-column vectors.
+    /// `FULL`: the last vector holds 16 columns (plain loads and stores: masked ones cost more on
+    /// Zen 5, session 10).
     #[inline(always)]
-    unsafe fn tile<const B: usize, const V: usize>(r: &Row, lo: __m512, hi: __m512, ox: usize) {
+    unsafe fn tile<const B: usize, const V: usize, const FULL: bool>(r: &Row, lo: __m512, hi: __m512, ox: usize) {
         let src = r.src.add(ox);
         let last = (r.ow - ox - 16 * (V - 1)).min(16);
         let m: __mmask16 = ((1u32 << last) - 1) as __mmask16;
@@ -165,7 +167,11 @@ mod avx512 {
             let p = src.add(off);
             let mut x = [_mm512_setzero_ps(); V];
             for (v, xv) in x.iter_mut().enumerate() {
-                *xv = if v + 1 == V { _mm512_maskz_loadu_ps(m, p.add(16 * v)) } else { _mm512_loadu_ps(p.add(16 * v)) };
+                *xv = if v + 1 == V && !FULL {
+                    _mm512_maskz_loadu_ps(m, p.add(16 * v))
+                } else {
+                    _mm512_loadu_ps(p.add(16 * v))
+                };
             }
             let wk = r.w.add(k * B);
             for (o, acc_o) in acc.iter_mut().enumerate() {
@@ -180,7 +186,7 @@ mod avx512 {
                 // max(lo, a) / min(hi, a) return `a` when it is NaN (x86 takes the 2nd operand).
                 let val = _mm512_min_ps(hi, _mm512_max_ps(lo, *a));
                 let out = r.dst.add(o * r.plane + ox + 16 * v);
-                if v + 1 == V {
+                if v + 1 == V && !FULL {
                     _mm512_mask_storeu_ps(out, m, val);
                 } else {
                     _mm512_storeu_ps(out, val);
@@ -196,12 +202,16 @@ mod avx512 {
         assert!(!r.acc && r.res.is_null());
         let (lo, hi) = (_mm512_set1_ps(lo), _mm512_set1_ps(hi));
         let mut ox = 0;
-        while ox + 16 < r.ow {
-            tile::<B, 2>(r, lo, hi, ox);
+        while ox + 32 <= r.ow {
+            tile::<B, 2, true>(r, lo, hi, ox);
             ox += 32;
         }
-        if ox < r.ow {
-            tile::<B, 1>(r, lo, hi, ox);
+        if ox + 16 < r.ow {
+            tile::<B, 2, false>(r, lo, hi, ox);
+        } else if ox + 16 == r.ow {
+            tile::<B, 1, true>(r, lo, hi, ox);
+        } else if ox < r.ow {
+            tile::<B, 1, false>(r, lo, hi, ox);
         }
     }
 

@@ -6,6 +6,8 @@
 //! - other 2-D convolutions: GEMM whose B panels are packed straight from the image
 //!   ([`Im2col2d`], an implicit im2col: no `[C·kh·kw, HW]` buffer).
 //! - 1-D/3-D convolutions: explicit im2col + GEMM.
+//! - group-1 3×3 stride-2 2-D convolutions (AVX-512): a direct kernel over stride-phase copies
+//!   of the input ([`direct_s2`]).
 //! - depthwise 2-D (one input channel per group): direct sliding-window kernel, parallel over
 //!   channel planes.
 //! - group-1 2-D with at most 4 input channels (RGB stems): direct register-tiled kernel
@@ -15,6 +17,7 @@
 //! plan time ([`PackedConvWeights`]).
 
 mod depthwise;
+pub mod direct_s2;
 pub mod expand_dw;
 mod few_channels;
 mod im2col2d;
@@ -101,6 +104,8 @@ pub struct PackedConvWeights {
     pointwise: OnceLock<Vec<f32>>,
     /// The weights as the right operand of the transposed GEMM (group 1, [`transposed::pack`]).
     trans: OnceLock<PackedMat>,
+    /// The weights of the direct 3×3 stride-2 kernel ([`direct_s2::pack`]).
+    s2: OnceLock<Vec<f32>>,
     /// The form built at plan time serves every call (static spatial dims); see [`Self::plan`].
     fixed: bool,
 }
@@ -151,6 +156,7 @@ impl PackedConvWeights {
             wino: tile.map(|t| (t, OnceLock::new())),
             pointwise: OnceLock::new(),
             trans: OnceLock::new(),
+            s2: OnceLock::new(),
             fixed: one_image.is_some() && !few_channels,
         };
         match (tile, one_image) {
@@ -164,6 +170,9 @@ impl PackedConvWeights {
             _ if few_channels => {}
             (_, Some(cs)) if pointwise::chosen(cs) => {
                 p.pointwise_for(Some(w))?;
+            }
+            (_, Some(cs)) if direct_s2::chosen(cs) => {
+                p.s2_for(Some(w))?;
             }
             (_, Some(cs)) if transposed::chosen(cs) => {
                 p.trans_for(Some(w))?;
@@ -232,13 +241,20 @@ impl PackedConvWeights {
         get_or_build(&self.trans, || transposed::pack(self.raw(raw)?, m, kdim, self.kern))
     }
 
+    /// The weights in the direct 3×3 stride-2 kernel's layout, built from `raw` on first use.
+    fn s2_for(&self, raw: Option<&[f32]>) -> Result<&[f32]> {
+        let (m, c) = (self.shape[0], self.shape[1]);
+        get_or_build(&self.s2, || Ok(direct_s2::pack(self.raw(raw)?, m, c))).map(Vec::as_slice)
+    }
+
     /// Bytes held by the packed forms built so far.
     pub fn held_bytes(&self) -> usize {
         let g: usize = self.groups.get().map_or(0, |v| v.iter().map(PackedMat::bytes).sum());
         let wi = self.wino.as_ref().and_then(|(_, c)| c.get()).map_or(0, WinogradWeights::bytes);
         let pw = self.pointwise.get().map_or(0, |v| v.len() * 4);
         let tr = self.trans.get().map_or(0, PackedMat::bytes);
-        g + wi + pw + tr
+        let s2 = self.s2.get().map_or(0, |v| v.len() * 4);
+        g + wi + pw + tr + s2
     }
 }
 
@@ -343,6 +359,18 @@ pub fn conv_res_f32(
             winograd::winograd_f32(x, wt, b, cs, kact, &mut y)?;
             return Ok(add_residual(y, z, act));
         }
+    }
+    if direct_s2::chosen(cs) {
+        let owned;
+        let wp = match w {
+            ConvWeights::Packed(p, raw) => p.s2_for(raw)?,
+            ConvWeights::Raw(r) => {
+                owned = direct_s2::pack(r, cs.m, cs.c);
+                &owned
+            }
+        };
+        direct_s2::conv_f32(x, wp, b, cs, kact, &mut y);
+        return Ok(add_residual(y, z, act));
     }
     if transposed::chosen(cs) {
         let (kern, wsrc);

@@ -87,9 +87,16 @@ pub fn pad_plane(src: &[f32], hw: [usize; 2], pads: [i64; 2], pd: Padded, dst: &
 /// Stride-2 row split: `row[j] = x(2j)`, `row[phase_len + j] = x(2j + 1)` where
 /// `x(c) = srow[c - pw]` (zero outside the row); the interior is one pass over pairs.
 fn split_pairs(srow: &[f32], pw: i64, row: &mut [f32], phase_len: usize) {
+    let (even, odd) = row[..2 * phase_len].split_at_mut(phase_len);
+    split_even_odd(srow, pw, even, odd);
+}
+
+/// `even[j] = x(2j)`, `odd[j] = x(2j + 1)` where `x(c) = srow[c - pw]` (zero outside the row);
+/// `even` and `odd` are equally long.
+pub(super) fn split_even_odd(srow: &[f32], pw: i64, even: &mut [f32], odd: &mut [f32]) {
     let w = srow.len() as i64;
     let at = |c: i64| if c >= pw && c - pw < w { srow[(c - pw) as usize] } else { 0.0 };
-    let (even, odd) = row.split_at_mut(phase_len);
+    let phase_len = even.len();
     // Interior: both 2j - pw and 2j + 1 - pw inside the row.
     let lo = ((pw.max(0) + 1) / 2).min(phase_len as i64) as usize;
     let hi = (w + pw).div_euclid(2).clamp(lo as i64, phase_len as i64) as usize;

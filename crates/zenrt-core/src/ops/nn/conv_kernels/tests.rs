@@ -781,7 +781,9 @@ fn transposed_matches_float64() {
             Some(p) => ConvWeights::Packed(p, p.needs_raw().then_some(&w[..])),
             None => ConvWeights::Raw(&w),
         };
-        if let (Some(p), true) = (&planned, transposed::chosen(&cs) && c > few_channels::FEW_CHANNELS) {
+        if let (Some(p), true) =
+            (&planned, transposed::chosen(&cs) && c > few_channels::FEW_CHANNELS && !direct_s2::chosen(&cs))
+        {
             let wino = k == 3
                 && stride == 1
                 && winograd_tile_for(Some(&one)).is_some_and(|t| winograd::applies(&one) && winograd::pays(&one, t));
@@ -797,6 +799,65 @@ fn transposed_matches_float64() {
     }
 }
 
+#[test]
+fn direct_s2_matches_float64() {
+    // The direct 3×3 stride-2 kernel against the float64 direct convolution: odd and even image
+    // sizes (1×1 outputs up to several chunks of rows, several images per chunk), begin/end pads
+    // 0..2, input channels around the 64-channel block (5, 17, 64, 70, 130), output channels
+    // around the 8-channel tile (1, 7, 8, 13, 24), batch 1..3, bias or none, every activation
+    // kind, residuals, the kernel itself and through the conv entry point with raw and planned
+    // weights, 1 and 2 threads.
+    if !direct_s2::chosen(&ConvShape::new(&[1, 8, 8, 8], &[8, 8, 3, 3], &s2_window([1; 4]), 1).unwrap()) {
+        eprintln!("direct_s2 not available here (no AVX-512 or ZENRT_CONV_S2=off): skipped");
+        return;
+    }
+    let mut rng = Lcg(4242);
+    let pool = crate::threads::pool(2).unwrap();
+    for case in 0..40 {
+        let n = 1 + rng.below(3);
+        let c = [5, 17, 64, 70, 130][case % 5];
+        let m = [1, 7, 8, 13, 24][rng.below(5)];
+        let (h, w) = [(1, 1), (3, 3), (5, 4), (9, 13), (16, 16), (30, 29), (15, 15), (57, 56)][rng.below(8)];
+        let pads: [i64; 4] = std::array::from_fn(|_| rng.below(3) as i64);
+        let Ok(cs) = ConvShape::new(&[n, c, h, w], &[m, c, 3, 3], &s2_window(pads), 1) else { continue };
+        if cs.geo.out.contains(&0) {
+            continue;
+        }
+        assert!(direct_s2::chosen(&cs));
+        let (xs, ws) = ([n, c, h, w], [m, c, 3, 3]);
+        let RandomConv { mut want, x, w: wf, b, act } = random_conv(&mut rng, &xs, &ws, &cs.geo);
+        let tol = 1e-7 * (c * 9) as f64 + 1e-6;
+        let wp = direct_s2::pack(&wf, m, c);
+        for threads in [1, 2] {
+            let mut got = vec![f32::NAN; want.len()];
+            let mut run = || direct_s2::conv_f32(&x, &wp, b.as_deref(), &cs, act, &mut got);
+            if threads == 2 {
+                crate::threads::run_in(Some(&pool), run)
+            } else {
+                run()
+            };
+            let e = rel_err(&want, &got, act);
+            assert!(e < tol, "case {case}: {xs:?} {ws:?} {pads:?} {act:?} t{threads}: {e}");
+        }
+        let z = add_residual_to(&mut rng, &mut want, case % 4 == 0);
+        let mut one = cs.clone();
+        one.n = 1;
+        let planned = PackedConvWeights::plan(&wf, &ws, 1, false, Some(&one)).unwrap().unwrap();
+        assert!(!planned.needs_raw());
+        assert_eq!(planned.held_bytes(), m.div_ceil(direct_s2::B) * direct_s2::B * c * 9 * 4, "case {case}");
+        for (threads, wts) in [(1, ConvWeights::Raw(&wf)), (2, ConvWeights::Packed(&planned, None))] {
+            let run = || conv_res_f32(&x, wts, b.as_deref(), z.as_deref(), &cs, act).unwrap();
+            let got = if threads == 2 { crate::threads::run_in(Some(&pool), run) } else { run() };
+            let e = rel_err(&want, &got, act);
+            assert!(e < tol, "case {case} entry: {xs:?} {ws:?} {pads:?} {act:?} t{threads}: {e}");
+        }
+    }
+}
+
+fn s2_window(pads: [i64; 4]) -> Window {
+    Window { strides: Some(vec![2, 2]), pads: Some(pads.to_vec()), ..Window::default() }
+}
+
 /// Per-layer times of ResNet-50's convolutions (batch `ZENRT_TIMING_N`, default 1; 1 thread) on
 /// each path: `cargo test --release -p zenrt-core resnet_layers_timing -- --ignored --nocapture`.
 #[test]
@@ -806,6 +867,7 @@ fn resnet_layers_timing() {
     let mut rng = Lcg(3);
     // (c, m, k, stride, input hw)
     let layers = [
+        (3, 64, 7, 2, 224),
         (64, 64, 1, 1, 56),
         (256, 64, 1, 1, 56),
         (64, 64, 3, 1, 56),
@@ -851,7 +913,8 @@ fn resnet_layers_timing() {
             transposed::set_max_pixels(limit);
             let p = PackedConvWeights::plan(&wf, &ws, 1, false, Some(&one)).unwrap().unwrap();
             let ms = time(&mut || {
-                let y = conv_f32(&xf, ConvWeights::Packed(&p, None), Some(&bf), &cs, Activation::Relu).unwrap();
+                let wts = ConvWeights::Packed(&p, p.needs_raw().then_some(&wf[..]));
+                let y = conv_f32(&xf, wts, Some(&bf), &cs, Activation::Relu).unwrap();
                 crate::memory::recycle(y);
             });
             line += &format!("  {name} {ms:.3}");
