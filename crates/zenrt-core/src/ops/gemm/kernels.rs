@@ -250,18 +250,25 @@ mod x86 {
                 if masks[v] == 0 {
                     continue;
                 }
+                // Full vectors by plain loads and stores (masked ones cost more on Zen 5).
+                let full = masks[v] == 0xffff;
+                let load = |p: *const f32| if full { _mm512_loadu_ps(p) } else { _mm512_maskz_loadu_ps(masks[v], p) };
                 let mut x = _mm512_fmadd_ps(row[v], alpha, rbv);
                 x = _mm512_add_ps(x, cb[v]);
                 if ep.load_c {
-                    x = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(masks[v], crow.add(16 * v)), beta, x);
+                    x = _mm512_fmadd_ps(load(crow.add(16 * v)), beta, x);
                 }
                 if !ep.res.is_null() {
-                    x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(masks[v], ep.res.add(i * rsc + 16 * v)));
+                    x = _mm512_add_ps(x, load(ep.res.add(i * rsc + 16 * v)));
                 }
                 if ep.clamp {
                     x = _mm512_min_ps(_mm512_max_ps(x, lo), hi);
                 }
-                _mm512_mask_storeu_ps(crow.add(16 * v), masks[v], x);
+                if full {
+                    _mm512_storeu_ps(crow.add(16 * v), x);
+                } else {
+                    _mm512_mask_storeu_ps(crow.add(16 * v), masks[v], x);
+                }
             }
         }
     }
