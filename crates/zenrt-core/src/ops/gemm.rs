@@ -158,10 +158,10 @@ fn run_task(cx: &Ctx, m0: usize, m1: usize, n0: usize, n1: usize) {
     // A B block serves every A block of the task. With one A block (conv weights, packed ahead of
     // time, of at most `mc` rows) nothing reuses it, so keep it small enough to stay in L2 between
     // its packing and its use, instead of a multi-MiB block written to L3 and read back.
-    // A task whose C does not fit in L2 writes it one A micro-panel (`mr` row streams) at a time
-    // over L2-sized B blocks, instead of `mc` rows at once per B micro-panel: the hardware
-    // prefetchers follow `mr` streams of C (and of a residual), not hundreds (ResNet-50's 56×56
-    // 1×1 convs at batch 8: 8–15% faster, docs/kernels.md "Session 10").
+    // With `ZENRT_GEMM_ROW_ORDER=1`, a task whose C does not fit in L2 writes it one A micro-panel
+    // (`mr` row streams) at a time over L2-sized B blocks, instead of `mc` rows at once per B
+    // micro-panel. Off by default: 8–15% faster on ResNet-50's 56×56 1×1 convs at batch 8 alone,
+    // level on the whole model (docs/kernels.md, "Session 10 (lead)").
     let row_order = ROW_ORDER.on() && (m1 - m0) * (n1 - n0) * 4 > cx.l2;
     let nc_max = if row_order {
         (cx.l2 / 2 / (4 * kc_max) / nr * nr).clamp(4 * nr, nc_max.max(4 * nr))
@@ -310,8 +310,8 @@ pub(crate) static SHARED_B_SPLIT: Switch = Switch::new("ZENRT_GEMM_SHARED_B", fa
 pub(crate) static L2_B_BLOCK: Switch = Switch::new("ZENRT_GEMM_L2_B", false);
 
 /// Row order for tasks whose C exceeds L2 ([`run_task`]): B blocks of half the L2, swept once per
-/// A micro-panel. `ZENRT_GEMM_ROW_ORDER=0` turns it off.
-pub(crate) static ROW_ORDER: Switch = Switch::new("ZENRT_GEMM_ROW_ORDER", true);
+/// A micro-panel. Off unless `ZENRT_GEMM_ROW_ORDER=1`.
+pub(crate) static ROW_ORDER: Switch = Switch::new("ZENRT_GEMM_ROW_ORDER", false);
 
 /// A half-open `(start, end)` range of rows or columns.
 type Range = (usize, usize);
