@@ -464,7 +464,7 @@ pub fn sgemm(
     let (rows_a, rows_b) = (rows_of(&a), rows_of(&b));
     let a = rows_a.as_ref().map_or(a, |s| Operand::Src(s));
     let small_path = matches!(a, Operand::Src(_))
-        && small::applies(m, false, if let Operand::Packed(p) = b { Some(p.r) } else { None });
+        && small::applies(m, false, if let Operand::Packed(p) = b { Some(p.r) } else { None }, kern);
     let general = k == 0 || csc != 1 || (m > 1 && rsc < n);
     let b = match &rows_b {
         Some(s) if small_path || general || kern.direct.is_none() => Operand::Src(s),

@@ -31,9 +31,21 @@ thread_local! {
 }
 
 /// Whether [`sgemm_small`] takes this product (A must be unpacked; a pre-packed B must have
-/// panels a multiple of 8 wide).
-pub(super) fn applies(m: usize, a_packed: bool, b_panel: Option<usize>) -> bool {
-    (1..=MAX_M).contains(&m) && !a_packed && b_panel.is_none_or(|r| r % 8 == 0)
+/// panels a multiple of 8 wide). With a 32-wide (AVX-512) blocked kernel only up to
+/// [`MAX_M_WIDE`] rows: its 8- and 4-row edge tiles beat this path's 8-lane tiles from 3 rows on
+/// (keras_cnn's 7200×64 dense layer, docs/kernels.md "Session 10 (lead)").
+pub(super) fn applies(m: usize, a_packed: bool, b_panel: Option<usize>, kern: &Kernel) -> bool {
+    let most = if kern.nr >= 32 { MAX_M_WIDE } else { MAX_M };
+    (1..=most.min(max_m())).contains(&m) && !a_packed && b_panel.is_none_or(|r| r % 8 == 0)
+}
+
+/// Largest M this path takes beside a 32-wide blocked kernel.
+pub const MAX_M_WIDE: usize = 2;
+
+/// `ZENRT_GEMM_SMALL_MAX_M` (caps the rows this path takes; for comparisons), else no cap.
+fn max_m() -> usize {
+    static V: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *V.get_or_init(|| std::env::var("ZENRT_GEMM_SMALL_MAX_M").ok().and_then(|v| v.parse().ok()).unwrap_or(MAX_M))
 }
 
 /// B as k-major panels `r` columns wide, in K blocks: [`Panels::block`] gives, for the block
