@@ -341,6 +341,28 @@ pub fn conv_res_f32(
             return Ok(add_residual(y, z, act));
         }
     }
+    // Strided 1×1 convs without padding (ResNet's downsample): the batch's subsampled planes
+    // gathered once, then the stride-1 1×1 conv of those (every 1×1 path applies: in place,
+    // transposed for small images, one GEMM over the batch of 7×7 images).
+    if GATHER_1X1.on()
+        && sp == 2
+        && geo.kernel.iter().all(|&k| k == 1)
+        && geo.strides.iter().any(|&s| s != 1)
+        && geo.pads_begin.iter().chain(&geo.pads_end).all(|&p| p == 0)
+    {
+        let per = cs.c * out_size;
+        let mut xs = crate::memory::alloc_for_overwrite::<f32>(cs.n * per);
+        for (xn, dn) in x.chunks_exact(cs.c * in_size).zip(xs.chunks_exact_mut(per)) {
+            subsample(xn, cs.c, &cs.in_sp, geo, dn);
+        }
+        let mut one = cs.clone();
+        one.in_sp = geo.out.clone();
+        one.geo.strides = vec![1; sp];
+        one.geo.dilations = vec![1; sp];
+        let y = conv_res_f32(&xs, w, b, z, &one, act);
+        crate::memory::recycle(xs);
+        return y;
+    }
     if pointwise::chosen(cs) {
         let owned;
         let wp = match w {
@@ -415,17 +437,11 @@ pub fn conv_res_f32(
     // packing); strided 1×1 convs without padding (ResNet's downsample) first gather each image's
     // subsampled planes into one contiguous `[C, out]` scratch.
     let direct = kern.direct.is_some() && direct_pointwise();
-    let subsampled = direct
-        && !pointwise
-        && sp == 2
-        && geo.kernel.iter().all(|&k| k == 1)
-        && geo.pads_begin.iter().chain(&geo.pads_end).all(|&p| p == 0);
     let per_image = cs.m * out_size;
     // One image: its GEMM per group (each may split over the pool unless this runs in a task).
     // The residual enters the GEMM's tile epilogue, read as the tiles are written.
     let image = |n: usize, yn: &mut [f32]| -> Result<()> {
         let mut col = vec![0f32; col_len];
-        let mut sub = if subsampled { crate::memory::alloc_for_overwrite::<f32>(cg * out_size) } else { Vec::new() };
         for gi in 0..g {
             let xg = &x[(n * cs.c + gi * cg) * in_size..][..cg * in_size];
             let yg = &mut yn[gi * mg * out_size..][..mg * out_size];
@@ -436,10 +452,6 @@ pub fn conv_res_f32(
             let rows;
             let bop: Operand = if direct && pointwise {
                 rows = Rows::new(xg, cg, in_size, in_size)?;
-                Operand::Rows(rows)
-            } else if subsampled {
-                subsample(xg, cg, &cs.in_sp, geo, &mut sub);
-                rows = Rows::new(&sub, cg, out_size, out_size)?;
                 Operand::Rows(rows)
             } else if pointwise {
                 planes = pointwise::Planes::new(xg, cg, in_size);
@@ -472,7 +484,6 @@ pub fn conv_res_f32(
             };
             sgemm(kern, 1.0, a, bop, 0.0, yg, out_size, 1, &Epilogue { bias, act, residual: zg })?;
         }
-        crate::memory::recycle(sub);
         Ok(())
     };
     let image_work = per_image.saturating_mul(kdim);
@@ -495,6 +506,11 @@ pub(crate) static DIRECT_B: crate::ops::gemm::Switch = crate::ops::gemm::Switch:
 fn direct_pointwise() -> bool {
     DIRECT_B.on()
 }
+
+/// Whether strided 1×1 convs without padding gather their subsampled input first and run as
+/// stride-1 1×1 convs: `ZENRT_CONV_GATHER_1X1=0` leaves them to the implicit im2col and the
+/// transposed GEMM (for comparisons).
+pub(crate) static GATHER_1X1: crate::ops::gemm::Switch = crate::ops::gemm::Switch::new("ZENRT_CONV_GATHER_1X1", true);
 
 /// `dst[c, oh, ow] = x[c, oh·sh, ow·sw]` for one image of a 2-D 1×1 conv without padding
 /// (`dst`: `c × out` values).

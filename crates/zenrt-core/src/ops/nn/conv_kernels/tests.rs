@@ -239,8 +239,9 @@ fn residual_matches_float64_on_every_path() {
     assert!(conv_res_f32(&x, ConvWeights::Raw(&w), None, Some(&[0.0; 47]), &cs, Activation::None).is_err());
 }
 
-/// 1×1 convs read where they lie and strided 1×1 convs (gathered planes), each with the input
-/// packed instead (`DIRECT_B` off) as well: random shapes large enough for the GEMM path
+/// 1×1 convs read where they lie and strided 1×1 convs (the batch's planes gathered, then every
+/// 1×1 path), each with the input packed instead (`DIRECT_B` off) and without the gather
+/// (`GATHER_1X1` off: implicit im2col / transposed GEMM) as well: random shapes large enough for the GEMM path
 /// (downsample-like strides 2 and 3, odd sizes, partial column panels), with and without a
 /// residual, raw and planned weights, 1 and 2 threads, against the float64 direct convolution.
 #[test]
@@ -265,20 +266,22 @@ fn pointwise_and_strided_1x1_match_float64() {
             Some(p) => ConvWeights::Packed(p, p.needs_raw().then_some(&rc.w[..])),
             None => ConvWeights::Raw(&rc.w),
         };
-        for direct in [true, false] {
+        for (direct, gather) in [(true, true), (false, true), (true, false)] {
             DIRECT_B.set(direct);
+            GATHER_1X1.set(gather);
             for (threads, wts) in [(1, ConvWeights::Raw(&rc.w)), (2, second), (1, second)] {
                 let run = || conv_res_f32(&rc.x, wts, rc.b.as_deref(), z.as_deref(), &cs, rc.act).unwrap();
                 let got = if threads == 2 { crate::threads::run_in(Some(&pool), run) } else { run() };
                 let e = rel_err(&want, &got, rc.act);
                 assert!(
                     e < 1e-5,
-                    "case {case}: {xs:?} stride {st} {:?} direct {direct} threads {threads}: {e}",
+                    "case {case}: {xs:?} stride {st} {:?} direct {direct} gather {gather} threads {threads}: {e}",
                     rc.act
                 );
             }
         }
         DIRECT_B.set(true);
+        GATHER_1X1.set(true);
     }
 }
 
