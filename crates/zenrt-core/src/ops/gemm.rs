@@ -178,24 +178,16 @@ fn run_task(cx: &Ctx, m0: usize, m1: usize, n0: usize, n1: usize) {
         let mut pc = 0;
         while pc < cx.k {
             let kc = kc_max.min(cx.k - pc);
-            // B read where it lies: the block's first element and its row stride.
+            // B read where it lies: the block's first element and its row stride (`sgemm` passes
+            // a rows operand only to kernels with a direct form, as a packing source otherwise).
             let mut direct: Option<(*const f32, usize)> = None;
             let bblock: &[f32] = match cx.b {
                 Operand::Packed(p) => p.block_from(pc, kc, jc / nr),
-                Operand::Rows(r) if cx.kern.direct.is_some() => {
+                Operand::Rows(r) => {
                     direct = Some((r.data[pc * r.ld + jc..].as_ptr(), r.ld));
                     &[]
                 }
-                Operand::Src(_) | Operand::Rows(_) => {
-                    let rs;
-                    let s: &dyn PackSrc = match cx.b {
-                        Operand::Src(s) => s,
-                        Operand::Rows(r) => {
-                            rs = r.strided();
-                            &rs
-                        }
-                        Operand::Packed(_) => unreachable!(),
-                    };
+                Operand::Src(s) => {
                     grow(&mut bbuf, npan * kc * nr);
                     for q in 0..npan {
                         let t0 = jc + q * nr;

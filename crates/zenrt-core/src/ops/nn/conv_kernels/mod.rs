@@ -433,10 +433,9 @@ pub fn conv_res_f32(
         pointwise::batched_f32(kern, a, x, b, z, cs, act, &mut y)?;
         return Ok(y);
     }
-    // 1×1 kernels reading the NCHW input where it lies (kernels with a direct form: B needs no
-    // packing); strided 1×1 convs without padding (ResNet's downsample) first gather each image's
-    // subsampled planes into one contiguous `[C, out]` scratch.
-    let direct = kern.direct.is_some() && direct_pointwise();
+    // 1×1 kernels read the NCHW input where it lies (kernels with a direct form: B needs no
+    // packing).
+    let direct = kern.direct.is_some() && DIRECT_B.on();
     let per_image = cs.m * out_size;
     // One image: its GEMM per group (each may split over the pool unless this runs in a task).
     // The residual enters the GEMM's tile epilogue, read as the tiles are written.
@@ -502,10 +501,6 @@ pub fn conv_res_f32(
 /// Whether 1×1 convs read their input where it lies (kernels with a direct form):
 /// `ZENRT_POINTWISE_DIRECT_B=0` packs it as before (for comparisons).
 pub(crate) static DIRECT_B: crate::ops::gemm::Switch = crate::ops::gemm::Switch::new("ZENRT_POINTWISE_DIRECT_B", true);
-
-fn direct_pointwise() -> bool {
-    DIRECT_B.on()
-}
 
 /// Whether strided 1×1 convs without padding gather their subsampled input first and run as
 /// stride-1 1×1 convs: `ZENRT_CONV_GATHER_1X1=0` leaves them to the implicit im2col and the
