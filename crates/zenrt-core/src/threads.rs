@@ -4,9 +4,15 @@
 //! **The caller is one of the threads.** A pool of `n` threads owns `n - 1` workers; a plan runs
 //! on the thread that called it ([`run_in`] only marks the pool as the current one there) and
 //! enters the pool only where a kernel splits work ([`for_each_task`] and the chunk helpers built
-//! on it). A split publishes the job, wakes the workers and runs tasks itself: tasks are claimed
-//! from one atomic counter, so a worker that wakes late simply finds fewer (or no) tasks left and
-//! the caller never waits for a wake-up, only for tasks a worker already started. Workers spin a
+//! on it). A split publishes the job, wakes the workers and runs tasks itself. The tasks are cut
+//! into one contiguous range per thread (the caller takes the first), each with its own claim
+//! counter on its own cache line; a thread that finishes its range steals from the others'. So a
+//! worker that wakes late simply finds fewer (or no) tasks left and the caller never waits for a
+//! wake-up, only for tasks a worker already started; and while no one steals, a claim touches
+//! only its own thread's cache line, and each thread works on the same part of every split
+//! (the same rows or channels op after op), so data stays in its core's cache. One shared
+//! counter cost a cache-line transfer per task: about 200 ns one way between this VM's two
+//! cores when the host places them apart (`docs/kernels.md`, session 11). Workers spin a
 //! short while after each job ([`SPIN_US`]) before they sleep, so back-to-back splits of one run find
 //! them awake. Small kernels do not split at all (each kernel checks its own work threshold), so a
 //! model of small ops runs at 2 threads exactly as at 1.
@@ -62,29 +68,51 @@ struct Shared {
     active: AtomicUsize,
     /// Workers asleep on `wake` (the caller skips the notify when none are).
     sleepers: AtomicUsize,
+    /// Each thread's range of the running job's tasks (index 0: the caller; worker `i`: `i`).
+    slots: Box<[Slot]>,
     shutdown: AtomicBool,
     lock: Mutex<()>,
     wake: Condvar,
 }
 
-/// One split: tasks `0..n` of `f`, claimed through `next`.
+/// One thread's range of a job's tasks, `next..end`, claimed one at a time by its owner and, once
+/// the thieves have none left of their own, by them. Alone on its cache line pair (Zen fetches
+/// lines in pairs), so the owner's claims do not move a line another thread writes.
+#[repr(align(128))]
+struct Slot {
+    next: AtomicUsize,
+    end: AtomicUsize,
+}
+
+/// Past every `end`: a slot set to it has no tasks left (and `fetch_add` cannot overflow).
+const DRAINED: usize = usize::MAX / 2;
+
+/// One split: tasks `0..n` of `f`, claimed through the pool's slots.
 struct Job<'a> {
     f: &'a (dyn Fn(usize) + Sync),
-    n: usize,
-    next: AtomicUsize,
     /// The first panic of a task on a worker (re-raised on the caller).
     panic: Mutex<Option<Box<dyn Any + Send>>>,
 }
 
 impl Job<'_> {
-    fn work(&self) {
-        loop {
-            let i = self.next.fetch_add(1, SeqCst);
-            if i >= self.n {
-                return;
+    /// Runs the tasks of slot `me`, then steals the others' (the next slot first).
+    fn work(&self, slots: &[Slot], me: usize) {
+        let t = slots.len();
+        for k in 0..t {
+            let s = &slots[(me + k) % t];
+            loop {
+                let i = s.next.fetch_add(1, SeqCst);
+                if i >= s.end.load(SeqCst) {
+                    break;
+                }
+                (self.f)(i);
             }
-            (self.f)(i);
         }
+    }
+
+    /// Leaves no task to claim (after a panic).
+    fn drain(slots: &[Slot]) {
+        slots.iter().for_each(|s| s.next.store(DRAINED, SeqCst));
     }
 }
 
@@ -95,6 +123,7 @@ impl Pool {
             job: AtomicPtr::new(std::ptr::null_mut()),
             active: AtomicUsize::new(0),
             sleepers: AtomicUsize::new(0),
+            slots: (0..threads).map(|_| Slot { next: AtomicUsize::new(DRAINED), end: AtomicUsize::new(0) }).collect(),
             shutdown: AtomicBool::new(false),
             lock: Mutex::new(()),
             wake: Condvar::new(),
@@ -104,12 +133,13 @@ impl Pool {
             let sh = shared.clone();
             let spin = spin_time();
             let spawned =
-                std::thread::Builder::new().name(format!("zenrt-{threads}-{i}")).spawn(move || worker(&sh, spin));
+                std::thread::Builder::new().name(format!("zenrt-{threads}-{i}")).spawn(move || worker(&sh, spin, i));
             match spawned {
                 Ok(h) => workers.push(h),
                 Err(_) => break,
             }
         }
+        // Threads that failed to start own no slot: the ranges are cut over those that did.
         let threads = workers.len() + 1;
         (threads > 1).then(|| Pool { threads, shared, busy: AtomicBool::new(false), workers })
     }
@@ -125,8 +155,16 @@ impl Pool {
         if self.busy.compare_exchange(false, true, SeqCst, SeqCst).is_err() {
             return (0..n).for_each(f);
         }
-        let job = Job { f, n, next: AtomicUsize::new(0), panic: Mutex::new(None) };
+        let job = Job { f, panic: Mutex::new(None) };
         let sh = &*self.shared;
+        let slots = &sh.slots[..self.threads];
+        // No worker reads the slots before the job is published below (the last one's tasks
+        // ended with `active` back at 0).
+        let t = self.threads;
+        for (k, s) in slots.iter().enumerate() {
+            s.end.store((k + 1) * n / t, SeqCst);
+            s.next.store(k * n / t, SeqCst);
+        }
         // The pointer is withdrawn (and every worker holding it waited for) by `Finish` before
         // `job` goes out of scope, also when a task panics on this thread.
         sh.job.store(&job as *const Job<'_> as *mut Job<'static>, SeqCst);
@@ -138,7 +176,7 @@ impl Pool {
         {
             let _finish = Finish(self);
             let _serial = Enter::new(std::ptr::null());
-            job.work();
+            job.work(slots, 0);
         }
         let panic = job.panic.lock().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(p) = panic {
@@ -182,7 +220,8 @@ impl Drop for Pool {
     }
 }
 
-fn worker(sh: &Shared, spin: Duration) {
+fn worker(sh: &Shared, spin: Duration, me: usize) {
+    let slots = &sh.slots[..];
     let mut seen = 0;
     loop {
         let started = Instant::now();
@@ -216,8 +255,8 @@ fn worker(sh: &Shared, spin: Duration) {
         let job = sh.job.load(SeqCst);
         // SAFETY: a non-null job stays alive until `active` drops back (see `Finish`).
         if let Some(job) = unsafe { job.as_ref() } {
-            if let Err(p) = catch_unwind(AssertUnwindSafe(|| job.work())) {
-                job.next.store(job.n, SeqCst);
+            if let Err(p) = catch_unwind(AssertUnwindSafe(|| job.work(slots, me))) {
+                Job::drain(slots);
                 job.panic.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(p);
             }
         }
