@@ -245,7 +245,23 @@ impl Pool {
             && geo.pads_begin[1] <= 1
             && max3s2_available()
             && max3s2_on();
+        // 2×2 stride-2 max windows without padding (every window whole): the plane kernel.
+        let plane2x2 = max
+            && pairs
+            && geo.kernel[0] == 2
+            && geo.strides[0] == 2
+            && dh == 1
+            && ty.iter().all(|a| a.hi - a.lo == 2)
+            && ox0 == 0
+            && ox1 == ow
+            && ty.iter().enumerate().all(|(oy, a)| a.first == 2 * oy)
+            && tx.iter().enumerate().all(|(ox, b)| b.first == 2 * ox)
+            && max_2x2_plane_available();
         let one_plane = |p: usize, out: &mut [f32], rowred: &mut [f32]| {
+            if plane2x2 {
+                max_2x2_plane(&xv[p * h * w..], w, oh, out);
+                return;
+            }
             let src = &xv[p * h * w..(p + 1) * h * w];
             if max3s2 {
                 for (oy, a) in ty.iter().enumerate() {
@@ -480,6 +496,71 @@ fn max_2x2(r0: &[f32], r1: &[f32], out: &mut [f32]) {
     }
 }
 
+/// Whether [`max_2x2_plane`] runs its AVX-512 code (else the pool takes the row code).
+fn max_2x2_plane_available() -> bool {
+    cfg!(target_arch = "x86_64") && crate::simd::level() == crate::simd::Level::Avx512
+}
+
+/// One plane of a 2×2 stride-2 max pool without padding: `out[oy·ow + ox]` (`out.len()` is
+/// `oh·ow`) the max of `x[(2oy + i)·w + 2ox + j]`, `i, j < 2`; `x` starts at the plane and runs to
+/// the end of the tensor (rows of `w >= 2·ow` values, `2·oh` of them).
+///
+/// 16 outputs a vector. A row's last vector is stored whole when the lanes past the row still
+/// lie in this plane's output (they land on later rows, which are written after) and loaded
+/// whole when its 32 values lie in `x`: only the plane's last row masks. Masked loads and stores
+/// are slow on Zen 5; keras_cnn's 15-wide rows took one masked vector each.
+fn max_2x2_plane(x: &[f32], w: usize, oh: usize, out: &mut [f32]) {
+    let ow = if oh == 0 { 0 } else { out.len() / oh };
+    assert!(out.len() == oh * ow && 2 * ow <= w && x.len() >= 2 * oh * w);
+    #[cfg(target_arch = "x86_64")]
+    if max_2x2_plane_available() {
+        // SAFETY: AVX-512F is available; the bounds of every whole access are checked inside
+        // against `x.len()` and `out.len()`, checked above to cover the rows.
+        unsafe { max_2x2_plane_avx512(x, w, oh, ow, out) };
+        return;
+    }
+    for oy in 0..oh {
+        let (r0, r1) = (&x[2 * oy * w..][..w], &x[(2 * oy + 1) * w..][..w]);
+        max_2x2(r0, r1, &mut out[oy * ow..][..ow]);
+    }
+}
+
+/// [`max_2x2_plane`] with AVX-512.
+/// Safety: AVX-512F is available; `out.len() == oh·ow`, `2·ow <= w`, `x.len() >= 2·oh·w`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn max_2x2_plane_avx512(x: &[f32], w: usize, oh: usize, ow: usize, out: &mut [f32]) {
+    use std::arch::x86_64::*;
+    let ie = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    let io = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    let mask = |k: usize| -> __mmask16 { ((1u32 << k.min(16)) - 1) as __mmask16 };
+    let (xp, op) = (x.as_ptr(), out.as_mut_ptr());
+    for oy in 0..oh {
+        let (i0, i1) = (2 * oy * w, (2 * oy + 1) * w);
+        let mut j = 0;
+        while j < ow {
+            let k = (ow - j).min(16);
+            let (p, q) = (xp.add(i0 + 2 * j), xp.add(i1 + 2 * j));
+            let (a, b) = if i1 + 2 * j + 32 <= x.len() {
+                let a = _mm512_max_ps(_mm512_loadu_ps(p), _mm512_loadu_ps(q));
+                (a, _mm512_max_ps(_mm512_loadu_ps(p.add(16)), _mm512_loadu_ps(q.add(16))))
+            } else {
+                let (m0, m1) = (mask(2 * k), mask((2 * k).saturating_sub(16)));
+                let a = _mm512_max_ps(_mm512_maskz_loadu_ps(m0, p), _mm512_maskz_loadu_ps(m0, q));
+                (a, _mm512_max_ps(_mm512_maskz_loadu_ps(m1, p.add(16)), _mm512_maskz_loadu_ps(m1, q.add(16))))
+            };
+            let m = _mm512_max_ps(_mm512_permutex2var_ps(a, ie, b), _mm512_permutex2var_ps(a, io, b));
+            let o = oy * ow + j;
+            if o + 16 <= out.len() {
+                _mm512_storeu_ps(op.add(o), m);
+            } else {
+                _mm512_mask_storeu_ps(op.add(o), mask(k), m);
+            }
+            j += 16;
+        }
+    }
+}
+
 /// [`max_2x2`] in groups of 8 outputs (none when there are fewer than 8); returns how many
 /// outputs it wrote.
 /// Safety: AVX2 is available; `r0` and `r1` hold at least `2·out.len()` values.
@@ -615,6 +696,12 @@ mod tests {
                     (2, 3, 1, 1),
                     (1, 2, 3, 2),
                     (2, 4, 57, 66),
+                    // 2×2/2 plane kernel: rows of 15, 16, 17 and 33 outputs, odd widths, 1×1 output.
+                    (3, 5, 31, 31),
+                    (2, 3, 32, 32),
+                    (1, 3, 6, 35),
+                    (2, 2, 9, 66),
+                    (1, 3, 2, 2),
                 ] {
                     fast_2d_matches_generic_on(n, c, h, w);
                 }
