@@ -510,7 +510,7 @@ fn max_2x2_plane_available() -> bool {
 /// whole when its 32 values lie in `x`: only the plane's last row masks. Masked loads and stores
 /// are slow on Zen 5; keras_cnn's 15-wide rows took one masked vector each.
 fn max_2x2_plane(x: &[f32], w: usize, oh: usize, out: &mut [f32]) {
-    let ow = if oh == 0 { 0 } else { out.len() / oh };
+    let ow = out.len().checked_div(oh).unwrap_or(0);
     assert!(out.len() == oh * ow && 2 * ow <= w && x.len() >= 2 * oh * w);
     #[cfg(target_arch = "x86_64")]
     if max_2x2_plane_available() {
