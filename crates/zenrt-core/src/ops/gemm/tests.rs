@@ -270,7 +270,7 @@ fn packing_is_the_same_from_either_storage() {
     let pool = crate::threads::pool(2);
     let mut rng = Lcg(5);
     for kern in kernels::available() {
-        for &(k, other) in &[(7usize, 5usize), (300, 37), (1100, 203), (64, 1030)] {
+        for &(k, other) in &[(7usize, 5usize), (300, 37), (1100, 203), (64, 1030), (17, 24), (48, 16), (33, 3)] {
             let x: Vec<f32> = (0..k * other).map(|_| rng.float() as f32).collect();
             let mut xt = vec![0f32; k * other];
             for p in 0..k {
