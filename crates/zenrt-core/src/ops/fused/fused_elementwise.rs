@@ -156,9 +156,37 @@ fn expand<T: crate::Elem>(t: &Tensor, shape: &[usize]) -> Result<Vec<T>> {
         let mut out = crate::memory::alloc_for_overwrite::<T>(v.len());
         out.copy_from_slice(v);
         out
+    } else if let Some((mid, inner)) = repeated_block(t.shape(), shape) {
+        let total: usize = shape.iter().product();
+        let mut out = Vec::with_capacity(total);
+        while out.len() < total {
+            v.iter().for_each(|&y| out.extend(std::iter::repeat_n(y, inner)));
+        }
+        debug_assert_eq!(out.len(), total, "{mid}");
+        out
     } else {
         broadcast_index_map(t.shape(), shape).into_iter().map(|i| v[i]).collect()
     })
+}
+
+/// When `t` broadcasts to `shape` as one contiguous block of axes (its other axes 1 or absent),
+/// `(mid, inner)`: the block's length and the length of the output axes after it; each of `t`'s
+/// values then covers a run of `inner` output values, and the output is whole repeats of
+/// `mid · inner` values. `None` for other broadcasts (and a `t` of `shape` itself).
+fn repeated_block(t: &[usize], shape: &[usize]) -> Option<(usize, usize)> {
+    if t.len() > shape.len() || t == shape {
+        return None;
+    }
+    let pad = shape.len() - t.len();
+    let dim = |i: usize| if i < pad { 1 } else { t[i - pad] };
+    let first = (0..shape.len()).find(|&i| dim(i) != 1)?;
+    let last = (0..shape.len()).rfind(|&i| dim(i) != 1)?;
+    if (first..=last).any(|i| dim(i) != shape[i]) {
+        return None;
+    }
+    let mid: usize = shape[first..=last].iter().product();
+    let inner: usize = shape[last + 1..].iter().product();
+    (mid > 0 && inner > 0).then_some((mid, inner))
 }
 
 impl FusedElementwise {
@@ -210,6 +238,19 @@ impl FusedElementwise {
                     let Some(t) = ins.get(operand).copied().flatten() else {
                         return Err(Error::Invalid(format!("FusedElementwise: input #{operand} is missing")));
                     };
+                    // A block repeated along the outer and inner axes (BERT's position embeddings
+                    // over the batch, a per-channel scale): read in place, no index map.
+                    if let Some((mid, inner)) = repeated_block(t.shape(), shape).filter(|_| t.len() > 1) {
+                        let v = t.as_slice::<T>()?;
+                        for block in acc.chunks_exact_mut(mid * inner) {
+                            for (run, &y) in block.chunks_exact_mut(inner).zip(v) {
+                                for x in run {
+                                    *x = if swap { binary(op, y, *x) } else { binary(op, *x, y) };
+                                }
+                            }
+                        }
+                        continue;
+                    }
                     let expanded;
                     let other: &[T] = if t.len() == 1 || t.shape() == shape {
                         t.as_slice::<T>()?
@@ -316,5 +357,39 @@ impl Op for FusedElementwise {
         }
         let dtype = inputs.first().and_then(|i| i.info).and_then(|v| v.dtype);
         Ok(vec![ValueInfo::new("", dtype, shape)])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Blocks read in place against the index map, over assorted broadcasts (and the shapes
+    /// that are not one block: they take the index map).
+    #[test]
+    fn repeated_blocks_match_the_index_map() {
+        let shape = [2usize, 3, 4, 5];
+        let cases: [&[usize]; 9] =
+            [&[1, 3, 4, 5], &[3, 4, 5], &[5], &[4, 1], &[2, 1, 1, 1], &[1, 3, 1, 1], &[3, 1, 5], &[2, 1, 4, 1], &[1]];
+        for t in cases {
+            let n: usize = t.iter().product();
+            let tv: Vec<f32> = (0..n).map(|i| i as f32 * 0.5 - 3.0).collect();
+            let tt = Tensor::from_vec(t.to_vec(), tv.clone()).unwrap();
+            let want: Vec<f32> = broadcast_index_map(t, &shape).into_iter().map(|i| tv[i]).collect();
+            assert_eq!(expand::<f32>(&tt, &shape).unwrap(), want, "expand {t:?}");
+            // Not one block: two separate axes, or no axis at all (a scalar).
+            let one_block = !matches!(t, [3, 1, 5] | [2, 1, 4, 1] | [1]);
+            assert_eq!(repeated_block(t, &shape).is_some(), one_block, "{t:?}");
+            // x - t through the program (the subtraction shows the operand order).
+            let x: Vec<f32> = (0..120).map(|i| (i * 7 % 13) as f32).collect();
+            let xt = Tensor::from_vec(shape.to_vec(), x.clone()).unwrap();
+            for swap in [false, true] {
+                let f = FusedElementwise { steps: vec![Step::Binary { op: Binary::Sub, operand: 1, swap }] };
+                let got = f.eval_f32(&[Some(&xt), Some(&tt)], &shape, x.clone()).unwrap();
+                let exp: Vec<f32> =
+                    x.iter().zip(&want).map(|(&a, &b)| if swap { b - a } else { a - b }).collect();
+                assert_eq!(got, exp, "{t:?} swap={swap}");
+            }
+        }
     }
 }
