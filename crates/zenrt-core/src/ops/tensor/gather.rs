@@ -33,15 +33,14 @@ impl Op for Gather {
         let n = checked_numel(&shape, x.dtype(), "Gather output")?;
         if inner >= 4 {
             // Rows of `inner` contiguous elements (embedding lookups): one copy per index, no
-            // per-element index list.
+            // per-element index list, into a buffer from the run's pool (a fresh 1 MiB one cost
+            // BERT's token-type lookup its page faults on every run).
             return crate::dispatch_all!(x.dtype(), T => {
                 let src = x.as_slice::<T>()?;
-                let mut o = Vec::with_capacity(n);
-                for b in 0..outer {
-                    for &i in &ids {
-                        let base = (b * dim + i) * inner;
-                        o.extend_from_slice(&src[base..base + inner]);
-                    }
+                let mut o = crate::memory::alloc_for_overwrite::<T>(n);
+                let rows = (0..outer).flat_map(|b| ids.iter().map(move |&i| (b * dim + i) * inner));
+                for (dst, base) in o.chunks_exact_mut(inner).zip(rows) {
+                    dst.copy_from_slice(&src[base..base + inner]);
                 }
                 Ok(vec![Tensor::from_vec(shape, o)?])
             });
