@@ -16,6 +16,7 @@ mod fuse_elementwise;
 mod fuse_expand_dw;
 mod fuse_gelu;
 mod fuse_layernorm;
+mod fuse_matmul_add;
 mod fuse_matmul_bias;
 mod identity;
 pub(crate) mod rewrite;
@@ -35,6 +36,7 @@ pub use fuse_elementwise::FuseElementwise;
 pub use fuse_expand_dw::FuseExpandDepthwise;
 pub use fuse_gelu::FuseGelu;
 pub use fuse_layernorm::FuseLayerNorm;
+pub use fuse_matmul_add::FuseMatMulAdd;
 pub use fuse_matmul_bias::FuseMatMulBias;
 pub use identity::RemoveIdentity;
 pub use transpose_reshape::TransposeReshape;
@@ -83,6 +85,7 @@ pub fn default_passes() -> Vec<Box<dyn Pass>> {
         Box::new(FuseActivation),
         Box::new(FuseExpandDepthwise),
         Box::new(FuseConvAdd),
+        Box::new(FuseMatMulAdd),
         Box::new(FuseElementwise),
         Box::new(DeadCode),
     ]

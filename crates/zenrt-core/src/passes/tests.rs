@@ -585,3 +585,34 @@ fn inference_keeps_the_type_through_data_dependent_ops() {
     c.feeds.push(("pads".into(), Tensor::from_vec(vec![8], vec![0i64, 0, 1, 0, 0, 0, 0, 1]).unwrap()));
     assert_eq!(check(c, &FuseActivation, 1)[0], "Pad");
 }
+
+#[test]
+fn residual_add_fuses_into_matmul() {
+    // A Transformer's residual: FusedMatMul(x, w, b) + x; a plain MatMul + residual → Relu (the
+    // activation comes along); then the invalid cases: an activation before the Add, a residual
+    // that broadcasts, a constant one.
+    let relu = attrs(&[("activation", Attr::String(b"Relu".to_vec()))]);
+    let nodes = vec![
+        node("FusedMatMul", &["x", "w", "b"], &["m"], Attrs::new()),
+        node("Add", &["m", "x"], &["s"], Attrs::new()),
+        node("MatMul", &["s", "w2"], &["m2"], Attrs::new()),
+        node("Add", &["s", "m2"], &["s2"], Attrs::new()),
+        node("Relu", &["s2"], &["r"], Attrs::new()),
+        node("FusedMatMul", &["r", "w"], &["m3"], relu),
+        node("Add", &["m3", "r"], &["s3"], Attrs::new()),
+        node("MatMul", &["s3", "w"], &["m4"], Attrs::new()),
+        node("Add", &["m4", "row"], &["s4"], Attrs::new()),
+        node("MatMul", &["s4", "w2"], &["m5"], Attrs::new()),
+        node("Add", &["m5", "k"], &["y"], Attrs::new()),
+    ];
+    let inits = vec![
+        ("w", rand(&[8, 8], 1)),
+        ("b", rand(&[8], 2)),
+        ("w2", rand(&[8, 8], 3)),
+        ("k", rand(&[2, 5, 8], 5)),
+    ];
+    let c = case(&[("x", &[2, 5, 8]), ("row", &[8])], &["y"], inits, nodes);
+    let ops = check(c, &FuseMatMulAdd, 2);
+    assert_eq!(ops[..2], ["FusedMatMul", "FusedMatMul"]);
+    assert_eq!(ops.len(), 8);
+}

@@ -1,5 +1,7 @@
-//! `com.zenrt.FusedMatMul`: `act(MatMul(A, B) + bias)`, numpy matmul semantics; the optional
-//! bias (input 2) is a 1-D tensor of the output's last dimension.
+//! `com.zenrt.FusedMatMul`: `act(MatMul(A, B) + bias + Z)`, numpy matmul semantics; the optional
+//! bias (input 2) is a 1-D tensor of the output's last dimension, the optional residual `Z`
+//! (input 3) broadcasts to the output (numpy rules; added in the GEMM's epilogue when shaped like
+//! it) without changing its shape.
 
 use super::Activation;
 use crate::ops::linalg::matmul::{matmul, matmul_f32_fused, MatMul, PackedMatMul};
@@ -45,16 +47,37 @@ pub fn add_bias(y: Tensor, bias: &Tensor) -> Result<Tensor> {
     }
 }
 
+/// `y + z`, `z` broadcast to `y`'s shape (numpy rules; the sum must keep `y`'s shape).
+fn add_residual(y: Tensor, z: &Tensor) -> Result<Tensor> {
+    ensure!(z.dtype() == y.dtype(), "FusedMatMul: residual dtype {} differs from {}", z.dtype(), y.dtype());
+    let shape = crate::ops::util::broadcast_all(&[y.shape(), z.shape()])?;
+    ensure!(
+        shape == y.shape(),
+        "FusedMatMul: residual of shape {:?} does not broadcast to the output's {:?}",
+        z.shape(),
+        y.shape()
+    );
+    let dt = y.dtype();
+    let idx = crate::ops::util::broadcast_index_map(z.shape(), &shape);
+    let zv = z.to_f64_vec();
+    let v: Vec<f64> = y.to_f64_vec().into_iter().zip(idx).map(|(a, i)| a + zv[i]).collect();
+    Tensor::from_vec(shape, v)?.cast(dt)
+}
+
 impl Op for FusedMatMul {
     fn run(&self, _: &dyn ExecCtx, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>> {
         let (a, b) = (input(inputs, 0, "FusedMatMul")?, input(inputs, 1, "FusedMatMul")?);
-        // f32 with a 2-D B: bias and activation in the GEMM's epilogue.
-        if let Some(y) = matmul_f32_fused(a, b, None, opt_input(inputs, 2), self.act)? {
+        // f32 with a 2-D B: bias, residual and activation in the GEMM's epilogue.
+        let z = opt_input(inputs, 3);
+        if let Some(y) = matmul_f32_fused(a, b, None, opt_input(inputs, 2), z, self.act)? {
             return Ok(vec![y]);
         }
         let mut y = matmul(a, b)?;
         if let Some(b) = opt_input(inputs, 2) {
             y = add_bias(y, b)?;
+        }
+        if let Some(z) = z {
+            y = add_residual(y, z)?;
         }
         Ok(vec![self.act.apply(y)?])
     }

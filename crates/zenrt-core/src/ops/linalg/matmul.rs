@@ -72,9 +72,13 @@ pub fn matmul_f32_fused(
     b: &Tensor,
     packed: Option<&PackedRhs>,
     bias: Option<&Tensor>,
+    residual: Option<&Tensor>,
     act: Activation,
 ) -> Result<Option<Tensor>> {
     if a.dtype() != DType::F32 || b.dtype() != DType::F32 || a.rank() < 2 || b.rank() != 2 {
+        return Ok(None);
+    }
+    if residual.is_some_and(|z| z.dtype() != DType::F32) {
         return Ok(None);
     }
     if bias.is_some_and(|t| t.dtype() != DType::F32 || t.len() != b.shape()[1]) {
@@ -106,8 +110,15 @@ pub fn matmul_f32_fused(
         Some(t) => Bias::PerCol(t.as_slice::<f32>()?),
         None => Bias::None,
     };
+    // The residual is added in the GEMM's epilogue when shaped like the output (else the caller
+    // adds it with broadcasting).
+    let residual = match residual {
+        Some(z) if z.shape() != out_shape.as_slice() => return Ok(None),
+        Some(z) => Some(z.as_slice::<f32>()?),
+        None => None,
+    };
     let mut o = crate::memory::alloc_for_overwrite::<f32>(total);
-    sgemm(kern, 1.0, Operand::Src(&sa), bop, 0.0, &mut o, n, 1, &Epilogue { bias, act, residual: None })?;
+    sgemm(kern, 1.0, Operand::Src(&sa), bop, 0.0, &mut o, n, 1, &Epilogue { bias, act, residual })?;
     Ok(Some(Tensor::from_vec(out_shape, o)?))
 }
 
@@ -132,8 +143,12 @@ impl Op for PackedMatMul {
     fn run(&self, ctx: &dyn ExecCtx, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>> {
         let a = input(inputs, 0, "MatMul")?;
         let b = input(inputs, 1, "MatMul")?;
-        let bias = if self.fused { crate::ops::opt_input(inputs, 2) } else { None };
-        if let Some(y) = matmul_f32_fused(a, b, Some(&self.b), bias, self.act)? {
+        let (bias, z) = if self.fused {
+            (crate::ops::opt_input(inputs, 2), crate::ops::opt_input(inputs, 3))
+        } else {
+            (None, None)
+        };
+        if let Some(y) = matmul_f32_fused(a, b, Some(&self.b), bias, z, self.act)? {
             return Ok(vec![y]);
         }
         if self.fused {
@@ -152,7 +167,7 @@ impl Op for MatMul {
     fn run(&self, _: &dyn ExecCtx, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>> {
         let a = input(inputs, 0, "MatMul")?;
         let b = input(inputs, 1, "MatMul")?;
-        if let Some(y) = matmul_f32_fused(a, b, None, None, Activation::None)? {
+        if let Some(y) = matmul_f32_fused(a, b, None, None, None, Activation::None)? {
             return Ok(vec![y]);
         }
         Ok(vec![matmul(a, b)?])
