@@ -111,7 +111,16 @@ pub enum BinFn {
 /// Runs `f` over `n` lanes-wide chunks of `src` into `dst` (which may be the same memory),
 /// the tail through a stack buffer.
 #[inline(always)]
-unsafe fn lanes<V: F32x>(src: *const f32, dst: *mut f32, n: usize, f: impl Fn(V) -> V) {
+unsafe fn lanes<V: F32x>(src: *const f32, dst: *mut f32, n: usize, rows: usize, stride: usize, f: impl Fn(V) -> V) {
+    for r in 0..rows {
+        // SAFETY: the caller's rows are `stride` apart.
+        unsafe { lanes_row(src.add(r * stride), dst.add(r * stride), n, &f) }
+    }
+}
+
+/// One row of [`lanes`].
+#[inline(always)]
+unsafe fn lanes_row<V: F32x>(src: *const f32, dst: *mut f32, n: usize, f: &impl Fn(V) -> V) {
     let mut i = 0;
     while i + 4 * V::N <= n {
         let a = f(V::load(src.add(i)));
@@ -178,44 +187,44 @@ unsafe fn lanes2<V: F32x>(
 }
 
 macro_rules! unary_body {
-    ($V:ty, $f:expr, $s:expr, $d:expr, $n:expr) => {{
+    ($V:ty, $f:expr, $s:expr, $d:expr, $n:expr, $rows:expr, $stride:expr) => {{
         type V = $V;
         use math::*;
-        let (s, d, n) = ($s, $d, $n);
+        let (s, d, n, rows, stride) = ($s, $d, $n, $rows, $stride);
         let k = |v: f32| V::splat(v);
         match $f {
-            UnaryFn::Exp => lanes::<V>(s, d, n, |x| exp(x)),
-            UnaryFn::Expm1 => lanes::<V>(s, d, n, |x| expm1(x)),
-            UnaryFn::Log => lanes::<V>(s, d, n, |x| log(x)),
-            UnaryFn::Erf => lanes::<V>(s, d, n, |x| erf(x)),
-            UnaryFn::Tanh => lanes::<V>(s, d, n, |x| tanh(x)),
-            UnaryFn::Sigmoid => lanes::<V>(s, d, n, |x| sigmoid(x)),
-            UnaryFn::Silu => lanes::<V>(s, d, n, |x| silu(x)),
-            UnaryFn::Swish(a) => lanes::<V>(s, d, n, |x| x.mul(sigmoid(x.mul(k(a))))),
-            UnaryFn::Gelu => lanes::<V>(s, d, n, |x| gelu(x)),
-            UnaryFn::GeluTanh => lanes::<V>(s, d, n, |x| gelu_tanh(x)),
-            UnaryFn::Softplus => lanes::<V>(s, d, n, |x| softplus(x)),
-            UnaryFn::Mish => lanes::<V>(s, d, n, |x| mish(x)),
-            UnaryFn::Relu => lanes::<V>(s, d, n, |x| x.max(k(0.0))),
-            UnaryFn::LeakyRelu(a) => lanes::<V>(s, d, n, |x| V::select(x.lt(k(0.0)), x.mul(k(a)), x)),
-            UnaryFn::Clip(lo, hi) => lanes::<V>(s, d, n, |x| x.max(k(lo)).min(k(hi))),
-            UnaryFn::HardSigmoid(a, b) => lanes::<V>(s, d, n, |x| x.fma(k(a), k(b)).max(k(0.0)).min(k(1.0))),
-            UnaryFn::HardSwish => lanes::<V>(s, d, n, |x| {
+            UnaryFn::Exp => lanes::<V>(s, d, n, rows, stride, |x| exp(x)),
+            UnaryFn::Expm1 => lanes::<V>(s, d, n, rows, stride, |x| expm1(x)),
+            UnaryFn::Log => lanes::<V>(s, d, n, rows, stride, |x| log(x)),
+            UnaryFn::Erf => lanes::<V>(s, d, n, rows, stride, |x| erf(x)),
+            UnaryFn::Tanh => lanes::<V>(s, d, n, rows, stride, |x| tanh(x)),
+            UnaryFn::Sigmoid => lanes::<V>(s, d, n, rows, stride, |x| sigmoid(x)),
+            UnaryFn::Silu => lanes::<V>(s, d, n, rows, stride, |x| silu(x)),
+            UnaryFn::Swish(a) => lanes::<V>(s, d, n, rows, stride, |x| x.mul(sigmoid(x.mul(k(a))))),
+            UnaryFn::Gelu => lanes::<V>(s, d, n, rows, stride, |x| gelu(x)),
+            UnaryFn::GeluTanh => lanes::<V>(s, d, n, rows, stride, |x| gelu_tanh(x)),
+            UnaryFn::Softplus => lanes::<V>(s, d, n, rows, stride, |x| softplus(x)),
+            UnaryFn::Mish => lanes::<V>(s, d, n, rows, stride, |x| mish(x)),
+            UnaryFn::Relu => lanes::<V>(s, d, n, rows, stride, |x| x.max(k(0.0))),
+            UnaryFn::LeakyRelu(a) => lanes::<V>(s, d, n, rows, stride, |x| V::select(x.lt(k(0.0)), x.mul(k(a)), x)),
+            UnaryFn::Clip(lo, hi) => lanes::<V>(s, d, n, rows, stride, |x| x.max(k(lo)).min(k(hi))),
+            UnaryFn::HardSigmoid(a, b) => lanes::<V>(s, d, n, rows, stride, |x| x.fma(k(a), k(b)).max(k(0.0)).min(k(1.0))),
+            UnaryFn::HardSwish => lanes::<V>(s, d, n, rows, stride, |x| {
                 V::select(x.gt(k(3.0)), x, x.mul(x.add(k(3.0)).max(k(0.0)).min(k(6.0))).div(k(6.0)))
             }),
-            UnaryFn::Elu(a) => lanes::<V>(s, d, n, |x| V::select(x.lt(k(0.0)), expm1(x).mul(k(a)), x)),
+            UnaryFn::Elu(a) => lanes::<V>(s, d, n, rows, stride, |x| V::select(x.lt(k(0.0)), expm1(x).mul(k(a)), x)),
             UnaryFn::Selu(a, g) => {
-                lanes::<V>(s, d, n, |x| V::select(x.le(k(0.0)), expm1(x).mul(k(a * g)), x.mul(k(g))))
+                lanes::<V>(s, d, n, rows, stride, |x| V::select(x.le(k(0.0)), expm1(x).mul(k(a * g)), x.mul(k(g))))
             }
-            UnaryFn::Celu(a) => lanes::<V>(s, d, n, |x| x.max(k(0.0)).add(expm1(x.div(k(a))).mul(k(a)).min(k(0.0)))),
-            UnaryFn::Softsign => lanes::<V>(s, d, n, |x| x.div(k(1.0).add(x.abs()))),
-            UnaryFn::ThresholdedRelu(a) => lanes::<V>(s, d, n, |x| V::select(x.gt(k(a)), x, k(0.0))),
-            UnaryFn::Affine(a, b) => lanes::<V>(s, d, n, |x| x.fma(k(a), k(b))),
-            UnaryFn::ScaledTanh(a, b) => lanes::<V>(s, d, n, |x| tanh(x.mul(k(b))).mul(k(a))),
-            UnaryFn::Abs => lanes::<V>(s, d, n, |x| x.abs()),
-            UnaryFn::Neg => lanes::<V>(s, d, n, |x| x.neg()),
-            UnaryFn::Sqrt => lanes::<V>(s, d, n, |x| x.sqrt()),
-            UnaryFn::Reciprocal => lanes::<V>(s, d, n, |x| k(1.0).div(x)),
+            UnaryFn::Celu(a) => lanes::<V>(s, d, n, rows, stride, |x| x.max(k(0.0)).add(expm1(x.div(k(a))).mul(k(a)).min(k(0.0)))),
+            UnaryFn::Softsign => lanes::<V>(s, d, n, rows, stride, |x| x.div(k(1.0).add(x.abs()))),
+            UnaryFn::ThresholdedRelu(a) => lanes::<V>(s, d, n, rows, stride, |x| V::select(x.gt(k(a)), x, k(0.0))),
+            UnaryFn::Affine(a, b) => lanes::<V>(s, d, n, rows, stride, |x| x.fma(k(a), k(b))),
+            UnaryFn::ScaledTanh(a, b) => lanes::<V>(s, d, n, rows, stride, |x| tanh(x.mul(k(b))).mul(k(a))),
+            UnaryFn::Abs => lanes::<V>(s, d, n, rows, stride, |x| x.abs()),
+            UnaryFn::Neg => lanes::<V>(s, d, n, rows, stride, |x| x.neg()),
+            UnaryFn::Sqrt => lanes::<V>(s, d, n, rows, stride, |x| x.sqrt()),
+            UnaryFn::Reciprocal => lanes::<V>(s, d, n, rows, stride, |x| k(1.0).div(x)),
         }
     }};
 }
@@ -326,8 +335,8 @@ macro_rules! entry_points {
             dot_body!($V, x, y, n)
         }
         $(#[target_feature(enable = $feat)])?
-        unsafe fn $unary(f: UnaryFn, s: *const f32, d: *mut f32, n: usize) {
-            unary_body!($V, f, s, d, n)
+        unsafe fn $unary(f: UnaryFn, s: *const f32, d: *mut f32, n: usize, rows: usize, stride: usize) {
+            unary_body!($V, f, s, d, n, rows, stride)
         }
         $(#[target_feature(enable = $feat)])?
         #[allow(clippy::too_many_arguments)]
@@ -374,7 +383,7 @@ macro_rules! dispatch {
 }
 
 fn unary_at(lvl: Level, f: UnaryFn, s: *const f32, d: *mut f32, n: usize) {
-    dispatch!(lvl, unary_scalar, unary_avx2, unary_avx512, (f, s, d, n))
+    dispatch!(lvl, unary_scalar, unary_avx2, unary_avx512, (f, s, d, n, 1, 0))
 }
 
 /// `dst[i] = f(src[i])`. Panics if the lengths differ (a caller bug, not user input).
@@ -395,11 +404,9 @@ pub fn map_inplace(f: UnaryFn, x: &mut [f32]) {
 /// # Safety
 /// Every addressed element must be valid for reads and writes, and not aliased elsewhere.
 pub unsafe fn map_rows_inplace(f: UnaryFn, p: *mut f32, rows: usize, cols: usize, stride: usize) {
-    let lvl = level();
-    for i in 0..rows {
-        let r = p.add(i * stride);
-        unary_at(lvl, f, r, r, cols)
-    }
+    // One dispatch for the whole tile: per row, the level and function dispatch cost as much as
+    // the 32 values of a GEMM tile's row (EfficientNet's SiLU convs).
+    dispatch!(level(), unary_scalar, unary_avx2, unary_avx512, (f, p, p, cols, rows, stride))
 }
 
 /// [`map`] at an explicit level (tests compare the levels); falls back to scalar when the CPU

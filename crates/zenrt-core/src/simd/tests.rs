@@ -241,3 +241,31 @@ fn binary_modes() {
         assert!(o.iter().enumerate().all(|(i, &v)| v.to_bits() == r(1.5, b[i]).to_bits()), "{f:?} sv");
     }
 }
+
+/// Throughput of the transcendental kernels on an L1-resident buffer, ns per 16 values, and of
+/// SiLU over GEMM-tile-shaped rows (12 × 32, stride 96): `cargo test --release -p zenrt-core
+/// unary_timing -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn unary_timing() {
+    let mut x: Vec<f32> = (0..4096).map(|i| (i as f32 * 0.37).sin() * 8.0).collect();
+    for f in [UnaryFn::Exp, UnaryFn::Sigmoid, UnaryFn::Silu, UnaryFn::Tanh, UnaryFn::Gelu, UnaryFn::Relu] {
+        let reps = 2000;
+        let t = std::time::Instant::now();
+        for _ in 0..reps {
+            map_inplace(f, &mut x);
+            map_inplace(UnaryFn::Affine(0.5, 0.1), &mut x);
+        }
+        let ns = t.elapsed().as_secs_f64() * 1e9 / (reps as f64 * 4096.0 / 16.0);
+        println!("{f:?}: {ns:.2} ns / 16 values (with an affine pass)");
+    }
+    let mut y: Vec<f32> = (0..12 * 96).map(|i| (i as f32 * 0.37).sin() * 8.0).collect();
+    let reps = 200_000;
+    let t = std::time::Instant::now();
+    for _ in 0..reps {
+        // SAFETY: 12 rows of 32 values, 96 apart, inside `y`.
+        unsafe { map_rows_inplace(UnaryFn::Silu, y.as_mut_ptr(), 12, 32, 96) };
+    }
+    let ns = t.elapsed().as_secs_f64() * 1e9 / (reps as f64 * 24.0);
+    println!("Silu tile rows: {ns:.2} ns / 16 values");
+}
