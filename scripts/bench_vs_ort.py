@@ -233,6 +233,23 @@ def machine():
     return model, cpus
 
 
+def core_round_trip(tmp):
+    """Cache-line round trip between CPU 0 and CPU 1 in ns (scripts/core_pingpong.c), or None without a
+    C compiler or a second CPU: tells whether the host placed the two vCPUs near each other (2-thread times
+    depend on it)."""
+    exe = os.path.join(tmp, "core_pingpong")
+    if len(os.sched_getaffinity(0)) < 2:
+        return None
+    try:
+        if not os.path.exists(exe):
+            subprocess.run(["cc", "-O2", "-pthread", str(ROOT / "scripts" / "core_pingpong.c"), "-o", exe],
+                           capture_output=True, check=True, timeout=60)
+        out = subprocess.run([exe], capture_output=True, text=True, timeout=30)
+        return float(out.stdout.strip()) if out.returncode == 0 else None
+    except (OSError, ValueError, subprocess.SubprocessError):
+        return None
+
+
 def fmt(x, nd=1):
     return "—" if x is None else f"{x:.{nd}f}"
 
@@ -307,6 +324,7 @@ def main():
     rows, notes, tract_notes, info = [], [], [], []
     started = time.time()
     with tempfile.TemporaryDirectory(prefix="zenrt-bench-") as tmp:
+        trips = [core_round_trip(tmp)]
         for m in models:
             path = MODELS_DIR / m / "model.onnx"
             iters = a.iters or (5 if m in HEAVY else 20)
@@ -348,6 +366,7 @@ def main():
                     print(f"{m:16} b={b:<3} t={t}  zenrt {fmt(z and z['median_ms'], 3):>10} ms  "
                           f"ORT {fmt(o and o['median_ms'], 3):>9} ms{tr_s}  zenrt/ORT {fmt(ratio, 1):>6}  "
                           f"[{time.time() - started:.0f} s]", flush=True)
+        trips.append(core_round_trip(tmp))
 
     cpu, ncpu = machine()
     try:
@@ -370,6 +389,11 @@ def main():
         f"{platform.python_version()}; {time.time() - started:.0f} s in all).",
         "",
         f"Machine: {cpu}, {ncpu} CPU(s) ({platform.system()} {platform.release()}, {platform.machine()}).",
+        "",
+        "Core-to-core cache-line round trip (CPU 0 ↔ 1, scripts/core_pingpong.c) at the start and the end: "
+        + " / ".join("not measured" if t is None else f"{t:.0f} ns" for t in trips)
+        + " (about 100 ns: the host placed the two vCPUs on cores sharing an L3; about 400 ns: apart, and "
+        "2-thread times of the small models are then up to 50% longer, for both engines).",
         "",
         f"Method: each configuration runs {a.rounds} round(s); in each, `zenrt bench`"
         + ("," if use_tract else " and") + " an ONNX Runtime session "
