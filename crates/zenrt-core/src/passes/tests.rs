@@ -605,12 +605,8 @@ fn residual_add_fuses_into_matmul() {
         node("MatMul", &["s4", "w2"], &["m5"], Attrs::new()),
         node("Add", &["m5", "k"], &["y"], Attrs::new()),
     ];
-    let inits = vec![
-        ("w", rand(&[8, 8], 1)),
-        ("b", rand(&[8], 2)),
-        ("w2", rand(&[8, 8], 3)),
-        ("k", rand(&[2, 5, 8], 5)),
-    ];
+    let inits =
+        vec![("w", rand(&[8, 8], 1)), ("b", rand(&[8], 2)), ("w2", rand(&[8, 8], 3)), ("k", rand(&[2, 5, 8], 5))];
     let c = case(&[("x", &[2, 5, 8]), ("row", &[8])], &["y"], inits, nodes);
     let ops = check(c, &FuseMatMulAdd, 2);
     assert_eq!(ops[..2], ["FusedMatMul", "FusedMatMul"]);

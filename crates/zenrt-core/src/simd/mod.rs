@@ -208,7 +208,9 @@ macro_rules! unary_body {
             UnaryFn::Relu => lanes::<V>(s, d, n, rows, stride, |x| x.max(k(0.0))),
             UnaryFn::LeakyRelu(a) => lanes::<V>(s, d, n, rows, stride, |x| V::select(x.lt(k(0.0)), x.mul(k(a)), x)),
             UnaryFn::Clip(lo, hi) => lanes::<V>(s, d, n, rows, stride, |x| x.max(k(lo)).min(k(hi))),
-            UnaryFn::HardSigmoid(a, b) => lanes::<V>(s, d, n, rows, stride, |x| x.fma(k(a), k(b)).max(k(0.0)).min(k(1.0))),
+            UnaryFn::HardSigmoid(a, b) => {
+                lanes::<V>(s, d, n, rows, stride, |x| x.fma(k(a), k(b)).max(k(0.0)).min(k(1.0)))
+            }
             UnaryFn::HardSwish => lanes::<V>(s, d, n, rows, stride, |x| {
                 V::select(x.gt(k(3.0)), x, x.mul(x.add(k(3.0)).max(k(0.0)).min(k(6.0))).div(k(6.0)))
             }),
@@ -216,7 +218,9 @@ macro_rules! unary_body {
             UnaryFn::Selu(a, g) => {
                 lanes::<V>(s, d, n, rows, stride, |x| V::select(x.le(k(0.0)), expm1(x).mul(k(a * g)), x.mul(k(g))))
             }
-            UnaryFn::Celu(a) => lanes::<V>(s, d, n, rows, stride, |x| x.max(k(0.0)).add(expm1(x.div(k(a))).mul(k(a)).min(k(0.0)))),
+            UnaryFn::Celu(a) => {
+                lanes::<V>(s, d, n, rows, stride, |x| x.max(k(0.0)).add(expm1(x.div(k(a))).mul(k(a)).min(k(0.0))))
+            }
             UnaryFn::Softsign => lanes::<V>(s, d, n, rows, stride, |x| x.div(k(1.0).add(x.abs()))),
             UnaryFn::ThresholdedRelu(a) => lanes::<V>(s, d, n, rows, stride, |x| V::select(x.gt(k(a)), x, k(0.0))),
             UnaryFn::Affine(a, b) => lanes::<V>(s, d, n, rows, stride, |x| x.fma(k(a), k(b))),

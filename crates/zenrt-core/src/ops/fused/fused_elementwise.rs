@@ -386,8 +386,7 @@ mod tests {
             for swap in [false, true] {
                 let f = FusedElementwise { steps: vec![Step::Binary { op: Binary::Sub, operand: 1, swap }] };
                 let got = f.eval_f32(&[Some(&xt), Some(&tt)], &shape, x.clone()).unwrap();
-                let exp: Vec<f32> =
-                    x.iter().zip(&want).map(|(&a, &b)| if swap { b - a } else { a - b }).collect();
+                let exp: Vec<f32> = x.iter().zip(&want).map(|(&a, &b)| if swap { b - a } else { a - b }).collect();
                 assert_eq!(got, exp, "{t:?} swap={swap}");
             }
         }

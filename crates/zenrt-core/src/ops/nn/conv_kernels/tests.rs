@@ -767,7 +767,9 @@ fn transposed_matches_float64() {
         for kern in kernels::available() {
             let packed = transposed::pack(&w, m, kdim, kern).unwrap();
             let strided = Strided::new(&w, kdim, m, 1, kdim).unwrap();
-            for (threads, wt) in [(1, Operand::Packed(&packed)), (2, Operand::Src(&strided))] {
+            for (threads, wt) in
+                [(1, Operand::Packed(&packed)), (2, Operand::Src(&strided)), (2, Operand::Packed(&packed))]
+            {
                 let mut got = vec![f32::NAN; want.len()];
                 let mut run = || transposed::conv_f32(kern, wt, &x, b.as_deref(), z.as_deref(), &cs, act, &mut got);
                 if threads == 2 { crate::threads::run_in(Some(&pool), run) } else { run() }.unwrap();

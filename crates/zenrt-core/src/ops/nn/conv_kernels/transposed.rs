@@ -92,7 +92,15 @@ pub fn conv_f32(
         // 1×1: the batch's pixels as the rows of one product.
         let Some(src) = BatchPlanes::new(x, n, c, p) else { bail!("Conv: input data length mismatch") };
         let mut s = crate::memory::alloc_for_overwrite::<f32>(n * p * m);
-        sgemm(kern, 1.0, Operand::Src(&src), wt, 0.0, &mut s, m, 1, &ep)?;
+        // Over several threads, the pixels are packed once (split over the threads) and shared:
+        // the tasks then split the output channels (the weights) instead of each packing the rows
+        // it multiplies again for every column range.
+        if crate::threads::current() > 1 && PREPACK.on() {
+            let pa = PackedMat::new(&src, kern, true)?;
+            sgemm(kern, 1.0, Operand::Packed(&pa), wt, 0.0, &mut s, m, 1, &ep)?;
+        } else {
+            sgemm(kern, 1.0, Operand::Src(&src), wt, 0.0, &mut s, m, 1, &ep)?;
+        }
         scatter(&s, p, m, post, y);
         crate::memory::recycle(s);
     } else {
@@ -107,6 +115,10 @@ pub fn conv_f32(
     }
     Ok(())
 }
+
+/// Whether 1×1 transposed convs over several threads pack the pixels once ahead of the product
+/// (`ZENRT_CONV_TRANSPOSED_PREPACK=0`: each task packs its rows).
+static PREPACK: crate::ops::gemm::Switch = crate::ops::gemm::Switch::new("ZENRT_CONV_TRANSPOSED_PREPACK", true);
 
 /// `S[N·P, M]` (image-major rows of pixels) into `y` `[N, M, P]`, then (with a residual `z`,
 /// laid out like `y`) `y = act(y + z)`; output rows split over the pool's threads.
