@@ -354,6 +354,8 @@ struct Scratch {
     pad: Vec<f32>,
     out: Vec<f32>,
     w: Vec<f32>,
+    /// `pad` is zero outside the interior the packing writes (and no block wrote there since).
+    zero_border: bool,
 }
 
 /// Copies rows `0..rows`, columns `0..cols` of planes `0..cb` (each `w` wide, from
@@ -412,22 +414,28 @@ fn channels<const C: usize>(
     for (bi, yb) in ys.chunks_mut(C * plane).enumerate() {
         let c0 = ch0 + bi * C;
         let cb = yb.len() / plane.max(1);
-        // Zero the border (and the whole plane when lanes are unused), then the interior.
+        // Zero the border (and the whole plane when lanes are unused), then the interior. The
+        // packing writes only the interior, so the border stays zero for the call's next blocks.
         let pad = &mut sc.pad[..g.hp * g.wp * C];
-        if cb < C || pt > 0 || pl > 0 || rows + pt < g.hp || cols + pl < g.wp {
+        let border = pt > 0 || pl > 0 || rows + pt < g.hp || cols + pl < g.wp;
+        if cb < C || (border && !sc.zero_border) {
             pad.fill(0.0);
+            sc.zero_border = true;
         }
         let plane_of = |c: usize| &x[(n * cs.c + (c0 + c) / mg) * h * wi..][..h * wi];
         let full = cb == C && rows == h && cols == wi;
         let mut bias = [0f32; CB16];
-        let wb = &mut sc.w[..ks * C];
-        wb.fill(0.0);
-        for c in 0..cb {
-            bias[c] = b.map_or(0.0, |b| b[c0 + c]);
-            for (t, v) in w[(c0 + c) * ks..][..ks].iter().enumerate() {
-                wb[t * C + c] = *v;
+        for (c, bc) in bias.iter_mut().enumerate().take(cb) {
+            *bc = b.map_or(0.0, |b| b[c0 + c]);
+        }
+        // The block's weights tap-major, `C` lanes per tap (zero past `cb`): contiguous stores.
+        let wc = &w[c0 * ks..(c0 + cb) * ks];
+        for (t, row) in sc.w[..ks * C].chunks_exact_mut(C).enumerate() {
+            for (c, v) in row.iter_mut().enumerate() {
+                *v = if c < cb { wc[c * ks + t] } else { 0.0 };
             }
         }
+        let wb = &sc.w[..ks * C];
         let out = &mut sc.out[..plane * C];
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `applies` checked AVX2+FMA, and `depthwise_blocked` takes `C = 16` only where
@@ -508,6 +516,7 @@ fn blocked_with<const C: usize>(
         pad: crate::memory::alloc_for_overwrite(g.hp * g.wp * C),
         out: crate::memory::alloc_for_overwrite(plane * C),
         w: crate::memory::alloc_for_overwrite(g.ksize() * C),
+        zero_border: false,
     };
     let free = |sc: Scratch| {
         crate::memory::recycle(sc.pad);
