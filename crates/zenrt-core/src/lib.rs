@@ -14,6 +14,7 @@ pub mod plan;
 pub mod simd;
 pub mod tensor;
 pub mod threads;
+pub(crate) mod tuning;
 pub mod value;
 
 pub use dtype::{DType, Elem};

@@ -40,8 +40,8 @@ use std::time::{Duration, Instant};
 const SPIN_US: u64 = 50;
 
 fn spin_time() -> Duration {
-    let us = std::env::var("ZENRT_SPIN_US").ok().and_then(|v| v.parse().ok()).unwrap_or(SPIN_US);
-    Duration::from_micros(us)
+    static US: crate::tuning::EnvNum = crate::tuning::EnvNum::new("ZENRT_SPIN_US");
+    Duration::from_micros(US.or(SPIN_US as usize) as u64)
 }
 
 /// The number of hardware threads available to this process (at least 1).

@@ -258,45 +258,12 @@ fn run_task(cx: &Ctx, m0: usize, m1: usize, n0: usize, n1: usize) {
     BUFS.with(|b| *b.borrow_mut() = (abuf, bbuf));
 }
 
-/// An option of the GEMM: its environment variable (read once) turns it on (`1`) or off (`0`),
-/// anything else leaves the default; the tests set it directly (docs/kernels.md, "GEMM: session 7"
-/// and "GEMM: session 8").
-pub struct Switch {
-    var: &'static str,
-    default: bool,
-    /// 0 off, 1 on, 2 not read yet.
-    state: std::sync::atomic::AtomicU8,
-}
-
-impl Switch {
-    pub(crate) const fn new(var: &'static str, default: bool) -> Switch {
-        Switch { var, default, state: std::sync::atomic::AtomicU8::new(2) }
-    }
-    pub(crate) fn on(&self) -> bool {
-        use std::sync::atomic::Ordering::Relaxed;
-        match self.state.load(Relaxed) {
-            2 => {
-                let on = match std::env::var(self.var).as_deref() {
-                    Ok("1") => true,
-                    Ok("0") => false,
-                    _ => self.default,
-                };
-                self.state.store(on as u8, Relaxed);
-                on
-            }
-            v => v == 1,
-        }
-    }
-    #[cfg(test)]
-    pub(crate) fn set(&self, on: bool) {
-        self.state.store(on as u8, std::sync::atomic::Ordering::Relaxed);
-    }
-}
-
 /// The makespan split, B packed once for all threads where that pays ([`partition`]):
 /// `ZENRT_GEMM_SHARED_B=1`. Off by default: in the lead's end-of-session-8 A/B at 2 threads it lost
 /// every round on resnet50 b8 and bert b1 and won every round on bert b8 (docs/kernels.md, "GEMM:
 /// session 8"); the split of sessions 5-7 runs otherwise.
+pub(crate) use crate::tuning::Switch;
+
 pub(crate) static SHARED_B_SPLIT: Switch = Switch::new("ZENRT_GEMM_SHARED_B", false);
 /// `ZENRT_GEMM_L2_B=1`: L2-sized B blocks for a task with one packed A block ([`run_task`]); off.
 pub(crate) static L2_B_BLOCK: Switch = Switch::new("ZENRT_GEMM_L2_B", false);

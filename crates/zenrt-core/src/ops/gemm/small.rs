@@ -44,8 +44,8 @@ pub const MAX_M_WIDE: usize = 2;
 
 /// `ZENRT_GEMM_SMALL_MAX_M` (caps the rows this path takes; for comparisons), else no cap.
 fn max_m() -> usize {
-    static V: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    *V.get_or_init(|| std::env::var("ZENRT_GEMM_SMALL_MAX_M").ok().and_then(|v| v.parse().ok()).unwrap_or(MAX_M))
+    static V: crate::tuning::EnvNum = crate::tuning::EnvNum::new("ZENRT_GEMM_SMALL_MAX_M");
+    V.or(MAX_M)
 }
 
 /// B as k-major panels `r` columns wide, in K blocks: [`Panels::block`] gives, for the block

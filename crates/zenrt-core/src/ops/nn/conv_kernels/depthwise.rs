@@ -341,9 +341,8 @@ const BLOCKED_MAX_OW: usize = 16;
 const BLOCKED_MAX_OW_STRIDED: usize = 28;
 
 fn blocked_max_ow(stride: usize) -> usize {
-    static W: std::sync::OnceLock<Option<usize>> = std::sync::OnceLock::new();
-    let forced = *W.get_or_init(|| std::env::var("ZENRT_DW_BLOCKED_MAX_OW").ok().and_then(|v| v.parse().ok()));
-    forced.unwrap_or(if stride >= 2 { BLOCKED_MAX_OW_STRIDED } else { BLOCKED_MAX_OW })
+    static W: crate::tuning::EnvNum = crate::tuning::EnvNum::new("ZENRT_DW_BLOCKED_MAX_OW");
+    W.get().unwrap_or(if stride >= 2 { BLOCKED_MAX_OW_STRIDED } else { BLOCKED_MAX_OW })
 }
 
 /// Which depthwise kernel runs.

@@ -25,10 +25,8 @@ const GROUP: usize = 144;
 const BAND_BYTES: usize = 192 << 10;
 
 fn band_bytes() -> usize {
-    static B: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    *B.get_or_init(|| {
-        std::env::var("ZENRT_EXPAND_BAND").ok().and_then(|v| v.parse::<usize>().ok()).map_or(BAND_BYTES, |k| k << 10)
-    })
+    static KIB: crate::tuning::EnvNum = crate::tuning::EnvNum::new("ZENRT_EXPAND_BAND");
+    KIB.get().map_or(BAND_BYTES, |k| k << 10)
 }
 
 /// The expansion weights `[E, C]` packed per group of at most [`GROUP`] channels.
@@ -84,10 +82,8 @@ const FUSED_MIN_OW: usize = 29;
 /// Whether fusing pays for a depthwise output `ow` wide (`ZENRT_EXPAND_DW_MIN_OW=<n>` overrides
 /// the narrowest width, for tuning).
 pub fn fusion_pays(ow: usize) -> bool {
-    static MIN: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    ow >= *MIN.get_or_init(|| {
-        std::env::var("ZENRT_EXPAND_DW_MIN_OW").ok().and_then(|v| v.parse().ok()).unwrap_or(FUSED_MIN_OW)
-    })
+    static MIN: crate::tuning::EnvNum = crate::tuning::EnvNum::new("ZENRT_EXPAND_DW_MIN_OW");
+    ow >= MIN.or(FUSED_MIN_OW)
 }
 
 /// Whether [`expand_dw_f32`] computes the depthwise convolution `cs` (its input is the expanded

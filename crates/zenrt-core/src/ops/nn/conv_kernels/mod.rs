@@ -272,10 +272,8 @@ const IMAGE_SPLIT_WORK: usize = 1 << 22;
 
 /// [`IMAGE_SPLIT_WORK`], or `ZENRT_CONV_IMAGE_SPLIT_WORK` (for comparisons).
 fn image_split_work() -> usize {
-    static V: OnceLock<usize> = OnceLock::new();
-    *V.get_or_init(|| {
-        std::env::var("ZENRT_CONV_IMAGE_SPLIT_WORK").ok().and_then(|v| v.parse().ok()).unwrap_or(IMAGE_SPLIT_WORK)
-    })
+    static V: crate::tuning::EnvNum = crate::tuning::EnvNum::new("ZENRT_CONV_IMAGE_SPLIT_WORK");
+    V.or(IMAGE_SPLIT_WORK)
 }
 
 /// `act(conv(x, w) + b)` in f32, NCHW. `x`: `[N, C, ...]`, `w`: `[M, C/group, k...]`, `b`: `[M]`.
@@ -500,12 +498,12 @@ pub fn conv_res_f32(
 
 /// Whether 1×1 convs read their input where it lies (kernels with a direct form):
 /// `ZENRT_POINTWISE_DIRECT_B=0` packs it as before (for comparisons).
-pub(crate) static DIRECT_B: crate::ops::gemm::Switch = crate::ops::gemm::Switch::new("ZENRT_POINTWISE_DIRECT_B", true);
+pub(crate) static DIRECT_B: crate::tuning::Switch = crate::tuning::Switch::new("ZENRT_POINTWISE_DIRECT_B", true);
 
 /// Whether strided 1×1 convs without padding gather their subsampled input first and run as
 /// stride-1 1×1 convs: `ZENRT_CONV_GATHER_1X1=0` leaves them to the implicit im2col and the
 /// transposed GEMM (for comparisons).
-pub(crate) static GATHER_1X1: crate::ops::gemm::Switch = crate::ops::gemm::Switch::new("ZENRT_CONV_GATHER_1X1", true);
+pub(crate) static GATHER_1X1: crate::tuning::Switch = crate::tuning::Switch::new("ZENRT_CONV_GATHER_1X1", true);
 
 /// `dst[c, oh, ow] = x[c, oh·sh, ow·sw]` for one image of a 2-D 1×1 conv without padding
 /// (`dst`: `c × out` values).

@@ -90,10 +90,8 @@ pub const MIN_PIXELS: usize = 28 * 28;
 /// [`MIN_PIXELS`], or `ZENRT_POINTWISE_MIN_PIXELS=<n>` (for comparisons; read once, so plan-time
 /// and run-time choices agree).
 fn min_pixels() -> usize {
-    static N: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    *N.get_or_init(|| {
-        std::env::var("ZENRT_POINTWISE_MIN_PIXELS").ok().and_then(|v| v.parse().ok()).unwrap_or(MIN_PIXELS)
-    })
+    static N: crate::tuning::EnvNum = crate::tuning::EnvNum::new("ZENRT_POINTWISE_MIN_PIXELS");
+    N.or(MIN_PIXELS)
 }
 
 /// `ZENRT_POINTWISE=gemm` runs 1×1 convolutions through the GEMM (for comparisons).
@@ -361,10 +359,8 @@ impl crate::ops::gemm::PackSrc for BatchPlanes<'_> {
 /// Images of at most this many pixels run their 1×1 convolutions as one GEMM over the batch
 /// ([`batched_f32`]); `ZENRT_POINTWISE_BATCH_PIXELS=<n>` to experiment (0: off).
 fn batch_pixels() -> usize {
-    static N: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    *N.get_or_init(|| {
-        std::env::var("ZENRT_POINTWISE_BATCH_PIXELS").ok().and_then(|v| v.parse().ok()).unwrap_or(BATCH_PIXELS)
-    })
+    static N: crate::tuning::EnvNum = crate::tuning::EnvNum::new("ZENRT_POINTWISE_BATCH_PIXELS");
+    N.or(BATCH_PIXELS)
 }
 
 /// Default of [`batch_pixels`]: 7×7 images.

@@ -118,7 +118,7 @@ pub fn conv_f32(
 
 /// Whether 1×1 transposed convs over several threads pack the pixels once ahead of the product
 /// (`ZENRT_CONV_TRANSPOSED_PREPACK=0`: each task packs its rows).
-static PREPACK: crate::ops::gemm::Switch = crate::ops::gemm::Switch::new("ZENRT_CONV_TRANSPOSED_PREPACK", true);
+static PREPACK: crate::tuning::Switch = crate::tuning::Switch::new("ZENRT_CONV_TRANSPOSED_PREPACK", true);
 
 /// `S[N·P, M]` (image-major rows of pixels) into `y` `[N, M, P]`, then (with a residual `z`,
 /// laid out like `y`) `y = act(y + z)`; output rows split over the pool's threads.

@@ -371,14 +371,8 @@ pub fn winograd_f32(
 
 /// [`CHUNK_TILES`], or `ZENRT_WINOGRAD_CHUNK` (tiles) when set, for tuning runs.
 fn chunk_tiles() -> usize {
-    static N: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    *N.get_or_init(|| {
-        std::env::var("ZENRT_WINOGRAD_CHUNK")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .filter(|&n| n > 0)
-            .unwrap_or(CHUNK_TILES)
-    })
+    static N: crate::tuning::EnvNum = crate::tuning::EnvNum::new("ZENRT_WINOGRAD_CHUNK");
+    N.get().filter(|&n| n > 0).unwrap_or(CHUNK_TILES)
 }
 
 /// [`winograd_f32`] over chunks of images holding about `chunk_tiles` tiles.
