@@ -41,13 +41,6 @@ pub(crate) trait F32x: Copy {
         let n2 = n.sub(n1);
         self.mul(Self::pow2i(n1)).mul(Self::pow2i(n2))
     }
-    /// `self / d` for `d` in `[1, 2]`: a division, or on AVX-512 the quotient by `rcp14` with one
-    /// correction from its exact (FMA) residual (relative error about 2^-28 before the final
-    /// rounding).
-    #[inline(always)]
-    unsafe fn div_1_2(self, d: Self) -> Self {
-        self.div(d)
-    }
     /// The magnitude of `self` with the sign of `s`.
     unsafe fn copysign(self, s: Self) -> Self;
     /// For finite `self > 0` (normal or subnormal): `(e, m)` with `self = m * 2^e`, `m` in `[1, 2)`.
@@ -385,13 +378,6 @@ impl F32x for Avx512 {
     #[inline(always)]
     unsafe fn scale2(self, n: Self) -> Self {
         Avx512(_mm512_scalef_ps(self.0, n.0))
-    }
-    #[inline(always)]
-    unsafe fn div_1_2(self, d: Self) -> Self {
-        let r = _mm512_rcp14_ps(d.0);
-        let q = _mm512_mul_ps(self.0, r);
-        let res = _mm512_fnmadd_ps(d.0, q, self.0);
-        Avx512(_mm512_fmadd_ps(res, r, q))
     }
     #[inline(always)]
     unsafe fn copysign(self, s: Self) -> Self {
