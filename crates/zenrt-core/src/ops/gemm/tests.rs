@@ -48,7 +48,8 @@ fn check(kern: &'static Kernel, cs: &Case, rng: &mut Lcg) {
             bl[p * ld + j] = bt(p, j) as f32;
         }
     }
-    let rows = Rows::new(&bl, k, n, ld).unwrap();
+    // Half the cases prefetch the rows (a hint: results must not change).
+    let rows = Rows::new(&bl, k, n, ld).unwrap().prefetched(rng.float() < 0.0);
     let ob = match (cs.rows_b, cs.pack_b) {
         (true, _) => Operand::Rows(rows),
         (false, true) => Operand::Packed(&pb),
