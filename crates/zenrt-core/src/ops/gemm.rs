@@ -290,8 +290,10 @@ fn run_task(cx: &Ctx, m0: usize, m1: usize, n0: usize, n1: usize) {
 }
 
 /// Whether the GEMM prefetches the next micro-panel of a B read where it lies and marked for it
-/// ([`Rows::prefetched`], [`run_task`]): `ZENRT_GEMM_PREFETCH_B=0` turns it off.
-pub(crate) static PREFETCH_B: Switch = Switch::new("ZENRT_GEMM_PREFETCH_B", true);
+/// ([`Rows::prefetched`], [`run_task`]): off unless `ZENRT_GEMM_PREFETCH_B=1`. ResNet-50 at
+/// batch 8 (docs/kernels.md, session 11): its long-K 1×1 convs 4% faster at 1 thread, the model
+/// 1–2%; at 2 threads 3% slower in the one A/B the noisy machine allowed, so it stays an option.
+pub(crate) static PREFETCH_B: Switch = Switch::new("ZENRT_GEMM_PREFETCH_B", false);
 
 /// Prefetches share `share` of `shares` of the `rows` rows (`ld` apart) of a 32-float-wide
 /// micro-panel starting at `p` into L2: the cache lines of its first, middle and last float.
