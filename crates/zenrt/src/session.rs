@@ -63,8 +63,8 @@ impl std::fmt::Display for Precision {
 /// Passes whose fused ops have no CUDA kernel: a GPU session skips them (`FusedElementwise` and
 /// `FusedAttention` got CUDA kernels in session 4; `FusedExpandDepthwise` is a CPU cache
 /// optimisation; `fuse_conv_add` is left to the CUDA backend's own residual fusion of plain
-/// Convs, `exec.rs`).
-pub const CPU_ONLY_PASSES: [&str; 2] = ["fuse_expand_depthwise", "fuse_conv_add"];
+/// Convs, `exec.rs`; `fuse_matmul_add`'s residual input has no CUDA kernel).
+pub const CPU_ONLY_PASSES: [&str; 3] = ["fuse_expand_depthwise", "fuse_conv_add", "fuse_matmul_add"];
 
 /// The passes a session on `device` runs: `passes`, less those whose fused ops the device has no
 /// kernel for (on CUDA: [`CPU_ONLY_PASSES`]).

@@ -128,6 +128,11 @@ pub fn build(node: &Node) -> std::result::Result<Box<dyn GpuOp>, String> {
     let r = match (node.domain.as_str(), node.op_type.as_str()) {
         ("com.zenrt", "FusedConv") => conv::build_conv(&a, true),
         ("com.zenrt", "FusedGemm") => linalg::build_gemm(&a, true),
+        // A residual input (CPU pass `fuse_matmul_add`, skipped for GPU sessions) has no kernel
+        // here: refuse it rather than drop it.
+        ("com.zenrt", "FusedMatMul") if node.inputs.get(3).is_some_and(|z| !z.is_empty()) => {
+            return Err("FusedMatMul with a residual input (input 3) has no CUDA kernel".into())
+        }
         ("com.zenrt", "FusedMatMul") => linalg::build_matmul(&a, true),
         ("com.zenrt", "FusedElementwise") => fused::build_elementwise(&a),
         ("com.zenrt", "FusedAttention") => fused::build_attention(&a),
