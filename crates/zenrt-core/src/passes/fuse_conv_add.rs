@@ -35,42 +35,50 @@ impl Pass for FuseConvAdd {
     }
 
     fn run(&self, g: &mut Graph) -> Result<usize> {
-        let infos = crate::infer::infer_graph_with(g, false);
-        // A value's shape when every dim is known (a number or a named symbol).
-        let shape = |v: &str| {
-            infos.get(v).and_then(|i| i.shape.clone()).filter(|s| s.iter().all(|d| !matches!(d, Dim::Unknown)))
-        };
-        rewrite_all(g, |g, idx, i| {
-            let n = &g.nodes[i];
-            let [y] = n.outputs.as_slice() else { return Ok(None) };
-            if !takes_residual(n) || !fusable_dtype(infos.get(y).and_then(|v| v.dtype)) {
-                return Ok(None);
-            }
-            let Some(j) = idx.sole_reader(y) else { return Ok(None) };
-            let add = &g.nodes[j];
-            if !is_op(add, "Add") || add.inputs.len() != 2 || add.outputs.len() != 1 {
-                return Ok(None);
-            }
-            let z = if add.inputs[0] == *y { &add.inputs[1] } else { &add.inputs[0] };
-            let sum = &add.outputs[0];
-            let ys = shape(y);
-            if z == y || idx.constant(g, z).is_some() || ys.is_none() || ys != shape(z) || ys != shape(sum) {
-                return Ok(None);
-            }
-            let (act, mut remove, out) = match find_activation(g, idx, sum) {
-                Some(found) => found,
-                None => (crate::ops::fused::Activation::None, vec![], sum.clone()),
-            };
-            let mut inputs = n.inputs.clone();
-            inputs.resize(3, String::new());
-            inputs.push(z.clone());
-            let mut attrs = n.attrs.clone();
-            attrs.remove("activation");
-            attrs.remove("activation_params");
-            activation_attrs(act, &mut attrs);
-            let node = make_fused(n.name.clone(), "FusedConv", inputs, vec![out], attrs)?;
-            remove.push(i);
-            Ok(Some(Rewrite::replace(j, node, remove)))
-        })
+        fuse_residual_add(g, takes_residual, "FusedConv")
     }
+}
+
+/// Rewrites every `Add(y, z)` (either operand order) whose `y` is the sole output of a node
+/// `takes` accepts, read by nothing else, into the `fused_op` form of that node with `z` as
+/// input 3 (inputs 1–2 kept, padded with empty names) and the activation that alone reads the
+/// sum, if any. `z` must not be a constant and must share the fully known shape of `y` and the
+/// sum; float32/float64 only. Shared by [`FuseConvAdd`] and [`super::FuseMatMulAdd`].
+pub(super) fn fuse_residual_add(g: &mut Graph, takes: fn(&Node) -> bool, fused_op: &str) -> Result<usize> {
+    let infos = crate::infer::infer_graph_with(g, false);
+    // A value's shape when every dim is known (a number or a named symbol).
+    let shape =
+        |v: &str| infos.get(v).and_then(|i| i.shape.clone()).filter(|s| s.iter().all(|d| !matches!(d, Dim::Unknown)));
+    rewrite_all(g, |g, idx, i| {
+        let n = &g.nodes[i];
+        let [y] = n.outputs.as_slice() else { return Ok(None) };
+        if !takes(n) || !fusable_dtype(infos.get(y).and_then(|v| v.dtype)) {
+            return Ok(None);
+        }
+        let Some(j) = idx.sole_reader(y) else { return Ok(None) };
+        let add = &g.nodes[j];
+        if !is_op(add, "Add") || add.inputs.len() != 2 || add.outputs.len() != 1 {
+            return Ok(None);
+        }
+        let z = if add.inputs[0] == *y { &add.inputs[1] } else { &add.inputs[0] };
+        let sum = &add.outputs[0];
+        let ys = shape(y);
+        if z == y || idx.constant(g, z).is_some() || ys.is_none() || ys != shape(z) || ys != shape(sum) {
+            return Ok(None);
+        }
+        let (act, mut remove, out) = match find_activation(g, idx, sum) {
+            Some(found) => found,
+            None => (crate::ops::fused::Activation::None, vec![], sum.clone()),
+        };
+        let mut inputs = n.inputs.clone();
+        inputs.resize(3, String::new());
+        inputs.push(z.clone());
+        let mut attrs = n.attrs.clone();
+        attrs.remove("activation");
+        attrs.remove("activation_params");
+        activation_attrs(act, &mut attrs);
+        let node = make_fused(n.name.clone(), fused_op, inputs, vec![out], attrs)?;
+        remove.push(i);
+        Ok(Some(Rewrite::replace(j, node, remove)))
+    })
 }

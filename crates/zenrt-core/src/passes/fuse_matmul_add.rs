@@ -11,11 +11,11 @@
 //! float32/float64. At run time a residual the GEMM cannot take (another dtype, a batched
 //! product) is added after it. Runs after `fuse_matmul_bias` and `fuse_activation`.
 
-use super::fuse_activation::find_activation;
-use super::rewrite::{activation_attrs, fusable_dtype, is_op, make_fused, rewrite_all, Rewrite};
+use super::fuse_conv_add::fuse_residual_add;
+use super::rewrite::is_op;
 use super::Pass;
 use crate::ops::fused::DOMAIN;
-use crate::{Dim, Graph, Node, Result};
+use crate::{Graph, Node, Result};
 
 pub struct FuseMatMulAdd;
 
@@ -36,42 +36,6 @@ impl Pass for FuseMatMulAdd {
     }
 
     fn run(&self, g: &mut Graph) -> Result<usize> {
-        let infos = crate::infer::infer_graph_with(g, false);
-        // A value's shape when every dim is known (a number or a named symbol).
-        let shape = |v: &str| {
-            infos.get(v).and_then(|i| i.shape.clone()).filter(|s| s.iter().all(|d| !matches!(d, Dim::Unknown)))
-        };
-        rewrite_all(g, |g, idx, i| {
-            let n = &g.nodes[i];
-            let [y] = n.outputs.as_slice() else { return Ok(None) };
-            if !takes_residual(n) || !fusable_dtype(infos.get(y).and_then(|v| v.dtype)) {
-                return Ok(None);
-            }
-            let Some(j) = idx.sole_reader(y) else { return Ok(None) };
-            let add = &g.nodes[j];
-            if !is_op(add, "Add") || add.inputs.len() != 2 || add.outputs.len() != 1 {
-                return Ok(None);
-            }
-            let z = if add.inputs[0] == *y { &add.inputs[1] } else { &add.inputs[0] };
-            let sum = &add.outputs[0];
-            let ys = shape(y);
-            if z == y || idx.constant(g, z).is_some() || ys.is_none() || ys != shape(z) || ys != shape(sum) {
-                return Ok(None);
-            }
-            let (act, mut remove, out) = match find_activation(g, idx, sum) {
-                Some(found) => found,
-                None => (crate::ops::fused::Activation::None, vec![], sum.clone()),
-            };
-            let mut inputs = n.inputs.clone();
-            inputs.resize(3, String::new());
-            inputs.push(z.clone());
-            let mut attrs = n.attrs.clone();
-            attrs.remove("activation");
-            attrs.remove("activation_params");
-            activation_attrs(act, &mut attrs);
-            let node = make_fused(n.name.clone(), "FusedMatMul", inputs, vec![out], attrs)?;
-            remove.push(i);
-            Ok(Some(Rewrite::replace(j, node, remove)))
-        })
+        fuse_residual_add(g, takes_residual, "FusedMatMul")
     }
 }
