@@ -392,8 +392,9 @@ def main():
         "",
         "Core-to-core cache-line round trip (CPU 0 ↔ 1, scripts/core_pingpong.c) at the start and the end: "
         + " / ".join("not measured" if t is None else f"{t:.0f} ns" for t in trips)
-        + " (about 100 ns: the host placed the two vCPUs on cores sharing an L3; about 400 ns: apart, and "
-        "2-thread times of the small models are then up to 50% longer, for both engines).",
+        + " (on an idle machine this VM measures either about 100 ns, as for cores sharing an L3, or about 400 ns, "
+        "as for cores apart; in the second state 2-thread times of the small models are up to 50% longer, for "
+        "both engines; a busy machine also raises it).",
         "",
         f"Method: each configuration runs {a.rounds} round(s); in each, `zenrt bench`"
         + ("," if use_tract else " and") + " an ONNX Runtime session "

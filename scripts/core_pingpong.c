@@ -1,8 +1,8 @@
 /* Cache-line ping-pong between CPU 0 and CPU 1: prints the mean round trip in ns.
  *
- * On this VM the host places the two vCPUs either on cores that share an L3 (round trip about
- * 80-110 ns) or apart (about 400 ns), and moves them every few minutes; 2-thread latencies of the
- * small CNNs differ by up to 50% between the two (docs/benchmarks.md, session 11). bench_vs_ort.py
+ * On this VM, idle, it measures either about 80-110 ns (as for cores sharing an L3) or about 400 ns
+ * (as for cores on different dies), switching every few minutes; 2-thread latencies of the small
+ * CNNs differ by up to 50% between the two (docs/kernels.md, session 11). Load raises it too. bench_vs_ort.py
  * compiles and runs this before and after its runs to record which it was.
  *
  *     cc -O2 -pthread scripts/core_pingpong.c -o /tmp/core_pingpong && /tmp/core_pingpong
