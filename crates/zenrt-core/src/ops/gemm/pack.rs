@@ -262,7 +262,7 @@ impl PackedMat {
     }
 
     /// The packed data, for reuse as the buffer of a later [`PackedMat::pack_into`].
-    pub(super) fn into_buffer(self) -> Vec<f32> {
+    pub(crate) fn into_buffer(self) -> Vec<f32> {
         self.data
     }
 

@@ -98,6 +98,9 @@ pub fn conv_f32(
         if crate::threads::current() > 1 && PREPACK.on() {
             let pa = PackedMat::new(&src, kern, true)?;
             sgemm(kern, 1.0, Operand::Packed(&pa), wt, 0.0, &mut s, m, 1, &ep)?;
+            // Its buffer came from the run's pool: give it back (a fresh one per call is page
+            // faults on every run).
+            crate::memory::recycle(pa.into_buffer());
         } else {
             sgemm(kern, 1.0, Operand::Src(&src), wt, 0.0, &mut s, m, 1, &ep)?;
         }
