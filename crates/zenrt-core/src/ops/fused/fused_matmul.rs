@@ -47,25 +47,21 @@ pub fn add_bias(y: Tensor, bias: &Tensor) -> Result<Tensor> {
     }
 }
 
-/// `y + z`, `z` broadcast to `y`'s shape (numpy rules; the sum must keep `y`'s shape).
-fn add_residual(y: Tensor, z: &Tensor) -> Result<Tensor> {
-    ensure!(z.dtype() == y.dtype(), "FusedMatMul: residual dtype {} differs from {}", z.dtype(), y.dtype());
-    let shape = crate::ops::util::broadcast_all(&[y.shape(), z.shape()])?;
+/// `y + z` by the Add operator (numpy broadcasting; the sum must keep `y`'s shape).
+fn add_residual(ctx: &dyn ExecCtx, y: Tensor, z: &Tensor) -> Result<Tensor> {
+    use crate::ops::elementwise::binary::{Arith, Binary};
+    let sum = Binary { kind: Arith::Add, legacy_axis: None }.run(ctx, &[Some(&y), Some(z)])?.remove(0);
     ensure!(
-        shape == y.shape(),
+        sum.shape() == y.shape(),
         "FusedMatMul: residual of shape {:?} does not broadcast to the output's {:?}",
         z.shape(),
         y.shape()
     );
-    let dt = y.dtype();
-    let idx = crate::ops::util::broadcast_index_map(z.shape(), &shape);
-    let zv = z.to_f64_vec();
-    let v: Vec<f64> = y.to_f64_vec().into_iter().zip(idx).map(|(a, i)| a + zv[i]).collect();
-    Tensor::from_vec(shape, v)?.cast(dt)
+    Ok(sum)
 }
 
 impl Op for FusedMatMul {
-    fn run(&self, _: &dyn ExecCtx, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>> {
+    fn run(&self, ctx: &dyn ExecCtx, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>> {
         let (a, b) = (input(inputs, 0, "FusedMatMul")?, input(inputs, 1, "FusedMatMul")?);
         // f32 with a 2-D B: bias, residual and activation in the GEMM's epilogue.
         let z = opt_input(inputs, 3);
@@ -77,7 +73,7 @@ impl Op for FusedMatMul {
             y = add_bias(y, b)?;
         }
         if let Some(z) = z {
-            y = add_residual(y, z)?;
+            y = add_residual(ctx, y, z)?;
         }
         Ok(vec![self.act.apply(y)?])
     }
@@ -88,5 +84,47 @@ impl Op for FusedMatMul {
 
     fn prepare(&self, consts: &[Option<&Tensor>]) -> Result<Option<Arc<dyn Op>>> {
         PackedMatMul::prepare(self.act, true, consts)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::tensor::common::NoCtx;
+
+    /// The residual where the GEMM epilogue cannot take it (f64; a residual that broadcasts):
+    /// added after the product, against the sums computed here; one that would change the
+    /// output's shape is an error.
+    #[test]
+    fn residual_outside_the_epilogue() {
+        let (m, k, n) = (3, 4, 5);
+        let a: Vec<f64> = (0..m * k).map(|i| i as f64 * 0.5 - 2.0).collect();
+        let b: Vec<f64> = (0..k * n).map(|i| 1.0 - i as f64 * 0.25).collect();
+        let bias: Vec<f64> = (0..n).map(|j| j as f64).collect();
+        let ta = Tensor::from_vec(vec![m, k], a.clone()).unwrap();
+        let tb = Tensor::from_vec(vec![k, n], b.clone()).unwrap();
+        let tbias = Tensor::from_vec(vec![n], bias.clone()).unwrap();
+        let op = FusedMatMul { act: Activation::Relu };
+        for zshape in [vec![m, n], vec![n], vec![m, 1]] {
+            let len: usize = zshape.iter().product();
+            let z: Vec<f64> = (0..len).map(|i| i as f64 * 3.0 - 7.0).collect();
+            let tz = Tensor::from_vec(zshape.clone(), z.clone()).unwrap();
+            let y = op.run(&NoCtx, &[Some(&ta), Some(&tb), Some(&tbias), Some(&tz)]).unwrap().remove(0);
+            assert_eq!(y.shape(), &[m, n]);
+            let got = y.to_f64_vec();
+            for i in 0..m {
+                for j in 0..n {
+                    let zi = match zshape.as_slice() {
+                        [_, 1] => i,
+                        [_] => j,
+                        _ => i * n + j,
+                    };
+                    let s: f64 = (0..k).map(|p| a[i * k + p] * b[p * n + j]).sum::<f64>() + bias[j] + z[zi];
+                    assert!((got[i * n + j] - s.max(0.0)).abs() < 1e-12, "{zshape:?} ({i}, {j})");
+                }
+            }
+        }
+        let wide = Tensor::from_vec(vec![2, m, n], vec![0f64; 2 * m * n]).unwrap();
+        assert!(op.run(&NoCtx, &[Some(&ta), Some(&tb), None, Some(&wide)]).is_err());
     }
 }
