@@ -255,8 +255,7 @@ impl Pool {
             && ox0 == 0
             && ox1 == ow
             && ty.iter().enumerate().all(|(oy, a)| a.first == 2 * oy)
-            && tx.iter().enumerate().all(|(ox, b)| b.first == 2 * ox)
-            && max_2x2_plane_available();
+            && tx.iter().enumerate().all(|(ox, b)| b.first == 2 * ox);
         let one_plane = |p: usize, out: &mut [f32], rowred: &mut [f32]| {
             if plane2x2 {
                 max_2x2_plane(&xv[p * h * w..], w, oh, out);
@@ -496,7 +495,7 @@ fn max_2x2(r0: &[f32], r1: &[f32], out: &mut [f32]) {
     }
 }
 
-/// Whether [`max_2x2_plane`] runs its AVX-512 code (else the pool takes the row code).
+/// Whether [`max_2x2_plane`] runs its AVX-512 code (else the row kernel, row by row).
 fn max_2x2_plane_available() -> bool {
     cfg!(target_arch = "x86_64") && crate::simd::level() == crate::simd::Level::Avx512
 }
