@@ -45,8 +45,6 @@ pub struct Rows<'a> {
     k: usize,
     n: usize,
     ld: usize,
-    /// Prefetch the next micro-panel while one is in use ([`Rows::prefetched`]).
-    prefetch: bool,
 }
 
 impl<'a> Rows<'a> {
@@ -56,14 +54,7 @@ impl<'a> Rows<'a> {
             k == 0 || n == 0 || (k - 1).checked_mul(ld).and_then(|o| o.checked_add(n)).is_some_and(|e| e <= data.len()),
             "internal: gemm operand rows out of bounds"
         );
-        Ok(Rows { data, k, n, ld, prefetch: false })
-    }
-
-    /// The same rows, prefetched a micro-panel ahead when `on`: for an operand not expected in
-    /// cache (its rows are far apart, too many streams for the hardware prefetchers). In cache,
-    /// the prefetches only cost (ResNet-50 at batch 1: 5% slower with them).
-    pub fn prefetched(self, on: bool) -> Rows<'a> {
-        Rows { prefetch: on, ..self }
+        Ok(Rows { data, k, n, ld })
     }
 
     /// The same matrix as a packing source.
@@ -253,32 +244,10 @@ fn run_task(cx: &Ctx, m0: usize, m1: usize, n0: usize, n1: usize) {
                         }
                     }
                 };
-                // B read where it lies (a 1×1 conv's NCHW input) has one row per input channel,
-                // a plane apart: the hardware prefetchers cannot follow that many streams, so
-                // each micro-panel's rows come from memory one miss at a time when the input
-                // is not in cache (ResNet-50 at batch 8). While a micro-panel is in use, the
-                // next one is prefetched into L2, a share per tile (long K blocks only).
-                let pf = |q: usize, share: usize, shares: usize| {
-                    if let (Some((b0, ld)), true) = (direct, q + 1 < npan) {
-                        // SAFETY: rows `0..kc` of the next micro-panel lie inside the operand
-                        // (checked by `Rows::new`); a prefetch never faults anyway.
-                        unsafe { prefetch_rows(b0.add((q + 1) * nr), ld, kc, share, shares) };
-                    }
-                };
-                let prefetch = PREFETCH_B.on() && matches!(cx.b, Operand::Rows(r) if r.prefetch);
                 if b_in_l2 {
-                    // (Short K: prefetching here, one micro-panel ahead in the first sweep, made
-                    // ResNet-50's 64→256 convs at batch 8 slower.)
                     (0..mpan).for_each(|pi| (0..npan).for_each(|q| tile(q, pi)));
                 } else {
-                    for q in 0..npan {
-                        for pi in 0..mpan {
-                            if prefetch {
-                                pf(q, pi, mpan);
-                            }
-                            tile(q, pi);
-                        }
-                    }
+                    (0..npan).for_each(|q| (0..mpan).for_each(|pi| tile(q, pi)));
                 }
                 ic += mc;
             }
@@ -289,38 +258,6 @@ fn run_task(cx: &Ctx, m0: usize, m1: usize, n0: usize, n1: usize) {
     BUFS.with(|b| *b.borrow_mut() = (abuf, bbuf));
 }
 
-/// Whether the GEMM prefetches the next micro-panel of a B read where it lies and marked for it
-/// ([`Rows::prefetched`], [`run_task`]): off unless `ZENRT_GEMM_PREFETCH_B=1`. ResNet-50 at
-/// batch 8 (docs/kernels.md, session 11): its long-K 1×1 convs 4% faster at 1 thread, the model
-/// 1–2%; at 2 threads 3% slower in the one A/B the noisy machine allowed, so it stays an option.
-pub(crate) static PREFETCH_B: Switch = Switch::new("ZENRT_GEMM_PREFETCH_B", false);
-
-/// Prefetches share `share` of `shares` of the `rows` rows (`ld` apart) of a 32-float-wide
-/// micro-panel starting at `p` into L2: the cache lines of its first, middle and last float.
-///
-/// # Safety
-/// None needed for the hint itself; `p` and the rows' addresses must not wrap around.
-#[inline]
-unsafe fn prefetch_rows(p: *const f32, ld: usize, rows: usize, share: usize, shares: usize) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T1};
-        let per = rows.div_ceil(shares.max(1));
-        for r in (share * per)..((share + 1) * per).min(rows) {
-            let row = p.wrapping_add(r * ld) as *const i8;
-            _mm_prefetch::<_MM_HINT_T1>(row);
-            _mm_prefetch::<_MM_HINT_T1>(row.wrapping_add(64));
-            _mm_prefetch::<_MM_HINT_T1>(row.wrapping_add(124));
-        }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = (p, ld, rows, share, shares);
-}
-
-/// The makespan split, B packed once for all threads where that pays ([`partition`]):
-/// `ZENRT_GEMM_SHARED_B=1`. Off by default: in the lead's end-of-session-8 A/B at 2 threads it lost
-/// every round on resnet50 b8 and bert b1 and won every round on bert b8 (docs/kernels.md, "GEMM:
-/// session 8"); the split of sessions 5-7 runs otherwise.
 pub(crate) use crate::tuning::Switch;
 
 pub(crate) static SHARED_B_SPLIT: Switch = Switch::new("ZENRT_GEMM_SHARED_B", false);

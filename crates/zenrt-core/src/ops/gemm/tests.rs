@@ -48,10 +48,7 @@ fn check(kern: &'static Kernel, cs: &Case, rng: &mut Lcg) {
             bl[p * ld + j] = bt(p, j) as f32;
         }
     }
-    // Half the cases prefetch the rows (a hint: results must not change; the option is off by
-    // default, so switch it on for every test: it changes no result).
-    super::PREFETCH_B.set(true);
-    let rows = Rows::new(&bl, k, n, ld).unwrap().prefetched(rng.float() < 0.0);
+    let rows = Rows::new(&bl, k, n, ld).unwrap();
     let ob = match (cs.rows_b, cs.pack_b) {
         (true, _) => Operand::Rows(rows),
         (false, true) => Operand::Packed(&pb),

@@ -434,7 +434,6 @@ pub fn conv_res_f32(
     // 1×1 kernels read the NCHW input where it lies (kernels with a direct form: B needs no
     // packing).
     let direct = kern.direct.is_some() && DIRECT_B.on();
-    let l3 = crate::ops::gemm::blocking::caches().l3;
     let per_image = cs.m * out_size;
     // One image: its GEMM per group (each may split over the pool unless this runs in a task).
     // The residual enters the GEMM's tile epilogue, read as the tiles are written.
@@ -449,9 +448,7 @@ pub fn conv_res_f32(
             let planes;
             let rows;
             let bop: Operand = if direct && pointwise {
-                // An input larger than half the L3 is not expected in cache (ResNet-50 at batch
-                // 8: its 56×56 activations are 25 MiB): prefetch its rows.
-                rows = Rows::new(xg, cg, in_size, in_size)?.prefetched(x.len() * 4 > l3 / 2);
+                rows = Rows::new(xg, cg, in_size, in_size)?;
                 Operand::Rows(rows)
             } else if pointwise {
                 planes = pointwise::Planes::new(xg, cg, in_size);
